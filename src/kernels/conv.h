@@ -1,0 +1,51 @@
+/* conv.h - 2-D convolution, forward and both backward passes, on NHWC tensors.
+ *
+ * Layout (why NHWC, "channels last"): with channels innermost, a 1x1 convolution is exactly one
+ * GEMM over [N*H*W, Cin] x [Cin, Cout] with no data movement, a KxK one is a GEMM over an
+ * im2col matrix whose rows are contiguous runs of Cin floats (cheap to build, one image at a
+ * time so it stays in cache), and depthwise/pooling/batch-norm/element-wise loops vectorise over
+ * C with unit stride.  It is also TFLite's layout.
+ *   activations  x[N, H, W, C]
+ *   weights      w[Cout, KH, KW, Cin/groups]   ("OHWI"; PyTorch's OIHW is permuted at load)
+ *   bias         b[Cout]
+ * Padding is explicit per side, so TensorFlow 'SAME' (asymmetric on stride 2) and PyTorch's
+ * symmetric padding are both exact.  groups = 1 is dense, groups = Cin with Cout = m*Cin is
+ * depthwise (channel multiplier m), anything dividing both is grouped.
+ *
+ * Contract: forward overwrites y; backward passes ACCUMULATE (dx += ..., dw += ..., db += ...),
+ * as PyTorch's .grad does, so a tensor feeding two consumers gets the sum.  Any of dx, dw, db may
+ * be NULL to skip that gradient.  All functions are thread-parallel (OpenMP) internally and
+ * deterministic: the same inputs give bitwise the same outputs for a given thread count.
+ * The *_ref functions are direct seven-loop versions for tests; they take the same arguments.
+ */
+#ifndef STYLENET_CONV_H
+#define STYLENET_CONV_H
+
+typedef struct {
+    int h, w, cin;      /* input size */
+    int cout, kh, kw;   /* output channels, kernel size */
+    int sh, sw;         /* stride */
+    int pt, pb, pl, pr; /* zero padding: top, bottom, left, right */
+    int groups;         /* 1 dense; cin (with cout % cin == 0) depthwise */
+    int oh, ow;         /* output size: filled by conv_desc_init */
+} conv_desc;
+
+/* validates the fields above and computes oh, ow; -1 with an error if they make no sense */
+int conv_desc_init(conv_desc *d);
+/* TensorFlow 'SAME' padding for one axis: out = ceil(in/stride), extra pixel on the high side */
+void conv_same_padding(int in, int k, int stride, int *pad_lo, int *pad_hi);
+
+/* x[n,h,w,cin], w[cout,kh,kw,cin/g], b[cout] or NULL -> y[n,oh,ow,cout] */
+void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+/* dy[n,oh,ow,cout], w -> dx[n,h,w,cin] += */
+void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
+/* x, dy -> dw[cout,kh,kw,cin/g] += , db[cout] += (either may be NULL) */
+void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db);
+
+void conv2d_forward_ref(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+void conv2d_backward_data_ref(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
+void conv2d_backward_weights_ref(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db);
+
+/* multiply-adds of one forward pass for n images (GFLOPS = 2 * macs / seconds / 1e9) */
+double conv2d_macs(const conv_desc *d, int n);
+#endif

@@ -1,0 +1,20 @@
+/* eltwise.h - element-wise layers: ReLU, ReLU6, residual add, dropout, and helpers.
+ * Forward overwrites y; backward ACCUMULATES into dx (see conv.h).  n is the element count.
+ * ReLU/ReLU6 backward read the forward OUTPUT y (the gradient passes where 0 < y (< 6)), so the
+ * input need not be kept.  Dropout keeps each element with probability 1-p and scales it by
+ * 1/(1-p); the mask comes from rng.h, so it depends only on (seed, stream, index).
+ */
+#ifndef STYLENET_ELTWISE_H
+#define STYLENET_ELTWISE_H
+#include <stddef.h>
+#include <stdint.h>
+
+void relu_forward(size_t n, const float *x, float *y);
+void relu_backward(size_t n, const float *y, const float *dy, float *dx);
+void relu6_forward(size_t n, const float *x, float *y);
+void relu6_backward(size_t n, const float *y, const float *dy, float *dx);
+void add_forward(size_t n, const float *a, const float *b, float *y);      /* y = a + b */
+void axpy(size_t n, float alpha, const float *x, float *y);                /* y += alpha * x */
+void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y, uint8_t *mask);
+void dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx);
+#endif

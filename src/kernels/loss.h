@@ -1,0 +1,15 @@
+/* loss.h - losses on logits[n, c], mean-reduced as PyTorch's defaults.
+ *   softmax cross-entropy (single-label, target = class index per row),
+ *   sigmoid binary cross-entropy with logits (multi-label, target[n,c] in {0,1} or soft),
+ *     mean over all n*c elements, as nn.BCEWithLogitsLoss.
+ * Each returns the loss and, when dlogits is not NULL, WRITES d(loss)/d(logits) there.
+ * Computed stably (log-sum-exp; log1p(exp(-|z|))) and accumulated in double.
+ */
+#ifndef STYLENET_LOSS_H
+#define STYLENET_LOSS_H
+
+float softmax_ce_loss(int n, int c, const float *logits, const int *target, float *dlogits);
+float sigmoid_bce_loss(int n, int c, const float *logits, const float *target, float *dlogits);
+void softmax(int n, int c, const float *logits, float *probs);
+void sigmoid(int n, const float *x, float *y);
+#endif

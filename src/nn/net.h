@@ -1,0 +1,138 @@
+/* net.h - a network as a list of nodes in topological order.
+ *
+ * Contract
+ * - Build: net_create() makes node 0, the input [h, w, c] (NHWC per image, see kernels/conv.h).
+ *   Each builder call appends one node that reads earlier nodes and returns its index, or -1
+ *   with an error (sn_last_error()).  A builder given an input index < 0 returns -1 at once, so
+ *   a model function may check only its last call.  The last node built is the output unless
+ *   net->out is set.
+ * - Names: a node with parameters is named by its PyTorch module path ("layer1.0.conv1"); its
+ *   parameters are "<name>.weight", "<name>.bias", "<name>.running_mean", "<name>.running_var"
+ *   exactly as in a torchvision state dict, so weights load by name.
+ * - Parameters and gradients live in one arena each (net->data, net->grad, same offsets);
+ *   net_param()/net_grad() give a parameter's floats.  Conv weights are stored OHWI and
+ *   described with PyTorch's OIHW shape; io/ permutes at load and save.  BN running statistics
+ *   are "buffers": saved and loaded, never given gradients.
+ * - Layer groups: builders put nodes and parameters in net->cur_group (set it with
+ *   net_set_group) for freezing and differential learning rates: 0 = early body, 1 = late body,
+ *   2 = head, as fastai splits a model.
+ * - Run: net_set_batch(n) sizes the activation buffers; net_forward(x, training) computes every
+ *   node (training: BN uses batch statistics unless frozen, dropout is on); net_backward(dout)
+ *   walks the nodes back and ACCUMULATES d loss / d param into net->grad for every parameter
+ *   that is not frozen (call net_zero_grad first).  Gradients are not propagated below the first
+ *   node that has a trainable parameter upstream of the loss.
+ * - Randomness (init, dropout) comes from rng.h under net->seed: reproducible for a seed.
+ */
+#ifndef STYLENET_NET_H
+#define STYLENET_NET_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/conv.h"
+#include "kernels/pool.h"
+
+typedef enum {
+    OP_INPUT, OP_CONV, OP_BN, OP_RELU, OP_RELU6, OP_ADD, OP_MAXPOOL, OP_AVGPOOL,
+    OP_GAP, OP_CONCATPOOL, OP_FLATTEN, OP_LINEAR, OP_DROPOUT
+} op_kind;
+
+typedef enum {
+    INIT_NONE, INIT_ZERO, INIT_ONE,
+    INIT_KAIMING_OUT,   /* normal, std = sqrt(2 / fan_out): torchvision's conv init */
+    INIT_KAIMING_IN,    /* normal, std = sqrt(2 / fan_in): fastai's head linear init */
+    INIT_TORCH_DEFAULT, /* uniform(+-1/sqrt(fan_in)): nn.Linear / nn.Conv2d defaults */
+    INIT_NORMAL_001     /* normal, std 0.01: torchvision's MobileNetV2 classifier */
+} init_kind;
+
+typedef struct {
+    char name[96];  /* "layer1.0.conv1.weight" */
+    int ndim;
+    int shape[4];   /* PyTorch's shape (conv weight: [O, I/groups, KH, KW]) */
+    bool ohwi;      /* stored as [O, KH, KW, I/groups] */
+    bool buffer;    /* running statistic: no gradient */
+    bool frozen;    /* excluded from gradients and updates */
+    int node, group;
+    init_kind init;
+    size_t off, numel; /* floats into net->data / net->grad */
+} param;
+
+typedef struct {
+    op_kind op;
+    char name[80];      /* module path, "" when the op has no parameters */
+    int in0, in1;       /* input nodes (in1 only for OP_ADD), -1 if none */
+    int h, w, c;        /* output shape per image */
+    int group;
+    conv_desc conv;     /* OP_CONV */
+    pool_desc pool;     /* OP_MAXPOOL, OP_AVGPOOL */
+    int p_w, p_b, p_mean, p_var; /* parameter indices or -1 */
+    float eps, momentum;         /* OP_BN */
+    float p;                     /* OP_DROPOUT */
+    bool bn_frozen;              /* OP_BN: use running statistics even when training */
+    int64_t tracked;             /* OP_BN: batches seen (PyTorch's num_batches_tracked) */
+    /* run-time state, sized by net_set_batch */
+    float *y, *dy;
+    float *save_mean, *save_invstd;
+    int32_t *argmax;
+    uint8_t *mask;
+    bool need_dy;
+} node;
+
+typedef struct net {
+    char arch[64];               /* e.g. "resnet34", set by the model function */
+    node *nodes;
+    int n_nodes, cap_nodes;
+    param *params;
+    int n_params, cap_params;
+    float *data, *grad;          /* parameter arena and gradient arena */
+    size_t n_floats, cap_floats;
+    int out;                     /* output node, -1 = last */
+    int cur_group;
+    int batch;                   /* images the buffers are sized for */
+    uint64_t seed, step;         /* randomness: init and dropout streams */
+    bool training;
+    float *scratch;              /* per-call scratch for kernels, owned by the net */
+    size_t scratch_floats;
+} net;
+
+net *net_create(int h, int w, int c);
+void net_free(net *m);
+void net_set_group(net *m, int group);
+
+/* builders: each returns the new node's index or -1 */
+/* conv with symmetric padding `pad` on all sides */
+int net_conv(net *m, int x, const char *name, int cout, int k, int stride, int pad, int groups, bool bias);
+/* conv with TensorFlow 'SAME' padding (asymmetric when needed) */
+int net_conv_same(net *m, int x, const char *name, int cout, int k, int stride, int groups, bool bias);
+/* conv from a full descriptor (h, w, cin are taken from x; per-side padding as given) */
+int net_conv_desc(net *m, int x, const char *name, conv_desc d, bool bias);
+int net_bn(net *m, int x, const char *name, float eps, float momentum);   /* PyTorch: 1e-5, 0.1 */
+int net_relu(net *m, int x);
+int net_relu6(net *m, int x);
+int net_add(net *m, int a, int b);
+int net_maxpool(net *m, int x, int k, int stride, int pad);
+int net_avgpool(net *m, int x, pool_desc d); /* h, w, c taken from x */
+int net_gap(net *m, int x);                   /* -> [1, 1, c] */
+int net_concatpool(net *m, int x);            /* -> [1, 1, 2c]: [max | avg] */
+int net_flatten(net *m, int x);               /* -> [1, 1, h*w*c] in NHWC order */
+int net_linear(net *m, int x, const char *name, int out, bool bias); /* x must be [1, 1, in] */
+int net_dropout(net *m, int x, float p);
+
+/* parameters */
+float *net_param(net *m, int i);
+float *net_grad(net *m, int i);
+int net_find_param(const net *m, const char *name);      /* -1 if none */
+size_t net_num_trainable(const net *m);                  /* floats that take gradients */
+void net_init_params(net *m, uint64_t seed);              /* the init each param declares */
+void net_freeze_groups(net *m, int below);                /* freeze groups < below, unfreeze the rest */
+void net_freeze_bn(net *m, int below, bool frozen);       /* BN of groups < below: running stats */
+
+/* running */
+int net_set_batch(net *m, int n);                         /* -1 if out of memory */
+const float *net_forward(net *m, const float *x, bool training); /* x[n, h, w, c] */
+void net_zero_grad(net *m);
+void net_backward(net *m, const float *dout);             /* dout: like the output */
+int net_output(const net *m);                             /* output node index */
+size_t net_out_size(const net *m);                        /* floats per image of the output */
+/* multiply-adds of one forward pass per image, and a one-line-per-node summary to a FILE* */
+double net_macs(const net *m);
+#endif

@@ -1,0 +1,78 @@
+#include "check.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int n_checks, n_failed;
+
+bool check(bool ok, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s %d - ", ok ? "ok" : "not ok", ++n_checks);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+    if (!ok) n_failed++;
+    return ok;
+}
+
+void note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("# ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+void max_err(const float *got, const float *ref, size_t n, double *err, double *scale) {
+    double e = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        if (!(d <= e)) e = d; /* NaN propagates as failure */
+        if (fabs(ref[i]) > s) s = fabs(ref[i]);
+    }
+    *err = e;
+    *scale = s;
+}
+
+bool check_close(const char *what, const float *got, const float *ref, size_t n, float rtol, float atol) {
+    double e, s;
+    max_err(got, ref, n, &e, &s);
+    bool ok = e <= atol + rtol * s;
+    return check(ok, "%s: max err %.3g, scale %.3g (rel %.3g; tol rel %.1g abs %.1g)", what, e, s,
+                 s > 0 ? e / s : e, rtol, atol);
+}
+
+int check_exit(void) {
+    if (n_checks == 0) {
+        printf("not ok 1 - test binary ran no check\n");
+        return 1;
+    }
+    return n_failed ? 1 : 0;
+}
+
+const char *fixture_path(const char *name) {
+    static char buf[4096];
+    const char *d = getenv("STYLENET_FIXTURES");
+    snprintf(buf, sizeof buf, "%s/%s", d ? d : "build/fixtures", name);
+    return buf;
+}
+
+const char *shared_path(const char *name) {
+    static char buf[4096];
+    const char *d = getenv("STYLENET_SHARED");
+    snprintf(buf, sizeof buf, "%s/%s", d ? d : "../shared", name);
+    return buf;
+}
+
+void fill_uniform(float *x, size_t n, unsigned long long seed) {
+    unsigned long long s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+}

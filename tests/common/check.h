@@ -1,0 +1,30 @@
+/* check.h - the tiny test harness every test binary uses.
+ *
+ * Each check prints one TAP line: "ok N - what" or "not ok N - what"; tests/run.sh counts them
+ * and prints the suite's summary "N passed, N failed".  Lines starting with "# " are notes
+ * (measured errors, timings) that run.sh shows.  A test binary returns check_exit().
+ *
+ * Tolerances: check_close() passes when max|a-b| <= atol + rtol * max|b|, i.e. the worst
+ * element error is judged against the scale of the reference tensor.  It prints that worst
+ * error and the scale, so a reader sees how close, not only that it passed.
+ */
+#ifndef STYLENET_TEST_CHECK_H
+#define STYLENET_TEST_CHECK_H
+#include <stddef.h>
+#include <stdbool.h>
+
+bool check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* compares n floats: got vs ref (the oracle); returns pass */
+bool check_close(const char *what, const float *got, const float *ref, size_t n, float rtol, float atol);
+/* max |a-b| and max |b| of two arrays */
+void max_err(const float *got, const float *ref, size_t n, double *err, double *scale);
+int check_exit(void);
+
+/* paths: $STYLENET_FIXTURES (PyTorch reference data written by tools/make_fixtures.py) and
+ * $STYLENET_SHARED (../shared: data set and weights).  Returns a static buffer. */
+const char *fixture_path(const char *name);
+const char *shared_path(const char *name);
+/* deterministic test data in [-1, 1) */
+void fill_uniform(float *x, size_t n, unsigned long long seed);
+#endif
