@@ -10,7 +10,7 @@ OPT       ?= -O3
 SANITIZE  ?=
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -g -fopenmp -Wall -Wextra -Werror -Isrc $(SANITIZE)
 CFLAGS    += $(shell pkg-config --cflags libcjson libpng 2>/dev/null)
-LDLIBS    += -ldnnl -lcjson -lpng -lm -fopenmp $(SANITIZE)
+LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lm -fopenmp $(SANITIZE)
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
@@ -56,7 +56,7 @@ fixtures: $(VENV)/ok
 	$(VENV)/bin/python tools/make_fixtures.py $(FIXTURES)
 
 test: tests-build fixtures
-	STYLENET_FIXTURES=$(FIXTURES) STYLENET_PY=$(VENV)/bin/python tests/run.sh $(TEST_BIN)
+	STYLENET_FIXTURES=$(FIXTURES) STYLENET_PY=$(VENV)/bin/python STYLENET_BIN=$(BUILD)/stylenet tests/run.sh $(TEST_BIN)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 check-asan:
@@ -69,3 +69,26 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- fuzzing of the io/ readers (libFuzzer, clang): `make fuzz-build`, then
+#      `make fuzz FUZZ_SECONDS=300` runs each harness in tests/fuzz/ from its seed corpus
+#      tests/fuzz/corpus/<name>/ (new inputs go to build-fuzz/corpus-<name>/; crashers to build-fuzz/).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                $(shell pkg-config --cflags libcjson 2>/dev/null)
+FUZZ_NAMES   := safetensors tflite
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+$(FUZZ_BUILD)/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/io/safetensors.c src/core/error.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -lcjson -lm
+$(FUZZ_BUILD)/fuzz_tflite: tests/fuzz/fuzz_tflite.c src/io/tflite.c src/core/error.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+fuzz: fuzz-build
+	for n in $(FUZZ_NAMES); do mkdir -p $(FUZZ_BUILD)/corpus-$$n && \
+	  $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_BUILD)/ \
+	    $$(test -f tests/fuzz/$$n.dict && echo -dict=tests/fuzz/$$n.dict) \
+	    $(FUZZ_BUILD)/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done

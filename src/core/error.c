@@ -21,7 +21,14 @@ int sn_error_prefix(const char *fmt, ...) {
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, err_buf, sizeof old);
-    snprintf(err_buf, sizeof err_buf, "%s: %s", pre, old);
+    size_t n = strlen(pre);
+    if (n > sizeof err_buf - 3) n = sizeof err_buf - 3;
+    memcpy(err_buf, pre, n);
+    memcpy(err_buf + n, ": ", 2);
+    size_t room = sizeof err_buf - n - 3, m = strlen(old);
+    if (m > room) m = room;
+    memcpy(err_buf + n + 2, old, m);
+    err_buf[n + 2 + m] = 0;
     return -1;
 }
 

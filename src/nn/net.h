@@ -133,6 +133,6 @@ void net_zero_grad(net *m);
 void net_backward(net *m, const float *dout);             /* dout: like the output */
 int net_output(const net *m);                             /* output node index */
 size_t net_out_size(const net *m);                        /* floats per image of the output */
-/* multiply-adds of one forward pass per image, and a one-line-per-node summary to a FILE* */
+/* multiply-adds of one forward pass per image */
 double net_macs(const net *m);
 #endif

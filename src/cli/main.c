@@ -1,0 +1,46 @@
+/* main.c - `stylenet VERB ...`: dispatch to the verbs in src/cli/. */
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} verbs[] = {
+    {"predict", cmd_predict, "classify images with a model (top-k classes and probabilities)"},
+    {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
+};
+
+int cli_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("stylenet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+void cli_set_threads(int n) {
+    if (n > 0) omp_set_num_threads(n);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: stylenet VERB [options]   (stylenet VERB --help for each verb)\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "stylenet: unknown verb '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,351 @@
+/* image.c - PNG (libpng) and JPEG (libjpeg-turbo) decoding, resizing, normalisation. */
+#include "io/image.h"
+#include <stdbool.h>
+#include <stdio.h>
+#include <jpeglib.h>
+#include <jerror.h>
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+
+void image_free(image *im) {
+    if (!im) return;
+    free(im->rgb);
+    im->rgb = NULL;
+    im->w = im->h = 0;
+}
+
+/* ------------------------------------------------------------------ PNG */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n, pos;
+} png_src;
+
+typedef struct {
+    jmp_buf jump;
+    char msg[256];
+} png_err;
+
+static void png_read_mem(png_structp png, png_bytep out, size_t len) {
+    png_src *s = png_get_io_ptr(png);
+    if (len > s->n - s->pos) png_error(png, "file is truncated (data ends inside the image)");
+    memcpy(out, s->p + s->pos, len);
+    s->pos += len;
+}
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+    png_err *e = png_get_error_ptr(png);
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    longjmp(e->jump, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg; /* e.g. a bad iCCP profile: not a reason to refuse the pixels */
+}
+
+/* Full libpng API rather than the simplified one: that one treats 16-bit files without gAMA as
+ * linear light and composites alpha in linear light, so its 8-bit output differs from what
+ * PIL (and so fastai/torchvision pipelines) produce.  Here every format is expanded to 8-bit
+ * RGBA with exact 16->8 scaling, and alpha is composited on white in sRGB values. */
+static int decode_png(const void *bytes, size_t n, const char *name, image *out) {
+    png_src src = {bytes, n, 0};
+    png_err err = {.msg = ""};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    uint8_t *volatile px = NULL;
+    png_bytep *volatile rows = NULL;
+    if (!png || !info) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return sn_error("%s: out of memory starting the PNG decoder", name);
+    }
+    if (setjmp(err.jump)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(px);
+        free(rows);
+        return sn_error("%s: bad PNG: %s", name, err.msg);
+    }
+    png_set_read_fn(png, &src, png_read_mem);
+    png_set_user_limits(png, 30000, 30000);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if ((uint64_t)w * h > 100000000ull) png_error(png, "image larger than 100 Mpixel");
+    int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    if (depth == 16) png_set_scale_16(png);
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_add_alpha(png, 0xFF, PNG_FILLER_AFTER); /* no-op when alpha is already there */
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_rowbytes(png, info) != (size_t)w * 4) png_error(png, "unexpected row layout after conversion");
+    px = malloc((size_t)w * h * 4);
+    rows = malloc(sizeof(png_bytep) * h);
+    if (!px || !rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = px + (size_t)y * w * 4;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
+    uint8_t *rgb = px; /* composite in place: RGBA -> RGB on white */
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        unsigned a = px[i * 4 + 3];
+        for (int c = 0; c < 3; c++) rgb[i * 3 + c] = (uint8_t)((px[i * 4 + c] * a + 255 * (255 - a) + 127) / 255);
+    }
+    out->w = (int)w;
+    out->h = (int)h;
+    out->rgb = rgb;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ JPEG */
+
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf jump;
+    char msg[JMSG_LENGTH_MAX];
+    bool truncated;
+} jpeg_err;
+
+static void jpeg_fail(j_common_ptr c) {
+    jpeg_err *e = (jpeg_err *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jump, 1);
+}
+
+static void jpeg_quiet(j_common_ptr c, int level) {
+    /* warnings are not printed; premature end of data is remembered and reported after decoding */
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) ((jpeg_err *)c->err)->truncated = true;
+}
+
+static int decode_jpeg(const void *bytes, size_t n, const char *name, image *out) {
+    struct jpeg_decompress_struct ci;
+    jpeg_err err;
+    uint8_t *volatile px = NULL;
+    uint8_t *volatile row = NULL;
+    ci.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = jpeg_fail;
+    err.pub.emit_message = jpeg_quiet;
+    err.truncated = false;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&ci);
+        free(px);
+        free(row);
+        return sn_error("%s: bad JPEG: %s", name, err.msg);
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, bytes, (unsigned long)n);
+    jpeg_read_header(&ci, TRUE);
+    if (ci.image_width == 0 || ci.image_height == 0 || ci.image_width > 30000 || ci.image_height > 30000 ||
+        (uint64_t)ci.image_width * ci.image_height > 100000000ull) {
+        jpeg_destroy_decompress(&ci);
+        return sn_error("%s: JPEG of %ux%u pixels is outside what stylenet accepts", name, ci.image_width,
+                        ci.image_height);
+    }
+    bool cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
+    ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(&ci);
+    int w = (int)ci.output_width, h = (int)ci.output_height, comps = ci.output_components;
+    px = malloc((size_t)w * h * 3);
+    row = malloc((size_t)w * comps);
+    if (!px || !row) {
+        jpeg_destroy_decompress(&ci);
+        free(px);
+        free(row);
+        return sn_error("%s: out of memory for a %dx%d image", name, w, h);
+    }
+    while (ci.output_scanline < ci.output_height) {
+        int y = (int)ci.output_scanline;
+        JSAMPROW r = row;
+        jpeg_read_scanlines(&ci, &r, 1);
+        uint8_t *o = px + (size_t)y * w * 3;
+        for (int x = 0; x < w; x++) {
+            if (cmyk) { /* Adobe CMYK JPEGs store inverted values: R = C' * K' / 255 */
+                int k = row[x * 4 + 3];
+                for (int c = 0; c < 3; c++) o[x * 3 + c] = (uint8_t)((row[x * 4 + c] * k + 127) / 255);
+            } else {
+                memcpy(o + x * 3, row + x * 3, 3);
+            }
+        }
+    }
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    free(row);
+    if (err.truncated) {
+        free(px);
+        return sn_error("%s: truncated JPEG (data ends before the image does)", name);
+    }
+    out->w = w;
+    out->h = h;
+    out->rgb = px;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ entry points */
+
+int image_decode(const void *bytes, size_t n, const char *name, image *out) {
+    const uint8_t *b = bytes;
+    memset(out, 0, sizeof *out);
+    if (n == 0) return sn_error("%s: empty file (0 bytes)", name);
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return decode_png(bytes, n, name, out);
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decode_jpeg(bytes, n, name, out);
+    char head[3 * 8 + 1] = "";
+    for (size_t i = 0; i < n && i < 8; i++) snprintf(head + 3 * i, 4, "%02x ", b[i]);
+    return sn_error("%s: not a PNG or JPEG file (starts with %s)", name, head);
+}
+
+int image_load(const char *path, image *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return sn_error("%s: cannot open: %m", path);
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return sn_error("%s: cannot read (not a regular file?)", path);
+    }
+    long sz = ftell(f);
+    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return sn_error("%s: cannot read (not a regular file?)", path);
+    }
+    if (sz > (1L << 30)) {
+        fclose(f);
+        return sn_error("%s: %ld bytes is too large for an image", path, sz);
+    }
+    uint8_t *buf = malloc(sz ? (size_t)sz : 1);
+    if (!buf) {
+        fclose(f);
+        return sn_error("%s: out of memory reading %ld bytes", path, sz);
+    }
+    size_t got = fread(buf, 1, (size_t)sz, f);
+    fclose(f);
+    if (got != (size_t)sz) {
+        free(buf);
+        return sn_error("%s: read %zu of %ld bytes", path, got, sz);
+    }
+    int r = image_decode(buf, got, path, out);
+    free(buf);
+    return r;
+}
+
+/* ------------------------------------------------------------------ resizing */
+
+typedef struct {
+    int *start, *count; /* per output pixel: first source pixel and how many */
+    float *weight;      /* count weights per output pixel, stride = maxn */
+    int maxn;
+} filter1d;
+
+/* triangle filter weights mapping n_in -> n_out (pixel centres aligned, as PIL) */
+static int make_filter(int n_in, int n_out, filter1d *f) {
+    double scale = (double)n_in / n_out;
+    double support = scale > 1 ? scale : 1.0; /* triangle radius in source pixels */
+    f->maxn = (int)ceil(support) * 2 + 1;
+    f->start = malloc(sizeof(int) * n_out);
+    f->count = malloc(sizeof(int) * n_out);
+    f->weight = malloc(sizeof(float) * (size_t)n_out * f->maxn);
+    if (!f->start || !f->count || !f->weight) return sn_error("out of memory resizing an image");
+    for (int o = 0; o < n_out; o++) {
+        double centre = (o + 0.5) * scale;
+        int lo = (int)floor(centre - support), hi = (int)ceil(centre + support);
+        if (lo < 0) lo = 0;
+        if (hi > n_in) hi = n_in;
+        double sum = 0;
+        int cnt = 0;
+        float *w = f->weight + (size_t)o * f->maxn;
+        for (int i = lo; i < hi && cnt < f->maxn; i++, cnt++) {
+            double d = fabs((i + 0.5 - centre) / support);
+            w[cnt] = (float)(d < 1 ? 1 - d : 0);
+            sum += w[cnt];
+        }
+        if (sum <= 0) { /* degenerate: nearest pixel */
+            int i = (int)centre;
+            if (i >= n_in) i = n_in - 1;
+            lo = i;
+            cnt = 1;
+            w[0] = 1;
+            sum = 1;
+        }
+        for (int k = 0; k < cnt; k++) w[k] = (float)(w[k] / sum);
+        f->start[o] = lo;
+        f->count[o] = cnt;
+    }
+    return 0;
+}
+
+static void free_filter(filter1d *f) {
+    free(f->start);
+    free(f->count);
+    free(f->weight);
+}
+
+int image_resize(const image *src, int w, int h, image *dst) {
+    memset(dst, 0, sizeof *dst);
+    if (w <= 0 || h <= 0) return sn_error("resize to %dx%d", w, h);
+    filter1d fx = {0}, fy = {0};
+    float *tmp = malloc(sizeof(float) * (size_t)src->h * w * 3);
+    uint8_t *out = malloc((size_t)w * h * 3);
+    int r = -1;
+    if (!tmp || !out) {
+        sn_error("out of memory resizing an image to %dx%d", w, h);
+        goto done;
+    }
+    if (make_filter(src->w, w, &fx) < 0 || make_filter(src->h, h, &fy) < 0) goto done;
+    for (int y = 0; y < src->h; y++) /* horizontal pass into float */
+        for (int x = 0; x < w; x++) {
+            const float *wt = fx.weight + (size_t)x * fx.maxn;
+            const uint8_t *s = src->rgb + ((size_t)y * src->w + fx.start[x]) * 3;
+            float acc[3] = {0, 0, 0};
+            for (int k = 0; k < fx.count[x]; k++)
+                for (int c = 0; c < 3; c++) acc[c] += wt[k] * s[k * 3 + c];
+            for (int c = 0; c < 3; c++) tmp[((size_t)y * w + x) * 3 + c] = acc[c];
+        }
+    for (int y = 0; y < h; y++) /* vertical pass, rounded to 8 bits */
+        for (int x = 0; x < w; x++) {
+            const float *wt = fy.weight + (size_t)y * fy.maxn;
+            float acc[3] = {0, 0, 0};
+            for (int k = 0; k < fy.count[y]; k++) {
+                const float *s = tmp + ((size_t)(fy.start[y] + k) * w + x) * 3;
+                for (int c = 0; c < 3; c++) acc[c] += wt[k] * s[c];
+            }
+            for (int c = 0; c < 3; c++) {
+                float v = roundf(acc[c]);
+                out[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    dst->w = w;
+    dst->h = h;
+    dst->rgb = out;
+    out = NULL;
+    r = 0;
+done:
+    free(tmp);
+    free(out);
+    free_filter(&fx);
+    free_filter(&fy);
+    return r;
+}
+
+int image_to_input(const image *im, int size, const float mean[3], const float std_[3], float *out) {
+    int side = im->w < im->h ? im->w : im->h;
+    image crop = {.w = side, .h = side, .rgb = malloc((size_t)side * side * 3)};
+    if (!crop.rgb) return sn_error("out of memory cropping an image");
+    int x0 = (im->w - side) / 2, y0 = (im->h - side) / 2;
+    for (int y = 0; y < side; y++)
+        memcpy(crop.rgb + (size_t)y * side * 3, im->rgb + ((size_t)(y + y0) * im->w + x0) * 3, (size_t)side * 3);
+    image sized = crop;
+    if (side != size) {
+        int r = image_resize(&crop, size, size, &sized);
+        image_free(&crop);
+        if (r < 0) return -1;
+    }
+    for (size_t i = 0; i < (size_t)size * size; i++)
+        for (int c = 0; c < 3; c++) out[i * 3 + c] = (sized.rgb[i * 3 + c] / 255.0f - mean[c]) / std_[c];
+    image_free(&sized);
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* image.h - decoding photos to 8-bit RGB, resizing, and turning them into network input.
+ *
+ * Contract
+ * - image_load(path) / image_decode(bytes): the format is found from the bytes, not the name:
+ *   PNG (every colour type and bit depth, palette, interlaced; libpng) and JPEG (baseline and
+ *   progressive, grey, RGB, CMYK/YCCK; libjpeg-turbo).  Alpha is composited on white.  16-bit
+ *   samples are reduced to 8.  Failure: -1 and an error naming the file and the problem
+ *   ("cat.png: not a PNG or JPEG file (starts with 3c 68 74 6d)", "x.jpg: truncated JPEG").
+ * - Pixels are RGB, row-major, 3 bytes per pixel (HWC), owned by the image (image_free).
+ * - image_resize: separable triangle (bilinear) filter whose support widens with the scale
+ *   factor when shrinking, so downscaling averages (anti-aliased, like PIL's BILINEAR).
+ * - image_to_input: crops/resizes to size x size as the model wants and normalises each channel
+ *   to (v/255 - mean[c]) / std[c] into float NHWC.
+ */
+#ifndef STYLENET_IMAGE_H
+#define STYLENET_IMAGE_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int w, h;
+    uint8_t *rgb; /* h * w * 3 */
+} image;
+
+int image_load(const char *path, image *out);
+int image_decode(const void *bytes, size_t n, const char *name, image *out);
+void image_free(image *im);
+/* resamples src to w x h into dst (allocated) */
+int image_resize(const image *src, int w, int h, image *dst);
+/* centre square crop (side = min(w, h)) resized to size x size, normalised into out[size*size*3] */
+int image_to_input(const image *im, int size, const float mean[3], const float std_[3], float *out);
+#endif

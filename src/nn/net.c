@@ -1,0 +1,498 @@
+/* net.c - building, running and differentiating a network held as a node list (see net.h). */
+#include "nn/net.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/batchnorm.h"
+#include "kernels/eltwise.h"
+#include "kernels/linear.h"
+
+/* ---------------------------------------------------------------- building */
+
+net *net_create(int h, int w, int c) {
+    if (h <= 0 || w <= 0 || c <= 0) {
+        sn_error("net_create: bad input shape %dx%dx%d", h, w, c);
+        return NULL;
+    }
+    net *m = calloc(1, sizeof *m);
+    if (!m) {
+        sn_error("out of memory creating a network");
+        return NULL;
+    }
+    m->out = -1;
+    m->seed = 42;
+    node in = {.op = OP_INPUT, .in0 = -1, .in1 = -1, .h = h, .w = w, .c = c,
+               .p_w = -1, .p_b = -1, .p_mean = -1, .p_var = -1};
+    m->nodes = calloc(16, sizeof(node));
+    if (!m->nodes) {
+        free(m);
+        sn_error("out of memory creating a network");
+        return NULL;
+    }
+    m->cap_nodes = 16;
+    m->nodes[m->n_nodes++] = in;
+    return m;
+}
+
+static void free_runtime(node *d) {
+    sn_free(d->y); sn_free(d->dy); sn_free(d->save_mean); sn_free(d->save_invstd);
+    sn_free(d->argmax); sn_free(d->mask);
+    d->y = d->dy = d->save_mean = d->save_invstd = NULL;
+    d->argmax = NULL;
+    d->mask = NULL;
+}
+
+void net_free(net *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_nodes; i++) free_runtime(&m->nodes[i]);
+    free(m->nodes);
+    free(m->params);
+    sn_free(m->data);
+    sn_free(m->grad);
+    sn_free(m->scratch);
+    free(m);
+}
+
+void net_set_group(net *m, int group) { m->cur_group = group; }
+
+static bool valid_input(net *m, int x) { return m && x >= 0 && x < m->n_nodes; }
+
+/* appends a node reading x; returns its index or -1 */
+static int add_node(net *m, op_kind op, int x, const char *name) {
+    if (m->n_nodes == m->cap_nodes) {
+        int cap = m->cap_nodes * 2;
+        node *n = realloc(m->nodes, (size_t)cap * sizeof(node));
+        if (!n) return sn_error("out of memory growing the network");
+        m->nodes = n;
+        m->cap_nodes = cap;
+    }
+    node *d = &m->nodes[m->n_nodes];
+    memset(d, 0, sizeof *d);
+    d->op = op;
+    d->in0 = x;
+    d->in1 = -1;
+    d->group = m->cur_group;
+    d->p_w = d->p_b = d->p_mean = d->p_var = -1;
+    if (name) snprintf(d->name, sizeof d->name, "%s", name);
+    const node *s = &m->nodes[x];
+    d->h = s->h; d->w = s->w; d->c = s->c;
+    return m->n_nodes++;
+}
+
+/* appends a parameter "<node name>.<suffix>" with PyTorch shape dims[0..ndim) */
+static int add_param(net *m, int nd, const char *suffix, int ndim, const int *dims, bool ohwi,
+                     bool buffer, init_kind init) {
+    if (m->n_params == m->cap_params) {
+        int cap = m->cap_params ? m->cap_params * 2 : 32;
+        param *p = realloc(m->params, (size_t)cap * sizeof(param));
+        if (!p) return sn_error("out of memory growing the parameter list");
+        m->params = p;
+        m->cap_params = cap;
+    }
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
+    size_t off = (m->n_floats + 15) / 16 * 16; /* 64-byte aligned starts */
+    if (off + numel > m->cap_floats) {
+        size_t cap = m->cap_floats ? m->cap_floats : 1 << 16;
+        while (cap < off + numel) cap *= 2;
+        float *nd_ = sn_calloc(cap * sizeof(float), "parameters");
+        float *ng = sn_calloc(cap * sizeof(float), "gradients");
+        if (!nd_ || !ng) {
+            sn_free(nd_); sn_free(ng);
+            return -1;
+        }
+        if (m->data) {
+            memcpy(nd_, m->data, m->n_floats * sizeof(float));
+            memcpy(ng, m->grad, m->n_floats * sizeof(float));
+        }
+        sn_free(m->data); sn_free(m->grad);
+        m->data = nd_;
+        m->grad = ng;
+        m->cap_floats = cap;
+    }
+    param *p = &m->params[m->n_params];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s.%s", m->nodes[nd].name, suffix);
+    p->ndim = ndim;
+    for (int i = 0; i < ndim; i++) p->shape[i] = dims[i];
+    p->ohwi = ohwi;
+    p->buffer = buffer;
+    p->node = nd;
+    p->group = m->nodes[nd].group;
+    p->init = init;
+    p->off = off;
+    p->numel = numel;
+    m->n_floats = off + numel;
+    return m->n_params++;
+}
+
+int net_conv_desc(net *m, int x, const char *name, conv_desc d, bool bias) {
+    if (!valid_input(m, x)) return -1;
+    const node *s = &m->nodes[x];
+    d.h = s->h; d.w = s->w; d.cin = s->c;
+    if (conv_desc_init(&d) < 0) return sn_error_prefix("conv '%s'", name ? name : "");
+    int i = add_node(m, OP_CONV, x, name);
+    if (i < 0) return -1;
+    node *n = &m->nodes[i];
+    n->conv = d;
+    n->h = d.oh; n->w = d.ow; n->c = d.cout;
+    int wd[4] = {d.cout, d.cin / d.groups, d.kh, d.kw};
+    n->p_w = add_param(m, i, "weight", 4, wd, true, false, INIT_KAIMING_OUT);
+    if (n->p_w < 0) return -1;
+    if (bias) {
+        int bd[1] = {d.cout};
+        m->nodes[i].p_b = add_param(m, i, "bias", 1, bd, false, false, INIT_ZERO);
+        if (m->nodes[i].p_b < 0) return -1;
+    }
+    return i;
+}
+
+int net_conv(net *m, int x, const char *name, int cout, int k, int stride, int pad, int groups, bool bias) {
+    conv_desc d = {.cout = cout, .kh = k, .kw = k, .sh = stride, .sw = stride,
+                   .pt = pad, .pb = pad, .pl = pad, .pr = pad, .groups = groups};
+    return net_conv_desc(m, x, name, d, bias);
+}
+
+int net_conv_same(net *m, int x, const char *name, int cout, int k, int stride, int groups, bool bias) {
+    if (!valid_input(m, x)) return -1;
+    conv_desc d = {.cout = cout, .kh = k, .kw = k, .sh = stride, .sw = stride, .groups = groups};
+    conv_same_padding(m->nodes[x].h, k, stride, &d.pt, &d.pb);
+    conv_same_padding(m->nodes[x].w, k, stride, &d.pl, &d.pr);
+    return net_conv_desc(m, x, name, d, bias);
+}
+
+int net_bn(net *m, int x, const char *name, float eps, float momentum) {
+    if (!valid_input(m, x)) return -1;
+    int i = add_node(m, OP_BN, x, name);
+    if (i < 0) return -1;
+    int c[1] = {m->nodes[i].c};
+    m->nodes[i].eps = eps;
+    m->nodes[i].momentum = momentum;
+    int pw = add_param(m, i, "weight", 1, c, false, false, INIT_ONE);
+    int pb = add_param(m, i, "bias", 1, c, false, false, INIT_ZERO);
+    int pm = add_param(m, i, "running_mean", 1, c, false, true, INIT_ZERO);
+    int pv = add_param(m, i, "running_var", 1, c, false, true, INIT_ONE);
+    if (pw < 0 || pb < 0 || pm < 0 || pv < 0) return -1;
+    node *n = &m->nodes[i];
+    n->p_w = pw; n->p_b = pb; n->p_mean = pm; n->p_var = pv;
+    return i;
+}
+
+int net_relu(net *m, int x) { return valid_input(m, x) ? add_node(m, OP_RELU, x, NULL) : -1; }
+int net_relu6(net *m, int x) { return valid_input(m, x) ? add_node(m, OP_RELU6, x, NULL) : -1; }
+
+int net_add(net *m, int a, int b) {
+    if (!valid_input(m, a) || !valid_input(m, b)) return -1;
+    const node *na = &m->nodes[a], *nb = &m->nodes[b];
+    if (na->h != nb->h || na->w != nb->w || na->c != nb->c)
+        return sn_error("add: shapes differ: %dx%dx%d and %dx%dx%d", na->h, na->w, na->c, nb->h, nb->w, nb->c);
+    int i = add_node(m, OP_ADD, a, NULL);
+    if (i >= 0) m->nodes[i].in1 = b;
+    return i;
+}
+
+static int add_pool(net *m, op_kind op, int x, pool_desc d) {
+    const node *s = &m->nodes[x];
+    d.h = s->h; d.w = s->w; d.c = s->c;
+    if (pool_desc_init(&d) < 0) return -1;
+    int i = add_node(m, op, x, NULL);
+    if (i < 0) return -1;
+    m->nodes[i].pool = d;
+    m->nodes[i].h = d.oh;
+    m->nodes[i].w = d.ow;
+    return i;
+}
+
+int net_maxpool(net *m, int x, int k, int stride, int pad) {
+    if (!valid_input(m, x)) return -1;
+    pool_desc d = {.kh = k, .kw = k, .sh = stride, .sw = stride, .pt = pad, .pb = pad, .pl = pad, .pr = pad};
+    return add_pool(m, OP_MAXPOOL, x, d);
+}
+
+int net_avgpool(net *m, int x, pool_desc d) {
+    if (!valid_input(m, x)) return -1;
+    return add_pool(m, OP_AVGPOOL, x, d);
+}
+
+static int add_flat(net *m, op_kind op, int x, int c) {
+    if (!valid_input(m, x)) return -1;
+    int i = add_node(m, op, x, NULL);
+    if (i < 0) return -1;
+    m->nodes[i].h = m->nodes[i].w = 1;
+    m->nodes[i].c = c;
+    return i;
+}
+
+int net_gap(net *m, int x) { return valid_input(m, x) ? add_flat(m, OP_GAP, x, m->nodes[x].c) : -1; }
+int net_concatpool(net *m, int x) { return valid_input(m, x) ? add_flat(m, OP_CONCATPOOL, x, 2 * m->nodes[x].c) : -1; }
+int net_flatten(net *m, int x) {
+    return valid_input(m, x) ? add_flat(m, OP_FLATTEN, x, m->nodes[x].h * m->nodes[x].w * m->nodes[x].c) : -1;
+}
+
+int net_linear(net *m, int x, const char *name, int out, bool bias) {
+    if (!valid_input(m, x)) return -1;
+    const node *s = &m->nodes[x];
+    if (s->h != 1 || s->w != 1)
+        return sn_error("linear '%s': input is %dx%dx%d, expected 1x1xC (pool or flatten first)", name, s->h, s->w, s->c);
+    if (out <= 0) return sn_error("linear '%s': %d outputs", name, out);
+    int in = s->c;
+    int i = add_node(m, OP_LINEAR, x, name);
+    if (i < 0) return -1;
+    m->nodes[i].c = out;
+    int wd[2] = {out, in};
+    int pw = add_param(m, i, "weight", 2, wd, false, false, INIT_TORCH_DEFAULT);
+    if (pw < 0) return -1;
+    m->nodes[i].p_w = pw;
+    if (bias) {
+        int bd[1] = {out};
+        int pb = add_param(m, i, "bias", 1, bd, false, false, INIT_TORCH_DEFAULT);
+        if (pb < 0) return -1;
+        m->nodes[i].p_b = pb;
+    }
+    return i;
+}
+
+int net_dropout(net *m, int x, float p) {
+    if (!valid_input(m, x)) return -1;
+    if (!(p >= 0 && p < 1)) return sn_error("dropout: p = %g, expected 0 <= p < 1", p);
+    int i = add_node(m, OP_DROPOUT, x, NULL);
+    if (i >= 0) m->nodes[i].p = p;
+    return i;
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+float *net_param(net *m, int i) { return m->data + m->params[i].off; }
+float *net_grad(net *m, int i) { return m->grad + m->params[i].off; }
+
+int net_find_param(const net *m, const char *name) {
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->params[i].name, name)) return i;
+    return -1;
+}
+
+size_t net_num_trainable(const net *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (!m->params[i].buffer && !m->params[i].frozen) n += m->params[i].numel;
+    return n;
+}
+
+static void fans(const param *p, double *fan_in, double *fan_out) {
+    double recept = 1;
+    for (int i = 2; i < p->ndim; i++) recept *= p->shape[i];
+    *fan_in = p->ndim >= 2 ? p->shape[1] * recept : p->shape[0];
+    *fan_out = p->shape[0] * recept;
+}
+
+void net_init_params(net *m, uint64_t seed) {
+    m->seed = seed;
+    for (int i = 0; i < m->n_params; i++) {
+        param *p = &m->params[i];
+        float *x = net_param(m, i);
+        double fi, fo;
+        fans(p, &fi, &fo);
+        if (p->init == INIT_TORCH_DEFAULT && p->ndim == 1) {
+            /* a bias: bound from its node's weight fan-in, as nn.Linear / nn.Conv2d */
+            int w = m->nodes[p->node].p_w;
+            if (w >= 0) fans(&m->params[w], &fi, &fo);
+        }
+        for (size_t j = 0; j < p->numel; j++) {
+            float v;
+            switch (p->init) {
+            case INIT_ZERO: v = 0; break;
+            case INIT_ONE: v = 1; break;
+            case INIT_KAIMING_OUT: v = (float)(sqrt(2.0 / fo)) * rng_normal(seed, (uint64_t)i, j); break;
+            case INIT_KAIMING_IN: v = (float)(sqrt(2.0 / fi)) * rng_normal(seed, (uint64_t)i, j); break;
+            case INIT_TORCH_DEFAULT: v = (float)(1.0 / sqrt(fi)) * (2 * rng_uniform(seed, (uint64_t)i, j) - 1); break;
+            case INIT_NORMAL_001: v = 0.01f * rng_normal(seed, (uint64_t)i, j); break;
+            default: continue; /* INIT_NONE: leave as is */
+            }
+            x[j] = v;
+        }
+    }
+    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].tracked = 0;
+}
+
+void net_freeze_groups(net *m, int below) {
+    for (int i = 0; i < m->n_params; i++) m->params[i].frozen = m->params[i].group < below;
+}
+
+void net_freeze_bn(net *m, int below, bool frozen) {
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op == OP_BN && m->nodes[i].group < below) m->nodes[i].bn_frozen = frozen;
+}
+
+/* ---------------------------------------------------------------- running */
+
+int net_output(const net *m) { return m->out >= 0 ? m->out : m->n_nodes - 1; }
+
+size_t net_out_size(const net *m) {
+    const node *o = &m->nodes[net_output(m)];
+    return (size_t)o->h * o->w * o->c;
+}
+
+static size_t node_size(const node *d) { return (size_t)d->h * d->w * d->c; }
+
+static bool trainable(const net *m, int p) { return p >= 0 && !m->params[p].frozen && !m->params[p].buffer; }
+
+/* which nodes need d loss / d output: those with a trainable parameter at or below them */
+static void mark_need_dy(net *m) {
+    for (int i = 0; i < m->n_nodes; i++) {
+        node *d = &m->nodes[i];
+        bool need = trainable(m, d->p_w) || trainable(m, d->p_b);
+        if (d->in0 >= 0 && m->nodes[d->in0].need_dy) need = true;
+        if (d->in1 >= 0 && m->nodes[d->in1].need_dy) need = true;
+        d->need_dy = need;
+    }
+}
+
+int net_set_batch(net *m, int n) {
+    if (n <= 0) return sn_error("batch size %d", n);
+    if (n == m->batch) return 0;
+    for (int i = 0; i < m->n_nodes; i++) free_runtime(&m->nodes[i]);
+    m->batch = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        node *d = &m->nodes[i];
+        size_t sz = (size_t)n * node_size(d);
+        d->y = sn_alloc(sz * sizeof(float), "activations");
+        d->dy = i ? sn_alloc(sz * sizeof(float), "activation gradients") : NULL;
+        if (!d->y || (i && !d->dy)) return -1;
+        if (d->op == OP_BN) {
+            d->save_mean = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
+            d->save_invstd = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
+            if (!d->save_mean || !d->save_invstd) return -1;
+        } else if (d->op == OP_MAXPOOL || d->op == OP_CONCATPOOL) {
+            d->argmax = sn_alloc(sz * sizeof(int32_t), "pooling indices");
+            if (!d->argmax) return -1;
+        } else if (d->op == OP_DROPOUT) {
+            d->mask = sn_alloc(sz, "dropout mask");
+            if (!d->mask) return -1;
+        }
+    }
+    m->batch = n;
+    return 0;
+}
+
+const float *net_forward(net *m, const float *x, bool training) {
+    const int n = m->batch;
+    m->training = training;
+    memcpy(m->nodes[0].y, x, (size_t)n * node_size(&m->nodes[0]) * sizeof(float));
+    if (training) m->step++;
+    int last = net_output(m);
+    for (int i = 1; i <= last; i++) {
+        node *d = &m->nodes[i];
+        const node *a = &m->nodes[d->in0];
+        const size_t cnt = (size_t)n * node_size(d);
+        switch (d->op) {
+        case OP_CONV:
+            conv2d_forward(&d->conv, n, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
+            break;
+        case OP_BN: {
+            int rows = n * d->h * d->w;
+            if (training && !d->bn_frozen) {
+                batchnorm_forward_train(rows, d->c, a->y, net_param(m, d->p_w), net_param(m, d->p_b), d->eps,
+                                        d->momentum, net_param(m, d->p_mean), net_param(m, d->p_var),
+                                        d->save_mean, d->save_invstd, d->y);
+                d->tracked++;
+            } else {
+                batchnorm_forward_eval(rows, d->c, a->y, net_param(m, d->p_w), net_param(m, d->p_b),
+                                       net_param(m, d->p_mean), net_param(m, d->p_var), d->eps, d->y);
+            }
+            break;
+        }
+        case OP_RELU: relu_forward(cnt, a->y, d->y); break;
+        case OP_RELU6: relu6_forward(cnt, a->y, d->y); break;
+        case OP_ADD: add_forward(cnt, a->y, m->nodes[d->in1].y, d->y); break;
+        case OP_MAXPOOL: maxpool_forward(&d->pool, n, a->y, d->y, d->argmax); break;
+        case OP_AVGPOOL: avgpool_forward(&d->pool, n, a->y, d->y); break;
+        case OP_GAP: global_avgpool_forward(n, a->h * a->w, a->c, a->y, d->y); break;
+        case OP_CONCATPOOL: concatpool_forward(n, a->h * a->w, a->c, a->y, d->y, d->argmax); break;
+        case OP_FLATTEN: memcpy(d->y, a->y, cnt * sizeof(float)); break;
+        case OP_LINEAR:
+            linear_forward(n, a->c, d->c, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
+            break;
+        case OP_DROPOUT:
+            if (training && d->p > 0)
+                dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, a->y, d->y, d->mask);
+            else
+                memcpy(d->y, a->y, cnt * sizeof(float));
+            break;
+        case OP_INPUT: break;
+        }
+    }
+    return m->nodes[last].y;
+}
+
+void net_zero_grad(net *m) { memset(m->grad, 0, m->n_floats * sizeof(float)); }
+
+void net_backward(net *m, const float *dout) {
+    const int n = m->batch;
+    const int last = net_output(m);
+    mark_need_dy(m);
+    for (int i = 1; i <= last; i++)
+        if (m->nodes[i].need_dy) memset(m->nodes[i].dy, 0, (size_t)n * node_size(&m->nodes[i]) * sizeof(float));
+    if (!m->nodes[last].need_dy) return;
+    memcpy(m->nodes[last].dy, dout, (size_t)n * node_size(&m->nodes[last]) * sizeof(float));
+    for (int i = last; i >= 1; i--) {
+        node *d = &m->nodes[i];
+        if (!d->need_dy) continue;
+        node *a = &m->nodes[d->in0];
+        float *dx = a->need_dy ? a->dy : NULL; /* NULL: nothing below needs it */
+        float *dw = trainable(m, d->p_w) ? net_grad(m, d->p_w) : NULL;
+        float *db = trainable(m, d->p_b) ? net_grad(m, d->p_b) : NULL;
+        const size_t cnt = (size_t)n * node_size(d);
+        switch (d->op) {
+        case OP_CONV:
+            if (dw || db) conv2d_backward_weights(&d->conv, n, a->y, d->dy, dw, db);
+            if (dx) conv2d_backward_data(&d->conv, n, d->dy, net_param(m, d->p_w), dx);
+            break;
+        case OP_BN: {
+            int rows = n * d->h * d->w;
+            if (!dx && !dw && !db) break;
+            if (m->training && !d->bn_frozen)
+                batchnorm_backward_train(rows, d->c, a->y, d->dy, net_param(m, d->p_w), d->save_mean,
+                                         d->save_invstd, dx, dw, db);
+            else
+                batchnorm_backward_eval(rows, d->c, a->y, d->dy, net_param(m, d->p_w), net_param(m, d->p_mean),
+                                        net_param(m, d->p_var), d->eps, dx, dw, db);
+            break;
+        }
+        case OP_RELU: if (dx) relu_backward(cnt, d->y, d->dy, dx); break;
+        case OP_RELU6: if (dx) relu6_backward(cnt, d->y, d->dy, dx); break;
+        case OP_ADD: {
+            if (dx) axpy(cnt, 1.0f, d->dy, dx);
+            node *b = &m->nodes[d->in1];
+            if (b->need_dy) axpy(cnt, 1.0f, d->dy, b->dy);
+            break;
+        }
+        case OP_MAXPOOL: if (dx) maxpool_backward(&d->pool, n, d->dy, d->argmax, dx); break;
+        case OP_AVGPOOL: if (dx) avgpool_backward(&d->pool, n, d->dy, dx); break;
+        case OP_GAP: if (dx) global_avgpool_backward(n, a->h * a->w, a->c, d->dy, dx); break;
+        case OP_CONCATPOOL: if (dx) concatpool_backward(n, a->h * a->w, a->c, d->dy, d->argmax, dx); break;
+        case OP_FLATTEN: if (dx) axpy(cnt, 1.0f, d->dy, dx); break;
+        case OP_LINEAR:
+            linear_backward(n, a->c, d->c, a->y, net_param(m, d->p_w), d->dy, dx, dw, db);
+            break;
+        case OP_DROPOUT:
+            if (!dx) break;
+            if (m->training && d->p > 0) dropout_backward(cnt, d->p, d->mask, d->dy, dx);
+            else axpy(cnt, 1.0f, d->dy, dx);
+            break;
+        case OP_INPUT: break;
+        }
+    }
+}
+
+double net_macs(const net *m) {
+    double macs = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op == OP_CONV) macs += conv2d_macs(&d->conv, 1);
+        else if (d->op == OP_LINEAR) macs += (double)m->nodes[d->in0].c * d->c;
+    }
+    return macs;
+}

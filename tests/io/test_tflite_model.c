@@ -1,0 +1,139 @@
+/* test_tflite_model.c - the TFLite MobileNetV2 loaded into mobilenet_v2_tf gives the logits of an
+ * independent PyTorch rendition of the same graph (tools/fixtures_tflite.py reads the file with
+ * the PyPI tflite package), predicts the expected top-1 classes, survives a save/load round trip
+ * as a stylenet model file, and refuses files that do not fit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "../common/check.h"
+#include "core/error.h"
+#include "io/image.h"
+#include "io/model_file.h"
+#include "io/safetensors.h"
+#include "io/tflite_net.h"
+#include "models/zoo.h"
+
+static char tflite_path[4096], labels_path[4096];
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static int copy_prefix(const char *src, const char *dst, long n) {
+    FILE *a = fopen(src, "rb"), *b = fopen(dst, "wb");
+    if (!a || !b) return -1;
+    char buf[65536];
+    long left = n;
+    while (left > 0) {
+        size_t k = fread(buf, 1, left < (long)sizeof buf ? (size_t)left : sizeof buf, a);
+        if (!k) break;
+        fwrite(buf, 1, k, b);
+        left -= (long)k;
+    }
+    fclose(a);
+    fclose(b);
+    return 0;
+}
+
+int main(void) {
+    snprintf(tflite_path, sizeof tflite_path, "%s", shared_path("weights/mobilenet_v2_1.0_224_quant.tflite"));
+    snprintf(labels_path, sizeof labels_path, "%s", shared_path("weights/imagenet_labels.txt"));
+    st_file *ref = st_open(fixture_path("tflite_logits.safetensors"));
+    if (!check(ref != NULL, "open the PyTorch rendition's logits (%s)", ref ? "ok" : sn_last_error()))
+        return check_exit();
+    const st_tensor *tl = st_find(ref, "logits"), *ti = st_find(ref, "input");
+    const int N = 3, K = 1001, S = 224;
+    float *want = malloc(sizeof(float) * N * K), *in = malloc(sizeof(float) * N * S * S * 3);
+    st_read_f32(ref, tl, want, (size_t)N * K);
+    st_read_f32(ref, ti, in, (size_t)N * S * S * 3);
+
+    model_load_opts lo = {.labels = labels_path};
+    sn_model *m = model_load(tflite_path, &lo);
+    if (!check(m != NULL, "load the TFLite MobileNetV2 (%s)", m ? "ok" : sn_last_error())) return check_exit();
+    check(!strcmp(m->arch, "mobilenet_v2_tf") && m->n_classes == K && m->size == S, "it is mobilenet_v2_tf, 1001 "
+          "classes, 224x224");
+    check(!strcmp(m->classes[20], "chickadee"), "class 20 is named chickadee (%s)", m->classes[20]);
+
+    /* our decoder + preprocessing produce the rendition's input (x/127.5-1 vs (x/255-.5)/.5: 1 ulp) */
+    const char *names[3] = {"bird", "sunflower", "cat"};
+    float *mine = malloc(sizeof(float) * N * S * S * 3);
+    for (int i = 0; i < N; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s.png", shared_path("weights/imagenet-check"), names[i]);
+        image im;
+        if (image_load(p, &im) == 0) {
+            image_to_input(&im, S, m->mean, m->std, mine + (size_t)i * S * S * 3);
+            image_free(&im);
+        }
+    }
+    check_close("preprocessed check photos equal the rendition's input", mine, in, (size_t)N * S * S * 3, 0, 1e-6f);
+
+    /* logits: float32 in both, different summation orders over 53 layers -> 1e-4 of the max */
+    net_set_batch(m->net, N);
+    const float *y = net_forward(m->net, in, false);
+    check_close("logits equal the PyTorch rendition of the TFLite graph", y, want, (size_t)N * K, 1e-4f, 0);
+    const int top1[3] = {20, 986, 286};
+    for (int i = 0; i < N; i++)
+        check(argmax(y + (size_t)i * K, K) == top1[i], "%s.png top-1 is %d (%s), as SOURCE.txt says", names[i],
+              top1[i], m->classes[top1[i]]);
+    float *y0 = malloc(sizeof(float) * N * K);
+    memcpy(y0, y, sizeof(float) * N * K);
+
+    /* batch 1 gives the same logits as batch 3 (the per-image path) */
+    net_set_batch(m->net, 1);
+    y = net_forward(m->net, in + (size_t)S * S * 3, false);
+    check_close("batch-1 logits equal batch-3 logits", y, y0 + K, K, 1e-5f, 0);
+
+    /* round trip through a stylenet model file */
+    char tmp[] = "/tmp/stylenet_test_XXXXXX";
+    int fd = mkstemp(tmp);
+    close(fd);
+    int saved = model_save(m, tmp);
+    check(saved == 0, "save as a stylenet model file (%s)", saved ? sn_last_error() : "ok");
+    sn_model *m2 = model_load(tmp, NULL);
+    if (check(m2 != NULL, "reload it (%s)", m2 ? "ok" : sn_last_error())) {
+        check(!strcmp(m2->arch, m->arch) && m2->n_classes == K && !strcmp(m2->classes[286], m->classes[286]) &&
+              m2->mean[0] == 0.5f && m2->size == S, "metadata survives: arch, classes, size, normalisation");
+        net_set_batch(m2->net, N);
+        const float *y2 = net_forward(m2->net, in, false);
+        check(!memcmp(y2, y0, sizeof(float) * N * K), "reloaded model gives bitwise-identical logits");
+        model_free(m2);
+    }
+
+    /* refusals */
+    char trunc[] = "/tmp/stylenet_trunc_XXXXXX";
+    fd = mkstemp(trunc);
+    close(fd);
+    copy_prefix(tflite_path, trunc, 1000000);
+    sn_model *bad = model_load(trunc, &lo);
+    check(!bad && strstr(sn_last_error(), trunc), "truncated TFLite file: %s", sn_last_error());
+    model_free(bad);
+    net *r = model_build("resnet18", 1001, NULL);
+    check(r && net_load_tflite(r, tflite_path) < 0 && strstr(sn_last_error(), "not the same architecture"),
+          "TFLite MobileNetV2 into resnet18: %s", sn_last_error());
+    net_free(r);
+    model_opts o = model_default_opts();
+    o.in_h = o.in_w = 128;
+    net *small = model_build("mobilenet_v2_tf", 1001, &o);
+    check(small && net_load_tflite(small, tflite_path) == 0, "the weights also load at 128x128 (SAME padding "
+          "recomputed): %s", small ? "ok" : sn_last_error());
+    net_free(small);
+    FILE *lf = fopen(tmp, "w"); /* a labels file of 3 names for a 1001-class model */
+    fputs("cat\ndog\nbird\n", lf);
+    fclose(lf);
+    lo.labels = tmp;
+    bad = model_load(tflite_path, &lo);
+    check(!bad && strstr(sn_last_error(), "3 class names") && strstr(sn_last_error(), "1001"),
+          "wrong labels file: %s", sn_last_error());
+    model_free(bad);
+    unlink(tmp);
+    unlink(trunc);
+    free(want); free(in); free(mine); free(y0);
+    model_free(m);
+    st_close(ref);
+    return check_exit();
+}
