@@ -46,6 +46,14 @@ void conv2d_forward_ref(const conv_desc *d, int n, const float *x, const float *
 void conv2d_backward_data_ref(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 void conv2d_backward_weights_ref(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db);
 
+/* Depthwise convolution (groups == cin > 1, cout = m*cin, channel multiplier m): direct NHWC
+ * kernels vectorised over channels.  conv2d_forward/backward_* call these when groups == cin;
+ * they are exposed for tests and benchmarks and follow the same contract. */
+void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
+void conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw,
+                                       float *db);
+
 /* multiply-adds of one forward pass for n images (GFLOPS = 2 * macs / seconds / 1e9) */
 double conv2d_macs(const conv_desc *d, int n);
 #endif

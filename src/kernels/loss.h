@@ -4,6 +4,8 @@
  *     mean over all n*c elements, as nn.BCEWithLogitsLoss.
  * Each returns the loss and, when dlogits is not NULL, WRITES d(loss)/d(logits) there.
  * Computed stably (log-sum-exp; log1p(exp(-|z|))) and accumulated in double.
+ * softmax_ce_loss: a row whose target is outside [0, c) (PyTorch's ignore_index -100) is ignored:
+ * no loss, zero gradient, and the mean is over the remaining rows (0 if none).
  */
 #ifndef STYLENET_LOSS_H
 #define STYLENET_LOSS_H

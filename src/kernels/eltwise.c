@@ -1,0 +1,55 @@
+/* eltwise.c - element-wise layers; OpenMP over large arrays, loops vectorise. */
+#include "kernels/eltwise.h"
+#include "core/rng.h"
+
+#define PAR_MIN 65536 /* below this, threads cost more than they save */
+
+void relu_forward(size_t n, const float *x, float *y) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(size_t n, const float *y, const float *dy, float *dx) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void relu6_forward(size_t n, const float *x, float *y) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = v < 6.0f ? v : 6.0f;
+    }
+}
+
+void relu6_backward(size_t n, const float *y, const float *dy, float *dx) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f;
+}
+
+void add_forward(size_t n, const float *a, const float *b, float *y) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void axpy(size_t n, float alpha, const float *x, float *y) {
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+/* mask[i] = 1 where element i is kept (rng_uniform >= p); mask may be NULL */
+void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y, uint8_t *mask) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
+    for (size_t i = 0; i < n; i++) {
+        int keep = !(rng_uniform(seed, stream, i) < p);
+        if (mask) mask[i] = (uint8_t)keep;
+        y[i] = keep ? x[i] * scale : 0.0f;
+    }
+}
+
+void dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
+}

@@ -1,0 +1,149 @@
+/* test_fuzz_corpus: every file of the fuzzing regression corpus (tests/fuzz/corpus/{safetensors,
+ * tflite}/: seeds, inputs that found new coverage, former crashers) goes through BOTH readers;
+ * each must either open (and then be walked completely: every tensor read / dequantised, every
+ * op and index touched) or fail with a non-empty error message naming the input.  Run in the
+ * ASan+UBSan build this replays the fuzzers' findings on every `make check-asan`. */
+#include "../common/check.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/tflite.h"
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)len + 1);
+    if (fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+/* tests/fuzz/corpus relative to the working directory, else above the test binary */
+static bool find_corpus(char *out, size_t cap) {
+    struct stat s;
+    snprintf(out, cap, "tests/fuzz/corpus");
+    if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0) return false;
+    exe[k] = 0;
+    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+        *slash = 0;
+        if (strlen(exe) + 20 >= cap) continue;
+        memcpy(out, exe, strlen(exe));
+        strcpy(out + strlen(exe), "/tests/fuzz/corpus");
+        if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
+    }
+    return false;
+}
+
+/* 1 opened, 0 failed with a message naming the input, -1 failed without */
+static int try_safetensors(const uint8_t *b, size_t n, const char *name) {
+    st_file *f = st_open_mem(b, n, name);
+    if (!f) return sn_last_error()[0] && strstr(sn_last_error(), name) ? 0 : -1;
+    for (size_t i = 0; i < st_count(f); i++) {
+        const st_tensor *t = st_tensor_at(f, i);
+        void *o = malloc(t->numel * 8 + 8);
+        if (st_read_f32(f, t, o, t->numel) < 0 && st_read_i64(f, t, o, t->numel) < 0 && t->dtype != ST_U64) {
+            free(o);
+            st_close(f);
+            return -1; /* every non-U64 tensor converts one way or the other */
+        }
+        free(o);
+        if (st_find(f, t->name) != t) {
+            st_close(f);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < st_meta_count(f); i++)
+        if (st_meta(f, st_meta_key(f, i)) != st_meta_value(f, i)) {
+            st_close(f);
+            return -1;
+        }
+    st_close(f);
+    return 1;
+}
+
+static volatile unsigned long sink;
+
+static int try_tflite(const uint8_t *b, size_t n, const char *name) {
+    tfl_model *m = tfl_open_mem(b, n, name);
+    if (!m) return sn_last_error()[0] && strstr(sn_last_error(), name) ? 0 : -1;
+    unsigned long acc = strlen(tfl_description(m));
+    bool ok = true;
+    for (int i = 0; i < tfl_num_metadata(m); i++) acc += strlen(tfl_metadata(m, i, NULL, NULL));
+    for (int s = 0; s < tfl_num_subgraphs(m); s++) {
+        const tfl_subgraph *g = tfl_subgraph_at(m, s);
+        for (int i = 0; i < g->n_tensors; i++) {
+            const tfl_tensor *t = &g->tensors[i];
+            acc += strlen(t->name);
+            for (size_t k = 0; k < t->data_len; k++) acc += t->data[k];
+            int64_t e = tfl_numel(t);
+            if (e < 0 || !t->data || (uint64_t)e > t->data_len) continue;
+            float *o = malloc((size_t)e * 4 + 4);
+            if (tfl_dequantize_tensor(m, t, o, (size_t)e) < 0 && !strstr(sn_last_error(), name)) ok = false;
+            free(o);
+        }
+        for (int i = 0; i < g->n_ops; i++) {
+            const tfl_op *o = &g->ops[i];
+            for (int k = 0; k < o->n_inputs; k++)
+                if (o->inputs[k] >= 0) acc += (unsigned long)g->tensors[o->inputs[k]].ndim;
+            for (int k = 0; k < o->n_outputs; k++) acc += (unsigned long)g->tensors[o->outputs[k]].ndim;
+            for (int k = 0; k < o->n_new_shape; k++) acc += (unsigned long)o->new_shape[k];
+            acc += strlen(tfl_op_name(o->builtin)) + (o->custom_code ? strlen(o->custom_code) : 0);
+        }
+    }
+    tfl_close(m);
+    sink = acc;
+    return ok ? 1 : -1;
+}
+
+int main(void) {
+    char root[PATH_MAX];
+    if (!check(find_corpus(root, sizeof root), "found tests/fuzz/corpus")) return check_exit();
+    const char *kinds[] = {"safetensors", "tflite"};
+    for (int k = 0; k < 2; k++) {
+        char dir[PATH_MAX + 32];
+        snprintf(dir, sizeof dir, "%s/%s", root, kinds[k]);
+        DIR *d = opendir(dir);
+        if (!check(d != NULL, "open %s", dir)) continue;
+        int files = 0, bad = 0, opened[2] = {0, 0};
+        size_t bytes = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char path[PATH_MAX + 300];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            size_t n;
+            uint8_t *b = slurp(path, &n);
+            if (!b) { bad++; continue; }
+            files++;
+            bytes += n;
+            int a = try_safetensors(b, n, e->d_name), t = try_tflite(b, n, e->d_name);
+            if (a < 0 || t < 0) {
+                bad++;
+                note("%s: %s reader failed without a proper message", path, a < 0 ? "safetensors" : "tflite");
+            }
+            opened[0] += a == 1;
+            opened[1] += t == 1;
+            free(b);
+        }
+        closedir(d);
+        check(files > 0 && bad == 0,
+              "corpus/%s: %d files (%zu bytes) through both readers: each opens or fails with a named error "
+              "(%d open as safetensors, %d as tflite, %d bad)",
+              kinds[k], files, bytes, opened[0], opened[1], bad);
+        check(opened[k] > 0, "corpus/%s: some files (the seeds at least) open with their own reader (%d)", kinds[k], opened[k]);
+    }
+    return check_exit();
+}

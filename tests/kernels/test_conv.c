@@ -1,0 +1,252 @@
+/* test_conv.c - conv2d (dense, strided, 7x7 stem, TF-SAME asymmetric padding, depthwise,
+ * channel multiplier, grouped, 1x1) against PyTorch, fast vs reference kernels on awkward
+ * shapes, finite-difference gradients, the accumulate contract and determinism.
+ *
+ * Tolerances (check_close: max|err| <= rtol * max|ref|):
+ *  - vs PyTorch (float64 oracle on the same float32 inputs): the C kernels accumulate in
+ *    float32 (oneDNN's blocked GEMM; direct loops for depthwise).  A dot product of K terms has
+ *    rounding error ~ sqrt(K) * 2^-24 * sum|terms| typically and K * 2^-24 at worst; here K <= a
+ *    few hundred (reductions over n*oh*ow for dW are <= ~250 terms), i.e. <= ~1e-5 of the
+ *    tensor's max in the worst case.  We use rtol 1e-5 (measured errors are printed; they are
+ *    ~1e-7..5e-7).  The *_ref kernels accumulate in double: rtol 1e-6.
+ *  - fast vs ref on random shapes: same reasoning with K up to ~600: rtol 1e-5.
+ *  - finite differences: L = sum(y * r) (computed in double), central difference with h = 1e-2
+ *    in float32.  Conv is linear in x and w, so the difference is exact up to rounding of y
+ *    (~1e-7 relative) divided by 2h: we require |fd - analytic| <= 1e-2 * max|analytic grad|.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/check.h"
+#include "kfix.h"
+#include "kernels/conv.h"
+
+#define RT_TORCH 1e-5f
+#define RT_REF 1e-6f
+#define RT_FAST 1e-5f
+
+static float *fzeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+static float *frand(size_t n, unsigned long long seed, float scale) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    fill_uniform(p, n, seed);
+    for (size_t i = 0; i < n; i++) p[i] *= scale;
+    return p;
+}
+static size_t xsz(const conv_desc *d, int n) { return (size_t)n * d->h * d->w * d->cin; }
+static size_t ysz(const conv_desc *d, int n) { return (size_t)n * d->oh * d->ow * d->cout; }
+static size_t wsz(const conv_desc *d) { return (size_t)d->cout * d->kh * d->kw * (d->cin / d->groups); }
+
+static void fixture_cases(void) {
+    kfix k;
+    if (!check(kfix_open(&k, fixture_path("layers.safetensors")) == 0, "conv: open layers.safetensors")) return;
+    char names[64][64];
+    int nc = kfix_list(kfix_meta(&k, "conv"), names, 64);
+    check(nc >= 15, "conv: %d fixture cases listed", nc);
+    for (int ci = 0; ci < nc; ci++) {
+        const char *nm = names[ci];
+        char key[128];
+        snprintf(key, sizeof key, "conv.%s", nm);
+        const char *m = kfix_meta(&k, key);
+        int n, bias;
+        conv_desc d = {0};
+        if (!m || sscanf(m, "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", &n, &d.h, &d.w, &d.cin, &d.cout, &d.kh,
+                         &d.kw, &d.sh, &d.sw, &d.pt, &d.pb, &d.pl, &d.pr, &d.groups, &bias) != 15) {
+            check(0, "conv %s: metadata", nm);
+            continue;
+        }
+        if (!check(conv_desc_init(&d) == 0, "conv %s: desc init", nm)) continue;
+        size_t cnt;
+        float *x = kfix_getf(&k, &cnt, "conv.%s.x", nm), *w = kfix_getf(&k, NULL, "conv.%s.w", nm);
+        float *y = kfix_getf(&k, &cnt, "conv.%s.y", nm);
+        if (!x || !w || !y || !check(cnt == ysz(&d, n), "conv %s: output size %zu matches desc", nm, cnt)) continue;
+        float *dy = kfix_getf(&k, NULL, "conv.%s.dy", nm), *dx = kfix_getf(&k, NULL, "conv.%s.dx", nm);
+        float *dw = kfix_getf(&k, NULL, "conv.%s.dw", nm);
+        float *b = bias ? kfix_getf(&k, NULL, "conv.%s.b", nm) : NULL, *db = bias ? kfix_getf(&k, NULL, "conv.%s.db", nm) : NULL;
+        float *gy = fzeros(ysz(&d, n)), *gdx = fzeros(xsz(&d, n)), *gdw = fzeros(wsz(&d)), *gdb = fzeros(d.cout);
+        char what[160];
+        conv2d_forward(&d, n, x, w, b, gy);
+        snprintf(what, sizeof what, "conv %s forward", nm);
+        check_close(what, gy, y, ysz(&d, n), RT_TORCH, 0);
+        conv2d_backward_data(&d, n, dy, w, gdx);
+        snprintf(what, sizeof what, "conv %s backward data", nm);
+        check_close(what, gdx, dx, xsz(&d, n), RT_TORCH, 0);
+        conv2d_backward_weights(&d, n, x, dy, gdw, bias ? gdb : NULL);
+        snprintf(what, sizeof what, "conv %s backward weights", nm);
+        check_close(what, gdw, dw, wsz(&d), RT_TORCH, 0);
+        if (bias) {
+            snprintf(what, sizeof what, "conv %s backward bias", nm);
+            check_close(what, gdb, db, d.cout, RT_TORCH, 0);
+        }
+        /* reference kernels against PyTorch too */
+        memset(gdx, 0, sizeof(float) * xsz(&d, n));
+        memset(gdw, 0, sizeof(float) * wsz(&d));
+        memset(gdb, 0, sizeof(float) * d.cout);
+        conv2d_forward_ref(&d, n, x, w, b, gy);
+        conv2d_backward_data_ref(&d, n, dy, w, gdx);
+        conv2d_backward_weights_ref(&d, n, x, dy, gdw, gdb);
+        double e1, s1, e2, s2, e3, s3;
+        max_err(gy, y, ysz(&d, n), &e1, &s1);
+        max_err(gdx, dx, xsz(&d, n), &e2, &s2);
+        max_err(gdw, dw, wsz(&d), &e3, &s3);
+        check(e1 <= RT_REF * s1 && e2 <= RT_REF * s2 && e3 <= RT_REF * s3,
+              "conv %s reference kernels vs PyTorch: rel err fwd %.2g, data %.2g, weights %.2g (tol %.0g)", nm,
+              e1 / s1, e2 / s2, e3 / s3, RT_REF);
+        free(gy), free(gdx), free(gdw), free(gdb);
+    }
+    kfix_close(&k);
+}
+
+/* fast vs reference on random data; also checks that backward passes accumulate */
+static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias) {
+    if (!check(conv_desc_init(&d) == 0, "%s: desc init", nm)) return;
+    size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
+    float *x = frand(X, 11, 1.0f), *w = frand(Wn, 12, 1.0f / sqrtf((float)(Wn / d.cout))), *b = bias ? frand(d.cout, 13, 1) : NULL;
+    float *dy = frand(Y, 14, 1.0f);
+    float *y1 = fzeros(Y), *y2 = fzeros(Y);
+    /* backward buffers start non-zero: the contract is +=, so both must add the same amount */
+    float *dx1 = frand(X, 15, 1), *dx2 = frand(X, 15, 1), *dw1 = frand(Wn, 16, 1), *dw2 = frand(Wn, 16, 1);
+    float *db1 = frand(d.cout, 17, 1), *db2 = frand(d.cout, 17, 1);
+    conv2d_forward(&d, n, x, w, b, y1);
+    conv2d_forward_ref(&d, n, x, w, b, y2);
+    conv2d_backward_data(&d, n, dy, w, dx1);
+    conv2d_backward_data_ref(&d, n, dy, w, dx2);
+    conv2d_backward_weights(&d, n, x, dy, dw1, db1);
+    conv2d_backward_weights_ref(&d, n, x, dy, dw2, db2);
+    char what[200];
+    snprintf(what, sizeof what, "fast vs ref %s (n %d %dx%d c%d->%d k%dx%d s%d,%d pad %d %d %d %d g%d): forward", nm, n,
+             d.h, d.w, d.cin, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pb, d.pl, d.pr, d.groups);
+    check_close(what, y1, y2, Y, RT_FAST, 0);
+    snprintf(what, sizeof what, "fast vs ref %s: backward data (+=)", nm);
+    check_close(what, dx1, dx2, X, RT_FAST, 0);
+    snprintf(what, sizeof what, "fast vs ref %s: backward weights (+=)", nm);
+    check_close(what, dw1, dw2, Wn, RT_FAST, 0);
+    snprintf(what, sizeof what, "fast vs ref %s: backward bias (+=)", nm);
+    check_close(what, db1, db2, d.cout, RT_FAST, 0);
+    /* NULL gradients are skipped */
+    memcpy(dw2, dw1, sizeof(float) * Wn);
+    memcpy(db2, db1, sizeof(float) * d.cout);
+    conv2d_backward_weights(&d, n, x, dy, NULL, db1);
+    conv2d_backward_weights(&d, n, x, dy, dw1, NULL);
+    conv2d_backward_data(&d, n, dy, w, NULL);
+    check(memcmp(dw1, dw2, sizeof(float) * Wn) != 0 && memcmp(db1, db2, sizeof(float) * d.cout) != 0,
+          "%s: dw=NULL / db=NULL each skip only that gradient", nm);
+    free(x), free(w), free(b), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(dw1), free(dw2), free(db1), free(db2);
+}
+
+static double loss_of(const conv_desc *d, int n, const float *x, const float *w, const float *b, const float *r, float *y) {
+    conv2d_forward(d, n, x, w, b, y);
+    double s = 0;
+    for (size_t i = 0; i < ysz(d, n); i++) s += (double)y[i] * r[i];
+    return s;
+}
+
+/* finite differences of L = sum(y * r) wrt x, w, b at a few random elements */
+static void finite_diff(const char *nm, conv_desc d, int n) {
+    if (!check(conv_desc_init(&d) == 0, "%s: desc init", nm)) return;
+    size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
+    float *x = frand(X, 21, 1), *w = frand(Wn, 22, 0.5f), *b = frand(d.cout, 23, 1), *r = frand(Y, 24, 1), *y = fzeros(Y);
+    float *dx = fzeros(X), *dw = fzeros(Wn), *db = fzeros(d.cout);
+    conv2d_backward_data(&d, n, r, w, dx);
+    conv2d_backward_weights(&d, n, x, r, dw, db);
+    const float h = 1e-2f;
+    struct { float *p, *g; size_t len; const char *nm; } t[3] = {{x, dx, X, "x"}, {w, dw, Wn, "w"}, {b, db, (size_t)d.cout, "b"}};
+    for (int ti = 0; ti < 3; ti++) {
+        double worst = 0, gmax = 0;
+        for (size_t i = 0; i < t[ti].len; i++) gmax = fmax(gmax, fabs(t[ti].g[i]));
+        unsigned long long s = 99 + ti;
+        for (int k = 0; k < 6; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            size_t i = (size_t)(s >> 33) % t[ti].len;
+            float v = t[ti].p[i];
+            t[ti].p[i] = v + h;
+            double lp = loss_of(&d, n, x, w, b, r, y);
+            t[ti].p[i] = v - h;
+            double lm = loss_of(&d, n, x, w, b, r, y);
+            t[ti].p[i] = v;
+            double fd = (lp - lm) / (2.0 * ((double)(v + h) - (double)v));
+            worst = fmax(worst, fabs(fd - t[ti].g[i]));
+        }
+        check(worst <= 1e-2 * gmax, "finite differences %s d/d%s: max |fd - analytic| %.3g, scale %.3g (tol rel 1e-2, h %.0g)",
+              nm, t[ti].nm, worst, gmax, h);
+    }
+    free(x), free(w), free(b), free(r), free(y), free(dx), free(dw), free(db);
+}
+
+static void determinism(const char *nm, conv_desc d, int n) {
+    if (conv_desc_init(&d)) return;
+    size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
+    float *x = frand(X, 31, 1), *w = frand(Wn, 32, 0.1f), *b = frand(d.cout, 33, 1), *dy = frand(Y, 34, 1);
+    float *y[2], *dx[2], *dw[2], *db[2];
+    for (int r = 0; r < 2; r++) {
+        y[r] = fzeros(Y), dx[r] = fzeros(X), dw[r] = fzeros(Wn), db[r] = fzeros(d.cout);
+        conv2d_forward(&d, n, x, w, b, y[r]);
+        conv2d_backward_data(&d, n, dy, w, dx[r]);
+        conv2d_backward_weights(&d, n, x, dy, dw[r], db[r]);
+    }
+    check(!memcmp(y[0], y[1], Y * 4) && !memcmp(dx[0], dx[1], X * 4) && !memcmp(dw[0], dw[1], Wn * 4) &&
+              !memcmp(db[0], db[1], (size_t)d.cout * 4),
+          "determinism %s: two runs bitwise equal (forward, data, weights, bias)", nm);
+    for (int r = 0; r < 2; r++) free(y[r]), free(dx[r]), free(dw[r]), free(db[r]);
+    free(x), free(w), free(b), free(dy);
+}
+
+#define CD(H, W, CI, CO, KH, KW, SH, SW, PT, PB, PL, PR, G) \
+    (conv_desc){.h = H, .w = W, .cin = CI, .cout = CO, .kh = KH, .kw = KW, .sh = SH, .sw = SW, .pt = PT, .pb = PB, .pl = PL, .pr = PR, .groups = G}
+
+int main(void) {
+    /* descriptor helpers */
+    int lo, hi;
+    conv_same_padding(8, 3, 2, &lo, &hi);
+    int ok = lo == 0 && hi == 1;
+    conv_same_padding(9, 3, 2, &lo, &hi);
+    ok &= lo == 1 && hi == 1;
+    conv_same_padding(224, 7, 2, &lo, &hi);
+    ok &= lo == 2 && hi == 3;
+    conv_same_padding(5, 1, 1, &lo, &hi);
+    ok &= lo == 0 && hi == 0;
+    check(ok, "conv_same_padding matches TensorFlow SAME (8/3/2 -> 0,1; 9 -> 1,1; 224/7/2 -> 2,3)");
+    conv_desc bad = CD(8, 8, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4);
+    check(conv_desc_init(&bad) == -1, "conv_desc_init rejects groups not dividing cin");
+    bad = CD(2, 2, 4, 4, 5, 5, 1, 1, 0, 0, 0, 0, 1);
+    check(conv_desc_init(&bad) == -1, "conv_desc_init rejects a kernel larger than the padded input");
+    conv_desc stem = CD(224, 224, 3, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1);
+    check(conv_desc_init(&stem) == 0 && stem.oh == 112 && stem.ow == 112 && conv2d_macs(&stem, 1) == 118013952.0,
+          "resnet stem: 112x112 output, 118.0M MACs");
+
+    fixture_cases();
+
+    /* awkward shapes: odd channels, non-square kernels, asymmetric pads, stride 3, n = 1 (threaded
+     * sgemm path), n >= threads (per-thread path), tiny outputs (multi-image chunks) */
+    fast_vs_ref("dense 3x3", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1);
+    fast_vs_ref("dense 3x3 batch-1", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, 1);
+    fast_vs_ref("dense 2x4 s3 asym", CD(13, 17, 5, 9, 2, 4, 3, 2, 2, 0, 0, 3, 1), 4, 1);
+    fast_vs_ref("dense tiny output", CD(4, 4, 16, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1), 20, 1);
+    fast_vs_ref("dense big pad", CD(3, 5, 4, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 2, 0);
+    fast_vs_ref("stem 7x7 s2", CD(30, 29, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1), 3, 0);
+    fast_vs_ref("1x1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3, 1);
+    fast_vs_ref("1x1 batch-1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, 1);
+    fast_vs_ref("1x1 s2", CD(8, 9, 24, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1), 3, 0);
+    fast_vs_ref("1x1 padded", CD(5, 6, 8, 8, 1, 1, 1, 1, 1, 0, 0, 1, 1), 2, 1);
+    fast_vs_ref("grouped g3", CD(9, 10, 12, 9, 3, 3, 2, 1, 1, 1, 0, 2, 3), 3, 1);
+    fast_vs_ref("grouped g4 1x1", CD(6, 6, 32, 16, 1, 1, 1, 1, 0, 0, 0, 0, 4), 2, 1);
+    fast_vs_ref("grouped g2 batch-1", CD(9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, 0);
+    fast_vs_ref("depthwise c100", CD(9, 11, 100, 100, 3, 3, 1, 1, 1, 1, 1, 1, 100), 3, 1);
+    fast_vs_ref("depthwise c100 s2 batch-1", CD(10, 9, 100, 100, 3, 3, 2, 2, 0, 1, 0, 1, 100), 1, 1);
+    fast_vs_ref("depthwise 5x3 asym", CD(8, 12, 24, 24, 5, 3, 2, 1, 2, 1, 0, 2, 24), 3, 0);
+    fast_vs_ref("depthwise mult 3", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2, 1);
+    fast_vs_ref("depthwise c1 is dense", CD(7, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 2, 1);
+
+    finite_diff("dense 3x3 s2", CD(7, 6, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), 2);
+    finite_diff("dense TF-SAME asym", CD(8, 10, 3, 4, 3, 3, 2, 2, 0, 1, 0, 1, 1), 2);
+    finite_diff("depthwise 3x3", CD(7, 6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), 2);
+    finite_diff("depthwise mult2 s2", CD(7, 6, 3, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3), 1);
+    finite_diff("grouped g2", CD(6, 5, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2), 2);
+
+    determinism("dense 3x3", CD(16, 16, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 6);
+    determinism("dense 3x3 batch-1", CD(16, 16, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1);
+    determinism("1x1", CD(16, 16, 64, 32, 1, 1, 1, 1, 0, 0, 0, 0, 1), 4);
+    determinism("depthwise", CD(16, 16, 96, 96, 3, 3, 2, 2, 1, 1, 1, 1, 96), 5);
+    determinism("grouped", CD(12, 12, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 4), 3);
+    return check_exit();
+}

@@ -1,0 +1,98 @@
+/* test_loss.c - softmax cross-entropy and BCE-with-logits (value and dlogits), softmax and
+ * sigmoid, against PyTorch, incl. large logits (+-60, +-80) for stability; finite differences.
+ * Tolerances: computed in double and rounded once, so the loss and gradients match the
+ * float64 oracle to float rounding: rtol 1e-6.  Finite differences: h = 1e-2 on logits of
+ * scale ~3, smooth functions: tolerance 1e-2 of max|grad|.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/check.h"
+#include "kfix.h"
+#include "kernels/loss.h"
+
+static void fixtures(void) {
+    kfix k;
+    if (!check(kfix_open(&k, fixture_path("layers.safetensors")) == 0, "loss: open layers.safetensors")) return;
+    char names[16][64];
+    int nc = kfix_list(kfix_meta(&k, "loss"), names, 16);
+    check(nc >= 6, "loss: %d fixture cases", nc);
+    for (int ci = 0; ci < nc; ci++) {
+        const char *nm = names[ci];
+        char key[96], kind[8], w[128];
+        snprintf(key, sizeof key, "loss.%s", nm);
+        const char *m = kfix_meta(&k, key);
+        int n, c;
+        if (!m || sscanf(m, "%7s %d %d", kind, &n, &c) != 3) {
+            check(0, "loss %s: metadata", nm);
+            continue;
+        }
+#define G(s) kfix_getf(&k, NULL, "loss.%s." s, nm)
+        float *z = G("logits"), *t = G("target"), *lref = G("loss"), *gref = G("dlogits");
+        float *g = calloc((size_t)n * c, 4), *p = calloc((size_t)n * c, 4), l;
+        if (!strcmp(kind, "ce")) {
+            int *ti = malloc(sizeof(int) * n);
+            for (int i = 0; i < n; i++) ti[i] = (int)t[i];
+            l = softmax_ce_loss(n, c, z, ti, g);
+            softmax(n, c, z, p);
+            snprintf(w, sizeof w, "loss %s softmax", nm);
+            check_close(w, p, G("softmax"), (size_t)n * c, 1e-6f, 0);
+            float l2 = softmax_ce_loss(n, c, z, ti, NULL);
+            check(l2 == l, "loss %s: value without dlogits is the same", nm);
+            free(ti);
+        } else {
+            l = sigmoid_bce_loss(n, c, z, t, g);
+            sigmoid(n * c, z, p);
+            snprintf(w, sizeof w, "loss %s sigmoid", nm);
+            check_close(w, p, G("sigmoid"), (size_t)n * c, 1e-6f, 0);
+        }
+        snprintf(w, sizeof w, "loss %s value (%s)", nm, kind);
+        check_close(w, &l, lref, 1, 1e-6f, 0);
+        snprintf(w, sizeof w, "loss %s dlogits", nm);
+        check_close(w, g, gref, (size_t)n * c, 1e-6f, 0);
+#undef G
+        free(g), free(p);
+    }
+    kfix_close(&k);
+}
+
+static void fd(void) {
+    enum { N = 4, C = 6 };
+    float z[N * C], t[N * C], g[N * C];
+    int ti[N] = {0, 5, 2, 3};
+    fill_uniform(z, N * C, 3);
+    fill_uniform(t, N * C, 4);
+    for (int i = 0; i < N * C; i++) z[i] *= 3, t[i] = fabsf(t[i]);
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 0) softmax_ce_loss(N, C, z, ti, g);
+        else sigmoid_bce_loss(N, C, z, t, g);
+        double worst = 0, gmax = 0;
+        for (int i = 0; i < N * C; i++) gmax = fmax(gmax, fabs(g[i]));
+        for (int i = 0; i < N * C; i++) {
+            float v = z[i];
+            double l[2];
+            for (int s = 0; s < 2; s++) {
+                z[i] = v + (s ? -1e-2f : 1e-2f);
+                l[s] = kind == 0 ? softmax_ce_loss(N, C, z, ti, NULL) : sigmoid_bce_loss(N, C, z, t, NULL);
+            }
+            z[i] = v;
+            worst = fmax(worst, fabs((l[0] - l[1]) / 2e-2 - g[i]));
+        }
+        check(worst <= 1e-2 * gmax, "%s finite differences (every logit): max err %.3g, scale %.3g (tol rel 1e-2, h 1e-2)",
+              kind == 0 ? "softmax CE" : "BCE with logits", worst, gmax);
+    }
+    /* ignored targets (PyTorch's ignore_index -100) count for nothing */
+    int tign[N] = {0, -100, 2, 3};
+    float l3 = softmax_ce_loss(N, C, z, tign, g);
+    float la = softmax_ce_loss(1, C, z, ti, NULL), lb = softmax_ce_loss(2, C, z + 2 * C, ti + 2, NULL);
+    int zero = 1;
+    for (int j = 0; j < C; j++) zero &= g[C + j] == 0.0f;
+    check(fabsf(l3 - (la + 2 * lb) / 3) < 1e-6f && zero, "softmax CE: target -100 is ignored (mean over the other rows, zero gradient)");
+}
+
+int main(void) {
+    fixtures();
+    fd();
+    return check_exit();
+}
