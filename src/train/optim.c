@@ -1,0 +1,110 @@
+/* optim.c - SGD, Adam, AdamW on the parameter arena (see optim.h). */
+#include "train/optim.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+
+optim *optim_create(const net *m, optim_kind kind, float lr, float wd) {
+    optim *o = calloc(1, sizeof *o);
+    if (!o) {
+        sn_error("out of memory creating the optimiser");
+        return NULL;
+    }
+    o->kind = kind;
+    for (int g = 0; g < OPTIM_MAX_GROUPS; g++) o->lr[g] = lr;
+    o->momentum = 0.9f;
+    o->beta2 = 0.99f;
+    o->eps = 1e-8f;
+    o->wd = wd;
+    o->bn_wd = true;
+    o->n_floats = m->n_floats;
+    o->n_params = m->n_params;
+    o->m = sn_calloc(m->n_floats * sizeof(float), "optimiser state");
+    o->v = kind == OPT_SGD ? NULL : sn_calloc(m->n_floats * sizeof(float), "optimiser state");
+    o->t = calloc((size_t)m->n_params + 1, sizeof(int64_t));
+    if (!o->m || (kind != OPT_SGD && !o->v) || !o->t) {
+        optim_free(o);
+        sn_error("out of memory for optimiser state (%zu floats)", m->n_floats);
+        return NULL;
+    }
+    return o;
+}
+
+void optim_free(optim *o) {
+    if (!o) return;
+    sn_free(o->m);
+    sn_free(o->v);
+    free(o->t);
+    free(o);
+}
+
+void optim_set_lr(optim *o, float lr) {
+    for (int g = 0; g < OPTIM_MAX_GROUPS; g++) o->lr[g] = lr;
+}
+
+void optim_set_lrs(optim *o, const float *lrs, int n) {
+    for (int g = 0; g < OPTIM_MAX_GROUPS; g++) o->lr[g] = lrs[g < n ? g : n - 1];
+}
+
+void optim_reset(optim *o) {
+    memset(o->m, 0, o->n_floats * sizeof(float));
+    if (o->v) memset(o->v, 0, o->n_floats * sizeof(float));
+    memset(o->t, 0, (size_t)o->n_params * sizeof(int64_t));
+}
+
+const char *optim_name(optim_kind k) { return k == OPT_SGD ? "sgd" : k == OPT_ADAM ? "adam" : "adamw"; }
+
+int optim_parse(const char *name, optim_kind *k) {
+    if (!strcmp(name, "sgd")) *k = OPT_SGD;
+    else if (!strcmp(name, "adam")) *k = OPT_ADAM;
+    else if (!strcmp(name, "adamw")) *k = OPT_ADAMW;
+    else return sn_error("unknown optimiser '%s' (sgd, adam, adamw)", name);
+    return 0;
+}
+
+/* batch-norm parameters and biases: exempt from weight decay when bn_wd is false */
+static bool no_decay(const net *m, const param *p) {
+    if (p->ndim == 1 && strstr(p->name, ".bias")) return true;
+    return m->nodes[p->node].op == OP_BN;
+}
+
+void optim_step(optim *o, net *m) {
+    for (int i = 0; i < m->n_params; i++) {
+        const param *p = &m->params[i];
+        if (p->buffer || p->frozen) continue;
+        int g = p->group < OPTIM_MAX_GROUPS ? p->group : OPTIM_MAX_GROUPS - 1;
+        const float lr = o->lr[g];
+        const float wd = (!o->bn_wd && no_decay(m, p)) ? 0.0f : o->wd;
+        float *w = m->data + p->off, *gr = m->grad + p->off, *mm = o->m + p->off;
+        const long n = (long)p->numel;
+        const int64_t t = ++o->t[i];
+        if (o->kind == OPT_SGD) {
+            const float mu = o->momentum;
+            const bool first = t == 1;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (long j = 0; j < n; j++) {
+                float d = gr[j] + wd * w[j];
+                float b = mu > 0 ? (first ? d : mu * mm[j] + d) : d;
+                mm[j] = b;
+                w[j] -= lr * b;
+            }
+        } else {
+            const float b1 = o->momentum, b2 = o->beta2, eps = o->eps;
+            const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+            const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
+            const float l2 = o->kind == OPT_ADAM ? wd : 0.0f;
+            const float decay = o->kind == OPT_ADAMW ? 1.0f - lr * wd : 1.0f;
+            float *vv = o->v + p->off;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (long j = 0; j < n; j++) {
+                float d = gr[j] + l2 * w[j];
+                float mj = b1 * mm[j] + (1 - b1) * d;
+                float vj = b2 * vv[j] + (1 - b2) * d * d;
+                mm[j] = mj;
+                vv[j] = vj;
+                w[j] = w[j] * decay - step * mj / (sqrtf(vj) * rbc2 + eps);
+            }
+        }
+    }
+}
