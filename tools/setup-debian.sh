@@ -8,7 +8,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential clang pkg-config make
-      libdnnl-dev libcjson-dev libpng-dev libjpeg-dev)
+      libdnnl-dev libcjson-dev libpng-dev libjpeg-dev libcairo2-dev fonts-dejavu-core)
 [ "${1:-}" = "--build-only" ] || pkgs+=(python3 python3-venv python3-numpy python3-torch python3-torchvision)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

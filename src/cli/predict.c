@@ -101,9 +101,22 @@ int cmd_predict(int argc, char **argv) {
             const char *path = argv[optind + start + i];
             for (int k = 0; k < K; k++) order[k] = (scored){k, prob[(size_t)i * K + k]};
             qsort(order, (size_t)K, sizeof *order, by_prob);
+            const float *pr = prob + (size_t)i * K;
             if (json) {
-                cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "top");
+                cJSON *r = cJSON_CreateObject();
                 cJSON_AddStringToObject(r, "image", path);
+                if (m->n_groups > 0) { /* grouped tags (Style: brand and product): the best of each */
+                    cJSON *gr = cJSON_AddObjectToObject(r, "groups");
+                    for (int g = 0; g < m->n_groups; g++) {
+                        int b = m->group_lo[g];
+                        for (int k = b + 1; k < m->group_hi[g]; k++)
+                            if (pr[k] > pr[b]) b = k;
+                        cJSON *e = cJSON_AddObjectToObject(gr, m->group_names[g]);
+                        cJSON_AddStringToObject(e, "class", m->classes[b]);
+                        cJSON_AddNumberToObject(e, "probability", pr[b]);
+                    }
+                }
+                cJSON *arr = cJSON_AddArrayToObject(r, "top");
                 for (int k = 0; k < top; k++) {
                     cJSON *e = cJSON_CreateObject();
                     cJSON_AddNumberToObject(e, "index", order[k].idx);
@@ -114,6 +127,13 @@ int cmd_predict(int argc, char **argv) {
                 cJSON_AddItemToArray(results, r);
             } else {
                 printf("%s\n", path);
+                for (int g = 0; g < m->n_groups; g++) {
+                    int b = m->group_lo[g];
+                    for (int k = b + 1; k < m->group_hi[g]; k++)
+                        if (pr[k] > pr[b]) b = k;
+                    printf("  %-10s %-28s %6.2f%%\n", m->group_names[g], m->classes[b], 100 * pr[b]);
+                }
+                if (m->n_groups > 0) printf("  tags by probability:\n");
                 for (int k = 0; k < top; k++)
                     printf("  %d. %-32s %6.2f%%  (class %d)\n", k + 1, m->classes[order[k].idx], 100 * order[k].p,
                            order[k].idx);

@@ -163,6 +163,22 @@ static sn_model *load_safetensors(const char *path, const model_load_opts *o) {
             m->classes[i] = strdup(cJSON_IsString(s) ? s->valuestring : "?");
         }
         cJSON_Delete(arr);
+        cJSON *groups = st_meta(f, "groups") ? cJSON_Parse(st_meta(f, "groups")) : NULL;
+        for (int g = 0; cJSON_IsArray(groups) && g < cJSON_GetArraySize(groups) && g < 8; g++) {
+            const cJSON *e = cJSON_GetArrayItem(groups, g);
+            const cJSON *nm = cJSON_GetArrayItem(e, 0), *lo = cJSON_GetArrayItem(e, 1), *hi = cJSON_GetArrayItem(e, 2);
+            if (!cJSON_IsString(nm) || !cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) || lo->valueint < 0 ||
+                hi->valueint > n || lo->valueint >= hi->valueint) {
+                cJSON_Delete(groups);
+                sn_error("%s: metadata 'groups' entry %d is not [name, first, end] within the %d classes", path, g, n);
+                goto fail;
+            }
+            snprintf(m->group_names[g], sizeof m->group_names[g], "%s", nm->valuestring);
+            m->group_lo[g] = lo->valueint;
+            m->group_hi[g] = hi->valueint;
+            m->n_groups = g + 1;
+        }
+        cJSON_Delete(groups);
         const char *hist = st_meta(f, "history");
         if (hist) m->history = strdup(hist);
         if (build_net(m, path) < 0 || net_load_st(m->net, f, NULL) < 0) goto fail;
@@ -222,11 +238,27 @@ int model_save(const sn_model *m, const char *path) {
     for (int i = 0; arr && i < m->n_classes; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(m->classes[i]));
     char *classes = arr ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
-    if (!classes) return sn_error("%s: out of memory writing the class list", path);
+    cJSON *ga = cJSON_CreateArray();
+    for (int g = 0; ga && g < m->n_groups; g++) {
+        cJSON *e = cJSON_CreateArray();
+        cJSON_AddItemToArray(e, cJSON_CreateString(m->group_names[g]));
+        cJSON_AddItemToArray(e, cJSON_CreateNumber(m->group_lo[g]));
+        cJSON_AddItemToArray(e, cJSON_CreateNumber(m->group_hi[g]));
+        cJSON_AddItemToArray(ga, e);
+    }
+    char *groups = ga ? cJSON_PrintUnformatted(ga) : NULL;
+    cJSON_Delete(ga);
+    if (!classes || !groups) {
+        free(classes);
+        free(groups);
+        return sn_error("%s: out of memory writing the class list", path);
+    }
     const char *meta[] = {"stylenet.format", "1", "arch", m->arch, "head", m->head, "head_ps", ps,
                           "head_lin_ftrs", lin, "size", size, "mean", mean, "std", sd, "task", m->task,
-                          "threshold", thr, "classes", classes, "history", m->history ? m->history : "{}"};
+                          "threshold", thr, "classes", classes, "groups", groups,
+                          "history", m->history ? m->history : "{}"};
     int r = net_save_safetensors(m->net, path, meta, (int)(sizeof meta / sizeof *meta / 2));
     free(classes);
+    free(groups);
     return r;
 }

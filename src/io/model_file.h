@@ -11,6 +11,8 @@
  *   task             "single" (softmax) | "multi" (sigmoid, multi-label)
  *   classes          JSON array of class names, in output order
  *   threshold        multi-label decision threshold
+ *   groups           JSON array of [name, first, end) class ranges for labels made of groups
+ *                    (Style multi: [["brand",0,7],["product",7,17]]); absent = one group
  *   history          JSON text: how it was trained (free form, shown by `stylenet info`)
  *
  * model_load(path, opts) accepts:
@@ -40,6 +42,9 @@ typedef struct {
     float threshold;     /* multi-label */
     int n_classes;
     char **classes;
+    int n_groups;        /* 0 = no groups */
+    char group_names[8][32];
+    int group_lo[8], group_hi[8];
     char *history;       /* JSON text or NULL */
     char source[32];     /* "stylenet" | "safetensors" | "tflite": what the file was */
 } sn_model;

@@ -90,7 +90,13 @@ static int check_pair(const net *m, const tfl_model *t, int op_index, const pair
     return 0;
 }
 
-int net_load_tflite(net *m, const char *path) {
+static int load(net *m, const char *path, bool body_only);
+
+int net_load_tflite(net *m, const char *path) { return load(m, path, false); }
+
+int net_load_tflite_body(net *m, const char *path) { return load(m, path, true); }
+
+static int load(net *m, const char *path, bool body_only) {
     tfl_model *t = tfl_open(path);
     if (!t) return -1;
     int n_ops = tfl_num_ops(t), n_conv_nodes = 0, n_conv_ops = 0;
@@ -105,6 +111,11 @@ int net_load_tflite(net *m, const char *path) {
         sn_error("out of memory");
         goto done;
     }
+    int skipped = 0;
+    if (body_only && n_conv_ops > n_conv_nodes) {
+        skipped = n_conv_ops - n_conv_nodes;
+        n_conv_ops = n_conv_nodes;
+    }
     if (n_conv_ops != n_conv_nodes) {
         sn_error("%s: the file has %d convolutions, architecture '%s' has %d: not the same architecture", path,
                  n_conv_ops, m->arch[0] ? m->arch : "(net)", n_conv_nodes);
@@ -112,7 +123,7 @@ int net_load_tflite(net *m, const char *path) {
     }
     /* pair them up and check everything before writing anything */
     int k = 0, node_i = 0;
-    for (int i = 0; i < n_ops; i++) {
+    for (int i = 0; i < n_ops && k < n_conv_ops; i++) {
         const tfl_op *op = tfl_op_at(t, i);
         if (op->builtin != TFL_OP_CONV_2D && op->builtin != TFL_OP_DEPTHWISE_CONV_2D) continue;
         while (m->nodes[node_i].op != OP_CONV) node_i++;
@@ -154,7 +165,7 @@ int net_load_tflite(net *m, const char *path) {
         }
         if (p->b) memcpy(net_param(m, d->p_b), p->bf, (size_t)d->conv.cout * sizeof(float));
     }
-    r = 0;
+    r = skipped;
 done:
     if (r < 0 && !strstr(sn_last_error(), path)) sn_error_prefix("%s", path);
     for (int i = 0; pairs && i < n_conv_ops; i++) {

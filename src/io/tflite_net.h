@@ -16,6 +16,10 @@
 #include "nn/net.h"
 
 int net_load_tflite(net *m, const char *path);
+/* the same for a body: the net's convolutions take the file's first ones, and the file's
+ * remaining convolutions (its classifier) are skipped, e.g. the TFLite MobileNetV2 under a new
+ * fastai head.  Returns the number of convolutions skipped, or -1. */
+int net_load_tflite_body(net *m, const char *path);
 /* true if the bytes start like a TFLite flatbuffer ("TFL3" at offset 4) */
 int is_tflite_file(const char *path);
 #endif

@@ -352,9 +352,12 @@ static void mark_need_dy(net *m) {
 
 int net_set_batch(net *m, int n) {
     if (n <= 0) return sn_error("batch size %d", n);
-    if (n == m->batch) return 0;
+    if (n <= m->cap_batch) {
+        m->batch = n;
+        return 0;
+    }
     for (int i = 0; i < m->n_nodes; i++) free_runtime(&m->nodes[i]);
-    m->batch = 0;
+    m->batch = m->cap_batch = 0;
     for (int i = 0; i < m->n_nodes; i++) {
         node *d = &m->nodes[i];
         size_t sz = (size_t)n * node_size(d);
@@ -373,17 +376,21 @@ int net_set_batch(net *m, int n) {
             if (!d->mask) return -1;
         }
     }
-    m->batch = n;
+    m->batch = m->cap_batch = n;
     return 0;
 }
 
 const float *net_forward(net *m, const float *x, bool training) {
+    memcpy(m->nodes[0].y, x, (size_t)m->batch * node_size(&m->nodes[0]) * sizeof(float));
+    return net_forward_from(m, 1, training);
+}
+
+const float *net_forward_from(net *m, int first, bool training) {
     const int n = m->batch;
     m->training = training;
-    memcpy(m->nodes[0].y, x, (size_t)n * node_size(&m->nodes[0]) * sizeof(float));
     if (training) m->step++;
     int last = net_output(m);
-    for (int i = 1; i <= last; i++) {
+    for (int i = first < 1 ? 1 : first; i <= last; i++) {
         node *d = &m->nodes[i];
         const node *a = &m->nodes[d->in0];
         const size_t cnt = (size_t)n * node_size(d);

@@ -87,7 +87,8 @@ typedef struct net {
     size_t n_floats, cap_floats;
     int out;                     /* output node, -1 = last */
     int cur_group;
-    int batch;                   /* images the buffers are sized for */
+    int batch;                   /* images of the current forward/backward */
+    int cap_batch;               /* images the buffers are sized for (>= batch) */
     uint64_t seed, step;         /* randomness: init and dropout streams */
     bool training;
     float *scratch;              /* per-call scratch for kernels, owned by the net */
@@ -127,8 +128,13 @@ void net_freeze_groups(net *m, int below);                /* freeze groups < bel
 void net_freeze_bn(net *m, int below, bool frozen);       /* BN of groups < below: running stats */
 
 /* running */
-int net_set_batch(net *m, int n);                         /* -1 if out of memory */
+/* n images per pass: buffers grow when n exceeds what they hold and are kept when it shrinks
+ * (a short last batch costs no reallocation); -1 if out of memory */
+int net_set_batch(net *m, int n);
 const float *net_forward(net *m, const float *x, bool training); /* x[n, h, w, c] */
+/* runs nodes first..output only, reading the outputs (y) of earlier nodes as they are: with
+ * node first-1's y filled from a cache, this trains a head on precomputed body activations */
+const float *net_forward_from(net *m, int first, bool training);
 void net_zero_grad(net *m);
 void net_backward(net *m, const float *dout);             /* dout: like the output */
 int net_output(const net *m);                             /* output node index */

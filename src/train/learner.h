@@ -1,0 +1,101 @@
+/* learner.h - fastai's Learner in C: a model, a data set and its split, an optimiser, and the
+ * loops that train, validate, find a learning rate and checkpoint.
+ *
+ * Contract
+ * - learner_create(model, ds, split, opts): the model's net must end in n_classes outputs of
+ *   the data set; single-label data train with softmax cross-entropy, multi-label with sigmoid
+ *   BCE.  The learner borrows model, ds and split (the caller frees them after learner_free).
+ * - A run is a list of phases (learner_fit): each names its epochs, image size, whether the
+ *   body is frozen (layer groups 0 and 1: no gradients, batch norm in eval mode), whether
+ *   training images are augmented, the schedule (SGDR with cycle length and multiplier, or
+ *   one-cycle) and the peak learning rate of each layer group (differential rates).
+ *   A frozen phase without augmentation "precomputes": the body runs once over the training
+ *   and validation images (eval mode, deterministic) and the head trains on the cached
+ *   activations, so its epochs take seconds.
+ * - Reproducible: batches, augmentation and dropout come from counter-based randomness keyed by
+ *   (seed, epoch, item) and (seed, step, node); the same seed gives the same weights.
+ * - Checkpoints (opts.run_dir): after every epoch checkpoint.safetensors is written atomically
+ *   with the weights, the optimiser state and where the run is (phase, epoch, iteration, the
+ *   history so far); learner_resume() restores it, and re-running the same phases then skips
+ *   what was done and reaches the same result as an uninterrupted run.
+ * - History: run_dir/history.jsonl gets one JSON object per epoch (and the LR finder's sweep);
+ *   learner->history holds the same as a cJSON array.
+ * - Output: a progress bar with rate and ETA on a terminal (stderr), plain lines otherwise; a
+ *   table row per epoch on stdout unless opts.quiet.
+ */
+#ifndef STYLENET_LEARNER_H
+#define STYLENET_LEARNER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "io/model_file.h"
+#include "train/optim.h"
+
+typedef enum { SCHED_SGDR, SCHED_ONECYCLE, SCHED_CONSTANT } sched_kind;
+
+typedef struct {
+    const char *name;        /* shown in the table, e.g. "head", "all" */
+    int epochs;              /* SGDR: derived from cycles when 0 */
+    int size;                /* image side */
+    bool frozen;             /* body frozen (only the head trains) */
+    bool augment;
+    sched_kind sched;
+    int cycles, cycle_len, cycle_mult; /* SGDR */
+    float lrs[3];            /* peak rate of layer groups 0, 1, 2 */
+} phase;
+
+typedef struct {
+    int batch;               /* 32 */
+    uint64_t seed;           /* 42 */
+    aug_opts aug;
+    optim_kind opt;          /* AdamW */
+    float wd;                /* 1e-2 */
+    bool bn_wd;
+    bool freeze_bn;          /* keep the body's BN statistics frozen after unfreezing */
+    int n_threads;           /* loader threads (2) */
+    float thresh, beta;      /* multi-label: F-beta threshold (0.2) and beta (2) */
+    const char *run_dir;     /* checkpoints and history; NULL = none */
+    bool quiet;              /* no table */
+    bool progress;           /* progress bar / lines on stderr */
+} learner_opts;
+
+typedef struct {
+    double loss;
+    double accuracy;         /* single-label */
+    double fbeta;            /* multi-label, at opts.thresh */
+    float best_thresh;       /* multi-label: threshold with the best F-beta on these images */
+    double best_fbeta;
+    int n_groups;
+    double group_acc[8];     /* per label group (Style: brand, product) */
+    double all_right;        /* every group right */
+    int n;
+} eval_result;
+
+typedef struct learner learner;
+
+learner_opts learner_defaults(void);
+learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, const learner_opts *o);
+void learner_free(learner *l);
+
+/* trains one phase; -1 on error (a bad image with strict data, out of memory, a failed
+ * checkpoint write) */
+int learner_fit(learner *l, const phase *p);
+/* validation metrics at `size` with tta extra augmented views (0 = plain); probs may be NULL,
+ * else receives n_valid * n_classes averaged probabilities */
+int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs);
+/* LR finder with the current freezing: exponential sweep start..end over up to n iterations,
+ * stops when the loss diverges; weights and optimiser state are restored afterwards.
+ * Writes the sweep to the history and, when png is not NULL, a plot. Returns the suggested
+ * rate (the minimum of the smoothed loss / 10, or the steepest point if lower), or -1. */
+double learner_lr_find(learner *l, int size, double start, double end, int n, const char *png);
+/* loads run_dir/checkpoint.safetensors if present: 1 resumed, 0 nothing to resume, -1 error */
+int learner_resume(learner *l);
+/* the run so far (epochs, metrics, timings) as JSON text; caller frees */
+char *learner_history_json(const learner *l);
+/* key/value pairs kept in checkpoints (e.g. the LR finder's suggestion), so a resumed run
+ * reuses them */
+void learner_set_note(learner *l, const char *key, double value);
+bool learner_get_note(const learner *l, const char *key, double *value);
+double learner_seconds(const learner *l);   /* wall time spent in fit/validate/lr_find */
+#endif
