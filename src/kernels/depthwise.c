@@ -6,6 +6,9 @@
  * one thread, in a fixed order), parallel over (image, row).  Backward-weights accumulates
  * per output row into a small row buffer, then into a per-thread partial, and the partials are
  * summed in thread order: deterministic for a given thread count.
+ * The MobileNet case (m == 1, 3x3, stride 1 or 2) has specialised AVX-512 kernels below (register-
+ * resident weights/accumulators, border columns peeled, no per-tap branches); without AVX-512, or
+ * for other shapes, the generic loops run.  Both are checked against the *_ref kernels by tests.
  */
 #include "kernels/conv.h"
 #include "core/error.h"
@@ -55,12 +58,16 @@ static inline void vstore(float *p, vacc a, int cn) {
 #endif
 
 /* ---- 3x3, stride 1 or 2, m == 1, AVX-512: the hot MobileNet case -------------------------------
- * Per 16-channel block the nine weight vectors stay in zmm registers.  Rows outside the image get
+ * Per 16-channel block the nine weight vectors stay in zmm registers (backward-weights: the nine
+ * accumulators, flushed to the thread partial per row chunk).  Rows outside the image get
  * an all-zero load mask (their pointer is clamped to a valid row), so there is no per-tap branch;
  * columns are split into left/right border columns (per-tap masks) and an interior run handled
  * four output columns at a time, so loaded input vectors are reused across the kx taps.
  * Backward-data for stride 1 is the same kernel on dy with flipped weights, accumulating into dx;
- * stride 2 has its own gather kernel (the two column phases of the transposed stencil). */
+ * stride 2 has its own gather kernel (the two column phases of the transposed stencil).
+ * Loop order: rows of <= DW_WIDE channels (and stride-2 rows of <= 3*DW_WIDE) put the channel
+ * blocks innermost so memory is walked in address order (measured 10-30% faster for C = 32..96);
+ * wider rows keep one channel block's weights in registers along the whole row. */
 #ifdef __AVX512F__
 #define DW_FAST 1
 #ifndef DW_WIDE
@@ -248,51 +255,40 @@ static void bd3s2_row(const conv_desc *d, const float *dyi, const float *wr, int
     }
 }
 
-/* backward-weights, 3x3 stride S, one output row oy of one image, accumulated into
- * p[k*C + c] (k < 9) and p[9*C + c] (bias) */
-AI void bw3_row(const float *xi, const float *dyrow, int H, int W, int C, int S, int pt, int pl, int oy, int OW,
-                int want_dw, float *p) {
-    int oxa = pl <= 0 ? 0 : (pl + S - 1) / S, oxb = W - 3 + pl < 0 ? 0 : (W - 3 + pl) / S + 1;
-    oxa = imin(oxa, OW), oxb = imax(oxa, imin(oxb, OW));
-    int iy0 = oy * S - pt;
-    for (int c0 = 0; c0 < C; c0 += 16) {
-        __mmask16 cm = cmask(imin(16, C - c0));
-        __m512 acc[9], ab = ldm(p + 9L * C + c0, cm);
-        const float *g = dyrow + c0;
-        if (!want_dw) {
-            for (int ox = 0; ox < OW; ox++) ab = _mm512_add_ps(ab, ldm(g + (long)ox * C, cm));
-            _mm512_mask_storeu_ps(p + 9L * C + c0, cm, ab);
-            continue;
-        }
-        #pragma GCC unroll 9
-        for (int k = 0; k < 9; k++) acc[k] = ldm(p + (long)k * C + c0, cm);
-        const float *rp[3];
-        __mmask16 rm[3];
-        #pragma GCC unroll 3
-        for (int r = 0; r < 3; r++) {
-            int iy = iy0 + r;
-            rm[r] = (iy >= 0 && iy < H) ? cm : 0;
-            rp[r] = xi + (long)iclamp(iy, 0, H - 1) * W * C + c0;
-        }
-        int ox = 0;
-        for (; ox < oxa; ox++) { /* left border */
+/* backward-weights, 3x3 stride S: output columns [oxs, oxe) of one output row, one channel block,
+ * accumulated into p[k*C + c] (k < 9) and p[9*C + c] (bias).  oxa/oxb: the interior columns. */
+AI void bw3_blk(const float *const rp[3], const __mmask16 rm[3], const float *g, int W, int C, int S, int pl,
+                int oxa, int oxb, int oxs, int oxe, int want_dw, float *p, __mmask16 cm) {
+    __m512 acc[9], ab = ldm(p + 9L * C, cm);
+    if (!want_dw) {
+        for (int ox = oxs; ox < oxe; ox++) ab = _mm512_add_ps(ab, ldm(g + (long)ox * C, cm));
+        _mm512_mask_storeu_ps(p + 9L * C, cm, ab);
+        return;
+    }
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; k++) acc[k] = ldm(p + (long)k * C, cm);
+    int ox = oxs, ia = imax(oxs, oxa), ib = imin(oxe, oxb);
+    for (int pass = 0; pass < 2; pass++) {
+        int end = pass == 0 ? imin(ia, oxe) : oxe;
+        for (; ox < end; ox++) { /* border columns (pass 0: left, pass 1: the rest after the interior) */
             __m512 gv = ldm(g + (long)ox * C, cm);
             ab = _mm512_add_ps(ab, gv);
-            #pragma GCC unroll 3
+#pragma GCC unroll 3
             for (int kx = 0; kx < 3; kx++) {
                 int ix = ox * S - pl + kx;
                 __mmask16 mk = (ix >= 0 && ix < W) ? (__mmask16)0xffff : 0;
                 long off = (long)iclamp(ix, 0, W - 1) * C;
-                #pragma GCC unroll 3
+#pragma GCC unroll 3
                 for (int r = 0; r < 3; r++)
                     acc[r * 3 + kx] = _mm512_fmadd_ps(ldm(rp[r] + off, rm[r] & mk), gv, acc[r * 3 + kx]);
             }
         }
-        for (; ox + 2 <= oxb; ox += 2) {
+        if (pass == 1) break;
+        for (; ox + 2 <= ib; ox += 2) {
             __m512 g0 = ldm(g + (long)ox * C, cm), g1 = ldm(g + (long)(ox + 1) * C, cm);
             ab = _mm512_add_ps(ab, _mm512_add_ps(g0, g1));
             long ix = (long)ox * S - pl;
-            #pragma GCC unroll 3
+#pragma GCC unroll 3
             for (int r = 0; r < 3; r++) {
                 const float *pr = rp[r] + ix * C;
                 __m512 xv[5];
@@ -305,23 +301,33 @@ AI void bw3_row(const float *xi, const float *dyrow, int H, int W, int C, int S,
                 }
             }
         }
-        for (; ox < OW; ox++) { /* last interior column (if any) and right border */
-            __m512 gv = ldm(g + (long)ox * C, cm);
-            ab = _mm512_add_ps(ab, gv);
-            #pragma GCC unroll 3
-            for (int kx = 0; kx < 3; kx++) {
-                int ix = ox * S - pl + kx;
-                __mmask16 mk = (ix >= 0 && ix < W) ? (__mmask16)0xffff : 0;
-                long off = (long)iclamp(ix, 0, W - 1) * C;
-                #pragma GCC unroll 3
-                for (int r = 0; r < 3; r++)
-                    acc[r * 3 + kx] = _mm512_fmadd_ps(ldm(rp[r] + off, rm[r] & mk), gv, acc[r * 3 + kx]);
-            }
-        }
-        #pragma GCC unroll 9
-        for (int k = 0; k < 9; k++) _mm512_mask_storeu_ps(p + (long)k * C + c0, cm, acc[k]);
-        _mm512_mask_storeu_ps(p + 9L * C + c0, cm, ab);
     }
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; k++) _mm512_mask_storeu_ps(p + (long)k * C, cm, acc[k]);
+    _mm512_mask_storeu_ps(p + 9L * C, cm, ab);
+}
+
+/* backward-weights, one output row oy of one image.  Narrow rows go in chunks of 8 output
+ * columns with the channel blocks inside (address order); wide rows one channel block at a time. */
+AI void bw3_row(const float *xi, const float *dyrow, int H, int W, int C, int S, int pt, int pl, int oy, int OW,
+                int want_dw, float *p) {
+    int oxa = pl <= 0 ? 0 : (pl + S - 1) / S, oxb = W - 3 + pl < 0 ? 0 : (W - 3 + pl) / S + 1;
+    oxa = imin(oxa, OW), oxb = imax(oxa, imin(oxb, OW));
+    int iy0 = oy * S - pt, chunk = (C > DW_WIDE && (S == 1 || C > 3 * DW_WIDE)) ? OW : 8;
+    const float *rp0[3];
+    __mmask16 rv[3];
+    for (int r = 0; r < 3; r++) {
+        int iy = iy0 + r;
+        rv[r] = (iy >= 0 && iy < H) ? 0xffff : 0;
+        rp0[r] = xi + (long)iclamp(iy, 0, H - 1) * W * C;
+    }
+    for (int o0 = 0; o0 < OW; o0 += chunk)
+        for (int c0 = 0; c0 < C; c0 += 16) {
+            __mmask16 cm = cmask(imin(16, C - c0));
+            const float *rp[3] = {rp0[0] + c0, rp0[1] + c0, rp0[2] + c0};
+            __mmask16 rm[3] = {rv[0] & cm, rv[1] & cm, rv[2] & cm};
+            bw3_blk(rp, rm, dyrow + c0, W, C, S, pl, oxa, oxb, o0, imin(o0 + chunk, OW), want_dw, p + c0, cm);
+        }
 }
 static void bw3_row_s1(const float *xi, const float *dyrow, int H, int W, int C, int pt, int pl, int oy, int OW,
                        int want_dw, float *p) {
@@ -333,15 +339,12 @@ static void bw3_row_s2(const float *xi, const float *dyrow, int H, int W, int C,
 }
 #endif
 
+#ifdef DW_FAST
 /* the specialised path applies: m == 1, 3x3, equal strides 1 or 2 */
 static int fast3(const conv_desc *d) {
-#ifdef DW_FAST
     return d->cout == d->cin && d->kh == 3 && d->kw == 3 && d->sh == d->sw && (d->sh == 1 || d->sh == 2);
-#else
-    (void)d;
-    return 0;
-#endif
 }
+#endif
 
 /* one output row: y[ox, c] = b[c] + sum over valid taps x * w */
 static void dw_row_fwd_m1(const conv_desc *d, const float *xi, const float *wr, const float *b, int oy, float *yrow) {
