@@ -83,7 +83,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 $(shell pkg-config --cflags libcjson 2>/dev/null)
-FUZZ_NAMES   := safetensors tflite
+FUZZ_NAMES   := safetensors tflite image
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
 $(FUZZ_BUILD)/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/io/safetensors.c src/core/error.c
@@ -92,6 +92,9 @@ $(FUZZ_BUILD)/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/io/safetensors
 $(FUZZ_BUILD)/fuzz_tflite: tests/fuzz/fuzz_tflite.c src/io/tflite.c src/core/error.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c src/io/image.c src/data/augment.c src/core/error.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags libpng 2>/dev/null) $^ -o $@ -lpng -ljpeg -lm
 fuzz: fuzz-build
 	for n in $(FUZZ_NAMES); do mkdir -p $(FUZZ_BUILD)/corpus-$$n && \
 	  $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_BUILD)/ \

@@ -1,7 +1,8 @@
 """PyTorch reference data for the model zoo (tests/models/).
 
 For each of resnet18, resnet34, resnet50, mobilenet_v2 (torchvision 0.14) and resnet34 + the fastai
-v1 head, with 10 classes, a batch of 2 images of 64x80 (H x W; not square, so a swapped axis shows):
+v1 head, with 10 classes, a batch of 2 images (4 for the fastai head, whose BatchNorm1d on 2 samples
+only outputs +-1) of 64x80 (H x W; not square, so a swapped axis shows):
 
   models_<tag>_state.safetensors   the model's state_dict(), written by safetensors.torch.save_file
                                    (PyTorch layout: conv weights OIHW, num_batches_tracked int64).
@@ -9,15 +10,20 @@ v1 head, with 10 classes, a batch of 2 images of 64x80 (H x W; not square, so a 
                                    weight ~ U(0.5, 1.5), bias ~ 0.2 N(0,1), running statistics
                                    calibrated on a random batch (momentum 1) and jittered
                                    (mean += 0.1 N * std, var *= U(0.7, 1.4)).
-  models_<tag>_ref.safetensors     x        [2, 64, 80, 3] NHWC input, N(0,1)
-                                   target   [2] class indices as float32
-                                   logits_eval   [2, 10]  model.eval()(x)
-                                   logits_train  [2, 10]  model.train()(x), dropout p set to 0
+  models_<tag>_ref.safetensors     x        [n, 64, 80, 3] NHWC input, N(0,1)
+                                   target   [n] class indices as float32
+                                   logits_eval   [n, 10]  model.eval()(x)
+                                   logits_train  [n, 10]  model.train()(x), dropout p set to 0
                                    loss     [1]  F.cross_entropy(logits_train, target) (mean)
                                    grad.<param>  d loss / d param after loss.backward() in train
                                                  mode, in stylenet's storage layout (4-D conv
                                                  weights OHWI, everything else as PyTorch)
                                    after.<bn>.running_mean / .running_var  after the train forward
+                                   f32err.<key>  [1] PyTorch's own float32 error on <key>
+                                   All values come from PyTorch's float64 pass of the same model
+                                   (see reference()); metadata "seed" and the conditioning found.
+  The seed is the first of a short list whose float32 noise stays within half the tests' default
+  tolerance (well_conditioned()); the lists start at seeds found that way.
 
 The fastai model (tag resnet34_fastai) is torchvision resnet34 without avgpool/fc plus fastai v1's
 create_head(1024, 10, ps=0.5) written out by hand: [AdaptiveConcatPool2d, Flatten, BatchNorm1d,
@@ -122,7 +128,7 @@ def reference(model, train_model, x, target, named_params, named_bns):
 
 def conditioning(ref):
     """worst f32err relative to the tests' default tolerance (rel 1e-3 of the tensor's max + 1e-5 x
-    the largest gradient for gradients, rel 1e-4 for logits and running statistics)"""
+    the largest gradient for gradients, rel 1e-4 for logits, loss and running statistics)"""
     gmax = max(v.abs().max().item() for k, v in ref.items() if k.startswith("grad."))
     worst, name = 0.0, ""
     for k, v in ref.items():
@@ -130,14 +136,14 @@ def conditioning(ref):
             continue
         key = k[len("f32err."):]
         s = ref[key].abs().max().item()
-        tol = 1e-3 * s + 1e-5 * gmax if key.startswith("grad.") else 1e-5 * s if key == "loss" else 1e-4 * s
+        tol = 1e-3 * s + 1e-5 * gmax if key.startswith("grad.") else 1e-4 * s
         if v.item() / tol > worst:
             worst, name = v.item() / tol, key
     return worst, name
 
 
 def well_conditioned(outdir, tag, build, seeds):
-    """builds the case for each seed until PyTorch's own float32 noise uses at most a quarter of the
+    """builds the case for each seed until PyTorch's own float32 noise uses at most half of the
     default tolerance everywhere (else keeps the best seed); writes state and reference"""
     best = None
     for seed in seeds:
@@ -146,7 +152,7 @@ def well_conditioned(outdir, tag, build, seeds):
         print(f"  {tag} seed {seed}: PyTorch float32 noise / tolerance = {worst:.3g} ({name})", flush=True)
         if best is None or worst < best[0]:
             best = (worst, seed, state, ref)
-        if worst <= 0.25:
+        if worst <= 0.5:
             break
     worst, seed, state, ref = best
     save_file(state, os.path.join(outdir, f"models_{tag}_state.safetensors"))
@@ -350,7 +356,7 @@ def mobilenet_v2_tf(outdir):
 
 def make(outdir):
     # The first seed of each list was found well conditioned by the search in well_conditioned()
-    # (resnet34: 34-37 were not; fastai: 1034-1038 were not); for resnet50 no seed of 50-55 was
+    # (resnet34: 34-37 were not; fastai: 1034-1040 were worse); for resnet50 no seed of 50-55 was
     # (ReLU decisions within float32 noise on a batch of 2: see the tests' tolerance), so it keeps
     # its least noisy seed, 51, and the tests fall back to 4 x PyTorch's own float32 error there.
     torch.set_grad_enabled(True)
@@ -358,5 +364,5 @@ def make(outdir):
     torchvision_model(outdir, "resnet34", torchvision.models.resnet34, [38, 39, 40])
     torchvision_model(outdir, "resnet50", torchvision.models.resnet50, [51])
     torchvision_model(outdir, "mobilenet_v2", torchvision.models.mobilenet_v2, [2, 3, 4])
-    fastai_model(outdir, [1039, 1040, 1041])
+    fastai_model(outdir, [1041, 1039, 1040])
     mobilenet_v2_tf(outdir)

@@ -11,7 +11,10 @@ static const struct {
     const char *help;
 } verbs[] = {
     {"predict", cmd_predict, "classify images with a model (top-k classes and probabilities)"},
+    {"train", cmd_train, "transfer learning: pretrained body, fastai head, fit, fine-tune, evaluate"},
+    {"eval", cmd_eval, "score a saved model on labelled images: F2, accuracies, confusion matrices"},
     {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
+    {"data", cmd_data, "describe a data set: images, classes, train/valid split; --grid shows augmented samples"},
 };
 
 int cli_fail(const char *fmt, ...) {

@@ -77,6 +77,7 @@ static int add_node(net *m, op_kind op, int x, const char *name) {
     d->group = m->cur_group;
     d->p_w = d->p_b = d->p_mean = d->p_var = -1;
     if (name) snprintf(d->name, sizeof d->name, "%s", name);
+    m->batch = m->cap_batch = 0; /* the next net_set_batch sizes the new node too */
     const node *s = &m->nodes[x];
     d->h = s->h; d->w = s->w; d->c = s->c;
     return m->n_nodes++;

@@ -1,15 +1,20 @@
-/* model_proof.h - shared by tests/models/test_*.c (static functions, included once per test):
- * whole-network comparison of a zoo model against the PyTorch reference data written by
+/* model_proof.h - shared by tests/models/test_*.c (static inline functions): whole-network
+ * comparison of a zoo model against the PyTorch reference data written by
  * tools/fixtures_models.py (see its docstring for the file contents and layouts).
  *
- * Tolerances (max |ours - torch| <= rtol * max |torch| per tensor, float32 both sides):
- *   logits (eval and train)     rtol 1e-4   deep nets: ~40 layers of float32 re-association
- *   loss                        rtol 1e-5
- *   running statistics after    rtol 1e-4   per tensor
- *   gradients                   rtol 1e-3   per tensor, of that tensor's own max; plus an absolute
- *                               floor of 1e-5 x the largest gradient of the whole model, for the
- *                               few tensors whose gradient is ~0 (a ReLU6 that is saturated for
- *                               every pixel of a 2-image batch) where only noise is left to compare.
+ * The reference is PyTorch's pass in float64 (rounded to float32 once), so the error measured is
+ * ours alone.  Tolerances, per tensor, max |ours - ref| <= max(A, 4 x f32err) where f32err is
+ * PyTorch's own float32 error on that tensor (max over its plain pass and two passes with 1e-7
+ * relative input noise, stored by the oracle):
+ *   logits (eval and train)     A = 1e-4 x max|ref|
+ *   loss                        A = 1e-5 x |ref|
+ *   running statistics after    A = 1e-4 x max|ref|
+ *   gradients                   A = 1e-3 x max|ref| + 1e-5 x the largest gradient of the model
+ *                               (the floor is for tensors whose exact gradient is ~0, e.g. a BN
+ *                               bias feeding a conv + train-mode BN, where only noise is left)
+ * The 4 x f32err branch only matters where float32 noise flips a ReLU / max-pool decision on a
+ * batch of 2 (resnet50's fixture: no seed without such flips was found; PyTorch's own float32
+ * gradients differ there by up to ~10% from float64); everywhere else A is the binding limit.
  * The measured worst errors are printed as "# " notes.
  */
 #ifndef STYLENET_TEST_MODEL_PROOF_H

@@ -10,6 +10,7 @@
  *     TF padding (logits rtol 1e-4), and the top-1 classes SOURCE.txt gives. */
 #include "model_proof.h"
 #include "io/tflite.h"
+#include "io/tflite_net.h"
 
 #define TF_PARAMS 3489097 /* sum of the file's conv weight + bias sizes (SOURCE.txt: 3,489,097) */
 
@@ -175,6 +176,18 @@ static void test_tf(void) {
             free(top);
         }
         note("mobilenet_v2_tf: load + forward of 3 images at 224 %.2f s", now_s() - t0);
+        /* the same net filled by io/tflite_net.h straight from the .tflite file (conv ops onto our
+         * conv nodes in order): its dequantisation against the oracle's */
+        net *m2 = model_build("mobilenet_v2_tf", 0, NULL);
+        r = m2 ? net_load_tflite(m2, shared_path("weights/mobilenet_v2_1.0_224_quant.tflite")) : -1;
+        if (check(r >= 0, "mobilenet_v2_tf: net_load_tflite maps the file onto the zoo net%s%s", r < 0 ? ": " : "",
+                  r < 0 ? sn_last_error() : "") &&
+            check(net_set_batch(m2, io.n) == 0, "batch %d", io.n)) {
+            const float *y = net_forward(m2, io.x, false);
+            compare_tensor("mobilenet_v2_tf loaded by net_load_tflite: logits vs PyTorch", io.ref, "logits", y,
+                           (size_t)io.n * 1001, PROOF_RTOL_LOGITS);
+        }
+        net_free(m2);
         proof_close(&io);
     }
     net_free(m);

@@ -1,0 +1,195 @@
+/* eval.c - `stylenet eval --model M --data DIR`: metrics of a saved model on labelled images. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "io/model_file.h"
+#include "train/learner.h"
+#include "train/metrics.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: stylenet eval --model MODEL --data DIR [--task T] [--csv F --pattern P --names F]\n"
+               "                     [--tta N] [--valid-pct P --seed S] [--batch B] [--threads N] [--json]\n"
+               "Scores every image of DIR (other photos of the same classes) with the saved model alone,\n"
+               "or only the validation share with --valid-pct (the same seeded split as training).\n"
+               "Prints loss, F2 or accuracy, per-group accuracy (Style: brand, product, both), per-class\n"
+               "precision and recall, and the confusion matrix of each group.\n");
+}
+
+/* the data set's classes must be the model's, in the same order */
+static int same_classes(const sn_model *m, const dataset *ds) {
+    if (m->n_classes != ds->n_classes)
+        return sn_error("the model has %d classes, the data %d (task '%s'): pick the task the model was trained on",
+                        m->n_classes, ds->n_classes, ds->task ? ds->task : "");
+    for (int c = 0; c < m->n_classes; c++)
+        if (strcmp(m->classes[c], ds->classes[c]) != 0)
+            return sn_error("class %d is '%s' in the model but '%s' in the data", c, m->classes[c], ds->classes[c]);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_TTA, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
+        {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
+        {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
+        {"tta", required_argument, 0, O_TTA}, {"valid-pct", required_argument, 0, O_VPCT},
+        {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
+        {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    ds_options dso = {0};
+    const char *model_path = NULL;
+    int tta = 0, json = 0, c;
+    float vpct = 0;
+    learner_opts lo = learner_defaults();
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'd': dso.root = optarg; break;
+        case O_TASK: dso.task = optarg; break;
+        case O_CSV: dso.csv = optarg; break;
+        case O_PATTERN: dso.pattern = optarg; break;
+        case O_NAMES: dso.names = optarg; break;
+        case O_TTA: tta = atoi(optarg); break;
+        case O_VPCT: vpct = (float)atof(optarg); break;
+        case O_SEED: lo.seed = strtoull(optarg, NULL, 10); break;
+        case O_BATCH: lo.batch = atoi(optarg); break;
+        case O_THREADS: cli_set_threads(atoi(optarg)); break;
+        case O_JSON: json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!model_path || !dso.root || optind != argc || tta < 0 || lo.batch <= 0 || vpct < 0 || vpct >= 1) {
+        usage(stderr);
+        return 2;
+    }
+    sn_model *m = model_load(model_path, NULL);
+    if (!m) return cli_fail("%s", sn_last_error());
+    if (!dso.task && !strcmp(m->task, "multi")) dso.task = "multi";
+    dataset *ds = ds_open(&dso);
+    if (!ds || same_classes(m, ds) < 0) {
+        if (ds) sn_error_prefix("%s", dso.root);
+        int r = cli_fail("%s", sn_last_error());
+        ds_free(ds);
+        model_free(m);
+        return r;
+    }
+    ds_decode_opts dd = {.max_side = m->size * 5 / 4};
+    ds_split sp = {0};
+    int rc = 1;
+    if (ds_decode(ds, &dd) < 0) {
+        cli_fail("%s", sn_last_error());
+        goto out;
+    }
+    for (int i = 0; i < ds->n_problems && i < 10; i++) fprintf(stderr, "stylenet: skipped: %s\n", ds->problems[i]);
+    if (vpct > 0) {
+        if (ds_make_split(ds, lo.seed, vpct, true, &sp) < 0) {
+            cli_fail("%s", sn_last_error());
+            goto out;
+        }
+    } else { /* every image is scored */
+        sp.valid = malloc(sizeof(int) * (size_t)ds->n_items);
+        sp.train = malloc(sizeof(int));
+        for (int i = 0; sp.valid && i < ds->n_items; i++) sp.valid[i] = i;
+        sp.n_valid = ds->n_items;
+    }
+    lo.quiet = true;
+    lo.progress = false;
+    lo.thresh = m->threshold > 0 ? m->threshold : lo.thresh;
+    learner *l = learner_create(m, ds, &sp, &lo);
+    eval_result r;
+    float *probs = malloc(sizeof(float) * (size_t)sp.n_valid * ds->n_classes);
+    if (!l || !probs || learner_validate(l, m->size, tta, &r, probs) < 0) {
+        cli_fail("%s", sn_last_error());
+        learner_free(l);
+        free(probs);
+        goto out;
+    }
+    learner_free(l);
+    /* confusion matrix and per-class precision / recall for each group (or the single label) */
+    int ng = m->n_groups > 0 ? m->n_groups : (ds->kind == DS_SINGLE ? 1 : 0);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model", model_path);
+    cJSON_AddStringToObject(doc, "data", ds->root);
+    cJSON_AddNumberToObject(doc, "images", sp.n_valid);
+    cJSON_AddNumberToObject(doc, "tta", tta);
+    cJSON_AddNumberToObject(doc, "loss", r.loss);
+    if (ds->kind == DS_MULTI) {
+        cJSON_AddNumberToObject(doc, "fbeta", r.fbeta);
+        cJSON_AddNumberToObject(doc, "threshold", lo.thresh);
+        cJSON_AddNumberToObject(doc, "best_threshold", r.best_thresh);
+        cJSON_AddNumberToObject(doc, "best_fbeta", r.best_fbeta);
+    } else {
+        cJSON_AddNumberToObject(doc, "accuracy", r.accuracy);
+    }
+    if (!json) {
+        printf("%s on %s: %d images%s\n", model_path, ds->root, sp.n_valid, tta ? " (with TTA)" : "");
+        printf("  loss %.4f", r.loss);
+        if (ds->kind == DS_MULTI) printf("  F2@%.2f %.4f (best %.4f at %.2f)", lo.thresh, r.fbeta, r.best_fbeta, r.best_thresh);
+        else printf("  accuracy %.4f", r.accuracy);
+        for (int g = 0; g < m->n_groups; g++) printf("  %s %.4f", m->group_names[g], r.group_acc[g]);
+        if (m->n_groups) printf("  both %.4f", r.all_right);
+        printf("\n");
+    }
+    if (m->n_groups) cJSON_AddNumberToObject(doc, "all_right", r.all_right);
+    cJSON *groups = cJSON_AddArrayToObject(doc, "groups");
+    for (int g = 0; g < ng; g++) {
+        int lo_c = m->n_groups ? m->group_lo[g] : 0, hi_c = m->n_groups ? m->group_hi[g] : m->n_classes, k = hi_c - lo_c;
+        int *pred = malloc(sizeof(int) * (size_t)sp.n_valid), *truth = malloc(sizeof(int) * (size_t)sp.n_valid);
+        int *cm = malloc(sizeof(int) * (size_t)k * k);
+        double *pr = malloc(sizeof(double) * (size_t)k), *rc_ = malloc(sizeof(double) * (size_t)k);
+        for (int i = 0; i < sp.n_valid; i++) {
+            const float *row = probs + (size_t)i * m->n_classes;
+            pred[i] = group_argmax(row, lo_c, hi_c) - lo_c;
+            const uint8_t *h = ds_hot(ds, sp.valid[i]);
+            truth[i] = 0;
+            for (int j = lo_c; j < hi_c; j++)
+                if (h[j]) truth[i] = j - lo_c;
+        }
+        confusion(sp.n_valid, k, pred, truth, cm);
+        precision_recall(k, cm, pr, rc_);
+        const char *gname = m->n_groups ? m->group_names[g] : "class";
+        cJSON *ge = cJSON_CreateObject();
+        cJSON_AddStringToObject(ge, "name", gname);
+        cJSON_AddNumberToObject(ge, "accuracy", m->n_groups ? r.group_acc[g] : r.accuracy);
+        cJSON *cls = cJSON_AddArrayToObject(ge, "classes"), *mat = cJSON_AddArrayToObject(ge, "confusion");
+        if (!json) printf("\n%s: precision / recall / count, then the confusion matrix (rows: truth)\n", gname);
+        for (int a = 0; a < k; a++) {
+            int cnt = 0;
+            for (int b = 0; b < k; b++) cnt += cm[a * k + b];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", m->classes[lo_c + a]);
+            cJSON_AddNumberToObject(e, "precision", pr[a]);
+            cJSON_AddNumberToObject(e, "recall", rc_[a]);
+            cJSON_AddNumberToObject(e, "count", cnt);
+            cJSON_AddItemToArray(cls, e);
+            cJSON_AddItemToArray(mat, cJSON_CreateIntArray(cm + a * k, k));
+            if (!json) {
+                printf("  %-22.22s %5.2f %5.2f %4d |", m->classes[lo_c + a], pr[a], rc_[a], cnt);
+                for (int b = 0; b < k; b++) printf(" %3d", cm[a * k + b]);
+                printf("\n");
+            }
+        }
+        cJSON_AddItemToArray(groups, ge);
+        free(pred); free(truth); free(cm); free(pr); free(rc_);
+    }
+    if (json) {
+        char *s = cJSON_Print(doc);
+        puts(s);
+        free(s);
+    }
+    cJSON_Delete(doc);
+    free(probs);
+    rc = 0;
+out:
+    ds_split_free(&sp);
+    ds_free(ds);
+    model_free(m);
+    return rc;
+}

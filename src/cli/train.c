@@ -1,0 +1,202 @@
+/* train.c - `stylenet train`: transfer learning end to end (see train/recipe.h). */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "io/model_file.h"
+#include "train/recipe.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: stylenet train --data DIR --out MODEL [options]\n"
+        "data:\n"
+        "  --data DIR           image folder (folder per class, CSV with --csv, names by --pattern;\n"
+        "                       the Style set is recognised by its style.txt)\n"
+        "  --task T             Style: multi (brand+product tags), brand, product, combo\n"
+        "  --csv F --pattern P --names F   other layouts (see `stylenet data --help`)\n"
+        "  --valid-pct P        validation share (0.2), stratified, seeded\n"
+        "model:\n"
+        "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (.safetensors), or a stylenet model\n"
+        "  --arch A             resnet18|resnet34|resnet50|mobilenet_v2|mobilenet_v2_tf (default: from the file)\n"
+        "  --ps P               head dropout (0.5)\n"
+        "recipe (every step has a flag):\n"
+        "  --recipe R           seed (reference workflow), fine-tune, scratch\n"
+        "  --sizes A,B          progressive resizing sizes (104,128); --size S for one size\n"
+        "  --lr X               head learning rate (default: the LR finder's suggestion)\n"
+        "  --lrs A,B,C          explicit rates of the layer groups once unfrozen\n"
+        "  --lr-div D           differential ratio (3: lr/9, lr/3, lr)\n"
+        "  --head-epochs N      precomputed head epochs (2); --head-aug-epochs N (1)\n"
+        "  --cycles N --cycle-len L --cycle-mult M   SGDR over all layers (3, 1, 2)\n"
+        "  --resize-after N     cycles at the first size (2)\n"
+        "  --epochs N           fine-tune / scratch epochs (5)\n"
+        "  --opt O --wd W       sgd|adam|adamw (adamw), weight decay (0.01); --no-bn-wd\n"
+        "  --freeze-bn          keep the body's batch-norm statistics frozen after unfreezing\n"
+        "  --batch B            batch size (32); --no-aug: no augmentation\n"
+        "  --tta N              augmented views added at evaluation (4)\n"
+        "  --thresh T           multi-label threshold for F2 (0.2)\n"
+        "run:\n"
+        "  --out MODEL          where the trained model goes (written atomically)\n"
+        "  --run-dir DIR        history, LR-finder plot and a checkpoint after every epoch\n"
+        "  --resume             continue from DIR's checkpoint (same options)\n"
+        "  --seed S (42)  --threads N  --json  --quiet\n");
+}
+
+static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d", a, b) == 2 ? 0 : -1; }
+
+int cmd_train(int argc, char **argv) {
+    enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS,
+           O_LRDIV, O_HEADE, O_HEADAE, O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD,
+           O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET };
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
+        {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
+        {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
+        {"arch", required_argument, 0, O_ARCH}, {"ps", required_argument, 0, O_PS},
+        {"recipe", required_argument, 0, O_RECIPE}, {"sizes", required_argument, 0, O_SIZES},
+        {"size", required_argument, 0, O_SIZE}, {"lr", required_argument, 0, O_LR}, {"lrs", required_argument, 0, O_LRS},
+        {"lr-div", required_argument, 0, O_LRDIV}, {"head-epochs", required_argument, 0, O_HEADE},
+        {"head-aug-epochs", required_argument, 0, O_HEADAE}, {"cycles", required_argument, 0, O_CYC},
+        {"cycle-len", required_argument, 0, O_CYCLEN}, {"cycle-mult", required_argument, 0, O_CYCMULT},
+        {"resize-after", required_argument, 0, O_RESIZE}, {"epochs", required_argument, 0, O_EPOCHS},
+        {"opt", required_argument, 0, O_OPT}, {"wd", required_argument, 0, O_WD}, {"no-bn-wd", no_argument, 0, O_NOBNWD},
+        {"freeze-bn", no_argument, 0, O_FREEZEBN}, {"batch", required_argument, 0, O_BATCH},
+        {"no-aug", no_argument, 0, O_NOAUG}, {"tta", required_argument, 0, O_TTA},
+        {"thresh", required_argument, 0, O_THRESH}, {"out", required_argument, 0, O_OUT},
+        {"run-dir", required_argument, 0, O_RUN}, {"resume", no_argument, 0, O_RESUME},
+        {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
+        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    ds_options dso = {0};
+    recipe_opts ro = recipe_defaults();
+    float vpct = 0.2f;
+    const char *out = NULL;
+    int json = 0, resume = 0, c;
+    bool no_aug = false;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dso.root = optarg; break;
+        case O_TASK: dso.task = optarg; break;
+        case O_CSV: dso.csv = optarg; break;
+        case O_PATTERN: dso.pattern = optarg; break;
+        case O_NAMES: dso.names = optarg; break;
+        case O_VPCT: vpct = (float)atof(optarg); break;
+        case O_PRE: ro.pretrained = optarg; break;
+        case O_ARCH: ro.arch = optarg; break;
+        case O_PS: ro.ps = (float)atof(optarg); break;
+        case O_RECIPE: ro.recipe = optarg; break;
+        case O_SIZES:
+            if (parse_pair(optarg, &ro.sizes[0], &ro.sizes[1]) < 0) return cli_fail("--sizes takes A,B: %s", optarg);
+            break;
+        case O_SIZE: ro.sizes[0] = ro.sizes[1] = atoi(optarg); break;
+        case O_LR: ro.lr = (float)atof(optarg); break;
+        case O_LRS:
+            if (sscanf(optarg, "%f,%f,%f", &ro.lrs[0], &ro.lrs[1], &ro.lrs[2]) != 3)
+                return cli_fail("--lrs takes three rates A,B,C: %s", optarg);
+            break;
+        case O_LRDIV: ro.lr_div = (float)atof(optarg); break;
+        case O_HEADE: ro.head_epochs = atoi(optarg); break;
+        case O_HEADAE: ro.head_aug_epochs = atoi(optarg); break;
+        case O_CYC: ro.cycles = atoi(optarg); break;
+        case O_CYCLEN: ro.cycle_len = atoi(optarg); break;
+        case O_CYCMULT: ro.cycle_mult = atoi(optarg); break;
+        case O_RESIZE: ro.resize_after = atoi(optarg); break;
+        case O_EPOCHS: ro.epochs = atoi(optarg); break;
+        case O_OPT:
+            if (optim_parse(optarg, &ro.lo.opt) < 0) return cli_fail("%s", sn_last_error());
+            break;
+        case O_WD: ro.lo.wd = (float)atof(optarg); break;
+        case O_NOBNWD: ro.lo.bn_wd = false; break;
+        case O_FREEZEBN: ro.lo.freeze_bn = true; break;
+        case O_BATCH: ro.lo.batch = atoi(optarg); break;
+        case O_NOAUG: no_aug = true; break;
+        case O_TTA: ro.tta = atoi(optarg); break;
+        case O_THRESH: ro.lo.thresh = (float)atof(optarg); break;
+        case O_OUT: out = optarg; break;
+        case O_RUN: ro.lo.run_dir = optarg; break;
+        case O_RESUME: resume = 1; break;
+        case O_SEED: ro.lo.seed = strtoull(optarg, NULL, 10); break;
+        case O_THREADS: cli_set_threads(atoi(optarg)); break;
+        case O_JSON: json = 1; break;
+        case O_QUIET: ro.lo.quiet = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!dso.root || !out || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (ro.lo.batch <= 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 || vpct <= 0 || vpct >= 1 || ro.cycles < 0)
+        return cli_fail("bad option value (batch > 0, sizes >= 32, 0 < valid-pct < 1)");
+    if (no_aug) ro.lo.aug = (aug_opts){0};
+    if (resume && !ro.lo.run_dir) return cli_fail("--resume needs --run-dir");
+    if (json) ro.lo.quiet = true;
+    if (!strcmp(ro.recipe, "scratch")) ro.pretrained = NULL;
+    double t0 = omp_get_wtime();
+    if (!resume && ro.lo.run_dir) { /* a fresh run must not pick up an old checkpoint */
+        char ck[4096];
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", ro.lo.run_dir);
+        remove(ck);
+    }
+    dataset *ds = ds_open(&dso);
+    if (!ds) return cli_fail("%s", sn_last_error());
+    ds_decode_opts dd = {.max_side = ro.sizes[1] > ro.sizes[0] ? ro.sizes[1] : ro.sizes[0]};
+    dd.max_side = dd.max_side * 5 / 4; /* zoom and rotation read a little outside the crop */
+    if (ds_decode(ds, &dd) < 0) {
+        ds_free(ds);
+        return cli_fail("%s", sn_last_error());
+    }
+    for (int i = 0; i < ds->n_problems && i < 10; i++) fprintf(stderr, "stylenet: skipped: %s\n", ds->problems[i]);
+    ds_split sp;
+    if (ds_make_split(ds, ro.lo.seed, vpct, true, &sp) < 0) {
+        ds_free(ds);
+        return cli_fail("%s", sn_last_error());
+    }
+    sn_model *m = recipe_model(ds, &ro, ro.sizes[0]);
+    if (!m) {
+        ds_split_free(&sp);
+        ds_free(ds);
+        return cli_fail("%s", sn_last_error());
+    }
+    if (!ro.lo.quiet)
+        printf("stylenet train: %s, %d images (%d train, %d valid), %d %s classes, %s%s, recipe %s\n", ds->root,
+               ds->n_items, sp.n_train, sp.n_valid, ds->n_classes, ds->kind == DS_MULTI ? "multi-label" : "single-label",
+               m->arch, ro.pretrained ? " pretrained" : " from scratch", ro.recipe);
+    recipe_result r;
+    int rc = recipe_run(m, ds, &sp, &ro, &r);
+    double wall = omp_get_wtime() - t0;
+    if (rc == 0 && model_save(m, out) < 0) rc = -1;
+    if (rc < 0) {
+        fprintf(stderr, "stylenet: %s\n", sn_last_error());
+    } else if (json) {
+        cJSON *h = cJSON_Parse(m->history);
+        cJSON_AddStringToObject(h, "model", out);
+        cJSON_AddNumberToObject(h, "wall_seconds", wall);
+        char *s = cJSON_Print(h);
+        puts(s);
+        free(s);
+        cJSON_Delete(h);
+    } else {
+        bool multi = ds->kind == DS_MULTI;
+        for (int k = 0; k < (ro.tta > 0 ? 2 : 1); k++) {
+            const eval_result *e = k ? &r.tta : &r.plain;
+            printf("%-18s", k ? "valid with TTA:" : "valid:");
+            if (multi) printf(" F2@%.2f %.4f (best %.4f at %.2f)", ro.lo.thresh, e->fbeta, e->best_fbeta, e->best_thresh);
+            else printf(" accuracy %.4f", e->accuracy);
+            for (int g = 0; g < m->n_groups; g++) printf("  %s %.4f", m->group_names[g], e->group_acc[g]);
+            if (m->n_groups) printf("  both %.4f", e->all_right);
+            printf("\n");
+        }
+        printf("model written to %s; training %.1f s, wall time %.1f s\n", out, r.seconds, wall);
+    }
+    model_free(m);
+    ds_split_free(&sp);
+    ds_free(ds);
+    return rc < 0 ? 1 : 0;
+}

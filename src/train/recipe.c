@@ -1,0 +1,192 @@
+/* recipe.c - models for transfer learning and the training recipes (see recipe.h). */
+#include "train/recipe.h"
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/state.h"
+#include "io/tflite_net.h"
+#include "models/zoo.h"
+
+recipe_opts recipe_defaults(void) {
+    recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
+                     .lr_div = 3, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 3, .cycle_len = 1,
+                     .cycle_mult = 2, .resize_after = 2, .epochs = 5, .ps = 0.5f, .tta = 4};
+    o.lo = learner_defaults();
+    return o;
+}
+
+static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+
+sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
+    const char *arch = o->arch;
+    bool tflite = o->pretrained && is_tflite_file(o->pretrained);
+    if (tflite) arch = "mobilenet_v2_tf";
+    if (!arch) arch = "resnet34";
+    sn_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    snprintf(m->arch, sizeof m->arch, "%s", arch);
+    snprintf(m->head, sizeof m->head, "fastai");
+    snprintf(m->task, sizeof m->task, "%s", ds->kind == DS_MULTI ? "multi" : "single");
+    snprintf(m->source, sizeof m->source, "stylenet");
+    m->head_ps = o->ps;
+    m->head_lin_ftrs = 512;
+    m->size = size;
+    m->threshold = o->lo.thresh;
+    if (!strcmp(arch, "mobilenet_v2_tf")) {
+        for (int c = 0; c < 3; c++) m->mean[c] = m->std[c] = 0.5f;
+    } else {
+        memcpy(m->mean, imagenet_mean, sizeof m->mean);
+        memcpy(m->std, imagenet_std, sizeof m->std);
+    }
+    m->n_classes = ds->n_classes;
+    m->classes = calloc((size_t)ds->n_classes, sizeof(char *));
+    for (int c = 0; m->classes && c < ds->n_classes; c++) m->classes[c] = strdup(ds->classes[c]);
+    if (ds->n_groups > 1 && ds->n_groups <= 8) {
+        int g = -1;
+        for (int c = 0; c < ds->n_classes; c++) {
+            if (c == 0 || ds->group[c] != ds->group[c - 1]) {
+                if (++g >= 8) break;
+                snprintf(m->group_names[g], sizeof m->group_names[g], "%s", ds->group_names[ds->group[c]]);
+                m->group_lo[g] = c;
+            }
+            m->group_hi[g] = c + 1;
+        }
+        m->n_groups = g + 1 == ds->n_groups ? g + 1 : 0; /* only contiguous groups */
+    }
+    model_opts mo = model_default_opts();
+    mo.in_h = mo.in_w = size;
+    mo.head = MODEL_HEAD_FASTAI;
+    mo.ps = o->ps;
+    mo.seed = o->lo.seed;
+    m->net = model_build(arch, ds->n_classes, &mo);
+    if (!m->net) goto fail;
+    if (o->pretrained) {
+        if (tflite) {
+            if (net_load_tflite_body(m->net, o->pretrained) < 0) goto fail;
+        } else {
+            st_file *f = st_open(o->pretrained);
+            if (!f) goto fail;
+            const char *march = st_meta(f, "arch");
+            if (march && strcmp(march, arch) != 0) {
+                sn_error("%s: a %s model, but the architecture asked for is %s", o->pretrained, march, arch);
+                st_close(f);
+                goto fail;
+            }
+            /* a body from any classifier: its own head is skipped, ours keeps its init */
+            net_load_opts lo = {.allow_missing = "head.", .ignore_extra = "fc.,classifier.,head."};
+            int r = net_load_st(m->net, f, &lo);
+            st_close(f);
+            if (r < 0) goto fail;
+        }
+    }
+    return m;
+fail:
+    model_free(m);
+    return NULL;
+}
+
+static void add_result(cJSON *o, const char *key, const eval_result *r, bool multi, const sn_model *m) {
+    cJSON *e = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(e, "valid_loss", r->loss);
+    if (multi) {
+        cJSON_AddNumberToObject(e, "fbeta", r->fbeta);
+        cJSON_AddNumberToObject(e, "best_thresh", r->best_thresh);
+        cJSON_AddNumberToObject(e, "best_fbeta", r->best_fbeta);
+    } else {
+        cJSON_AddNumberToObject(e, "accuracy", r->accuracy);
+    }
+    for (int g = 0; g < r->n_groups && g < m->n_groups; g++) cJSON_AddNumberToObject(e, m->group_names[g], r->group_acc[g]);
+    if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
+}
+
+int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
+    memset(res, 0, sizeof *res);
+    learner *l = learner_create(m, ds, split, &o->lo);
+    if (!l) return -1;
+    int rc = -1, resumed = learner_resume(l);
+    if (resumed < 0) goto done;
+    const int s0 = o->sizes[0], s1 = o->sizes[1] > 0 ? o->sizes[1] : s0;
+    const bool scratch = !strcmp(o->recipe, "scratch");
+    double lr = o->lr;
+    if (!(lr > 0) && !learner_get_note(l, "lr", &lr)) {
+        net_freeze_groups(m->net, scratch ? 0 : 2);
+        net_freeze_bn(m->net, 2, !scratch);
+        char png[4096];
+        if (o->lo.run_dir) snprintf(png, sizeof png, "%s/lr_find.png", o->lo.run_dir);
+        lr = learner_lr_find(l, s0, 1e-7, 10, 100, o->lo.run_dir ? png : NULL);
+        if (lr < 0) goto done;
+        if (lr > 1e-1) lr = 1e-1;
+        if (lr < 1e-5) lr = 1e-5;
+        if (!o->lo.quiet) printf("lr_find: suggested learning rate %.3g\n", lr);
+    }
+    learner_set_note(l, "lr", lr);
+    res->lr = lr;
+    float d = o->lr_div > 0 ? o->lr_div : 3;
+    float diff[3] = {(float)(lr / (d * d)), (float)(lr / d), (float)lr};
+    if (o->lrs[0] > 0 && o->lrs[1] > 0 && o->lrs[2] > 0) memcpy(diff, o->lrs, sizeof diff);
+    if (!strcmp(o->recipe, "seed")) {
+        phase head = {.name = "head", .epochs = o->head_epochs, .size = s0, .frozen = true, .augment = false,
+                      .sched = SCHED_SGDR, .cycle_len = 1, .cycle_mult = 1, .lrs = {(float)lr, (float)lr, (float)lr}};
+        phase head_aug = head;
+        head_aug.name = "head+aug";
+        head_aug.epochs = o->head_aug_epochs;
+        head_aug.augment = true;
+        int first = o->resize_after < o->cycles ? o->resize_after : o->cycles;
+        phase all0 = {.name = "all", .size = s0, .frozen = false, .augment = true, .sched = SCHED_SGDR,
+                      .cycles = first, .cycle_len = o->cycle_len, .cycle_mult = o->cycle_mult};
+        memcpy(all0.lrs, diff, sizeof diff);
+        phase all1 = all0;
+        int len1 = o->cycle_len;
+        for (int c = 0; c < first; c++) len1 *= o->cycle_mult;
+        all1.cycles = o->cycles - first;
+        all1.cycle_len = len1;
+        all1.size = s1;
+        if (o->head_epochs > 0 && learner_fit(l, &head) < 0) goto done;
+        if (o->head_aug_epochs > 0 && learner_fit(l, &head_aug) < 0) goto done;
+        if (all0.cycles > 0 && learner_fit(l, &all0) < 0) goto done;
+        if (all1.cycles > 0 && learner_fit(l, &all1) < 0) goto done;
+    } else if (!strcmp(o->recipe, "fine-tune")) {
+        phase head = {.name = "head", .epochs = 1, .size = s0, .frozen = true, .augment = true, .sched = SCHED_ONECYCLE,
+                      .lrs = {(float)lr, (float)lr, (float)lr}};
+        phase all = {.name = "all", .epochs = o->epochs, .size = s1, .frozen = false, .augment = true,
+                     .sched = SCHED_ONECYCLE, .lrs = {diff[0] / 2, diff[1] / 2, diff[2] / 2}};
+        if (learner_fit(l, &head) < 0 || learner_fit(l, &all) < 0) goto done;
+    } else if (scratch) {
+        phase all = {.name = "scratch", .epochs = o->epochs, .size = s1, .frozen = false, .augment = true,
+                     .sched = SCHED_ONECYCLE, .lrs = {(float)lr, (float)lr, (float)lr}};
+        if (learner_fit(l, &all) < 0) goto done;
+    } else {
+        sn_error("unknown recipe '%s' (seed, fine-tune, scratch)", o->recipe);
+        goto done;
+    }
+    m->size = s1;
+    if (learner_validate(l, s1, 0, &res->plain, NULL) < 0) goto done;
+    if (o->tta > 0 && learner_validate(l, s1, o->tta, &res->tta, NULL) < 0) goto done;
+    res->seconds = learner_seconds(l);
+    /* the model remembers how it was made */
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "recipe", o->recipe);
+    cJSON_AddStringToObject(h, "pretrained", o->pretrained ? o->pretrained : "none");
+    cJSON_AddStringToObject(h, "data", ds->root);
+    cJSON_AddStringToObject(h, "task", ds->task ? ds->task : "");
+    cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
+    cJSON_AddNumberToObject(h, "lr", lr);
+    cJSON_AddNumberToObject(h, "train_images", split->n_train);
+    cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
+    cJSON_AddNumberToObject(h, "seconds", res->seconds);
+    add_result(h, "valid", &res->plain, ds->kind == DS_MULTI, m);
+    if (o->tta > 0) add_result(h, "valid_tta", &res->tta, ds->kind == DS_MULTI, m);
+    char *hist = learner_history_json(l);
+    if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
+    free(hist);
+    free(m->history);
+    m->history = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    rc = 0;
+done:
+    learner_free(l);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* recipe.h - the transfer-learning workflow end to end, as the `train` verb runs it.
+ *
+ * recipe_model(): a new classifier for a data set: an architecture's body (from pretrained
+ * weights: a stylenet model file, a torchvision/timm state dict in safetensors, or the TFLite
+ * MobileNetV2; or randomly initialised) under a fastai head with the data set's classes, and the
+ * model metadata (classes, label groups, task, normalisation for those weights).
+ *
+ * recipe_run(): the named recipe as a list of phases (learner.h):
+ *   "seed"  the reference workflow: LR finder on the frozen body; head on precomputed
+ *           activations; head with augmentation; unfreeze; SGDR cycles of 1, 2, 4 epochs with
+ *           differential learning rates (lr/9, lr/3, lr) and augmentation, with progressive
+ *           resizing (sizes[0] for the first cycles, sizes[1] for the last); TTA evaluation.
+ *   "fine-tune"  fastai v2's fine_tune: one frozen one-cycle epoch, then one-cycle over all
+ *           layers for `epochs` epochs (lr/2 peak, differential).
+ *   "scratch"  no pretrained weights: one-cycle over all layers for `epochs` epochs.
+ * Every number has a flag (recipe_opts); the recipe keeps what worked on the Style set.
+ */
+#ifndef STYLENET_RECIPE_H
+#define STYLENET_RECIPE_H
+#include <stdbool.h>
+#include "data/dataset.h"
+#include "io/model_file.h"
+#include "train/learner.h"
+
+typedef struct {
+    const char *recipe;      /* "seed" | "fine-tune" | "scratch" */
+    const char *arch;        /* architecture (needed without pretrained weights or for state dicts) */
+    const char *pretrained;  /* weights file or NULL */
+    int sizes[2];            /* progressive resizing: first and final size */
+    float lr;                /* peak rate of the head; <= 0 = from the LR finder */
+    float lrs[3];            /* explicit per-group rates for the unfrozen phases (all > 0 to use) */
+    float lr_div;            /* differential ratio: groups get lr/div^2, lr/div, lr (3) */
+    int head_epochs;         /* precomputed head epochs (2) */
+    int head_aug_epochs;     /* frozen epochs with augmentation (1) */
+    int cycles, cycle_len, cycle_mult; /* SGDR over all layers: 3, 1, 2 */
+    int resize_after;        /* cycles at sizes[0] before switching to sizes[1] (2) */
+    int epochs;              /* fine-tune / scratch */
+    float ps;                /* head dropout (0.5 as fastai; ps/2 before the first linear) */
+    int tta;                 /* augmented views added at evaluation (4) */
+    learner_opts lo;
+} recipe_opts;
+
+recipe_opts recipe_defaults(void);
+sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size);
+
+typedef struct {
+    eval_result plain, tta;
+    double lr;               /* the head learning rate used */
+    double seconds;          /* wall time of the whole recipe */
+} recipe_result;
+
+/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r */
+int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
+#endif

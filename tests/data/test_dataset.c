@@ -1,0 +1,436 @@
+/* test_dataset.c - the Style set by its file names (counts computed here independently with
+ * readdir), tasks, the seeded split; folder, CSV and pattern sets built in a temporary folder with
+ * every kind of bad input and the messages they give. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "../common/check.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "io/image.h"
+
+static char tmp[256];
+
+static void write_file(const char *rel, const void *data, size_t n) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        if (n) fwrite(data, 1, n, f);
+        fclose(f);
+    }
+}
+
+static void write_text(const char *rel, const char *s) { write_file(rel, s, strlen(s)); }
+
+static void mkdirs(const char *rel) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    mkdir(p, 0755);
+}
+
+static void write_png(const char *rel, int w, int h, int shade) {
+    image im = {.w = w, .h = h, .rgb = malloc((size_t)w * h * 3)};
+    for (int i = 0; i < w * h * 3; i++) im.rgb[i] = (uint8_t)(shade + i % 7);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", tmp, rel);
+    image_save_png(&im, p);
+    image_free(&im);
+}
+
+static bool has_problem(const dataset *ds, const char *a, const char *b) {
+    for (int i = 0; i < ds->n_problems; i++)
+        if (strstr(ds->problems[i], a) && (!b || strstr(ds->problems[i], b))) return true;
+    return false;
+}
+
+static void rm_rf(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) note("could not remove %s", dir);
+}
+
+/* ------------------------------------------------------------------ the Style set */
+
+static void style(void) {
+    const char *root = shared_path("data/style");
+    char rootbuf[4096];
+    snprintf(rootbuf, sizeof rootbuf, "%s", root);
+    /* the expected counts, straight from the file names */
+    int nb[16] = {0}, np[16] = {0}, ncombo[16][16] = {{0}}, total = 0;
+    DIR *d = opendir(rootbuf);
+    if (!check(d != NULL, "open %s", rootbuf)) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int b, p, n, len = 0;
+        if (sscanf(e->d_name, "%d_%d_%d.png%n", &b, &p, &n, &len) == 3 && e->d_name[len] == 0 && b < 16 && p < 16) {
+            nb[b]++;
+            np[p]++;
+            ncombo[b][p]++;
+            total++;
+        }
+    }
+    closedir(d);
+    int n_combos = 0;
+    for (int b = 0; b < 16; b++)
+        for (int p = 0; p < 16; p++) n_combos += ncombo[b][p] > 0;
+    check(total == 894 && n_combos == 62, "readdir: %d Style images, %d brand-product combinations", total, n_combos);
+
+    const char *tasks[] = {"brand", "product", "multi", "combo"};
+    const int n_cls[] = {7, 10, 17, 62};
+    for (int t = 0; t < 4; t++) {
+        dataset *ds = ds_open(&(ds_options){.root = rootbuf, .task = tasks[t]});
+        if (!check(ds != NULL, "Style --task %s opens (%s)", tasks[t], ds ? "ok" : sn_last_error())) continue;
+        check(ds->n_items == 894 && ds->n_classes == n_cls[t] && ds->n_problems == 0,
+              "task %s: %d images, %d classes (%d expected), %d problems", tasks[t], ds->n_items, ds->n_classes,
+              n_cls[t], ds->n_problems);
+        check(strstr(ds->layout, "style preset") != NULL, "Style layout detected: %s", ds->layout);
+        int cnt[64] = {0}, wrong = 0;
+        for (int i = 0; i < ds->n_items; i++) {
+            int b = -1, p = -1, n;
+            sscanf(ds->items[i].rel, "%d_%d_%d", &b, &p, &n);
+            const uint8_t *h = ds_hot(ds, i);
+            int ones = 0;
+            for (int c = 0; c < ds->n_classes; c++) ones += h[c];
+            if (t == 0) wrong += ds->items[i].label != b || ones != 1;
+            if (t == 1) wrong += ds->items[i].label != p || ones != 1;
+            if (t == 2) wrong += !h[b] || !h[7 + p] || ones != 2 || ds->items[i].label != -1;
+            if (t == 3) wrong += ones != 1;
+            if (ds->items[i].label >= 0) cnt[ds->items[i].label]++;
+        }
+        check(wrong == 0, "task %s: every item's labels agree with its file name (%d wrong)", tasks[t], wrong);
+        if (t == 0) {
+            bool ok = true;
+            for (int b = 0; b < 7; b++) ok &= cnt[b] == nb[b];
+            check(ok && !strcmp(ds->classes[0], "Christian Louboutin") && !strcmp(ds->classes[1], "Chanel") &&
+                      !strcmp(ds->classes[6], "Yves Saint Laurent"),
+                  "brand: per-brand counts equal readdir's; names from style.txt (\"Chanel,1, \" -> \"%s\")",
+                  ds->classes[1]);
+        }
+        if (t == 1) {
+            bool ok = true;
+            for (int p = 0; p < 10; p++) ok &= cnt[p] == np[p];
+            check(ok && !strcmp(ds->classes[0], "shoes") && !strcmp(ds->classes[9], "earrings"),
+                  "product: per-product counts equal readdir's; last name without a final newline: '%s'",
+                  ds->classes[9]);
+        }
+        if (t == 2) {
+            bool ok = ds->kind == DS_MULTI && ds->n_groups == 2 && !strcmp(ds->group_names[0], "brand") &&
+                      !strcmp(ds->group_names[1], "product");
+            for (int c = 0; c < 17; c++) ok &= ds->group[c] == (c < 7 ? 0 : 1);
+            check(ok, "multi: sigmoid, 7 brand tags (group 0) then 10 product tags (group 1)");
+        }
+        if (t == 3) {
+            bool ok = ds->kind == DS_SINGLE;
+            /* each combo class holds exactly the files of that brand and product */
+            for (int i = 0; i < ds->n_items && ok; i++) {
+                int b, p, n;
+                sscanf(ds->items[i].rel, "%d_%d_%d", &b, &p, &n);
+                char want[256];
+                const char *bn[] = {"Christian Louboutin", "Chanel", "Dolce & Gabbana", "Gucci", "Christian Dior",
+                                    "Versace", "Yves Saint Laurent"};
+                const char *pn[] = {"shoes", "lipstick", "handbag", "nail polish", "necklace",
+                                    "watches", "ring", "bracelet", "boots", "earrings"};
+                snprintf(want, sizeof want, "%s %s", bn[b], pn[p]);
+                ok &= !strcmp(ds->classes[ds->items[i].label], want);
+                ok &= cnt[ds->items[i].label] == ncombo[b][p];
+            }
+            check(ok, "combo: 62 'brand product' classes, each holding exactly its files");
+        }
+        if (t == 2) {
+            /* split: stratified by tag set, disjoint, complete, reproducible, seed-dependent */
+            ds_split a, b2, c;
+            ds_make_split(ds, 42, 0.2f, true, &a);
+            ds_make_split(ds, 42, 0.2f, true, &b2);
+            ds_make_split(ds, 43, 0.2f, true, &c);
+            char *seen = calloc(894, 1);
+            bool disjoint = true;
+            for (int k = 0; k < a.n_train; k++) seen[a.train[k]]++;
+            for (int k = 0; k < a.n_valid; k++) disjoint &= seen[a.valid[k]]++ == 0;
+            int covered = 0;
+            for (int i = 0; i < 894; i++) covered += seen[i] == 1;
+            check(disjoint && covered == 894 && a.n_valid == 179, "split: %d train + %d valid, disjoint, covering all %d",
+                  a.n_train, a.n_valid, covered);
+            check(a.n_valid == b2.n_valid && !memcmp(a.valid, b2.valid, sizeof(int) * (size_t)a.n_valid),
+                  "split: same seed, same split");
+            check(a.n_valid != c.n_valid || memcmp(a.valid, c.valid, sizeof(int) * (size_t)a.n_valid),
+                  "split: another seed, another split");
+            /* per combination: validation share within one of 20% (rounding), never the last of a combo */
+            int vc[7][10] = {{0}}, worst = 0;
+            bool keeps = true;
+            for (int k = 0; k < a.n_valid; k++) {
+                int bb, pp, n;
+                sscanf(ds->items[a.valid[k]].rel, "%d_%d_%d", &bb, &pp, &n);
+                vc[bb][pp]++;
+            }
+            for (int bb = 0; bb < 7; bb++)
+                for (int pp = 0; pp < 10; pp++) {
+                    if (!ncombo[bb][pp]) continue;
+                    double dev = vc[bb][pp] - 0.2 * ncombo[bb][pp];
+                    if (dev < 0) dev = -dev;
+                    if (dev > 1) worst++;
+                    keeps &= vc[bb][pp] < ncombo[bb][pp];
+                }
+            check(a.stratified && worst == 0 && keeps,
+                  "split stratified: each brand-product combination has 20%% +-1 in validation, at least one in "
+                  "training (%d off)", worst);
+            free(seen);
+            ds_split_free(&a);
+            ds_split_free(&b2);
+            ds_split_free(&c);
+            /* a known value, the same on every machine: the first validation items for seed 42 */
+            ds_split s42;
+            ds_make_split(ds, 42, 0.2f, true, &s42);
+            note("seed 42: first validation items %s %s %s", ds->items[s42.valid[0]].rel, ds->items[s42.valid[1]].rel,
+                 ds->items[s42.valid[2]].rel);
+            ds_split_free(&s42);
+        }
+        ds_free(ds);
+    }
+    /* the explicit command line: --pattern and --names; the CSV's errors do not creep in */
+    dataset *ds = ds_open(&(ds_options){.root = rootbuf, .pattern = "{brand}_{product}_{n}.png", .names = "style.txt",
+                                        .task = "product"});
+    check(ds && ds->n_items == 894 && ds->n_classes == 10, "explicit --pattern/--names: 894 images, 10 products");
+    ds_free(ds);
+    ds = ds_open(&(ds_options){.root = rootbuf, .csv = "style.csv", .file_col = "file", .label_col = "product_name"});
+    if (check(ds != NULL, "style.csv through the generic CSV reader (%s)", ds ? "ok" : sn_last_error())) {
+        check(ds->n_items == 892 && has_problem(ds, "style.csv:", "duplicate") &&
+                  has_problem(ds, "0_3_016.png", "duplicate") && has_problem(ds, "6_2_021.png", "duplicate"),
+              "style.csv: its 2 duplicated rows are reported by line and file, 892 rows kept: %s",
+              ds->n_problems ? ds->problems[0] : "");
+        ds_free(ds);
+    }
+}
+
+/* ------------------------------------------------------------------ generic sets and bad input */
+
+static void folders(void) {
+    mkdirs("f");
+    mkdirs("f/cat");
+    mkdirs("f/dog");
+    mkdirs("f/empty");
+    for (int i = 0; i < 6; i++) {
+        char n[64];
+        snprintf(n, sizeof n, "f/cat/c%d.png", i);
+        write_png(n, 20 + i, 16, 40);
+        snprintf(n, sizeof n, "f/dog/d%d.png", i);
+        write_png(n, 16, 18, 200);
+    }
+    write_file("f/dog/zero.png", "", 0);
+    write_text("f/dog/notes.txt", "not an image\n");
+    write_file("f/cat/corrupt.png", "\x89PNG\r\n\x1a\nthis is no png at all, only some garbage bytes....", 56);
+    {   /* truncated: the first half of a real PNG */
+        char p[600];
+        snprintf(p, sizeof p, "%s/f/cat/c0.png", tmp);
+        FILE *f = fopen(p, "rb");
+        char buf[4096];
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f) fclose(f);
+        write_file("f/cat/trunc.png", buf, n / 2);
+    }
+    char root[512];
+    snprintf(root, sizeof root, "%s/f", tmp);
+    dataset *ds = ds_open(&(ds_options){.root = root});
+    if (!check(ds != NULL, "folder set opens (%s)", ds ? "ok" : sn_last_error())) return;
+    check(ds->n_classes == 2 && !strcmp(ds->classes[0], "cat") && !strcmp(ds->classes[1], "dog") &&
+              ds->kind == DS_SINGLE,
+          "folder set: 2 classes (the empty one left out), single-label");
+    check(has_problem(ds, "f/empty", "no images"), "empty class folder reported by name");
+    int r = ds_decode(ds, NULL);
+    check(r == 0 && ds->n_items == 12 && ds->n_skipped == 4, "4 bad files skipped and counted, 12 images kept (%d, %d)",
+          ds->n_items, ds->n_skipped);
+    check(has_problem(ds, "zero.png", "empty file (0 bytes)"), "zero-byte image: named, 'empty file'");
+    check(has_problem(ds, "notes.txt", "not a PNG or JPEG"), "non-image file: named, 'not a PNG or JPEG'");
+    check(has_problem(ds, "corrupt.png", "bad PNG"), "corrupt PNG: named, 'bad PNG'");
+    check(has_problem(ds, "trunc.png", "PNG"), "truncated PNG: named");
+    check(ds->n_cached == 12 && ds->items[0].cache.w == 20, "images cached at their size (%d cached)", ds->n_cached);
+    ds_free(ds);
+    ds = ds_open(&(ds_options){.root = root, .strict = true});
+    check(!ds && strstr(sn_last_error(), "empty"), "--strict: the empty class is an error: %s", sn_last_error());
+    rm_rf(root); /* rebuild without the empty class for the strict decode */
+    mkdirs("f");
+    mkdirs("f/cat");
+    write_png("f/cat/a.png", 8, 8, 0);
+    write_file("f/cat/zero.png", "", 0);
+    ds = ds_open(&(ds_options){.root = root, .strict = true});
+    r = ds ? ds_decode(ds, &(ds_decode_opts){.strict = true}) : -1;
+    check(r < 0 && strstr(sn_last_error(), "zero.png") && strstr(sn_last_error(), "empty"),
+          "--strict: a bad image is an error naming it: %s", sn_last_error());
+    ds_free(ds);
+    /* a tiny cache budget: images stream from disk, with the same pixels */
+    ds = ds_open(&(ds_options){.root = root});
+    r = ds ? ds_decode(ds, &(ds_decode_opts){.budget_bytes = 1}) : -1;
+    image im;
+    bool owned = false;
+    check(r == 0 && ds->n_cached == 0 && ds_image(ds, 0, &im, &owned) == 0 && owned && im.w == 8,
+          "over the cache budget: not kept, decoded from disk when needed");
+    if (owned) image_free(&im);
+    ds_free(ds);
+
+    ds = ds_open(&(ds_options){.root = "/nonexistent/data"});
+    check(!ds && strstr(sn_last_error(), "/nonexistent/data") && strstr(sn_last_error(), "no such folder"),
+          "missing folder: %s", sn_last_error());
+    mkdirs("nothing");
+    snprintf(root, sizeof root, "%s/nothing", tmp);
+    ds = ds_open(&(ds_options){.root = root});
+    check(!ds && strstr(sn_last_error(), "no class folders"), "a folder without classes: %s", sn_last_error());
+
+    /* train/ + valid/ layout: the split is given */
+    mkdirs("tv");
+    mkdirs("tv/train");
+    mkdirs("tv/valid");
+    const char *cls[] = {"a", "b"};
+    for (int c = 0; c < 2; c++) {
+        char n[128];
+        snprintf(n, sizeof n, "tv/train/%s", cls[c]);
+        mkdirs(n);
+        snprintf(n, sizeof n, "tv/valid/%s", cls[c]);
+        mkdirs(n);
+        for (int i = 0; i < 3; i++) {
+            snprintf(n, sizeof n, "tv/train/%s/%d.png", cls[c], i);
+            write_png(n, 10, 10, 50 * c);
+        }
+        snprintf(n, sizeof n, "tv/valid/%s/v.png", cls[c]);
+        write_png(n, 10, 10, 50 * c);
+    }
+    snprintf(root, sizeof root, "%s/tv", tmp);
+    ds = ds_open(&(ds_options){.root = root});
+    ds_split sp = {0};
+    check(ds && ds->fixed_split && ds_make_split(ds, 1, 0.5f, true, &sp) == 0 && sp.n_train == 6 && sp.n_valid == 2,
+          "train/ and valid/ folders: the given split (6 + 2)");
+    ds_split_free(&sp);
+    ds_free(ds);
+}
+
+static void csv(void) {
+    mkdirs("c");
+    mkdirs("c/img");
+    for (int i = 0; i < 5; i++) {
+        char n[64];
+        snprintf(n, sizeof n, "c/img/%d.png", i);
+        write_png(n, 12, 12, 30 * i);
+    }
+    write_text("c/labels.csv", "name,tags\n"
+                               "img/0.png,sky water\n"
+                               "img/1.png,sky\n"
+                               "\"img/2.png\",\"water, cloudy\"\n"
+                               "img/1.png,sky\n"
+                               "img/9.png,water\n"
+                               "img/3.png,cloud\r\n"
+                               "img/4.png,\n");
+    char root[512];
+    snprintf(root, sizeof root, "%s/c", tmp);
+    dataset *ds = ds_open(&(ds_options){.root = root, .csv = "labels.csv"});
+    if (check(ds != NULL, "CSV set opens (%s)", ds ? "ok" : sn_last_error())) {
+        check(ds->kind == DS_MULTI && ds->n_items == 5, "CSV with space-separated tags: multi-label, 5 rows kept (%d)",
+              ds->n_items);
+        check(has_problem(ds, "labels.csv:5", "duplicate of line 3"), "duplicated row named by line: %s",
+              ds->n_problems ? ds->problems[0] : "");
+        check(has_problem(ds, "labels.csv:6", "img/9.png") && has_problem(ds, "labels.csv:6", "missing"),
+              "row naming a missing file named by line and file");
+        int sky = -1, water = -1;
+        for (int c = 0; c < ds->n_classes; c++) {
+            if (!strcmp(ds->classes[c], "sky")) sky = c;
+            if (!strcmp(ds->classes[c], "water")) water = c;
+        }
+        check(sky >= 0 && water >= 0 && ds_hot(ds, 0)[sky] && ds_hot(ds, 0)[water] && ds_hot(ds, 1)[sky] &&
+                  !ds_hot(ds, 1)[water],
+              "multi-hot targets from the tags (%d classes)", ds->n_classes);
+        char t[256];
+        ds_label_text(ds, 0, t, sizeof t);
+        check(!strcmp(t, "sky + water"), "label text '%s'", t);
+        ds_free(ds);
+    }
+    ds = ds_open(&(ds_options){.root = root, .csv = "labels.csv", .strict = true});
+    check(!ds && strstr(sn_last_error(), "duplicate"), "--strict: the duplicated row is an error: %s", sn_last_error());
+    ds = ds_open(&(ds_options){.root = root, .csv = "labels.csv", .label_col = "nope"});
+    check(!ds && strstr(sn_last_error(), "nope"), "unknown column named: %s", sn_last_error());
+    ds = ds_open(&(ds_options){.root = root, .csv = "missing.csv"});
+    check(!ds && strstr(sn_last_error(), "missing.csv"), "missing CSV named: %s", sn_last_error());
+    /* single-label CSV with a label delimiter that is not a space */
+    write_text("c/single.csv", "file,class\nimg/0.png,a\nimg/1.png,b\nimg/2.png,a\nimg/3.png,\n");
+    ds = ds_open(&(ds_options){.root = root, .csv = "single.csv"});
+    check(ds && ds->kind == DS_SINGLE && ds->n_classes == 2 && ds->items[2].label == 0 && ds->n_items == 3,
+          "one tag per row: single-label");
+    check(ds && has_problem(ds, "single.csv:5", "no label"), "single-label row without a label named by line");
+    ds_free(ds);
+}
+
+static void pattern(void) {
+    mkdirs("p");
+    write_png("p/0_0_001.png", 9, 9, 10);
+    write_png("p/1_0_002.png", 9, 9, 20);
+    write_png("p/1_1_003.png", 9, 9, 30);
+    write_png("p/7_0_004.png", 9, 9, 40);
+    write_text("p/names.txt", "Alpha,0 \nBeta,1, \n\nshoe,0\nbag,1");
+    write_text("p/readme.md", "not matching the pattern\n");
+    char root[512];
+    snprintf(root, sizeof root, "%s/p", tmp);
+    dataset *ds = ds_open(&(ds_options){.root = root, .pattern = "{maker}_{kind}_{n}.png", .names = "names.txt",
+                                        .task = "multi"});
+    if (check(ds != NULL, "pattern set opens (%s)", ds ? "ok" : sn_last_error())) {
+        check(ds->n_items == 3 && ds->n_classes == 4 && ds->n_skipped == 1, "3 images, 4 tags, 1 skipped");
+        check(has_problem(ds, "7_0_004.png", "not in the names file"), "a label not in the names file: %s",
+              ds->n_problems ? ds->problems[0] : "");
+        ds_free(ds);
+    }
+    ds = ds_open(&(ds_options){.root = root, .pattern = "{maker}_{kind}_{n}.png", .names = "names.txt", .task = "kind"});
+    check(ds && ds->n_classes == 2 && ds->items[2].label == 1, "pattern task = a field name: single-label on it");
+    ds_free(ds);
+    ds = ds_open(&(ds_options){.root = root, .pattern = "{maker}_{kind}_{n}.png", .task = "maker"});
+    check(ds && ds->n_items == 4 && ds->n_classes == 3 && !strcmp(ds->classes[2], "7"),
+          "pattern without names: values found in the files (%d classes)", ds ? ds->n_classes : 0);
+    ds_free(ds);
+    ds = ds_open(&(ds_options){.root = root, .pattern = "{maker}_{kind}_{n}.png", .names = "names.txt", .task = "size"});
+    check(!ds && strstr(sn_last_error(), "size") && strstr(sn_last_error(), "combo"), "unknown task: %s", sn_last_error());
+    ds = ds_open(&(ds_options){.root = root, .pattern = "{a}{b}.png"});
+    check(!ds && strstr(sn_last_error(), "separated"), "bad pattern: %s", sn_last_error());
+    ds = ds_open(&(ds_options){.root = root, .pattern = "{maker}_{kind}_{n}.png", .names = "names.txt", .strict = true});
+    check(!ds && strstr(sn_last_error(), "7_0_004.png"), "--strict: the unknown label is an error: %s", sn_last_error());
+}
+
+/* a split that cannot stratify falls back to a random one, still seeded */
+static void split_edge(void) {
+    mkdirs("s");
+    mkdirs("s/a");
+    mkdirs("s/b");
+    write_png("s/a/1.png", 8, 8, 1);
+    for (int i = 0; i < 9; i++) {
+        char n[64];
+        snprintf(n, sizeof n, "s/b/%d.png", i);
+        write_png(n, 8, 8, 2);
+    }
+    char root[512];
+    snprintf(root, sizeof root, "%s/s", tmp);
+    dataset *ds = ds_open(&(ds_options){.root = root});
+    ds_split sp = {0};
+    check(ds && ds_make_split(ds, 5, 0.2f, true, &sp) == 0 && sp.n_valid == 2 && sp.train[0] == 0,
+          "a class of one image stays in training; 2 of 10 in validation");
+    ds_split_free(&sp);
+    check(ds && ds_make_split(ds, 5, 1.5f, true, &sp) < 0, "validation fraction outside [0, 1) refused");
+    ds_free(ds);
+    write_text("s.txt", "b/0.png\n\nb/3.png \nb/nope.png\n");
+    char list[600];
+    snprintf(list, sizeof list, "%s/s.txt", tmp);
+    ds = ds_open(&(ds_options){.root = root, .valid_list = list});
+    check(ds && ds->fixed_split && ds_make_split(ds, 5, 0.2f, true, &sp) == 0 && sp.n_valid == 2 &&
+              !strcmp(ds->items[sp.valid[1]].rel, "b/3.png") && has_problem(ds, "s.txt:4", "b/nope.png"),
+          "--valid-list: the listed items are the validation set; an unknown entry is named by line");
+    ds_split_free(&sp);
+    ds_free(ds);
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/stylenet_ds_XXXXXX");
+    if (!mkdtemp(tmp)) return 1;
+    style();
+    folders();
+    csv();
+    pattern();
+    split_edge();
+    rm_rf(tmp);
+    return check_exit();
+}

@@ -1,0 +1,274 @@
+/* test_loader.c - batches are identical for any thread count and on every run; epochs reshuffle
+ * and re-augment; labels follow the images; progressive resizing; errors; prefetch speed. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "../common/check.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001B3ull;
+    return h;
+}
+
+/* hash of `epochs` epochs of batches (images, labels, targets) */
+static uint64_t run_(const dataset *ds, const int *idx, int n, loader_opts o, int epochs, int *batches, int *images,
+                     bool view) {
+    loader *L = loader_create(ds, idx, n, &o);
+    if (!L) return 0;
+    float *x = malloc(sizeof(float) * (size_t)o.batch * o.size * o.size * 3);
+    float *t = malloc(sizeof(float) * (size_t)o.batch * ds->n_classes);
+    int *y = malloc(sizeof(int) * (size_t)o.batch);
+    uint64_t h = 0xcbf29ce484222325ull;
+    *batches = *images = 0;
+    for (int e = 0; e < epochs; e++) {
+        int k;
+        for (;;) {
+            if (view) {
+                const float *vx, *vt;
+                const int *vy;
+                k = loader_next_view(L, &vx, &vy, &vt);
+                if (k > 0) {
+                    memcpy(x, vx, sizeof(float) * (size_t)k * o.size * o.size * 3);
+                    memcpy(y, vy, sizeof(int) * (size_t)k);
+                    memcpy(t, vt, sizeof(float) * (size_t)k * ds->n_classes);
+                }
+            } else {
+                k = loader_next(L, x, y, t);
+            }
+            if (k <= 0) break;
+            h = fnv(x, sizeof(float) * (size_t)k * o.size * o.size * 3, h);
+            h = fnv(y, sizeof(int) * (size_t)k, h);
+            h = fnv(t, sizeof(float) * (size_t)k * ds->n_classes, h);
+            (*batches)++;
+            *images += k;
+        }
+        if (k < 0) {
+            h = 0;
+            break;
+        }
+        h = fnv("|", 1, h);
+    }
+    free(x);
+    free(t);
+    free(y);
+    loader_free(L);
+    return h;
+}
+
+static uint64_t run(const dataset *ds, const int *idx, int n, loader_opts o, int epochs, int *batches, int *images) {
+    return run_(ds, idx, n, o, epochs, batches, images, false);
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+int main(void) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s", shared_path("data/style"));
+    dataset *ds = ds_open(&(ds_options){.root = root, .task = "multi"});
+    if (!check(ds && ds_decode(ds, NULL) == 0, "Style set decoded into the cache (%s)", ds ? "ok" : sn_last_error()))
+        return check_exit();
+    ds_split sp;
+    ds_make_split(ds, 42, 0.2f, true, &sp);
+    int n = 150; /* a part of the training split keeps this quick */
+    loader_opts o = loader_defaults();
+    o.size = 64;
+    o.batch = 32;
+    o.seed = 7;
+    o.drop_last = false;
+    int nb, ni;
+    uint64_t h[4];
+    for (int th = 0; th < 4; th++) {
+        o.n_threads = th;
+        h[th] = run(ds, sp.train, n, o, 2, &nb, &ni);
+    }
+    check(h[0] && h[0] == h[1] && h[1] == h[2] && h[2] == h[3],
+          "2 epochs of augmented batches identical with 0, 1, 2 and 3 background threads (%016llx)",
+          (unsigned long long)h[0]);
+    check(nb == 10 && ni == 300, "150 images, batch 32, no drop_last: 5 batches (last of 22) per epoch (%d, %d)", nb, ni);
+    o.n_threads = 2;
+    check(run(ds, sp.train, n, o, 2, &nb, &ni) == h[2], "the same on a second run");
+    check(run_(ds, sp.train, n, o, 2, &nb, &ni, true) == h[2], "the same through loader_next_view (2 threads)");
+    o.n_threads = 0;
+    check(run_(ds, sp.train, n, o, 2, &nb, &ni, true) == h[2], "the same through loader_next_view (no thread)");
+    o.n_threads = 2;
+    o.drop_last = true;
+    run(ds, sp.train, n, o, 1, &nb, &ni);
+    check(nb == 4 && ni == 128, "drop_last: 4 full batches");
+    o.drop_last = false;
+    o.seed = 8;
+    check(run(ds, sp.train, n, o, 2, &nb, &ni) != h[2], "another seed: other batches");
+    o.seed = 7;
+
+    /* epochs differ; labels follow their images; set_epoch restarts reproducibly */
+    o.n_threads = 2;
+    o.batch = 150;
+    loader *L = loader_create(ds, sp.train, n, &o);
+    float *x0 = malloc(sizeof(float) * 150 * 128 * 128 * 3), *x1 = malloc(sizeof(float) * 150 * 128 * 128 * 3);
+    float *t0 = malloc(sizeof(float) * 150 * 17), *t1 = malloc(sizeof(float) * 150 * 17);
+    int y0[150];
+    int k0 = loader_next(L, x0, y0, t0);
+    check(k0 == 150 && loader_next(L, x1, NULL, NULL) == 0, "one batch, then 0 at the end of the epoch");
+    check(loader_epoch(L) == 1, "then the loader is in epoch 1");
+    check(loader_set_size(L, 64) == 0 && loader_set_epoch(L, 1) == 0, "set_size/set_epoch with nothing to change");
+    int k1 = loader_next(L, x1, NULL, t1);
+    {
+        loader_opts o2 = o;
+        o2.n_threads = 0;
+        loader *L2 = loader_create(ds, sp.train, n, &o2);
+        loader_set_epoch(L2, 1);
+        float *x2 = malloc(sizeof(float) * 150 * 64 * 64 * 3);
+        loader_next(L2, x2, NULL, NULL);
+        check(!memcmp(x1, x2, sizeof(float) * 150 * 64 * 64 * 3), "epoch 1 equals a fresh loader's epoch 1");
+        free(x2);
+        loader_free(L2);
+    }
+    check(k1 == 150 && memcmp(t0, t1, sizeof(float) * 150 * 17) && memcmp(x0, x1, sizeof(float) * 150 * 64 * 64 * 3),
+          "epoch 1: another order and other augmentations");
+    /* each target row is one brand + one product, and the multiset of targets is the same */
+    double s0 = 0, s1 = 0;
+    bool one_each = true;
+    for (int i = 0; i < 150; i++) {
+        int b = 0, p = 0;
+        for (int c = 0; c < 17; c++) {
+            s0 += t0[i * 17 + c] * (c + 1) * (c + 1);
+            s1 += t1[i * 17 + c] * (c + 1) * (c + 1);
+            *(c < 7 ? &b : &p) += t0[i * 17 + c] > 0.5f;
+        }
+        one_each &= b == 1 && p == 1 && y0[i] == -1;
+    }
+    check(one_each && s0 == s1, "multi-hot targets: one brand and one product per image; same items, reordered");
+    loader_set_epoch(L, 0);
+    loader_next(L, x1, NULL, t1);
+    check(!memcmp(x0, x1, sizeof(float) * 150 * 64 * 64 * 3) && !memcmp(t0, t1, sizeof(float) * 150 * 17),
+          "loader_set_epoch(0) reproduces epoch 0");
+    /* progressive resizing: 64 -> 128 from the next epoch */
+    check(loader_set_size(L, 128) == 0 && loader_next(L, x1, NULL, NULL) == 150, "loader_set_size(128) restarts the "
+          "epoch at 128x128");
+    bool finite = true;
+    for (size_t i = 0; i < (size_t)150 * 128 * 128 * 3; i++) finite &= isfinite(x1[i]);
+    check(finite, "128x128 batch values are finite");
+    loader_free(L);
+    o.n_threads = 0;
+    o.size = 128;
+    o.batch = 150;
+    L = loader_create(ds, sp.train, n, &o);
+    loader_set_epoch(L, 1); /* the set_size above came after epoch 0's batch: it restarted epoch 1 */
+    loader_next(L, x0, NULL, NULL);
+    check(!memcmp(x0, x1, sizeof(float) * 150 * 128 * 128 * 3), "the same batch as a loader created at 128");
+    loader_free(L);
+
+    /* validation loader: no augmentation, order kept */
+    o.augment = false;
+    o.shuffle = false;
+    o.batch = 4;
+    o.size = 64;
+    L = loader_create(ds, sp.valid, sp.n_valid, &o);
+    int yv[4];
+    loader_next(L, x0, yv, t0);
+    bool inorder = true;
+    for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 17; c++) inorder &= t0[i * 17 + c] == ds_hot(ds, sp.valid[i])[c];
+    float ref[64 * 64 * 3];
+    aug_center(&ds->items[sp.valid[2]].cache, 64, o.mean, o.std, ref);
+    check(inorder && !memcmp(ref, x0 + 2 * 64 * 64 * 3, sizeof ref), "validation: given order, centre crop only");
+    loader_free(L);
+
+    L = loader_create(ds, sp.train, 3, &(loader_opts){.size = 64, .batch = 8, .drop_last = true});
+    check(!L && strstr(sn_last_error(), "no batch"), "fewer images than one batch with drop_last: %s", sn_last_error());
+
+    /* prefetching: a consumer slower than one worker never waits.  The "training step" is made
+     * 1.5x the time one thread takes to prepare a batch, measured here (so it holds under ASan or a
+     * loaded machine); two workers then keep ahead with room to spare. */
+    o = loader_defaults();
+    o.size = 128;
+    o.batch = 32;
+    o.n_threads = 0;
+    L = loader_create(ds, sp.train, sp.n_train, &o);
+    double tb = now();
+    for (int b = 0; b < 3; b++) loader_next(L, x0, NULL, NULL);
+    tb = (now() - tb) / 3;
+    loader_free(L);
+    o.n_threads = 2;
+    L = loader_create(ds, sp.train, sp.n_train, &o);
+    loader_next(L, x0, NULL, NULL); /* warm up */
+    double wait = 0, copy = 0, t_all = now();
+    const float *vx;
+    bool same = true;
+    for (int b = 0; b < 12; b++) {
+        usleep((useconds_t)(1.5e6 * tb));
+        double t = now();
+        int k = b % 2 ? loader_next(L, x0, NULL, NULL) : loader_next_view(L, &vx, NULL, NULL);
+        *(b % 2 ? &copy : &wait) += now() - t;
+        same &= k == 32;
+    }
+    t_all = now() - t_all;
+    note("prefetch: one thread prepares a batch of 32 at 128x128 in %.1f ms; with a %.1f ms step the consumer waited "
+         "%.2f ms in 6 loader_next_view calls, %.2f ms in 6 loader_next calls (copying 6.3 MB each)",
+         tb * 1e3, 1.5 * tb * 1e3, wait * 1e3, copy * 1e3);
+    check(same && wait < 0.1 * t_all / 2, "with prefetching the consumer does not wait (%.1f%% of the time)",
+          100 * wait / (t_all / 2));
+    loader_free(L);
+
+    /* throughput of one worker, from the cache */
+    o.n_threads = 0;
+    L = loader_create(ds, sp.train, sp.n_train, &o);
+    double t = now();
+    int imgs = 0, k;
+    while ((k = loader_next(L, x0, NULL, NULL)) > 0) imgs += k;
+    double ips = imgs / (now() - t);
+    note("augmented 128x128 images per second on one core (loader, from the cache): %.0f", ips);
+    loader_free(L);
+
+    free(x0);
+    free(x1);
+    free(t0);
+    free(t1);
+    ds_split_free(&sp);
+    ds_free(ds);
+
+    /* an image that went missing after decoding (not cached): -1 naming it */
+    char tmp[] = "/tmp/stylenet_ld_XXXXXX", p[512];
+    if (mkdtemp(tmp)) {
+        snprintf(p, sizeof p, "%s/a", tmp);
+        mkdir(p, 0755);
+        for (int i = 0; i < 3; i++) {
+            image im = {.w = 8, .h = 8, .rgb = calloc(8 * 8 * 3, 1)};
+            snprintf(p, sizeof p, "%s/a/%d.png", tmp, i);
+            image_save_png(&im, p);
+            image_free(&im);
+        }
+        dataset *d2 = ds_open(&(ds_options){.root = tmp});
+        if (d2 && ds_decode(d2, &(ds_decode_opts){.budget_bytes = 1}) == 0) {
+            snprintf(p, sizeof p, "%s/a/1.png", tmp);
+            unlink(p);
+            int all[3] = {0, 1, 2};
+            o = loader_defaults();
+            o.size = 8;
+            o.batch = 3;
+            o.n_threads = 1;
+            L = loader_create(d2, all, 3, &o);
+            float xx[3 * 8 * 8 * 3];
+            int r = L ? loader_next(L, xx, NULL, NULL) : 0;
+            check(r < 0 && strstr(sn_last_error(), "1.png"), "a missing image: loader_next fails naming it: %s",
+                  sn_last_error());
+            loader_free(L);
+        }
+        ds_free(d2);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+        if (system(cmd) != 0) note("could not remove %s", tmp);
+    }
+    return check_exit();
+}
