@@ -105,7 +105,7 @@ def run(model, train_model, x, target, named_params, named_bns):
 def reference(model, train_model, x, target, named_params, named_bns):
     """The reference is PyTorch's pass in float64 (the exact math, rounded to float32 once), so a
     tolerance measures our float32 error, not the sum of ours and PyTorch's.  PyTorch's float32
-    pass is run three times, on x and on x * (1 + 1e-7 N(0,1)) for two noise draws, and the largest
+    pass is run four times, on x and on x * (1 + 1e-6 N(0,1)) for three noise draws, and the largest
     error against float64 is stored per tensor as f32err.<key> (max abs): how much this model
     amplifies float32 rounding in that tensor (a ReLU or max-pool decision that flips under noise
     moves a gradient by a finite amount).  named_params/named_bns are functions of (model,
@@ -113,10 +113,10 @@ def reference(model, train_model, x, target, named_params, named_bns):
     model64, train64 = copy.deepcopy((model, train_model))
     model64.double()
     variants = []
-    for noise_seed in (None, 1, 2):
+    for noise_seed in (None, 1, 2, 3):
         m32, t32 = copy.deepcopy((model, train_model))
         xv = x if noise_seed is None else \
-            x * (1 + 1e-7 * torch.randn(x.shape, generator=torch.Generator().manual_seed(noise_seed)))
+            x * (1 + 1e-6 * torch.randn(x.shape, generator=torch.Generator().manual_seed(noise_seed)))
         variants.append(run(m32, t32, xv, target, named_params(m32, t32), named_bns(m32, t32)))
     out64 = run(model64, train64, x.double(), target, named_params(model64, train64), named_bns(model64, train64))
     out = {"x": to_nhwc(x), "target": target.float()}
@@ -355,6 +355,9 @@ def mobilenet_v2_tf(outdir):
 
 
 def make(outdir):
+    # Input noise of 1e-6 (not 1e-7) so that the conditioning estimate also covers the rounding
+    # differences of fused multiply-adds (-ffp-contract=fast), which flipped a ReLU decision of the
+    # fastai case at seed 1041 with 1e-7 noise reporting it well conditioned.
     # The first seed of each list was found well conditioned by the search in well_conditioned()
     # (resnet34: 34-37 were not; fastai: 1034-1040 were worse); for resnet50 no seed of 50-55 was
     # (ReLU decisions within float32 noise on a batch of 2: see the tests' tolerance), so it keeps
@@ -364,5 +367,5 @@ def make(outdir):
     torchvision_model(outdir, "resnet34", torchvision.models.resnet34, [38, 39, 40])
     torchvision_model(outdir, "resnet50", torchvision.models.resnet50, [51])
     torchvision_model(outdir, "mobilenet_v2", torchvision.models.mobilenet_v2, [2, 3, 4])
-    fastai_model(outdir, [1041, 1039, 1040])
+    fastai_model(outdir, [1041, 1042, 1043, 1044, 1045])
     mobilenet_v2_tf(outdir)

@@ -82,7 +82,7 @@ void optim_step(optim *o, net *m) {
         if (o->kind == OPT_SGD) {
             const float mu = o->momentum;
             const bool first = t == 1;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
             for (long j = 0; j < n; j++) {
                 float d = gr[j] + wd * w[j];
                 float b = mu > 0 ? (first ? d : mu * mm[j] + d) : d;
@@ -96,7 +96,7 @@ void optim_step(optim *o, net *m) {
             const float l2 = o->kind == OPT_ADAM ? wd : 0.0f;
             const float decay = o->kind == OPT_ADAMW ? 1.0f - lr * wd : 1.0f;
             float *vv = o->v + p->off;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536)
             for (long j = 0; j < n; j++) {
                 float d = gr[j] + l2 * w[j];
                 float mj = b1 * mm[j] + (1 - b1) * d;
