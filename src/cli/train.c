@@ -43,6 +43,7 @@ static void usage(FILE *f) {
         "  --out MODEL          where the trained model goes (written atomically)\n"
         "  --run-dir DIR        history, LR-finder plot and a checkpoint after every epoch\n"
         "  --resume             continue from DIR's checkpoint (same options)\n"
+        "  --stop-after N       stop after N epochs as if killed (exit status 3; then --resume)\n"
         "  --seed S (42)  --threads N  --json  --quiet\n");
 }
 
@@ -51,7 +52,7 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
 int cmd_train(int argc, char **argv) {
     enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS,
            O_LRDIV, O_HEADE, O_HEADAE, O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD,
-           O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET };
+           O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
         {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
@@ -69,7 +70,8 @@ int cmd_train(int argc, char **argv) {
         {"thresh", required_argument, 0, O_THRESH}, {"out", required_argument, 0, O_OUT},
         {"run-dir", required_argument, 0, O_RUN}, {"resume", no_argument, 0, O_RESUME},
         {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
-        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, 'h'},
+        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
+        {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     ds_options dso = {0};
     recipe_opts ro = recipe_defaults();
@@ -124,6 +126,7 @@ int cmd_train(int argc, char **argv) {
         case O_THREADS: cli_set_threads(atoi(optarg)); break;
         case O_JSON: json = 1; break;
         case O_QUIET: ro.lo.quiet = true; break;
+        case O_STOP: ro.lo.stop_after = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -172,7 +175,10 @@ int cmd_train(int argc, char **argv) {
     int rc = recipe_run(m, ds, &sp, &ro, &r);
     double wall = omp_get_wtime() - t0;
     if (rc == 0 && model_save(m, out) < 0) rc = -1;
-    if (rc < 0) {
+    if (rc == 1) {
+        fprintf(stderr, "stylenet: stopped after %d epochs (--stop-after); continue with --resume --run-dir %s\n",
+                ro.lo.stop_after, ro.lo.run_dir ? ro.lo.run_dir : "DIR");
+    } else if (rc < 0) {
         fprintf(stderr, "stylenet: %s\n", sn_last_error());
     } else if (json) {
         cJSON *h = cJSON_Parse(m->history);
@@ -198,5 +204,5 @@ int cmd_train(int argc, char **argv) {
     model_free(m);
     ds_split_free(&sp);
     ds_free(ds);
-    return rc < 0 ? 1 : 0;
+    return rc < 0 ? 1 : rc == 1 ? 3 : 0;
 }

@@ -34,6 +34,7 @@ struct learner {
     long iter;                  /* optimiser steps so far */
     int epoch;                  /* epochs completed (all phases) */
     int phase_idx;              /* learner_fit calls so far */
+    int cur_phase;              /* index of the phase being trained */
     int resume_phase, resume_epoch; /* from a checkpoint: epochs done in that phase */
     cJSON *history, *notes;
     double seconds;
@@ -344,7 +345,7 @@ static int save_checkpoint(learner *l, int phase_epochs_done) {
     free(ts);
     st_writer_meta(w, "stylenet.checkpoint", "1");
     st_writer_meta(w, "optimizer", optim_name(l->opt->kind));
-    snprintf(buf, sizeof buf, "%d", l->phase_idx);
+    snprintf(buf, sizeof buf, "%d", l->cur_phase);
     st_writer_meta(w, "phase", buf);
     snprintf(buf, sizeof buf, "%d", phase_epochs_done);
     st_writer_meta(w, "phase_epochs_done", buf);
@@ -574,6 +575,7 @@ static cJSON *result_json(const learner *l, const eval_result *r) {
 
 int learner_fit(learner *l, const phase *p) {
     const int my_phase = l->phase_idx++;
+    l->cur_phase = my_phase;
     int epochs = p->epochs;
     if (p->sched == SCHED_SGDR && epochs <= 0) epochs = sgdr_epochs(p->cycles, p->cycle_len, p->cycle_mult);
     int start = 0;
@@ -582,6 +584,7 @@ int learner_fit(learner *l, const phase *p) {
         if (my_phase == l->resume_phase) start = l->resume_epoch;
     }
     if (start >= epochs) return 0;
+    if (l->o.stop_after > 0 && l->epoch >= l->o.stop_after) return 1;
     const bool cached = p->frozen && !p->augment && l->cache_node >= 0;
     set_freeze(l, p->frozen);
     if (ensure_buffers(l, p->size) < 0) return -1;
@@ -678,6 +681,10 @@ int learner_fit(learner *l, const phase *p) {
         if (save_checkpoint(l, e + 1) < 0) {
             free(perm);
             return -1;
+        }
+        if (l->o.stop_after > 0 && l->epoch >= l->o.stop_after) {
+            free(perm);
+            return 1;
         }
     }
     free(perm);

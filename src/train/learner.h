@@ -58,6 +58,8 @@ typedef struct {
     const char *run_dir;     /* checkpoints and history; NULL = none */
     bool quiet;              /* no table */
     bool progress;           /* progress bar / lines on stderr */
+    int stop_after;          /* > 0: stop (as if killed) once this many epochs are done in all;
+                                learner_fit then returns 1.  For tests of --resume. */
 } learner_opts;
 
 typedef struct {
@@ -78,8 +80,8 @@ learner_opts learner_defaults(void);
 learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, const learner_opts *o);
 void learner_free(learner *l);
 
-/* trains one phase; -1 on error (a bad image with strict data, out of memory, a failed
- * checkpoint write) */
+/* trains one phase; 0 done, 1 stopped by opts.stop_after, -1 on error (a bad image with
+ * strict data, out of memory, a failed checkpoint write) */
 int learner_fit(learner *l, const phase *p);
 /* validation metrics at `size` with tta extra augmented views (0 = plain); probs may be NULL,
  * else receives n_valid * n_classes averaged probabilities */

@@ -106,8 +106,8 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     memset(res, 0, sizeof *res);
     learner *l = learner_create(m, ds, split, &o->lo);
     if (!l) return -1;
-    int rc = -1, resumed = learner_resume(l);
-    if (resumed < 0) goto done;
+    int rc = -1;
+    if (learner_resume(l) < 0) goto done;
     const int s0 = o->sizes[0], s1 = o->sizes[1] > 0 ? o->sizes[1] : s0;
     const bool scratch = !strcmp(o->recipe, "scratch");
     double lr = o->lr;
@@ -117,7 +117,10 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
         char png[4096];
         if (o->lo.run_dir) snprintf(png, sizeof png, "%s/lr_find.png", o->lo.run_dir);
         lr = learner_lr_find(l, s0, 1e-7, 10, 100, o->lo.run_dir ? png : NULL);
-        if (lr < 0) goto done;
+        if (lr < 0) {
+            rc = -1;
+            goto done;
+        }
         if (lr > 1e-1) lr = 1e-1;
         if (lr < 1e-5) lr = 1e-5;
         if (!o->lo.quiet) printf("lr_find: suggested learning rate %.3g\n", lr);
@@ -144,24 +147,26 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
         all1.cycles = o->cycles - first;
         all1.cycle_len = len1;
         all1.size = s1;
-        if (o->head_epochs > 0 && learner_fit(l, &head) < 0) goto done;
-        if (o->head_aug_epochs > 0 && learner_fit(l, &head_aug) < 0) goto done;
-        if (all0.cycles > 0 && learner_fit(l, &all0) < 0) goto done;
-        if (all1.cycles > 0 && learner_fit(l, &all1) < 0) goto done;
+        if (o->head_epochs > 0 && (rc = learner_fit(l, &head)) != 0) goto done;
+        if (o->head_aug_epochs > 0 && (rc = learner_fit(l, &head_aug)) != 0) goto done;
+        if (all0.cycles > 0 && (rc = learner_fit(l, &all0)) != 0) goto done;
+        if (all1.cycles > 0 && (rc = learner_fit(l, &all1)) != 0) goto done;
     } else if (!strcmp(o->recipe, "fine-tune")) {
         phase head = {.name = "head", .epochs = 1, .size = s0, .frozen = true, .augment = true, .sched = SCHED_ONECYCLE,
                       .lrs = {(float)lr, (float)lr, (float)lr}};
         phase all = {.name = "all", .epochs = o->epochs, .size = s1, .frozen = false, .augment = true,
                      .sched = SCHED_ONECYCLE, .lrs = {diff[0] / 2, diff[1] / 2, diff[2] / 2}};
-        if (learner_fit(l, &head) < 0 || learner_fit(l, &all) < 0) goto done;
+        if ((rc = learner_fit(l, &head)) != 0 || (rc = learner_fit(l, &all)) != 0) goto done;
     } else if (scratch) {
         phase all = {.name = "scratch", .epochs = o->epochs, .size = s1, .frozen = false, .augment = true,
                      .sched = SCHED_ONECYCLE, .lrs = {(float)lr, (float)lr, (float)lr}};
-        if (learner_fit(l, &all) < 0) goto done;
+        if ((rc = learner_fit(l, &all)) != 0) goto done;
     } else {
         sn_error("unknown recipe '%s' (seed, fine-tune, scratch)", o->recipe);
+        rc = -1;
         goto done;
     }
+    rc = -1;
     m->size = s1;
     if (learner_validate(l, s1, 0, &res->plain, NULL) < 0) goto done;
     if (o->tta > 0 && learner_validate(l, s1, o->tta, &res->tta, NULL) < 0) goto done;

@@ -49,6 +49,7 @@ typedef struct {
     double seconds;          /* wall time of the whole recipe */
 } recipe_result;
 
-/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r */
+/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r.  Returns 0,
+ * 1 when stopped by lo.stop_after (the checkpoint holds the run), -1 on error */
 int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
 #endif

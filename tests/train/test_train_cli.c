@@ -1,0 +1,190 @@
+/* test_train_cli.c - the training workflow through the binary, on a small folder-per-class set
+ * made from Style photos (12 per product, random-init resnet18 at 32x32 so it runs in seconds):
+ *   - the seed recipe runs end to end (LR finder with its plot, head, unfreeze, SGDR, TTA) and
+ *     writes a model, a history and a checkpoint;
+ *   - a run stopped in the middle of a phase (--stop-after) and resumed (--resume) ends with
+ *     bitwise the same weights as the uninterrupted run;
+ *   - the same seed reproduces the same weights; `eval` on the saved model alone reproduces the
+ *     validation accuracy; `predict` and `info` read the model;
+ *   - bad input: a missing data folder, a truncated pretrained file, a model of another
+ *     architecture. */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "../common/check.h"
+#include "core/error.h"
+#include "io/safetensors.h"
+
+static char out[1 << 16];
+static const char *bin;
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int copy_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "wb");
+    if (!fa || !fb) {
+        if (fa) fclose(fa);
+        if (fb) fclose(fb);
+        return -1;
+    }
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, fa)) > 0) fwrite(buf, 1, k, fb);
+    fclose(fa);
+    fclose(fb);
+    return 0;
+}
+
+/* every tensor of a and b byte-equal (metadata such as timings may differ) */
+static int same_tensors(const char *a, const char *b, char *why, size_t cap) {
+    st_file *fa = st_open(a), *fb = st_open(b);
+    int same = fa && fb && st_count(fa) == st_count(fb);
+    snprintf(why, cap, "%s", same ? "" : "could not open both or counts differ");
+    for (size_t i = 0; same && i < st_count(fa); i++) {
+        const st_tensor *t = st_tensor_at(fa, i), *u = st_find(fb, t->name);
+        if (!u || u->nbytes != t->nbytes || memcmp(t->data, u->data, t->nbytes) != 0) {
+            snprintf(why, cap, "tensor %s differs", t->name);
+            same = 0;
+        }
+    }
+    st_close(fa);
+    st_close(fb);
+    return same;
+}
+
+int main(void) {
+    bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    char dir[] = "/tmp/stylenet_train_XXXXXX";
+    if (!check(mkdtemp(dir) != NULL, "temp dir")) return check_exit();
+    /* 12 photos of each product from the Style set, in class folders */
+    char data[4200], path[4400], dst[4400];
+    snprintf(data, sizeof data, "%s/data", dir);
+    mkdir(data, 0777);
+    const char *style = shared_path("data/style");
+    char style_dir[4096];
+    snprintf(style_dir, sizeof style_dir, "%s", style);
+    int copied = 0, per[10] = {0};
+    const char *products[10] = {"shoes", "lipstick", "handbag", "nail_polish", "necklace",
+                                "watches", "ring", "bracelet", "boots", "earrings"};
+    for (int p = 0; p < 10; p++) {
+        snprintf(path, sizeof path, "%s/%s", data, products[p]);
+        mkdir(path, 0777);
+    }
+    DIR *d = opendir(style_dir);
+    struct dirent *e;
+    char *names[1000];
+    int nn = 0;
+    while (d && (e = readdir(d)) && nn < 1000)
+        if (strlen(e->d_name) == 11 && strstr(e->d_name, ".png")) names[nn++] = strdup(e->d_name);
+    if (d) closedir(d);
+    for (int i = 0; i < nn; i++) { /* readdir order is not sorted: sort for a stable set */
+        for (int j = i + 1; j < nn; j++)
+            if (strcmp(names[j], names[i]) < 0) {
+                char *t = names[i];
+                names[i] = names[j];
+                names[j] = t;
+            }
+    }
+    for (int i = 0; i < nn; i++) {
+        int prod = names[i][2] - '0';
+        if (prod >= 0 && prod < 10 && per[prod] < 12) {
+            snprintf(path, sizeof path, "%s/%s", style_dir, names[i]);
+            snprintf(dst, sizeof dst, "%s/%s/%s", data, products[prod], names[i]);
+            if (copy_file(path, dst) == 0) {
+                per[prod]++;
+                copied++;
+            }
+        }
+        free(names[i]);
+    }
+    if (!check(copied == 120, "a 10-class set of %d Style photos", copied)) return check_exit();
+
+    const char *common = "--arch resnet18 --size 32 --batch 16 --head-epochs 1 --head-aug-epochs 1 --cycles 2 "
+                         "--resize-after 1 --tta 2 --seed 7 --threads 2";
+    int rc = run("%s train --data %s %s --out %s/a.stn --run-dir %s/ra", bin, data, common, dir, dir);
+    check(rc == 0, "seed recipe runs end to end (exit %d): %.300s", rc, rc ? out : "");
+    check(strstr(out, "lr_find: suggested learning rate") != NULL, "the LR finder ran and suggested a rate");
+    check(strstr(out, "valid with TTA") != NULL && strstr(out, "wall time") != NULL, "TTA metrics and wall time reported");
+    char *ep5 = strstr(out, "\n    5  all");
+    check(ep5 != NULL, "5 epochs: head, head+aug, SGDR cycles of 1 and 2 epochs");
+    snprintf(path, sizeof path, "%s/ra/lr_find.png", dir);
+    struct stat sb;
+    check(stat(path, &sb) == 0 && sb.st_size > 1000, "lr_find.png written (%lld bytes)", (long long)(stat(path, &sb) ? 0 : sb.st_size));
+    snprintf(path, sizeof path, "%s/ra/history.jsonl", dir);
+    FILE *h = fopen(path, "r");
+    int epochs = 0, lrf = 0;
+    char line[1 << 14];
+    while (h && fgets(line, sizeof line, h)) {
+        epochs += strstr(line, "\"train_loss\"") != NULL;
+        lrf += strstr(line, "lr_find_suggestion") != NULL;
+    }
+    if (h) fclose(h);
+    check(epochs == 5 && lrf == 1, "history.jsonl: 5 epoch rows and the LR sweep (%d, %d)", epochs, lrf);
+
+    /* the same command again: bitwise the same weights (seeded, deterministic) */
+    rc = run("%s train --data %s %s --quiet --out %s/a2.stn --run-dir %s/ra2", bin, data, common, dir, dir);
+    char why[256], pa[4400], pb[4400];
+    snprintf(pa, sizeof pa, "%s/a.stn", dir);
+    snprintf(pb, sizeof pb, "%s/a2.stn", dir);
+    check(rc == 0 && same_tensors(pa, pb, why, sizeof why), "the same seed gives the same weights %s", why);
+
+    /* killed in the middle of the last phase (after epoch 4 of 5), then resumed */
+    rc = run("%s train --data %s %s --quiet --out %s/b.stn --run-dir %s/rb --stop-after 4", bin, data, common, dir, dir);
+    check(rc == 3 && strstr(out, "--resume"), "--stop-after 4 stops with exit 3 and says how to resume (%d)", rc);
+    snprintf(pb, sizeof pb, "%s/b.stn", dir);
+    check(access(pb, F_OK) != 0, "no model is written by a stopped run");
+    rc = run("%s train --data %s %s --quiet --out %s/b.stn --run-dir %s/rb --resume", bin, data, common, dir, dir);
+    check(rc == 0 && same_tensors(pa, pb, why, sizeof why),
+          "resumed run ends with bitwise the same weights as the uninterrupted one %s", why);
+
+    /* eval with the model alone, on the same seeded validation split, matches training's figure */
+    rc = run("%s train --data %s %s --quiet --tta 0 --out %s/c.stn", bin, data, common, dir);
+    char *acc = strstr(out, "accuracy ");
+    double train_acc = acc ? atof(acc + 9) : -1;
+    rc = run("%s eval --model %s/c.stn --data %s --valid-pct 0.2 --seed 7 --json", bin, dir, data);
+    char *ea = strstr(out, "\"accuracy\":");
+    double eval_acc = ea ? atof(ea + 11) : -2;
+    check(rc == 0 && train_acc >= 0 && (eval_acc - train_acc) * (eval_acc - train_acc) < 1e-8,
+          "eval on the saved model reproduces the validation accuracy (%.4f vs %.4f)", eval_acc, train_acc);
+    check(strstr(out, "\"confusion\"") != NULL, "eval --json has the confusion matrix");
+    rc = run("%s predict --model %s/c.stn --top 3 %s/shoes/0_0_001.png", bin, dir, data);
+    check(rc == 0 && strstr(out, "1. ") && strstr(out, "3. "), "predict reads the trained model: %.200s", out);
+    rc = run("%s info %s/c.stn", bin, dir);
+    check(rc == 0 && strstr(out, "resnet18") && strstr(out, "fastai") && strstr(out, "\"recipe\":\"seed\""),
+          "info says the architecture, head and how it was trained");
+
+    /* bad input */
+    rc = run("%s train --data %s/nope --out %s/x.stn", bin, dir, dir);
+    check(rc == 1 && strstr(out, "nope"), "missing data folder: exit 1 naming it: %.200s", out);
+    snprintf(path, sizeof path, "%s/trunc.safetensors", dir);
+    FILE *tf = fopen(path, "wb");
+    static const char head[] = "\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":{\"dtype\":\"F32\""; /* cut short */
+    fwrite(head, 1, sizeof head - 1, tf);
+    fclose(tf);
+    rc = run("%s train --data %s %s --pretrained %s --out %s/x.stn", bin, data, common, path, dir);
+    check(rc == 1 && strstr(out, "trunc.safetensors"), "truncated pretrained file: exit 1 naming it: %.200s", out);
+    rc = run("%s train --data %s --arch resnet34 --size 32 --pretrained %s/c.stn --out %s/x.stn", bin, data, dir, dir);
+    check(rc == 1 && strstr(out, "resnet18") && strstr(out, "resnet34"),
+          "a resnet18 model as resnet34 weights: exit 1 naming both: %.200s", out);
+    run("rm -rf %s", dir);
+    return check_exit();
+}
