@@ -162,7 +162,9 @@ int net_conv_same(net *m, int x, const char *name, int cout, int k, int stride, 
     conv_desc d = {.cout = cout, .kh = k, .kw = k, .sh = stride, .sw = stride, .groups = groups};
     conv_same_padding(m->nodes[x].h, k, stride, &d.pt, &d.pb);
     conv_same_padding(m->nodes[x].w, k, stride, &d.pl, &d.pr);
-    return net_conv_desc(m, x, name, d, bias);
+    int i = net_conv_desc(m, x, name, d, bias);
+    if (i >= 0) m->nodes[i].same_pad = true;
+    return i;
 }
 
 int net_bn(net *m, int x, const char *name, float eps, float momentum) {
@@ -262,6 +264,84 @@ int net_dropout(net *m, int x, float p) {
     int i = add_node(m, OP_DROPOUT, x, NULL);
     if (i >= 0) m->nodes[i].p = p;
     return i;
+}
+
+int net_set_input_size(net *m, int h, int w) {
+    if (h <= 0 || w <= 0) return sn_error("input size %dx%d", h, w);
+    node *tmp = malloc(sizeof(node) * (size_t)m->n_nodes);
+    if (!tmp) return sn_error("out of memory");
+    memcpy(tmp, m->nodes, sizeof(node) * (size_t)m->n_nodes);
+    tmp[0].h = h;
+    tmp[0].w = w;
+    for (int i = 1; i < m->n_nodes; i++) {
+        node *d = &tmp[i];
+        const node *a = &tmp[d->in0];
+        switch (d->op) {
+        case OP_CONV: {
+            conv_desc c = d->conv;
+            c.h = a->h;
+            c.w = a->w;
+            if (d->same_pad) {
+                conv_same_padding(c.h, c.kh, c.sh, &c.pt, &c.pb);
+                conv_same_padding(c.w, c.kw, c.sw, &c.pl, &c.pr);
+            }
+            if (conv_desc_init(&c) < 0) {
+                sn_error_prefix("input %dx%d: conv '%s'", h, w, d->name);
+                free(tmp);
+                return -1;
+            }
+            d->conv = c;
+            d->h = c.oh;
+            d->w = c.ow;
+            break;
+        }
+        case OP_MAXPOOL:
+        case OP_AVGPOOL: {
+            pool_desc p = d->pool;
+            p.h = a->h;
+            p.w = a->w;
+            if (pool_desc_init(&p) < 0) {
+                sn_error_prefix("input %dx%d: pooling node %d", h, w, i);
+                free(tmp);
+                return -1;
+            }
+            d->pool = p;
+            d->h = p.oh;
+            d->w = p.ow;
+            break;
+        }
+        case OP_ADD:
+            if (a->h != tmp[d->in1].h || a->w != tmp[d->in1].w) {
+                sn_error("input %dx%d: the two sides of residual add %d differ (%dx%d and %dx%d)", h, w, i, a->h, a->w,
+                         tmp[d->in1].h, tmp[d->in1].w);
+                free(tmp);
+                return -1;
+            }
+            d->h = a->h;
+            d->w = a->w;
+            break;
+        case OP_GAP:
+        case OP_CONCATPOOL: break; /* 1 x 1 whatever the input */
+        case OP_FLATTEN:
+        case OP_LINEAR:
+            if ((d->op == OP_FLATTEN && (size_t)a->h * a->w * a->c != (size_t)d->c) ||
+                (d->op == OP_LINEAR && (a->h != 1 || a->w != 1))) {
+                sn_error("input %dx%d: node %d needs a fixed-size input (%s)", h, w, i,
+                         d->op == OP_LINEAR ? "linear" : "flatten");
+                free(tmp);
+                return -1;
+            }
+            break;
+        default: /* element-wise: the input's shape */
+            d->h = a->h;
+            d->w = a->w;
+            break;
+        }
+    }
+    memcpy(m->nodes, tmp, sizeof(node) * (size_t)m->n_nodes);
+    free(tmp);
+    m->batch = m->cap_batch = 0; /* buffers are resized by the next net_set_batch */
+    return 0;
 }
 
 /* ---------------------------------------------------------------- parameters */

@@ -63,6 +63,7 @@ typedef struct {
     int h, w, c;        /* output shape per image */
     int group;
     conv_desc conv;     /* OP_CONV */
+    bool same_pad;      /* OP_CONV: TensorFlow 'SAME' padding, recomputed when the input size changes */
     pool_desc pool;     /* OP_MAXPOOL, OP_AVGPOOL */
     int p_w, p_b, p_mean, p_var; /* parameter indices or -1 */
     float eps, momentum;         /* OP_BN */
@@ -117,6 +118,11 @@ int net_concatpool(net *m, int x);            /* -> [1, 1, 2c]: [max | avg] */
 int net_flatten(net *m, int x);               /* -> [1, 1, h*w*c] in NHWC order */
 int net_linear(net *m, int x, const char *name, int out, bool bias); /* x must be [1, 1, in] */
 int net_dropout(net *m, int x, float p);
+
+/* changes the input size (progressive resizing, or inference at another size): every node's
+ * shape is recomputed (SAME padding too); parameters are untouched.  -1 with an error, and the
+ * net unchanged, if a layer cannot take the new size (e.g. a linear after a spatial flatten). */
+int net_set_input_size(net *m, int h, int w);
 
 /* parameters */
 float *net_param(net *m, int i);

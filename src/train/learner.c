@@ -167,13 +167,12 @@ static void log_json(learner *l, cJSON *row, bool keep) {
     else cJSON_Delete(row);
 }
 
-/* buffers for batches of `size` */
+/* buffers for batches of `size`, and the net's input at that size (progressive resizing) */
 static int ensure_buffers(learner *l, int size) {
-    size_t need = (size_t)l->o.batch * size * size * 3;
-    if (l->cache_node >= 0) {
-        size_t f = (size_t)l->o.batch * l->cache_dim;
-        if (f > need) need = f;
+    if (l->net->nodes[0].h != size || l->net->nodes[0].w != size) {
+        if (net_set_input_size(l->net, size, size) < 0) return -1;
     }
+    size_t need = (size_t)l->o.batch * size * size * 3;
     if (need > l->x_floats) {
         free(l->x);
         l->x = malloc(need * sizeof(float));
@@ -245,6 +244,7 @@ static int compute_features(learner *l, const int *idx, int n, int size, float *
 
 static int ensure_features(learner *l, int size) {
     if (l->feat_size == size) return 0;
+    if (ensure_buffers(l, size) < 0) return -1;
     const node *c = &l->net->nodes[l->cache_node];
     l->cache_dim = (size_t)c->h * c->w * c->c;
     free(l->feat_train);
