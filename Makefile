@@ -27,10 +27,16 @@ TCOM_OBJ  := $(TCOM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB       := $(BUILD)/libstylenet.a
 
-.PHONY: all test check-asan bench fixtures clean
+.PHONY: all test check-asan bench fixtures clean FORCE
 all: $(BUILD)/stylenet $(LIB)
 
-$(BUILD)/obj/%.o: %.c
+# objects depend on the compiler and flags too: changing either rebuilds everything
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 

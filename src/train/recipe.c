@@ -12,8 +12,8 @@
 
 recipe_opts recipe_defaults(void) {
     recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
-                     .lr_div = 3, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 3, .cycle_len = 1,
-                     .cycle_mult = 2, .resize_after = 2, .epochs = 5, .ps = 0.5f, .tta = 4};
+                     .lrs = {1e-4f, 3e-4f, 1e-3f}, .lr_div = 0, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 3, .cycle_len = 1,
+                     .cycle_mult = 2, .resize_after = 2, .epochs = 5, .ps = 0.25f, .tta = 4};
     o.lo = learner_defaults();
     return o;
 }
@@ -127,9 +127,17 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     }
     learner_set_note(l, "lr", lr);
     res->lr = lr;
-    float d = o->lr_div > 0 ? o->lr_div : 3;
-    float diff[3] = {(float)(lr / (d * d)), (float)(lr / d), (float)lr};
-    if (o->lrs[0] > 0 && o->lrs[1] > 0 && o->lrs[2] > 0) memcpy(diff, o->lrs, sizeof diff);
+    /* rates of the unfrozen phases: explicit (the default, 1e-4, 3e-4, 1e-3: a pretrained body,
+     * batch norm folded or not, moves little), or lr/div^2, lr/div, lr from the head's rate */
+    float diff[3];
+    if (o->lr_div > 0) {
+        float d = o->lr_div;
+        diff[0] = (float)(lr / (d * d));
+        diff[1] = (float)(lr / d);
+        diff[2] = (float)lr;
+    } else {
+        memcpy(diff, o->lrs, sizeof diff);
+    }
     if (!strcmp(o->recipe, "seed")) {
         phase head = {.name = "head", .epochs = o->head_epochs, .size = s0, .frozen = true, .augment = false,
                       .sched = SCHED_SGDR, .cycle_len = 1, .cycle_mult = 1, .lrs = {(float)lr, (float)lr, (float)lr}};

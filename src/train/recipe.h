@@ -8,7 +8,8 @@
  * recipe_run(): the named recipe as a list of phases (learner.h):
  *   "seed"  the reference workflow: LR finder on the frozen body; head on precomputed
  *           activations; head with augmentation; unfreeze; SGDR cycles of 1, 2, 4 epochs with
- *           differential learning rates (lr/9, lr/3, lr) and augmentation, with progressive
+ *           differential learning rates (1e-4, 3e-4, 1e-3, or lr/9, lr/3, lr with lr_div 3) and
+ *           augmentation, with progressive
  *           resizing (sizes[0] for the first cycles, sizes[1] for the last); TTA evaluation.
  *   "fine-tune"  fastai v2's fine_tune: one frozen one-cycle epoch, then one-cycle over all
  *           layers for `epochs` epochs (lr/2 peak, differential).
@@ -28,14 +29,14 @@ typedef struct {
     const char *pretrained;  /* weights file or NULL */
     int sizes[2];            /* progressive resizing: first and final size */
     float lr;                /* peak rate of the head; <= 0 = from the LR finder */
-    float lrs[3];            /* explicit per-group rates for the unfrozen phases (all > 0 to use) */
-    float lr_div;            /* differential ratio: groups get lr/div^2, lr/div, lr (3) */
+    float lrs[3];            /* per-group rates of the unfrozen phases (1e-4, 3e-4, 1e-3) */
+    float lr_div;            /* > 0: instead, groups get lr/div^2, lr/div, lr of the head's rate */
     int head_epochs;         /* precomputed head epochs (2) */
     int head_aug_epochs;     /* frozen epochs with augmentation (1) */
     int cycles, cycle_len, cycle_mult; /* SGDR over all layers: 3, 1, 2 */
     int resize_after;        /* cycles at sizes[0] before switching to sizes[1] (2) */
     int epochs;              /* fine-tune / scratch */
-    float ps;                /* head dropout (0.5 as fastai; ps/2 before the first linear) */
+    float ps;                /* head dropout (0.25; fastai 0.5; ps/2 before the first linear) */
     int tta;                 /* augmented views added at evaluation (4) */
     learner_opts lo;
 } recipe_opts;
