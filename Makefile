@@ -71,6 +71,7 @@ test: tests-build fixtures
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 check-asan:
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 bench: all

@@ -39,6 +39,17 @@ static int run(const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* the last n characters of the captured output on one line (errors and sanitizer reports come
+ * last; tests/run.sh shows only the "not ok" line) */
+static const char *tail_flat(size_t n) {
+    static char buf[4096];
+    size_t len = strlen(out), start = len > n ? len - n : 0;
+    snprintf(buf, sizeof buf, "%s", out + start);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n') *p = '|';
+    return buf;
+}
+
 static int copy_file(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "wb");
     if (!fa || !fb) {
@@ -121,7 +132,7 @@ int main(void) {
     const char *common = "--arch resnet18 --size 32 --batch 16 --head-epochs 1 --head-aug-epochs 1 --cycles 2 "
                          "--resize-after 1 --tta 2 --seed 7 --threads 2";
     int rc = run("%s train --data %s %s --out %s/a.stn --run-dir %s/ra", bin, data, common, dir, dir);
-    check(rc == 0, "seed recipe runs end to end (exit %d): %.300s", rc, rc ? out : "");
+    check(rc == 0, "seed recipe runs end to end (exit %d): %s", rc, rc ? tail_flat(1500) : "");
     check(strstr(out, "lr_find: suggested learning rate") != NULL, "the LR finder ran and suggested a rate");
     check(strstr(out, "valid with TTA") != NULL && strstr(out, "wall time") != NULL, "TTA metrics and wall time reported");
     char *ep5 = strstr(out, "\n    5  all");
@@ -145,11 +156,13 @@ int main(void) {
     char why[256], pa[4400], pb[4400];
     snprintf(pa, sizeof pa, "%s/a.stn", dir);
     snprintf(pb, sizeof pb, "%s/a2.stn", dir);
-    check(rc == 0 && same_tensors(pa, pb, why, sizeof why), "the same seed gives the same weights %s", why);
+    check(rc == 0 && same_tensors(pa, pb, why, sizeof why), "the same seed gives the same weights %s %s", why,
+          rc ? tail_flat(1500) : "");
 
     /* killed in the middle of the last phase (after epoch 4 of 5), then resumed */
     rc = run("%s train --data %s %s --quiet --out %s/b.stn --run-dir %s/rb --stop-after 4", bin, data, common, dir, dir);
-    check(rc == 3 && strstr(out, "--resume"), "--stop-after 4 stops with exit 3 and says how to resume (%d)", rc);
+    check(rc == 3 && strstr(out, "--resume"), "--stop-after 4 stops with exit 3 and says how to resume (%d)%s%s", rc,
+          rc != 3 ? ": " : "", rc != 3 ? tail_flat(1500) : "");
     snprintf(pb, sizeof pb, "%s/b.stn", dir);
     check(access(pb, F_OK) != 0, "no model is written by a stopped run");
     rc = run("%s train --data %s %s --quiet --out %s/b.stn --run-dir %s/rb --resume", bin, data, common, dir, dir);
@@ -171,6 +184,9 @@ int main(void) {
     rc = run("%s info %s/c.stn", bin, dir);
     check(rc == 0 && strstr(out, "resnet18") && strstr(out, "fastai") && strstr(out, "\"recipe\":\"seed\""),
           "info says the architecture, head and how it was trained");
+
+    rc = run("%s info --json %s/c.stn", bin, dir);
+    check(rc == 0 && strstr(out, "\"arch\":") && strstr(out, "\"resnet18\"") && strstr(out, "\"training\""), "info --json: %.200s", out);
 
     /* bad input */
     rc = run("%s train --data %s/nope --out %s/x.stn", bin, dir, dir);
