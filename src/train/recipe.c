@@ -12,8 +12,8 @@
 
 recipe_opts recipe_defaults(void) {
     recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
-                     .lrs = {1e-4f, 3e-4f, 1e-3f}, .lr_div = 0, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 3, .cycle_len = 1,
-                     .cycle_mult = 2, .resize_after = 2, .epochs = 5, .ps = 0.25f, .tta = 4};
+                     .lrs = {1e-4f, 3e-4f, 1e-3f}, .lr_div = 0, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 4, .cycle_len = 1,
+                     .cycle_mult = 2, .resize_after = 3, .epochs = 5, .ps = 0.25f, .tta = 4};
     o.lo = learner_defaults();
     return o;
 }

@@ -7,7 +7,7 @@
  *
  * recipe_run(): the named recipe as a list of phases (learner.h):
  *   "seed"  the reference workflow: LR finder on the frozen body; head on precomputed
- *           activations; head with augmentation; unfreeze; SGDR cycles of 1, 2, 4 epochs with
+ *           activations; head with augmentation; unfreeze; SGDR cycles of 1, 2, 4, 8 epochs with
  *           differential learning rates (1e-4, 3e-4, 1e-3, or lr/9, lr/3, lr with lr_div 3) and
  *           augmentation, with progressive
  *           resizing (sizes[0] for the first cycles, sizes[1] for the last); TTA evaluation.
@@ -33,8 +33,8 @@ typedef struct {
     float lr_div;            /* > 0: instead, groups get lr/div^2, lr/div, lr of the head's rate */
     int head_epochs;         /* precomputed head epochs (2) */
     int head_aug_epochs;     /* frozen epochs with augmentation (1) */
-    int cycles, cycle_len, cycle_mult; /* SGDR over all layers: 3, 1, 2 */
-    int resize_after;        /* cycles at sizes[0] before switching to sizes[1] (2) */
+    int cycles, cycle_len, cycle_mult; /* SGDR over all layers: 4, 1, 2 (1+2+4+8 epochs) */
+    int resize_after;        /* cycles at sizes[0] before switching to sizes[1] (3) */
     int epochs;              /* fine-tune / scratch */
     float ps;                /* head dropout (0.25; fastai 0.5; ps/2 before the first linear) */
     int tta;                 /* augmented views added at evaluation (4) */
