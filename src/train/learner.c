@@ -224,9 +224,8 @@ static void set_target(learner *l, int r, int item) {
 /* ---------------------------------------------------------------- precompute */
 
 /* body activations (eval mode) of idx[0..n) at `size` into out[n * cache_dim] */
-static int compute_features(learner *l, const int *idx, int n, int size, float *out, loader **slot, bool train) {
+static int compute_features(learner *l, const int *idx, int n, int size, float *out, loader **slot) {
     loader *ld = get_loader(l, slot, idx, n, false, false, size, 0);
-    (void)train;
     if (!ld) return -1;
     int got, done = 0;
     while ((got = loader_next(ld, l->x, NULL, NULL)) > 0) {
@@ -254,11 +253,11 @@ static int ensure_features(learner *l, int size) {
     if (!l->feat_train || !l->feat_valid) return sn_error("out of memory for precomputed activations");
     if (ensure_buffers(l, size) < 0) return -1;
     loader *tmp = NULL;
-    int r = compute_features(l, l->split.train, l->split.n_train, size, l->feat_train, &tmp, true);
+    int r = compute_features(l, l->split.train, l->split.n_train, size, l->feat_train, &tmp);
     loader_free(tmp);
     if (r < 0) return -1;
     tmp = NULL;
-    if (l->split.n_valid && compute_features(l, l->split.valid, l->split.n_valid, size, l->feat_valid, &tmp, false) < 0) {
+    if (l->split.n_valid && compute_features(l, l->split.valid, l->split.n_valid, size, l->feat_valid, &tmp) < 0) {
         loader_free(tmp);
         return -1;
     }
@@ -665,7 +664,6 @@ int learner_fit(learner *l, const phase *p) {
             free(perm);
             return -1;
         }
-        if (cached) l->seconds += 0; /* counted in train_secs window below */
         l->epoch++;
         double secs = now() - t0;
         print_row(l, p, p->size, loss_sum / (batches ? batches : 1), &r, secs);
