@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "core/file.h"
 
 void image_free(image *im) {
     if (!im) return;
@@ -202,33 +203,10 @@ int image_decode(const void *bytes, size_t n, const char *name, image *out) {
 
 int image_load(const char *path, image *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return sn_error("%s: cannot open: %m", path);
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return sn_error("%s: cannot read (not a regular file?)", path);
-    }
-    long sz = ftell(f);
-    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return sn_error("%s: cannot read (not a regular file?)", path);
-    }
-    if (sz > (1L << 30)) {
-        fclose(f);
-        return sn_error("%s: %ld bytes is too large for an image", path, sz);
-    }
-    uint8_t *buf = malloc(sz ? (size_t)sz : 1);
-    if (!buf) {
-        fclose(f);
-        return sn_error("%s: out of memory reading %ld bytes", path, sz);
-    }
-    size_t got = fread(buf, 1, (size_t)sz, f);
-    fclose(f);
-    if (got != (size_t)sz) {
-        free(buf);
-        return sn_error("%s: read %zu of %ld bytes", path, got, sz);
-    }
-    int r = image_decode(buf, got, path, out);
+    size_t n;
+    uint8_t *buf = sn_read_file(path, &n, (size_t)1 << 30);
+    if (!buf) return -1;
+    int r = image_decode(buf, n, path, out);
     free(buf);
     return r;
 }

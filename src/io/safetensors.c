@@ -1,6 +1,7 @@
 /* safetensors.c - see safetensors.h for the contract. */
 #include "io/safetensors.h"
 #include "core/error.h"
+#include "core/file.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -323,46 +324,9 @@ st_file *st_open_mem(const void *buf, size_t len, const char *name) {
     return parse(copy, len, name);
 }
 
-/* reads a whole file into a malloc'd buffer */
-static uint8_t *read_all(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sn_error("%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat s;
-    if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode)) {
-        sn_error("%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    size_t n = (size_t)s.st_size;
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b) {
-        sn_error("%s: out of memory reading %zu bytes", path, n);
-        close(fd);
-        return NULL;
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, b + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            sn_error("%s: read failed after %zu of %zu bytes: %s", path, got, n, r < 0 ? strerror(errno) : "file shrank");
-            free(b);
-            close(fd);
-            return NULL;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    *len = n;
-    return b;
-}
-
 st_file *st_open(const char *path) {
     size_t n;
-    uint8_t *b = read_all(path, &n);
+    uint8_t *b = sn_read_file(path, &n, 0);
     return b ? parse(b, n, path) : NULL;
 }
 

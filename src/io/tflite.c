@@ -9,15 +9,12 @@
  */
 #include "io/tflite.h"
 #include "core/error.h"
-#include <errno.h>
-#include <fcntl.h>
+#include "core/file.h"
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tflite.c assumes a little-endian host"
@@ -501,37 +498,9 @@ tfl_model *tfl_open_mem(const void *buf, size_t len, const char *name) {
 }
 
 tfl_model *tfl_open(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sn_error("%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat s;
-    if (fstat(fd, &s) < 0 || !S_ISREG(s.st_mode)) {
-        sn_error("%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    size_t n = (size_t)s.st_size, got = 0;
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b) {
-        sn_error("%s: out of memory reading %zu bytes", path, n);
-        close(fd);
-        return NULL;
-    }
-    while (got < n) {
-        ssize_t k = read(fd, b + got, n - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            sn_error("%s: read failed after %zu of %zu bytes: %s", path, got, n, k < 0 ? strerror(errno) : "file shrank");
-            free(b);
-            close(fd);
-            return NULL;
-        }
-        got += (size_t)k;
-    }
-    close(fd);
-    return open_buf(b, n, path);
+    size_t n;
+    uint8_t *b = sn_read_file(path, &n, 0);
+    return b ? open_buf(b, n, path) : NULL;
 }
 
 /* ---------------------------------------------------------------- accessors */
