@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <limits.h>
+#include <unistd.h>
 
 static int n_checks, n_failed;
 
@@ -95,4 +98,20 @@ int run_capture(char *out, size_t cap, const char *fmt, ...) {
     while (fread(sink, 1, sizeof sink, p) > 0) {} /* drain the rest so the child can finish */
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool find_repo_dir(const char *rel, char *out, size_t cap) {
+    struct stat s;
+    snprintf(out, cap, "%s", rel);
+    if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0) return false;
+    exe[k] = 0;
+    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+        *slash = 0;
+        snprintf(out, cap, "%s/%s", exe, rel);
+        if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
+    }
+    return false;
 }

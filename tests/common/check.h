@@ -25,6 +25,9 @@ int check_exit(void);
  * $STYLENET_SHARED (../shared: data set and weights).  Returns a static buffer. */
 const char *fixture_path(const char *name);
 const char *shared_path(const char *name);
+/* finds a folder of the repository (e.g. "tests/fuzz/corpus") relative to the working
+ * directory, else in a folder above the test binary; writes its path to out */
+bool find_repo_dir(const char *rel, char *out, size_t cap);
 /* runs a shell command line with stderr merged into stdout, captures the output into out
  * (NUL-terminated, cut at cap - 1 bytes); returns the exit status, or -1 if it did not exit */
 int run_capture(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -9,46 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "../common/check.h"
+#include "core/file.h"
 #include "core/error.h"
 #include "data/augment.h"
 #include "io/image.h"
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-/* tests/fuzz/corpus/image relative to the working directory, else above the test binary */
-static bool find_corpus(char *out, size_t cap) {
-    struct stat s;
-    snprintf(out, cap, "tests/fuzz/corpus/image");
-    if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
-    char exe[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k <= 0) return false;
-    exe[k] = 0;
-    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
-        *slash = 0;
-        snprintf(out, cap, "%s/tests/fuzz/corpus/image", exe);
-        if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
-    }
-    return false;
-}
-
 int main(void) {
     char root[PATH_MAX];
-    if (!check(find_corpus(root, sizeof root), "found tests/fuzz/corpus/image")) return check_exit();
+    if (!check(find_repo_dir("tests/fuzz/corpus/image", root, sizeof root), "found tests/fuzz/corpus/image")) return check_exit();
     DIR *d = opendir(root);
     struct dirent *e;
     int files = 0, decoded = 0, named = 0, seeds = 0, seeds_ok = 0;
@@ -59,7 +27,7 @@ int main(void) {
         char path[PATH_MAX + 256];
         snprintf(path, sizeof path, "%s/%s", root, e->d_name);
         size_t n;
-        uint8_t *b = slurp(path, &n);
+        uint8_t *b = sn_read_file(path, &n, 0);
         if (!b) continue;
         files++;
         bytes += n;

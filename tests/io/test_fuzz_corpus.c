@@ -4,6 +4,7 @@
  * op and index touched) or fail with a non-empty error message naming the input.  Run in the
  * ASan+UBSan build this replays the fuzzers' findings on every `make check-asan`. */
 #include "../common/check.h"
+#include "core/file.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "io/tflite.h"
@@ -14,38 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-/* tests/fuzz/corpus relative to the working directory, else above the test binary */
-static bool find_corpus(char *out, size_t cap) {
-    struct stat s;
-    snprintf(out, cap, "tests/fuzz/corpus");
-    if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
-    char exe[PATH_MAX];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k <= 0) return false;
-    exe[k] = 0;
-    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
-        *slash = 0;
-        if (strlen(exe) + 20 >= cap) continue;
-        memcpy(out, exe, strlen(exe));
-        strcpy(out + strlen(exe), "/tests/fuzz/corpus");
-        if (stat(out, &s) == 0 && S_ISDIR(s.st_mode)) return true;
-    }
-    return false;
-}
 
 /* 1 opened, 0 failed with a message naming the input, -1 failed without */
 static int try_safetensors(const uint8_t *b, size_t n, const char *name) {
@@ -110,7 +79,7 @@ static int try_tflite(const uint8_t *b, size_t n, const char *name) {
 
 int main(void) {
     char root[PATH_MAX];
-    if (!check(find_corpus(root, sizeof root), "found tests/fuzz/corpus")) return check_exit();
+    if (!check(find_repo_dir("tests/fuzz/corpus", root, sizeof root), "found tests/fuzz/corpus")) return check_exit();
     const char *kinds[] = {"safetensors", "tflite"};
     for (int k = 0; k < 2; k++) {
         char dir[PATH_MAX + 32];
@@ -125,7 +94,7 @@ int main(void) {
             char path[PATH_MAX + 300];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             size_t n;
-            uint8_t *b = slurp(path, &n);
+            uint8_t *b = sn_read_file(path, &n, 0);
             if (!b) { bad++; continue; }
             files++;
             bytes += n;

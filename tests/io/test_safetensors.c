@@ -2,6 +2,7 @@
  * (tools/fixtures_io.py), our writer's output read back by Python ($STYLENET_PY), byte-identical
  * rewrites, every validation rule, truncated files and the atomic save. */
 #include "../common/check.h"
+#include "core/file.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include <math.h>
@@ -10,19 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 /* the fixtures' patterns (tools/fixtures_io.py) */
 static double float_pattern(size_t i) { return ((double)i - 7) * 0.375; }
@@ -147,7 +135,7 @@ static void test_byte_identical(void) {
                            "io_st_empty.safetensors", "io_st_none.safetensors"};
     for (int k = 0; k < 5; k++) {
         size_t n = 0, m = 0;
-        uint8_t *ref = slurp(fixture_path(files[k]), &n), *ours = NULL;
+        uint8_t *ref = sn_read_file(fixture_path(files[k]), &n, 0), *ours = NULL;
         st_file *f = st_open(fixture_path(files[k]));
         st_writer *w = f ? copy_to_writer(f, true) : NULL;
         bool ok = ref && w && st_writer_serialize(w, &ours, &m) == 0 && m == n && memcmp(ours, ref, n) == 0;
@@ -269,7 +257,7 @@ static void test_python_reads_ours(void) {
     }
     uint8_t *ours = NULL, *theirs = NULL;
     size_t n1 = 0, n2 = 0;
-    theirs = slurp(b, &n2);
+    theirs = sn_read_file(b, &n2, 0);
     ok = f && st_writer_serialize(w2, &ours, &n1) == 0 && theirs && n1 == n2 && memcmp(ours, theirs, n1) == 0;
     check(ok, "Python's save_file of the same tensors is byte-identical to ours (%zu vs %zu bytes)", n1, n2);
     /* atomic save: no temp file left, existing file replaced */
@@ -279,7 +267,7 @@ static void test_python_reads_ours(void) {
     check(stat(tmp, &s) != 0, "no temp file left behind after save");
     ok = st_writer_save(w2, a) == 0;
     size_t n3 = 0;
-    uint8_t *again = slurp(a, &n3);
+    uint8_t *again = sn_read_file(a, &n3, 0);
     check(ok && again && n3 == n1 && memcmp(again, ours, n1) == 0, "save over an existing file replaces it");
     char bad[300];
     snprintf(bad, sizeof bad, "%s/no/such/dir/x.safetensors", dir);
@@ -393,7 +381,7 @@ static void test_validation(void) {
 
 static void test_truncation(void) {
     size_t n;
-    uint8_t *b = slurp(fixture_path("io_st_dtypes_np.safetensors"), &n);
+    uint8_t *b = sn_read_file(fixture_path("io_st_dtypes_np.safetensors"), &n, 0);
     if (!check(b != NULL, "read fixture")) return;
     int bad = 0, unnamed = 0;
     for (size_t k = 0; k < n; k++) {

@@ -3,6 +3,7 @@
  * load_state_dict(strict=True), and every missing / extra / wrong-shaped / wrong-dtype tensor is
  * an error naming the file and the tensor, with the options relaxing it by prefix. */
 #include "../common/check.h"
+#include "core/file.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "io/state.h"
@@ -28,19 +29,6 @@ static net *small_net(void) {
     }
     net_init_params(m, 1);
     return m;
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
 }
 
 static int bn_node(const net *m) {
@@ -126,7 +114,7 @@ int main(void) {
     size_t n1 = 0, n2 = 0;
     int rc_save = net_save_safetensors(m, ours, NULL, 0);
     check(rc_save == 0, "save: %s", rc_save ? sn_last_error() : "ok");
-    uint8_t *a = slurp(ours, &n1), *b = slurp(torch_path, &n2);
+    uint8_t *a = sn_read_file(ours, &n1, 0), *b = sn_read_file(torch_path, &n2, 0);
     check(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "saved file is byte-identical to PyTorch's state dict file (%zu vs %zu bytes)", n1, n2);
     free(a);
     free(b);

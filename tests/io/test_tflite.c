@@ -3,6 +3,7 @@
  * PyPI `tflite` package's reading (tensors, ops, options, dequantised constants), and on
  * truncated and corrupted files. */
 #include "../common/check.h"
+#include "core/file.h"
 #include "core/error.h"
 #include "io/tflite.h"
 #include <cjson/cJSON.h>
@@ -11,19 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 static bool ints_are(const int32_t *a, int n, const int *want, int wn) {
     if (n != wn) return false;
@@ -122,7 +110,7 @@ static void test_tiny(void) {
 
 static void test_tiny_corrupt(void) {
     size_t n;
-    uint8_t *b = slurp(fixture_path("io_tfl_tiny.tflite"), &n);
+    uint8_t *b = sn_read_file(fixture_path("io_tfl_tiny.tflite"), &n, 0);
     if (!check(b != NULL, "read tiny model")) return;
     int opened = 0, unnamed = 0;
     for (size_t k = 0; k < n; k++) {
@@ -373,7 +361,7 @@ static void test_real(const char *key, const char *file, int want_ops) {
 
 static void test_real_prefixes(void) {
     size_t n;
-    uint8_t *b = slurp(shared_path("weights/mobilenet_v2_1.0_224_quant.tflite"), &n);
+    uint8_t *b = sn_read_file(shared_path("weights/mobilenet_v2_1.0_224_quant.tflite"), &n, 0);
     st_file *ref = st_open(fixture_path("io_tfl_quant.safetensors"));
     if (!check(b && ref && st_meta(ref, "data_end"), "read the real model and its reference")) {
         free(b);
