@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what stylenet needs on Debian 12 (run as root, or it uses sudo).
-#   build: gcc/clang, oneDNN (GEMM), cJSON, libpng, libjpeg-turbo
+#   build: gcc/clang, oneDNN (GEMM), cJSON, libpng, libjpeg-turbo, cairo, libmicrohttpd
 #   tests: Debian's PyTorch 1.13 + torchvision + numpy (the oracle), python3-venv (for the
-#          official safetensors / tflite readers from PyPI, installed by `make test` into build/venv)
+#          official safetensors / tflite readers from PyPI, installed by `make test` into build/venv);
+#          the serve tests: headless Chromium driven by Selenium, and wrk for the load test
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential clang pkg-config make
-      libdnnl-dev libcjson-dev libpng-dev libjpeg-dev libcairo2-dev fonts-dejavu-core)
-[ "${1:-}" = "--build-only" ] || pkgs+=(python3 python3-venv python3-numpy python3-torch python3-torchvision)
+      libdnnl-dev libcjson-dev libpng-dev libjpeg-dev libcairo2-dev libmicrohttpd-dev fonts-dejavu-core)
+[ "${1:-}" = "--build-only" ] || pkgs+=(python3 python3-venv python3-numpy python3-torch python3-torchvision
+                                     chromium chromium-driver python3-selenium wrk)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

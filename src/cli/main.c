@@ -14,6 +14,9 @@ static const struct {
     {"predict", cmd_predict, "classify images with a model (top-k classes and probabilities)"},
     {"train", cmd_train, "transfer learning: pretrained body, fastai head, fit, fine-tune, evaluate"},
     {"eval", cmd_eval, "score a saved model on labelled images: F2, accuracies, confusion matrices"},
+    {"lr-find", cmd_lr_find, "learning rate finder: sweep the rate, plot loss against it, suggest one"},
+    {"serve", cmd_serve, "HTTP service: POST /predict, a web page, /healthz, /model, /metrics"},
+    {"report", cmd_report, "turn a run directory into PNG plots and one HTML page"},
     {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
     {"data", cmd_data, "describe a data set: images, classes, train/valid split; --grid shows augmented samples"},
 };
