@@ -2,19 +2,36 @@
  *
  * Per-channel sums are accumulated in double over fixed blocks of rows whose size depends only
  * on m (not on the thread count), and the block partials are added in block order, so results
- * are bitwise independent of the number of threads.  The variance is computed in two passes
- * (mean first, then sum of squared deviations), as PyTorch's CPU kernel does.
+ * are bitwise independent of the number of threads.  Training statistics take one pass: sums
+ * of x and x^2 in double (PyTorch's CPU kernel takes two; in double the difference is ~1e-16
+ * relative to mean^2/var, far below float32 resolution).
  */
 #include "kernels/batchnorm.h"
 #include "core/error.h"
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
-enum { SUM_A, SUM_SQDEV_A, SUM_B_AND_B_DEV_A };
+enum { SUM_B_AND_B_DEV_A, SUM_A_AND_SQ };
 
-/* mode SUM_A: o1 = sum a; SUM_SQDEV_A: o1 = sum (a-mu)^2;
- * SUM_B_AND_B_DEV_A: o1 = sum b, o2 = sum b*(a-mu).  Returns -1 if out of memory. */
-static int col_sums(int mode, int m, int c, const float *a, const float *b, const double *mu, double *o1, double *o2) {
+/* the gradient mask of y = act(x*scale + shift) (bitwise as the forward) */
+typedef struct {
+    const float *scale, *shift;
+    int act; /* 0: no mask */
+} act_mask;
+
+static inline float masked(const act_mask *k, int j, float x, float g) {
+    if (!k || !k->act) return g;
+    float v = x * k->scale[j] + k->shift[j];
+    bool pass = k->act == 1 ? v > 0.0f : (v > 0.0f && v < 6.0f);
+    return pass ? g : 0.0f;
+}
+
+/* mode SUM_A_AND_SQ: o1 = sum a, o2 = sum a^2;
+ * SUM_B_AND_B_DEV_A: o1 = sum b', o2 = sum b'*(a-mu) with b' = b masked by mk (if given).
+ * Returns -1 if out of memory. */
+static int col_sums_mask(int mode, int m, int c, const float *a, const float *b, const double *mu, const act_mask *mk,
+                         double *o1, double *o2) {
     long br = (m + 255L) / 256;
     if (br < 64) br = 64;
     int nb = (int)((m + br - 1) / br);
@@ -23,16 +40,34 @@ static int col_sums(int mode, int m, int c, const float *a, const float *b, cons
 #pragma omp parallel for schedule(static)
     for (int k = 0; k < nb; k++) {
         double *restrict p1 = p + (size_t)2 * k * c, *restrict p2 = p1 + c;
+        float *restrict gm = mk && mk->act ? sn_alloc(sizeof(float) * c, "batchnorm backward row") : NULL;
         memset(p1, 0, sizeof(double) * 2 * c);
         long r1 = (k + 1) * br < m ? (k + 1) * br : m;
         for (long r = k * br; r < r1; r++) {
             const float *restrict ar = a + r * c;
-            if (mode == SUM_A) {
-                for (int j = 0; j < c; j++) p1[j] += ar[j];
-            } else if (mode == SUM_SQDEV_A) {
+            if (mode == SUM_A_AND_SQ) {
                 for (int j = 0; j < c; j++) {
-                    double t = (double)ar[j] - mu[j];
-                    p1[j] += t * t;
+                    double t = ar[j];
+                    p1[j] += t;
+                    p2[j] += t * t;
+                }
+            } else if (mk && mk->act && gm) { /* mask the row in float (vectorises), then sum */
+                const float *restrict bp = b + r * c, *restrict sc = mk->scale, *restrict sh = mk->shift;
+                const float hi = mk->act == 1 ? INFINITY : 6.0f;
+                for (int j = 0; j < c; j++) {
+                    float v = ar[j] * sc[j] + sh[j];
+                    gm[j] = (v > 0.0f && v < hi) ? bp[j] : 0.0f;
+                }
+                for (int j = 0; j < c; j++) {
+                    p1[j] += gm[j];
+                    p2[j] += (double)gm[j] * ((double)ar[j] - mu[j]);
+                }
+            } else if (mk && mk->act) { /* out of memory for the row: element by element */
+                const float *restrict bp = b + r * c;
+                for (int j = 0; j < c; j++) {
+                    float g = masked(mk, j, ar[j], bp[j]);
+                    p1[j] += g;
+                    p2[j] += (double)g * ((double)ar[j] - mu[j]);
                 }
             } else {
                 const float *restrict bp = b + r * c;
@@ -42,6 +77,7 @@ static int col_sums(int mode, int m, int c, const float *a, const float *b, cons
                 }
             }
         }
+        sn_free(gm);
     }
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < c; j++) {
@@ -57,13 +93,83 @@ static int col_sums(int mode, int m, int c, const float *a, const float *b, cons
     return 0;
 }
 
-/* y = x * scale + shift, per channel */
-static void affine(int m, int c, const float *x, const float *scale, const float *shift, float *y) {
-#pragma omp parallel for schedule(static)
+static int col_sums(int mode, int m, int c, const float *a, const float *b, const double *mu, double *o1, double *o2) {
+    return col_sums_mask(mode, m, c, a, b, mu, NULL, o1, o2);
+}
+
+void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
+                           float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
+                           float *scale, float *shift) {
+    if (m <= 0 || c <= 0) return;
+    double *mean = sn_alloc(sizeof(double) * 2 * c, "batchnorm statistics"), *var = mean ? mean + c : NULL;
+    /* one pass: sums of x and x^2 in double (the variance keeps ~1e-16 * mean^2/var relative
+     * error, far below float32's) */
+    int ok = mean && !col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, mean, var);
+    for (int j = 0; j < c; j++) {
+        double mu, v;
+        if (ok) {
+            mu = mean[j] / m;
+            v = var[j] / m - mu * mu;
+            if (v < 0) v = 0;
+        } else { /* out of memory: serial double loops, same results up to summation order */
+            double s = 0, q = 0;
+            for (long r = 0; r < m; r++) s += x[r * c + j];
+            s /= m;
+            for (long r = 0; r < m; r++) q += ((double)x[r * c + j] - s) * ((double)x[r * c + j] - s);
+            mu = s;
+            v = q / m;
+        }
+        double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
+        scale[j] = (float)(g * is);
+        shift[j] = (float)(bt - mu * g * is);
+        if (save_mean) save_mean[j] = (float)mu;
+        if (save_invstd) save_invstd[j] = (float)is;
+        if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
+        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (m > 1 ? v * m / (m - 1) : v));
+    }
+    if (mean) sn_free(mean);
+}
+
+void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, const float *run_mean,
+                                const float *run_var, float eps, float *scale, float *shift) {
+    for (int j = 0; j < c; j++) {
+        double is = 1.0 / sqrt((double)run_var[j] + eps), g = gamma ? gamma[j] : 1.0;
+        scale[j] = (float)(g * is);
+        shift[j] = (float)((beta ? beta[j] : 0.0) - run_mean[j] * g * is);
+    }
+}
+
+void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, int act,
+                     float *y) {
+#pragma omp parallel for schedule(static) if ((long)m * c > 32768)
     for (long r = 0; r < m; r++) {
-        const float *restrict xr = x + r * c;
-        float *restrict yr = y + r * c;
-        for (int j = 0; j < c; j++) yr[j] = xr[j] * scale[j] + shift[j];
+        const float *xr = x + r * c, *zr = z ? z + r * c : NULL;
+        float *yr = y + r * c;
+        if (zr && act == 1)
+#pragma omp simd
+            for (int j = 0; j < c; j++) {
+                float v = (xr[j] * scale[j] + shift[j]) + zr[j];
+                yr[j] = v > 0.0f ? v : 0.0f;
+            }
+        else if (zr)
+#pragma omp simd
+            for (int j = 0; j < c; j++) yr[j] = (xr[j] * scale[j] + shift[j]) + zr[j];
+        else if (act == 1)
+#pragma omp simd
+            for (int j = 0; j < c; j++) {
+                float v = xr[j] * scale[j] + shift[j];
+                yr[j] = v > 0.0f ? v : 0.0f;
+            }
+        else if (act == 2)
+#pragma omp simd
+            for (int j = 0; j < c; j++) {
+                float v = xr[j] * scale[j] + shift[j];
+                v = v > 0.0f ? v : 0.0f;
+                yr[j] = v < 6.0f ? v : 6.0f;
+            }
+        else
+#pragma omp simd
+            for (int j = 0; j < c; j++) yr[j] = xr[j] * scale[j] + shift[j];
     }
 }
 
@@ -71,16 +177,8 @@ void batchnorm_forward_train(int m, int c, const float *x, const float *gamma, c
                              float eps, float momentum, float *run_mean, float *run_var,
                              float *save_mean, float *save_invstd, float *y) {
     if (m <= 0 || c <= 0) return;
-    double *mean = sn_alloc(sizeof(double) * 2 * c, "batchnorm statistics"), *var = mean ? mean + c : NULL;
     float *ss = sn_alloc(sizeof(float) * 2 * c, "batchnorm scale");
-    int ok = mean && ss && !col_sums(SUM_A, m, c, x, NULL, NULL, mean, NULL);
-    if (ok) {
-        for (int j = 0; j < c; j++) mean[j] /= m;
-        ok = !col_sums(SUM_SQDEV_A, m, c, x, NULL, mean, var, NULL);
-    }
-    if (!ok) { /* out of memory: serial double loops, same results up to summation order */
-        if (mean) sn_free(mean);
-        if (ss) sn_free(ss);
+    if (!ss) { /* out of memory: per channel, two floats at a time */
         for (int j = 0; j < c; j++) {
             double s = 0, q = 0;
             for (long r = 0; r < m; r++) s += x[r * c + j];
@@ -96,19 +194,9 @@ void batchnorm_forward_train(int m, int c, const float *x, const float *gamma, c
         }
         return;
     }
-    for (int j = 0; j < c; j++) {
-        double v = var[j] / m, is = 1.0 / sqrt(v + eps);
-        double g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
-        ss[j] = (float)(g * is);
-        ss[c + j] = (float)(bt - mean[j] * g * is);
-        if (save_mean) save_mean[j] = (float)mean[j];
-        if (save_invstd) save_invstd[j] = (float)is;
-        if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mean[j]);
-        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (m > 1 ? v * m / (m - 1) : v));
-    }
-    affine(m, c, x, ss, ss + c, y);
+    batchnorm_train_stats(m, c, x, gamma, beta, eps, momentum, run_mean, run_var, save_mean, save_invstd, ss, ss + c);
+    batchnorm_apply(m, c, x, ss, ss + c, NULL, 0, y);
     sn_free(ss);
-    sn_free(mean);
 }
 
 void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, const float *beta,
@@ -124,12 +212,8 @@ void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, co
             }
         return;
     }
-    for (int j = 0; j < c; j++) {
-        double is = 1.0 / sqrt((double)run_var[j] + eps), g = gamma ? gamma[j] : 1.0;
-        ss[j] = (float)(g * is);
-        ss[c + j] = (float)((beta ? beta[j] : 0.0) - run_mean[j] * g * is);
-    }
-    affine(m, c, x, ss, ss + c, y);
+    batchnorm_eval_scale_shift(c, gamma, beta, run_mean, run_var, eps, ss, ss + c);
+    batchnorm_apply(m, c, x, ss, ss + c, NULL, 0, y);
     sn_free(ss);
 }
 
@@ -211,5 +295,74 @@ void batchnorm_backward_eval(int m, int c, const float *x, const float *dy, cons
         mu[c + j] = 1.0 / sqrt((double)run_var[j] + eps);
     }
     bn_backward(0, m, c, x, dy, gamma, mu, mu + c, dx, dgamma, dbeta);
+    sn_free(mu);
+}
+
+void batchnorm_act_backward(int train, int m, int c, const float *x, const float *scale, const float *shift, int act,
+                            const float *gamma, const float *mean, const float *var_or_invstd, float eps, float *g,
+                            float *dgamma, float *dbeta) {
+    if (m <= 0 || c <= 0) return;
+    const act_mask mk = {scale, shift, act}; /* the activation's gradient mask, recomputed */
+    double *mu = sn_alloc(sizeof(double) * 4 * c, "batchnorm backward");
+    float *k = sn_alloc(sizeof(float) * 4 * c, "batchnorm backward coefficients");
+    if (!mu || !k) { /* out of memory: serial, per channel */
+        for (int j = 0; j < c; j++) {
+            double u = mean[j], is = train ? var_or_invstd[j] : 1.0 / sqrt((double)var_or_invstd[j] + eps);
+            double s1 = 0, s2 = 0;
+            for (long r = 0; r < m; r++) {
+                g[r * c + j] = masked(&mk, j, x[r * c + j], g[r * c + j]);
+                s1 += g[r * c + j];
+                s2 += (double)g[r * c + j] * ((double)x[r * c + j] - u);
+            }
+            double a = (gamma ? gamma[j] : 1.0) * is;
+            if (dgamma) dgamma[j] += (float)(s2 * is);
+            if (dbeta) dbeta[j] += (float)s1;
+            for (long r = 0; r < m; r++) {
+                double v = g[r * c + j];
+                if (train) v -= s1 / m + ((double)x[r * c + j] - u) * is * is * s2 / m;
+                g[r * c + j] = (float)(a * v);
+            }
+        }
+        if (mu) sn_free(mu);
+        if (k) sn_free(k);
+        return;
+    }
+    double *is = mu + c, *sdy = mu + 2 * c, *sdyx = mu + 3 * c;
+    for (int j = 0; j < c; j++) {
+        mu[j] = mean[j];
+        is[j] = train ? var_or_invstd[j] : 1.0 / sqrt((double)var_or_invstd[j] + eps);
+    }
+    if (col_sums_mask(SUM_B_AND_B_DEV_A, m, c, x, g, mu, &mk, sdy, sdyx)) {
+        sn_free(mu);
+        sn_free(k);
+        return;
+    }
+    for (int j = 0; j < c; j++) {
+        double a = (gamma ? gamma[j] : 1.0) * is[j];
+        if (dgamma) dgamma[j] += (float)(sdyx[j] * is[j]);
+        if (dbeta) dbeta[j] += (float)sdy[j];
+        k[j] = (float)a;
+        k[c + j] = (float)(train ? -a * is[j] * is[j] * sdyx[j] / m : 0.0);
+        k[2 * c + j] = (float)(train ? -a * sdy[j] / m : 0.0);
+        k[3 * c + j] = (float)mu[j];
+    }
+    const float *A = k, *B = k + c, *C = k + 2 * c, *M = k + 3 * c;
+#pragma omp parallel for schedule(static) if ((long)m * c > 32768)
+    for (long r = 0; r < m; r++) {
+        const float *xr = x + r * c;
+        float *gr = g + r * c;
+        if (act) {
+            const float hi = act == 1 ? INFINITY : 6.0f;
+#pragma omp simd
+            for (int j = 0; j < c; j++) {
+                float v = xr[j] * scale[j] + shift[j];
+                float gv = (v > 0.0f && v < hi) ? gr[j] : 0.0f;
+                gr[j] = A[j] * gv + (B[j] * (xr[j] - M[j]) + C[j]);
+            }
+        } else
+#pragma omp simd
+            for (int j = 0; j < c; j++) gr[j] = A[j] * gr[j] + (B[j] * (xr[j] - M[j]) + C[j]);
+    }
+    sn_free(k);
     sn_free(mu);
 }

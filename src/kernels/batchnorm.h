@@ -15,6 +15,25 @@ void batchnorm_forward_train(int m, int c, const float *x, const float *gamma, c
                              float *save_mean, float *save_invstd, float *y);
 void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, const float *beta,
                             const float *run_mean, const float *run_var, float eps, float *y);
+/* the pieces of the forward passes, for fused execution (nn/net.c):
+ * train statistics (as batchnorm_forward_train, without writing y) giving the per-channel
+ * scale = gamma*invstd and shift = beta - mean*scale; the same from running statistics; and
+ * y = act(x*scale + shift [+ z]) with act 0 none, 1 ReLU, 2 ReLU6 (z, the residual, may be NULL;
+ * with z only act 0 or 1).  The forward functions above are stats + apply, bitwise. */
+void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
+                           float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
+                           float *scale, float *shift);
+void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, const float *run_mean,
+                                const float *run_var, float eps, float *scale, float *shift);
+void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, int act,
+                     float *y);
+/* fused backward of y = act(x*scale + shift) (act 0 none, 1 ReLU, 2 ReLU6) IN PLACE: g holds
+ * d loss / d y on entry and d loss / d x on return (overwritten, not accumulated); dgamma and
+ * dbeta accumulate (may be NULL).  train: mean/var_or_invstd are the saved batch mean and
+ * 1/sqrt(var+eps); else the running mean and variance (eval, frozen) with eps. */
+void batchnorm_act_backward(int train, int m, int c, const float *x, const float *scale, const float *shift, int act,
+                            const float *gamma, const float *mean, const float *var_or_invstd, float eps, float *g,
+                            float *dgamma, float *dbeta);
 void batchnorm_backward_train(int m, int c, const float *x, const float *dy, const float *gamma,
                               const float *save_mean, const float *save_invstd,
                               float *dx, float *dgamma, float *dbeta);

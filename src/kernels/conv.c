@@ -85,11 +85,11 @@ static void col2im_acc(const conv_desc *d, const float *dcol, int c0, int cg, fl
     }
 }
 
-/* images per chunk: enough for ~512 GEMM rows, col buffer <= 16 MiB, at most `avail` */
+/* images per chunk: enough for ~512 GEMM rows, col buffer <= 4 MiB, at most `avail` */
 static int chunk_images(const conv_desc *d, int avail) {
     long rows = (long)d->oh * d->ow, K = (long)d->kh * d->kw * (d->cin / d->groups);
     long c = (512 + rows - 1) / rows;
-    long cap = (16L << 20) / (long)sizeof(float) / (rows * K);
+    long cap = (4L << 20) / (long)sizeof(float) / (rows * K);
     if (c > cap) c = cap;
     if (c > avail) c = avail;
     return c < 1 ? 1 : (int)c;

@@ -1,21 +1,22 @@
-/* eltwise.c - element-wise layers; OpenMP over large arrays, loops vectorise. */
+/* eltwise.c - element-wise layers; OpenMP over large arrays, loops vectorise (the `if` applies to
+ * the parallel part only: a plain `if` would also turn the simd off for small arrays). */
 #include "kernels/eltwise.h"
 #include "core/rng.h"
 
 #define PAR_MIN 65536 /* below this, threads cost more than they save */
 
 void relu_forward(size_t n, const float *x, float *y) {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 void relu_backward(size_t n, const float *y, const float *dy, float *dx) {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 void relu6_forward(size_t n, const float *x, float *y) {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float v = x[i] > 0.0f ? x[i] : 0.0f;
         y[i] = v < 6.0f ? v : 6.0f;
@@ -23,17 +24,17 @@ void relu6_forward(size_t n, const float *x, float *y) {
 }
 
 void relu6_backward(size_t n, const float *y, const float *dy, float *dx) {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f;
 }
 
 void add_forward(size_t n, const float *a, const float *b, float *y) {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
 void axpy(size_t n, float alpha, const float *x, float *y) {
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
@@ -50,6 +51,12 @@ void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const fl
 
 void dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
+}
+
+void dropout_backward_inplace(size_t n, float p, const uint8_t *mask, float *g) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) g[i] = mask[i] ? g[i] * scale : 0.0f;
 }

@@ -17,4 +17,6 @@ void add_forward(size_t n, const float *a, const float *b, float *y);      /* y 
 void axpy(size_t n, float alpha, const float *x, float *y);                /* y += alpha * x */
 void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y, uint8_t *mask);
 void dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx);
+/* g = d loss / d y on entry, d loss / d x on return (overwritten) */
+void dropout_backward_inplace(size_t n, float p, const uint8_t *mask, float *g);
 #endif

@@ -4,6 +4,7 @@
 #include "kernels/pool.h"
 #include "core/error.h"
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -36,7 +37,17 @@ static void out_range(int i, int p, int k, int s, int on, int *o0, int *o1) {
     *o1 = imin(on, hi);
 }
 
-void maxpool_forward(const pool_desc *d, int n, const float *x, float *y, int32_t *argmax) {
+/* v = act(x*scale + shift) when scale is given (a batch norm and activation applied on the fly,
+ * bitwise as batchnorm_apply), else x */
+static inline float pre(float x, float scale, float shift, int act) {
+    float v = x * scale + shift;
+    if (act) v = v > 0.0f ? v : 0.0f;
+    if (act == 2) v = v < 6.0f ? v : 6.0f;
+    return v;
+}
+
+static void maxpool_fwd(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, int act,
+                        float *y, int32_t *argmax) {
     int C = d->c;
     long rows = (long)n * d->oh;
 #pragma omp parallel for schedule(static)
@@ -58,7 +69,7 @@ void maxpool_forward(const pool_desc *d, int n, const float *x, float *y, int32_
                     int32_t idx = (y0 + ky) * d->w + x0 + kx;
                     const float *restrict xp = xi + (long)idx * C;
                     for (int c = 0; c < C; c++) {
-                        float v = xp[c];
+                        float v = scale ? pre(xp[c], scale[c], shift[c], act) : xp[c];
                         if (v > yp[c] || v != v) { /* NaN propagates, as PyTorch */
                             yp[c] = v;
                             ap[c] = idx;
@@ -67,6 +78,106 @@ void maxpool_forward(const pool_desc *d, int n, const float *x, float *y, int32_
                 }
         }
     }
+}
+
+void maxpool_forward(const pool_desc *d, int n, const float *x, float *y, int32_t *argmax) {
+    maxpool_fwd(d, n, x, NULL, NULL, 0, y, argmax);
+}
+
+void maxpool_forward_bn_act(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, int act,
+                            float *y, int32_t *argmax) {
+    maxpool_fwd(d, n, x, scale, shift, act, y, argmax);
+}
+
+/* gathered gradient of input row r (image i, row iy) of channel block: g[ix*C + c] for all ix */
+static void gather_row(const pool_desc *d, long r, const float *dy, const int32_t *argmax, float *g) {
+    int C = d->c;
+    int i = (int)(r / d->h), iy = (int)(r % d->h), oy0, oy1;
+    out_range(iy, d->pt, d->kh, d->sh, d->oh, &oy0, &oy1);
+    for (int ix = 0; ix < d->w; ix++) {
+        int ox0, ox1;
+        out_range(ix, d->pl, d->kw, d->sw, d->ow, &ox0, &ox1);
+        float *restrict gp = g + (long)ix * C;
+        int32_t idx = iy * d->w + ix;
+        for (int c = 0; c < C; c++) gp[c] = 0.0f;
+        for (int oy = oy0; oy < oy1; oy++)
+            for (int ox = ox0; ox < ox1; ox++) {
+                long o = (((long)i * d->oh + oy) * d->ow + ox) * C;
+                const float *restrict gg = dy + o;
+                const int32_t *restrict ap = argmax + o;
+                for (int c = 0; c < C; c++) gp[c] += ap[c] == idx ? gg[c] : 0.0f;
+            }
+    }
+}
+
+int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, int act,
+                            const float *scale, const float *shift, const double *mu, const double *is, int train,
+                            const float *gamma, float *x, float *dgamma, float *dbeta) {
+    const int C = d->c;
+    const long rows = (long)n * d->h, m = rows * d->w;
+    /* fixed blocks of rows (independent of the thread count): deterministic sums */
+    long br = (rows + 63) / 64;
+    int nb = (int)((rows + br - 1) / br);
+    double *part = sn_calloc(sizeof(double) * 2 * (size_t)nb * C, "max-pool backward sums");
+    float *rowbuf = sn_alloc(sizeof(float) * (size_t)d->w * C * nb, "max-pool backward rows");
+    float *k = sn_alloc(sizeof(float) * 4 * C, "batchnorm backward coefficients");
+    if (!part || !rowbuf || !k) {
+        sn_free(part);
+        sn_free(rowbuf);
+        sn_free(k);
+        return -1;
+    }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) {
+        double *s1 = part + (size_t)2 * b * C, *s2 = s1 + C;
+        float *g = rowbuf + (size_t)b * d->w * C;
+        for (long r = b * br; r < (b + 1) * br && r < rows; r++) {
+            gather_row(d, r, dy, argmax, g);
+            const float *xr = x + r * d->w * C;
+            for (long e = 0; e < (long)d->w * C; e++) {
+                int c = (int)(e % C);
+                float v = xr[e] * scale[c] + shift[c];
+                bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
+                float gv = pass ? g[e] : 0.0f;
+                s1[c] += gv;
+                s2[c] += (double)gv * ((double)xr[e] - mu[c]);
+            }
+        }
+    }
+    for (int c = 0; c < C; c++) {
+        double a1 = 0, a2 = 0;
+        for (int b = 0; b < nb; b++) {
+            a1 += part[(size_t)2 * b * C + c];
+            a2 += part[(size_t)2 * b * C + C + c];
+        }
+        double a = (gamma ? gamma[c] : 1.0) * is[c];
+        if (dgamma) dgamma[c] += (float)(a2 * is[c]);
+        if (dbeta) dbeta[c] += (float)a1;
+        k[c] = (float)a;
+        k[C + c] = (float)(train ? -a * is[c] * is[c] * a2 / m : 0.0);
+        k[2 * C + c] = (float)(train ? -a * a1 / m : 0.0);
+        k[3 * C + c] = (float)mu[c];
+    }
+    const float *A = k, *B = k + C, *Cc = k + 2 * C, *M = k + 3 * C;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) {
+        float *g = rowbuf + (size_t)b * d->w * C;
+        for (long r = b * br; r < (b + 1) * br && r < rows; r++) {
+            gather_row(d, r, dy, argmax, g);
+            float *xr = x + r * d->w * C;
+            for (long e = 0; e < (long)d->w * C; e++) {
+                int c = (int)(e % C);
+                float v = xr[e] * scale[c] + shift[c];
+                bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
+                float gv = pass ? g[e] : 0.0f;
+                xr[e] = A[c] * gv + (B[c] * (xr[e] - M[c]) + Cc[c]);
+            }
+        }
+    }
+    sn_free(k);
+    sn_free(rowbuf);
+    sn_free(part);
+    return 0;
 }
 
 void maxpool_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, float *dx) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/batchnorm.h"
@@ -37,21 +38,35 @@ net *net_create(int h, int w, int c) {
     return m;
 }
 
+static void arena_unmap(float *p, size_t floats) {
+    if (p) munmap(p, floats * sizeof(float));
+}
+
 static void free_runtime(node *d) {
-    sn_free(d->y); sn_free(d->dy); sn_free(d->save_mean); sn_free(d->save_invstd);
+    if (!d->pooled_y) sn_free(d->y);
+    sn_free(d->save_mean); sn_free(d->save_invstd); sn_free(d->scale); sn_free(d->shift);
     sn_free(d->argmax); sn_free(d->mask);
-    d->y = d->dy = d->save_mean = d->save_invstd = NULL;
+    d->y = d->dy = d->save_mean = d->save_invstd = d->scale = d->shift = NULL;
+    d->pooled_y = false;
     d->argmax = NULL;
     d->mask = NULL;
+}
+
+static void pool_free_all(net *m) {
+    for (int i = 0; i < m->n_pool; i++) sn_free(m->pool[i].p);
+    free(m->pool);
+    m->pool = NULL;
+    m->n_pool = m->cap_pool = 0;
 }
 
 void net_free(net *m) {
     if (!m) return;
     for (int i = 0; i < m->n_nodes; i++) free_runtime(&m->nodes[i]);
+    pool_free_all(m);
     free(m->nodes);
     free(m->params);
-    sn_free(m->data);
-    sn_free(m->grad);
+    arena_unmap(m->data, m->cap_floats);
+    arena_unmap(m->grad, m->cap_floats);
     sn_free(m->scratch);
     free(m);
 }
@@ -83,6 +98,38 @@ static int add_node(net *m, op_kind op, int x, const char *name) {
     return m->n_nodes++;
 }
 
+/* The parameter and gradient arenas are anonymous mappings reserved far beyond any network
+ * (untouched pages cost no memory), so they never move while a model is built and the resident
+ * size is what the parameters use; a network that outgrows the reservation moves once. */
+#define ARENA_RESERVE ((size_t)1 << 30) /* floats: 4 GiB of address space each */
+
+static float *arena_map(size_t floats) {
+    void *p = mmap(NULL, floats * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static int arena_grow(net *m, size_t need) {
+    size_t cap = m->cap_floats ? 2 * m->cap_floats : ARENA_RESERVE;
+    while (cap < need) cap *= 2;
+    float *nd = arena_map(cap), *ng = arena_map(cap);
+    if (!nd || !ng) {
+        arena_unmap(nd, cap);
+        arena_unmap(ng, cap);
+        return sn_error("out of memory (address space) for %zu parameters", need);
+    }
+    if (m->data) { /* mappings start zeroed: copy what is used */
+        memcpy(nd, m->data, m->n_floats * sizeof(float));
+        memcpy(ng, m->grad, m->n_floats * sizeof(float));
+    }
+    arena_unmap(m->data, m->cap_floats);
+    arena_unmap(m->grad, m->cap_floats);
+    m->data = nd;
+    m->grad = ng;
+    m->cap_floats = cap;
+    return 0;
+}
+
 /* appends a parameter "<node name>.<suffix>" with PyTorch shape dims[0..ndim) */
 static int add_param(net *m, int nd, const char *suffix, int ndim, const int *dims, bool ohwi,
                      bool buffer, init_kind init) {
@@ -96,24 +143,7 @@ static int add_param(net *m, int nd, const char *suffix, int ndim, const int *di
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= (size_t)dims[i];
     size_t off = (m->n_floats + 15) / 16 * 16; /* 64-byte aligned starts */
-    if (off + numel > m->cap_floats) {
-        size_t cap = m->cap_floats ? m->cap_floats : 1 << 16;
-        while (cap < off + numel) cap *= 2;
-        float *nd_ = sn_calloc(cap * sizeof(float), "parameters");
-        float *ng = sn_calloc(cap * sizeof(float), "gradients");
-        if (!nd_ || !ng) {
-            sn_free(nd_); sn_free(ng);
-            return -1;
-        }
-        if (m->data) {
-            memcpy(nd_, m->data, m->n_floats * sizeof(float));
-            memcpy(ng, m->grad, m->n_floats * sizeof(float));
-        }
-        sn_free(m->data); sn_free(m->grad);
-        m->data = nd_;
-        m->grad = ng;
-        m->cap_floats = cap;
-    }
+    if (off + numel > m->cap_floats && arena_grow(m, off + numel) < 0) return -1;
     param *p = &m->params[m->n_params];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s.%s", m->nodes[nd].name, suffix);
@@ -416,6 +446,67 @@ size_t net_out_size(const net *m) {
     return (size_t)o->h * o->w * o->c;
 }
 
+/* ---------------------------------------------------------------- memory */
+
+/* a transient node's output is recomputable from its kept input: batch norm (saved scale and
+ * shift) and ReLU/ReLU6; everything else, and the output and kept nodes, persist */
+static bool is_transient(const net *m, int i) {
+    const node *d = &m->nodes[i];
+    return (d->op == OP_BN || d->op == OP_RELU || d->op == OP_RELU6) && !d->keep && i != net_output(m);
+}
+
+/* a pooled buffer of at least n floats, or NULL: the best fit among free ones that wastes at most
+ * half of n (a big buffer lent to a small tensor would make the next big one allocate anew), else a
+ * new one.  Shapes repeat from step to step, so the pool settles after the first step. */
+static float *pool_get(net *m, size_t n) {
+    int best = -1;
+    for (int i = 0; i < m->n_pool; i++)
+        if (!m->pool[i].used && m->pool[i].cap >= n && (best < 0 || m->pool[i].cap < m->pool[best].cap)) best = i;
+    if (best >= 0) {
+        m->pool[best].used = true;
+        return m->pool[best].p;
+    }
+    if (m->n_pool == m->cap_pool) {
+        int cap = m->cap_pool ? 2 * m->cap_pool : 16;
+        net_block *nb = realloc(m->pool, sizeof(net_block) * (size_t)cap);
+        if (!nb) {
+            sn_error("out of memory for activation buffers");
+            return NULL;
+        }
+        m->pool = nb;
+        m->cap_pool = cap;
+    }
+    float *p = sn_alloc(n * sizeof(float), "activation buffers");
+    if (!p) return NULL;
+    if (getenv("SN_POOLDBG")) fprintf(stderr, "pool new %.2f MB (total blocks %d)\n", n * 4 / 1e6, m->n_pool + 1);
+    m->pool[m->n_pool++] = (net_block){.p = p, .cap = n, .used = true};
+    return p;
+}
+
+static void pool_put(net *m, float *p) {
+    for (int i = 0; i < m->n_pool; i++)
+        if (m->pool[i].p == p) {
+            m->pool[i].used = false;
+            return;
+        }
+}
+
+static void drop_y(net *m, node *d) {
+    if (d->pooled_y) {
+        pool_put(m, d->y);
+        d->y = NULL;
+    }
+    d->pooled_y = false;
+}
+
+/* persistent outputs have their own buffer: the input, the output and kept nodes */
+static bool persists(const net *m, int i) { return i == 0 || i == net_output(m) || m->nodes[i].keep; }
+
+static void drop_dy(net *m, node *d) {
+    if (d->dy) pool_put(m, d->dy);
+    d->dy = NULL;
+}
+
 static size_t node_size(const node *d) { return (size_t)d->h * d->w * d->c; }
 
 static bool trainable(const net *m, int p) { return p >= 0 && !m->params[p].frozen && !m->params[p].buffer; }
@@ -431,6 +522,30 @@ static void mark_need_dy(net *m) {
     }
 }
 
+static int alloc_node(net *m, int i, int n) {
+    node *d = &m->nodes[i];
+    size_t sz = (size_t)n * node_size(d);
+    d->transient = is_transient(m, i);
+    if (persists(m, i)) {
+        d->y = sn_alloc(sz * sizeof(float), "activations");
+        if (!d->y) return -1;
+    }
+    if (d->op == OP_BN) {
+        d->save_mean = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
+        d->save_invstd = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
+        d->scale = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
+        d->shift = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
+        if (!d->save_mean || !d->save_invstd || !d->scale || !d->shift) return -1;
+    } else if (d->op == OP_MAXPOOL || d->op == OP_CONCATPOOL) {
+        d->argmax = sn_alloc(sz * sizeof(int32_t), "pooling indices");
+        if (!d->argmax) return -1;
+    } else if (d->op == OP_DROPOUT) {
+        d->mask = sn_alloc(sz, "dropout mask");
+        if (!d->mask) return -1;
+    }
+    return 0;
+}
+
 int net_set_batch(net *m, int n) {
     if (n <= 0) return sn_error("batch size %d", n);
     if (n <= m->cap_batch) {
@@ -438,26 +553,98 @@ int net_set_batch(net *m, int n) {
         return 0;
     }
     for (int i = 0; i < m->n_nodes; i++) free_runtime(&m->nodes[i]);
+    pool_free_all(m);
     m->batch = m->cap_batch = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        node *d = &m->nodes[i];
-        size_t sz = (size_t)n * node_size(d);
-        d->y = sn_alloc(sz * sizeof(float), "activations");
-        d->dy = i ? sn_alloc(sz * sizeof(float), "activation gradients") : NULL;
-        if (!d->y || (i && !d->dy)) return -1;
-        if (d->op == OP_BN) {
-            d->save_mean = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
-            d->save_invstd = sn_alloc((size_t)d->c * sizeof(float), "batch-norm statistics");
-            if (!d->save_mean || !d->save_invstd) return -1;
-        } else if (d->op == OP_MAXPOOL || d->op == OP_CONCATPOOL) {
-            d->argmax = sn_alloc(sz * sizeof(int32_t), "pooling indices");
-            if (!d->argmax) return -1;
-        } else if (d->op == OP_DROPOUT) {
-            d->mask = sn_alloc(sz, "dropout mask");
-            if (!d->mask) return -1;
-        }
-    }
+    for (int i = 0; i < m->n_nodes; i++)
+        if (alloc_node(m, i, n) < 0) return -1;
     m->batch = m->cap_batch = n;
+    return 0;
+}
+
+int net_keep(net *m, int i) {
+    if (i < 0 || i >= m->n_nodes) return sn_error("net_keep: no node %d", i);
+    node *d = &m->nodes[i];
+    d->keep = true;
+    if (m->cap_batch > 0 && (d->pooled_y || !d->y)) {
+        drop_y(m, d);
+        d->transient = false;
+        d->y = sn_alloc((size_t)m->cap_batch * node_size(d) * sizeof(float), "activations");
+        if (!d->y) return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static int act_of(op_kind op) { return op == OP_RELU ? 1 : op == OP_RELU6 ? 2 : 0; }
+
+/* gives a node without its own buffer a pooled one */
+static int take_y(net *m, node *d) {
+    if (d->y) return 0;
+    d->y = pool_get(m, (size_t)m->batch * node_size(d));
+    if (!d->y) return -1;
+    d->pooled_y = true;
+    return 0;
+}
+
+/* computes node i's output from its inputs' outputs (which must be present; a fused batch norm
+ * input is applied on the fly) */
+static int compute(net *m, int i, bool training) {
+    const int n = m->batch;
+    node *d = &m->nodes[i];
+    const node *a = &m->nodes[d->in0];
+    const size_t cnt = (size_t)n * node_size(d);
+    if (d->fused) return 0; /* its consumer applies it */
+    if (take_y(m, d) < 0) return -1;
+    switch (d->op) {
+    case OP_CONV:
+        conv2d_forward(&d->conv, n, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
+        break;
+    case OP_BN: batchnorm_apply(n * d->h * d->w, d->c, a->y, d->scale, d->shift, NULL, 0, d->y); break;
+    case OP_RELU:
+    case OP_RELU6:
+        if (a->op == OP_BN && a->fused) {
+            const node *x = &m->nodes[a->in0];
+            batchnorm_apply(n * d->h * d->w, d->c, x->y, a->scale, a->shift, NULL, act_of(d->op), d->y);
+        } else if (d->op == OP_RELU) {
+            relu_forward(cnt, a->y, d->y);
+        } else {
+            relu6_forward(cnt, a->y, d->y);
+        }
+        break;
+    case OP_ADD: {
+        const node *b = &m->nodes[d->in1];
+        if (a->op == OP_BN && a->fused)
+            batchnorm_apply(n * d->h * d->w, d->c, m->nodes[a->in0].y, a->scale, a->shift, b->y, 0, d->y);
+        else if (b->op == OP_BN && b->fused)
+            batchnorm_apply(n * d->h * d->w, d->c, m->nodes[b->in0].y, b->scale, b->shift, a->y, 0, d->y);
+        else
+            add_forward(cnt, a->y, b->y, d->y);
+        break;
+    }
+    case OP_MAXPOOL:
+        if (a->fused) { /* max pool of ReLU(batch norm(x)) */
+            const node *b = &m->nodes[a->in0];
+            maxpool_forward_bn_act(&d->pool, n, m->nodes[b->in0].y, b->scale, b->shift, act_of(a->op), d->y, d->argmax);
+        } else {
+            maxpool_forward(&d->pool, n, a->y, d->y, d->argmax);
+        }
+        break;
+    case OP_AVGPOOL: avgpool_forward(&d->pool, n, a->y, d->y); break;
+    case OP_GAP: global_avgpool_forward(n, a->h * a->w, a->c, a->y, d->y); break;
+    case OP_CONCATPOOL: concatpool_forward(n, a->h * a->w, a->c, a->y, d->y, d->argmax); break;
+    case OP_FLATTEN: memcpy(d->y, a->y, cnt * sizeof(float)); break;
+    case OP_LINEAR:
+        linear_forward(n, a->c, d->c, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
+        break;
+    case OP_DROPOUT:
+        if (training && d->p > 0)
+            dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, a->y, d->y, d->mask);
+        else
+            memcpy(d->y, a->y, cnt * sizeof(float));
+        break;
+    case OP_INPUT: break;
+    }
     return 0;
 }
 
@@ -471,108 +658,330 @@ const float *net_forward_from(net *m, int first, bool training) {
     m->training = training;
     if (training) m->step++;
     int last = net_output(m);
-    for (int i = first < 1 ? 1 : first; i <= last; i++) {
+    if (first < 1) first = 1;
+    /* consumers of each node among first..last; a batch norm with one consumer that can apply
+     * it (ReLU, ReLU6, add) is fused into that consumer */
+    for (int i = 0; i <= last; i++) {
+        drop_y(m, &m->nodes[i]);
+        m->nodes[i].refs = 0;
+        m->nodes[i].fused = false;
+    }
+    for (int i = first; i <= last; i++) {
         node *d = &m->nodes[i];
-        const node *a = &m->nodes[d->in0];
-        const size_t cnt = (size_t)n * node_size(d);
-        switch (d->op) {
-        case OP_CONV:
-            conv2d_forward(&d->conv, n, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
-            break;
-        case OP_BN: {
+        m->nodes[d->in0].refs++;
+        if (d->op == OP_ADD) m->nodes[d->in1].refs++;
+    }
+    for (int i = first; i <= last; i++) {
+        node *d = &m->nodes[i];
+        if (d->op != OP_ADD && d->op != OP_RELU && d->op != OP_RELU6) continue;
+        node *a = &m->nodes[d->in0];
+        if (a->op == OP_BN && a->transient && a->refs == 1 && d->in0 >= first) {
+            a->fused = true;
+        } else if (d->op == OP_ADD) {
+            node *b = &m->nodes[d->in1];
+            if (b->op == OP_BN && b->transient && b->refs == 1 && d->in1 >= first) b->fused = true;
+        }
+    }
+    for (int i = first; i <= last; i++) { /* max pool of ReLU(batch norm): all three in one pass */
+        node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+        if (d->op == OP_MAXPOOL && (a->op == OP_RELU || a->op == OP_RELU6) && a->transient && a->refs == 1 &&
+            d->in0 >= first && m->nodes[a->in0].op == OP_BN && m->nodes[a->in0].fused)
+            a->fused = true;
+    }
+    for (int i = first; i <= last; i++) {
+        node *d = &m->nodes[i];
+        if (d->op == OP_BN) { /* statistics (or the running ones) into scale and shift */
+            const node *a = &m->nodes[d->in0];
             int rows = n * d->h * d->w;
             if (training && !d->bn_frozen) {
-                batchnorm_forward_train(rows, d->c, a->y, net_param(m, d->p_w), net_param(m, d->p_b), d->eps,
-                                        d->momentum, net_param(m, d->p_mean), net_param(m, d->p_var),
-                                        d->save_mean, d->save_invstd, d->y);
+                batchnorm_train_stats(rows, d->c, a->y, net_param(m, d->p_w), net_param(m, d->p_b), d->eps,
+                                      d->momentum, net_param(m, d->p_mean), net_param(m, d->p_var), d->save_mean,
+                                      d->save_invstd, d->scale, d->shift);
                 d->tracked++;
             } else {
-                batchnorm_forward_eval(rows, d->c, a->y, net_param(m, d->p_w), net_param(m, d->p_b),
-                                       net_param(m, d->p_mean), net_param(m, d->p_var), d->eps, d->y);
+                batchnorm_eval_scale_shift(d->c, net_param(m, d->p_w), net_param(m, d->p_b), net_param(m, d->p_mean),
+                                           net_param(m, d->p_var), d->eps, d->scale, d->shift);
             }
-            break;
         }
-        case OP_RELU: relu_forward(cnt, a->y, d->y); break;
-        case OP_RELU6: relu6_forward(cnt, a->y, d->y); break;
-        case OP_ADD: add_forward(cnt, a->y, m->nodes[d->in1].y, d->y); break;
-        case OP_MAXPOOL: maxpool_forward(&d->pool, n, a->y, d->y, d->argmax); break;
-        case OP_AVGPOOL: avgpool_forward(&d->pool, n, a->y, d->y); break;
-        case OP_GAP: global_avgpool_forward(n, a->h * a->w, a->c, a->y, d->y); break;
-        case OP_CONCATPOOL: concatpool_forward(n, a->h * a->w, a->c, a->y, d->y, d->argmax); break;
-        case OP_FLATTEN: memcpy(d->y, a->y, cnt * sizeof(float)); break;
-        case OP_LINEAR:
-            linear_forward(n, a->c, d->c, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
-            break;
-        case OP_DROPOUT:
-            if (training && d->p > 0)
-                dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, a->y, d->y, d->mask);
-            else
-                memcpy(d->y, a->y, cnt * sizeof(float));
-            break;
-        case OP_INPUT: break;
+        if (compute(m, i, training) < 0) return NULL;
+        /* inputs whose last consumer this was give their buffers back; a fused batch norm's
+         * input is read by the batch norm's consumer, so it is released there */
+        if (d->fused) continue;
+        int ins[2] = {d->in0, d->op == OP_ADD ? d->in1 : -1};
+        for (int k = 0; k < 2; k++) {
+            if (ins[k] < 0) continue;
+            node *a = &m->nodes[ins[k]];
+            while (a->fused) a = &m->nodes[a->in0];
+            if (--a->refs == 0 && a->transient) drop_y(m, a);
         }
     }
     return m->nodes[last].y;
 }
 
+/* ---------------------------------------------------------------- backward */
+
+/* makes a transient node's output present again (recomputed from kept inputs) */
+static const float *value(net *m, int i) {
+    node *d = &m->nodes[i];
+    if (d->y) return d->y;
+    if (!d->transient) {
+        sn_error("node %d: its output is needed but was not computed", i);
+        return NULL;
+    }
+    const int n = m->batch;
+    if (d->op == OP_BN) {
+        const float *x = value(m, d->in0);
+        if (!x || take_y(m, d) < 0) return NULL;
+        batchnorm_apply(n * d->h * d->w, d->c, x, d->scale, d->shift, NULL, 0, d->y);
+    } else { /* ReLU, ReLU6 */
+        node *a = &m->nodes[d->in0];
+        if (a->op == OP_BN && !a->y) { /* fused: from the batch norm's input */
+            const float *x = value(m, a->in0);
+            if (!x || take_y(m, d) < 0) return NULL;
+            batchnorm_apply(n * d->h * d->w, d->c, x, a->scale, a->shift, NULL, act_of(d->op), d->y);
+        } else {
+            const float *x = value(m, d->in0);
+            if (!x || take_y(m, d) < 0) return NULL;
+            if (d->op == OP_RELU) relu_forward((size_t)n * node_size(d), x, d->y);
+            else relu6_forward((size_t)n * node_size(d), x, d->y);
+        }
+    }
+    return d->y;
+}
+
+/* node i's activation gradient buffer, zeroed when first taken (backward passes accumulate) */
+static float *grad_buf(net *m, int i) {
+    node *d = &m->nodes[i];
+    if (!d->dy) {
+        size_t cnt = (size_t)m->batch * node_size(d);
+        d->dy = pool_get(m, cnt);
+        if (d->dy) memset(d->dy, 0, cnt * sizeof(float));
+    }
+    return d->dy;
+}
+
 void net_zero_grad(net *m) { memset(m->grad, 0, m->n_floats * sizeof(float)); }
 
-void net_backward(net *m, const float *dout) {
+#define NEED(p) do { if (!(p)) goto oom; } while (0)
+
+/* hands node i's gradient buffer to node `to` when `to` has none yet (its contents become
+ * `to`'s gradient; an in-place transform may follow); false if `to` already has one */
+static bool hand_over(net *m, node *d, int to) {
+    node *t = &m->nodes[to];
+    if (t->dy) return false;
+    t->dy = d->dy;
+    d->dy = NULL;
+    return true;
+}
+
+/* adds node i's gradient into node `to`'s (a copy when `to` has none yet) */
+static int give(net *m, const node *d, int to, size_t cnt) {
+    node *t = &m->nodes[to];
+    if (t->dy) {
+        axpy(cnt, 1.0f, d->dy, t->dy);
+        return 0;
+    }
+    t->dy = pool_get(m, cnt);
+    if (!t->dy) return -1;
+    memcpy(t->dy, d->dy, cnt * sizeof(float));
+    return 0;
+}
+
+/* in place: g = g where the activation passes at input x, else 0 (ReLU: x > 0; ReLU6: 0 < x < 6) */
+static void act_mask(size_t n, int act, const float *x, float *g) {
+#pragma omp parallel for simd schedule(static) if (parallel: n > 65536)
+    for (size_t k = 0; k < n; k++) {
+        bool pass = act == 1 ? x[k] > 0.0f : (x[k] > 0.0f && x[k] < 6.0f);
+        g[k] = pass ? g[k] : 0.0f;
+    }
+}
+
+/* batch norm node b's backward in place on buffer g (d loss / d act(bn) on entry) */
+static void bn_inplace(net *m, node *b, int act, const float *x, float *g) {
+    bool train = m->training && !b->bn_frozen;
+    float *dw = trainable(m, b->p_w) ? net_grad(m, b->p_w) : NULL;
+    float *db = trainable(m, b->p_b) ? net_grad(m, b->p_b) : NULL;
+    batchnorm_act_backward(train, m->batch * b->h * b->w, b->c, x, b->scale, b->shift, act, net_param(m, b->p_w),
+                           train ? b->save_mean : net_param(m, b->p_mean),
+                           train ? b->save_invstd : net_param(m, b->p_var), b->eps, g, dw, db);
+}
+
+/* max pool d of ReLU(batch norm(x)) where x is a pooled output with no other reader: the
+ * backward of all three in place over x's buffer, which becomes x's gradient (no buffer the size
+ * of x is needed).  1 done, 0 not applicable (or out of memory: the plain path follows). */
+static int maxpool_fused_backward(net *m, node *d) {
+    node *a = &m->nodes[d->in0];
+    if (!(a->op == OP_RELU || a->op == OP_RELU6) || a->refs != 1 || a->dy || a->y) return 0;
+    node *b = &m->nodes[a->in0];
+    if (b->op != OP_BN || b->refs != 1 || b->dy || b->y) return 0;
+    node *x = &m->nodes[b->in0];
+    if (!x->pooled_y || x->refs != 1 || x->dy) return 0;
+    const int c = b->c;
+    bool train = m->training && !b->bn_frozen;
+    double *mu = sn_alloc(sizeof(double) * 2 * c, "batchnorm backward");
+    if (!mu) return 0;
+    for (int j = 0; j < c; j++) {
+        mu[j] = train ? b->save_mean[j] : net_param(m, b->p_mean)[j];
+        mu[c + j] = train ? b->save_invstd[j] : 1.0 / sqrt((double)net_param(m, b->p_var)[j] + b->eps);
+    }
+    float *dw = trainable(m, b->p_w) ? net_grad(m, b->p_w) : NULL;
+    float *db = trainable(m, b->p_b) ? net_grad(m, b->p_b) : NULL;
+    int rc = maxpool_bn_act_backward(&d->pool, m->batch, d->dy, d->argmax, act_of(a->op), b->scale, b->shift, mu,
+                                     mu + c, train, net_param(m, b->p_w), x->y, dw, db);
+    sn_free(mu);
+    if (rc < 0) return 0;
+    x->dy = x->y; /* the buffer now holds d loss / d x */
+    x->y = NULL;
+    x->pooled_y = false;
+    a->need_dy = b->need_dy = false; /* done */
+    return 1;
+}
+
+#define NEED(p) do { if (!(p)) goto oom; } while (0)
+
+int net_backward(net *m, const float *dout) {
     const int n = m->batch;
     const int last = net_output(m);
     mark_need_dy(m);
-    for (int i = 1; i <= last; i++)
-        if (m->nodes[i].need_dy) memset(m->nodes[i].dy, 0, (size_t)n * node_size(&m->nodes[i]) * sizeof(float));
-    if (!m->nodes[last].need_dy) return;
+    for (int i = 0; i <= last; i++) {
+        drop_dy(m, &m->nodes[i]);
+        m->nodes[i].refs = 0;
+    }
+    for (int i = 1; i <= last; i++) { /* consumers of each node */
+        m->nodes[m->nodes[i].in0].refs++;
+        if (m->nodes[i].op == OP_ADD) m->nodes[m->nodes[i].in1].refs++;
+    }
+    if (!m->nodes[last].need_dy) return 0;
+    NEED(m->nodes[last].dy = pool_get(m, (size_t)n * node_size(&m->nodes[last])));
     memcpy(m->nodes[last].dy, dout, (size_t)n * node_size(&m->nodes[last]) * sizeof(float));
     for (int i = last; i >= 1; i--) {
         node *d = &m->nodes[i];
-        if (!d->need_dy) continue;
+        if (!d->need_dy || !d->dy) goto done; /* nothing flows here */
         node *a = &m->nodes[d->in0];
-        float *dx = a->need_dy ? a->dy : NULL; /* NULL: nothing below needs it */
         float *dw = trainable(m, d->p_w) ? net_grad(m, d->p_w) : NULL;
         float *db = trainable(m, d->p_b) ? net_grad(m, d->p_b) : NULL;
         const size_t cnt = (size_t)n * node_size(d);
         switch (d->op) {
-        case OP_CONV:
-            if (dw || db) conv2d_backward_weights(&d->conv, n, a->y, d->dy, dw, db);
-            if (dx) conv2d_backward_data(&d->conv, n, d->dy, net_param(m, d->p_w), dx);
+        case OP_CONV: {
+            if (dw || db) {
+                const float *x = value(m, d->in0);
+                NEED(x);
+                conv2d_backward_weights(&d->conv, n, x, d->dy, dw, db);
+                if (a->transient) drop_y(m, a); /* recomputed if needed again */
+            }
+            if (a->need_dy) {
+                float *dx = grad_buf(m, d->in0);
+                NEED(dx);
+                conv2d_backward_data(&d->conv, n, d->dy, net_param(m, d->p_w), dx);
+            }
             break;
+        }
+        case OP_RELU:
+        case OP_RELU6: {
+            int act = act_of(d->op);
+            if (a->op == OP_BN && a->refs == 1 && !a->dy) {
+                /* ReLU and its batch norm in one in-place pass; the result is the BN input's */
+                node *x = &m->nodes[a->in0];
+                const float *xv = value(m, a->in0);
+                NEED(xv);
+                if (a->need_dy) {
+                    bn_inplace(m, a, act, xv, d->dy);
+                    if (x->need_dy && !hand_over(m, d, a->in0)) axpy(cnt, 1.0f, d->dy, x->dy);
+                }
+                if (x->transient) drop_y(m, x);
+                a->need_dy = false; /* done */
+            } else if (a->need_dy) {
+                if (!a->dy) {
+                    const float *xv = value(m, d->in0);
+                    NEED(xv);
+                    act_mask(cnt, act, xv, d->dy);
+                    hand_over(m, d, d->in0);
+                    if (a->transient) drop_y(m, a);
+                } else {
+                    const float *y = value(m, i);
+                    NEED(y);
+                    if (act == 1) relu_backward(cnt, y, d->dy, a->dy);
+                    else relu6_backward(cnt, y, d->dy, a->dy);
+                }
+            }
+            break;
+        }
         case OP_BN: {
-            int rows = n * d->h * d->w;
-            if (!dx && !dw && !db) break;
-            if (m->training && !d->bn_frozen)
-                batchnorm_backward_train(rows, d->c, a->y, d->dy, net_param(m, d->p_w), d->save_mean,
-                                         d->save_invstd, dx, dw, db);
-            else
-                batchnorm_backward_eval(rows, d->c, a->y, d->dy, net_param(m, d->p_w), net_param(m, d->p_mean),
-                                        net_param(m, d->p_var), d->eps, dx, dw, db);
+            if (!a->need_dy && !dw && !db) break;
+            const float *x = value(m, d->in0);
+            NEED(x);
+            if (!a->need_dy || !a->dy) {
+                bn_inplace(m, d, 0, x, d->dy);
+                if (a->need_dy) hand_over(m, d, d->in0);
+            } else if (m->training && !d->bn_frozen) {
+                batchnorm_backward_train(n * d->h * d->w, d->c, x, d->dy, net_param(m, d->p_w), d->save_mean,
+                                         d->save_invstd, a->dy, dw, db);
+            } else {
+                batchnorm_backward_eval(n * d->h * d->w, d->c, x, d->dy, net_param(m, d->p_w), net_param(m, d->p_mean),
+                                        net_param(m, d->p_var), d->eps, a->dy, dw, db);
+            }
+            if (a->transient) drop_y(m, a);
             break;
         }
-        case OP_RELU: if (dx) relu_backward(cnt, d->y, d->dy, dx); break;
-        case OP_RELU6: if (dx) relu6_backward(cnt, d->y, d->dy, dx); break;
-        case OP_ADD: {
-            if (dx) axpy(cnt, 1.0f, d->dy, dx);
-            node *b = &m->nodes[d->in1];
-            if (b->need_dy) axpy(cnt, 1.0f, d->dy, b->dy);
+        case OP_ADD:
+            if (m->nodes[d->in1].need_dy) NEED(give(m, d, d->in1, cnt) == 0);
+            if (a->need_dy && !hand_over(m, d, d->in0)) axpy(cnt, 1.0f, d->dy, a->dy);
+            break;
+        case OP_MAXPOOL:
+        case OP_AVGPOOL:
+        case OP_GAP:
+        case OP_CONCATPOOL: {
+            if (!a->need_dy) break;
+            if (d->op == OP_MAXPOOL && maxpool_fused_backward(m, d) == 1) break;
+            float *dx = grad_buf(m, d->in0);
+            NEED(dx);
+            if (d->op == OP_MAXPOOL) maxpool_backward(&d->pool, n, d->dy, d->argmax, dx);
+            else if (d->op == OP_AVGPOOL) avgpool_backward(&d->pool, n, d->dy, dx);
+            else if (d->op == OP_GAP) global_avgpool_backward(n, a->h * a->w, a->c, d->dy, dx);
+            else concatpool_backward(n, a->h * a->w, a->c, d->dy, d->argmax, dx);
             break;
         }
-        case OP_MAXPOOL: if (dx) maxpool_backward(&d->pool, n, d->dy, d->argmax, dx); break;
-        case OP_AVGPOOL: if (dx) avgpool_backward(&d->pool, n, d->dy, dx); break;
-        case OP_GAP: if (dx) global_avgpool_backward(n, a->h * a->w, a->c, d->dy, dx); break;
-        case OP_CONCATPOOL: if (dx) concatpool_backward(n, a->h * a->w, a->c, d->dy, d->argmax, dx); break;
-        case OP_FLATTEN: if (dx) axpy(cnt, 1.0f, d->dy, dx); break;
-        case OP_LINEAR:
-            linear_backward(n, a->c, d->c, a->y, net_param(m, d->p_w), d->dy, dx, dw, db);
+        case OP_FLATTEN:
+            if (a->need_dy && !hand_over(m, d, d->in0)) axpy(cnt, 1.0f, d->dy, a->dy);
             break;
+        case OP_LINEAR: {
+            const float *x = dw ? value(m, d->in0) : a->y;
+            if (dw) NEED(x);
+            float *dx = NULL;
+            if (a->need_dy) NEED(dx = grad_buf(m, d->in0));
+            linear_backward(n, a->c, d->c, x, net_param(m, d->p_w), d->dy, dx, dw, db);
+            if (a->transient) drop_y(m, a);
+            break;
+        }
         case OP_DROPOUT:
-            if (!dx) break;
-            if (m->training && d->p > 0) dropout_backward(cnt, d->p, d->mask, d->dy, dx);
-            else axpy(cnt, 1.0f, d->dy, dx);
+            if (!a->need_dy) break;
+            if (!(m->training && d->p > 0)) {
+                if (!hand_over(m, d, d->in0)) axpy(cnt, 1.0f, d->dy, a->dy);
+            } else if (!a->dy) {
+                dropout_backward_inplace(cnt, d->p, d->mask, d->dy);
+                hand_over(m, d, d->in0);
+            } else {
+                dropout_backward(cnt, d->p, d->mask, d->dy, a->dy);
+            }
             break;
         case OP_INPUT: break;
         }
+    done:
+        /* nothing at or above i needs its gradient or its output any more: both go back to the
+         * pool, where the gradients of the nodes below take them */
+        drop_dy(m, d);
+        drop_y(m, d);
     }
+    drop_dy(m, &m->nodes[0]);
+    mark_need_dy(m); /* fused batch norms were marked done */
+    return 0;
+oom: /* out of memory for a buffer: the gradients are incomplete */
+    for (int i = 0; i <= last; i++) {
+        drop_dy(m, &m->nodes[i]);
+        drop_y(m, &m->nodes[i]);
+    }
+    mark_need_dy(m);
+    return sn_error_prefix("backward pass (gradients incomplete)");
 }
 
 double net_macs(const net *m) {

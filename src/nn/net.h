@@ -22,6 +22,14 @@
  *   that is not frozen (call net_zero_grad first).  Gradients are not propagated below the first
  *   node that has a trainable parameter upstream of the loss.
  * - Randomness (init, dropout) comes from rng.h under net->seed: reproducible for a seed.
+ * - Memory: only what backward needs is kept between forward and backward.  The outputs of
+ *   convolutions, adds, pools, linears, dropouts, the input, the output node and nodes marked
+ *   with net_keep() persist; batch-norm and ReLU/ReLU6 outputs are "transient": computed into
+ *   pooled buffers while a consumer needs them and recomputed from the kept input (with the
+ *   saved batch statistics, bitwise the same) when backward needs them.  A batch norm whose one
+ *   consumer is a ReLU/ReLU6 or a residual add is fused into it (one pass).  Activation
+ *   gradients live in the pool only from their first contribution to their node's backward.
+ *   So a transient node's y is NULL after net_forward: read only kept nodes' outputs.
  */
 #ifndef STYLENET_NET_H
 #define STYLENET_NET_H
@@ -70,13 +78,24 @@ typedef struct {
     float p;                     /* OP_DROPOUT */
     bool bn_frozen;              /* OP_BN: use running statistics even when training */
     int64_t tracked;             /* OP_BN: batches seen (PyTorch's num_batches_tracked) */
+    bool keep;                   /* y must persist and be addressable after a forward (net_keep) */
     /* run-time state, sized by net_set_batch */
-    float *y, *dy;
-    float *save_mean, *save_invstd;
+    float *y, *dy;               /* y: NULL between uses for a transient node (see net_forward) */
+    float *save_mean, *save_invstd, *scale, *shift; /* OP_BN */
     int32_t *argmax;
     uint8_t *mask;
     bool need_dy;
+    bool transient;              /* y lives in the pool only while something needs it */
+    bool fused;                  /* OP_BN whose output only its one consumer computes, on the fly */
+    bool pooled_y;               /* y currently borrowed from the pool */
+    int refs;                    /* forward: consumers still to run */
 } node;
+
+typedef struct {
+    float *p;
+    size_t cap;
+    bool used;
+} net_block;
 
 typedef struct net {
     char arch[64];               /* e.g. "resnet34", set by the model function */
@@ -94,6 +113,8 @@ typedef struct net {
     bool training;
     float *scratch;              /* per-call scratch for kernels, owned by the net */
     size_t scratch_floats;
+    net_block *pool;             /* buffers for transient activations and all activation gradients */
+    int n_pool, cap_pool;
 } net;
 
 net *net_create(int h, int w, int c);
@@ -133,16 +154,22 @@ void net_init_params(net *m, uint64_t seed);              /* the init each param
 void net_freeze_groups(net *m, int below);                /* freeze groups < below, unfreeze the rest */
 void net_freeze_bn(net *m, int below, bool frozen);       /* BN of groups < below: running stats */
 
+/* keeps node i's output addressable after each forward (and writable before net_forward_from),
+ * e.g. for a cache of body activations; -1 if out of memory */
+int net_keep(net *m, int i);
+
 /* running */
 /* n images per pass: buffers grow when n exceeds what they hold and are kept when it shrinks
  * (a short last batch costs no reallocation); -1 if out of memory */
 int net_set_batch(net *m, int n);
-const float *net_forward(net *m, const float *x, bool training); /* x[n, h, w, c] */
+/* x[n, h, w, c]; returns the output node's y, or NULL with an error if out of memory */
+const float *net_forward(net *m, const float *x, bool training);
 /* runs nodes first..output only, reading the outputs (y) of earlier nodes as they are: with
  * node first-1's y filled from a cache, this trains a head on precomputed body activations */
 const float *net_forward_from(net *m, int first, bool training);
 void net_zero_grad(net *m);
-void net_backward(net *m, const float *dout);             /* dout: like the output */
+/* dout: like the output; -1 with an error if out of memory (the gradients are then incomplete) */
+int net_backward(net *m, const float *dout);
 int net_output(const net *m);                             /* output node index */
 size_t net_out_size(const net *m);                        /* floats per image of the output */
 /* multiply-adds of one forward pass per image */

@@ -177,7 +177,65 @@ int main(void) {
     check(net_create(0, 8, 3) == NULL, "empty input shape rejected");
     net_free(b);
     net_free(m2);
+    /* memory: only what backward needs is kept; the pool settles after one step */
+    y = net_forward(m, x, true);
+    bool transient_gone = true;
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i].transient && m->nodes[i].y) transient_gone = false;
+    check(transient_gone, "after a forward, batch-norm and ReLU outputs hold no memory (recomputed when needed)");
+    softmax_ce_loss(N, K, y, target, dl);
+    net_zero_grad(m);
+    net_backward(m, dl);
+    int blocks = m->n_pool;
+    size_t pooled = 0;
+    for (int i = 0; i < m->n_pool; i++) pooled += m->pool[i].cap;
+    for (int k = 0; k < 2; k++) {
+        y = net_forward(m, x, true);
+        softmax_ce_loss(N, K, y, target, dl);
+        net_zero_grad(m);
+        net_backward(m, dl);
+    }
+    size_t pooled2 = 0, all = 0;
+    for (int i = 0; i < m->n_pool; i++) pooled2 += m->pool[i].cap;
+    for (int i = 0; i < m->n_nodes; i++) all += (size_t)N * m->nodes[i].h * m->nodes[i].w * m->nodes[i].c;
+    check(m->n_pool == blocks && pooled2 == pooled, "the buffer pool does not grow from step to step (%d blocks)", blocks);
+    check(pooled2 < 2 * all, "pooled activations and gradients (%zu floats) < 2x one copy of every output (%zu)", pooled2,
+          all);
     net_free(m);
+
+    /* a ReLU whose input also feeds a residual add: the add's gradient reaches the input first,
+     * so the ReLU accumulates (the path that recomputes its output); finite differences */
+    net *r = net_create(5, 5, 3);
+    int c = net_conv(r, 0, "c", 4, 3, 1, 1, 1, true);
+    int rl = net_relu(r, c);
+    int ad = net_add(r, rl, c);
+    int gp = net_gap(r, ad);
+    int fc = net_linear(r, gp, "fc", K, true);
+    if (check(fc > 0 && net_set_batch(r, N) == 0, "a net where a ReLU's input has two consumers")) {
+        net_init_params(r, 7);
+        float *xr = malloc(sizeof(float) * N * 5 * 5 * 3);
+        fill_uniform(xr, (size_t)N * 5 * 5 * 3, 9);
+        const float *yr = net_forward(r, xr, true);
+        softmax_ce_loss(N, K, yr, target, dl);
+        net_zero_grad(r);
+        net_backward(r, dl);
+        int pw = net_find_param(r, "c.weight");
+        float *w = net_param(r, pw), *gw = net_grad(r, pw), *v = malloc(sizeof(float) * r->params[pw].numel);
+        memcpy(v, gw, sizeof(float) * r->params[pw].numel); /* along the gradient: the biggest signal */
+        double an = 0;
+        for (size_t j = 0; j < r->params[pw].numel; j++) an += (double)gw[j] * v[j];
+        const double h = 1e-2;
+        for (size_t j = 0; j < r->params[pw].numel; j++) w[j] += (float)h * v[j];
+        double lp = softmax_ce_loss(N, K, net_forward(r, xr, true), target, NULL);
+        for (size_t j = 0; j < r->params[pw].numel; j++) w[j] -= 2 * (float)h * v[j];
+        double lm = softmax_ce_loss(N, K, net_forward(r, xr, true), target, NULL);
+        double fd = (lp - lm) / (2 * h);
+        check(an > 1e-3 && fabs(fd - an) <= 2e-2 * fabs(an) + 1e-4,
+              "d loss / d c.weight along the gradient: analytic %.6g, finite difference %.6g", an, fd);
+        free(xr);
+        free(v);
+    }
+    net_free(r);
     free(x); free(dl); free(g0); free(e1);
     return check_exit();
 }
