@@ -236,6 +236,29 @@ def make_loss(t, meta):
         t[pre + "sigmoid"] = torch.sigmoid(z.detach()).float()
         meta["loss." + name] = f"bce {n} {c}"
         names.append(name)
+    # grouped softmax CE (multi-label tags in groups, one true tag per group): the mean over the
+    # groups of F.cross_entropy(z[:, lo:hi], t[:, lo:hi]) with probability targets
+    gcases = [("gce_style", 8, 17, (0, 7, 17), 3.0, "hot"), ("gce_soft", 5, 9, (0, 4, 9), 3.0, "soft"),
+              ("gce_partial", 4, 12, (2, 5, 10), 60.0, "hot0")]
+    for (name, n, c, bounds, scale, kind) in gcases:
+        z = rnd(n, c, scale=scale).requires_grad_()
+        tgt = torch.zeros(n, c, dtype=D)
+        for g in range(len(bounds) - 1):
+            lo, hi = bounds[g], bounds[g + 1]
+            if kind == "soft":  # mixed targets, as mixup or label smoothing make them
+                tgt[:, lo:hi] = torch.softmax(torch.randn(n, hi - lo, dtype=D), 1)
+            else:
+                tgt[torch.arange(n), lo + torch.randint(0, hi - lo, (n,))] = 1
+        if kind == "hot0":
+            tgt[1, bounds[0]:bounds[1]] = 0  # a row with no tag in the first group
+        loss = sum(F.cross_entropy(z[:, bounds[g]:bounds[g + 1]], tgt[:, bounds[g]:bounds[g + 1]])
+                   for g in range(len(bounds) - 1)) / (len(bounds) - 1)
+        loss.backward()
+        pre = f"loss.{name}."
+        t[pre + "logits"], t[pre + "target"] = z.detach().float(), tgt.float()
+        t[pre + "loss"], t[pre + "dlogits"] = loss.detach().reshape(1).float(), z.grad.float()
+        meta["loss." + name] = f"gce {n} {c} " + ",".join(str(b) for b in bounds)
+        names.append(name)
     meta["loss"] = ",".join(names)
 
 

@@ -1,8 +1,258 @@
-/* lr_find.c - placeholder while the verb is being written (replaced by its implementation). */
+/* lr_find.c - `stylenet lr-find`: the learning-rate finder on its own (see train/learner.h).
+ *
+ * The model and data are set up as `train` sets them up (train/recipe.h: recipe_open_data,
+ * recipe_model) or come from a saved model (--model); the sweep is the recipe's (recipe_lr_find):
+ * exponential from --start to --end over --iters mini-batches, the body frozen unless --unfreeze
+ * (or no pretrained weights), stopping once the smoothed loss diverges.  Prints the suggestion with
+ * the minimum and steepest points and writes the plot of loss against rate on a log axis. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cli/cli.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "io/model_file.h"
+#include "train/recipe.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: stylenet lr-find --data DIR [options]\n"
+        "Sweeps the learning rate exponentially over mini-batches of the training share, stops when the\n"
+        "loss diverges, suggests a rate (the minimum of the smoothed loss / 10, or the steepest descent\n"
+        "if lower) and plots the smoothed loss against the rate on a log axis.\n"
+        "data:\n"
+        "  --data DIR           image folder (as for train); --task T; --csv F --pattern P --names F\n"
+        "  --valid-pct P        validation share kept out of the sweep (0.2); --seed S (42)\n"
+        "model (as train builds it, or a saved one):\n"
+        "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (.safetensors), or a stylenet model\n"
+        "  --model M            a saved stylenet model, head included (e.g. to pick a rate for more training)\n"
+        "  --arch A             architecture (default: from the file; resnet34 without one)\n"
+        "  --ps P               head dropout of a new model (0.25)\n"
+        "sweep:\n"
+        "  --size S             image side (104, the seed recipe's first size; a saved model's own size)\n"
+        "  --batch B            batch size (32)\n"
+        "  --start X --end Y    range of rates (1e-7, 10)\n"
+        "  --iters N            mini-batches in the sweep (100)\n"
+        "  --unfreeze           every layer trains (default: only the head, the body frozen)\n"
+        "  --opt O --wd W       sgd|adam|adamw (adamw), weight decay (0.01); --freeze-bn\n"
+        "output:\n"
+        "  --png FILE           the plot (lr_find.png); --no-png: none\n"
+        "  --json               the result as JSON (suggestion, min_lr, steepest_lr, the sweep)\n"
+        "  --threads N\n");
+}
+
+/* a whole argument as a number, or -1 */
+static int parse_num(const char *s, double *v) {
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return end != s && *end == '\0' && errno == 0 && isfinite(*v) ? 0 : -1;
+}
+
+static int parse_int(const char *s, int *v) {
+    double d;
+    if (parse_num(s, &d) < 0 || d != (double)(int)d) return -1;
+    *v = (int)d;
+    return 0;
+}
+
+#define BAD(...)                                                                                                       \
+    do {                                                                                                               \
+        fprintf(stderr, "stylenet lr-find: " __VA_ARGS__);                                                             \
+        fputc('\n', stderr);                                                                                           \
+        usage(stderr);                                                                                                 \
+        return 2;                                                                                                      \
+    } while (0)
+
+/* a saved model's classes must be the data set's, in the same order */
+static int check_classes(const sn_model *m, const dataset *ds, const char *path) {
+    if (m->n_classes != ds->n_classes)
+        return sn_error("%s has %d classes, the data %d (task '%s'): pick the task the model was trained on", path,
+                        m->n_classes, ds->n_classes, ds->task ? ds->task : "");
+    for (int c = 0; c < m->n_classes; c++)
+        if (strcmp(m->classes[c], ds->classes[c]) != 0)
+            return sn_error("%s: class %d is '%s' in the model but '%s' in the data", path, c, m->classes[c],
+                            ds->classes[c]);
+    return 0;
+}
 
 int cmd_lr_find(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("lr_find: not written yet");
+    enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_SEED, O_PRE, O_MODEL, O_ARCH, O_PS, O_SIZE, O_BATCH,
+           O_START, O_END, O_ITERS, O_UNFREEZE, O_OPT, O_WD, O_FREEZEBN, O_PNG, O_NOPNG, O_JSON, O_THREADS };
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK},
+        {"csv", required_argument, 0, O_CSV}, {"pattern", required_argument, 0, O_PATTERN},
+        {"names", required_argument, 0, O_NAMES}, {"valid-pct", required_argument, 0, O_VPCT},
+        {"seed", required_argument, 0, O_SEED}, {"pretrained", required_argument, 0, O_PRE},
+        {"model", required_argument, 0, O_MODEL}, {"arch", required_argument, 0, O_ARCH},
+        {"ps", required_argument, 0, O_PS}, {"size", required_argument, 0, O_SIZE},
+        {"batch", required_argument, 0, O_BATCH}, {"start", required_argument, 0, O_START},
+        {"end", required_argument, 0, O_END}, {"iters", required_argument, 0, O_ITERS},
+        {"unfreeze", no_argument, 0, O_UNFREEZE}, {"opt", required_argument, 0, O_OPT},
+        {"wd", required_argument, 0, O_WD}, {"freeze-bn", no_argument, 0, O_FREEZEBN},
+        {"png", required_argument, 0, O_PNG}, {"no-png", no_argument, 0, O_NOPNG},
+        {"json", no_argument, 0, O_JSON}, {"threads", required_argument, 0, O_THREADS},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    ds_options dso = {0};
+    recipe_opts ro = recipe_defaults();
+    const char *model_path = NULL, *png = "lr_find.png";
+    double start = 1e-7, end = 10, vpct = 0.2, d;
+    int iters = 100, size = 0, json = 0, unfreeze = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dso.root = optarg; break;
+        case O_TASK: dso.task = optarg; break;
+        case O_CSV: dso.csv = optarg; break;
+        case O_PATTERN: dso.pattern = optarg; break;
+        case O_NAMES: dso.names = optarg; break;
+        case O_VPCT:
+            if (parse_num(optarg, &vpct) < 0 || !(vpct > 0 && vpct < 1)) BAD("--valid-pct takes 0 < P < 1: %s", optarg);
+            break;
+        case O_SEED:
+            if (parse_num(optarg, &d) < 0 || d < 0) BAD("--seed takes a number >= 0: %s", optarg);
+            ro.lo.seed = strtoull(optarg, NULL, 10);
+            break;
+        case O_PRE: ro.pretrained = optarg; break;
+        case O_MODEL: model_path = optarg; break;
+        case O_ARCH: ro.arch = optarg; break;
+        case O_PS:
+            if (parse_num(optarg, &d) < 0 || !(d >= 0 && d < 1)) BAD("--ps takes 0 <= P < 1: %s", optarg);
+            ro.ps = (float)d;
+            break;
+        case O_SIZE:
+            if (parse_int(optarg, &size) < 0 || size < 32 || size > 1024) BAD("--size takes 32..1024: %s", optarg);
+            break;
+        case O_BATCH:
+            if (parse_int(optarg, &ro.lo.batch) < 0 || ro.lo.batch < 1 || ro.lo.batch > 4096)
+                BAD("--batch takes 1..4096: %s", optarg);
+            break;
+        case O_START:
+            if (parse_num(optarg, &start) < 0 || !(start > 0)) BAD("--start takes a rate > 0: %s", optarg);
+            break;
+        case O_END:
+            if (parse_num(optarg, &end) < 0 || !(end > 0)) BAD("--end takes a rate > 0: %s", optarg);
+            break;
+        case O_ITERS:
+            if (parse_int(optarg, &iters) < 0 || iters < 2 || iters > 100000) BAD("--iters takes 2..100000: %s", optarg);
+            break;
+        case O_UNFREEZE: unfreeze = 1; break;
+        case O_OPT:
+            if (optim_parse(optarg, &ro.lo.opt) < 0) BAD("%s", sn_last_error());
+            break;
+        case O_WD:
+            if (parse_num(optarg, &d) < 0 || d < 0) BAD("--wd takes a number >= 0: %s", optarg);
+            ro.lo.wd = (float)d;
+            break;
+        case O_FREEZEBN: ro.lo.freeze_bn = true; break;
+        case O_PNG: png = optarg; break;
+        case O_NOPNG: png = NULL; break;
+        case O_JSON: json = 1; break;
+        case O_THREADS: cli_set_threads(atoi(optarg)); break;
+        case 'h': usage(stdout); return 0;
+        default: BAD("unknown option or missing value: %s", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) BAD("unexpected argument: %s", argv[optind]);
+    if (!dso.root) BAD("--data DIR is required");
+    if (model_path && ro.pretrained) BAD("--model and --pretrained exclude each other");
+    if (!(end > start)) BAD("the sweep must rise: --start %g, --end %g", start, end);
+    if (png && !*png) BAD("--png needs a file name");
+
+    sn_model *m = NULL;
+    if (model_path) {
+        if (!(m = model_load(model_path, NULL))) return cli_fail("%s", sn_last_error());
+        if (!dso.task && !strcmp(m->task, "multi")) dso.task = "multi";
+        if (!size) size = m->size > 0 ? m->size : ro.sizes[0];
+    }
+    if (!size) size = ro.sizes[0];
+    ro.sizes[0] = ro.sizes[1] = size;
+    ds_split sp;
+    dataset *ds = recipe_open_data(&dso, &ro, (float)vpct, &sp);
+    if (!ds) {
+        model_free(m);
+        return cli_fail("%s", sn_last_error());
+    }
+    int rc = 1;
+    learner *l = NULL;
+    if (m ? check_classes(m, ds, model_path) < 0 : !(m = recipe_model(ds, &ro, size))) {
+        cli_fail("%s", sn_last_error());
+        goto out;
+    }
+    /* without trained weights of any kind nothing is worth freezing */
+    const bool unfrozen = unfreeze || (!model_path && !ro.pretrained);
+    ro.lo.quiet = true;
+    ro.lo.progress = !json;
+    if (!json)
+        printf("stylenet lr-find: %s, %d training images, %s%s, %s, size %d, batch %d, %d iterations %g .. %g\n",
+               ds->root, sp.n_train, m->arch, model_path ? " (saved model)" : ro.pretrained ? " pretrained" : " random init",
+               unfrozen ? "all layers trainable" : "body frozen", size, ro.lo.batch, iters, start, end);
+    if (sp.n_train < ro.lo.batch) {
+        cli_fail("%s: %d training images, fewer than one batch of %d (lower --batch)", ds->root, sp.n_train, ro.lo.batch);
+        goto out;
+    }
+    if (!(l = learner_create(m, ds, &sp, &ro.lo))) {
+        cli_fail("%s", sn_last_error());
+        goto out;
+    }
+    lr_find_info info;
+    double sug = recipe_lr_find(l, m, &ro, unfrozen, size, start, end, iters, png, &info);
+    if (sug < 0) {
+        cli_fail("%s", sn_last_error());
+        goto out;
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "data", ds->root);
+        cJSON_AddStringToObject(o, "arch", m->arch);
+        cJSON_AddBoolToObject(o, "frozen", !unfrozen);
+        cJSON_AddNumberToObject(o, "size", size);
+        cJSON_AddNumberToObject(o, "batch", ro.lo.batch);
+        cJSON_AddNumberToObject(o, "start", start);
+        cJSON_AddNumberToObject(o, "end", end);
+        cJSON_AddNumberToObject(o, "iters_asked", iters);
+        cJSON_AddNumberToObject(o, "iters", info.iters);
+        cJSON_AddBoolToObject(o, "diverged", info.diverged);
+        cJSON_AddNumberToObject(o, "last_lr", info.last_lr);
+        cJSON_AddNumberToObject(o, "suggestion", info.suggestion);
+        cJSON_AddNumberToObject(o, "min_lr", info.min_lr);
+        cJSON_AddNumberToObject(o, "min_loss", info.min_loss);
+        cJSON_AddNumberToObject(o, "steepest_lr", info.steepest_lr);
+        if (png) cJSON_AddStringToObject(o, "png", png);
+        else cJSON_AddNullToObject(o, "png");
+        /* the sweep (up to the divergence) as the learner recorded it */
+        char *hs = learner_history_json(l);
+        cJSON *h = hs ? cJSON_Parse(hs) : NULL, *row = NULL;
+        free(hs);
+        cJSON_ArrayForEach(row, h) {
+            if (cJSON_GetObjectItem(row, "lr_find_lr")) {
+                cJSON_AddItemToObject(o, "lrs", cJSON_DetachItemFromObject(row, "lr_find_lr"));
+                cJSON_AddItemToObject(o, "losses", cJSON_DetachItemFromObject(row, "lr_find_loss"));
+            }
+        }
+        cJSON_Delete(h);
+        char *s = cJSON_Print(o);
+        if (s) puts(s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("sweep: %d iterations, rates %.3g .. %.3g%s\n", info.iters, start, info.last_lr,
+               info.diverged ? " (stopped: the loss diverged)" : "");
+        printf("minimum of the smoothed loss: %.4g at lr %.3g\n", info.min_loss, info.min_lr);
+        printf("steepest descent at lr %.3g\n", info.steepest_lr);
+        printf("suggested learning rate %.3g\n", info.suggestion);
+        if (png) printf("plot written to %s\n", png);
+    }
+    rc = 0;
+out:
+    learner_free(l);
+    model_free(m);
+    ds_split_free(&sp);
+    ds_free(ds);
+    return rc;
 }

@@ -94,6 +94,11 @@ int cmd_predict(int argc, char **argv) {
         }
         if (nb < batch) memset(x + (size_t)nb * S * S * 3, 0, sizeof(float) * (size_t)(batch - nb) * S * S * 3);
         const float *logits = net_forward(m->net, x, false);
+        if (!logits) {
+            cli_fail("%s", sn_last_error());
+            failed += nb;
+            break;
+        }
         if (multi) sigmoid(batch * K, logits, prob);
         else softmax(batch, K, logits, prob);
         for (int i = 0; i < nb; i++) {

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/model_file.h"
+#include "train/predictions.h"
 #include "train/recipe.h"
 
 static void usage(FILE *f) {
@@ -31,7 +32,7 @@ static void usage(FILE *f) {
         "  --lrs A,B,C          rates of the layer groups once unfrozen (1e-4,3e-4,1e-3)\n"
         "  --lr-div D           instead derive them from the head's rate: lr/D^2, lr/D, lr\n"
         "  --head-epochs N      precomputed head epochs (2); --head-aug-epochs N (1)\n"
-        "  --cycles N --cycle-len L --cycle-mult M   SGDR over all layers (4, 1, 2: 1+2+4+8 epochs)\n"
+        "  --cycles N --cycle-len L --cycle-mult M   SGDR over all layers (5, 1, 2: 1+2+4+8+16 epochs)\n"
         "  --resize-after N     cycles at the first size (3)\n"
         "  --epochs N           fine-tune / scratch epochs (5)\n"
         "  --opt O --wd W       sgd|adam|adamw (adamw), weight decay (0.01); --no-bn-wd\n"
@@ -39,12 +40,16 @@ static void usage(FILE *f) {
         "  --batch B            batch size (32); --no-aug: no augmentation\n"
         "  --tta N              augmented views added at evaluation (4)\n"
         "  --thresh T           multi-label threshold for F2 (0.2)\n"
+        "  --group-ce W         multi-label with label groups (Style: brand, product): add W x the\n"
+        "                       per-group softmax cross-entropy to the BCE (0: BCE alone)\n"
+        "  --mixup A            mixup with Beta(A, A) in the augmented phases (0: off; fastai 0.4)\n"
         "run:\n"
         "  --out MODEL          where the trained model goes (written atomically)\n"
         "  --run-dir DIR        history, LR-finder plot and a checkpoint after every epoch\n"
         "  --resume             continue from DIR's checkpoint (same options)\n"
         "  --stop-after N       stop after N epochs as if killed (exit status 3; then --resume)\n"
-        "  --seed S (42)  --threads N  --json  --quiet\n");
+        "  --seed S (42)  --threads N  --json  --quiet\n"
+        "  --split-seed S       seed of the validation split (default: --seed), to vary training alone\n");
 }
 
 static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d", a, b) == 2 ? 0 : -1; }
@@ -52,7 +57,8 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
 int cmd_train(int argc, char **argv) {
     enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS,
            O_LRDIV, O_HEADE, O_HEADAE, O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD,
-           O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP };
+           O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP,
+           O_SPLITSEED, O_GROUPCE, O_MIXUP };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
         {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
@@ -72,6 +78,8 @@ int cmd_train(int argc, char **argv) {
         {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
         {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
+        {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
+        {"mixup", required_argument, 0, O_MIXUP},
         {0, 0, 0, 0}};
     ds_options dso = {0};
     recipe_opts ro = recipe_defaults();
@@ -127,6 +135,9 @@ int cmd_train(int argc, char **argv) {
         case O_JSON: json = 1; break;
         case O_QUIET: ro.lo.quiet = true; break;
         case O_STOP: ro.lo.stop_after = atoi(optarg); break;
+        case O_GROUPCE: ro.lo.group_ce = (float)atof(optarg); break;
+        case O_MIXUP: ro.lo.mixup = (float)atof(optarg); break;
+        case O_SPLITSEED: ro.split_seed = (int64_t)(strtoull(optarg, NULL, 10) & INT64_MAX); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -135,8 +146,9 @@ int cmd_train(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (ro.lo.batch <= 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 || vpct <= 0 || vpct >= 1 || ro.cycles < 0)
-        return cli_fail("bad option value (batch > 0, sizes >= 32, 0 < valid-pct < 1)");
+    if (ro.lo.batch <= 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 || vpct <= 0 || vpct >= 1 || ro.cycles < 0 ||
+        !(ro.lo.group_ce >= 0) || !(ro.lo.mixup >= 0))
+        return cli_fail("bad option value (batch > 0, sizes >= 32, 0 < valid-pct < 1, group-ce >= 0, mixup >= 0)");
     if (no_aug) ro.lo.aug = (aug_opts){0};
     if (resume && !ro.lo.run_dir) return cli_fail("--resume needs --run-dir");
     if (json) ro.lo.quiet = true;
@@ -147,20 +159,9 @@ int cmd_train(int argc, char **argv) {
         snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", ro.lo.run_dir);
         remove(ck);
     }
-    dataset *ds = ds_open(&dso);
-    if (!ds) return cli_fail("%s", sn_last_error());
-    ds_decode_opts dd = {.max_side = ro.sizes[1] > ro.sizes[0] ? ro.sizes[1] : ro.sizes[0]};
-    dd.max_side = dd.max_side * 5 / 4; /* zoom and rotation read a little outside the crop */
-    if (ds_decode(ds, &dd) < 0) {
-        ds_free(ds);
-        return cli_fail("%s", sn_last_error());
-    }
-    for (int i = 0; i < ds->n_problems && i < 10; i++) fprintf(stderr, "stylenet: skipped: %s\n", ds->problems[i]);
     ds_split sp;
-    if (ds_make_split(ds, ro.lo.seed, vpct, true, &sp) < 0) {
-        ds_free(ds);
-        return cli_fail("%s", sn_last_error());
-    }
+    dataset *ds = recipe_open_data(&dso, &ro, vpct, &sp);
+    if (!ds) return cli_fail("%s", sn_last_error());
     sn_model *m = recipe_model(ds, &ro, ro.sizes[0]);
     if (!m) {
         ds_split_free(&sp);
@@ -175,6 +176,8 @@ int cmd_train(int argc, char **argv) {
     int rc = recipe_run(m, ds, &sp, &ro, &r);
     double wall = omp_get_wtime() - t0;
     if (rc == 0 && model_save(m, out) < 0) rc = -1;
+    /* what `stylenet report` needs besides the history: validation predictions, class names */
+    if (rc == 0 && ro.lo.run_dir && predictions_write(ro.lo.run_dir, m, ds, &sp, &ro.lo, out, wall) < 0) rc = -1;
     if (rc == 1) {
         fprintf(stderr, "stylenet: stopped after %d epochs (--stop-after); continue with --resume --run-dir %s\n",
                 ro.lo.stop_after, ro.lo.run_dir ? ro.lo.run_dir : "DIR");

@@ -535,6 +535,10 @@ static int open_csv(builder *b, const ds_options *o) {
         if (r == 0) b->items[b->n - 1].line = at;
     }
     if (r < 0) goto done;
+    if (o->task && strcmp(o->task, "single") && strcmp(o->task, "multi")) {
+        r = sn_error("%s: task '%s' is not one of single, multi for a CSV data set", csv, o->task);
+        goto done;
+    }
     ds_kind kind = any_multi ? DS_MULTI : DS_SINGLE;
     if (o->task && !strcmp(o->task, "multi")) kind = DS_MULTI;
     if (kind == DS_SINGLE) { /* a row without a label: fine for tags (none apply), not for one class */
@@ -557,9 +561,6 @@ static int open_csv(builder *b, const ds_options *o) {
             r = sn_error("%s: --task single, but some rows have several labels (separated by '%c')", csv, delim);
             goto done;
         }
-    } else if (o->task) {
-        r = sn_error("%s: task '%s' is not one of single, multi for a CSV data set", csv, o->task);
-        goto done;
     }
     if ((r = sort_classes(b, &classes)) < 0) goto done;
     char desc[PATH_MAX + 128];

@@ -1,32 +1,154 @@
-/* plot.c - line plots with cairo (see plot.h). */
+/* plot.c - charts with cairo (see plot.h). */
 #include "io/plot.h"
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/error.h"
+
+struct plot_canvas {
+    cairo_surface_t *surf;
+    cairo_t *cr;
+    int w, h;
+};
+
+static const double BLACK[3] = {0, 0, 0}, GREY[3] = {0.35, 0.35, 0.35};
+
+/* ---------------------------------------------------------------- canvas */
+
+plot_canvas *plot_canvas_new(int width, int height) {
+    if (width < 1 || height < 1 || width > 16384 || height > 16384) {
+        sn_error("plot: canvas of %d x %d pixels (each side must be 1..16384)", width, height);
+        return NULL;
+    }
+    plot_canvas *c = calloc(1, sizeof *c);
+    if (!c) {
+        sn_error("plot: out of memory");
+        return NULL;
+    }
+    c->w = width;
+    c->h = height;
+    c->surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+    c->cr = cairo_create(c->surf);
+    if (cairo_status(c->cr) != CAIRO_STATUS_SUCCESS) {
+        sn_error("plot: cannot make a %d x %d canvas: %s", width, height, cairo_status_to_string(cairo_status(c->cr)));
+        plot_canvas_free(c);
+        return NULL;
+    }
+    cairo_select_font_face(c->cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_source_rgb(c->cr, 1, 1, 1);
+    cairo_paint(c->cr);
+    return c;
+}
+
+void plot_canvas_free(plot_canvas *c) {
+    if (!c) return;
+    if (c->cr) cairo_destroy(c->cr);
+    if (c->surf) cairo_surface_destroy(c->surf);
+    free(c);
+}
+
+int plot_canvas_save(plot_canvas *c, const char *path) {
+    cairo_status_t st = cairo_status(c->cr);
+    if (st != CAIRO_STATUS_SUCCESS) return sn_error("%s: cannot draw the plot: %s", path, cairo_status_to_string(st));
+    cairo_surface_flush(c->surf);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    st = cairo_surface_write_to_png(c->surf, tmp);
+    if (st != CAIRO_STATUS_SUCCESS) {
+        unlink(tmp);
+        return sn_error("%s: cannot write the plot: %s", path, cairo_status_to_string(st));
+    }
+    if (rename(tmp, path) != 0) {
+        int r = sn_error("%s: cannot write the plot: %m", path);
+        unlink(tmp);
+        return r;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- text */
+
+static void set_font(cairo_t *cr, double size, bool bold) {
+    cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL,
+                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, size);
+}
+
+static double text_width(cairo_t *cr, const char *s, double size, bool bold) {
+    cairo_text_extents_t e;
+    set_font(cr, size, bold);
+    cairo_text_extents(cr, s, &e);
+    return e.x_advance;
+}
+
+/* text anchored at (x, y): ax = 0 left .. 1 right, ay = 0 top .. 1 bottom of the line box
+ * (ascent + descent of the font, so labels share baselines); angle in radians, counter-clockwise */
+static void text_at(cairo_t *cr, double x, double y, const char *s, double size, bool bold, double ax, double ay,
+                    double angle, const double rgb[3]) {
+    if (!s || !*s) return;
+    set_font(cr, size, bold);
+    cairo_font_extents_t fe;
+    cairo_text_extents_t te;
+    cairo_font_extents(cr, &fe);
+    cairo_text_extents(cr, s, &te);
+    cairo_save(cr);
+    cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+    cairo_translate(cr, x, y);
+    if (angle != 0) cairo_rotate(cr, -angle);
+    cairo_move_to(cr, -te.x_advance * ax, fe.ascent - (fe.ascent + fe.descent) * ay);
+    cairo_show_text(cr, s);
+    cairo_restore(cr);
+}
+
+/* s fitted into max_w pixels: the font shrinks down to min_size, then the text is cut with "..."
+ * (into buf); returns the text to draw and sets *size */
+static const char *fit_text(cairo_t *cr, const char *s, double max_w, double *size, double min_size, bool bold,
+                            char *buf, size_t cap) {
+    while (*size > min_size && text_width(cr, s, *size, bold) > max_w) *size -= 0.5;
+    if (text_width(cr, s, *size, bold) <= max_w) return s;
+    size_t n = strlen(s);
+    if (n >= cap) n = cap - 1;
+    while (n > 0) {
+        snprintf(buf, cap, "%.*s...", (int)n, s);
+        if (text_width(cr, buf, *size, bold) <= max_w) return buf;
+        n--;
+    }
+    snprintf(buf, cap, "...");
+    return buf;
+}
+
+void plot_draw_text(plot_canvas *c, double x, double y, const char *text, double size, bool bold, double ax,
+                    double ay, const double rgb[3]) {
+    text_at(c->cr, x, y, text, size, bold, ax, ay, 0, rgb ? rgb : BLACK);
+}
+
+/* ---------------------------------------------------------------- axes */
 
 typedef struct {
     double lo, hi;
 } range;
 
-static range data_range(const plot_series *s, int n, bool x, bool right, bool logx) {
+static range data_range(const plot_series *s, int n, bool x, bool right, bool logx, bool logy) {
     range r = {INFINITY, -INFINITY};
     for (int k = 0; k < n; k++) {
         if (!x && s[k].right_axis != right) continue;
         for (int i = 0; i < s[k].n; i++) {
-            double v = x ? s[k].x[i] : s[k].y[i];
-            if (!isfinite(v) || (x && logx && v <= 0)) continue;
-            if (x && logx) v = log10(v);
+            double xv = s[k].x[i], v = x ? xv : s[k].y[i];
+            if (!isfinite(v) || !isfinite(xv) || (logx && xv <= 0)) continue;
+            if (!x && logy && v <= 0) continue;
+            if ((x && logx) || (!x && logy)) v = log10(v);
             if (v < r.lo) r.lo = v;
             if (v > r.hi) r.hi = v;
         }
     }
     if (!isfinite(r.lo)) r = (range){0, 1};
-    if (r.hi - r.lo < 1e-12) {
-        r.lo -= 0.5;
-        r.hi += 0.5;
+    if (r.hi - r.lo < 1e-12 * (fabs(r.hi) + 1e-300) || r.hi - r.lo < 1e-300) {
+        double d = fabs(r.lo) > 0 ? fabs(r.lo) * 0.1 : 0.5;
+        r.lo -= d;
+        r.hi += d;
     }
     return r;
 }
@@ -37,79 +159,154 @@ static double nice_step(range r, int want) {
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
-static void text(cairo_t *c, double x, double y, const char *s, double size, double ax, double ay, bool vertical) {
-    cairo_text_extents_t e;
-    cairo_set_font_size(c, size);
-    cairo_text_extents(c, s, &e);
-    cairo_save(c);
-    cairo_move_to(c, x, y);
-    if (vertical) cairo_rotate(c, -M_PI / 2);
-    cairo_rel_move_to(c, -e.width * ax - e.x_bearing, e.height * ay);
-    cairo_show_text(c, s);
-    cairo_restore(c);
+static void fmt_tick(char *buf, size_t cap, double v, double step) {
+    if (fabs(v) < 1e-9 * step) v = 0;
+    snprintf(buf, cap, "%.4g", v);
 }
 
-int plot_lines(const char *path, const plot_opts *o, const plot_series *s, int n_series) {
-    const int W = o->width > 0 ? o->width : 800, H = o->height > 0 ? o->height : 500;
+typedef struct {
+    double x0, y0, x1, y1;
+} box;
+
+static bool overlaps(box a, box b) { return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1; }
+
+static void white_box(cairo_t *cr, box b, double alpha) {
+    cairo_set_source_rgba(cr, 1, 1, 1, alpha);
+    cairo_rectangle(cr, b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+}
+
+static void series_style(cairo_t *cr, const plot_series *s) {
+    cairo_set_source_rgba(cr, s->r, s->g, s->b, s->alpha > 0 ? s->alpha : 1);
+    cairo_set_line_width(cr, s->width > 0 ? s->width : 2);
+    double dash[1] = {6};
+    cairo_set_dash(cr, dash, s->dashed ? 1 : 0, 0);
+}
+
+static void dot(cairo_t *cr, double x, double y, const plot_series *s) {
+    cairo_set_dash(cr, NULL, 0, 0);
+    cairo_new_sub_path(cr);
+    cairo_arc(cr, x, y, 4, 0, 2 * M_PI);
+    cairo_set_source_rgba(cr, s->r, s->g, s->b, s->alpha > 0 ? s->alpha : 1);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+}
+
+void plot_draw_lines(plot_canvas *cv, plot_rect rc, const plot_opts *o, const plot_series *s, int n_series) {
+    cairo_t *c = cv->cr;
     bool has_right = false;
     for (int k = 0; k < n_series; k++) has_right |= s[k].right_axis;
-    const double L = 80, R = has_right ? W - 80 : W - 30, T = 50, B = H - 60;
-    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *c = cairo_create(surf);
-    cairo_select_font_face(c, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_source_rgb(c, 1, 1, 1);
-    cairo_paint(c);
+    const double L = rc.x + 82, R = rc.x + rc.w - (has_right ? 82 : 24), T = rc.y + (o->title ? 38 : 14),
+                 B = rc.y + rc.h - (o->xlabel ? 52 : 30);
+    if (R - L < 20 || B - T < 20) return;
+    cairo_save(c);
 
-    range rx = data_range(s, n_series, true, false, o->logx);
-    range ry = data_range(s, n_series, false, false, false), ry2 = data_range(s, n_series, false, true, false);
-    double pad = (ry.hi - ry.lo) * 0.05, pad2 = (ry2.hi - ry2.lo) * 0.05;
+    range rx = data_range(s, n_series, true, false, o->logx, false);
+    if (o->fix_x && o->xhi > o->xlo && (!o->logx || o->xlo > 0))
+        rx = o->logx ? (range){log10(o->xlo), log10(o->xhi)} : (range){o->xlo, o->xhi};
+    range ry = data_range(s, n_series, false, false, o->logx, o->logy),
+          ry2 = data_range(s, n_series, false, true, o->logx, false);
+    double pad = (ry.hi - ry.lo) * 0.06, pad2 = (ry2.hi - ry2.lo) * 0.06;
     ry.lo -= pad; ry.hi += pad; ry2.lo -= pad2; ry2.hi += pad2;
+    if (o->fix_y && o->yhi > o->ylo && (!o->logy || o->ylo > 0))
+        ry = o->logy ? (range){log10(o->ylo), log10(o->yhi)} : (range){o->ylo, o->yhi};
+    const bool logy = o->logy;
 #define PX(v) (L + ((o->logx ? log10(v) : (v)) - rx.lo) / (rx.hi - rx.lo) * (R - L))
-#define PY(v, r) (B - ((v) - (r).lo) / ((r).hi - (r).lo) * (B - T))
+#define PYL(v, r) (B - ((v) - (r).lo) / ((r).hi - (r).lo) * (B - T))
+#define PY(v, r) (&(r) == &ry && logy ? PYL(log10(v), r) : PYL(v, r))
+#define BADY(v, k) (!isfinite(v) || (logy && !s[k].right_axis && (v) <= 0))
 
     /* grid and ticks */
     char buf[64];
     cairo_set_line_width(c, 1);
     if (o->logx) {
-        for (int e = (int)ceil(rx.lo); e <= (int)floor(rx.hi); e++) {
+        for (int e = (int)ceil(rx.lo - 1e-9); e <= (int)floor(rx.hi + 1e-9); e++) {
             double x = L + (e - rx.lo) / (rx.hi - rx.lo) * (R - L);
             cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
             cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-            cairo_set_source_rgb(c, 0, 0, 0);
             snprintf(buf, sizeof buf, "1e%d", e);
-            text(c, x, B + 8, buf, 12, 0.5, 1, false);
+            text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
         }
     } else {
-        double st = nice_step(rx, 8);
-        for (double v = ceil(rx.lo / st) * st; v <= rx.hi + 1e-9 * st; v += st) {
+        double st = o->xstep > 0 && (rx.hi - rx.lo) / o->xstep < 60 ? o->xstep : nice_step(rx, 8);
+        for (double v = ceil(rx.lo / st - 1e-9) * st; v <= rx.hi + 1e-9 * st; v += st) {
             double x = L + (v - rx.lo) / (rx.hi - rx.lo) * (R - L);
             cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
             cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-            cairo_set_source_rgb(c, 0, 0, 0);
-            snprintf(buf, sizeof buf, "%g", fabs(v) < 1e-12 * st ? 0.0 : v);
-            text(c, x, B + 8, buf, 12, 0.5, 1, false);
+            fmt_tick(buf, sizeof buf, v, st);
+            text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
         }
     }
-    double st = nice_step(ry, 6);
-    for (double v = ceil(ry.lo / st) * st; v <= ry.hi + 1e-9 * st; v += st) {
-        double y = PY(v, ry);
-        cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
-        cairo_move_to(c, L, y); cairo_line_to(c, R, y); cairo_stroke(c);
-        cairo_set_source_rgb(c, 0, 0, 0);
-        snprintf(buf, sizeof buf, "%g", fabs(v) < 1e-12 * st ? 0.0 : v);
-        text(c, L - 6, y, buf, 12, 1, 0.5, false);
+    if (logy) { /* powers of ten, and 2 and 5 times them when the range is under two decades */
+        bool fine = ry.hi - ry.lo < 2;
+        for (int e = (int)floor(ry.lo) - 1; e <= (int)ceil(ry.hi); e++)
+            for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+                if (m > 1 && !fine) continue;
+                double lv = e + log10(m);
+                if (lv < ry.lo - 1e-9 || lv > ry.hi + 1e-9) continue;
+                double y = PYL(lv, ry);
+                cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
+                cairo_move_to(c, L, y); cairo_line_to(c, R, y); cairo_stroke(c);
+                if (m == 1) snprintf(buf, sizeof buf, "1e%d", e);
+                else snprintf(buf, sizeof buf, "%de%d", m, e);
+                text_at(c, L - 6, y, buf, 12, false, 1, 0.5, 0, BLACK);
+            }
+    } else {
+        double st = nice_step(ry, 6);
+        for (double v = ceil(ry.lo / st - 1e-9) * st; v <= ry.hi + 1e-9 * st; v += st) {
+            double y = PYL(v, ry);
+            cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
+            cairo_move_to(c, L, y); cairo_line_to(c, R, y); cairo_stroke(c);
+            fmt_tick(buf, sizeof buf, v, st);
+            text_at(c, L - 6, y, buf, 12, false, 1, 0.5, 0, BLACK);
+        }
     }
     if (has_right) {
         double st2 = nice_step(ry2, 6);
-        for (double v = ceil(ry2.lo / st2) * st2; v <= ry2.hi + 1e-9 * st2; v += st2) {
-            snprintf(buf, sizeof buf, "%.3g", fabs(v) < 1e-12 * st2 ? 0.0 : v);
-            cairo_set_source_rgb(c, 0.3, 0.3, 0.3);
-            text(c, R + 6, PY(v, ry2), buf, 12, 0, 0.5, false);
+        for (double v = ceil(ry2.lo / st2 - 1e-9) * st2; v <= ry2.hi + 1e-9 * st2; v += st2) {
+            fmt_tick(buf, sizeof buf, v, st2);
+            text_at(c, R + 6, PYL(v, ry2), buf, 12, false, 0, 0.5, 0, GREY);
         }
     }
     cairo_set_source_rgb(c, 0, 0, 0);
     cairo_rectangle(c, L, T, R - L, B - T);
     cairo_stroke(c);
+
+    /* phase boundaries: labels that would collide go down a row */
+    cairo_save(c);
+    cairo_rectangle(c, L, T, R - L, B - T);
+    cairo_clip(c);
+    double row_end[4] = {-1e9, -1e9, -1e9, -1e9};
+    box vboxes[64];
+    int n_vboxes = 0;
+    for (int i = 0; i < o->n_vlines; i++) {
+        double v = o->vlines[i];
+        if (!isfinite(v) || (o->logx && v <= 0)) continue;
+        double x = PX(v);
+        if (x > L + 1 && x < R - 1) {
+            cairo_set_source_rgb(c, 0.45, 0.45, 0.45);
+            cairo_set_line_width(c, 1);
+            double dash[1] = {4};
+            cairo_set_dash(c, dash, 1, 0);
+            cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
+            cairo_set_dash(c, NULL, 0, 0);
+        }
+        const char *lab = o->vline_labels ? o->vline_labels[i] : NULL;
+        if (lab && *lab) {
+            double w = text_width(c, lab, 10.5, false);
+            int row = 0;
+            while (row < 3 && x + 3 < row_end[row] + 10) row++;
+            row_end[row] = x + 3 + w;
+            text_at(c, x + 3, T + 3 + row * 14, lab, 10.5, false, 0, 0, 0, GREY);
+            if (n_vboxes < 64) vboxes[n_vboxes++] = (box){x + 3, T + 3 + row * 14, x + 3 + w, T + 17 + row * 14};
+        }
+    }
+    cairo_restore(c);
 
     /* series */
     cairo_save(c);
@@ -117,68 +314,353 @@ int plot_lines(const char *path, const plot_opts *o, const plot_series *s, int n
     cairo_clip(c);
     for (int k = 0; k < n_series; k++) {
         const range *r = s[k].right_axis ? &ry2 : &ry;
-        cairo_set_source_rgb(c, s[k].r, s[k].g, s[k].b);
-        cairo_set_line_width(c, 2);
-        double dash[1] = {6};
-        cairo_set_dash(c, dash, s[k].dashed ? 1 : 0, 0);
-        bool pen = false;
-        for (int i = 0; i < s[k].n; i++) {
-            double xv = s[k].x[i], yv = s[k].y[i];
-            if (!isfinite(xv) || !isfinite(yv) || (o->logx && xv <= 0)) {
-                pen = false;
-                continue;
+        if (!s[k].no_line) {
+            series_style(c, &s[k]);
+            bool pen = false;
+            for (int i = 0; i < s[k].n; i++) {
+                double xv = s[k].x[i], yv = s[k].y[i];
+                if (!isfinite(xv) || BADY(yv, k) || (o->logx && xv <= 0)) {
+                    pen = false;
+                    continue;
+                }
+                double px = PX(xv), py = PY(yv, *r);
+                if (pen) cairo_line_to(c, px, py);
+                else cairo_move_to(c, px, py);
+                pen = true;
             }
-            double px = PX(xv), py = PY(yv, *r);
-            if (pen) cairo_line_to(c, px, py);
-            else cairo_move_to(c, px, py);
-            pen = true;
+            cairo_stroke(c);
         }
-        if (s[k].n == 1) cairo_arc(c, PX(s[k].x[0]), PY(s[k].y[0], *r), 3, 0, 2 * M_PI);
-        cairo_stroke(c);
+        if (s[k].dots || s[k].no_line || s[k].n == 1)
+            for (int i = 0; i < s[k].n; i++) {
+                double xv = s[k].x[i], yv = s[k].y[i];
+                if (isfinite(xv) && !BADY(yv, k) && !(o->logx && xv <= 0)) dot(c, PX(xv), PY(yv, *r), &s[k]);
+            }
     }
     cairo_set_dash(c, NULL, 0, 0);
-    if (o->has_marker && (!o->logx || o->marker_x > 0)) {
+    box mbox = {0, 0, 0, 0};
+    if (o->has_marker && isfinite(o->marker_x) && (!o->logx || o->marker_x > 0)) {
         double x = PX(o->marker_x);
         cairo_set_source_rgb(c, 0.8, 0.1, 0.1);
         cairo_set_line_width(c, 1.5);
         cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-        if (o->marker_label) text(c, x + 4, T + 14, o->marker_label, 12, 0, 0, false);
+        if (o->marker_label) {
+            double w = text_width(c, o->marker_label, 12, true) + 8;
+            double x0 = x + 5 + w < R ? x + 5 : x - 5 - w;
+            mbox = (box){x0, T + 6, x0 + w, T + 24};
+            white_box(c, mbox, 0.9);
+            const double red[3] = {0.8, 0.1, 0.1};
+            text_at(c, x0 + 4, T + 15, o->marker_label, 12, true, 0, 0.5, 0, red);
+        }
     }
     cairo_restore(c);
 
-    /* labels and legend */
-    cairo_set_source_rgb(c, 0, 0, 0);
-    if (o->title) text(c, (L + R) / 2, 18, o->title, 16, 0.5, 0.5, false);
-    if (o->xlabel) text(c, (L + R) / 2, H - 14, o->xlabel, 13, 0.5, 0, false);
-    if (o->ylabel) text(c, 22, (T + B) / 2, o->ylabel, 13, 0.5, 0, true);
-    if (o->y2label && has_right) text(c, W - 12, (T + B) / 2, o->y2label, 13, 0.5, 0, true);
-    double ly = T + 16;
-    for (int k = 0; k < n_series; k++) {
-        if (!s[k].label) continue;
-        cairo_set_source_rgb(c, s[k].r, s[k].g, s[k].b);
-        cairo_set_line_width(c, 2);
-        double dash[1] = {6};
-        cairo_set_dash(c, dash, s[k].dashed ? 1 : 0, 0);
-        cairo_move_to(c, R - 170, ly); cairo_line_to(c, R - 140, ly); cairo_stroke(c);
-        cairo_set_dash(c, NULL, 0, 0);
-        cairo_set_source_rgb(c, 0, 0, 0);
-        text(c, R - 134, ly, s[k].label, 12, 0, 0.4, false);
-        ly += 18;
+    /* legend: in the corner with the fewest points under it */
+    int n_leg = 0;
+    double leg_w = 0;
+    for (int k = 0; k < n_series; k++)
+        if (s[k].label) {
+            n_leg++;
+            double w = text_width(c, s[k].label, 12, false);
+            if (w > leg_w) leg_w = w;
+        }
+    if (n_leg) {
+        double bw = leg_w + 48, bh = n_leg * 18 + 10;
+        box cand[4] = {{R - 8 - bw, T + 8, R - 8, T + 8 + bh}, {L + 8, T + 8, L + 8 + bw, T + 8 + bh},
+                       {R - 8 - bw, B - 8 - bh, R - 8, B - 8}, {L + 8, B - 8 - bh, L + 8 + bw, B - 8}};
+        int best = 0;
+        long best_score = -1;
+        for (int q = 0; q < 4; q++) {
+            long score = overlaps(cand[q], mbox) ? 1000000 : 0;
+            for (int v = 0; v < n_vboxes; v++) score += overlaps(cand[q], vboxes[v]) ? 40 : 0;
+            for (int k = 0; k < n_series; k++) {
+                const range *r = s[k].right_axis ? &ry2 : &ry;
+                int stride = s[k].n > 2000 ? s[k].n / 2000 : 1;
+                for (int i = 0; i < s[k].n; i += stride) {
+                    double xv = s[k].x[i], yv = s[k].y[i];
+                    if (!isfinite(xv) || BADY(yv, k) || (o->logx && xv <= 0)) continue;
+                    double px = PX(xv), py = PY(yv, *r);
+                    if (px >= cand[q].x0 - 4 && px <= cand[q].x1 + 4 && py >= cand[q].y0 - 4 && py <= cand[q].y1 + 4)
+                        score += stride;
+                }
+            }
+            if (best_score < 0 || score < best_score) {
+                best_score = score;
+                best = q;
+            }
+        }
+        box lb = cand[best];
+        white_box(c, lb, 0.92);
+        double ly = lb.y0 + 14;
+        for (int k = 0; k < n_series; k++) {
+            if (!s[k].label) continue;
+            plot_series solid = s[k];
+            if (solid.alpha > 0 && solid.alpha < 0.6) solid.alpha = 0.6;
+            if (!s[k].no_line) {
+                series_style(c, &solid);
+                cairo_move_to(c, lb.x0 + 8, ly); cairo_line_to(c, lb.x0 + 34, ly); cairo_stroke(c);
+            }
+            if (s[k].dots || s[k].no_line) dot(c, lb.x0 + 21, ly, &solid);
+            cairo_set_dash(c, NULL, 0, 0);
+            text_at(c, lb.x0 + 40, ly, s[k].label, 12, false, 0, 0.5, 0, BLACK);
+            ly += 18;
+        }
     }
+
+    /* titles */
+    if (o->title) text_at(c, (L + R) / 2, rc.y + 10, o->title, 15, true, 0.5, 0, 0, BLACK);
+    if (o->xlabel) text_at(c, (L + R) / 2, rc.y + rc.h - 8, o->xlabel, 13, false, 0.5, 1, 0, BLACK);
+    if (o->ylabel) text_at(c, rc.x + 8, (T + B) / 2, o->ylabel, 13, false, 0.5, 0, M_PI / 2, BLACK);
+    if (o->y2label && has_right) text_at(c, rc.x + rc.w - 8, (T + B) / 2, o->y2label, 13, false, 0.5, 1, M_PI / 2, GREY);
 #undef PX
 #undef PY
-    cairo_destroy(c);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    cairo_status_t st_ = cairo_surface_write_to_png(surf, tmp);
-    cairo_surface_destroy(surf);
-    if (st_ != CAIRO_STATUS_SUCCESS) {
-        unlink(tmp);
-        return sn_error("%s: cannot write the plot: %s", path, cairo_status_to_string(st_));
+#undef PYL
+#undef BADY
+    cairo_restore(c);
+}
+
+int plot_lines(const char *path, const plot_opts *o, const plot_series *s, int n_series) {
+    const int W = o->width > 0 ? o->width : 800, H = o->height > 0 ? o->height : 500;
+    plot_canvas *c = plot_canvas_new(W, H);
+    if (!c) return sn_error_prefix("%s", path);
+    plot_draw_lines(c, (plot_rect){0, 0, W, H}, o, s, n_series);
+    int r = plot_canvas_save(c, path);
+    plot_canvas_free(c);
+    return r;
+}
+
+/* ---------------------------------------------------------------- heatmap */
+
+static void shade_rgb(double s, double rgb[3]) {
+    if (!isfinite(s)) s = 0;
+    s = s < 0 ? 0 : s > 1 ? 1 : s;
+    const double lo[3] = {1, 1, 1}, hi[3] = {0.06, 0.23, 0.55};
+    for (int k = 0; k < 3; k++) rgb[k] = lo[k] + (hi[k] - lo[k]) * s;
+}
+
+void plot_draw_heatmap(plot_canvas *cv, plot_rect rc, const plot_heatmap *h) {
+    cairo_t *c = cv->cr;
+    if (h->rows <= 0 || h->cols <= 0) return;
+    cairo_save(c);
+    const double lab_size = 12, slant = M_PI / 4;
+    double row_w = 0, col_w = 0;
+    for (int i = 0; i < h->rows; i++)
+        if (h->row_labels) row_w = fmax(row_w, text_width(c, h->row_labels[i], lab_size, false));
+    for (int j = 0; j < h->cols; j++)
+        if (h->col_labels) col_w = fmax(col_w, text_width(c, h->col_labels[j], lab_size, false));
+    row_w = fmin(row_w, rc.w * 0.3);
+    col_w = fmin(col_w, rc.h * 0.4);
+    double top = rc.y + (h->title ? 34 : 8) + (h->subtitle ? 18 : 0);
+    double left = rc.x + (h->ylabel ? 28 : 6) + row_w + 8;
+    double bottom_space = col_w * sin(slant) + 16 + (h->xlabel ? 26 : 4);
+    double avail_w = rc.x + rc.w - 12 - left, avail_h = rc.y + rc.h - bottom_space - top;
+    double cell = fmin(avail_w / h->cols, avail_h / h->rows);
+    if (cell < 4) {
+        cairo_restore(c);
+        return;
     }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return sn_error("%s: cannot write the plot: %m", path);
+    /* centre the grid horizontally in what is left */
+    double gw = cell * h->cols, gh = cell * h->rows;
+    left += (avail_w - gw) / 2 > 0 ? (avail_w - gw) / 2 : 0;
+    double num_size = fmin(13, cell * 0.38);
+    char buf[32];
+    for (int i = 0; i < h->rows; i++)
+        for (int j = 0; j < h->cols; j++) {
+            double s = h->shade ? h->shade[i * h->cols + j] : 0, rgb[3];
+            shade_rgb(s, rgb);
+            double x = left + j * cell, y = top + i * cell;
+            cairo_set_source_rgb(c, rgb[0], rgb[1], rgb[2]);
+            cairo_rectangle(c, x, y, cell, cell);
+            cairo_fill(c);
+            if (h->counts) {
+                int v = h->counts[i * h->cols + j];
+                snprintf(buf, sizeof buf, "%d", v);
+                const double light[3] = {0.72, 0.72, 0.72}, white[3] = {1, 1, 1};
+                const double *tc = (isfinite(s) && s > 0.5) ? white : v == 0 ? light : BLACK;
+                text_at(c, x + cell / 2, y + cell / 2, buf, num_size, i == j, 0.5, 0.5, 0, tc);
+            }
+        }
+    /* grid lines, the diagonal outlined */
+    cairo_set_source_rgb(c, 0.85, 0.85, 0.85);
+    cairo_set_line_width(c, 1);
+    for (int i = 0; i <= h->rows; i++) {
+        cairo_move_to(c, left, top + i * cell);
+        cairo_line_to(c, left + gw, top + i * cell);
     }
-    return 0;
+    for (int j = 0; j <= h->cols; j++) {
+        cairo_move_to(c, left + j * cell, top);
+        cairo_line_to(c, left + j * cell, top + gh);
+    }
+    cairo_stroke(c);
+    if (h->rows == h->cols) {
+        cairo_set_source_rgb(c, 0.1, 0.1, 0.1);
+        cairo_set_line_width(c, 1.5);
+        for (int i = 0; i < h->rows; i++) cairo_rectangle(c, left + i * cell + 0.75, top + i * cell + 0.75, cell - 1.5, cell - 1.5);
+        cairo_stroke(c);
+    }
+    cairo_set_source_rgb(c, 0, 0, 0);
+    cairo_set_line_width(c, 1);
+    cairo_rectangle(c, left, top, gw, gh);
+    cairo_stroke(c);
+    char fit[256];
+    for (int i = 0; h->row_labels && i < h->rows; i++) {
+        double sz = lab_size;
+        const char *t = fit_text(c, h->row_labels[i], row_w + 1, &sz, 9, false, fit, sizeof fit);
+        text_at(c, left - 6, top + (i + 0.5) * cell, t, sz, false, 1, 0.5, 0, BLACK);
+    }
+    for (int j = 0; h->col_labels && j < h->cols; j++) {
+        double sz = lab_size;
+        const char *t = fit_text(c, h->col_labels[j], col_w + 1, &sz, 9, false, fit, sizeof fit);
+        /* slanted, ending under the middle of the column */
+        text_at(c, left + (j + 0.5) * cell + 4, top + gh + 6, t, sz, false, 1, 0, slant, BLACK);
+    }
+    if (h->title) text_at(c, rc.x + rc.w / 2, rc.y + 10, h->title, 15, true, 0.5, 0, 0, BLACK);
+    if (h->subtitle) text_at(c, rc.x + rc.w / 2, rc.y + 32, h->subtitle, 11.5, false, 0.5, 0, 0, GREY);
+    if (h->xlabel) text_at(c, left + gw / 2, rc.y + rc.h - 8, h->xlabel, 13, true, 0.5, 1, 0, BLACK);
+    if (h->ylabel) text_at(c, rc.x + 6, top + gh / 2, h->ylabel, 13, true, 0.5, 0, M_PI / 2, BLACK);
+    cairo_restore(c);
+}
+
+/* ---------------------------------------------------------------- bars */
+
+void plot_draw_bars(plot_canvas *cv, plot_rect rc, const plot_bars *b) {
+    cairo_t *c = cv->cr;
+    int ns = b->n_series < 1 ? 1 : b->n_series > 4 ? 4 : b->n_series;
+    if (b->n <= 0 || !b->values || !(b->hi > b->lo)) return;
+    cairo_save(c);
+    double lab_w = 0;
+    for (int i = 0; b->labels && i < b->n; i++) lab_w = fmax(lab_w, text_width(c, b->labels[i], 12, false));
+    lab_w = fmin(b->label_width > 0 ? b->label_width : lab_w, rc.w * 0.4);
+    bool legend = false;
+    for (int s = 0; b->series_labels && s < ns; s++) legend |= b->series_labels[s] != NULL;
+    const double L = rc.x + lab_w + 14, R = rc.x + rc.w - 16, T = rc.y + (b->title ? 36 : 10) + (legend ? 22 : 0),
+                 B = rc.y + rc.h - (b->xlabel ? 48 : 26);
+    if (R - L < 20 || B - T < 10) {
+        cairo_restore(c);
+        return;
+    }
+    const double band = (B - T) / b->n, bar = fmin(22, band * 0.8 / ns);
+    char buf[64];
+    /* value grid */
+    range vr = {b->lo, b->hi};
+    double st = nice_step(vr, 5);
+    cairo_set_line_width(c, 1);
+    for (double v = ceil(vr.lo / st) * st; v <= vr.hi + 1e-9 * st; v += st) {
+        double x = L + (v - vr.lo) / (vr.hi - vr.lo) * (R - L);
+        cairo_set_source_rgb(c, 0.88, 0.88, 0.88);
+        cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
+        fmt_tick(buf, sizeof buf, v, st);
+        text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
+    }
+    char fit[256];
+    for (int i = 0; i < b->n; i++) {
+        double y0 = T + i * band + (band - bar * ns) / 2;
+        if (i % 2) { /* zebra rows help the eye across */
+            cairo_set_source_rgba(c, 0.5, 0.5, 0.5, 0.06);
+            cairo_rectangle(c, L, T + i * band, R - L, band);
+            cairo_fill(c);
+        }
+        if (b->labels) {
+            double sz = 12;
+            const char *t = fit_text(c, b->labels[i], lab_w + 1, &sz, 9, false, fit, sizeof fit);
+            text_at(c, L - 6, T + (i + 0.5) * band, t, sz, false, 1, 0.5, 0, BLACK);
+        }
+        for (int s = 0; s < ns; s++) {
+            double v = b->values[s] ? b->values[s][i] : NAN;
+            double y = y0 + s * bar;
+            const double *col = b->colours ? b->colours[s] : GREY;
+            if (!isfinite(v)) {
+                text_at(c, L + 4, y + bar / 2, "n/a", fmin(11, bar * 0.9), false, 0, 0.5, 0, GREY);
+                continue;
+            }
+            double vv = v < vr.lo ? vr.lo : v > vr.hi ? vr.hi : v;
+            double x1 = L + (vv - vr.lo) / (vr.hi - vr.lo) * (R - L);
+            cairo_set_source_rgb(c, col[0], col[1], col[2]);
+            cairo_rectangle(c, L, y + 0.5, x1 - L, bar - 1);
+            cairo_fill(c);
+            snprintf(buf, sizeof buf, "%.2f", v);
+            double fs = fmin(11, bar * 0.85), tw = text_width(c, buf, fs, false);
+            const double white[3] = {1, 1, 1};
+            if (x1 + 4 + tw < R) text_at(c, x1 + 3, y + bar / 2, buf, fs, false, 0, 0.5, 0, BLACK);
+            else text_at(c, x1 - 3, y + bar / 2, buf, fs, false, 1, 0.5, 0, white);
+        }
+    }
+    cairo_set_source_rgb(c, 0, 0, 0);
+    cairo_set_line_width(c, 1);
+    cairo_rectangle(c, L, T, R - L, B - T);
+    cairo_stroke(c);
+    if (legend) { /* one row under the title */
+        double x = L, y = T - 13;
+        for (int s = 0; s < ns; s++) {
+            if (!b->series_labels[s]) continue;
+            const double *col = b->colours ? b->colours[s] : GREY;
+            cairo_set_source_rgb(c, col[0], col[1], col[2]);
+            cairo_rectangle(c, x, y - 6, 14, 12);
+            cairo_fill(c);
+            text_at(c, x + 19, y, b->series_labels[s], 12, false, 0, 0.5, 0, BLACK);
+            x += 19 + text_width(c, b->series_labels[s], 12, false) + 18;
+        }
+    }
+    if (b->title) text_at(c, rc.x + rc.w / 2, rc.y + 10, b->title, 15, true, 0.5, 0, 0, BLACK);
+    if (b->xlabel) text_at(c, (L + R) / 2, rc.y + rc.h - 8, b->xlabel, 13, false, 0.5, 1, 0, BLACK);
+    cairo_restore(c);
+}
+
+/* ---------------------------------------------------------------- images */
+
+void plot_draw_image(plot_canvas *cv, plot_rect rc, const image *im, int n_lines, const char *const *lines,
+                     const double (*colours)[3]) {
+    cairo_t *c = cv->cr;
+    const double line_h = 15;
+    double cap_h = n_lines > 0 ? n_lines * line_h + 4 : 0;
+    double aw = rc.w, ah = rc.h - cap_h;
+    if (aw < 4 || ah < 4) return;
+    cairo_save(c);
+    double iw = aw, ih = ah, ix = rc.x, iy = rc.y;
+    if (im && im->rgb && im->w > 0 && im->h > 0) {
+        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, im->w, im->h);
+        if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS) {
+            cairo_surface_flush(s);
+            unsigned char *d = cairo_image_surface_get_data(s);
+            int stride = cairo_image_surface_get_stride(s);
+            for (int y = 0; y < im->h; y++) {
+                uint32_t *row = (uint32_t *)(void *)(d + (size_t)y * stride);
+                const uint8_t *p = im->rgb + (size_t)y * im->w * 3;
+                for (int x = 0; x < im->w; x++)
+                    row[x] = (uint32_t)p[3 * x] << 16 | (uint32_t)p[3 * x + 1] << 8 | p[3 * x + 2];
+            }
+            cairo_surface_mark_dirty(s);
+            double sc = fmin(aw / im->w, ah / im->h);
+            iw = im->w * sc;
+            ih = im->h * sc;
+            ix = rc.x + (aw - iw) / 2;
+            iy = rc.y + (ah - ih) / 2;
+            cairo_save(c);
+            cairo_translate(c, ix, iy);
+            cairo_scale(c, sc, sc);
+            cairo_set_source_surface(c, s, 0, 0);
+            cairo_pattern_set_filter(cairo_get_source(c), CAIRO_FILTER_GOOD);
+            cairo_pattern_set_extend(cairo_get_source(c), CAIRO_EXTEND_PAD); /* no faded border */
+            cairo_rectangle(c, 0, 0, im->w, im->h);
+            cairo_fill(c);
+            cairo_restore(c);
+        }
+        cairo_surface_destroy(s);
+        cairo_set_source_rgb(c, 0.6, 0.6, 0.6);
+        cairo_set_line_width(c, 1);
+        cairo_rectangle(c, ix, iy, iw, ih);
+        cairo_stroke(c);
+    } else {
+        cairo_set_source_rgb(c, 0.88, 0.88, 0.88);
+        cairo_rectangle(c, ix, iy, iw, ih);
+        cairo_fill(c);
+        text_at(c, ix + iw / 2, iy + ih / 2, "image missing", 13, true, 0.5, 0.5, 0, GREY);
+    }
+    char fit[256];
+    for (int i = 0; i < n_lines; i++) {
+        if (!lines[i]) continue;
+        double sz = 11.5;
+        const char *t = fit_text(c, lines[i], rc.w - 2, &sz, 8.5, false, fit, sizeof fit);
+        text_at(c, rc.x + rc.w / 2, rc.y + ah + 3 + i * line_h, t, sz, false, 0.5, 0, 0, colours ? colours[i] : BLACK);
+    }
+    cairo_restore(c);
 }

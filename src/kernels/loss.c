@@ -41,6 +41,34 @@ float sigmoid_bce_loss(int n, int c, const float *logits, const float *target, f
     return nc ? (float)(total * inv) : 0.0f;
 }
 
+float group_softmax_ce_loss(int n, int c, const float *logits, const float *target, int n_groups, const int *bounds,
+                            float *dlogits) {
+    if (dlogits)
+        for (long i = 0; i < (long)n * c; i++) dlogits[i] = 0.0f;
+    if (n <= 0 || n_groups <= 0) return 0.0f;
+    double total = 0, inv = 1.0 / ((double)n * n_groups);
+    for (int g = 0; g < n_groups; g++) {
+        const int lo = bounds[g], hi = bounds[g + 1];
+        if (lo < 0 || hi > c || hi <= lo) continue;
+        for (int i = 0; i < n; i++) {
+            const float *z = logits + (long)i * c, *t = target + (long)i * c;
+            double mx = -INFINITY, s = 0, tsum = 0;
+            for (int j = lo; j < hi; j++) mx = z[j] > mx ? z[j] : mx;
+            for (int j = lo; j < hi; j++) s += exp((double)z[j] - mx);
+            double lse = mx + log(s);
+            for (int j = lo; j < hi; j++) {
+                total += (double)t[j] * (lse - z[j]);
+                tsum += t[j];
+            }
+            if (dlogits) {
+                float *d = dlogits + (long)i * c;
+                for (int j = lo; j < hi; j++) d[j] += (float)((exp((double)z[j] - lse) * tsum - t[j]) * inv);
+            }
+        }
+    }
+    return (float)(total * inv);
+}
+
 void softmax(int n, int c, const float *logits, float *probs) {
     for (int i = 0; i < n; i++) {
         const float *z = logits + (long)i * c;

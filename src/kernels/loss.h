@@ -6,12 +6,20 @@
  * Computed stably (log-sum-exp; log1p(exp(-|z|))) and accumulated in double.
  * softmax_ce_loss: a row whose target is outside [0, c) (PyTorch's ignore_index -100) is ignored:
  * no loss, zero gradient, and the mean is over the remaining rows (0 if none).
+ * group_softmax_ce_loss: multi-label tags made of groups [bounds[g], bounds[g+1]) that each hold
+ *   one true tag (Style: 7 brands, then 10 products): for every group the softmax cross-entropy
+ *   of its logits against its targets read as class probabilities (soft targets allowed; a row
+ *   whose group targets are all 0 adds nothing but still counts in the mean), i.e. PyTorch's
+ *   F.cross_entropy(z[:, lo:hi], t[:, lo:hi]) with probability targets, mean over rows; the loss
+ *   is the mean over the groups.  Tags outside every group get a zero gradient.
  */
 #ifndef STYLENET_LOSS_H
 #define STYLENET_LOSS_H
 
 float softmax_ce_loss(int n, int c, const float *logits, const int *target, float *dlogits);
 float sigmoid_bce_loss(int n, int c, const float *logits, const float *target, float *dlogits);
+float group_softmax_ce_loss(int n, int c, const float *logits, const float *target, int n_groups, const int *bounds,
+                            float *dlogits);
 void softmax(int n, int c, const float *logits, float *probs);
 void sigmoid(int n, const float *x, float *y);
 #endif

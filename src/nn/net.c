@@ -59,11 +59,48 @@ static void pool_free_all(net *m) {
     m->n_pool = m->cap_pool = 0;
 }
 
+net *net_share(const net *src) {
+    net *c = malloc(sizeof *c);
+    node *nodes = malloc(sizeof(node) * (size_t)src->n_nodes);
+    if (!c || !nodes) {
+        free(c);
+        free(nodes);
+        sn_error("out of memory sharing a network");
+        return NULL;
+    }
+    *c = *src;
+    memcpy(nodes, src->nodes, sizeof(node) * (size_t)src->n_nodes);
+    for (int i = 0; i < src->n_nodes; i++) { /* run-time state is per net */
+        node *d = &nodes[i];
+        d->y = d->dy = d->save_mean = d->save_invstd = d->scale = d->shift = NULL;
+        d->argmax = NULL;
+        d->mask = NULL;
+        d->pooled_y = d->fused = false;
+        d->refs = 0;
+    }
+    c->nodes = nodes;
+    c->cap_nodes = src->n_nodes;
+    c->grad = NULL;
+    c->scratch = NULL;
+    c->scratch_floats = 0;
+    c->pool = NULL;
+    c->n_pool = c->cap_pool = 0;
+    c->batch = c->cap_batch = 0;
+    c->training = false;
+    c->shared = true;
+    return c;
+}
+
 void net_free(net *m) {
     if (!m) return;
     for (int i = 0; i < m->n_nodes; i++) free_runtime(&m->nodes[i]);
     pool_free_all(m);
     free(m->nodes);
+    if (m->shared) { /* the parameters are another net's */
+        sn_free(m->scratch);
+        free(m);
+        return;
+    }
     free(m->params);
     arena_unmap(m->data, m->cap_floats);
     arena_unmap(m->grad, m->cap_floats);

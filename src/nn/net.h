@@ -115,10 +115,15 @@ typedef struct net {
     size_t scratch_floats;
     net_block *pool;             /* buffers for transient activations and all activation gradients */
     int n_pool, cap_pool;
+    bool shared;                 /* made by net_share: params and data are another net's */
 } net;
 
 net *net_create(int h, int w, int c);
 void net_free(net *m);
+/* a net that reads src's parameters (no copy) with activation buffers of its own, so several
+ * threads can run inference (net_forward with training = false) at once; it has no gradients and
+ * must not train.  src must outlive it; net_free frees only its own part.  NULL if out of memory */
+net *net_share(const net *src);
 void net_set_group(net *m, int group);
 
 /* builders: each returns the new node's index or -1 */

@@ -18,6 +18,7 @@
 #include "train/schedule.h"
 
 struct learner {
+    bool step_failed;           /* a training step ran out of memory (sn_error says so) */
     sn_model *model;
     net *net;
     dataset *ds;
@@ -25,7 +26,10 @@ struct learner {
     learner_opts o;
     optim *opt;
     loader *train_aug, *train_plain, *valid, *tta;
-    float *x, *t, *dl, *probs;
+    float *x, *t, *dl, *dl2, *probs;
+    float *xmix, *tmix;         /* mixup: the batch before blending */
+    size_t xmix_floats;
+    bool soft;                  /* the batch's targets are soft (mixup): single-label uses CE on them */
     int *y;
     size_t x_floats;            /* capacity of x */
     int C;                      /* classes */
@@ -105,6 +109,7 @@ learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, con
     l->history = cJSON_CreateArray();
     l->notes = cJSON_CreateObject();
     l->cache_node = find_cache_node(l->net);
+    if (l->cache_node >= 0 && net_keep(l->net, l->cache_node) < 0) l->cache_node = -1;
     l->resume_phase = -1;
     if (!l->opt || !l->history || !l->notes) {
         learner_free(l);
@@ -132,7 +137,7 @@ void learner_free(learner *l) {
     loader_free(l->train_plain);
     loader_free(l->valid);
     loader_free(l->tta);
-    free(l->x); free(l->t); free(l->dl); free(l->probs); free(l->y);
+    free(l->x); free(l->t); free(l->dl); free(l->dl2); free(l->probs); free(l->xmix); free(l->tmix); free(l->y);
     free(l->feat_train); free(l->feat_valid);
     cJSON_Delete(l->history);
     cJSON_Delete(l->notes);
@@ -181,9 +186,10 @@ static int ensure_buffers(learner *l, int size) {
     if (!l->t) {
         l->t = malloc(sizeof(float) * (size_t)l->o.batch * l->C);
         l->dl = malloc(sizeof(float) * (size_t)l->o.batch * l->C);
+        l->dl2 = malloc(sizeof(float) * (size_t)l->o.batch * l->C);
         l->y = malloc(sizeof(int) * (size_t)l->o.batch);
     }
-    if (!l->x || !l->t || !l->dl || !l->y) return sn_error("out of memory for batches of %d images", l->o.batch);
+    if (!l->x || !l->t || !l->dl || !l->dl2 || !l->y) return sn_error("out of memory for batches of %d images", l->o.batch);
     return net_set_batch(l->net, l->o.batch);
 }
 
@@ -211,7 +217,19 @@ static loader *get_loader(learner *l, loader **slot, const int *idx, int n, bool
 }
 
 static float batch_loss(learner *l, int n, const float *logits, float *dl) {
-    return l->multi ? sigmoid_bce_loss(n, l->C, logits, l->t, dl) : softmax_ce_loss(n, l->C, logits, l->y, dl);
+    if (!l->multi && l->soft) { /* mixed targets: cross-entropy with class probabilities */
+        const int whole[2] = {0, l->C};
+        return group_softmax_ce_loss(n, l->C, logits, l->t, 1, whole, dl);
+    }
+    if (!l->multi) return softmax_ce_loss(n, l->C, logits, l->y, dl);
+    float loss = sigmoid_bce_loss(n, l->C, logits, l->t, dl);
+    if (l->o.group_ce > 0 && l->n_groups > 1) {
+        const float w = l->o.group_ce;
+        loss += w * group_softmax_ce_loss(n, l->C, logits, l->t, l->n_groups, l->bounds, dl ? l->dl2 : NULL);
+        if (dl)
+            for (size_t k = 0; k < (size_t)n * l->C; k++) dl[k] += w * l->dl2[k];
+    }
+    return loss;
 }
 
 /* targets of dataset item i into row r of t / y */
@@ -230,7 +248,7 @@ static int compute_features(learner *l, const int *idx, int n, int size, float *
     int got, done = 0;
     while ((got = loader_next(ld, l->x, NULL, NULL)) > 0) {
         net_set_batch(l->net, got);
-        net_forward(l->net, l->x, false); /* runs the head too; only the cache node is kept */
+        if (!net_forward(l->net, l->x, false)) return -1; /* runs the head too; only the cache node is kept */
         memcpy(out + (size_t)done * l->cache_dim, l->net->nodes[l->cache_node].y,
                sizeof(float) * (size_t)got * l->cache_dim);
         done += got;
@@ -277,15 +295,83 @@ static void epoch_perm(uint64_t seed, int epoch, int *perm, int n) {
     }
 }
 
+/* ---------------------------------------------------------------- mixup */
+
+/* Gamma(a, 1) from counter-based draws (stream, 0..): Marsaglia & Tsang, boosted for a < 1 */
+static double gamma_draw(uint64_t seed, uint64_t stream, double a) {
+    uint64_t k = 0;
+    double boost = 1;
+    if (a < 1) {
+        boost = pow(1.0 - rng_uniform(seed, stream, k++), 1.0 / a);
+        a += 1;
+    }
+    const double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
+    for (int tries = 0; tries < 1000; tries++) {
+        double x = rng_normal(seed, stream, k++), v = 1 + c * x;
+        if (v <= 0) continue;
+        v = v * v * v;
+        double u = 1.0 - rng_uniform(seed, stream, k++);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) return d * v * boost;
+    }
+    return d * boost;
+}
+
+/* blends the n images of l->x (size x size x 3) and their targets l->t with a seeded partner:
+ * keyed by (seed, optimiser step, row), so a resumed run blends the same way */
+static int mixup_batch(learner *l, int n, int size) {
+    const size_t per = (size_t)size * size * 3, C = (size_t)l->C;
+    if ((size_t)n * per > l->xmix_floats) {
+        free(l->xmix);
+        l->xmix = malloc(sizeof(float) * (size_t)n * per);
+        l->xmix_floats = l->xmix ? (size_t)n * per : 0;
+    }
+    if (!l->tmix) l->tmix = malloc(sizeof(float) * (size_t)l->o.batch * C);
+    int *perm = malloc(sizeof(int) * (size_t)n);
+    if (!l->xmix || !l->tmix || !perm) {
+        free(perm);
+        return sn_error("out of memory for mixup");
+    }
+    memcpy(l->xmix, l->x, sizeof(float) * (size_t)n * per);
+    memcpy(l->tmix, l->t, sizeof(float) * (size_t)n * C);
+    const uint64_t seed = l->o.seed, base = 0x6d6978757000000ull + ((uint64_t)l->iter << 20);
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_u64(seed, base, (uint64_t)i) % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        double g1 = gamma_draw(seed, base + 1 + 2 * (uint64_t)i, l->o.mixup);
+        double g2 = gamma_draw(seed, base + 2 + 2 * (uint64_t)i, l->o.mixup);
+        double b = g1 + g2 > 0 ? g1 / (g1 + g2) : 0.5;
+        const float lam = (float)(b > 0.5 ? b : 1 - b), mu = 1 - lam;
+        const float *xa = l->xmix + (size_t)i * per, *xb = l->xmix + (size_t)perm[i] * per;
+        float *xo = l->x + (size_t)i * per;
+        for (size_t k = 0; k < per; k++) xo[k] = lam * xa[k] + mu * xb[k];
+        const float *ta = l->tmix + (size_t)i * C, *tb = l->tmix + (size_t)perm[i] * C;
+        for (size_t k = 0; k < C; k++) l->t[(size_t)i * C + k] = lam * ta[k] + mu * tb[k];
+    }
+    free(perm);
+    l->soft = true;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- one training step */
 
 static float train_step(learner *l, int n, bool from_cache) {
     net *m = l->net;
     net_set_batch(m, n);
     const float *logits = from_cache ? net_forward_from(m, l->cache_node + 1, true) : net_forward(m, l->x, true);
+    if (!logits) { /* out of memory for activations */
+        l->step_failed = true;
+        return NAN;
+    }
     float loss = batch_loss(l, n, logits, l->dl);
     net_zero_grad(m);
-    net_backward(m, l->dl);
+    if (net_backward(m, l->dl) < 0) {
+        l->step_failed = true;
+        return NAN;
+    }
     optim_step(l->opt, m);
     return loss;
 }
@@ -487,6 +573,10 @@ int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs
         while ((got = loader_next(ld, l->x, l->y, l->t)) > 0) {
             net_set_batch(l->net, got);
             const float *logits = net_forward(l->net, l->x, false);
+            if (!logits) { /* out of memory */
+                got = -1;
+                break;
+            }
             if (v == 0) loss += (double)batch_loss(l, got, logits, NULL) * got;
             to_probs(l, got, logits, pb);
             for (size_t k = 0; k < (size_t)got * C; k++) acc[(size_t)done_n * C + k] += pb[k];
@@ -523,6 +613,10 @@ static int validate_cached(learner *l, eval_result *r) {
         memcpy(l->net->nodes[l->cache_node].y, l->feat_valid + (size_t)s * l->cache_dim, sizeof(float) * n * l->cache_dim);
         net_set_batch(l->net, n);
         const float *logits = net_forward_from(l->net, l->cache_node + 1, false);
+        if (!logits) {
+            free(probs); free(tg); free(lab);
+            return -1;
+        }
         loss += (double)batch_loss(l, n, logits, NULL) * n;
         to_probs(l, n, logits, probs + (size_t)s * C);
         memcpy(tg + (size_t)s * C, l->t, sizeof(float) * n * C);
@@ -632,7 +726,16 @@ int learner_fit(learner *l, const phase *p) {
                 }
                 if (n == 0) break;
             }
+            if (!cached && p->augment && l->o.mixup > 0 && mixup_batch(l, n, p->size) < 0) {
+                free(perm);
+                return -1;
+            }
             float loss = train_step(l, n, cached);
+            l->soft = false;
+            if (l->step_failed) {
+                free(perm);
+                return sn_error_prefix("training step at epoch %d batch %ld", l->epoch + 1, b + 1);
+            }
             if (!isfinite(loss)) {
                 free(perm);
                 return sn_error("training diverged at epoch %d batch %ld (loss %g): lower the learning rate",
@@ -673,6 +776,8 @@ int learner_fit(learner *l, const phase *p) {
         cJSON_AddNumberToObject(row, "size", p->size);
         cJSON_AddNumberToObject(row, "train_loss", loss_sum / (batches ? batches : 1));
         cJSON_AddNumberToObject(row, "lr", p->lrs[2]);
+        cJSON_AddItemToObject(row, "lrs", cJSON_CreateFloatArray(p->lrs, 3)); /* peak rate of each layer group */
+        cJSON_AddNumberToObject(row, "iter", (double)l->iter);                /* optimiser steps at the end of the epoch */
         cJSON_AddNumberToObject(row, "seconds", secs);
         cJSON_AddNumberToObject(row, "train_images_per_s", batches * B / train_secs);
         log_json(l, row, true);
@@ -692,7 +797,16 @@ int learner_fit(learner *l, const phase *p) {
 /* ---------------------------------------------------------------- LR finder */
 
 double learner_lr_find(learner *l, int size, double start, double end, int n, const char *png) {
+    return learner_lr_find_info(l, size, start, end, n, png, NULL);
+}
+
+double learner_lr_find_info(learner *l, int size, double start, double end, int n, const char *png, lr_find_info *info) {
     double t0 = now();
+    if (info) memset(info, 0, sizeof *info);
+    if (!(start > 0) || !(end > start) || n < 2) {
+        sn_error("LR finder: the sweep needs 0 < start < end and at least 2 iterations (%g .. %g, %d)", start, end, n);
+        return -1;
+    }
     net *m = l->net;
     bool frozen = m->n_params > 0 && m->params[0].frozen;
     const bool cached = frozen && l->cache_node >= 0;
@@ -722,7 +836,9 @@ double learner_lr_find(learner *l, int size, double start, double end, int n, co
     long count = 0;
     int ep = 0;
     loader *ld = NULL;
-    while (count < n) {
+    bool diverged = false;
+    while (count < n && !diverged) {
+        const long before = count;
         if (cached) epoch_perm(l->o.seed ^ 0x1f1d, ep, perm, nt);
         else if (!(ld = get_loader(l, &l->train_plain, l->split.train, nt, false, true, size, 500000 + ep))) goto done;
         for (int b = 0; b < per_epoch && count < n; b++) {
@@ -741,27 +857,45 @@ double learner_lr_find(learner *l, int size, double start, double end, int n, co
                 break;
             }
             float loss = train_step(l, got, cached);
+            if (l->step_failed) goto done;
             lrs[count] = lr;
             losses[count] = isfinite(loss) ? loss : INFINITY;
             count++;
             progress(l, "lr_find", (int)count, n, t0, (int)count * B);
-            if (!isfinite(loss)) break;
+            if (!isfinite(loss)) diverged = true;
             if (count > 10) { /* stop early once the smoothed loss has clearly diverged */
                 long st, mi, stop = lr_find_analyse(lrs, losses, count, sm, &st, &mi);
-                if (stop < count) break;
+                if (stop < count) diverged = true;
             }
+            if (diverged) break;
         }
         if (ld) {
             int g;
             while ((g = loader_next(ld, l->x, NULL, NULL)) > 0) {}
         }
         ep++;
+        if (count == before) break; /* no batch in a whole epoch */
     }
     if (l->o.progress && isatty(2)) fputc('\n', stderr);
     long steep, mi, stop = lr_find_analyse(lrs, losses, count, sm, &steep, &mi);
+    if (stop < 2) {
+        sn_error("LR finder: the loss diverged at once (rate %g, loss %g): lower the start of the sweep", start,
+                 count ? losses[0] : NAN);
+        goto done;
+    }
     double sug = lrs[mi] / 10;
     if (lrs[steep] < sug) sug = lrs[steep];
     result = sug;
+    if (info) {
+        info->suggestion = sug;
+        info->min_lr = lrs[mi];
+        info->steepest_lr = lrs[steep];
+        info->min_loss = sm[mi];
+        info->last_lr = lrs[count - 1];
+        info->iters = (int)count;
+        info->kept = (int)stop;
+        info->diverged = diverged;
+    }
     cJSON *row = cJSON_CreateObject();
     cJSON_AddItemToObject(row, "lr_find_lr", cJSON_CreateDoubleArray(lrs, (int)stop));
     cJSON_AddItemToObject(row, "lr_find_loss", cJSON_CreateDoubleArray(sm, (int)stop));

@@ -4,7 +4,9 @@
  * Contract
  * - learner_create(model, ds, split, opts): the model's net must end in n_classes outputs of
  *   the data set; single-label data train with softmax cross-entropy, multi-label with sigmoid
- *   BCE.  The learner borrows model, ds and split (the caller frees them after learner_free).
+ *   BCE (plus, with opts.group_ce > 0 and label groups, that weight times the mean over the
+ *   groups of each group's softmax cross-entropy: each photo has exactly one tag per group).
+ *   The learner borrows model, ds and split (the caller frees them after learner_free).
  * - A run is a list of phases (learner_fit): each names its epochs, image size, whether the
  *   body is frozen (layer groups 0 and 1: no gradients, batch norm in eval mode), whether
  *   training images are augmented, the schedule (SGDR with cycle length and multiplier, or
@@ -55,6 +57,12 @@ typedef struct {
     bool freeze_bn;          /* keep the body's BN statistics frozen after unfreezing */
     int n_threads;           /* loader threads (2) */
     float thresh, beta;      /* multi-label: F-beta threshold (0.2) and beta (2) */
+    float group_ce;          /* multi-label with label groups: weight of the per-group softmax
+                                cross-entropy added to the BCE (kernels/loss.h; 0 = BCE alone) */
+    float mixup;             /* > 0: mixup (Zhang et al.; fastai's MixUpCallback) with this Beta
+                                alpha in augmented phases: each image and its targets are blended
+                                with a seeded partner of the batch, lambda = max(b, 1-b), b ~
+                                Beta(alpha, alpha); single-label then trains with soft targets */
     const char *run_dir;     /* checkpoints and history; NULL = none */
     bool quiet;              /* no table */
     bool progress;           /* progress bar / lines on stderr */
@@ -91,6 +99,18 @@ int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs
  * Writes the sweep to the history and, when png is not NULL, a plot. Returns the suggested
  * rate (the minimum of the smoothed loss / 10, or the steepest point if lower), or -1. */
 double learner_lr_find(learner *l, int size, double start, double end, int n, const char *png);
+/* the same, also telling what the sweep found (info may be NULL) */
+typedef struct {
+    double suggestion;       /* what learner_lr_find returns */
+    double min_lr;           /* rate at the minimum of the smoothed loss */
+    double steepest_lr;      /* rate at the steepest descent of the smoothed loss */
+    double min_loss;         /* the smoothed loss there */
+    double last_lr;          /* highest rate tried */
+    int iters;               /* iterations run (fewer than n when the loss diverged) */
+    int kept;                /* points before the divergence (plotted, in the history) */
+    bool diverged;           /* stopped early because the loss diverged */
+} lr_find_info;
+double learner_lr_find_info(learner *l, int size, double start, double end, int n, const char *png, lr_find_info *info);
 /* loads run_dir/checkpoint.safetensors if present: 1 resumed, 0 nothing to resume, -1 error */
 int learner_resume(learner *l);
 /* the run so far (epochs, metrics, timings) as JSON text; caller frees */

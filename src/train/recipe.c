@@ -12,10 +12,32 @@
 
 recipe_opts recipe_defaults(void) {
     recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
-                     .lrs = {1e-4f, 3e-4f, 1e-3f}, .lr_div = 0, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 4, .cycle_len = 1,
-                     .cycle_mult = 2, .resize_after = 3, .epochs = 5, .ps = 0.25f, .tta = 4};
+                     .lrs = {1e-4f, 3e-4f, 1e-3f}, .lr_div = 0, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 5, .cycle_len = 1,
+                     .cycle_mult = 2, .resize_after = 3, .epochs = 5, .ps = 0.25f, .tta = 4, .split_seed = -1};
     o.lo = learner_defaults();
     return o;
+}
+
+uint64_t recipe_split_seed(const recipe_opts *o) {
+    return o->split_seed >= 0 ? (uint64_t)o->split_seed : o->lo.seed;
+}
+
+dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float valid_pct, ds_split *sp) {
+    memset(sp, 0, sizeof *sp);
+    dataset *ds = ds_open(dso);
+    if (!ds) return NULL;
+    ds_decode_opts dd = {.max_side = o->sizes[1] > o->sizes[0] ? o->sizes[1] : o->sizes[0]};
+    dd.max_side = dd.max_side * 5 / 4; /* zoom and rotation read a little outside the crop */
+    if (ds_decode(ds, &dd) < 0) {
+        ds_free(ds);
+        return NULL;
+    }
+    for (int i = 0; i < ds->n_problems && i < 10; i++) fprintf(stderr, "stylenet: skipped: %s\n", ds->problems[i]);
+    if (ds_make_split(ds, recipe_split_seed(o), valid_pct, true, sp) < 0) {
+        ds_free(ds);
+        return NULL;
+    }
+    return ds;
 }
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
@@ -102,6 +124,13 @@ static void add_result(cJSON *o, const char *key, const eval_result *r, bool mul
     if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
 }
 
+double recipe_lr_find(learner *l, sn_model *m, const recipe_opts *o, bool unfrozen, int size, double start,
+                      double end, int n, const char *png, lr_find_info *info) {
+    net_freeze_groups(m->net, unfrozen ? 0 : 2);
+    net_freeze_bn(m->net, 2, !unfrozen || o->lo.freeze_bn);
+    return learner_lr_find_info(l, size, start, end, n, png, info);
+}
+
 int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
     memset(res, 0, sizeof *res);
     learner *l = learner_create(m, ds, split, &o->lo);
@@ -112,11 +141,9 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     const bool scratch = !strcmp(o->recipe, "scratch");
     double lr = o->lr;
     if (!(lr > 0) && !learner_get_note(l, "lr", &lr)) {
-        net_freeze_groups(m->net, scratch ? 0 : 2);
-        net_freeze_bn(m->net, 2, !scratch);
         char png[4096];
         if (o->lo.run_dir) snprintf(png, sizeof png, "%s/lr_find.png", o->lo.run_dir);
-        lr = learner_lr_find(l, s0, 1e-7, 10, 100, o->lo.run_dir ? png : NULL);
+        lr = recipe_lr_find(l, m, o, scratch, s0, 1e-7, 10, 100, o->lo.run_dir ? png : NULL, NULL);
         if (lr < 0) {
             rc = -1;
             goto done;
@@ -186,6 +213,7 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     cJSON_AddStringToObject(h, "data", ds->root);
     cJSON_AddStringToObject(h, "task", ds->task ? ds->task : "");
     cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
+    cJSON_AddNumberToObject(h, "split_seed", (double)recipe_split_seed(o));
     cJSON_AddNumberToObject(h, "lr", lr);
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);

@@ -357,6 +357,14 @@ static void csv(void) {
           "one tag per row: single-label");
     check(ds && has_problem(ds, "single.csv:5", "no label"), "single-label row without a label named by line");
     ds_free(ds);
+    /* the same one-tag rows asked for as multi-label (sigmoid per tag): allowed */
+    ds = ds_open(&(ds_options){.root = root, .csv = "single.csv", .task = "multi"});
+    check(ds && ds->kind == DS_MULTI && ds->n_items == 4, "--task multi on a one-tag-per-row CSV: multi-label, %s",
+          ds ? "ok" : sn_last_error());
+    ds_free(ds);
+    ds = ds_open(&(ds_options){.root = root, .csv = "single.csv", .task = "brand"});
+    check(!ds && strstr(sn_last_error(), "not one of single, multi"), "an unknown CSV task is refused: %s",
+          sn_last_error());
 }
 
 static void pattern(void) {

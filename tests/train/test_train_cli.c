@@ -4,8 +4,8 @@
  *     writes a model, a history and a checkpoint;
  *   - a run stopped in the middle of a phase (--stop-after) and resumed (--resume) ends with
  *     bitwise the same weights as the uninterrupted run;
- *   - the same seed reproduces the same weights; `eval` on the saved model alone reproduces the
- *     validation accuracy; `predict` and `info` read the model;
+ *   - the same seed reproduces the same weights, also with mixup (which changes them); `eval` on
+ *     the saved model alone reproduces the validation accuracy; `predict` and `info` read the model;
  *   - bad input: a missing data folder, a truncated pretrained file, a model of another
  *     architecture. */
 #include <dirent.h>
@@ -144,6 +144,16 @@ int main(void) {
     snprintf(pb, sizeof pb, "%s/a2.stn", dir);
     check(rc == 0 && same_tensors(pa, pb, why, sizeof why), "the same seed gives the same weights %s %s", why,
           rc ? tail_flat(1500) : "");
+
+    /* mixup: seeded like the rest (the same weights twice), and it does change training */
+    char pm[4400], pm2[4400];
+    snprintf(pm, sizeof pm, "%s/mx.stn", dir);
+    snprintf(pm2, sizeof pm2, "%s/mx2.stn", dir);
+    rc = run("%s train --data %s %s --quiet --mixup 0.4 --out %s", bin, data, common, pm);
+    int rc2 = run("%s train --data %s %s --quiet --mixup 0.4 --out %s", bin, data, common, pm2);
+    check(rc == 0 && rc2 == 0 && same_tensors(pm, pm2, why, sizeof why), "--mixup 0.4: the same seed gives the same weights %s",
+          why);
+    check(rc == 0 && !same_tensors(pa, pm, why, sizeof why), "--mixup 0.4 trains differently from no mixup");
 
     /* killed in the middle of the last phase (after epoch 4 of 5), then resumed */
     rc = run("%s train --data %s %s --quiet --out %s/b.stn --run-dir %s/rb --stop-after 4", bin, data, common, dir, dir);

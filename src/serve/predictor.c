@@ -1,0 +1,289 @@
+/* predictor.c - a pool of inference workers sharing one model's weights (see predictor.h). */
+#include "serve/predictor.h"
+#include <errno.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "core/error.h"
+#include "data/augment.h"
+#include "io/image.h"
+#include "kernels/loss.h"
+
+struct predictor {
+    pred_pool *pool;
+    net *net;      /* shares pool->model's parameters; owns its node list and activations */
+    float *x;      /* one input image, S*S*3 */
+    float *prob;   /* one view's probabilities */
+    predictor *next_free;
+};
+
+struct pred_pool {
+    const sn_model *model;
+    pred_opts o;
+    aug_opts aug;
+    bool multi;
+    int n;
+    predictor *workers;
+    predictor *free_list;
+    int busy, waiting;
+    bool stopping;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+pred_opts pred_defaults(void) {
+    return (pred_opts){.max_pixels = 25000000, .max_views = 4, .max_waiting = 16, .wait_ms = 30000,
+                       .compute_threads = 1, .seed = 42};
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* A worker's net shares the model's parameters (net_share) and has activation buffers of its
+ * own, sized for one image. */
+static net *share_net(const net *src) {
+    net *c = net_share(src);
+    if (c && net_set_batch(c, 1) < 0) {
+        net_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void free_shared_net(net *c) { net_free(c); }
+
+pred_pool *pred_pool_create(const sn_model *m, int n_workers, const pred_opts *o) {
+    if (n_workers < 1 || n_workers > 1024) {
+        sn_error("inference workers: %d (1 to 1024)", n_workers);
+        return NULL;
+    }
+    pred_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        sn_error("out of memory");
+        return NULL;
+    }
+    p->model = m;
+    p->o = o ? *o : pred_defaults();
+    if (p->o.max_views < 0) p->o.max_views = 0;
+    if (p->o.max_views > PRED_MAX_VIEWS) p->o.max_views = PRED_MAX_VIEWS;
+    if (p->o.compute_threads < 1) p->o.compute_threads = 1;
+    if (p->o.max_waiting < 0) p->o.max_waiting = 0;
+    aug_defaults(&p->aug);
+    p->multi = !strcmp(m->task, "multi");
+    p->n = n_workers;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->workers = calloc((size_t)n_workers, sizeof(predictor));
+    if (!p->workers) {
+        sn_error("out of memory");
+        pred_pool_free(p);
+        return NULL;
+    }
+    const size_t S = (size_t)m->size;
+    for (int i = 0; i < n_workers; i++) {
+        predictor *w = &p->workers[i];
+        w->pool = p;
+        w->net = share_net(m->net);
+        w->x = sn_alloc(sizeof(float) * S * S * 3, "an input image");
+        w->prob = sn_alloc(sizeof(float) * (size_t)m->n_classes, "probabilities");
+        if (!w->net || !w->x || !w->prob) {
+            pred_pool_free(p);
+            return NULL;
+        }
+        if (net_out_size(w->net) != (size_t)m->n_classes) {
+            sn_error("the network has %zu outputs but the model %d classes", net_out_size(w->net), m->n_classes);
+            pred_pool_free(p);
+            return NULL;
+        }
+        w->next_free = p->free_list;
+        p->free_list = w;
+    }
+    return p;
+}
+
+void pred_pool_free(pred_pool *p) {
+    if (!p) return;
+    for (int i = 0; p->workers && i < p->n; i++) {
+        free_shared_net(p->workers[i].net);
+        sn_free(p->workers[i].x);
+        sn_free(p->workers[i].prob);
+    }
+    free(p->workers);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+void pred_pool_shutdown(pred_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+predictor *pred_acquire(pred_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    predictor *w = NULL;
+    if (!p->free_list && !p->stopping && p->waiting < p->o.max_waiting) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += p->o.wait_ms / 1000;
+        until.tv_nsec += (long)(p->o.wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        p->waiting++;
+        int r = 0;
+        while (!p->free_list && !p->stopping && r != ETIMEDOUT) r = pthread_cond_timedwait(&p->cv, &p->mu, &until);
+        p->waiting--;
+    }
+    if (p->free_list && !p->stopping) {
+        w = p->free_list;
+        p->free_list = w->next_free;
+        p->busy++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return w;
+}
+
+void pred_release(pred_pool *p, predictor *w) {
+    if (!w) return;
+    pthread_mutex_lock(&p->mu);
+    w->next_free = p->free_list;
+    p->free_list = w;
+    p->busy--;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pred_pool_load(pred_pool *p, int *busy, int *waiting, int *workers) {
+    pthread_mutex_lock(&p->mu);
+    if (busy) *busy = p->busy;
+    if (waiting) *waiting = p->waiting;
+    if (workers) *workers = p->n;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
+int pred_sniff_size(const void *bytes, size_t n, int *w, int *h) {
+    const uint8_t *b = bytes;
+    if (n >= 24 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4)) {
+        uint32_t pw = be32(b + 16), ph = be32(b + 20);
+        if (pw > INT32_MAX || ph > INT32_MAX) return -1;
+        *w = (int)pw;
+        *h = (int)ph;
+        return 0;
+    }
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return -1;
+    size_t i = 2; /* JPEG: walk the marker segments up to the frame header (SOFn) */
+    while (i + 4 <= n) {
+        if (b[i] != 0xFF) return -1;
+        uint8_t mk = b[i + 1];
+        if (mk == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (mk == 0x01 || (mk >= 0xD0 && mk <= 0xD8)) { /* markers without a length */
+            i += 2;
+            continue;
+        }
+        if (mk == 0xD9 || mk == 0xDA) return -1; /* end of image or scan data before a frame header */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2) return -1;
+        if (mk >= 0xC0 && mk <= 0xCF && mk != 0xC4 && mk != 0xC8 && mk != 0xCC) {
+            if (i + 9 > n) return -1;
+            *h = b[i + 5] << 8 | b[i + 6];
+            *w = b[i + 7] << 8 | b[i + 8];
+            return 0;
+        }
+        i += 2 + len;
+    }
+    return -1;
+}
+
+/* the source of the TTA views: short side at most 5/4 of the model's size, as `eval` caches it */
+static int shrink_copy(const image *im, int max_side, image *out) {
+    int s = im->w < im->h ? im->w : im->h;
+    if (s <= max_side) {
+        out->w = im->w;
+        out->h = im->h;
+        out->rgb = malloc((size_t)im->w * im->h * 3);
+        if (!out->rgb) return sn_error("out of memory");
+        memcpy(out->rgb, im->rgb, (size_t)im->w * im->h * 3);
+        return 0;
+    }
+    int w = im->w == s ? max_side : (int)((double)im->w * max_side / s + 0.5);
+    int h = im->h == s ? max_side : (int)((double)im->h * max_side / s + 0.5);
+    return image_resize(im, w < 1 ? 1 : w, h < 1 ? 1 : h, out);
+}
+
+int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int views, float *probs, pred_info *info) {
+    pred_pool *p = w->pool;
+    const sn_model *m = p->model;
+    const int S = m->size, K = m->n_classes;
+    pred_info inf = {0};
+    if (views < 0 || views > p->o.max_views) {
+        sn_error("%d test-time augmentation views asked for, at most %d", views, p->o.max_views);
+        return PRED_INTERNAL;
+    }
+    double t0 = now_ms();
+    int iw, ih;
+    if (pred_sniff_size(bytes, n, &iw, &ih) == 0 && (long long)iw * ih > p->o.max_pixels) {
+        sn_error("%s: image of %dx%d pixels is larger than this server accepts (%ld pixels)", name, iw, ih,
+                 p->o.max_pixels);
+        return PRED_TOO_LARGE;
+    }
+    image im, src = {0};
+    if (image_decode(bytes, n, name, &im) < 0) return PRED_BAD_IMAGE;
+    inf.width = im.w;
+    inf.height = im.h;
+    if (views > 0 && shrink_copy(&im, S * 5 / 4, &src) < 0) {
+        image_free(&im);
+        return PRED_INTERNAL;
+    }
+    inf.decode_ms = now_ms() - t0; /* decoding, and below each view's crop, resize, normalisation */
+    int old_threads = omp_get_max_threads(), rc = PRED_OK;
+    omp_set_num_threads(p->o.compute_threads);
+    for (int v = 0; v <= views; v++) {
+        double ta = now_ms();
+        if (v == 0) {
+            if (image_to_input(&im, S, m->mean, m->std, w->x) < 0) {
+                rc = PRED_INTERNAL;
+                break;
+            }
+            image_free(&im);
+        } else {
+            aug_params ap;
+            aug_draw(&p->aug, p->o.seed, 1000000ull + (unsigned long long)v, 0, &ap);
+            aug_warp(&src, &ap, S, m->mean, m->std, w->x);
+        }
+        double tb = now_ms();
+        inf.decode_ms += tb - ta;
+        net_set_batch(w->net, 1); /* sized at creation: never allocates */
+        const float *logits = net_forward(w->net, w->x, false);
+        if (!logits) {
+            rc = PRED_INTERNAL;
+            break;
+        }
+        if (p->multi) sigmoid(K, logits, w->prob);
+        else softmax(1, K, logits, w->prob);
+        for (int k = 0; k < K; k++) probs[k] = v == 0 ? w->prob[k] : probs[k] + w->prob[k];
+        inf.compute_ms += now_ms() - tb;
+    }
+    omp_set_num_threads(old_threads);
+    image_free(&im);
+    image_free(&src);
+    if (rc != PRED_OK) return rc;
+    if (views > 0)
+        for (int k = 0; k < K; k++) probs[k] /= (float)(views + 1);
+    if (info) *info = inf;
+    return PRED_OK;
+}

@@ -1,0 +1,187 @@
+/* predictions.c - validation predictions and run facts for reports (see predictions.h). */
+#include "train/predictions.h"
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/error.h"
+
+double prediction_loss(int n_classes, const float *probs, const uint8_t *hot, bool multi) {
+    const double lo = 1e-7, hi = 1 - 1e-7;
+    double loss = 0;
+    if (multi) {
+        for (int c = 0; c < n_classes; c++) {
+            double p = probs[c] < lo ? lo : probs[c] > hi ? hi : probs[c];
+            loss -= hot[c] ? log(p) : log(1 - p);
+        }
+        return n_classes > 0 ? loss / n_classes : 0;
+    }
+    for (int c = 0; c < n_classes; c++)
+        if (hot[c]) {
+            double p = probs[c] < lo ? lo : probs[c] > hi ? hi : probs[c];
+            return -log(p);
+        }
+    return 0;
+}
+
+/* JSON text of a string (quoted, escaped) into a malloc'd buffer */
+static char *json_str(const char *s) {
+    cJSON *j = cJSON_CreateString(s ? s : "");
+    char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    return t;
+}
+
+static void abs_path(const char *p, char *out, size_t cap) {
+    char buf[PATH_MAX];
+    if (p && realpath(p, buf)) snprintf(out, cap, "%s", buf);
+    else snprintf(out, cap, "%s", p ? p : "");
+}
+
+/* fopen of path's temp file; finish_atomic closes and renames it into place */
+static FILE *open_atomic(const char *path, char *tmp, size_t cap) {
+    snprintf(tmp, cap, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) sn_error("%s: cannot write: %m", path);
+    return f;
+}
+
+static int finish_atomic(FILE *f, const char *tmp, const char *path) {
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0) bad = true;
+    if (bad) {
+        unlink(tmp);
+        return sn_error("%s: write failed (disk full?)", path);
+    }
+    if (rename(tmp, path) != 0) {
+        int r = sn_error("%s: cannot write: %m", path);
+        unlink(tmp);
+        return r;
+    }
+    return 0;
+}
+
+static int write_predictions(const char *path, const dataset *ds, const ds_split *sp, const float *probs) {
+    char tmp[4200];
+    FILE *f = open_atomic(path, tmp, sizeof tmp);
+    if (!f) return -1;
+    const int C = ds->n_classes;
+    const bool multi = ds->kind == DS_MULTI;
+    for (int i = 0; i < sp->n_valid; i++) {
+        const int item = sp->valid[i];
+        const ds_item *it = &ds->items[item];
+        char full[PATH_MAX];
+        abs_path(it->path, full, sizeof full);
+        char *jp = json_str(full), *jr = json_str(it->rel ? it->rel : it->path);
+        if (!jp || !jr) {
+            free(jp);
+            free(jr);
+            fclose(f);
+            unlink(tmp);
+            return sn_error("%s: out of memory", path);
+        }
+        fprintf(f, "{\"item\":%d,\"path\":%s,\"rel\":%s,\"truth\":[", item, jp, jr);
+        free(jp);
+        free(jr);
+        const uint8_t *h = ds_hot(ds, item);
+        int k = 0;
+        for (int c = 0; c < C; c++)
+            if (h[c]) fprintf(f, "%s%d", k++ ? "," : "", c);
+        fputs("],\"probs\":[", f);
+        const float *p = probs + (size_t)i * C;
+        for (int c = 0; c < C; c++) fprintf(f, "%s%.9g", c ? "," : "", (double)p[c]);
+        fprintf(f, "],\"loss\":%.9g}\n", prediction_loss(C, p, h, multi));
+    }
+    return finish_atomic(f, tmp, path);
+}
+
+static void add_eval(cJSON *o, const char *key, const eval_result *r, const sn_model *m, bool multi) {
+    cJSON *e = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(e, "loss", r->loss);
+    if (multi) {
+        cJSON_AddNumberToObject(e, "fbeta", r->fbeta);
+        cJSON_AddNumberToObject(e, "best_thresh", r->best_thresh);
+        cJSON_AddNumberToObject(e, "best_fbeta", r->best_fbeta);
+    } else {
+        cJSON_AddNumberToObject(e, "accuracy", r->accuracy);
+    }
+    for (int g = 0; g < r->n_groups && g < m->n_groups; g++) cJSON_AddNumberToObject(e, m->group_names[g], r->group_acc[g]);
+    if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
+}
+
+static int write_run(const char *path, const sn_model *m, const dataset *ds, const ds_split *sp, const char *model_path,
+                     double wall, const eval_result *r) {
+    const bool multi = ds->kind == DS_MULTI;
+    char buf[PATH_MAX];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "format", 1);
+    cJSON_AddStringToObject(o, "kind", multi ? "multi" : "single");
+    cJSON_AddStringToObject(o, "task", ds->task ? ds->task : m->task);
+    abs_path(model_path, buf, sizeof buf);
+    cJSON_AddStringToObject(o, "model", buf);
+    cJSON_AddStringToObject(o, "arch", m->arch);
+    cJSON_AddNumberToObject(o, "size", m->size);
+    cJSON_AddNumberToObject(o, "threshold", m->threshold);
+    abs_path(ds->root, buf, sizeof buf);
+    cJSON_AddStringToObject(o, "data", buf);
+    cJSON_AddStringToObject(o, "layout", ds->layout ? ds->layout : "");
+    cJSON *cls = cJSON_AddArrayToObject(o, "classes");
+    for (int c = 0; c < m->n_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(m->classes[c]));
+    cJSON *gr = cJSON_AddArrayToObject(o, "groups");
+    for (int g = 0; g < m->n_groups; g++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", m->group_names[g]);
+        cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
+        cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
+        cJSON_AddItemToArray(gr, e);
+    }
+    cJSON_AddNumberToObject(o, "train_images", sp->n_train);
+    cJSON_AddNumberToObject(o, "valid_images", sp->n_valid);
+    cJSON_AddNumberToObject(o, "wall_seconds", wall);
+    add_eval(o, "valid", r, m, multi);
+    cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
+    if (h) {
+        cJSON_DeleteItemFromObject(h, "epochs");
+        cJSON_AddItemToObject(o, "training", h);
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) return sn_error("%s: out of memory", path);
+    char tmp[4200];
+    FILE *f = open_atomic(path, tmp, sizeof tmp);
+    if (!f) {
+        free(text);
+        return -1;
+    }
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    return finish_atomic(f, tmp, path);
+}
+
+int predictions_write(const char *run_dir, sn_model *m, dataset *ds, const ds_split *split, const learner_opts *opts,
+                      const char *model_path, double wall_seconds) {
+    if (split->n_valid <= 0) return 0; /* nothing to predict */
+    learner_opts lo = *opts;
+    lo.run_dir = NULL;
+    lo.quiet = true;
+    lo.progress = false;
+    lo.stop_after = 0;
+    char pp[4200], rp[4200];
+    snprintf(pp, sizeof pp, "%s/valid_predictions.jsonl", run_dir);
+    snprintf(rp, sizeof rp, "%s/run.json", run_dir);
+    float *probs = malloc(sizeof(float) * (size_t)split->n_valid * ds->n_classes);
+    learner *l = probs ? learner_create(m, ds, split, &lo) : NULL;
+    eval_result r;
+    int rc = -1;
+    if (!probs) sn_error("out of memory");
+    else if (l && learner_validate(l, m->size, 0, &r, probs) == 0)
+        rc = write_predictions(pp, ds, split, probs) < 0 ? -1 : write_run(rp, m, ds, split, model_path, wall_seconds, &r);
+    if (rc < 0 && !strstr(sn_last_error(), run_dir)) sn_error_prefix("%s", pp);
+    learner_free(l);
+    free(probs);
+    return rc;
+}
