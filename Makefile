@@ -27,7 +27,7 @@ TCOM_OBJ  := $(TCOM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB       := $(BUILD)/libstylenet.a
 
-.PHONY: all test check-asan bench fixtures clean FORCE
+.PHONY: all test check-asan bench bench-quick fixtures clean FORCE
 all: $(BUILD)/stylenet $(LIB)
 
 # objects depend on the compiler and flags too: changing either rebuilds everything
@@ -74,8 +74,13 @@ check-asan:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
+# side-by-side benchmark against PyTorch (bench/run.py): `make bench` is the full run and writes
+# bench/RESULTS.md; `make bench-quick` is the reduced one (< 5 minutes), printing `ratio NAME = X` lines
 bench: all
 	$(MAKE) -C bench
+
+bench-quick: all
+	$(MAKE) -C bench quick
 
 clean:
 	rm -rf build build-asan

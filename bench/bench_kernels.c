@@ -1,10 +1,16 @@
 /* bench_kernels.c - GFLOPS of stylenet's convolutions (forward, backward-data,
  * backward-weights) on resnet34 layers and mobilenet_v2 depthwise layers at batch 32 and a
  * 128x128 input, and the machine's FMA peak for the same thread count.
- * GFLOPS = 2 * multiply-adds / seconds; each figure is the median of 7 timed runs after a
- * warm-up.  Usage: bench_kernels [batch]   (threads: OMP_NUM_THREADS, default all cores)
+ * GFLOPS = 2 * multiply-adds / seconds; each figure is the median of R timed runs (7) after a
+ * warm-up.
+ * Usage: bench_kernels [batch] [--threads N] [--reps R] [--json]
+ *   --threads N  OpenMP threads (omp_set_num_threads; default: OMP_NUM_THREADS or all cores)
+ *   --json       one JSON object per line instead of the table: first {"peak_gflops", "threads",
+ *                "batch"}, then per layer {"layer", "kind", "gflop", "fwd", "bwd_data", "bwd_wt"}
+ *                (GFLOPS) -- bench/run.py reads these, bench_kernels_torch.py --json writes the same
  */
 #include <math.h>
+#include <stdbool.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,58 +66,84 @@ static double fma_peak(void) {
 }
 
 typedef struct {
-    const char *name;
+    const char *name, *kind;
     int h, w, cin, cout, k, s, p, groups;
 } layer;
 
 enum { FWD, BWD_DATA, BWD_W };
 
-static double time_op(int op, const conv_desc *d, int n, float *x, float *w, float *b, float *y, float *dx, float *dw,
-                      float *db) {
-    double t[7];
-    for (int r = -1; r < 7; r++) {
+#define MAX_REPS 99
+static double time_op(int op, int reps, const conv_desc *d, int n, float *x, float *w, float *b, float *y, float *dx,
+                      float *dw, float *db) {
+    double t[MAX_REPS];
+    for (int r = -1; r < reps; r++) {
         double t0 = now();
         if (op == FWD) conv2d_forward(d, n, x, w, b, y);
         else if (op == BWD_DATA) conv2d_backward_data(d, n, y, w, dx);
         else conv2d_backward_weights(d, n, x, y, dw, db);
         if (r >= 0) t[r] = now() - t0;
     }
-    qsort(t, 7, sizeof t[0], cmpd);
-    return 2.0 * conv2d_macs(d, n) / t[3] / 1e9;
+    qsort(t, (size_t)reps, sizeof t[0], cmpd);
+    double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    return 2.0 * conv2d_macs(d, n) / med / 1e9;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: bench_kernels [batch] [--threads N] [--reps R (1..%d)] [--json]\n", MAX_REPS);
+    return 2;
 }
 
 int main(int argc, char **argv) {
-    int n = argc > 1 ? atoi(argv[1]) : 32;
+    int n = 32, reps = 7;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            int t = atoi(argv[++i]);
+            if (t <= 0) return usage();
+            omp_set_num_threads(t);
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+            if (reps <= 0 || reps > MAX_REPS) return usage();
+        } else {
+            n = argv[i][0] == '-' ? 0 : atoi(argv[i]);
+            if (n <= 0) return usage();
+        }
+    }
     layer L[] = {
-        {"r34 stem 7x7 s2 3->64 @128", 128, 128, 3, 64, 7, 2, 3, 1},
-        {"r34 3x3 64 @32", 32, 32, 64, 64, 3, 1, 1, 1},
-        {"r34 3x3 128 @16", 16, 16, 128, 128, 3, 1, 1, 1},
-        {"r34 3x3 256 @8", 8, 8, 256, 256, 3, 1, 1, 1},
-        {"r34 3x3 512 @4", 4, 4, 512, 512, 3, 1, 1, 1},
-        {"r34 3x3 s2 64->128 @32", 32, 32, 64, 128, 3, 2, 1, 1},
-        {"r34 1x1 s2 128->256 @16", 16, 16, 128, 256, 1, 2, 0, 1},
-        {"mv2 1x1 96->576 @8", 8, 8, 96, 576, 1, 1, 0, 1},
-        {"mv2 dw3x3 32 @64", 64, 64, 32, 32, 3, 1, 1, 32},
-        {"mv2 dw3x3 s2 96 @64", 64, 64, 96, 96, 3, 2, 1, 96},
-        {"mv2 dw3x3 144 @32", 32, 32, 144, 144, 3, 1, 1, 144},
-        {"mv2 dw3x3 192 @16", 16, 16, 192, 192, 3, 1, 1, 192},
-        {"mv2 dw3x3 384 @8", 8, 8, 384, 384, 3, 1, 1, 384},
-        {"mv2 dw3x3 s2 576 @8", 8, 8, 576, 576, 3, 2, 1, 576},
-        {"mv2 dw3x3 960 @4", 4, 4, 960, 960, 3, 1, 1, 960},
+        {"r34 stem 7x7 s2 3->64 @128", "conv7x7 stem", 128, 128, 3, 64, 7, 2, 3, 1},
+        {"r34 3x3 64 @32", "conv3x3", 32, 32, 64, 64, 3, 1, 1, 1},
+        {"r34 3x3 128 @16", "conv3x3", 16, 16, 128, 128, 3, 1, 1, 1},
+        {"r34 3x3 256 @8", "conv3x3", 8, 8, 256, 256, 3, 1, 1, 1},
+        {"r34 3x3 512 @4", "conv3x3", 4, 4, 512, 512, 3, 1, 1, 1},
+        {"r34 3x3 s2 64->128 @32", "conv3x3 s2", 32, 32, 64, 128, 3, 2, 1, 1},
+        {"r34 1x1 s2 128->256 @16", "conv1x1", 16, 16, 128, 256, 1, 2, 0, 1},
+        {"mv2 1x1 96->576 @8", "conv1x1", 8, 8, 96, 576, 1, 1, 0, 1},
+        {"mv2 dw3x3 32 @64", "depthwise3x3", 64, 64, 32, 32, 3, 1, 1, 32},
+        {"mv2 dw3x3 s2 96 @64", "depthwise3x3", 64, 64, 96, 96, 3, 2, 1, 96},
+        {"mv2 dw3x3 144 @32", "depthwise3x3", 32, 32, 144, 144, 3, 1, 1, 144},
+        {"mv2 dw3x3 192 @16", "depthwise3x3", 16, 16, 192, 192, 3, 1, 1, 192},
+        {"mv2 dw3x3 384 @8", "depthwise3x3", 8, 8, 384, 384, 3, 1, 1, 384},
+        {"mv2 dw3x3 s2 576 @8", "depthwise3x3", 8, 8, 576, 576, 3, 2, 1, 576},
+        {"mv2 dw3x3 960 @4", "depthwise3x3", 4, 4, 960, 960, 3, 1, 1, 960},
     };
     int nl = sizeof L / sizeof L[0];
     double peak = fma_peak();
-    printf("threads %d, batch %d; FMA peak measured %.1f GFLOPS (AVX-512 FMA loop, %d threads)\n", omp_get_max_threads(), n,
-           peak, omp_get_max_threads());
-    printf("%-28s %9s | %8s %6s | %8s %6s | %8s %6s\n", "layer", "GFLOP/fwd", "fwd", "%peak", "bwd-data", "%peak",
-           "bwd-wt", "%peak");
+    if (json) printf("{\"peak_gflops\": %.2f, \"threads\": %d, \"batch\": %d, \"reps\": %d}\n", peak,
+                     omp_get_max_threads(), n, reps);
+    else {
+        printf("threads %d, batch %d; FMA peak measured %.1f GFLOPS (AVX-512 FMA loop, %d threads)\n",
+               omp_get_max_threads(), n, peak, omp_get_max_threads());
+        printf("%-28s %9s | %8s %6s | %8s %6s | %8s %6s\n", "layer", "GFLOP/fwd", "fwd", "%peak", "bwd-data", "%peak",
+               "bwd-wt", "%peak");
+    }
     for (int i = 0; i < nl; i++) {
         conv_desc d = {.h = L[i].h, .w = L[i].w, .cin = L[i].cin, .cout = L[i].cout, .kh = L[i].k, .kw = L[i].k,
                        .sh = L[i].s, .sw = L[i].s, .pt = L[i].p, .pb = L[i].p, .pl = L[i].p, .pr = L[i].p,
                        .groups = L[i].groups};
         if (conv_desc_init(&d)) {
-            printf("%s: %s\n", L[i].name, sn_last_error());
-            continue;
+            fprintf(stderr, "bench_kernels: %s: %s\n", L[i].name, sn_last_error());
+            return 1;
         }
         size_t X = (size_t)n * d.h * d.w * d.cin, Y = (size_t)n * d.oh * d.ow * d.cout;
         size_t W = (size_t)d.cout * d.kh * d.kw * (d.cin / d.groups);
@@ -120,9 +152,15 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < X; j++) x[j] = (float)((j * 7919) % 1000) * 1e-3f - 0.5f;
         for (size_t j = 0; j < W; j++) w[j] = (float)((j * 104729) % 1000) * 1e-4f - 0.05f;
         double g[3];
-        for (int op = 0; op < 3; op++) g[op] = time_op(op, &d, n, x, w, b, y, dx, dw, db);
-        printf("%-28s %9.3f | %8.1f %5.1f%% | %8.1f %5.1f%% | %8.1f %5.1f%%\n", L[i].name, 2.0 * conv2d_macs(&d, n) / 1e9,
-               g[0], 100 * g[0] / peak, g[1], 100 * g[1] / peak, g[2], 100 * g[2] / peak);
+        for (int op = 0; op < 3; op++) g[op] = time_op(op, reps, &d, n, x, w, b, y, dx, dw, db);
+        if (json)
+            printf("{\"layer\": \"%s\", \"kind\": \"%s\", \"gflop\": %.6f, \"fwd\": %.3f, \"bwd_data\": %.3f, "
+                   "\"bwd_wt\": %.3f}\n",
+                   L[i].name, L[i].kind, 2.0 * conv2d_macs(&d, n) / 1e9, g[0], g[1], g[2]);
+        else
+            printf("%-28s %9.3f | %8.1f %5.1f%% | %8.1f %5.1f%% | %8.1f %5.1f%%\n", L[i].name,
+                   2.0 * conv2d_macs(&d, n) / 1e9, g[0], 100 * g[0] / peak, g[1], 100 * g[1] / peak, g[2],
+                   100 * g[2] / peak);
         fflush(stdout);
         sn_free(x), sn_free(dx), sn_free(y), sn_free(w), sn_free(dw), sn_free(b), sn_free(db);
     }

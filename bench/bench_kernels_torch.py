@@ -1,15 +1,28 @@
 """PyTorch's GFLOPS for the layers of bench_kernels.c (same shapes, batch 32, channels_last,
-2 threads unless OMP_NUM_THREADS says otherwise), forward / backward-data / backward-weights, median of 7 runs after a warm-up.
-Usage: python bench/bench_kernels_torch.py [batch]"""
+2 threads unless --threads or OMP_NUM_THREADS says otherwise), forward / backward-data / backward-weights,
+median of R runs (7) after a warm-up.
+Usage: python bench/bench_kernels_torch.py [batch] [--threads N] [--reps R] [--json]
+  --json  one JSON object per line, as bench_kernels --json: first {"torch", "threads", "batch"}, then per layer
+          {"layer", "kind", "gflop", "fwd", "bwd_data", "bwd_wt"} (GFLOPS)"""
+import argparse
+import json
 import os
 import statistics
-import sys
 import time
 
 import torch
 
-torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 32
+ap = argparse.ArgumentParser(description="PyTorch's GFLOPS for the layers of bench_kernels.c")
+ap.add_argument("batch", nargs="?", type=int, default=32)
+ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+ap.add_argument("--reps", type=int, default=7)
+ap.add_argument("--json", action="store_true")
+cli = ap.parse_args()
+if cli.batch <= 0 or cli.threads <= 0 or cli.reps <= 0:
+    ap.error("batch, --threads and --reps must be positive")
+torch.set_num_threads(cli.threads)
+n = cli.batch
+# (name, h, w, cin, cout, k, stride, pad, groups); the kind is derived from the name as in bench_kernels.c
 L = [
     ("r34 stem 7x7 s2 3->64 @128", 128, 128, 3, 64, 7, 2, 3, 1),
     ("r34 3x3 64 @32", 32, 32, 64, 64, 3, 1, 1, 1),
@@ -29,18 +42,31 @@ L = [
 ]
 
 
+def kind(name):
+    if "stem" in name:
+        return "conv7x7 stem"
+    if "dw3x3" in name:
+        return "depthwise3x3"
+    if "1x1" in name:
+        return "conv1x1"
+    return "conv3x3 s2" if "3x3 s2" in name else "conv3x3"
+
+
 def med(f):
     f()
     ts = []
-    for _ in range(7):
+    for _ in range(cli.reps):
         t0 = time.perf_counter()
         f()
         ts.append(time.perf_counter() - t0)
     return statistics.median(ts)
 
 
-print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {n}, channels_last")
-print(f"{'layer':28s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s}   (GFLOPS)")
+if cli.json:
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": n, "reps": cli.reps}))
+else:
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {n}, channels_last")
+    print(f"{'layer':28s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s}   (GFLOPS)")
 with torch.no_grad():
     for (name, h, w, cin, cout, k, s, p, g) in L:
         x = torch.randn(n, cin, h, w).to(memory_format=torch.channels_last)
@@ -49,8 +75,13 @@ with torch.no_grad():
         dy = torch.randn_like(y).contiguous(memory_format=torch.channels_last)
         oh, ow = y.shape[2], y.shape[3]
         flops = 2.0 * n * oh * ow * cout * (cin // g) * k * k
-        args = (dy, x, wt, [0], [s, s], [p, p], [1, 1], False, [0, 0], g)
+        conv_args = (dy, x, wt, [0], [s, s], [p, p], [1, 1], False, [0, 0], g)
         tf = med(lambda: torch.nn.functional.conv2d(x, wt, None, s, p, 1, g))
-        td = med(lambda: torch.ops.aten.convolution_backward(*args, [True, False, False]))
-        tw = med(lambda: torch.ops.aten.convolution_backward(*args, [False, True, False]))
-        print(f"{name:28s} {flops / tf / 1e9:8.1f} {flops / td / 1e9:9.1f} {flops / tw / 1e9:8.1f}", flush=True)
+        td = med(lambda: torch.ops.aten.convolution_backward(*conv_args, [True, False, False]))
+        tw = med(lambda: torch.ops.aten.convolution_backward(*conv_args, [False, True, False]))
+        if cli.json:
+            print(json.dumps({"layer": name, "kind": kind(name), "gflop": round(flops / 1e9, 6),
+                              "fwd": round(flops / tf / 1e9, 3), "bwd_data": round(flops / td / 1e9, 3),
+                              "bwd_wt": round(flops / tw / 1e9, 3)}), flush=True)
+        else:
+            print(f"{name:28s} {flops / tf / 1e9:8.1f} {flops / td / 1e9:9.1f} {flops / tw / 1e9:8.1f}", flush=True)
