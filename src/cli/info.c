@@ -34,33 +34,13 @@ int cmd_info(int argc, char **argv) {
     sn_model *m = model_load(argv[optind], &lo);
     if (!m) return cli_fail("%s", sn_last_error());
     if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "model", argv[optind]);
-        cJSON_AddStringToObject(o, "source", m->source);
-        cJSON_AddStringToObject(o, "arch", m->arch);
-        cJSON_AddStringToObject(o, "head", m->head);
-        cJSON_AddNumberToObject(o, "size", m->size);
-        cJSON_AddItemToObject(o, "mean", cJSON_CreateFloatArray(m->mean, 3));
-        cJSON_AddItemToObject(o, "std", cJSON_CreateFloatArray(m->std, 3));
-        cJSON_AddNumberToObject(o, "parameters", (double)model_num_params(m->net));
-        cJSON_AddNumberToObject(o, "macs_per_image", net_macs(m->net));
-        cJSON_AddStringToObject(o, "task", m->task);
-        cJSON *cl = cJSON_AddArrayToObject(o, "classes");
-        for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(m->classes[i]));
-        cJSON *gr = cJSON_AddArrayToObject(o, "groups");
-        for (int g = 0; g < m->n_groups; g++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", m->group_names[g]);
-            cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
-            cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
-            cJSON_AddItemToArray(gr, e);
+        char *s = model_info_json(m, argv[optind], true);
+        if (!s) {
+            model_free(m);
+            return cli_fail("%s", sn_last_error());
         }
-        cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
-        if (h) cJSON_AddItemToObject(o, "training", h);
-        char *s = cJSON_Print(o);
         puts(s);
         free(s);
-        cJSON_Delete(o);
         model_free(m);
         return 0;
     }

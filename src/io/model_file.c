@@ -262,3 +262,34 @@ int model_save(const sn_model *m, const char *path) {
     free(groups);
     return r;
 }
+
+char *model_info_json(const sn_model *m, const char *path, bool pretty) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "model", path);
+    cJSON_AddStringToObject(o, "source", m->source);
+    cJSON_AddStringToObject(o, "arch", m->arch);
+    cJSON_AddStringToObject(o, "head", m->head);
+    cJSON_AddNumberToObject(o, "size", m->size);
+    cJSON_AddItemToObject(o, "mean", cJSON_CreateFloatArray(m->mean, 3));
+    cJSON_AddItemToObject(o, "std", cJSON_CreateFloatArray(m->std, 3));
+    cJSON_AddNumberToObject(o, "parameters", (double)model_num_params(m->net));
+    cJSON_AddNumberToObject(o, "macs_per_image", net_macs(m->net));
+    cJSON_AddStringToObject(o, "task", m->task);
+    cJSON *cl = cJSON_AddArrayToObject(o, "classes");
+    for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(m->classes[i]));
+    cJSON *gr = cJSON_AddArrayToObject(o, "groups");
+    for (int g = 0; g < m->n_groups; g++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", m->group_names[g]);
+        cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
+        cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
+        cJSON_AddItemToArray(gr, e);
+    }
+    cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
+    if (h) cJSON_AddItemToObject(o, "training", h);
+    char *t = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!t) sn_error("out of memory describing a model");
+    return t;
+}

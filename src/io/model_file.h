@@ -60,4 +60,8 @@ int model_save(const sn_model *m, const char *path);
 void model_free(sn_model *m);
 /* reads a labels file: n names (exactly); returns a malloc'd array of malloc'd strings */
 char **read_labels(const char *path, int n);
+/* what `stylenet info --json` prints (and serve's GET /model): source, architecture, head, input
+ * size and normalisation, parameters, MACs per image, task, classes, label groups and the training
+ * history, as JSON text (pretty or one line) the caller frees; NULL if out of memory */
+char *model_info_json(const sn_model *m, const char *path, bool pretty);
 #endif

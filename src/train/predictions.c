@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core/error.h"
+#include "train/recipe.h"
 
 double prediction_loss(int n_classes, const float *probs, const uint8_t *hot, bool multi) {
     const double lo = 1e-7, hi = 1 - 1e-7;
@@ -98,19 +99,6 @@ static int write_predictions(const char *path, const dataset *ds, const ds_split
     return finish_atomic(f, tmp, path);
 }
 
-static void add_eval(cJSON *o, const char *key, const eval_result *r, const sn_model *m, bool multi) {
-    cJSON *e = cJSON_AddObjectToObject(o, key);
-    cJSON_AddNumberToObject(e, "loss", r->loss);
-    if (multi) {
-        cJSON_AddNumberToObject(e, "fbeta", r->fbeta);
-        cJSON_AddNumberToObject(e, "best_thresh", r->best_thresh);
-        cJSON_AddNumberToObject(e, "best_fbeta", r->best_fbeta);
-    } else {
-        cJSON_AddNumberToObject(e, "accuracy", r->accuracy);
-    }
-    for (int g = 0; g < r->n_groups && g < m->n_groups; g++) cJSON_AddNumberToObject(e, m->group_names[g], r->group_acc[g]);
-    if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
-}
 
 static int write_run(const char *path, const sn_model *m, const dataset *ds, const ds_split *sp, const char *model_path,
                      double wall, const eval_result *r) {
@@ -141,7 +129,7 @@ static int write_run(const char *path, const sn_model *m, const dataset *ds, con
     cJSON_AddNumberToObject(o, "train_images", sp->n_train);
     cJSON_AddNumberToObject(o, "valid_images", sp->n_valid);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
-    add_eval(o, "valid", r, m, multi);
+    recipe_add_result(o, "valid", "loss", r, multi, m);
     cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
     if (h) {
         cJSON_DeleteItemFromObject(h, "epochs");

@@ -110,9 +110,10 @@ fail:
     return NULL;
 }
 
-static void add_result(cJSON *o, const char *key, const eval_result *r, bool multi, const sn_model *m) {
+void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
+                       const sn_model *m) {
     cJSON *e = cJSON_AddObjectToObject(o, key);
-    cJSON_AddNumberToObject(e, "valid_loss", r->loss);
+    cJSON_AddNumberToObject(e, loss_key, r->loss);
     if (multi) {
         cJSON_AddNumberToObject(e, "fbeta", r->fbeta);
         cJSON_AddNumberToObject(e, "best_thresh", r->best_thresh);
@@ -218,8 +219,8 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);
-    add_result(h, "valid", &res->plain, ds->kind == DS_MULTI, m);
-    if (o->tta > 0) add_result(h, "valid_tta", &res->tta, ds->kind == DS_MULTI, m);
+    recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
+    if (o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
     char *hist = learner_history_json(l);
     if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
     free(hist);
