@@ -115,3 +115,27 @@ bool find_repo_dir(const char *rel, char *out, size_t cap) {
     }
     return false;
 }
+
+const char *flat_tail(const char *text, size_t n) {
+    static char buf[4096];
+    size_t len = strlen(text), start = len > n ? len - n : 0;
+    snprintf(buf, sizeof buf, "%s", text + start);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n') *p = '|';
+    return buf;
+}
+
+int copy_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "wb");
+    if (!fa || !fb) {
+        if (fa) fclose(fa);
+        if (fb) fclose(fb);
+        return -1;
+    }
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, fa)) > 0) fwrite(buf, 1, k, fb);
+    fclose(fa);
+    fclose(fb);
+    return 0;
+}

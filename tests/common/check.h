@@ -33,4 +33,9 @@ bool find_repo_dir(const char *rel, char *out, size_t cap);
 int run_capture(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* deterministic test data in [-1, 1) */
 void fill_uniform(float *x, size_t n, unsigned long long seed);
+/* the last n characters of text on one line (newlines shown as '|'), in a static buffer: errors
+ * and sanitizer reports come last, and tests/run.sh shows only the "not ok" line */
+const char *flat_tail(const char *text, size_t n);
+/* copies file a to b; -1 if either cannot be opened */
+int copy_file(const char *a, const char *b);
 #endif

@@ -25,15 +25,7 @@ static const char *bin;
 
 #define run(...) run_capture(out, sizeof out, __VA_ARGS__)
 
-/* the last n characters of the output on one line (errors come last) */
-static const char *tail_flat(size_t n) {
-    static char buf[2048];
-    size_t len = strlen(out), start = len > n ? len - n : 0;
-    snprintf(buf, sizeof buf, "%s", out + start);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n') *p = '|';
-    return buf;
-}
+#define tail_flat(n) flat_tail(out, (n))
 
 /* the first line of the output (a usage error's message) */
 static const char *first_line(void) {
@@ -56,17 +48,6 @@ static int png_width(const char *path, long *bytes) {
     if (got != sizeof h || memcmp(h, sig, 8) != 0 || memcmp(h + 12, "IHDR", 4) != 0) return 0;
     int w = (h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19], ht = (h[20] << 24) | (h[21] << 16) | (h[22] << 8) | h[23];
     return w > 100 && w < 10000 && ht > 100 && ht < 10000 ? w : 0;
-}
-
-static int copy_file(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "wb");
-    int ok = fa && fb;
-    char buf[65536];
-    size_t k;
-    while (ok && (k = fread(buf, 1, sizeof buf, fa)) > 0) ok = fwrite(buf, 1, k, fb) == k;
-    if (fa) fclose(fa);
-    if (fb && fclose(fb) != 0) ok = 0;
-    return ok ? 0 : -1;
 }
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

@@ -25,31 +25,7 @@ static const char *bin;
 
 #define run(...) run_capture(out, sizeof out, __VA_ARGS__)
 
-/* the last n characters of the captured output on one line (errors and sanitizer reports come
- * last; tests/run.sh shows only the "not ok" line) */
-static const char *tail_flat(size_t n) {
-    static char buf[4096];
-    size_t len = strlen(out), start = len > n ? len - n : 0;
-    snprintf(buf, sizeof buf, "%s", out + start);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n') *p = '|';
-    return buf;
-}
-
-static int copy_file(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "wb");
-    if (!fa || !fb) {
-        if (fa) fclose(fa);
-        if (fb) fclose(fb);
-        return -1;
-    }
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, fa)) > 0) fwrite(buf, 1, k, fb);
-    fclose(fa);
-    fclose(fb);
-    return 0;
-}
+#define tail_flat(n) flat_tail(out, (n))
 
 /* every tensor of a and b byte-equal (metadata such as timings may differ) */
 static int same_tensors(const char *a, const char *b, char *why, size_t cap) {
