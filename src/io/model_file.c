@@ -263,6 +263,19 @@ int model_save(const sn_model *m, const char *path) {
     return r;
 }
 
+void model_classes_json(struct cJSON *o, const sn_model *m) {
+    cJSON *cl = cJSON_AddArrayToObject(o, "classes");
+    for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(m->classes[i]));
+    cJSON *gr = cJSON_AddArrayToObject(o, "groups");
+    for (int g = 0; g < m->n_groups; g++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", m->group_names[g]);
+        cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
+        cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
+        cJSON_AddItemToArray(gr, e);
+    }
+}
+
 char *model_info_json(const sn_model *m, const char *path, bool pretty) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -276,16 +289,7 @@ char *model_info_json(const sn_model *m, const char *path, bool pretty) {
     cJSON_AddNumberToObject(o, "parameters", (double)model_num_params(m->net));
     cJSON_AddNumberToObject(o, "macs_per_image", net_macs(m->net));
     cJSON_AddStringToObject(o, "task", m->task);
-    cJSON *cl = cJSON_AddArrayToObject(o, "classes");
-    for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(m->classes[i]));
-    cJSON *gr = cJSON_AddArrayToObject(o, "groups");
-    for (int g = 0; g < m->n_groups; g++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", m->group_names[g]);
-        cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
-        cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
-        cJSON_AddItemToArray(gr, e);
-    }
+    model_classes_json(o, m);
     cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
     if (h) cJSON_AddItemToObject(o, "training", h);
     char *t = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);

@@ -64,4 +64,7 @@ char **read_labels(const char *path, int n);
  * size and normalisation, parameters, MACs per image, task, classes, label groups and the training
  * history, as JSON text (pretty or one line) the caller frees; NULL if out of memory */
 char *model_info_json(const sn_model *m, const char *path, bool pretty);
+/* adds "classes" (names) and "groups" ([{name, first, end}]) to the JSON object o */
+struct cJSON;
+void model_classes_json(struct cJSON *o, const sn_model *m);
 #endif

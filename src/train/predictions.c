@@ -116,16 +116,7 @@ static int write_run(const char *path, const sn_model *m, const dataset *ds, con
     abs_path(ds->root, buf, sizeof buf);
     cJSON_AddStringToObject(o, "data", buf);
     cJSON_AddStringToObject(o, "layout", ds->layout ? ds->layout : "");
-    cJSON *cls = cJSON_AddArrayToObject(o, "classes");
-    for (int c = 0; c < m->n_classes; c++) cJSON_AddItemToArray(cls, cJSON_CreateString(m->classes[c]));
-    cJSON *gr = cJSON_AddArrayToObject(o, "groups");
-    for (int g = 0; g < m->n_groups; g++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", m->group_names[g]);
-        cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
-        cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
-        cJSON_AddItemToArray(gr, e);
-    }
+    model_classes_json(o, m);
     cJSON_AddNumberToObject(o, "train_images", sp->n_train);
     cJSON_AddNumberToObject(o, "valid_images", sp->n_valid);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
