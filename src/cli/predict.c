@@ -9,6 +9,7 @@
 #include "io/image.h"
 #include "io/model_file.h"
 #include "kernels/loss.h"
+#include "train/metrics.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,16 +22,6 @@ static void usage(FILE *f) {
             "  --batch N        images per forward pass (default 16)\n"
             "  --threads N      CPU threads (default: all cores)\n"
             "  --json           one JSON document on stdout\n");
-}
-
-typedef struct {
-    int idx;
-    float p;
-} scored;
-
-static int by_prob(const void *a, const void *b) {
-    float pa = ((const scored *)a)->p, pb = ((const scored *)b)->p;
-    return pa < pb ? 1 : pa > pb ? -1 : ((const scored *)a)->idx - ((const scored *)b)->idx;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -70,7 +61,7 @@ int cmd_predict(int argc, char **argv) {
     const int S = m->size, K = m->n_classes;
     bool multi = !strcmp(m->task, "multi");
     float *x = malloc(sizeof(float) * (size_t)batch * S * S * 3), *prob = malloc(sizeof(float) * (size_t)batch * K);
-    scored *order = malloc(sizeof(scored) * (size_t)K);
+    ranked_class *order = malloc(sizeof(ranked_class) * (size_t)K);
     int *ok = malloc(sizeof(int) * (size_t)batch);
     cJSON *doc = json ? cJSON_CreateObject() : NULL, *results = json ? cJSON_AddArrayToObject(doc, "results") : NULL;
     if (json) cJSON_AddStringToObject(doc, "model", model_path);
@@ -104,8 +95,7 @@ int cmd_predict(int argc, char **argv) {
         for (int i = 0; i < nb; i++) {
             if (!ok[i]) continue;
             const char *path = argv[optind + start + i];
-            for (int k = 0; k < K; k++) order[k] = (scored){k, prob[(size_t)i * K + k]};
-            qsort(order, (size_t)K, sizeof *order, by_prob);
+            rank_classes(prob + (size_t)i * K, 0, K, order);
             const float *pr = prob + (size_t)i * K;
             if (json) {
                 cJSON *r = cJSON_CreateObject();

@@ -14,8 +14,8 @@
  * - metrics_render() returns a malloc'd text in the Prometheus exposition format 0.0.4; `extra`
  *   (may be NULL) is appended as is (the server's gauges: model info, workers, memory).
  */
-#ifndef STYLENET_METRICS_H
-#define STYLENET_METRICS_H
+#ifndef STYLENET_SERVE_METRICS_H
+#define STYLENET_SERVE_METRICS_H
 #include <stdbool.h>
 
 enum { ROUTE_PAGE, ROUTE_PREDICT, ROUTE_HEALTHZ, ROUTE_MODEL, ROUTE_METRICS, ROUTE_OTHER, N_ROUTES };

@@ -25,6 +25,7 @@
 #include "serve/metrics.h"
 #include "serve/page.h"
 #include "serve/predictor.h"
+#include "train/metrics.h"
 
 struct server {
     struct MHD_Daemon *d;
@@ -270,21 +271,10 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, req *r) {
                    MHD_RESPMEM_MUST_FREE, NULL);
 }
 
-typedef struct {
-    int idx;
-    float p;
-} scored;
-
-static int by_prob(const void *a, const void *b) {
-    float pa = ((const scored *)a)->p, pb = ((const scored *)b)->p;
-    return pa < pb ? 1 : pa > pb ? -1 : ((const scored *)a)->idx - ((const scored *)b)->idx;
-}
-
 /* the k most probable of classes [lo, hi) as a JSON array */
-static cJSON *top_array(const sn_model *m, const float *p, int lo, int hi, int k, scored *order) {
+static cJSON *top_array(const sn_model *m, const float *p, int lo, int hi, int k, ranked_class *order) {
     int n = hi - lo;
-    for (int i = 0; i < n; i++) order[i] = (scored){lo + i, p[lo + i]};
-    qsort(order, (size_t)n, sizeof *order, by_prob);
+    rank_classes(p, lo, hi, order);
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; arr && i < k && i < n; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -318,7 +308,7 @@ static enum MHD_Result answer_predict(struct MHD_Connection *c, req *r) {
         return respond_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, msg, NULL);
     }
     float *probs = malloc(sizeof(float) * (size_t)m->n_classes);
-    scored *order = malloc(sizeof(scored) * (size_t)m->n_classes);
+    ranked_class *order = malloc(sizeof(ranked_class) * (size_t)m->n_classes);
     const char *name = r->filename[0] ? r->filename : "request body";
     int views = r->tta ? s->o.tta_views : 0;
     size_t image_bytes = r->len;

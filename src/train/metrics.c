@@ -1,5 +1,6 @@
 /* metrics.c - accuracy, F-beta, grouped accuracies, confusion (see metrics.h). */
 #include "train/metrics.h"
+#include <stdlib.h>
 #include <string.h>
 
 int group_argmax(const float *row, int lo, int hi) {
@@ -86,4 +87,14 @@ void precision_recall(int k, const int *cm, double *precision, double *recall) {
         precision[j] = col ? (double)tp / col : 0;
         recall[j] = row ? (double)tp / row : 0;
     }
+}
+
+static int by_prob(const void *a, const void *b) {
+    const ranked_class *x = a, *y = b;
+    return x->p < y->p ? 1 : x->p > y->p ? -1 : x->idx - y->idx;
+}
+
+void rank_classes(const float *p, int lo, int hi, ranked_class *order) {
+    for (int i = lo; i < hi; i++) order[i - lo] = (ranked_class){i, p[i]};
+    qsort(order, (size_t)(hi - lo), sizeof *order, by_prob);
 }

@@ -24,4 +24,10 @@ double group_accuracy(int n, int c, const float *scores, const float *target, in
 double groups_all_right(int n, int c, const float *scores, const float *target, const int *bounds, int n_groups);
 void confusion(int n, int k, const int *pred, const int *truth, int *cm);
 void precision_recall(int k, const int *cm, double *precision, double *recall);
+/* classes lo..hi-1 by probability, highest first (ties: lower index first): order[0..hi-lo) */
+typedef struct {
+    int idx;
+    float p;
+} ranked_class;
+void rank_classes(const float *p, int lo, int hi, ranked_class *order);
 #endif
