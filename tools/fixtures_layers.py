@@ -56,6 +56,9 @@ def conv_cases():
         ("group4s2", 3, 9, 7, 16, 8, 3, 2, 1, 4, False),
         ("group4_1x1", 3, 5, 6, 16, 16, 1, 1, 0, 4, True),
         ("b1_k3s1", 1, 7, 9, 8, 12, 3, 1, 1, 1, True),
+        # 3x3 stride 1 with channels a multiple of 16: oneDNN's Winograd path can take them
+        ("wino_k3s1", 3, 10, 12, 32, 48, 3, 1, 1, 1, True),
+        ("wino_k3s1_b1", 1, 12, 12, 64, 64, 3, 1, 1, 1, False),
     ]
 
 

@@ -1,4 +1,5 @@
-/* conv.c - fast dense and grouped convolution on NHWC: im2col + sgemm (oneDNN).
+/* conv.c - dense and grouped convolution on NHWC: the dispatch (oneDNN's convolution primitives
+ * first, conv_onednn.c), and the im2col + sgemm path that handles everything else.
  *
  * Forward, per chunk of images (a chunk is one image, or a few when the output is small, so the
  * GEMM has >= ~512 rows):  col[rows, KH*KW*Cin/g] (each row KH*KW runs of Cin/g contiguous
@@ -154,7 +155,7 @@ static void fwd_chunk(const conv_desc *d, int i, int cn, const float *x, const f
     if (b) add_bias((long)cn * rows, d->cout, b, yc);
 }
 
-void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+void conv2d_forward_gemm(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
     if (n <= 0) return;
     if (is_depthwise(d)) {
         conv2d_depthwise_forward(d, n, x, w, b, y);
@@ -208,7 +209,7 @@ static void bwd_data_chunk(const conv_desc *d, int i, int cn, const float *dy, c
     }
 }
 
-void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+void conv2d_backward_data_gemm(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     if (n <= 0 || !dx) return;
     if (is_depthwise(d)) {
         conv2d_depthwise_backward_data(d, n, dy, w, dx);
@@ -268,7 +269,7 @@ static void bwd_w_chunk(const conv_desc *d, int i, int cn, const float *x, const
     }
 }
 
-void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
+void conv2d_backward_weights_gemm(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
     if (n <= 0) return;
     if (is_depthwise(d)) {
         conv2d_depthwise_backward_weights(d, n, x, dy, dw, db);
@@ -322,4 +323,32 @@ void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const fl
     }
     for (int i = 0; i < n; i += ch) bwd_w_chunk(d, i, imin(ch, n - i), x, dy, dw, col, nt > 1);
     sn_free(col);
+}
+
+/* ---- dispatch: oneDNN's primitives when they take the call, else the paths above ---- */
+
+void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+    if (n <= 0) return;
+    if (is_depthwise(d) || conv2d_onednn_forward(d, n, x, w, b, y)) conv2d_forward_gemm(d, n, x, w, b, y);
+}
+
+void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+    if (n <= 0 || !dx) return;
+    if (is_depthwise(d) || conv2d_onednn_backward_data(d, n, dy, w, dx, 1)) conv2d_backward_data_gemm(d, n, dy, w, dx);
+}
+
+void conv2d_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+    if (n <= 0 || !dx) return;
+    if (!is_depthwise(d) && !conv2d_onednn_backward_data(d, n, dy, w, dx, 0)) return;
+    memset(dx, 0, sizeof(float) * n * d->h * d->w * d->cin);
+    conv2d_backward_data_gemm(d, n, dy, w, dx);
+}
+
+void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
+    if (n <= 0) return;
+    if (is_depthwise(d) || !dw || conv2d_onednn_backward_weights(d, n, x, dy, dw)) {
+        conv2d_backward_weights_gemm(d, n, x, dy, dw, db);
+        return;
+    }
+    if (db) colsum_acc((long)n * d->oh * d->ow, d->cout, dy, db);
 }

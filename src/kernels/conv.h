@@ -27,20 +27,49 @@ typedef struct {
     int sh, sw;         /* stride */
     int pt, pb, pl, pr; /* zero padding: top, bottom, left, right */
     int groups;         /* 1 dense; cin (with cout % cin == 0) depthwise */
+    int algo;           /* CONV_ALGO_AUTO (0, the default), CONV_ALGO_DIRECT or CONV_ALGO_WINOGRAD */
     int oh, ow;         /* output size: filled by conv_desc_init */
 } conv_desc;
+
+/* CONV_ALGO_AUTO lets 3x3 stride-1 dense layers use Winograd F(4x4,3x3) where oneDNN has it and
+ * the call is large enough for it to be faster (about 2x on resnet training batches; rounding a
+ * little different from a direct sum); CONV_ALGO_DIRECT never does; CONV_ALGO_WINOGRAD does
+ * wherever oneDNN can, whatever the speed (for tests). */
+enum { CONV_ALGO_AUTO = 0, CONV_ALGO_DIRECT = 1, CONV_ALGO_WINOGRAD = 2 };
 
 /* validates the fields above and computes oh, ow; -1 with an error if they make no sense */
 int conv_desc_init(conv_desc *d);
 /* TensorFlow 'SAME' padding for one axis: out = ceil(in/stride), extra pixel on the high side */
 void conv_same_padding(int in, int k, int stride, int *pad_lo, int *pad_hi);
 
+/* The three passes below run on oneDNN's convolution primitives where oneDNN has a fast kernel
+ * for the shape (dense, groups 1, called outside an OpenMP parallel region), else on im2col +
+ * sgemm (the *_gemm functions), else (depthwise) on depthwise.c's direct kernels. */
 /* x[n,h,w,cin], w[cout,kh,kw,cin/g], b[cout] or NULL -> y[n,oh,ow,cout] */
 void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
 /* dy[n,oh,ow,cout], w -> dx[n,h,w,cin] += */
 void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 /* x, dy -> dw[cout,kh,kw,cin/g] += , db[cout] += (either may be NULL) */
 void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db);
+/* as conv2d_backward_data, but dx = ... (overwritten; its contents on entry do not matter) */
+void conv2d_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
+
+/* the im2col + sgemm path alone (same contract; depthwise still goes to depthwise.c), for tests
+ * and benchmarks */
+void conv2d_forward_gemm(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+void conv2d_backward_data_gemm(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
+void conv2d_backward_weights_gemm(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db);
+
+/* the oneDNN path alone (conv_onednn.c): 0 when done, 1 when oneDNN declines the call (groups != 1,
+ * inside a parallel region, only a reference kernel, out of memory) and nothing was written.
+ * backward_data adds into dx when accumulate, else overwrites it; backward_weights adds into dw
+ * (the bias gradient is not computed here).  Activations stay NHWC for the caller; Winograd's
+ * blocked layout is internal. */
+int conv2d_onednn_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+int conv2d_onednn_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx, int accumulate);
+int conv2d_onednn_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw);
+/* which oneDNN algorithm the forward pass of this shape uses: 0 none (declined), 1 direct, 2 Winograd */
+int conv2d_onednn_algorithm(const conv_desc *d, int n);
 
 void conv2d_forward_ref(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
 void conv2d_backward_data_ref(const conv_desc *d, int n, const float *dy, const float *w, float *dx);

@@ -11,6 +11,7 @@ int conv_desc_init(conv_desc *d) {
     if (d->sh <= 0 || d->sw <= 0) return sn_error("conv: stride %dx%d must be positive", d->sh, d->sw);
     if (d->pt < 0 || d->pb < 0 || d->pl < 0 || d->pr < 0)
         return sn_error("conv: negative padding (%d %d %d %d)", d->pt, d->pb, d->pl, d->pr);
+    if (d->algo < CONV_ALGO_AUTO || d->algo > CONV_ALGO_WINOGRAD) return sn_error("conv: unknown algorithm %d", d->algo);
     if (d->groups <= 0 || d->cin % d->groups || d->cout % d->groups)
         return sn_error("conv: groups %d must divide cin %d and cout %d", d->groups, d->cin, d->cout);
     int eh = d->h + d->pt + d->pb - d->kh, ew = d->w + d->pl + d->pr - d->kw;

@@ -133,14 +133,16 @@ int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const in
         float *g = rowbuf + (size_t)b * d->w * C;
         for (long r = b * br; r < (b + 1) * br && r < rows; r++) {
             gather_row(d, r, dy, argmax, g);
-            const float *xr = x + r * d->w * C;
-            for (long e = 0; e < (long)d->w * C; e++) {
-                int c = (int)(e % C);
-                float v = xr[e] * scale[c] + shift[c];
-                bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
-                float gv = pass ? g[e] : 0.0f;
-                s1[c] += gv;
-                s2[c] += (double)gv * ((double)xr[e] - mu[c]);
+            for (int px = 0; px < d->w; px++) { /* per channel, elements in the same order as before */
+                const float *restrict xr = x + (r * d->w + px) * C, *restrict gr = g + (long)px * C;
+#pragma omp simd
+                for (int c = 0; c < C; c++) {
+                    float v = xr[c] * scale[c] + shift[c];
+                    bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
+                    float gv = pass ? gr[c] : 0.0f;
+                    s1[c] += gv;
+                    s2[c] += (double)gv * ((double)xr[c] - mu[c]);
+                }
             }
         }
     }
@@ -164,13 +166,16 @@ int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const in
         float *g = rowbuf + (size_t)b * d->w * C;
         for (long r = b * br; r < (b + 1) * br && r < rows; r++) {
             gather_row(d, r, dy, argmax, g);
-            float *xr = x + r * d->w * C;
-            for (long e = 0; e < (long)d->w * C; e++) {
-                int c = (int)(e % C);
-                float v = xr[e] * scale[c] + shift[c];
-                bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
-                float gv = pass ? g[e] : 0.0f;
-                xr[e] = A[c] * gv + (B[c] * (xr[e] - M[c]) + Cc[c]);
+            for (int px = 0; px < d->w; px++) {
+                float *restrict xr = x + (r * d->w + px) * C;
+                const float *restrict gr = g + (long)px * C;
+#pragma omp simd
+                for (int c = 0; c < C; c++) {
+                    float v = xr[c] * scale[c] + shift[c];
+                    bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
+                    float gv = pass ? gr[c] : 0.0f;
+                    xr[c] = A[c] * gv + (B[c] * (xr[c] - M[c]) + Cc[c]);
+                }
             }
         }
     }

@@ -93,8 +93,9 @@ typedef struct {
 
 typedef struct {
     float *p;
-    size_t cap;
+    size_t cap;                  /* floats */
     bool used;
+    bool own;                    /* p is an allocation of its own (arena full); else a piece of the arena */
 } net_block;
 
 typedef struct net {
@@ -115,6 +116,8 @@ typedef struct net {
     size_t scratch_floats;
     net_block *pool;             /* buffers for transient activations and all activation gradients */
     int n_pool, cap_pool;
+    float *arena;                /* the pool's address space (reserved, resident only where touched) */
+    size_t arena_cap, arena_top; /* floats reserved, floats handed out so far */
     bool shared;                 /* made by net_share: params and data are another net's */
 } net;
 
@@ -162,6 +165,8 @@ void net_freeze_bn(net *m, int below, bool frozen);       /* BN of groups < belo
 /* keeps node i's output addressable after each forward (and writable before net_forward_from),
  * e.g. for a cache of body activations; -1 if out of memory */
 int net_keep(net *m, int i);
+/* the algorithm of every convolution (CONV_ALGO_AUTO, the default, CONV_ALGO_DIRECT or CONV_ALGO_WINOGRAD: see conv.h) */
+void net_set_conv_algo(net *m, int algo);
 
 /* running */
 /* n images per pass: buffers grow when n exceeds what they hold and are kept when it shrinks

@@ -10,6 +10,10 @@
  *    tensor's max in the worst case.  We use rtol 1e-5 (measured errors are printed; they are
  *    ~1e-7..5e-7).  The *_ref kernels accumulate in double: rtol 1e-6.
  *  - fast vs ref on random shapes: same reasoning with K up to ~600: rtol 1e-5.
+ *  - Winograd F(4x4,3x3) (oneDNN, 3x3 stride-1 layers with channels a multiple of 16): the input
+ *    and output transforms multiply by constants up to ~10 and cancel, so rounding is larger than a
+ *    direct sum's (measured 0.7e-6..1.7e-6 of the tensor's max here, vs 0.1e-6..0.8e-6 direct): rtol 2e-5, and the same shapes
+ *    with CONV_ALGO_DIRECT must still meet 1e-5.
  *  - finite differences: L = sum(y * r) (computed in double), central difference with h = 1e-2
  *    in float32.  Conv is linear in x and w, so the difference is exact up to rounding of y
  *    (~1e-7 relative) divided by 2h: we require |fd - analytic| <= 1e-2 * max|analytic grad|.
@@ -21,10 +25,12 @@
 #include "../common/check.h"
 #include "kfix.h"
 #include "kernels/conv.h"
+#include <omp.h>
 
 #define RT_TORCH 1e-5f
 #define RT_REF 1e-6f
 #define RT_FAST 1e-5f
+#define RT_WINO 2e-5f
 
 static float *fzeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 static float *frand(size_t n, unsigned long long seed, float scale) {
@@ -65,19 +71,34 @@ static void fixture_cases(void) {
         float *b = bias ? kfix_getf(&k, NULL, "conv.%s.b", nm) : NULL, *db = bias ? kfix_getf(&k, NULL, "conv.%s.db", nm) : NULL;
         float *gy = fzeros(ysz(&d, n)), *gdx = fzeros(xsz(&d, n)), *gdw = fzeros(wsz(&d)), *gdb = fzeros(d.cout);
         char what[160];
-        conv2d_forward(&d, n, x, w, b, gy);
-        snprintf(what, sizeof what, "conv %s forward", nm);
-        check_close(what, gy, y, ysz(&d, n), RT_TORCH, 0);
-        conv2d_backward_data(&d, n, dy, w, gdx);
-        snprintf(what, sizeof what, "conv %s backward data", nm);
-        check_close(what, gdx, dx, xsz(&d, n), RT_TORCH, 0);
-        conv2d_backward_weights(&d, n, x, dy, gdw, bias ? gdb : NULL);
-        snprintf(what, sizeof what, "conv %s backward weights", nm);
-        check_close(what, gdw, dw, wsz(&d), RT_TORCH, 0);
-        if (bias) {
-            snprintf(what, sizeof what, "conv %s backward bias", nm);
-            check_close(what, gdb, db, d.cout, RT_TORCH, 0);
+        d.algo = CONV_ALGO_WINOGRAD;
+        const int wino_possible = conv2d_onednn_algorithm(&d, n) == 2;
+        for (int algo = CONV_ALGO_DIRECT; algo <= CONV_ALGO_WINOGRAD; algo++) {
+            if (algo == CONV_ALGO_WINOGRAD && !wino_possible) break; /* the run above was all there is */
+            d.algo = algo;
+            int wino = conv2d_onednn_algorithm(&d, n) == 2;
+            if (algo == CONV_ALGO_DIRECT && !check(!wino, "conv %s: CONV_ALGO_DIRECT never uses Winograd", nm)) continue;
+            const char *an = wino ? "Winograd" : "direct";
+            float rt = wino ? RT_WINO : RT_TORCH;
+            memset(gdx, 0, sizeof(float) * xsz(&d, n));
+            memset(gdw, 0, sizeof(float) * wsz(&d));
+            memset(gdb, 0, sizeof(float) * d.cout);
+            conv2d_forward(&d, n, x, w, b, gy);
+            snprintf(what, sizeof what, "conv %s [%s] forward", nm, an);
+            check_close(what, gy, y, ysz(&d, n), rt, 0);
+            conv2d_backward_data(&d, n, dy, w, gdx);
+            snprintf(what, sizeof what, "conv %s [%s] backward data", nm, an);
+            check_close(what, gdx, dx, xsz(&d, n), rt, 0);
+            conv2d_backward_weights(&d, n, x, dy, gdw, bias ? gdb : NULL);
+            snprintf(what, sizeof what, "conv %s [%s] backward weights", nm, an);
+            check_close(what, gdw, dw, wsz(&d), rt, 0);
+            if (bias) {
+                snprintf(what, sizeof what, "conv %s [%s] backward bias", nm, an);
+                check_close(what, gdb, db, d.cout, rt, 0);
+            }
         }
+        d.algo = CONV_ALGO_AUTO;
+        if (!strncmp(nm, "wino", 4)) check(wino_possible, "conv %s: oneDNN's Winograd path takes it", nm);
         /* reference kernels against PyTorch too */
         memset(gdx, 0, sizeof(float) * xsz(&d, n));
         memset(gdw, 0, sizeof(float) * wsz(&d));
@@ -97,8 +118,34 @@ static void fixture_cases(void) {
     kfix_close(&k);
 }
 
-/* fast vs reference on random data; also checks that backward passes accumulate */
-static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias) {
+/* the three dense paths under test: the dispatch (oneDNN first), im2col + sgemm alone, oneDNN alone */
+enum { PATH_DISPATCH, PATH_GEMM, PATH_ONEDNN, PATH_WINOGRAD };
+static const char *path_name[] = {"dispatch", "im2col+sgemm", "oneDNN", "oneDNN Winograd"};
+
+/* runs the three passes on one path; backward passes add into dx, dw, db.  Returns 1 when the
+ * oneDNN path declined a pass (nothing written), else 0. */
+static int run_path(int path, const conv_desc *d, int n, const float *x, const float *w, const float *b,
+                    const float *dy, float *y, float *dx, float *dw, float *db) {
+    if (path == PATH_DISPATCH) {
+        conv2d_forward(d, n, x, w, b, y);
+        conv2d_backward_data(d, n, dy, w, dx);
+        conv2d_backward_weights(d, n, x, dy, dw, db);
+    } else if (path == PATH_GEMM) {
+        conv2d_forward_gemm(d, n, x, w, b, y);
+        conv2d_backward_data_gemm(d, n, dy, w, dx);
+        conv2d_backward_weights_gemm(d, n, x, dy, dw, db);
+    } else { /* oneDNN alone (PATH_WINOGRAD: d->algo asks for Winograd) */
+        if (conv2d_onednn_forward(d, n, x, w, b, y) || conv2d_onednn_backward_data(d, n, dy, w, dx, 1) ||
+            conv2d_onednn_backward_weights(d, n, x, dy, dw))
+            return 1;
+        conv2d_backward_weights_ref(d, n, x, dy, NULL, db); /* the bias gradient is not oneDNN's */
+    }
+    return 0;
+}
+
+/* fast vs reference on random data, on every path; also checks that backward passes accumulate.
+ * onednn: 1 the oneDNN path must take this shape, 0 it must decline it, -1 either. */
+static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias, int onednn) {
     if (!check(conv_desc_init(&d) == 0, "%s: desc init", nm)) return;
     size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
     float *x = frand(X, 11, 1.0f), *w = frand(Wn, 12, 1.0f / sqrtf((float)(Wn / d.cout))), *b = bias ? frand(d.cout, 13, 1) : NULL;
@@ -107,22 +154,53 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias) {
     /* backward buffers start non-zero: the contract is +=, so both must add the same amount */
     float *dx1 = frand(X, 15, 1), *dx2 = frand(X, 15, 1), *dw1 = frand(Wn, 16, 1), *dw2 = frand(Wn, 16, 1);
     float *db1 = frand(d.cout, 17, 1), *db2 = frand(d.cout, 17, 1);
-    conv2d_forward(&d, n, x, w, b, y1);
     conv2d_forward_ref(&d, n, x, w, b, y2);
-    conv2d_backward_data(&d, n, dy, w, dx1);
     conv2d_backward_data_ref(&d, n, dy, w, dx2);
-    conv2d_backward_weights(&d, n, x, dy, dw1, db1);
     conv2d_backward_weights_ref(&d, n, x, dy, dw2, db2);
-    char what[200];
-    snprintf(what, sizeof what, "fast vs ref %s (n %d %dx%d c%d->%d k%dx%d s%d,%d pad %d %d %d %d g%d): forward", nm, n,
-             d.h, d.w, d.cin, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pb, d.pl, d.pr, d.groups);
-    check_close(what, y1, y2, Y, RT_FAST, 0);
-    snprintf(what, sizeof what, "fast vs ref %s: backward data (+=)", nm);
-    check_close(what, dx1, dx2, X, RT_FAST, 0);
-    snprintf(what, sizeof what, "fast vs ref %s: backward weights (+=)", nm);
-    check_close(what, dw1, dw2, Wn, RT_FAST, 0);
-    snprintf(what, sizeof what, "fast vs ref %s: backward bias (+=)", nm);
-    check_close(what, db1, db2, d.cout, RT_FAST, 0);
+    char what[240];
+    const float rt = conv2d_onednn_algorithm(&d, n) == 2 ? RT_WINO : RT_FAST;
+    d.algo = CONV_ALGO_WINOGRAD;
+    const int wino_possible = conv2d_onednn_algorithm(&d, n) == 2;
+    d.algo = CONV_ALGO_AUTO;
+    for (int path = 0; path < 4; path++) {
+        if (path == PATH_WINOGRAD && !wino_possible) break;
+        d.algo = path == PATH_WINOGRAD ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
+        const float rtp = path == PATH_GEMM ? RT_FAST : path == PATH_WINOGRAD ? RT_WINO : rt;
+        fill_uniform(dx1, X, 15), fill_uniform(dw1, Wn, 16), fill_uniform(db1, d.cout, 17);
+        memset(y1, 0, sizeof(float) * Y);
+        int declined = run_path(path, &d, n, x, w, b, dy, y1, dx1, dw1, db1);
+        if (path == PATH_ONEDNN || path == PATH_WINOGRAD) {
+            if (onednn >= 0)
+                check(declined == !onednn, "%s: oneDNN %s this shape (groups %d)", nm, onednn ? "takes" : "declines",
+                      d.groups);
+            if (declined) { /* the first declined pass wrote nothing; with groups != 1 all three decline */
+                float *dx0 = frand(X, 15, 1);
+                int clean = !memcmp(dx1, dx0, sizeof(float) * X);
+                for (size_t i = 0; i < Y && d.groups != 1; i++) clean &= y1[i] == 0.0f;
+                check(clean || d.groups == 1, "%s: a declined oneDNN call wrote nothing", nm);
+                free(dx0);
+                continue;
+            }
+        }
+        snprintf(what, sizeof what, "fast vs ref %s [%s] (n %d %dx%d c%d->%d k%dx%d s%d,%d pad %d %d %d %d g%d): forward",
+                 nm, path_name[path], n, d.h, d.w, d.cin, d.cout, d.kh, d.kw, d.sh, d.sw, d.pt, d.pb, d.pl, d.pr, d.groups);
+        check_close(what, y1, y2, Y, rtp, 0);
+        snprintf(what, sizeof what, "fast vs ref %s [%s]: backward data (+=)", nm, path_name[path]);
+        check_close(what, dx1, dx2, X, rtp, 0);
+        snprintf(what, sizeof what, "fast vs ref %s [%s]: backward weights (+=)", nm, path_name[path]);
+        check_close(what, dw1, dw2, Wn, rtp, 0);
+        snprintf(what, sizeof what, "fast vs ref %s [%s]: backward bias (+=)", nm, path_name[path]);
+        check_close(what, db1, db2, d.cout, rtp, 0);
+    }
+    d.algo = CONV_ALGO_AUTO;
+    /* backward data that overwrites: whatever dx holds on entry, it ends as the gradient alone */
+    float *dx0 = fzeros(X);
+    conv2d_backward_data_ref(&d, n, dy, w, dx0);
+    fill_uniform(dx1, X, 18);
+    conv2d_backward_data_set(&d, n, dy, w, dx1);
+    snprintf(what, sizeof what, "fast vs ref %s: backward data (=, conv2d_backward_data_set)", nm);
+    check_close(what, dx1, dx0, X, rt, 0);
+    free(dx0);
     /* NULL gradients are skipped */
     memcpy(dw2, dw1, sizeof(float) * Wn);
     memcpy(db2, db1, sizeof(float) * d.cout);
@@ -132,6 +210,30 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias) {
     check(memcmp(dw1, dw2, sizeof(float) * Wn) != 0 && memcmp(db1, db2, sizeof(float) * d.cout) != 0,
           "%s: dw=NULL / db=NULL each skip only that gradient", nm);
     free(x), free(w), free(b), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(dw1), free(dw2), free(db1), free(db2);
+}
+
+/* inside an OpenMP parallel region oneDNN is declined (its primitives are made for a thread
+ * count) and the dispatch still gives the right answer on each thread */
+static void nested_region(void) {
+    conv_desc d = {.h = 9, .w = 9, .cin = 16, .cout = 16, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1, .groups = 1};
+    conv_desc_init(&d);
+    size_t X = xsz(&d, 2), Y = ysz(&d, 2), Wn = wsz(&d);
+    float *x = frand(X, 41, 1), *w = frand(Wn, 42, 0.3f), *ref = fzeros(Y), *y[2] = {fzeros(Y), fzeros(Y)};
+    int declined[2] = {0, 0};
+    conv2d_forward_ref(&d, 2, x, w, NULL, ref);
+#pragma omp parallel num_threads(2)
+    {
+        int t = omp_get_thread_num();
+        if (t < 2) {
+            declined[t] = conv2d_onednn_forward(&d, 2, x, w, NULL, y[t]);
+            conv2d_forward(&d, 2, x, w, NULL, y[t]);
+        }
+    }
+    check(declined[0] == 1 && (omp_get_max_threads() < 2 || declined[1] == 1),
+          "oneDNN declines calls from inside a parallel region");
+    check_close("conv2d_forward inside a parallel region (thread 0)", y[0], ref, Y, RT_FAST, 0);
+    if (omp_get_max_threads() >= 2) check_close("conv2d_forward inside a parallel region (thread 1)", y[1], ref, Y, RT_FAST, 0);
+    free(x), free(w), free(ref), free(y[0]), free(y[1]);
 }
 
 static double loss_of(const conv_desc *d, int n, const float *x, const float *w, const float *b, const float *r, float *y) {
@@ -218,24 +320,38 @@ int main(void) {
 
     /* awkward shapes: odd channels, non-square kernels, asymmetric pads, stride 3, n = 1 (threaded
      * sgemm path), n >= threads (per-thread path), tiny outputs (multi-image chunks) */
-    fast_vs_ref("dense 3x3", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1);
-    fast_vs_ref("dense 3x3 batch-1", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, 1);
-    fast_vs_ref("dense 2x4 s3 asym", CD(13, 17, 5, 9, 2, 4, 3, 2, 2, 0, 0, 3, 1), 4, 1);
-    fast_vs_ref("dense tiny output", CD(4, 4, 16, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1), 20, 1);
-    fast_vs_ref("dense big pad", CD(3, 5, 4, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 2, 0);
-    fast_vs_ref("stem 7x7 s2", CD(30, 29, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1), 3, 0);
-    fast_vs_ref("1x1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3, 1);
-    fast_vs_ref("1x1 batch-1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, 1);
-    fast_vs_ref("1x1 s2", CD(8, 9, 24, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1), 3, 0);
-    fast_vs_ref("1x1 padded", CD(5, 6, 8, 8, 1, 1, 1, 1, 1, 0, 0, 1, 1), 2, 1);
-    fast_vs_ref("grouped g3", CD(9, 10, 12, 9, 3, 3, 2, 1, 1, 1, 0, 2, 3), 3, 1);
-    fast_vs_ref("grouped g4 1x1", CD(6, 6, 32, 16, 1, 1, 1, 1, 0, 0, 0, 0, 4), 2, 1);
-    fast_vs_ref("grouped g2 batch-1", CD(9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, 0);
-    fast_vs_ref("depthwise c100", CD(9, 11, 100, 100, 3, 3, 1, 1, 1, 1, 1, 1, 100), 3, 1);
-    fast_vs_ref("depthwise c100 s2 batch-1", CD(10, 9, 100, 100, 3, 3, 2, 2, 0, 1, 0, 1, 100), 1, 1);
-    fast_vs_ref("depthwise 5x3 asym", CD(8, 12, 24, 24, 5, 3, 2, 1, 2, 1, 0, 2, 24), 3, 0);
-    fast_vs_ref("depthwise mult 3", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2, 1);
-    fast_vs_ref("depthwise c1 is dense", CD(7, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 2, 1);
+    fast_vs_ref("dense 3x3", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1, 1);
+    fast_vs_ref("dense 3x3 batch-1", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, 1, 1);
+    fast_vs_ref("dense 2x4 s3 asym", CD(13, 17, 5, 9, 2, 4, 3, 2, 2, 0, 0, 3, 1), 4, 1, 1);
+    fast_vs_ref("dense tiny output", CD(4, 4, 16, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1), 20, 1, 1);
+    fast_vs_ref("dense big pad", CD(3, 5, 4, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 2, 0, 1);
+    fast_vs_ref("stem 7x7 s2", CD(30, 29, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1), 3, 0, 1);
+    fast_vs_ref("1x1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3, 1, 1);
+    fast_vs_ref("1x1 batch-1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, 1, 1);
+    fast_vs_ref("1x1 s2", CD(8, 9, 24, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1), 3, 0, 1);
+    fast_vs_ref("1x1 padded", CD(5, 6, 8, 8, 1, 1, 1, 1, 1, 0, 0, 1, 1), 2, 1, 1);
+    fast_vs_ref("winograd 3x3 c32->48", CD(10, 12, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1, 1);
+    fast_vs_ref("winograd 3x3 batch-9 (two chunks)", CD(64, 64, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 9, 0, 1);
+    fast_vs_ref("dense 3x3 c512 4x4 (direct, too small for Winograd)", CD(4, 4, 512, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 0, 1);
+    fast_vs_ref("grouped g3", CD(9, 10, 12, 9, 3, 3, 2, 1, 1, 1, 0, 2, 3), 3, 1, 0);
+    fast_vs_ref("grouped g4 1x1", CD(6, 6, 32, 16, 1, 1, 1, 1, 0, 0, 0, 0, 4), 2, 1, 0);
+    fast_vs_ref("grouped g2 batch-1", CD(9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, 0, 0);
+    fast_vs_ref("depthwise c100", CD(9, 11, 100, 100, 3, 3, 1, 1, 1, 1, 1, 1, 100), 3, 1, 0);
+    fast_vs_ref("depthwise c100 s2 batch-1", CD(10, 9, 100, 100, 3, 3, 2, 2, 0, 1, 0, 1, 100), 1, 1, 0);
+    fast_vs_ref("depthwise 5x3 asym", CD(8, 12, 24, 24, 5, 3, 2, 1, 2, 1, 0, 2, 24), 3, 0, 0);
+    fast_vs_ref("depthwise mult 3", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2, 1, 0);
+    fast_vs_ref("depthwise c1 is dense", CD(7, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 2, 1, 1);
+
+    nested_region();
+
+    /* CONV_ALGO_AUTO takes Winograd only where it pays (measured on this machine, see conv_onednn.c) */
+    conv_desc big = CD(56, 56, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), small = CD(14, 14, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    conv_desc_init(&big), conv_desc_init(&small);
+    check(conv2d_onednn_algorithm(&big, 1) == 2 && conv2d_onednn_algorithm(&small, 1) == 1 &&
+              conv2d_onednn_algorithm(&small, 32) == 2,
+          "auto algorithm: Winograd for 64@56x56 batch 1 and 256@14x14 batch 32, direct for 256@14x14 batch 1");
+    big.algo = CONV_ALGO_DIRECT;
+    check(conv2d_onednn_algorithm(&big, 1) == 1, "CONV_ALGO_DIRECT: direct for 64@56x56 batch 1");
 
     finite_diff("dense 3x3 s2", CD(7, 6, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), 2);
     finite_diff("dense TF-SAME asym", CD(8, 10, 3, 4, 3, 3, 2, 2, 0, 1, 0, 1, 1), 2);
