@@ -1,12 +1,14 @@
 /* bench_kernels.c - GFLOPS of stylenet's convolutions (forward, backward-data,
  * backward-weights) on resnet34 layers and mobilenet_v2 depthwise layers at batch 32 and a
  * 128x128 input, and the machine's FMA peak for the same thread count.
- * GFLOPS = 2 * multiply-adds / seconds; each figure is the median of R timed runs (7) after a
- * warm-up.
+ * GFLOPS = 2 * multiply-adds of the direct convolution / seconds ("effective" GFLOPS: a layer that
+ * runs on Winograd F(4x4,3x3) does fewer multiplies and can exceed the FMA peak); each figure is
+ * the median of R timed runs (7) after a warm-up.  "algo" says how the forward pass ran: direct
+ * (oneDNN), winograd (oneDNN), im2col (im2col + sgemm) or depthwise (our kernels).
  * Usage: bench_kernels [batch] [--threads N] [--reps R] [--json]
  *   --threads N  OpenMP threads (omp_set_num_threads; default: OMP_NUM_THREADS or all cores)
  *   --json       one JSON object per line instead of the table: first {"peak_gflops", "threads",
- *                "batch"}, then per layer {"layer", "kind", "gflop", "fwd", "bwd_data", "bwd_wt"}
+ *                "batch"}, then per layer {"layer", "kind", "algo", "gflop", "fwd", "bwd_data", "bwd_wt"}
  *                (GFLOPS) -- bench/run.py reads these, bench_kernels_torch.py --json writes the same
  */
 #include <math.h>
@@ -134,8 +136,8 @@ int main(int argc, char **argv) {
     else {
         printf("threads %d, batch %d; FMA peak measured %.1f GFLOPS (AVX-512 FMA loop, %d threads)\n",
                omp_get_max_threads(), n, peak, omp_get_max_threads());
-        printf("%-28s %9s | %8s %6s | %8s %6s | %8s %6s\n", "layer", "GFLOP/fwd", "fwd", "%peak", "bwd-data", "%peak",
-               "bwd-wt", "%peak");
+        printf("%-28s %-9s %9s | %8s %6s | %8s %6s | %8s %6s\n", "layer", "algo", "GFLOP/fwd", "fwd", "%peak", "bwd-data",
+               "%peak", "bwd-wt", "%peak");
     }
     for (int i = 0; i < nl; i++) {
         conv_desc d = {.h = L[i].h, .w = L[i].w, .cin = L[i].cin, .cout = L[i].cout, .kh = L[i].k, .kw = L[i].k,
@@ -153,12 +155,14 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < W; j++) w[j] = (float)((j * 104729) % 1000) * 1e-4f - 0.05f;
         double g[3];
         for (int op = 0; op < 3; op++) g[op] = time_op(op, reps, &d, n, x, w, b, y, dx, dw, db);
+        int alg = d.groups > 1 && d.groups == d.cin ? -1 : conv2d_onednn_algorithm(&d, n);
+        const char *algo = alg < 0 ? "depthwise" : alg == 2 ? "winograd" : alg == 1 ? "direct" : "im2col";
         if (json)
-            printf("{\"layer\": \"%s\", \"kind\": \"%s\", \"gflop\": %.6f, \"fwd\": %.3f, \"bwd_data\": %.3f, "
-                   "\"bwd_wt\": %.3f}\n",
-                   L[i].name, L[i].kind, 2.0 * conv2d_macs(&d, n) / 1e9, g[0], g[1], g[2]);
+            printf("{\"layer\": \"%s\", \"kind\": \"%s\", \"algo\": \"%s\", \"gflop\": %.6f, \"fwd\": %.3f, "
+                   "\"bwd_data\": %.3f, \"bwd_wt\": %.3f}\n",
+                   L[i].name, L[i].kind, algo, 2.0 * conv2d_macs(&d, n) / 1e9, g[0], g[1], g[2]);
         else
-            printf("%-28s %9.3f | %8.1f %5.1f%% | %8.1f %5.1f%% | %8.1f %5.1f%%\n", L[i].name,
+            printf("%-28s %-9s %9.3f | %8.1f %5.1f%% | %8.1f %5.1f%% | %8.1f %5.1f%%\n", L[i].name, algo,
                    2.0 * conv2d_macs(&d, n) / 1e9, g[0], 100 * g[0] / peak, g[1], 100 * g[1] / peak, g[2],
                    100 * g[2] / peak);
         fflush(stdout);

@@ -8,7 +8,8 @@
  *                softmax cross-entropy on the 1000 logits, net_zero_grad, net_backward, and an
  *                AdamW update of every parameter (lr 1e-3, wd 1e-2, betas 0.9/0.99, eps 1e-8:
  *                the learner's optimiser and defaults)
- *         infer  net_forward in eval mode (running statistics, no dropout, no backward)
+ *         infer  net_forward in eval mode (running statistics, no dropout, no backward) of a net
+ *                whose weights are frozen (net_freeze_weights), as predict, eval and serve run it
  *         idle   nothing: the resident memory of a process with OpenMP's threads started
  *   ARCH  resnet18 | resnet34 | resnet50 | mobilenet_v2 (torchvision's graph, 1000 classes)
  *   --threads N  OpenMP threads (omp_set_num_threads; default 2)
@@ -25,7 +26,8 @@
  *    "times": [seconds of each timed iteration], "median_s", "images_per_s",
  *    "fwd_flops_per_image" (2 x multiply-adds of the convolutions and linear layers, net_macs),
  *    "losses": [warm-up losses] (train), "peak_rss_kb" (getrusage ru_maxrss at the end)}
- * Memory is kept in the process as the stylenet CLI keeps it (the same mallopt as src/cli/main.c);
+ * OpenMP and memory are set up as the stylenet CLI sets them up (sn_openmp_setup, and the same
+ * mallopt as src/cli/main.c);
  * --no-mallopt leaves glibc's default thresholds (to see what that retention costs in peak RSS).
  */
 #include <malloc.h>
@@ -37,6 +39,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "core/error.h"
+#include "core/openmp.h"
 #include "core/rng.h"
 #include "kernels/loss.h"
 #include "models/zoo.h"
@@ -86,6 +89,7 @@ static void print_times(const double *t, int n) {
 }
 
 int main(int argc, char **argv) {
+    sn_openmp_setup(argv); /* as the CLI runs (core/openmp.h) */
     if (argc < 5) return usage();
     const char *mode = argv[1], *arch = argv[2];
     bool train = !strcmp(mode, "train"), infer = !strcmp(mode, "infer"), idle = !strcmp(mode, "idle");
@@ -145,6 +149,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_net: %s x %d at %dx%d: %s\n", arch, batch, size, size, sn_last_error());
         return 1;
     }
+    if (infer) net_freeze_weights(m); /* as predict, eval and serve do after loading a model */
     for (size_t i = 0; i < X; i++) x[i] = rng_normal((uint64_t)seed, 0x78, i);
     for (int i = 0; i < batch; i++) y[i] = (int)(rng_u64((uint64_t)seed, 0x79, (uint64_t)i) % N_CLASSES);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "core/openmp.h"
 
 static const struct {
     const char *name;
@@ -41,6 +42,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    sn_openmp_setup(argv); /* libgomp's barrier spinning, bounded (see core/openmp.h) */
     /* The kernels allocate large per-call workspaces (im2col, per-thread partial gradients).
      * glibc would return each to the kernel on free and page-fault it back on the next layer,
      * ~15-20% of a training step; keep freed memory in the process instead. */

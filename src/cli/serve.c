@@ -117,6 +117,7 @@ int cmd_serve(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, 8 << 20);
     sn_model *m = model_load(model_path, &lo);
     if (!m) return cli_fail("%s", sn_last_error());
+    net_freeze_weights(m->net); /* the workers share these weights and never change them */
     /* SIGINT/SIGTERM are taken by sigwait below; blocked before the server's threads start so
      * that none of them is interrupted.  A client that goes away must not kill the process. */
     sigset_t stop;

@@ -328,8 +328,13 @@ void conv2d_backward_weights_gemm(const conv_desc *d, int n, const float *x, con
 /* ---- dispatch: oneDNN's primitives when they take the call, else the paths above ---- */
 
 void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+    conv2d_forward_keyed(d, n, x, w, b, y, 0);
+}
+
+void conv2d_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                          unsigned long wkey) {
     if (n <= 0) return;
-    if (is_depthwise(d) || conv2d_onednn_forward(d, n, x, w, b, y)) conv2d_forward_gemm(d, n, x, w, b, y);
+    if (is_depthwise(d) || conv2d_onednn_forward_keyed(d, n, x, w, b, y, wkey)) conv2d_forward_gemm(d, n, x, w, b, y);
 }
 
 void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {

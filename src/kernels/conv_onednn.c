@@ -10,8 +10,8 @@
  *     tensors are reordered in and out around the convolution (memory-bound, a few percent).
  *     Rounding differs from a direct sum: measured errors are in tests/kernels/test_conv.c.
  *   - direct otherwise (or with CONV_ALGO_DIRECT): activations stay NHWC, no reorder.
- * Weights always move: our OHWI weights are reordered into the primitive's blocked layout on
- * every call, and the weight gradient back, added into ours by the reorder's "sum" post-op; a
+ * Weights move: our OHWI weights are reordered into the primitive's blocked layout on every call
+ * (but see conv2d_forward_keyed: frozen weights are reordered once), and the weight gradient back, added into ours by the reorder's "sum" post-op; a
  * backward-data pass that accumulates does the same for the input gradient.  Groups other than
  * 1, calls from inside an OpenMP parallel region, and shapes for which oneDNN offers only its
  * reference implementation are declined (return 1, nothing written) and conv.c falls back to
@@ -52,6 +52,7 @@ typedef struct {
     reorder out, out_sum;          /* prim -> user, overwriting / adding (an output) */
 } act;
 
+#define WCACHE_MAX 32
 typedef struct {
     cache_key key;
     int usable;         /* 0: oneDNN offers only a reference kernel here: decline */
@@ -64,6 +65,14 @@ typedef struct {
     reorder w;          /* OHWI -> prim (forward, backward data); prim -> OHWI adding (backward weights) */
     unsigned long used; /* for least-recently-used eviction */
     int busy;           /* callers running it now: never evicted while > 0 */
+    /* forward: frozen weights already in prim_w's layout, one per (key, weights) -- layers of the
+     * same shape share the entry -- replaced oldest first when WCACHE_MAX are kept */
+    struct {
+        unsigned long key;
+        const float *src;
+        float *buf;
+    } wc[WCACHE_MAX];
+    int wc_n, wc_next;
 } entry;
 
 #define CACHE_MAX 384
@@ -80,6 +89,8 @@ static void reorder_free(reorder *r) {
 }
 
 static void entry_release_prims(entry *e) {
+    for (int i = 0; i < e->wc_n; i++) sn_free(e->wc[i].buf);
+    e->wc_n = e->wc_next = 0;
     if (e->conv) dnnl_primitive_destroy(e->conv);
     e->conv = NULL;
     act *a[2] = {&e->x, &e->y};
@@ -173,28 +184,12 @@ static int impl_is_fast(const_dnnl_primitive_desc_t pd) {
     return !dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) && impl && strncmp(impl, "ref", 3);
 }
 
-/* builds the primitives of one cache entry; e->usable = 0 when oneDNN cannot do it well */
-static void entry_build(entry *e) {
+/* the primitives of one cache entry on algorithm alg (activations in layout tag); 0 when usable */
+static int entry_build_alg(entry *e, dnnl_alg_kind_t alg, dnnl_format_tag_t tag, dnnl_primitive_attr_t attr) {
     const conv_desc *d = &e->key.d;
     const int pass = e->key.pass, n = e->key.n;
-    dnnl_dims_t wdims = {d->cout, d->cin, d->kh, d->kw}, bdims = {d->cout};
-    dnnl_primitive_attr_t attr = make_attr(0);
-    dnnl_primitive_desc_t pd = NULL;
-    e->usable = 0;
-    if (!attr || dnnl_memory_desc_init_by_tag(&e->bias, 1, bdims, dnnl_f32, dnnl_a) ||
-        dnnl_memory_desc_init_by_tag(&e->user_w, 4, wdims, dnnl_f32, dnnl_acdb)) /* acdb = OHWI */
-        goto out;
-    /* Winograd transforms the weights on every call (cost ~ cin * cout) and wins on the tiles
-     * (cost ~ tiles * cin * cout): measured on this machine it is faster from ~128 4x4 output tiles
-     * per call (64@56 batch 1: 1.7x; 256@8 batch 32: 2x) and slower below (256@14 batch 1: 0.5x) */
-    long tiles = (long)n * ((d->oh + 3) / 4) * ((d->ow + 3) / 4);
-    if (d->algo != CONV_ALGO_DIRECT && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 &&
-        (tiles >= 128 || d->algo == CONV_ALGO_WINOGRAD)) {
-        pd = make_pd(e, dnnl_convolution_winograd, dnnl_format_tag_any, attr);
-        if (pd && !impl_is_fast(pd)) dnnl_primitive_desc_destroy(pd), pd = NULL;
-        e->winograd = pd != NULL;
-    }
-    if (!pd) pd = make_pd(e, dnnl_convolution_direct, dnnl_nhwc, attr);
+    int ok = 0;
+    dnnl_primitive_desc_t pd = make_pd(e, alg, tag, attr);
     if (!pd || !impl_is_fast(pd)) goto out; /* the reference kernel is far slower than our im2col */
     int bw = pass == PASS_BWD_WEIGHTS, bd = pass == PASS_BWD_DATA;
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, bw ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0);
@@ -208,11 +203,34 @@ static void entry_build(entry *e) {
         goto out;
     if (bw ? make_reorder(&e->w, &e->prim_w, &e->user_w, 1) : make_reorder(&e->w, &e->user_w, &e->prim_w, 0)) goto out;
     if (dnnl_primitive_create(&e->conv, pd)) goto out;
-    e->usable = 1;
+    ok = 1;
 out:
-    if (!e->usable) entry_release_prims(e);
+    if (!ok) entry_release_prims(e);
     if (pd) dnnl_primitive_desc_destroy(pd);
-    if (attr) dnnl_primitive_attr_destroy(attr);
+    return ok ? 0 : -1;
+}
+
+/* builds the primitives of one cache entry: Winograd where chosen and complete, else direct;
+ * e->usable = 0 when oneDNN cannot do it well */
+static void entry_build(entry *e) {
+    const conv_desc *d = &e->key.d;
+    dnnl_dims_t wdims = {d->cout, d->cin, d->kh, d->kw}, bdims = {d->cout};
+    dnnl_primitive_attr_t attr = make_attr(0);
+    e->usable = e->winograd = 0;
+    if (!attr || dnnl_memory_desc_init_by_tag(&e->bias, 1, bdims, dnnl_f32, dnnl_a) ||
+        dnnl_memory_desc_init_by_tag(&e->user_w, 4, wdims, dnnl_f32, dnnl_acdb)) { /* acdb = OHWI */
+        if (attr) dnnl_primitive_attr_destroy(attr);
+        return;
+    }
+    /* Winograd transforms the weights on every call (cost ~ cin * cout) and wins on the tiles
+     * (cost ~ tiles * cin * cout): measured on this machine it is faster from ~128 4x4 output tiles
+     * per call (64@56 batch 1: 1.7x; 256@8 batch 32: 2x) and slower below (256@14 batch 1: 0.5x) */
+    long tiles = (long)e->key.n * ((d->oh + 3) / 4) * ((d->ow + 3) / 4);
+    if (d->algo != CONV_ALGO_DIRECT && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 &&
+        (tiles >= 128 || d->algo == CONV_ALGO_WINOGRAD))
+        e->winograd = entry_build_alg(e, dnnl_convolution_winograd, dnnl_format_tag_any, attr) == 0;
+    e->usable = e->winograd || entry_build_alg(e, dnnl_convolution_direct, dnnl_nhwc, attr) == 0;
+    dnnl_primitive_attr_destroy(attr);
 }
 
 /* the cache entry for this call, built on first use, marked busy; NULL when oneDNN declines */
@@ -348,14 +366,55 @@ static int chunk_images(const conv_desc *d, int n) {
     return (int)((n + chunks - 1) / chunks);
 }
 
-static int forward_chunk(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+/* the forward weights in the primitive's layout: the entry's kept copy for (wkey, w) if there is
+ * one, else a new reordered copy, which the entry keeps when wkey != 0 and no other caller is
+ * running it (*owned = 1: the caller frees it) */
+static float *forward_weights(entry *e, const float *w, unsigned long wkey, int *owned) {
+    *owned = 0;
+    if (wkey) {
+        float *c = NULL;
+        pthread_mutex_lock(&lock);
+        for (int i = 0; i < e->wc_n && !c; i++)
+            if (e->wc[i].key == wkey && e->wc[i].src == w) c = e->wc[i].buf;
+        pthread_mutex_unlock(&lock);
+        if (c) return c; /* safe: copies are replaced only while no one else runs the entry */
+    }
+    float *wp = sn_alloc(e->prim_w_bytes, "oneDNN convolution weights");
+    if (!wp) return NULL;
+    if (run_reorder(&e->w, &e->user_w, w, &e->prim_w, wp)) {
+        sn_free(wp);
+        return NULL;
+    }
+    *owned = 1;
+    if (wkey) {
+        pthread_mutex_lock(&lock);
+        if (e->busy == 1) {
+            int k;
+            if (e->wc_n < WCACHE_MAX) {
+                k = e->wc_n++;
+            } else { /* full: the oldest goes */
+                k = e->wc_next;
+                e->wc_next = (e->wc_next + 1) % WCACHE_MAX;
+                sn_free(e->wc[k].buf);
+            }
+            e->wc[k].key = wkey;
+            e->wc[k].src = w;
+            e->wc[k].buf = wp;
+            *owned = 0;
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    return wp;
+}
+
+static int forward_chunk(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                         unsigned long wkey) {
     entry *e = lookup(d, n, b ? PASS_FWD_BIAS : PASS_FWD);
     if (!e) return 1;
-    int rc = -1;
-    float *wp = sn_alloc(e->prim_w_bytes, "oneDNN convolution weights"), *xt = NULL, *yp = NULL;
+    int rc = -1, owned = 0;
+    float *wp = forward_weights(e, w, wkey, &owned), *xt = NULL, *yp = NULL;
     const float *xp = NULL;
-    if (wp && !run_reorder(&e->w, &e->user_w, w, &e->prim_w, wp) && (xp = act_in(&e->x, x, &xt)) &&
-        (yp = act_dst(&e->y, y, 0))) {
+    if (wp && (xp = act_in(&e->x, x, &xt)) && (yp = act_dst(&e->y, y, 0))) {
         arg_t a[4] = {{DNNL_ARG_SRC, &e->x.prim, xp}, {DNNL_ARG_WEIGHTS, &e->prim_w, wp},
                       {DNNL_ARG_DST, &e->y.prim, yp}, {DNNL_ARG_BIAS, &e->bias, b}};
         rc = run(e->conv, a, b ? 4 : 3, e->scratch);
@@ -363,7 +422,7 @@ static int forward_chunk(const conv_desc *d, int n, const float *x, const float 
     }
     if (yp != y) sn_free(yp);
     sn_free(xt);
-    sn_free(wp);
+    if (owned) sn_free(wp);
     release(e);
     return rc ? 1 : 0;
 }
@@ -409,17 +468,22 @@ static int backward_weights_chunk(const conv_desc *d, int n, const float *x, con
 
 /* The first chunk decides: if oneDNN declines it nothing was written and the caller falls back.
  * A later chunk that fails (out of memory) is done by the im2col path for that chunk alone. */
-int conv2d_onednn_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+int conv2d_onednn_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                                unsigned long wkey) {
     int ch = chunk_images(d, n);
     long xs = (long)d->h * d->w * d->cin, ys = (long)d->oh * d->ow * d->cout;
     for (int i = 0; i < n; i += ch) {
         int cn = n - i < ch ? n - i : ch;
-        if (forward_chunk(d, cn, x + i * xs, w, b, y + i * ys)) {
+        if (forward_chunk(d, cn, x + i * xs, w, b, y + i * ys, wkey)) {
             if (i == 0) return 1;
             conv2d_forward_gemm(d, cn, x + i * xs, w, b, y + i * ys);
         }
     }
     return 0;
+}
+
+int conv2d_onednn_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+    return conv2d_onednn_forward_keyed(d, n, x, w, b, y, 0);
 }
 
 int conv2d_onednn_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx, int accumulate) {

@@ -516,7 +516,7 @@ static bool is_transient(const net *m, int i) {
  * step to step, so the pool settles after the first step.  If the reservation is exhausted,
  * pieces become allocations of their own ("own"). */
 #define POOL_SPLIT ((size_t)64) /* floats: smaller rests stay with the piece */
-#define POOL_RESERVE ((size_t)1 << 38) /* 1 TiB of address space, in floats */
+#define POOL_RESERVE ((size_t)1 << 34) /* 64 GiB of address space, in floats */
 static int pool_grow(net *m) {
     if (m->n_pool < m->cap_pool) return 0;
     int cap = m->cap_pool ? 2 * m->cap_pool : 16;
@@ -702,7 +702,8 @@ static int compute(net *m, int i, bool training) {
     if (take_y(m, d) < 0) return -1;
     switch (d->op) {
     case OP_CONV:
-        conv2d_forward(&d->conv, n, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y);
+        conv2d_forward_keyed(&d->conv, n, a->y, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, d->y,
+                             training ? 0 : m->wkey);
         break;
     case OP_BN: batchnorm_apply(n * d->h * d->w, d->c, a->y, d->scale, d->shift, NULL, 0, d->y); break;
     case OP_RELU:
@@ -808,15 +809,17 @@ const float *net_forward_from(net *m, int first, bool training) {
             }
         }
         if (compute(m, i, training) < 0) return NULL;
-        /* inputs whose last consumer this was give their buffers back; a fused batch norm's
-         * input is read by the batch norm's consumer, so it is released there */
+        /* inputs whose last consumer this was give their buffers back (in eval mode every pooled
+         * one: no backward will read it; in training the transient ones, which backward
+         * recomputes); a fused batch norm's input is read by the batch norm's consumer, so it is
+         * released there */
         if (d->fused) continue;
         int ins[2] = {d->in0, d->op == OP_ADD ? d->in1 : -1};
         for (int k = 0; k < 2; k++) {
             if (ins[k] < 0) continue;
             node *a = &m->nodes[ins[k]];
             while (a->fused) a = &m->nodes[a->in0];
-            if (--a->refs == 0 && a->transient) drop_y(m, a);
+            if (--a->refs == 0 && (a->transient || !training)) drop_y(m, a);
         }
     }
     return m->nodes[last].y;
@@ -866,6 +869,11 @@ static float *grad_buf(net *m, int i) {
         if (d->dy) memset(d->dy, 0, cnt * sizeof(float));
     }
     return d->dy;
+}
+
+void net_freeze_weights(net *m) {
+    static unsigned long next;
+    m->wkey = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED); /* unique in the process: never reused */
 }
 
 void net_set_conv_algo(net *m, int algo) {

@@ -119,6 +119,7 @@ typedef struct net {
     float *arena;                /* the pool's address space (reserved, resident only where touched) */
     size_t arena_cap, arena_top; /* floats reserved, floats handed out so far */
     bool shared;                 /* made by net_share: params and data are another net's */
+    unsigned long wkey;          /* != 0: parameters frozen by net_freeze_weights (inference) */
 } net;
 
 net *net_create(int h, int w, int c);
@@ -165,6 +166,11 @@ void net_freeze_bn(net *m, int below, bool frozen);       /* BN of groups < belo
 /* keeps node i's output addressable after each forward (and writable before net_forward_from),
  * e.g. for a cache of body activations; -1 if out of memory */
 int net_keep(net *m, int i);
+/* Promise that the parameters will not change any more (a model loaded to predict): eval-mode
+ * forwards then keep convolution weights in the kernels' layout between calls.  Changing the
+ * parameters afterwards is a bug, except through optim_step(), which lifts the promise.  Nets made
+ * by net_share() from a frozen net are frozen too. */
+void net_freeze_weights(net *m);
 /* the algorithm of every convolution (CONV_ALGO_AUTO, the default, CONV_ALGO_DIRECT or CONV_ALGO_WINOGRAD: see conv.h) */
 void net_set_conv_algo(net *m, int algo);
 

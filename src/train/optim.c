@@ -70,6 +70,7 @@ static bool no_decay(const net *m, const param *p) {
 }
 
 void optim_step(optim *o, net *m) {
+    m->wkey = 0; /* the parameters change: no kept copies of them any more (net_freeze_weights) */
     for (int i = 0; i < m->n_params; i++) {
         const param *p = &m->params[i];
         if (p->buffer || p->frozen) continue;

@@ -296,6 +296,32 @@ static void determinism(const char *nm, conv_desc d, int n) {
 #define CD(H, W, CI, CO, KH, KW, SH, SW, PT, PB, PL, PR, G) \
     (conv_desc){.h = H, .w = W, .cin = CI, .cout = CO, .kh = KH, .kw = KW, .sh = SH, .sw = SW, .pt = PT, .pb = PB, .pl = PL, .pr = PR, .groups = G}
 
+/* conv2d_forward_keyed: kept weight copies are found by (key, weights), never mixed up */
+static void keyed_weights(void) {
+    conv_desc d = CD(14, 14, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    conv_desc_init(&d);
+    const int n = 2;
+    size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
+    float *x = frand(X, 51, 1), *w1 = frand(Wn, 52, 0.2f), *w2 = frand(Wn, 53, 0.2f);
+    float *r1 = fzeros(Y), *r2 = fzeros(Y), *y = fzeros(Y);
+    conv2d_forward(&d, n, x, w1, NULL, r1);
+    conv2d_forward(&d, n, x, w2, NULL, r2);
+    bool ok = true;
+    for (int k = 0; k < 6; k++) { /* two layers of one shape, alternating, under one key */
+        conv2d_forward_keyed(&d, n, x, k % 2 ? w2 : w1, NULL, y, 101);
+        ok &= !memcmp(y, k % 2 ? r2 : r1, Y * sizeof(float));
+    }
+    check(ok, "keyed forward: two weight tensors of one shape under one key, alternating: bitwise the plain forward");
+    /* a new key for changed weights is seen at once (the old copy is not used) */
+    for (size_t i = 0; i < Wn; i++) w1[i] = -w1[i];
+    conv2d_forward(&d, n, x, w1, NULL, r1);
+    conv2d_forward_keyed(&d, n, x, w1, NULL, y, 102);
+    check(!memcmp(y, r1, Y * sizeof(float)), "keyed forward: changed weights under a new key give the new result");
+    conv2d_forward_keyed(&d, n, x, w1, NULL, y, 0);
+    check(!memcmp(y, r1, Y * sizeof(float)), "keyed forward: key 0 is the plain forward");
+    free(x), free(w1), free(w2), free(r1), free(r2), free(y);
+}
+
 int main(void) {
     /* descriptor helpers */
     int lo, hi;
@@ -343,6 +369,7 @@ int main(void) {
     fast_vs_ref("depthwise c1 is dense", CD(7, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 2, 1, 1);
 
     nested_region();
+    keyed_weights();
 
     /* CONV_ALGO_AUTO takes Winograd only where it pays (measured on this machine, see conv_onednn.c) */
     conv_desc big = CD(56, 56, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), small = CD(14, 14, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1);

@@ -149,6 +149,15 @@ int main(void) {
     float *e1 = malloc(sizeof(float) * N * K);
     memcpy(e1, net_forward(m, x, false), sizeof(float) * N * K);
     check(!memcmp(e1, net_forward(m, x, false), sizeof(float) * N * K), "eval forward is repeatable");
+    net_freeze_weights(m); /* kept weight copies: the same results */
+    bool same = !memcmp(e1, net_forward(m, x, false), sizeof(float) * N * K);
+    same &= !memcmp(e1, net_forward(m, x, false), sizeof(float) * N * K);
+    net *sh = net_share(m);
+    same &= sh && net_set_batch(sh, N) == 0 && sh->wkey == m->wkey &&
+            !memcmp(e1, net_forward(sh, x, false), sizeof(float) * N * K);
+    net_free(sh);
+    check(same, "frozen weights (and a net sharing them): eval forward bitwise as before");
+    m->wkey = 0;
 
     /* initialisation is a function of the seed */
     net *m2 = build();
@@ -201,6 +210,11 @@ int main(void) {
     check(m->n_pool == blocks && pooled2 == pooled, "the buffer pool does not grow from step to step (%d blocks)", blocks);
     check(pooled2 < 2 * all, "pooled activations and gradients (%zu floats) < 2x one copy of every output (%zu)", pooled2,
           all);
+    net_forward(m, x, false);
+    bool eval_gone = true;
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i].pooled_y) eval_gone = false;
+    check(eval_gone, "after an eval-mode forward no pooled output is held (no backward will read them)");
     net_free(m);
 
     /* a ReLU whose input also feeds a residual add: the add's gradient reaches the input first,

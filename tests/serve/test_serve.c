@@ -628,6 +628,22 @@ int main(void) {
     }
     long rss_warm = rss_kb(A.pid);
 
+    /* the CLI bounds libgomp's barrier spinning itself (core/openmp.h): it re-executed with
+     * GOMP_SPINCOUNT=10000 since this environment sets neither that nor OMP_WAIT_POLICY */
+    if (!getenv("GOMP_SPINCOUNT") && !getenv("OMP_WAIT_POLICY")) {
+        char envp[64];
+        snprintf(envp, sizeof envp, "/proc/%d/environ", (int)A.pid);
+        static char env[1 << 16];
+        FILE *f = fopen(envp, "rb"); /* /proc files have no size: read to the end */
+        size_t en = f ? fread(env, 1, sizeof env - 1, f) : 0;
+        if (f) fclose(f);
+        env[en] = 0;
+        bool found = false;
+        for (size_t k = 0; k < en; k += strlen(env + k) + 1)
+            if (!strcmp(env + k, "GOMP_SPINCOUNT=10000")) found = true;
+        check(found, "the server process runs with GOMP_SPINCOUNT=10000 (set by the CLI itself)");
+    }
+
     /* ---- bad requests: each gets its answer, and the server goes on */
     http(A.port, "GET", "/nope", "", NULL, 0, &r);
     check(r.status == 404 && strstr(error_of(&r), "/nope"), "unknown path: 404 %s", error_of(&r));

@@ -88,7 +88,9 @@ int main(void) {
     int aw = net_find_param(m, "a.weight"), bb = net_find_param(m, "b.bias");
     float a0 = net_param(m, aw)[0], b0 = net_param(m, bb)[0];
     memset(m->grad, 0, m->n_floats * sizeof(float));
+    net_freeze_weights(m);
     optim_step(o, m);
+    check(m->wkey == 0, "optim_step lifts net_freeze_weights (the weights change)");
     check(net_param(m, aw)[0] == a0, "a frozen group is not updated");
     check(net_param(m, bb)[0] != b0, "zero gradient still decays a trainable bias with bn_wd on");
     o->bn_wd = false;
