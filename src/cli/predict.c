@@ -9,19 +9,23 @@
 #include "io/image.h"
 #include "io/model_file.h"
 #include "kernels/loss.h"
+#include "train/ensemble.h"
 #include "train/metrics.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: stylenet predict --model FILE [options] IMAGE...\n"
-            "  --model FILE     stylenet model, torchvision state dict (.safetensors, with --arch), or TFLite\n"
+            "  --model FILE     stylenet model, torchvision state dict (.safetensors, with --arch), or TFLite;\n"
+            "                   several --model flags (up to %d): the mean of their probabilities (an ensemble;\n"
+            "                   the same classes in the same order, each model at its own size)\n"
             "  --labels FILE    class names, one per line (TFLite and plain state dicts)\n"
             "  --arch NAME      architecture of a plain state dict (resnet18|34|50, mobilenet_v2)\n"
             "  --size N         input side in pixels (default: the model's)\n"
             "  --top K          classes to show per image (default 5)\n"
             "  --batch N        images per forward pass (default 16)\n"
             "  --threads N      CPU threads (default: all cores)\n"
-            "  --json           one JSON document on stdout\n");
+            "  --json           one JSON document on stdout\n",
+            ENSEMBLE_MAX);
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -31,13 +35,18 @@ int cmd_predict(int argc, char **argv) {
         {"top", required_argument, 0, 'k'},   {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *model_path = NULL;
+    const char *paths[ENSEMBLE_MAX];
+    sn_model *models[ENSEMBLE_MAX] = {0};
+    int n_models = 0;
     model_load_opts lo = {0};
     int top = 5, batch = 16, json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:a:s:k:b:t:jh", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_path = optarg; break;
+        case 'm':
+            if (n_models == ENSEMBLE_MAX) return cli_fail("at most %d --model flags", ENSEMBLE_MAX);
+            paths[n_models++] = optarg;
+            break;
         case 'l': lo.labels = optarg; break;
         case 'a': lo.arch = optarg; break;
         case 's': lo.size = atoi(optarg); break;
@@ -49,49 +58,82 @@ int cmd_predict(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
-    if (!model_path || optind >= argc || top <= 0 || batch <= 0) {
+    if (!n_models || optind >= argc || top <= 0 || batch <= 0) {
         usage(stderr);
         return 2;
     }
-    sn_model *m = model_load(model_path, &lo);
-    if (!m) return cli_fail("%s", sn_last_error());
+    for (int i = 0; i < n_models; i++) {
+        models[i] = model_load(paths[i], &lo);
+        if (!models[i] || (i > 0 && ensemble_compatible(models[0], paths[0], models[i], paths[i]) < 0)) {
+            int r = cli_fail("%s", sn_last_error());
+            for (int j = 0; j <= i; j++) model_free(models[j]);
+            return r;
+        }
+        net_freeze_weights(models[i]->net); /* inference only */
+    }
+    sn_model *m = models[0];
     if (top > m->n_classes) top = m->n_classes;
-    int n_img = argc - optind, failed = 0;
+    int n_img = argc - optind, failed = 0, S = 0;
     if (batch > n_img) batch = n_img;
-    const int S = m->size, K = m->n_classes;
+    const int K = m->n_classes;
+    for (int i = 0; i < n_models; i++) S = models[i]->size > S ? models[i]->size : S;
     bool multi = !strcmp(m->task, "multi");
     float *x = malloc(sizeof(float) * (size_t)batch * S * S * 3), *prob = malloc(sizeof(float) * (size_t)batch * K);
+    float *one = malloc(sizeof(float) * (size_t)batch * K);
+    image *ims = calloc((size_t)batch, sizeof(image));
     ranked_class *order = malloc(sizeof(ranked_class) * (size_t)K);
-    int *ok = malloc(sizeof(int) * (size_t)batch);
+    int *ok = malloc(sizeof(int) * (size_t)batch), rc = 0;
     cJSON *doc = json ? cJSON_CreateObject() : NULL, *results = json ? cJSON_AddArrayToObject(doc, "results") : NULL;
-    if (json) cJSON_AddStringToObject(doc, "model", model_path);
-    if (!x || !prob || !order || !ok || net_set_batch(m->net, batch) < 0) {
-        model_free(m);
-        return cli_fail("out of memory");
+    if (json) {
+        cJSON_AddStringToObject(doc, "model", paths[0]);
+        if (n_models > 1) cJSON_AddItemToObject(doc, "models", cJSON_CreateStringArray(paths, n_models));
+    }
+    bool batched = true;
+    for (int i = 0; i < n_models; i++) batched = batched && net_set_batch(models[i]->net, batch) == 0;
+    if (!x || !prob || !one || !ims || !order || !ok || !batched) {
+        rc = cli_fail("out of memory");
+        goto out;
     }
     for (int start = 0; start < n_img; start += batch) {
         int nb = n_img - start < batch ? n_img - start : batch;
         for (int i = 0; i < nb; i++) { /* a failed image leaves a zero input; its result is not shown */
-            image im;
             const char *path = argv[optind + start + i];
-            ok[i] = image_load(path, &im) == 0 &&
-                    image_to_input(&im, S, m->mean, m->std, x + (size_t)i * S * S * 3) == 0;
+            memset(&ims[i], 0, sizeof ims[i]);
+            ok[i] = image_load(path, &ims[i]) == 0;
             if (!ok[i]) {
                 fprintf(stderr, "stylenet: %s\n", sn_last_error());
-                memset(x + (size_t)i * S * S * 3, 0, sizeof(float) * S * S * 3);
                 failed++;
             }
-            if (ok[i]) image_free(&im);
         }
-        if (nb < batch) memset(x + (size_t)nb * S * S * 3, 0, sizeof(float) * (size_t)(batch - nb) * S * S * 3);
-        const float *logits = net_forward(m->net, x, false);
-        if (!logits) {
-            cli_fail("%s", sn_last_error());
-            failed += nb;
-            break;
+        /* each model sees the images at its own size and normalisation; the probabilities are averaged */
+        memset(prob, 0, sizeof(float) * (size_t)batch * K);
+        bool forward_ok = true;
+        for (int k = 0; k < n_models && forward_ok; k++) {
+            const sn_model *mk = models[k];
+            const int Sk = mk->size;
+            for (int i = 0; i < batch; i++) {
+                float *xi = x + (size_t)i * Sk * Sk * 3;
+                if (i < nb && ok[i] && image_to_input(&ims[i], Sk, mk->mean, mk->std, xi) < 0) {
+                    fprintf(stderr, "stylenet: %s\n", sn_last_error());
+                    ok[i] = 0;
+                    failed++;
+                }
+                if (i >= nb || !ok[i]) memset(xi, 0, sizeof(float) * Sk * Sk * 3);
+            }
+            const float *logits = net_forward(mk->net, x, false);
+            if (!logits) {
+                cli_fail("%s", sn_last_error());
+                failed += nb;
+                forward_ok = false;
+                break;
+            }
+            if (multi) sigmoid(batch * K, logits, one);
+            else softmax(batch, K, logits, one);
+            for (size_t j = 0; j < (size_t)batch * K; j++) prob[j] += one[j] / (float)n_models;
         }
-        if (multi) sigmoid(batch * K, logits, prob);
-        else softmax(batch, K, logits, prob);
+        for (int i = 0; i < nb; i++)
+            image_free(&ims[i]);
+        if (!forward_ok) break;
         for (int i = 0; i < nb; i++) {
             if (!ok[i]) continue;
             const char *path = argv[optind + start + i];
@@ -140,9 +182,11 @@ int cmd_predict(int argc, char **argv) {
         char *s = cJSON_Print(doc);
         if (s) puts(s);
         free(s);
-        cJSON_Delete(doc);
     }
-    free(x); free(prob); free(order); free(ok);
-    model_free(m);
-    return failed ? 1 : 0;
+    rc = failed ? 1 : 0;
+out:
+    cJSON_Delete(doc);
+    free(x); free(prob); free(one); free(ims); free(order); free(ok);
+    for (int i = 0; i < n_models; i++) model_free(models[i]);
+    return rc;
 }

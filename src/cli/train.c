@@ -38,11 +38,16 @@ static void usage(FILE *f) {
         "  --opt O --wd W       sgd|adam|adamw (adamw), weight decay (0.01); --no-bn-wd\n"
         "  --freeze-bn          keep the body's batch-norm statistics frozen after unfreezing\n"
         "  --batch B            batch size (32); --no-aug: no augmentation\n"
+        "  --max-zoom Z         augmentation zoom uniform in [1, Z] (1.1)\n"
         "  --tta N              augmented views added at evaluation (4)\n"
+        "  --test-size S        side the trained model is scored at and saved for (default: the final\n"
+        "                       training size)\n"
         "  --thresh T           multi-label threshold for F2 (0.2)\n"
         "  --group-ce W         multi-label with label groups (Style: brand, product): add W x the\n"
         "                       per-group softmax cross-entropy to the BCE (0: BCE alone)\n"
         "  --mixup A            mixup with Beta(A, A) in the augmented phases (0: off; fastai 0.4)\n"
+        "  --label-smooth E     label smoothing of the training targets, 0 <= E < 1 (0: off): multi-label\n"
+        "                       tags t(1-E) + E/2, single-label t(1-E) + E/classes\n"
         "run:\n"
         "  --out MODEL          where the trained model goes (written atomically)\n"
         "  --run-dir DIR        history, LR-finder plot and a checkpoint after every epoch\n"
@@ -58,7 +63,7 @@ int cmd_train(int argc, char **argv) {
     enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS,
            O_LRDIV, O_HEADE, O_HEADAE, O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD,
            O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP,
-           O_SPLITSEED, O_GROUPCE, O_MIXUP };
+           O_SPLITSEED, O_GROUPCE, O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
         {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
@@ -79,7 +84,8 @@ int cmd_train(int argc, char **argv) {
         {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
         {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
         {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
-        {"mixup", required_argument, 0, O_MIXUP},
+        {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
+        {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
         {0, 0, 0, 0}};
     ds_options dso = {0};
     recipe_opts ro = recipe_defaults();
@@ -137,6 +143,9 @@ int cmd_train(int argc, char **argv) {
         case O_STOP: ro.lo.stop_after = atoi(optarg); break;
         case O_GROUPCE: ro.lo.group_ce = (float)atof(optarg); break;
         case O_MIXUP: ro.lo.mixup = (float)atof(optarg); break;
+        case O_LSMOOTH: ro.lo.label_smooth = (float)atof(optarg); break;
+        case O_TESTSIZE: ro.test_size = atoi(optarg); break;
+        case O_MAXZOOM: ro.lo.aug.max_zoom = (float)atof(optarg); break;
         case O_SPLITSEED: ro.split_seed = (int64_t)(strtoull(optarg, NULL, 10) & INT64_MAX); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -146,9 +155,11 @@ int cmd_train(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (ro.lo.batch <= 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 || vpct <= 0 || vpct >= 1 || ro.cycles < 0 ||
-        !(ro.lo.group_ce >= 0) || !(ro.lo.mixup >= 0))
-        return cli_fail("bad option value (batch > 0, sizes >= 32, 0 < valid-pct < 1, group-ce >= 0, mixup >= 0)");
+    if (ro.lo.batch <= 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 || (ro.test_size != 0 && ro.test_size < 32) ||
+        !(ro.lo.aug.max_zoom >= 1) || vpct <= 0 || vpct >= 1 || ro.cycles < 0 || !(ro.lo.group_ce >= 0) ||
+        !(ro.lo.mixup >= 0) || !(ro.lo.label_smooth >= 0 && ro.lo.label_smooth < 1))
+        return cli_fail("bad option value (batch > 0, sizes and test-size >= 32, 0 < valid-pct < 1, group-ce >= 0, "
+                        "mixup >= 0, max-zoom >= 1, 0 <= label-smooth < 1)");
     if (no_aug) ro.lo.aug = (aug_opts){0};
     if (resume && !ro.lo.run_dir) return cli_fail("--resume needs --run-dir");
     if (json) ro.lo.quiet = true;

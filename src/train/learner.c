@@ -239,6 +239,14 @@ static void set_target(learner *l, int r, int item) {
     l->y[r] = l->ds->items[item].label;
 }
 
+/* label smoothing of the n targets in l->t: multi-label t(1-e) + e/2 for each tag's BCE,
+ * single-label t(1-e) + e/C, then trained as soft targets (cross-entropy with probabilities) */
+static void smooth_targets(learner *l, int n) {
+    const float e = l->o.label_smooth, add = l->multi ? e / 2 : e / (float)l->C;
+    for (size_t k = 0; k < (size_t)n * l->C; k++) l->t[k] = l->t[k] * (1 - e) + add;
+    if (!l->multi) l->soft = true;
+}
+
 /* ---------------------------------------------------------------- precompute */
 
 /* body activations (eval mode) of idx[0..n) at `size` into out[n * cache_dim] */
@@ -596,6 +604,26 @@ done:
     return ret;
 }
 
+int learner_score(learner *l, const float *probs, eval_result *r) {
+    memset(r, 0, sizeof *r);
+    const int nv = l->split.n_valid, C = l->C;
+    if (nv == 0) return sn_error("no validation images");
+    float *tg = malloc(sizeof(float) * (size_t)nv * C);
+    int *lab = malloc(sizeof(int) * (size_t)nv);
+    if (!tg || !lab) {
+        free(tg); free(lab);
+        return sn_error("out of memory");
+    }
+    for (int i = 0; i < nv; i++) {
+        const uint8_t *h = ds_hot(l->ds, l->split.valid[i]);
+        for (int c = 0; c < C; c++) tg[(size_t)i * C + c] = h[c];
+        lab[i] = l->ds->items[l->split.valid[i]].label;
+    }
+    score(l, nv, probs, tg, lab, r);
+    free(tg); free(lab);
+    return 0;
+}
+
 /* validation straight from precomputed activations */
 static int validate_cached(learner *l, eval_result *r) {
     const int nv = l->split.n_valid, C = l->C, B = l->o.batch;
@@ -730,6 +758,7 @@ int learner_fit(learner *l, const phase *p) {
                 free(perm);
                 return -1;
             }
+            if (l->o.label_smooth > 0) smooth_targets(l, n);
             float loss = train_step(l, n, cached);
             l->soft = false;
             if (l->step_failed) {

@@ -63,6 +63,9 @@ typedef struct {
                                 alpha in augmented phases: each image and its targets are blended
                                 with a seeded partner of the batch, lambda = max(b, 1-b), b ~
                                 Beta(alpha, alpha); single-label then trains with soft targets */
+    float label_smooth;      /* > 0: label smoothing e of the training targets (learner_fit's steps;
+                                not the LR finder, not validation): multi-label BCE targets become
+                                t(1-e) + e/2, single-label cross-entropy targets t(1-e) + e/C */
     const char *run_dir;     /* checkpoints and history; NULL = none */
     bool quiet;              /* no table */
     bool progress;           /* progress bar / lines on stderr */
@@ -94,6 +97,9 @@ int learner_fit(learner *l, const phase *p);
 /* validation metrics at `size` with tta extra augmented views (0 = plain); probs may be NULL,
  * else receives n_valid * n_classes averaged probabilities */
 int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs);
+/* the metrics of given probabilities (n_valid * n_classes, in split order) of the validation
+ * images, e.g. the average of several models: everything but the loss, which is left 0 */
+int learner_score(learner *l, const float *probs, eval_result *r);
 /* LR finder with the current freezing: exponential sweep start..end over up to n iterations,
  * stops when the loss diverges; weights and optimiser state are restored afterwards.
  * Writes the sweep to the history and, when png is not NULL, a plot. Returns the suggested

@@ -27,6 +27,7 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
     dataset *ds = ds_open(dso);
     if (!ds) return NULL;
     ds_decode_opts dd = {.max_side = o->sizes[1] > o->sizes[0] ? o->sizes[1] : o->sizes[0]};
+    if (o->test_size > dd.max_side) dd.max_side = o->test_size;
     dd.max_side = dd.max_side * 5 / 4; /* zoom and rotation read a little outside the crop */
     if (ds_decode(ds, &dd) < 0) {
         ds_free(ds);
@@ -203,9 +204,10 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
         goto done;
     }
     rc = -1;
-    m->size = s1;
-    if (learner_validate(l, s1, 0, &res->plain, NULL) < 0) goto done;
-    if (o->tta > 0 && learner_validate(l, s1, o->tta, &res->tta, NULL) < 0) goto done;
+    const int st = o->test_size > 0 ? o->test_size : s1; /* scored (and later used) at st */
+    m->size = st;
+    if (learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
+    if (o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
     res->seconds = learner_seconds(l);
     /* the model remembers how it was made */
     cJSON *h = cJSON_CreateObject();
@@ -216,6 +218,13 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
     cJSON_AddNumberToObject(h, "split_seed", (double)recipe_split_seed(o));
     cJSON_AddNumberToObject(h, "lr", lr);
+    if (o->lo.label_smooth > 0) { /* as given (0.1, not the float's 0.10000000149) */
+        char ls[32];
+        snprintf(ls, sizeof ls, "%g", o->lo.label_smooth);
+        cJSON_AddNumberToObject(h, "label_smooth", atof(ls));
+    }
+    cJSON_AddNumberToObject(h, "train_size", s1);
+    cJSON_AddNumberToObject(h, "test_size", st);
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);

@@ -41,6 +41,8 @@ typedef struct {
     int epochs;              /* fine-tune / scratch */
     float ps;                /* head dropout (0.25; fastai 0.5; ps/2 before the first linear) */
     int tta;                 /* augmented views added at evaluation (4) */
+    int test_size;           /* side the finished model is scored at and saved for (its `size`: eval,
+                                predict, serve); 0 = the final training size */
     int64_t split_seed;      /* seed of the validation split; -1: the training seed lo.seed */
     learner_opts lo;
 } recipe_opts;

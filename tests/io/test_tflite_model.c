@@ -1,7 +1,9 @@
 /* test_tflite_model.c - the TFLite MobileNetV2 loaded into mobilenet_v2_tf gives the logits of an
  * independent PyTorch rendition of the same graph (tools/fixtures_tflite.py reads the file with
  * the PyPI tflite package), predicts the expected top-1 classes, survives a save/load round trip
- * as a stylenet model file, and refuses files that do not fit. */
+ * as a stylenet model file, and refuses files that do not fit.  The TF2 int8 per-channel file
+ * (tf2_mobilenet_v2_1.0_224_ptq.tflite) loads into the same architecture and predicts the same
+ * top-1 classes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,22 @@ int main(void) {
         const float *y2 = net_forward(m2->net, in, false);
         check(!memcmp(y2, y0, sizeof(float) * N * K), "reloaded model gives bitwise-identical logits");
         model_free(m2);
+    }
+
+    /* the other body in ../shared/weights: TF2 (Keras) MobileNetV2, int8 per-channel PTQ weights
+     * (axis 0 for convolutions, axis 3 for depthwise); the same graph, so the same top-1 classes */
+    char tf2_path[4096];
+    snprintf(tf2_path, sizeof tf2_path, "%s", shared_path("weights/tf2_mobilenet_v2_1.0_224_ptq.tflite"));
+    sn_model *m3 = model_load(tf2_path, &lo);
+    if (check(m3 != NULL, "load the TF2 int8 per-channel MobileNetV2 (%s)", m3 ? "ok" : sn_last_error())) {
+        check(!strcmp(m3->arch, "mobilenet_v2_tf") && m3->n_classes == K && m3->size == S,
+              "TF2 file: mobilenet_v2_tf, 1001 classes, 224x224");
+        net_set_batch(m3->net, N);
+        const float *y3 = net_forward(m3->net, mine, false);
+        for (int i = 0; y3 && i < N; i++)
+            check(argmax(y3 + (size_t)i * K, K) == top1[i], "TF2 file: %s.png top-1 is %d (%s): %d", names[i], top1[i],
+                  m3->classes[top1[i]], argmax(y3 + (size_t)i * K, K));
+        model_free(m3);
     }
 
     /* refusals */

@@ -6,8 +6,14 @@
  *     bitwise the same weights as the uninterrupted run;
  *   - the same seed reproduces the same weights, also with mixup (which changes them); `eval` on
  *     the saved model alone reproduces the validation accuracy; `predict` and `info` read the model;
+ *   - --label-smooth changes training; --test-size sets the size the model is scored and saved
+ *     at (eval then reproduces training's figure); `eval --size` scores at another size;
+ *   - ensembles: `eval` and `predict` with several --model flags average the probabilities (a
+ *     model with itself gives its own figures; two seeds give each member's own figures and
+ *     the mean's) and refuse, naming both files, models whose classes differ;
  *   - bad input: a missing data folder, a truncated pretrained file, a model of another
  *     architecture. */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,6 +159,97 @@ int main(void) {
     check(strstr(out, "\"confusion\"") != NULL, "eval --json has the confusion matrix");
     rc = run("%s predict --model %s/c.stn --top 3 %s/shoes/0_0_001.png", bin, dir, data);
     check(rc == 0 && strstr(out, "1. ") && strstr(out, "3. "), "predict reads the trained model: %.200s", out);
+
+    /* ensembles: the model with itself is the model; two seeds report each member, then the mean */
+    rc = run("%s eval --model %s/c.stn --model %s/c.stn --data %s --valid-pct 0.2 --seed 7 --json", bin, dir, dir, data);
+    cJSON *doc = cJSON_Parse(out), *mem = cJSON_GetObjectItem(doc, "models");
+    double self_acc = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "accuracy"));
+    check(rc == 0 && cJSON_GetArraySize(mem) == 2 && self_acc == eval_acc,
+          "eval of a model ensembled with itself gives its own accuracy (%.4f vs %.4f)", self_acc, eval_acc);
+    cJSON_Delete(doc);
+    rc = run("%s train --data %s %s --quiet --tta 0 --seed 8 --out %s/c8.stn", bin, data, common, dir);
+    check(rc == 0, "a second model, training seed 8 (exit %d)", rc);
+    rc = run("%s eval --model %s/c8.stn --data %s --valid-pct 0.2 --seed 7 --json", bin, dir, data);
+    doc = cJSON_Parse(out);
+    double acc8 = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "accuracy"));
+    cJSON_Delete(doc);
+    rc = run("%s eval --model %s/c.stn --model %s/c8.stn --data %s --valid-pct 0.2 --seed 7 --tta 1 --json", bin, dir,
+             dir, data);
+    doc = cJSON_Parse(out);
+    mem = cJSON_GetObjectItem(doc, "models");
+    const cJSON *m0 = cJSON_GetArrayItem(mem, 0), *m1 = cJSON_GetArrayItem(mem, 1);
+    double ens_acc = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "accuracy"));
+    check(rc == 0 && cJSON_GetArraySize(mem) == 2 && strstr(cJSON_GetStringValue(cJSON_GetObjectItem(m1, "model")),
+          "c8.stn") && ens_acc >= 0 && ens_acc <= 1 && cJSON_GetObjectItem(doc, "confusion") == NULL &&
+          cJSON_GetArraySize(cJSON_GetObjectItem(doc, "groups")) == 1,
+          "eval of two seeds with TTA: both members and the ensemble's accuracy %.4f (rc %d)", ens_acc, rc);
+    cJSON_Delete(doc);
+    rc = run("%s eval --model %s/c.stn --model %s/c8.stn --data %s --valid-pct 0.2 --seed 7 --json", bin, dir, dir, data);
+    doc = cJSON_Parse(out);
+    mem = cJSON_GetObjectItem(doc, "models");
+    m0 = cJSON_GetArrayItem(mem, 0);
+    m1 = cJSON_GetArrayItem(mem, 1);
+    check(rc == 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(m0, "accuracy")) == eval_acc &&
+          cJSON_GetNumberValue(cJSON_GetObjectItem(m1, "accuracy")) == acc8,
+          "each member's own figures equal its single-model eval (%.4f, %.4f)", eval_acc, acc8);
+    cJSON_Delete(doc);
+    rc = run("%s eval --model %s/c.stn --model %s/c8.stn --data %s --valid-pct 0.2 --seed 7", bin, dir, dir, data);
+    check(rc == 0 && strstr(out, "c.stn on ") && strstr(out, "c8.stn on ") && strstr(out, "ensemble of 2 models on "),
+          "eval text: one line per member, then the ensemble: %.300s", out);
+    rc = run("%s eval --model %s/c.stn --data %s --valid-pct 0.2 --seed 7 --size 32 --json", bin, dir, data);
+    doc = cJSON_Parse(out);
+    double same_size = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "accuracy"));
+    cJSON_Delete(doc);
+    rc2 = run("%s eval --model %s/c.stn --data %s --valid-pct 0.2 --seed 7 --size 40 --json", bin, dir, data);
+    doc = cJSON_Parse(out);
+    double larger = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "accuracy"));
+    cJSON_Delete(doc);
+    check(rc == 0 && rc2 == 0 && same_size == eval_acc && larger >= 0 && larger <= 1,
+          "eval --size: the model's own size gives its figure (%.4f), 40 px scores too (%.4f)", same_size, larger);
+    rc = run("%s eval --model %s/c.stn --data %s --size 8", bin, dir, data);
+    check(rc == 2 && strstr(out, "usage"), "eval --size 8: usage, exit 2");
+    char tfl[4096];
+    snprintf(tfl, sizeof tfl, "%s", shared_path("weights/mobilenet_v2_1.0_224_quant.tflite"));
+    rc = run("%s eval --model %s/c.stn --model %s --data %s --valid-pct 0.2 --seed 7", bin, dir, tfl, data);
+    check(rc == 1 && strstr(out, "c.stn") && strstr(out, "mobilenet_v2_1.0_224_quant.tflite") &&
+          strstr(out, "1001 classes") && strstr(out, "same classes"),
+          "eval refuses to ensemble models with other classes, naming both: %.300s", out);
+    rc = run("%s predict --model %s/c.stn --top 3 %s/shoes/0_0_001.png %s/ring/1_6_001.png", bin, dir, data, data);
+    char single[4096];
+    snprintf(single, sizeof single, "%s", out);
+    rc = run("%s predict --model %s/c.stn --model %s/c.stn --top 3 %s/shoes/0_0_001.png %s/ring/1_6_001.png", bin,
+             dir, dir, data, data);
+    check(rc == 0 && !strcmp(out, single), "predict with a model ensembled with itself prints what the model alone "
+          "does");
+    rc = run("%s predict --json --model %s/c.stn --model %s/c8.stn --top 3 %s/shoes/0_0_001.png", bin, dir, dir, data);
+    doc = cJSON_Parse(out);
+    check(rc == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(doc, "models")) == 2 &&
+          cJSON_GetArraySize(cJSON_GetObjectItem(doc, "results")) == 1, "predict --json of two models: %.200s", out);
+    cJSON_Delete(doc);
+    rc = run("%s predict --model %s/c.stn --model %s %s/shoes/0_0_001.png", bin, dir, tfl, data);
+    check(rc == 1 && strstr(out, "c.stn") && strstr(out, "mobilenet_v2_1.0_224_quant.tflite") &&
+          strstr(out, "same classes"), "predict refuses models with other classes, naming both: %.300s", out);
+
+    /* label smoothing changes training; --test-size is the size the model is scored and saved at */
+    rc = run("%s train --data %s %s --quiet --tta 0 --label-smooth 0.1 --test-size 40 --out %s/ls.stn", bin, data,
+             common, dir);
+    acc = strstr(out, "accuracy ");
+    double ls_acc = acc ? atof(acc + 9) : -1;
+    snprintf(pa, sizeof pa, "%s/c.stn", dir);
+    snprintf(pb, sizeof pb, "%s/ls.stn", dir);
+    check(rc == 0 && !same_tensors(pa, pb, why, sizeof why), "--label-smooth 0.1 trains differently (exit %d)%s", rc,
+          rc ? tail_flat(1500) : "");
+    rc = run("%s eval --model %s/ls.stn --data %s --valid-pct 0.2 --seed 7 --json", bin, dir, data);
+    doc = cJSON_Parse(out);
+    double ls_eval = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "accuracy"));
+    cJSON_Delete(doc);
+    rc2 = run("%s info %s/ls.stn", bin, dir);
+    check(rc == 0 && ls_acc >= 0 && ls_eval == ls_acc && rc2 == 0 && strstr(out, "\"test_size\":40") &&
+          strstr(out, "\"label_smooth\":0.1"), "--test-size 40: the model is saved for 40 px and eval reproduces "
+          "training's figure (%.4f vs %.4f); the history records both options", ls_eval, ls_acc);
+    rc = run("%s train --data %s %s --label-smooth 1 --out %s/x.stn", bin, data, common, dir);
+    check(rc == 1 && strstr(out, "label-smooth"), "--label-smooth 1 is refused: %.200s", out);
+
     rc = run("%s info %s/c.stn", bin, dir);
     check(rc == 0 && strstr(out, "resnet18") && strstr(out, "fastai") && strstr(out, "\"recipe\":\"seed\""),
           "info says the architecture, head and how it was trained");
