@@ -31,7 +31,10 @@
 #include <pthread.h>
 #include <string.h>
 
-enum { PASS_FWD, PASS_FWD_BIAS, PASS_BWD_DATA, PASS_BWD_WEIGHTS };
+/* PASS_INFER*: forward of frozen weights (conv2d_forward_keyed): oneDNN's inference primitives,
+ * whose Winograd takes its weights pre-transformed, so the transform happens once, in the kept
+ * copy, and Winograd pays on small calls too */
+enum { PASS_FWD, PASS_FWD_BIAS, PASS_BWD_DATA, PASS_BWD_WEIGHTS, PASS_INFER, PASS_INFER_BIAS };
 
 typedef struct {
     conv_desc d;
@@ -53,6 +56,9 @@ typedef struct {
 } act;
 
 #define WCACHE_MAX 32
+#ifndef WINO_TILES_INFER
+#define WINO_TILES_INFER 1
+#endif
 typedef struct {
     cache_key key;
     int usable;         /* 0: oneDNN offers only a reference kernel here: decline */
@@ -63,6 +69,10 @@ typedef struct {
     dnnl_memory_desc_t user_w, prim_w, bias;
     size_t prim_w_bytes;
     reorder w;          /* OHWI -> prim (forward, backward data); prim -> OHWI adding (backward weights) */
+    reorder w2;         /* when oneDNN cannot reorder OHWI straight to prim (Winograd's pre-transformed
+                           weights): w goes OHWI -> OIHW, then w2 OIHW -> prim */
+    dnnl_memory_desc_t mid_w;
+    size_t mid_w_bytes;
     unsigned long used; /* for least-recently-used eviction */
     int busy;           /* callers running it now: never evicted while > 0 */
     /* forward: frozen weights already in prim_w's layout, one per (key, weights) -- layers of the
@@ -96,6 +106,7 @@ static void entry_release_prims(entry *e) {
     act *a[2] = {&e->x, &e->y};
     for (int i = 0; i < 2; i++) reorder_free(&a[i]->in), reorder_free(&a[i]->out), reorder_free(&a[i]->out_sum);
     reorder_free(&e->w);
+    reorder_free(&e->w2);
 }
 
 static size_t scratch_size(const_dnnl_primitive_desc_t pd) {
@@ -147,11 +158,13 @@ static dnnl_primitive_desc_t make_pd(const entry *e, dnnl_alg_kind_t alg, dnnl_f
         dnnl_memory_desc_init_by_tag(&dst, 4, ddims, dnnl_f32, tag) ||
         dnnl_memory_desc_init_by_tag(&wany, 4, wdims, dnnl_f32, dnnl_format_tag_any))
         return NULL;
-    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, alg, &src, &wany,
-                                           pass == PASS_FWD_BIAS ? &e->bias : NULL, &dst, strides, pad_l, pad_r) ||
+    int infer = pass == PASS_INFER || pass == PASS_INFER_BIAS;
+    if (dnnl_convolution_forward_desc_init(&cd, infer ? dnnl_forward_inference : dnnl_forward_training, alg, &src,
+                                           &wany, pass == PASS_FWD_BIAS || pass == PASS_INFER_BIAS ? &e->bias : NULL,
+                                           &dst, strides, pad_l, pad_r) ||
         dnnl_primitive_desc_create(&fwd_pd, &cd, attr, engine, NULL))
         return NULL;
-    if (pass == PASS_FWD || pass == PASS_FWD_BIAS) return fwd_pd;
+    if (pass == PASS_FWD || pass == PASS_FWD_BIAS || infer) return fwd_pd;
     /* backward: oneDNN wants the forward primitive as a hint, with the layouts it chose */
     const dnnl_memory_desc_t *fs = dnnl_primitive_desc_query_md(fwd_pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *fd = dnnl_primitive_desc_query_md(fwd_pd, dnnl_query_dst_md, 0);
@@ -201,7 +214,15 @@ static int entry_build_alg(entry *e, dnnl_alg_kind_t alg, dnnl_format_tag_t tag,
     e->scratch = scratch_size(pd);
     if (act_init(&e->x, x_md, d->cin, n, d->h, d->w, !bd) || act_init(&e->y, y_md, d->cout, n, d->oh, d->ow, bw || bd))
         goto out;
-    if (bw ? make_reorder(&e->w, &e->prim_w, &e->user_w, 1) : make_reorder(&e->w, &e->user_w, &e->prim_w, 0)) goto out;
+    if (bw) {
+        if (make_reorder(&e->w, &e->prim_w, &e->user_w, 1)) goto out;
+    } else if (make_reorder(&e->w, &e->user_w, &e->prim_w, 0)) {
+        dnnl_dims_t wdims = {d->cout, d->cin, d->kh, d->kw};
+        if (dnnl_memory_desc_init_by_tag(&e->mid_w, 4, wdims, dnnl_f32, dnnl_oihw) ||
+            make_reorder(&e->w, &e->user_w, &e->mid_w, 0) || make_reorder(&e->w2, &e->mid_w, &e->prim_w, 0))
+            goto out;
+        e->mid_w_bytes = dnnl_memory_desc_get_size(&e->mid_w);
+    }
     if (dnnl_primitive_create(&e->conv, pd)) goto out;
     ok = 1;
 out:
@@ -227,7 +248,7 @@ static void entry_build(entry *e) {
      * per call (64@56 batch 1: 1.7x; 256@8 batch 32: 2x) and slower below (256@14 batch 1: 0.5x) */
     long tiles = (long)e->key.n * ((d->oh + 3) / 4) * ((d->ow + 3) / 4);
     if (d->algo != CONV_ALGO_DIRECT && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 &&
-        (tiles >= 128 || d->algo == CONV_ALGO_WINOGRAD))
+        (tiles >= (e->key.pass >= PASS_INFER ? WINO_TILES_INFER : 128) || d->algo == CONV_ALGO_WINOGRAD))
         e->winograd = entry_build_alg(e, dnnl_convolution_winograd, dnnl_format_tag_any, attr) == 0;
     e->usable = e->winograd || entry_build_alg(e, dnnl_convolution_direct, dnnl_nhwc, attr) == 0;
     dnnl_primitive_attr_destroy(attr);
@@ -366,6 +387,25 @@ static int chunk_images(const conv_desc *d, int n) {
     return (int)((n + chunks - 1) / chunks);
 }
 
+/* our OHWI weights in the primitive's layout (a new buffer), or NULL */
+static float *weights_to_prim(const entry *e, const float *w) {
+    float *wp = sn_alloc(e->prim_w_bytes, "oneDNN convolution weights"), *mid = NULL;
+    int bad = !wp;
+    if (!bad && e->w2.p) { /* two hops, through OIHW */
+        mid = sn_alloc(e->mid_w_bytes, "oneDNN convolution weights");
+        bad = !mid || run_reorder(&e->w, &e->user_w, w, &e->mid_w, mid) ||
+              run_reorder(&e->w2, &e->mid_w, mid, &e->prim_w, wp);
+    } else if (!bad) {
+        bad = run_reorder(&e->w, &e->user_w, w, &e->prim_w, wp);
+    }
+    sn_free(mid);
+    if (bad) {
+        sn_free(wp);
+        return NULL;
+    }
+    return wp;
+}
+
 /* the forward weights in the primitive's layout: the entry's kept copy for (wkey, w) if there is
  * one, else a new reordered copy, which the entry keeps when wkey != 0 and no other caller is
  * running it (*owned = 1: the caller frees it) */
@@ -379,12 +419,8 @@ static float *forward_weights(entry *e, const float *w, unsigned long wkey, int 
         pthread_mutex_unlock(&lock);
         if (c) return c; /* safe: copies are replaced only while no one else runs the entry */
     }
-    float *wp = sn_alloc(e->prim_w_bytes, "oneDNN convolution weights");
+    float *wp = weights_to_prim(e, w);
     if (!wp) return NULL;
-    if (run_reorder(&e->w, &e->user_w, w, &e->prim_w, wp)) {
-        sn_free(wp);
-        return NULL;
-    }
     *owned = 1;
     if (wkey) {
         pthread_mutex_lock(&lock);
@@ -409,7 +445,7 @@ static float *forward_weights(entry *e, const float *w, unsigned long wkey, int 
 
 static int forward_chunk(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
                          unsigned long wkey) {
-    entry *e = lookup(d, n, b ? PASS_FWD_BIAS : PASS_FWD);
+    entry *e = lookup(d, n, wkey ? (b ? PASS_INFER_BIAS : PASS_INFER) : b ? PASS_FWD_BIAS : PASS_FWD);
     if (!e) return 1;
     int rc = -1, owned = 0;
     float *wp = forward_weights(e, w, wkey, &owned), *xt = NULL, *yp = NULL;
@@ -431,9 +467,9 @@ static int backward_data_chunk(const conv_desc *d, int n, const float *dy, const
     entry *e = lookup(d, n, PASS_BWD_DATA);
     if (!e) return 1;
     int rc = -1;
-    float *wp = sn_alloc(e->prim_w_bytes, "oneDNN convolution weights"), *yt = NULL, *xp = NULL;
+    float *wp = weights_to_prim(e, w), *yt = NULL, *xp = NULL;
     const float *yp = NULL;
-    if (wp && !run_reorder(&e->w, &e->user_w, w, &e->prim_w, wp) && (yp = act_in(&e->y, dy, &yt)) &&
+    if (wp && (yp = act_in(&e->y, dy, &yt)) &&
         (xp = act_dst(&e->x, dx, accumulate))) {
         arg_t a[3] = {{DNNL_ARG_DIFF_DST, &e->y.prim, yp}, {DNNL_ARG_WEIGHTS, &e->prim_w, wp},
                       {DNNL_ARG_DIFF_SRC, &e->x.prim, xp}};

@@ -347,9 +347,19 @@ static inline bool proof_train_state(net *m, const proof_io *io, const char *tag
     (void)state;
     return proof_train_one(m, io, tag);
 }
-/* loads the state, checks eval-mode logits (direct, then default convolutions) */
+/* loads the state, checks eval-mode logits (direct, then Winograd convolutions), then with the
+ * weights frozen as predict, eval and serve run them (net_freeze_weights: oneDNN's inference
+ * primitives, Winograd F(2x2,3x3) on pre-transformed weights where possible) */
 static inline bool proof_eval(net *m, const proof_io *io, const char *tag, const char *state) {
-    return proof_both(m, io, tag, state, proof_eval_state);
+    bool ok = proof_both(m, io, tag, state, proof_eval_state);
+    char t[200];
+    snprintf(t, sizeof t, "%s [frozen weights, inference primitives]", tag);
+    net_freeze_weights(m); /* proof_eval_one reloads the same values: the kept copies stay valid */
+    proof_k_torch = PROOF_K_WINOGRAD;
+    ok &= proof_eval_one(m, io, t, state);
+    proof_k_torch = PROOF_K_TORCH;
+    m->wkey = 0;
+    return ok;
 }
 /* one train step (weights already loaded), direct then default convolutions */
 static inline bool proof_train(net *m, const proof_io *io, const char *tag) {

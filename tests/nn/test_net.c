@@ -149,14 +149,19 @@ int main(void) {
     float *e1 = malloc(sizeof(float) * N * K);
     memcpy(e1, net_forward(m, x, false), sizeof(float) * N * K);
     check(!memcmp(e1, net_forward(m, x, false), sizeof(float) * N * K), "eval forward is repeatable");
-    net_freeze_weights(m); /* kept weight copies: the same results */
-    bool same = !memcmp(e1, net_forward(m, x, false), sizeof(float) * N * K);
-    same &= !memcmp(e1, net_forward(m, x, false), sizeof(float) * N * K);
+    net_freeze_weights(m); /* kept weight copies, inference primitives (maybe Winograd): close */
+    float *f1 = malloc(sizeof(float) * N * K);
+    memcpy(f1, net_forward(m, x, false), sizeof(float) * N * K);
+    double fe = 0, fs = 0;
+    for (int i = 0; i < N * K; i++) fe = fmax(fe, fabs(f1[i] - e1[i])), fs = fmax(fs, fabs(e1[i]));
+    bool same = fe <= 2e-5 * fs && !memcmp(f1, net_forward(m, x, false), sizeof(float) * N * K);
     net *sh = net_share(m);
     same &= sh && net_set_batch(sh, N) == 0 && sh->wkey == m->wkey &&
-            !memcmp(e1, net_forward(sh, x, false), sizeof(float) * N * K);
+            !memcmp(f1, net_forward(sh, x, false), sizeof(float) * N * K);
     net_free(sh);
-    check(same, "frozen weights (and a net sharing them): eval forward bitwise as before");
+    check(same, "frozen weights: eval forward within 2e-5 of the plain one (max err %.2g of %.2g), repeatable "
+          "bitwise, and the same from a net sharing them", fe, fs);
+    free(f1);
     m->wkey = 0;
 
     /* initialisation is a function of the seed */
