@@ -1,7 +1,21 @@
 /* cli.h - the stylenet command line: one file per verb, each `int cmd_VERB(int argc, char **argv)`
- * returning the process exit status (0 ok, 1 failure, 2 usage). */
+ * returning the process exit status (0 ok, 1 failure, 2 usage, 3 stopped by train --stop-after).
+ *
+ * What the verbs share (main.c, args.c):
+ * - cli_fail: a runtime failure ("stylenet: <message>", exit 1).
+ * - Number flags: cli_int / cli_num / cli_seed accept the whole argument as a number in [lo, hi]
+ *   (no trailing junk, no NaN, no overflow); otherwise they set an error naming the flag, the
+ *   range and the argument, and return -1; the verb then answers with cli_usage_error (exit 2).
+ * - The data-set flags --data --task --csv --pattern --names (CLI_DATA_FLAGS, cli_data_flag) and
+ *   the check that a saved model's classes are the data's (cli_check_classes).
+ */
 #ifndef STYLENET_CLI_H
 #define STYLENET_CLI_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "data/dataset.h"
+#include "io/model_file.h"
 
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -14,6 +28,27 @@ int cmd_report(int argc, char **argv);
 
 /* prints "stylenet: <message>" to stderr and returns 1 */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* sets the OpenMP thread count from --threads (0 = all cores) */
-void cli_set_threads(int n);
+/* prints "stylenet VERB: <sn_last_error()>" and the verb's usage to stderr; returns 2 */
+int cli_usage_error(const char *verb, void (*usage)(FILE *));
+
+/* the whole of s as a number in [lo, hi]; -1 with an error naming flag otherwise */
+int cli_int(const char *flag, const char *s, long lo, long hi, int *v);
+int cli_num(const char *flag, const char *s, double lo, double hi, double *v);
+int cli_float(const char *flag, const char *s, double lo, double hi, float *v);
+/* a seed: a whole decimal number >= 0 that fits 63 bits */
+int cli_seed(const char *flag, const char *s, uint64_t *v);
+/* --threads N (0: all cores, at most 1024): sets OpenMP's thread count; -1 with an error if bad */
+int cli_threads(const char *s);
+
+/* getopt_long codes of the data-set flags; a verb's own codes start at CLI_O_VERB */
+enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
+#define CLI_DATA_FLAGS                                                                                                 \
+    {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, CLI_O_TASK},                                   \
+        {"csv", required_argument, 0, CLI_O_CSV}, {"pattern", required_argument, 0, CLI_O_PATTERN},                    \
+        {"names", required_argument, 0, CLI_O_NAMES}
+/* stores data-set flag c ('d' or a CLI_O_ code) with its argument in o; false if c is not one */
+bool cli_data_flag(int c, const char *arg, ds_options *o);
+/* a saved model's classes must be the data set's, in the same order: -1 with an error naming
+ * model_path and the first difference otherwise */
+int cli_check_classes(const sn_model *m, const char *model_path, const dataset *ds);
 #endif

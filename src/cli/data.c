@@ -161,11 +161,9 @@ static int rare_tag_sets(const dataset *ds, int lim, int *n_sets) {
 
 int cmd_data(int argc, char **argv) {
     static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'},      {"task", required_argument, 0, 'T'},
-        {"csv", required_argument, 0, 'c'},       {"file-col", required_argument, 0, 'F'},
+        CLI_DATA_FLAGS,                           {"file-col", required_argument, 0, 'F'},
         {"label-col", required_argument, 0, 'L'}, {"label-delim", required_argument, 0, 'D'},
-        {"folder", required_argument, 0, 'f'},    {"pattern", required_argument, 0, 'p'},
-        {"names", required_argument, 0, 'n'},     {"valid-pct", required_argument, 0, 'v'},
+        {"folder", required_argument, 0, 'f'},    {"valid-pct", required_argument, 0, 'v'},
         {"valid-dir", required_argument, 0, 'V'}, {"valid-list", required_argument, 0, 'l'},
         {"seed", required_argument, 0, 's'},      {"no-stratify", no_argument, 0, 'N'},
         {"strict", no_argument, 0, 'S'},          {"grid", required_argument, 0, 'g'},
@@ -175,15 +173,13 @@ int cmd_data(int argc, char **argv) {
     ds_options o = {0};
     const char *grid = NULL;
     float pct = 0.2f;
-    long long seed = 42;
-    int stratify = 1, grid_n = 16, size = 128, threads = 2, json = 0, c;
-    char *end;
+    uint64_t seed = 42;
+    int stratify = 1, grid_n = 16, size = 128, threads = 2, json = 0, c, bad;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:T:c:F:L:D:f:p:n:v:V:l:s:NSg:G:z:t:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:F:L:D:f:v:V:l:s:NSg:G:z:t:jh", opts, NULL)) != -1) {
+        if (cli_data_flag(c, optarg, &o)) continue;
+        bad = 0;
         switch (c) {
-        case 'd': o.root = optarg; break;
-        case 'T': o.task = optarg; break;
-        case 'c': o.csv = optarg; break;
         case 'F': o.file_col = optarg; break;
         case 'L': o.label_col = optarg; break;
         case 'D':
@@ -191,30 +187,23 @@ int cmd_data(int argc, char **argv) {
             o.label_delim = optarg[0];
             break;
         case 'f': o.folder = optarg; break;
-        case 'p': o.pattern = optarg; break;
-        case 'n': o.names = optarg; break;
-        case 'v':
-            pct = strtof(optarg, &end);
-            if (*end || !(pct >= 0 && pct < 1)) return cli_fail("--valid-pct %s: expected a fraction in [0, 1)", optarg);
-            break;
+        case 'v': bad = cli_float("--valid-pct", optarg, 0, 0.99, &pct); break;
         case 'V': o.valid_dir = optarg; break;
         case 'l': o.valid_list = optarg; break;
-        case 's':
-            seed = strtoll(optarg, &end, 10);
-            if (*end) return cli_fail("--seed %s: expected an integer", optarg);
-            break;
+        case 's': bad = cli_seed("--seed", optarg, &seed); break;
         case 'N': stratify = 0; break;
         case 'S': o.strict = true; break;
         case 'g': grid = optarg; break;
-        case 'G': grid_n = atoi(optarg); break;
-        case 'z': size = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 'G': bad = cli_int("--grid-n", optarg, 1, 1024, &grid_n); break;
+        case 'z': bad = cli_int("--size", optarg, 8, 1024, &size); break;
+        case 't': bad = cli_int("--threads", optarg, 1, 1024, &threads); break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+        if (bad < 0) return cli_usage_error("data", usage);
     }
-    if (!o.root || optind < argc || grid_n < 1 || size < 8 || size > 1024) {
+    if (!o.root || optind < argc) {
         usage(stderr);
         return 2;
     }
@@ -228,7 +217,7 @@ int cmd_data(int argc, char **argv) {
         return r;
     }
     ds_split sp;
-    if (ds_make_split(ds, (uint64_t)seed, pct, stratify, &sp) < 0) {
+    if (ds_make_split(ds, seed, pct, stratify, &sp) < 0) {
         int r = cli_fail("%s", sn_last_error());
         ds_free(ds);
         return r;
@@ -247,12 +236,12 @@ int cmd_data(int argc, char **argv) {
     for (int k = 0; k < sp.n_valid; k++)
         for (int cl = 0; cl < K; cl++) va[cl] += ds_hot(ds, sp.valid[k])[cl];
     int rc = 0;
-    if (grid && write_grid(ds, &sp, grid_n, size, (uint64_t)seed, grid) < 0) rc = cli_fail("%s", sn_last_error());
+    if (grid && write_grid(ds, &sp, grid_n, size, seed, grid) < 0) rc = cli_fail("%s", sn_last_error());
     const char *kind = ds->kind == DS_MULTI ? "multi-label (sigmoid)" : "single-label (softmax)";
     char split_desc[128];
     if (ds->fixed_split) snprintf(split_desc, sizeof split_desc, "given by the data");
     else
-        snprintf(split_desc, sizeof split_desc, "seed %lld, %g%% %s", seed, (double)pct * 100,
+        snprintf(split_desc, sizeof split_desc, "seed %llu, %g%% %s", (unsigned long long)seed, (double)pct * 100,
                  sp.stratified ? "stratified" : "random");
     if (json) {
         cJSON *doc = cJSON_CreateObject();

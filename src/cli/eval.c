@@ -29,17 +29,6 @@ static void usage(FILE *f) {
             ENSEMBLE_MAX);
 }
 
-/* the data set's classes must be the model's, in the same order */
-static int same_classes(const sn_model *m, const dataset *ds) {
-    if (m->n_classes != ds->n_classes)
-        return sn_error("the model has %d classes, the data %d (task '%s'): pick the task the model was trained on",
-                        m->n_classes, ds->n_classes, ds->task ? ds->task : "");
-    for (int c = 0; c < m->n_classes; c++)
-        if (strcmp(m->classes[c], ds->classes[c]) != 0)
-            return sn_error("class %d is '%s' in the model but '%s' in the data", c, m->classes[c], ds->classes[c]);
-    return 0;
-}
-
 static void print_result(const char *name, const dataset *ds, const sn_model *m, int n, int tta, float thresh,
                          const eval_result *r) {
     printf("%s on %s: %d images%s\n", name, ds->root, n, tta ? " (with TTA)" : "");
@@ -66,11 +55,9 @@ static void add_result(cJSON *o, const dataset *ds, const sn_model *m, float thr
 }
 
 int cmd_eval(int argc, char **argv) {
-    enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_TTA, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON, O_SIZE };
+    enum { O_TTA = CLI_O_VERB, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON, O_SIZE };
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"data", required_argument, 0, 'd'},
-        {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
-        {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
+        {"model", required_argument, 0, 'm'}, CLI_DATA_FLAGS,
         {"tta", required_argument, 0, O_TTA}, {"valid-pct", required_argument, 0, O_VPCT},
         {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
         {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
@@ -79,34 +66,30 @@ int cmd_eval(int argc, char **argv) {
     ds_options dso = {0};
     const char *paths[ENSEMBLE_MAX];
     sn_model *models[ENSEMBLE_MAX] = {0};
-    int n_models = 0, tta = 0, json = 0, size = 0, c;
+    int n_models = 0, tta = 0, json = 0, size = 0, c, bad = 0;
     float vpct = 0;
     learner_opts lo = learner_defaults();
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:d:h", opts, NULL)) != -1) {
+        if (cli_data_flag(c, optarg, &dso)) continue;
         switch (c) {
         case 'm':
             if (n_models == ENSEMBLE_MAX) return cli_fail("at most %d --model flags", ENSEMBLE_MAX);
             paths[n_models++] = optarg;
             break;
-        case 'd': dso.root = optarg; break;
-        case O_TASK: dso.task = optarg; break;
-        case O_CSV: dso.csv = optarg; break;
-        case O_PATTERN: dso.pattern = optarg; break;
-        case O_NAMES: dso.names = optarg; break;
-        case O_TTA: tta = atoi(optarg); break;
-        case O_VPCT: vpct = (float)atof(optarg); break;
-        case O_SEED: lo.seed = strtoull(optarg, NULL, 10); break;
-        case O_BATCH: lo.batch = atoi(optarg); break;
-        case O_THREADS: cli_set_threads(atoi(optarg)); break;
+        case O_TTA: bad = cli_int("--tta", optarg, 0, 64, &tta); break;
+        case O_VPCT: bad = cli_float("--valid-pct", optarg, 0, 0.99, &vpct); break;
+        case O_SEED: bad = cli_seed("--seed", optarg, &lo.seed); break;
+        case O_BATCH: bad = cli_int("--batch", optarg, 1, 4096, &lo.batch); break;
+        case O_THREADS: bad = cli_threads(optarg); break;
         case O_JSON: json = 1; break;
-        case O_SIZE: size = atoi(optarg); break;
+        case O_SIZE: bad = cli_int("--size", optarg, 32, 1024, &size); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+        if (bad < 0) return cli_usage_error("eval", usage);
     }
-    if (!n_models || !dso.root || optind != argc || tta < 0 || (size != 0 && size < 32) || lo.batch <= 0 ||
-        vpct < 0 || vpct >= 1) {
+    if (!n_models || !dso.root || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -125,8 +108,7 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = paths[0];
     if (!dso.task && !strcmp(m->task, "multi")) dso.task = "multi";
     dataset *ds = ds_open(&dso);
-    if (!ds || same_classes(m, ds) < 0) {
-        if (ds) sn_error_prefix("%s", dso.root);
+    if (!ds || cli_check_classes(m, model_path, ds) < 0) {
         int r = cli_fail("%s", sn_last_error());
         ds_free(ds);
         for (int i = 0; i < n_models; i++) model_free(models[i]);

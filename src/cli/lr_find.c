@@ -6,7 +6,6 @@
  * (or no pretrained weights), stopping once the smoothed loss diverges.  Prints the suggestion with
  * the minimum and steepest points and writes the plot of loss against rate on a log axis. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,21 +44,6 @@ static void usage(FILE *f) {
         "  --threads N\n");
 }
 
-/* a whole argument as a number, or -1 */
-static int parse_num(const char *s, double *v) {
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return end != s && *end == '\0' && errno == 0 && isfinite(*v) ? 0 : -1;
-}
-
-static int parse_int(const char *s, int *v) {
-    double d;
-    if (parse_num(s, &d) < 0 || d != (double)(int)d) return -1;
-    *v = (int)d;
-    return 0;
-}
-
 #define BAD(...)                                                                                                       \
     do {                                                                                                               \
         fprintf(stderr, "stylenet lr-find: " __VA_ARGS__);                                                             \
@@ -68,25 +52,11 @@ static int parse_int(const char *s, int *v) {
         return 2;                                                                                                      \
     } while (0)
 
-/* a saved model's classes must be the data set's, in the same order */
-static int check_classes(const sn_model *m, const dataset *ds, const char *path) {
-    if (m->n_classes != ds->n_classes)
-        return sn_error("%s has %d classes, the data %d (task '%s'): pick the task the model was trained on", path,
-                        m->n_classes, ds->n_classes, ds->task ? ds->task : "");
-    for (int c = 0; c < m->n_classes; c++)
-        if (strcmp(m->classes[c], ds->classes[c]) != 0)
-            return sn_error("%s: class %d is '%s' in the model but '%s' in the data", path, c, m->classes[c],
-                            ds->classes[c]);
-    return 0;
-}
-
 int cmd_lr_find(int argc, char **argv) {
-    enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_SEED, O_PRE, O_MODEL, O_ARCH, O_PS, O_SIZE, O_BATCH,
-           O_START, O_END, O_ITERS, O_UNFREEZE, O_OPT, O_WD, O_FREEZEBN, O_PNG, O_NOPNG, O_JSON, O_THREADS };
+    enum { O_VPCT = CLI_O_VERB, O_SEED, O_PRE, O_MODEL, O_ARCH, O_PS, O_SIZE, O_BATCH, O_START, O_END, O_ITERS,
+           O_UNFREEZE, O_OPT, O_WD, O_FREEZEBN, O_PNG, O_NOPNG, O_JSON, O_THREADS };
     static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK},
-        {"csv", required_argument, 0, O_CSV}, {"pattern", required_argument, 0, O_PATTERN},
-        {"names", required_argument, 0, O_NAMES}, {"valid-pct", required_argument, 0, O_VPCT},
+        CLI_DATA_FLAGS, {"valid-pct", required_argument, 0, O_VPCT},
         {"seed", required_argument, 0, O_SEED}, {"pretrained", required_argument, 0, O_PRE},
         {"model", required_argument, 0, O_MODEL}, {"arch", required_argument, 0, O_ARCH},
         {"ps", required_argument, 0, O_PS}, {"size", required_argument, 0, O_SIZE},
@@ -100,63 +70,38 @@ int cmd_lr_find(int argc, char **argv) {
     ds_options dso = {0};
     recipe_opts ro = recipe_defaults();
     const char *model_path = NULL, *png = "lr_find.png";
-    double start = 1e-7, end = 10, vpct = 0.2, d;
-    int iters = 100, size = 0, json = 0, unfreeze = 0, c;
+    double start = 1e-7, end = 10;
+    float vpct = 0.2f;
+    int iters = 100, size = 0, json = 0, unfreeze = 0, c, bad;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+        if (cli_data_flag(c, optarg, &dso)) continue;
+        bad = 0;
         switch (c) {
-        case 'd': dso.root = optarg; break;
-        case O_TASK: dso.task = optarg; break;
-        case O_CSV: dso.csv = optarg; break;
-        case O_PATTERN: dso.pattern = optarg; break;
-        case O_NAMES: dso.names = optarg; break;
-        case O_VPCT:
-            if (parse_num(optarg, &vpct) < 0 || !(vpct > 0 && vpct < 1)) BAD("--valid-pct takes 0 < P < 1: %s", optarg);
-            break;
-        case O_SEED:
-            if (parse_num(optarg, &d) < 0 || d < 0) BAD("--seed takes a number >= 0: %s", optarg);
-            ro.lo.seed = strtoull(optarg, NULL, 10);
-            break;
+        case O_VPCT: bad = cli_float("--valid-pct", optarg, 0.01, 0.99, &vpct); break;
+        case O_SEED: bad = cli_seed("--seed", optarg, &ro.lo.seed); break;
         case O_PRE: ro.pretrained = optarg; break;
         case O_MODEL: model_path = optarg; break;
         case O_ARCH: ro.arch = optarg; break;
-        case O_PS:
-            if (parse_num(optarg, &d) < 0 || !(d >= 0 && d < 1)) BAD("--ps takes 0 <= P < 1: %s", optarg);
-            ro.ps = (float)d;
-            break;
-        case O_SIZE:
-            if (parse_int(optarg, &size) < 0 || size < 32 || size > 1024) BAD("--size takes 32..1024: %s", optarg);
-            break;
-        case O_BATCH:
-            if (parse_int(optarg, &ro.lo.batch) < 0 || ro.lo.batch < 1 || ro.lo.batch > 4096)
-                BAD("--batch takes 1..4096: %s", optarg);
-            break;
-        case O_START:
-            if (parse_num(optarg, &start) < 0 || !(start > 0)) BAD("--start takes a rate > 0: %s", optarg);
-            break;
-        case O_END:
-            if (parse_num(optarg, &end) < 0 || !(end > 0)) BAD("--end takes a rate > 0: %s", optarg);
-            break;
-        case O_ITERS:
-            if (parse_int(optarg, &iters) < 0 || iters < 2 || iters > 100000) BAD("--iters takes 2..100000: %s", optarg);
-            break;
+        case O_PS: bad = cli_float("--ps", optarg, 0, 0.99, &ro.ps); break;
+        case O_SIZE: bad = cli_int("--size", optarg, 32, 1024, &size); break;
+        case O_BATCH: bad = cli_int("--batch", optarg, 1, 4096, &ro.lo.batch); break;
+        case O_START: bad = cli_num("--start", optarg, 1e-12, 1e3, &start); break;
+        case O_END: bad = cli_num("--end", optarg, 1e-12, 1e3, &end); break;
+        case O_ITERS: bad = cli_int("--iters", optarg, 2, 100000, &iters); break;
         case O_UNFREEZE: unfreeze = 1; break;
-        case O_OPT:
-            if (optim_parse(optarg, &ro.lo.opt) < 0) BAD("%s", sn_last_error());
-            break;
-        case O_WD:
-            if (parse_num(optarg, &d) < 0 || d < 0) BAD("--wd takes a number >= 0: %s", optarg);
-            ro.lo.wd = (float)d;
-            break;
+        case O_OPT: bad = optim_parse(optarg, &ro.lo.opt); break;
+        case O_WD: bad = cli_float("--wd", optarg, 0, 10, &ro.lo.wd); break;
         case O_FREEZEBN: ro.lo.freeze_bn = true; break;
         case O_PNG: png = optarg; break;
         case O_NOPNG: png = NULL; break;
         case O_JSON: json = 1; break;
-        case O_THREADS: cli_set_threads(atoi(optarg)); break;
+        case O_THREADS: bad = cli_threads(optarg); break;
         case 'h': usage(stdout); return 0;
         default: BAD("unknown option or missing value: %s", argv[optind - 1]);
         }
+        if (bad < 0) return cli_usage_error("lr-find", usage);
     }
     if (optind != argc) BAD("unexpected argument: %s", argv[optind]);
     if (!dso.root) BAD("--data DIR is required");
@@ -173,14 +118,14 @@ int cmd_lr_find(int argc, char **argv) {
     if (!size) size = ro.sizes[0];
     ro.sizes[0] = ro.sizes[1] = size;
     ds_split sp;
-    dataset *ds = recipe_open_data(&dso, &ro, (float)vpct, &sp);
+    dataset *ds = recipe_open_data(&dso, &ro, vpct, &sp);
     if (!ds) {
         model_free(m);
         return cli_fail("%s", sn_last_error());
     }
     int rc = 1;
     learner *l = NULL;
-    if (m ? check_classes(m, ds, model_path) < 0 : !(m = recipe_model(ds, &ro, size))) {
+    if (m ? cli_check_classes(m, model_path, ds) < 0 : !(m = recipe_model(ds, &ro, size))) {
         cli_fail("%s", sn_last_error());
         goto out;
     }

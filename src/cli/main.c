@@ -32,9 +32,6 @@ int cli_fail(const char *fmt, ...) {
     return 1;
 }
 
-void cli_set_threads(int n) {
-    if (n > 0) omp_set_num_threads(n);
-}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: stylenet VERB [options]   (stylenet VERB --help for each verb)\n\nverbs:\n");

@@ -39,7 +39,7 @@ int cmd_predict(int argc, char **argv) {
     sn_model *models[ENSEMBLE_MAX] = {0};
     int n_models = 0;
     model_load_opts lo = {0};
-    int top = 5, batch = 16, json = 0, c;
+    int top = 5, batch = 16, json = 0, c, bad = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:a:s:k:b:t:jh", opts, NULL)) != -1) {
         switch (c) {
@@ -49,16 +49,17 @@ int cmd_predict(int argc, char **argv) {
             break;
         case 'l': lo.labels = optarg; break;
         case 'a': lo.arch = optarg; break;
-        case 's': lo.size = atoi(optarg); break;
-        case 'k': top = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
-        case 't': cli_set_threads(atoi(optarg)); break;
+        case 's': bad = cli_int("--size", optarg, 32, 1024, &lo.size); break;
+        case 'k': bad = cli_int("--top", optarg, 1, 100000, &top); break;
+        case 'b': bad = cli_int("--batch", optarg, 1, 4096, &batch); break;
+        case 't': bad = cli_threads(optarg); break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
+        if (bad < 0) return cli_usage_error("predict", usage);
     }
-    if (!n_models || optind >= argc || top <= 0 || batch <= 0) {
+    if (!n_models || optind >= argc) {
         usage(stderr);
         return 2;
     }

@@ -33,13 +33,9 @@ int cmd_report(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case O_OUT: ro.out_dir = optarg; break;
-        case O_TOP: {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < 0 || v > 100) return cli_fail("--top-losses takes a number 0..100: %s", optarg);
-            ro.top_losses = (int)v;
+        case O_TOP:
+            if (cli_int("--top-losses", optarg, 0, 100, &ro.top_losses) < 0) return cli_usage_error("report", usage);
             break;
-        }
         case O_JSON: json = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

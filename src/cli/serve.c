@@ -47,13 +47,6 @@ static size_t parse_bytes(const char *s) {
     return *end ? 0 : (size_t)v;
 }
 
-/* a whole decimal number in [lo, hi], or lo - 1 */
-static long parse_int(const char *s, long lo, long hi) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    return end == s || *end || v < lo || v > hi ? lo - 1 : v;
-}
-
 int cmd_serve(int argc, char **argv) {
     enum { O_NAME = 256, O_HOST, O_PORT, O_THREADS, O_QUEUE, O_MAXBODY, O_MAXBUF, O_MAXPIX, O_MAXCONN, O_TIMEOUT,
            O_TTA, O_VIEWS, O_TOP, O_QUIET };
@@ -71,8 +64,8 @@ int cmd_serve(int argc, char **argv) {
     serve_opts so = serve_defaults();
     so.threads = omp_get_num_procs();
     model_load_opts lo = {0};
-    const char *model_path = NULL, *bad = NULL;
-    int c;
+    const char *model_path = NULL;
+    int c, bad = 0, max_pixels = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:a:h", opts, NULL)) != -1) {
         switch (c) {
@@ -81,26 +74,30 @@ int cmd_serve(int argc, char **argv) {
         case 'a': lo.arch = optarg; break;
         case O_NAME: so.model_name = optarg; break;
         case O_HOST: so.host = optarg; break;
-        case O_PORT: if ((so.port = (int)parse_int(optarg, 0, 65535)) < 0) bad = "--port"; break;
-        case O_THREADS: if ((so.threads = (int)parse_int(optarg, 1, 256)) < 1) bad = "--threads"; break;
-        case O_QUEUE: if ((so.queue = (int)parse_int(optarg, 0, 100000)) < 0) bad = "--queue"; break;
-        case O_MAXBODY: if (!(so.max_body = parse_bytes(optarg))) bad = "--max-body"; break;
-        case O_MAXBUF: if (!(so.max_buffered = parse_bytes(optarg))) bad = "--max-buffered"; break;
-        case O_MAXPIX: if ((so.max_pixels = parse_int(optarg, 1, 1000000000)) < 1) bad = "--max-pixels"; break;
-        case O_MAXCONN: if ((so.max_connections = (int)parse_int(optarg, 1, 100000)) < 1) bad = "--max-connections"; break;
-        case O_TIMEOUT: if ((so.timeout_s = (int)parse_int(optarg, 1, 86400)) < 1) bad = "--timeout"; break;
+        case O_PORT: bad = cli_int("--port", optarg, 0, 65535, &so.port); break;
+        case O_THREADS: bad = cli_int("--threads", optarg, 1, 256, &so.threads); break;
+        case O_QUEUE: bad = cli_int("--queue", optarg, 0, 100000, &so.queue); break;
+        case O_MAXBODY:
+            if (!(so.max_body = parse_bytes(optarg))) bad = sn_error("--max-body takes a size such as 8M, not '%s'", optarg);
+            break;
+        case O_MAXBUF:
+            if (!(so.max_buffered = parse_bytes(optarg)))
+                bad = sn_error("--max-buffered takes a size such as 64M, not '%s'", optarg);
+            break;
+        case O_MAXPIX:
+            bad = cli_int("--max-pixels", optarg, 1, 1000000000, &max_pixels);
+            so.max_pixels = max_pixels;
+            break;
+        case O_MAXCONN: bad = cli_int("--max-connections", optarg, 1, 100000, &so.max_connections); break;
+        case O_TIMEOUT: bad = cli_int("--timeout", optarg, 1, 86400, &so.timeout_s); break;
         case O_TTA: so.tta = true; break;
-        case O_VIEWS: if ((so.tta_views = (int)parse_int(optarg, 1, 16)) < 1) bad = "--tta-views"; break;
-        case O_TOP: if ((so.top = (int)parse_int(optarg, 1, 100000)) < 1) bad = "--top"; break;
+        case O_VIEWS: bad = cli_int("--tta-views", optarg, 1, 16, &so.tta_views); break;
+        case O_TOP: bad = cli_int("--top", optarg, 1, 100000, &so.top); break;
         case O_QUIET: so.quiet = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
-        if (bad) {
-            fprintf(stderr, "stylenet: %s %s: not a valid value\n", bad, optarg);
-            usage(stderr);
-            return 2;
-        }
+        if (bad < 0) return cli_usage_error("serve", usage);
     }
     if (!model_path || optind != argc) {
         usage(stderr);

@@ -59,14 +59,20 @@ static void usage(FILE *f) {
 
 static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d", a, b) == 2 ? 0 : -1; }
 
+#define NUM(flag, lo, hi, dst)                                                                                         \
+    if (cli_float(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                              \
+    break
+#define INT(flag, lo, hi, dst)                                                                                         \
+    if (cli_int(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                                \
+    break
+
 int cmd_train(int argc, char **argv) {
-    enum { O_TASK = 256, O_CSV, O_PATTERN, O_NAMES, O_VPCT, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS,
-           O_LRDIV, O_HEADE, O_HEADAE, O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD,
-           O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA, O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP,
-           O_SPLITSEED, O_GROUPCE, O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
+    enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
+           O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
+           O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
+           O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
     static const struct option opts[] = {
-        {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, O_TASK}, {"csv", required_argument, 0, O_CSV},
-        {"pattern", required_argument, 0, O_PATTERN}, {"names", required_argument, 0, O_NAMES},
+        CLI_DATA_FLAGS,
         {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
         {"arch", required_argument, 0, O_ARCH}, {"ps", required_argument, 0, O_PS},
         {"recipe", required_argument, 0, O_RECIPE}, {"sizes", required_argument, 0, O_SIZES},
@@ -93,60 +99,74 @@ int cmd_train(int argc, char **argv) {
     const char *out = NULL;
     int json = 0, resume = 0, c;
     bool no_aug = false;
+    uint64_t split_seed;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+        if (cli_data_flag(c, optarg, &dso)) continue;
         switch (c) {
-        case 'd': dso.root = optarg; break;
-        case O_TASK: dso.task = optarg; break;
-        case O_CSV: dso.csv = optarg; break;
-        case O_PATTERN: dso.pattern = optarg; break;
-        case O_NAMES: dso.names = optarg; break;
-        case O_VPCT: vpct = (float)atof(optarg); break;
+        case O_VPCT: NUM("--valid-pct", 0.01, 0.99, &vpct);
         case O_PRE: ro.pretrained = optarg; break;
         case O_ARCH: ro.arch = optarg; break;
-        case O_PS: ro.ps = (float)atof(optarg); break;
+        case O_PS: NUM("--ps", 0, 0.99, &ro.ps);
         case O_RECIPE: ro.recipe = optarg; break;
         case O_SIZES:
-            if (parse_pair(optarg, &ro.sizes[0], &ro.sizes[1]) < 0) return cli_fail("--sizes takes A,B: %s", optarg);
+            if (parse_pair(optarg, &ro.sizes[0], &ro.sizes[1]) < 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 ||
+                ro.sizes[0] > 1024 || ro.sizes[1] > 1024) {
+                sn_error("--sizes takes two sides A,B from 32 to 1024, not '%s'", optarg);
+                return cli_usage_error("train", usage);
+            }
             break;
-        case O_SIZE: ro.sizes[0] = ro.sizes[1] = atoi(optarg); break;
-        case O_LR: ro.lr = (float)atof(optarg); break;
+        case O_SIZE:
+            if (cli_int("--size", optarg, 32, 1024, &ro.sizes[0]) < 0) return cli_usage_error("train", usage);
+            ro.sizes[1] = ro.sizes[0];
+            break;
+        case O_LR: NUM("--lr", 1e-8, 10, &ro.lr);
         case O_LRS:
-            if (sscanf(optarg, "%f,%f,%f", &ro.lrs[0], &ro.lrs[1], &ro.lrs[2]) != 3)
-                return cli_fail("--lrs takes three rates A,B,C: %s", optarg);
+            if (sscanf(optarg, "%f,%f,%f", &ro.lrs[0], &ro.lrs[1], &ro.lrs[2]) != 3 || !(ro.lrs[0] > 0) ||
+                !(ro.lrs[1] > 0) || !(ro.lrs[2] > 0)) {
+                sn_error("--lrs takes three rates A,B,C > 0, not '%s'", optarg);
+                return cli_usage_error("train", usage);
+            }
             break;
-        case O_LRDIV: ro.lr_div = (float)atof(optarg); break;
-        case O_HEADE: ro.head_epochs = atoi(optarg); break;
-        case O_HEADAE: ro.head_aug_epochs = atoi(optarg); break;
-        case O_CYC: ro.cycles = atoi(optarg); break;
-        case O_CYCLEN: ro.cycle_len = atoi(optarg); break;
-        case O_CYCMULT: ro.cycle_mult = atoi(optarg); break;
-        case O_RESIZE: ro.resize_after = atoi(optarg); break;
-        case O_EPOCHS: ro.epochs = atoi(optarg); break;
+        case O_LRDIV: NUM("--lr-div", 1, 1000, &ro.lr_div);
+        case O_HEADE: INT("--head-epochs", 0, 10000, &ro.head_epochs);
+        case O_HEADAE: INT("--head-aug-epochs", 0, 10000, &ro.head_aug_epochs);
+        case O_CYC: INT("--cycles", 0, 30, &ro.cycles);
+        case O_CYCLEN: INT("--cycle-len", 1, 10000, &ro.cycle_len);
+        case O_CYCMULT: INT("--cycle-mult", 1, 100, &ro.cycle_mult);
+        case O_RESIZE: INT("--resize-after", 0, 30, &ro.resize_after);
+        case O_EPOCHS: INT("--epochs", 1, 100000, &ro.epochs);
         case O_OPT:
-            if (optim_parse(optarg, &ro.lo.opt) < 0) return cli_fail("%s", sn_last_error());
+            if (optim_parse(optarg, &ro.lo.opt) < 0) return cli_usage_error("train", usage);
             break;
-        case O_WD: ro.lo.wd = (float)atof(optarg); break;
+        case O_WD: NUM("--wd", 0, 10, &ro.lo.wd);
         case O_NOBNWD: ro.lo.bn_wd = false; break;
         case O_FREEZEBN: ro.lo.freeze_bn = true; break;
-        case O_BATCH: ro.lo.batch = atoi(optarg); break;
+        case O_BATCH: INT("--batch", 1, 4096, &ro.lo.batch);
         case O_NOAUG: no_aug = true; break;
-        case O_TTA: ro.tta = atoi(optarg); break;
-        case O_THRESH: ro.lo.thresh = (float)atof(optarg); break;
+        case O_TTA: INT("--tta", 0, 64, &ro.tta);
+        case O_THRESH: NUM("--thresh", 0, 1, &ro.lo.thresh);
         case O_OUT: out = optarg; break;
         case O_RUN: ro.lo.run_dir = optarg; break;
         case O_RESUME: resume = 1; break;
-        case O_SEED: ro.lo.seed = strtoull(optarg, NULL, 10); break;
-        case O_THREADS: cli_set_threads(atoi(optarg)); break;
+        case O_SEED:
+            if (cli_seed("--seed", optarg, &ro.lo.seed) < 0) return cli_usage_error("train", usage);
+            break;
+        case O_THREADS:
+            if (cli_threads(optarg) < 0) return cli_usage_error("train", usage);
+            break;
         case O_JSON: json = 1; break;
         case O_QUIET: ro.lo.quiet = true; break;
-        case O_STOP: ro.lo.stop_after = atoi(optarg); break;
-        case O_GROUPCE: ro.lo.group_ce = (float)atof(optarg); break;
-        case O_MIXUP: ro.lo.mixup = (float)atof(optarg); break;
-        case O_LSMOOTH: ro.lo.label_smooth = (float)atof(optarg); break;
-        case O_TESTSIZE: ro.test_size = atoi(optarg); break;
-        case O_MAXZOOM: ro.lo.aug.max_zoom = (float)atof(optarg); break;
-        case O_SPLITSEED: ro.split_seed = (int64_t)(strtoull(optarg, NULL, 10) & INT64_MAX); break;
+        case O_STOP: INT("--stop-after", 1, 1000000, &ro.lo.stop_after);
+        case O_GROUPCE: NUM("--group-ce", 0, 100, &ro.lo.group_ce);
+        case O_MIXUP: NUM("--mixup", 0, 100, &ro.lo.mixup);
+        case O_LSMOOTH: NUM("--label-smooth", 0, 0.99, &ro.lo.label_smooth);
+        case O_TESTSIZE: INT("--test-size", 32, 1024, &ro.test_size);
+        case O_MAXZOOM: NUM("--max-zoom", 1, 10, &ro.lo.aug.max_zoom);
+        case O_SPLITSEED:
+            if (cli_seed("--split-seed", optarg, &split_seed) < 0) return cli_usage_error("train", usage);
+            ro.split_seed = (int64_t)split_seed;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -155,11 +175,6 @@ int cmd_train(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (ro.lo.batch <= 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 || (ro.test_size != 0 && ro.test_size < 32) ||
-        !(ro.lo.aug.max_zoom >= 1) || vpct <= 0 || vpct >= 1 || ro.cycles < 0 || !(ro.lo.group_ce >= 0) ||
-        !(ro.lo.mixup >= 0) || !(ro.lo.label_smooth >= 0 && ro.lo.label_smooth < 1))
-        return cli_fail("bad option value (batch > 0, sizes and test-size >= 32, 0 < valid-pct < 1, group-ce >= 0, "
-                        "mixup >= 0, max-zoom >= 1, 0 <= label-smooth < 1)");
     if (no_aug) ro.lo.aug = (aug_opts){0};
     if (resume && !ro.lo.run_dir) return cli_fail("--resume needs --run-dir");
     if (json) ro.lo.quiet = true;

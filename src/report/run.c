@@ -51,6 +51,24 @@ static char *slurp(const char *path, size_t *len, bool *absent) {
     return s;
 }
 
+/* the text of the run's file `name` (its full name into path[4200]); NULL when it cannot be read:
+ * *rc = -1 (sn_error) or, for a file that does not exist and may be absent, *rc = 0 and
+ * "name: absent_msg" added to r->missing */
+static char *run_file(run_log *r, const char *name, bool may_be_absent, const char *absent_msg, char *path, size_t *len,
+                      int *rc) {
+    snprintf(path, 4200, "%s/%s", r->dir, name);
+    bool absent;
+    char *text = slurp(path, len, &absent);
+    *rc = -1;
+    if (!text && absent && may_be_absent) {
+        add_line(&r->missing, &r->n_missing, "%s: %s", name, absent_msg);
+        *rc = 0;
+    } else if (!text && absent) {
+        sn_error("%s: %s", path, absent_msg);
+    }
+    return text;
+}
+
 /* calls fn on every non-empty line (1-based numbers); a line that is not a JSON object is an
  * error, except a last line without its newline (cut short), which adds a warning */
 typedef int (*line_fn)(run_log *r, const cJSON *o, int line, const char *path);
@@ -123,15 +141,12 @@ static int history_row(run_log *r, const cJSON *o, int line, const char *path) {
 
 static int read_history(run_log *r) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/history.jsonl", r->dir);
     size_t len;
-    bool absent;
-    char *text = slurp(path, &len, &absent);
-    if (!text) {
-        if (absent) sn_error("%s: missing: not a run directory of `stylenet train --run-dir` (or the run never started)", path);
-        return -1;
-    }
-    int rc = each_line(r, path, text, len, history_row);
+    int rc;
+    char *text = run_file(r, "history.jsonl", false,
+                          "missing: not a run directory of `stylenet train --run-dir` (or the run never started)", path, &len, &rc);
+    if (!text) return rc;
+    rc = each_line(r, path, text, len, history_row);
     free(text);
     if (rc < 0) return -1;
     r->n_epochs = cJSON_GetArraySize(r->epoch_rows);
@@ -170,16 +185,11 @@ static int read_history(run_log *r) {
 
 static int read_run(run_log *r) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/run.json", r->dir);
     size_t len;
-    bool absent;
-    char *text = slurp(path, &len, &absent);
-    if (!text) {
-        if (!absent) return -1;
-        add_line(&r->missing, &r->n_missing,
-                 "run.json: the run has not finished (no class names, final metrics or wall time)");
-        return 0;
-    }
+    int rc;
+    char *text = run_file(r, "run.json", true, "the run has not finished (no class names, final metrics or wall time)",
+                          path, &len, &rc);
+    if (!text) return rc;
     r->run = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsObject(r->run)) return sn_error("%s: not a JSON object (corrupt or truncated)", path);
@@ -262,23 +272,18 @@ static int pred_row(run_log *r, const cJSON *o, int line, const char *path) {
 
 static int read_preds(run_log *r) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/valid_predictions.jsonl", r->dir);
     size_t len;
-    bool absent;
-    char *text = slurp(path, &len, &absent);
-    if (!text) {
-        if (!absent) return -1;
-        add_line(&r->missing, &r->n_missing,
-                 "valid_predictions.jsonl: the run has not finished (no confusion matrices, precision/recall or top losses)");
-        return 0;
-    }
+    int rc;
+    char *text = run_file(r, "valid_predictions.jsonl", true,
+                          "the run has not finished (no confusion matrices, precision/recall or top losses)", path, &len, &rc);
+    if (!text) return rc;
     if (!r->run) {
         free(text);
         add_line(&r->missing, &r->n_missing,
                  "valid_predictions.jsonl: present but run.json is not, so its classes have no names; not used");
         return 0;
     }
-    int rc = each_line(r, path, text, len, pred_row);
+    rc = each_line(r, path, text, len, pred_row);
     free(text);
     if (rc < 0) return -1;
     double nv = num(r->run, "valid_images");

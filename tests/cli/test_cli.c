@@ -1,5 +1,7 @@
 /* test_cli.c - the stylenet binary as a user runs it: predict on the ImageNet check photos with
- * the TFLite MobileNetV2 (text and JSON), info, and the exit codes and messages of misuse. */
+ * the TFLite MobileNetV2 (text and JSON), info, and the exit codes and messages of misuse: every
+ * number flag of every verb takes only a whole number in its range (no trailing junk, no silent 0
+ * from "abc"), and a bad one is a usage error (exit 2) naming the flag and the argument. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +57,26 @@ int main(void) {
     check(rc == 2 && strstr(out, "usage"), "predict without arguments: usage, exit 2");
     rc = run("%s frobnicate", bin);
     check(rc == 2 && strstr(out, "unknown verb"), "unknown verb: exit 2");
+
+    /* number flags: checked before any file is opened, so the paths need not exist */
+    static const char *bad[][2] = {
+        {"train --data d --out m --batch abc", "--batch"},     {"train --data d --out m --lr 1e-3x", "--lr"},
+        {"train --data d --out m --wd -1", "--wd"},            {"train --data d --out m --cycles 2.5", "--cycles"},
+        {"train --data d --out m --valid-pct 1", "--valid-pct"}, {"train --data d --out m --seed -1", "--seed"},
+        {"train --data d --out m --sizes 128", "--sizes"},     {"train --data d --out m --lrs 1e-4,3e-4", "--lrs"},
+        {"train --data d --out m --label-smooth 1", "--label-smooth"}, {"train --data d --out m --ps nan", "--ps"},
+        {"train --data d --out m --split-seed 1e3", "--split-seed"}, {"train --data d --out m --threads -2", "--threads"},
+        {"eval --model m --data d --tta four", "--tta"},       {"eval --model m --data d --size 8", "--size"},
+        {"eval --model m --data d --batch 0", "--batch"},      {"predict --model m --top 0 x.png", "--top"},
+        {"predict --model m --size 12345 x.png", "--size"},    {"lr-find --data d --iters 1", "--iters"},
+        {"lr-find --data d --wd x", "--wd"},                   {"data --data d --grid-n 0", "--grid-n"},
+        {"data --data d --seed 4x", "--seed"},                 {"report rd --top-losses 101", "--top-losses"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = run("%s %s", bin, bad[i][0]);
+        check(rc == 2 && strstr(out, bad[i][1]) && strstr(out, "not '") && strstr(out, "usage"),
+              "'%s': usage error naming %s, exit 2 (%d): %.120s", bad[i][0], bad[i][1], rc, out);
+    }
 
     rc = run("%s info --labels %s %s", bin, labels, model);
     check(rc == 0 && strstr(out, "mobilenet_v2_tf") && strstr(out, "1001 classes"), "info names the architecture and "

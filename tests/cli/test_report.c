@@ -141,28 +141,14 @@ int main(void) {
     snprintf(path, sizeof path, "%s/style.txt", style);
     snprintf(dst, sizeof dst, "%s/style.txt", data);
     copy_file(path, dst);
-    DIR *d = opendir(style);
-    struct dirent *e;
-    char *names[1000];
-    int nn = 0, copied = 0;
-    while (d && (e = readdir(d)) && nn < 1000)
-        if (strstr(e->d_name, ".png")) names[nn++] = strdup(e->d_name);
-    if (d) closedir(d);
-    for (int i = 0; i < nn; i++)
-        for (int j = i + 1; j < nn; j++)
-            if (strcmp(names[j], names[i]) < 0) {
-                char *t = names[i];
-                names[i] = names[j];
-                names[j] = t;
-            }
-    for (int i = 0; i < nn; i++) {
-        if (i % 6 == 0) {
-            snprintf(path, sizeof path, "%s/%s", style, names[i]);
-            snprintf(dst, sizeof dst, "%s/%s", data, names[i]);
-            copied += copy_file(path, dst) == 0;
-        }
-        free(names[i]);
+    char **names;
+    int nn = style_names(&names), copied = 0;
+    for (int i = 0; i < nn; i += 6) {
+        snprintf(path, sizeof path, "%s/%s", style, names[i]);
+        snprintf(dst, sizeof dst, "%s/%s", data, names[i]);
+        copied += copy_file(path, dst) == 0;
     }
+    style_names_free(names, nn);
     if (!check(copied == 149, "149 Style photos copied (%d)", copied)) return check_exit();
 
     const char *common = "--task multi --arch resnet18 --size 32 --batch 16 --head-epochs 1 --head-aug-epochs 1 "
@@ -349,7 +335,8 @@ int main(void) {
 
     /* no temp files left in the report folder */
     snprintf(path, sizeof path, "%s/report", rd);
-    d = opendir(path);
+    DIR *d = opendir(path);
+    struct dirent *e;
     int tmps = 0;
     while (d && (e = readdir(d))) tmps += strstr(e->d_name, ".tmp") != NULL;
     if (d) closedir(d);
@@ -369,7 +356,7 @@ int main(void) {
     check(rc == 1 && strstr(out, "empty/history.jsonl") && strstr(out, "missing"), "a folder without history: %s",
           tail_flat(200));
     rc = run("%s report %s --top-losses x", bin, rd);
-    check(rc == 1 && strstr(out, "--top-losses"), "a bad --top-losses: %s", tail_flat(200));
+    check(rc == 2 && strstr(out, "--top-losses"), "a bad --top-losses: usage error, exit 2: %s", tail_flat(200));
 
     /* a corrupt line in the middle of the history, then a last line cut short */
     char bad[4300], src[4400];

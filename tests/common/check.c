@@ -1,4 +1,5 @@
 #include "check.h"
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,4 +139,33 @@ int copy_file(const char *a, const char *b) {
     fclose(fa);
     fclose(fb);
     return 0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int style_names(char ***names) {
+    DIR *d = opendir(shared_path("data/style"));
+    if (!d) return -1;
+    int n = 0, cap = 1024;
+    char **v = malloc((size_t)cap * sizeof *v);
+    for (struct dirent *e; v && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".png") != 0 || e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (n == cap) {
+            char **w = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+            if (!w) break;
+            v = w;
+        }
+        v[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (!v) return -1;
+    qsort(v, (size_t)n, sizeof *v, by_name); /* readdir's order differs between file systems */
+    *names = v;
+    return n;
+}
+
+void style_names_free(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
 }

@@ -38,4 +38,9 @@ void fill_uniform(float *x, size_t n, unsigned long long seed);
 const char *flat_tail(const char *text, size_t n);
 /* copies file a to b; -1 if either cannot be opened */
 int copy_file(const char *a, const char *b);
+/* the names of the Style set's photos (shared_path("data/style"), "<brand>_<product>_<n>.png"),
+ * sorted, so that a test picking every k-th one gets the same subset on every machine; *names is
+ * malloc'd (style_names_free); returns the count, -1 if the folder cannot be read */
+int style_names(char ***names);
+void style_names_free(char **names, int n);
 #endif

@@ -14,7 +14,6 @@
  *   - bad input: a missing data folder, a truncated pretrained file, a model of another
  *     architecture. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,24 +68,11 @@ int main(void) {
         snprintf(path, sizeof path, "%s/%s", data, products[p]);
         mkdir(path, 0777);
     }
-    DIR *d = opendir(style_dir);
-    struct dirent *e;
-    char *names[1000];
-    int nn = 0;
-    while (d && (e = readdir(d)) && nn < 1000)
-        if (strlen(e->d_name) == 11 && strstr(e->d_name, ".png")) names[nn++] = strdup(e->d_name);
-    if (d) closedir(d);
-    for (int i = 0; i < nn; i++) { /* readdir order is not sorted: sort for a stable set */
-        for (int j = i + 1; j < nn; j++)
-            if (strcmp(names[j], names[i]) < 0) {
-                char *t = names[i];
-                names[i] = names[j];
-                names[j] = t;
-            }
-    }
+    char **names;
+    int nn = style_names(&names);
     for (int i = 0; i < nn; i++) {
         int prod = names[i][2] - '0';
-        if (prod >= 0 && prod < 10 && per[prod] < 12) {
+        if (strlen(names[i]) == 11 && prod >= 0 && prod < 10 && per[prod] < 12) {
             snprintf(path, sizeof path, "%s/%s", style_dir, names[i]);
             snprintf(dst, sizeof dst, "%s/%s/%s", data, products[prod], names[i]);
             if (copy_file(path, dst) == 0) {
@@ -94,8 +80,8 @@ int main(void) {
                 copied++;
             }
         }
-        free(names[i]);
     }
+    style_names_free(names, nn);
     if (!check(copied == 120, "a 10-class set of %d Style photos", copied)) return check_exit();
 
     const char *common = "--arch resnet18 --size 32 --batch 16 --head-epochs 1 --head-aug-epochs 1 --cycles 2 "
@@ -250,7 +236,7 @@ int main(void) {
           strstr(out, "\"label_smooth\":0.1"), "--test-size 40: the model is saved for 40 px and eval reproduces "
           "training's figure (%.4f vs %.4f); the history records both options", ls_eval, ls_acc);
     rc = run("%s train --data %s %s --label-smooth 1 --out %s/x.stn", bin, data, common, dir);
-    check(rc == 1 && strstr(out, "label-smooth"), "--label-smooth 1 is refused: %.200s", out);
+    check(rc == 2 && strstr(out, "label-smooth"), "--label-smooth 1 is refused (usage error, exit 2): %.200s", out);
 
     rc = run("%s info %s/c.stn", bin, dir);
     check(rc == 0 && strstr(out, "resnet18") && strstr(out, "fastai") && strstr(out, "\"recipe\":\"seed\""),
