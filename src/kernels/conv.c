@@ -96,21 +96,57 @@ static int chunk_images(const conv_desc *d, int avail) {
     return c < 1 ? 1 : (int)c;
 }
 
-static void add_bias(long rows, int c, const float *b, float *y) {
+void conv_act_apply(int act, long n, float *y) {
+    if (act == CONV_ACT_RELU) {
+#pragma omp simd
+        for (long k = 0; k < n; k++) y[k] = y[k] > 0.0f ? y[k] : 0.0f;
+    } else if (act == CONV_ACT_RELU6) {
+#pragma omp simd
+        for (long k = 0; k < n; k++) {
+            float v = y[k] > 0.0f ? y[k] : 0.0f;
+            y[k] = v < 6.0f ? v : 6.0f;
+        }
+    }
+}
+
+/* y[rows, c] += b (b may be NULL), then the fused activation, row by row while the row is in cache */
+static void bias_act(long rows, int c, const float *b, int act, float *y) {
+    if (!b && !act) return;
 #pragma omp parallel for schedule(static) if (rows * c > 32768 && !omp_in_parallel())
     for (long r = 0; r < rows; r++) {
         float *yr = y + r * c;
-        for (int j = 0; j < c; j++) yr[j] += b[j];
+        if (b)
+            for (int j = 0; j < c; j++) yr[j] += b[j];
+        conv_act_apply(act, c, yr);
+    }
+}
+
+/* the fused activation's backward in place: g = 0 where it does not pass at its output y */
+static void act_mask_rows(long r0, long r1, int c, int act, const float *y, float *g) {
+    const float *yr = y + r0 * c;
+    float *gr = g + r0 * c;
+    const long n = (r1 - r0) * c;
+    if (act == CONV_ACT_RELU) {
+#pragma omp simd
+        for (long k = 0; k < n; k++) gr[k] = yr[k] > 0.0f ? gr[k] : 0.0f;
+    } else {
+#pragma omp simd
+        for (long k = 0; k < n; k++) gr[k] = yr[k] > 0.0f && yr[k] < 6.0f ? gr[k] : 0.0f;
     }
 }
 
 /* db[c] += column sums of dy[rows, c]: per-thread double partials over a static row split,
- * summed in thread order (deterministic for a thread count) */
-static void colsum_acc(long rows, int c, const float *dy, float *db) {
+ * summed in thread order (deterministic for a thread count).  With act, dy is first masked in
+ * place by the activation's backward at y (conv_act_backward), row block by row block. */
+static void colsum_acc_act(long rows, int c, int act, const float *y, float *dy, float *db) {
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    double *part = sn_calloc(sizeof(double) * nt * c, "conv bias gradient");
+    double *part = db ? sn_calloc(sizeof(double) * nt * c, "conv bias gradient") : NULL;
     if (!part) {
-        for (int j = 0; j < c; j++) {
+        if (act) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+            for (long r = 0; r < rows; r += 64) act_mask_rows(r, r + 64 < rows ? r + 64 : rows, c, act, y, dy);
+        }
+        for (int j = 0; j < c && db; j++) {
             double s = 0;
             for (long r = 0; r < rows; r++) s += dy[r * c + j];
             db[j] += (float)s;
@@ -123,8 +159,11 @@ static void colsum_acc(long rows, int c, const float *dy, float *db) {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         if (t == 0) used = T;
         double *p = part + (long)t * c;
-        for (long r = rows * t / T; r < rows * (t + 1) / T; r++)
+        long r1 = rows * (t + 1) / T;
+        for (long r = rows * t / T; r < r1; r++) {
+            if (act) act_mask_rows(r, r + 1, c, act, y, dy);
             for (int j = 0; j < c; j++) p[j] += dy[r * c + j];
+        }
     }
     for (int j = 0; j < c; j++) {
         double s = 0;
@@ -132,6 +171,14 @@ static void colsum_acc(long rows, int c, const float *dy, float *db) {
         db[j] += (float)s;
     }
     sn_free(part);
+}
+
+static void colsum_acc(long rows, int c, const float *dy, float *db) {
+    colsum_acc_act(rows, c, CONV_ACT_NONE, NULL, (float *)dy, db);
+}
+
+void conv_act_backward(long rows, int c, int act, const float *y, float *g, float *db) {
+    colsum_acc_act(rows, c, act, y, g, db);
 }
 
 /* forward of images [i, i+cn): im2col into col, one GEMM per group, bias */
@@ -152,7 +199,7 @@ static void fwd_chunk(const conv_desc *d, int i, int cn, const float *x, const f
         sgemm(false, true, cn * rows, cog, (int)K, 1.0f, col, (int)K, w + (long)g * cog * K, (int)K, 0.0f, yc + g * cog,
               d->cout);
     }
-    if (b) add_bias((long)cn * rows, d->cout, b, yc);
+    bias_act((long)cn * rows, d->cout, b, d->act, yc);
 }
 
 void conv2d_forward_gemm(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
@@ -167,7 +214,7 @@ void conv2d_forward_gemm(const conv_desc *d, int n, const float *x, const float 
         for (int g = 0; g < G; g++)
             sgemm(false, true, n * rows, cog, cig, 1.0f, x + g * cig, d->cin, w + (long)g * cog * cig, cig, 0.0f,
                   y + g * cog, d->cout);
-        if (b) add_bias((long)n * rows, d->cout, b, y);
+        bias_act((long)n * rows, d->cout, b, d->act, y);
         return;
     }
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();

@@ -28,8 +28,23 @@ typedef struct {
     int pt, pb, pl, pr; /* zero padding: top, bottom, left, right */
     int groups;         /* 1 dense; cin (with cout % cin == 0) depthwise */
     int algo;           /* CONV_ALGO_AUTO (0, the default), CONV_ALGO_DIRECT or CONV_ALGO_WINOGRAD */
+    int act;            /* forward only: CONV_ACT_NONE (0), _RELU or _RELU6 applied to y = conv + bias */
     int oh, ow;         /* output size: filled by conv_desc_init */
 } conv_desc;
+
+/* An activation fused into the forward pass (conv2d_forward*): y = act(conv(x) + b), in the same
+ * pass (oneDNN's eltwise post-op, or applied to each block of the output while it is in cache),
+ * bitwise what a separate relu_forward / relu6_forward would give.  Backward passes ignore it:
+ * the caller masks dy itself, which it can do from y alone (ReLU: y > 0; ReLU6: 0 < y < 6 pass
+ * exactly where the activation's input does). */
+enum { CONV_ACT_NONE = 0, CONV_ACT_RELU = 1, CONV_ACT_RELU6 = 2 };
+/* y[0..n) = act(y): the fused activation's element-wise form (serial: call it per block) */
+void conv_act_apply(int act, long n, float *y);
+/* the fused activation's backward, in place: g[rows, c] = 0 where act does not pass at its output
+ * y; with db (may be NULL), db += the column sums of the masked g in one pass, summed exactly as
+ * conv2d_backward_weights sums a dense convolution's bias gradient (so passing db = NULL to it
+ * afterwards gives bitwise the same result as masking first) */
+void conv_act_backward(long rows, int c, int act, const float *y, float *g, float *db);
 
 /* CONV_ALGO_AUTO lets 3x3 stride-1 dense layers use Winograd F(4x4,3x3) where oneDNN has it and
  * the call is large enough for it to be faster (about 2x on resnet training batches; rounding a

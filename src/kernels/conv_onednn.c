@@ -63,6 +63,7 @@ typedef struct {
     cache_key key;
     int usable;         /* 0: oneDNN offers only a reference kernel here: decline */
     int winograd;
+    int act_after;      /* the fused activation could not be a post-op of this algorithm: applied after */
     dnnl_primitive_t conv;
     size_t scratch;
     act x, y;
@@ -114,14 +115,20 @@ static size_t scratch_size(const_dnnl_primitive_desc_t pd) {
     return md ? dnnl_memory_desc_get_size(md) : 0;
 }
 
-/* attributes with a user scratchpad, and optionally the "sum" post-op (dst = op(src) + dst) */
-static dnnl_primitive_attr_t make_attr(int sum) {
+/* attributes with a user scratchpad, and optionally the "sum" post-op (dst = op(src) + dst) or
+ * the fused activation (conv_desc.act: ReLU, or ReLU6 as a clip to [0, 6]) */
+static dnnl_primitive_attr_t make_attr(int sum, int act) {
     dnnl_primitive_attr_t a = NULL;
     dnnl_post_ops_t po = NULL;
     if (dnnl_primitive_attr_create(&a) != dnnl_success) return NULL;
     int ok = dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user) == dnnl_success;
-    if (ok && sum)
-        ok = !dnnl_post_ops_create(&po) && !dnnl_post_ops_append_sum(po, 1.0f) && !dnnl_primitive_attr_set_post_ops(a, po);
+    if (ok && (sum || act)) {
+        ok = !dnnl_post_ops_create(&po);
+        if (ok && sum) ok = !dnnl_post_ops_append_sum(po, 1.0f);
+        if (ok && act == CONV_ACT_RELU) ok = !dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        if (ok && act == CONV_ACT_RELU6) ok = !dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f);
+        ok = ok && !dnnl_primitive_attr_set_post_ops(a, po);
+    }
     if (po) dnnl_post_ops_destroy(po);
     if (!ok) {
         dnnl_primitive_attr_destroy(a);
@@ -131,7 +138,7 @@ static dnnl_primitive_attr_t make_attr(int sum) {
 }
 
 static int make_reorder(reorder *r, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int sum) {
-    dnnl_primitive_attr_t a = make_attr(sum);
+    dnnl_primitive_attr_t a = make_attr(sum, 0);
     dnnl_primitive_desc_t pd = NULL;
     int rc = -1;
     if (a && !dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, a)) {
@@ -236,11 +243,16 @@ out:
 static void entry_build(entry *e) {
     const conv_desc *d = &e->key.d;
     dnnl_dims_t wdims = {d->cout, d->cin, d->kh, d->kw}, bdims = {d->cout};
-    dnnl_primitive_attr_t attr = make_attr(0);
-    e->usable = e->winograd = 0;
-    if (!attr || dnnl_memory_desc_init_by_tag(&e->bias, 1, bdims, dnnl_f32, dnnl_a) ||
+    /* the fused activation as a post-op (backward keys carry act 0, see lookup); where an algorithm
+     * does not take it (Winograd inference takes ReLU but not a clip), the same algorithm runs
+     * without it and the activation follows on each chunk: the algorithm, and so the rounding,
+     * never depends on the activation */
+    dnnl_primitive_attr_t attr = make_attr(0, d->act), plain = d->act ? make_attr(0, 0) : NULL;
+    e->usable = e->winograd = e->act_after = 0;
+    if (!attr || (d->act && !plain) || dnnl_memory_desc_init_by_tag(&e->bias, 1, bdims, dnnl_f32, dnnl_a) ||
         dnnl_memory_desc_init_by_tag(&e->user_w, 4, wdims, dnnl_f32, dnnl_acdb)) { /* acdb = OHWI */
         if (attr) dnnl_primitive_attr_destroy(attr);
+        if (plain) dnnl_primitive_attr_destroy(plain);
         return;
     }
     /* Winograd transforms the weights on every call (cost ~ cin * cout) and wins on the tiles
@@ -249,9 +261,16 @@ static void entry_build(entry *e) {
     long tiles = (long)e->key.n * ((d->oh + 3) / 4) * ((d->ow + 3) / 4);
     if (d->algo != CONV_ALGO_DIRECT && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 &&
         (tiles >= (e->key.pass >= PASS_INFER ? WINO_TILES_INFER : 128) || d->algo == CONV_ALGO_WINOGRAD))
-        e->winograd = entry_build_alg(e, dnnl_convolution_winograd, dnnl_format_tag_any, attr) == 0;
-    e->usable = e->winograd || entry_build_alg(e, dnnl_convolution_direct, dnnl_nhwc, attr) == 0;
+        e->winograd = entry_build_alg(e, dnnl_convolution_winograd, dnnl_format_tag_any, attr) == 0 ||
+                      (plain && (e->act_after = entry_build_alg(e, dnnl_convolution_winograd, dnnl_format_tag_any,
+                                                                plain) == 0));
+    if (!e->winograd) {
+        e->usable = entry_build_alg(e, dnnl_convolution_direct, dnnl_nhwc, attr) == 0 ||
+                    (plain && (e->act_after = entry_build_alg(e, dnnl_convolution_direct, dnnl_nhwc, plain) == 0));
+    }
+    e->usable |= e->winograd;
     dnnl_primitive_attr_destroy(attr);
+    if (plain) dnnl_primitive_attr_destroy(plain);
 }
 
 /* the cache entry for this call, built on first use, marked busy; NULL when oneDNN declines */
@@ -260,6 +279,7 @@ static entry *lookup(const conv_desc *d, int n, int pass) {
     cache_key k;
     memset(&k, 0, sizeof k); /* padding bytes too: keys are compared with memcmp */
     k.d = *d;
+    if (pass == PASS_BWD_DATA || pass == PASS_BWD_WEIGHTS) k.d.act = 0; /* forward only: one entry for both */
     k.n = n;
     k.pass = pass;
     k.threads = omp_get_max_threads();
@@ -455,6 +475,7 @@ static int forward_chunk(const conv_desc *d, int n, const float *x, const float 
                       {DNNL_ARG_DST, &e->y.prim, yp}, {DNNL_ARG_BIAS, &e->bias, b}};
         rc = run(e->conv, a, b ? 4 : 3, e->scratch);
         if (!rc) rc = act_out(&e->y, yp, y, 0);
+        if (!rc && e->act_after) conv_act_apply(d->act, (long)n * d->oh * d->ow * d->cout, y);
     }
     if (yp != y) sn_free(yp);
     sn_free(xt);

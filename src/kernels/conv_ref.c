@@ -54,7 +54,9 @@ void conv2d_forward_ref(const conv_desc *d, int n, const float *x, const float *
                             for (int c = 0; c < cig; c++) s += (double)xp[c] * wp[c];
                         }
                     }
-                    y[(((long)i * d->oh + oy) * d->ow + ox) * d->cout + co] = (float)s;
+                    float v = (float)s;
+                    if (d->act) v = v > 0.0f ? (d->act == CONV_ACT_RELU6 && v > 6.0f ? 6.0f : v) : 0.0f;
+                    y[(((long)i * d->oh + oy) * d->ow + ox) * d->cout + co] = v;
                 }
 }
 

@@ -409,6 +409,7 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
             int i = (int)(r / d->oh), oy = (int)(r % d->oh);
             (d->sh == 1 ? fwd3_rows_s1 : fwd3_rows_s2)(x + i * isz, d->h, d->w, C, d->pt, d->pl, oy, oy + 1, d->ow, wr,
                                                         b, 0, y + i * osz);
+            conv_act_apply(d->act, (long)d->ow * C, y + i * osz + (long)oy * d->ow * C); /* the row is in cache */
         }
         sn_free(wr);
         return;
@@ -421,6 +422,7 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
         float *yrow = y + r * d->ow * C;
         if (m == 1) {
             dw_row_fwd_m1(d, xi, wr, b, oy, yrow);
+            conv_act_apply(d->act, (long)d->ow * C, yrow);
             continue;
         }
         int iy0 = oy * d->sh - d->pt, ky0 = imax(0, -iy0), ky1 = imin(d->kh, d->h - iy0);
@@ -436,6 +438,7 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
                         for (int j = 0; j < m; j++) yp[ci * m + j] += xp[ci] * wk[ci * m + j];
                 }
         }
+        conv_act_apply(d->act, (long)d->ow * C, yrow);
     }
     sn_free(wr);
 }

@@ -708,7 +708,12 @@ static int compute(net *m, int i, bool training) {
     case OP_BN: batchnorm_apply(n * d->h * d->w, d->c, a->y, d->scale, d->shift, NULL, 0, d->y); break;
     case OP_RELU:
     case OP_RELU6:
-        if (a->op == OP_BN && a->fused) {
+        if (d->conv_in) {
+            conv_desc cd = a->conv;
+            cd.act = act_of(d->op);
+            conv2d_forward_keyed(&cd, n, m->nodes[a->in0].y, net_param(m, a->p_w),
+                                 a->p_b >= 0 ? net_param(m, a->p_b) : NULL, d->y, training ? 0 : m->wkey);
+        } else if (a->op == OP_BN && a->fused) {
             const node *x = &m->nodes[a->in0];
             batchnorm_apply(n * d->h * d->w, d->c, x->y, a->scale, a->shift, NULL, act_of(d->op), d->y);
         } else if (d->op == OP_RELU) {
@@ -769,7 +774,8 @@ const float *net_forward_from(net *m, int first, bool training) {
     for (int i = 0; i <= last; i++) {
         drop_y(m, &m->nodes[i]);
         m->nodes[i].refs = 0;
-        m->nodes[i].fused = false;
+        m->nodes[i].fused = m->nodes[i].conv_in = false;
+        m->nodes[i].transient = is_transient(m, i);
     }
     for (int i = first; i <= last; i++) {
         node *d = &m->nodes[i];
@@ -785,6 +791,18 @@ const float *net_forward_from(net *m, int first, bool training) {
         } else if (d->op == OP_ADD) {
             node *b = &m->nodes[d->in1];
             if (b->op == OP_BN && b->transient && b->refs == 1 && d->in1 >= first) b->fused = true;
+        }
+    }
+    for (int i = first; i <= last; i++) {
+        /* ReLU/ReLU6 of a convolution read by nothing else: the convolution applies it in the same
+         * pass, and the ReLU's output (kept like the convolution's would be, unless both are
+         * recomputable) is what backward reads, for its mask too (y > 0, 0 < y < 6) */
+        node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+        if ((d->op == OP_RELU || d->op == OP_RELU6) && a->op == OP_CONV && a->refs == 1 && d->in0 >= first &&
+            !persists(m, d->in0) && !m->no_act_fusion) {
+            a->fused = true;
+            d->conv_in = true;
+            d->transient = d->transient && a->transient;
         }
     }
     for (int i = first; i <= last; i++) { /* max pool of ReLU(batch norm): all three in one pass */
@@ -846,7 +864,13 @@ static const float *value(net *m, int i) {
         batchnorm_apply(n * d->h * d->w, d->c, x, d->scale, d->shift, NULL, 0, d->y);
     } else { /* ReLU, ReLU6 */
         node *a = &m->nodes[d->in0];
-        if (a->op == OP_BN && !a->y) { /* fused: from the batch norm's input */
+        if (d->conv_in) { /* with its convolution (of the network input: the stem) */
+            const float *x = value(m, a->in0);
+            if (!x || take_y(m, d) < 0) return NULL;
+            conv_desc cd = a->conv;
+            cd.act = act_of(d->op);
+            conv2d_forward(&cd, n, x, net_param(m, a->p_w), a->p_b >= 0 ? net_param(m, a->p_b) : NULL, d->y);
+        } else if (a->op == OP_BN && !a->y) { /* fused: from the batch norm's input */
             const float *x = value(m, a->in0);
             if (!x || take_y(m, d) < 0) return NULL;
             batchnorm_apply(n * d->h * d->w, d->c, x, a->scale, a->shift, NULL, act_of(d->op), d->y);
@@ -968,6 +992,7 @@ int net_backward(net *m, const float *dout) {
     for (int i = 0; i <= last; i++) {
         drop_dy(m, &m->nodes[i]);
         m->nodes[i].refs = 0;
+        m->nodes[i].db_done = false;
     }
     for (int i = 1; i <= last; i++) { /* consumers of each node */
         m->nodes[m->nodes[i].in0].refs++;
@@ -985,6 +1010,7 @@ int net_backward(net *m, const float *dout) {
         const size_t cnt = (size_t)n * node_size(d);
         switch (d->op) {
         case OP_CONV: {
+            if (d->db_done) db = NULL;
             if (dw || db) {
                 const float *x = value(m, d->in0);
                 NEED(x);
@@ -1015,9 +1041,18 @@ int net_backward(net *m, const float *dout) {
                 a->need_dy = false; /* done */
             } else if (a->need_dy) {
                 if (!a->dy) {
-                    const float *xv = value(m, d->in0);
+                    /* the mask from the activation's input, or from its output when the convolution
+                     * applied it (the same mask: see conv.h) */
+                    const float *xv = value(m, d->conv_in ? i : d->in0);
                     NEED(xv);
-                    act_mask(cnt, act, xv, d->dy);
+                    bool dense = a->op == OP_CONV && !(a->conv.groups == a->conv.cin && a->conv.groups > 1);
+                    if (d->conv_in && dense) { /* with the dense convolution's bias gradient, in one pass */
+                        float *dbc = trainable(m, a->p_b) ? net_grad(m, a->p_b) : NULL;
+                        conv_act_backward((long)n * d->h * d->w, d->c, act, xv, d->dy, dbc);
+                        a->db_done = dbc != NULL;
+                    } else {
+                        act_mask(cnt, act, xv, d->dy);
+                    }
                     hand_over(m, d, d->in0);
                     if (a->transient) drop_y(m, a);
                 } else {

@@ -27,7 +27,9 @@
  *   with net_keep() persist; batch-norm and ReLU/ReLU6 outputs are "transient": computed into
  *   pooled buffers while a consumer needs them and recomputed from the kept input (with the
  *   saved batch statistics, bitwise the same) when backward needs them.  A batch norm whose one
- *   consumer is a ReLU/ReLU6 or a residual add is fused into it (one pass).  Activation
+ *   consumer is a ReLU/ReLU6 or a residual add is fused into it (one pass); so is a convolution
+ *   whose one consumer is a ReLU/ReLU6 (the convolution applies the activation, and the ReLU's
+ *   output is kept instead of the convolution's: TF MobileNetV2's conv + bias + ReLU6).  Activation
  *   gradients live in the pool only from their first contribution to their node's backward.
  *   So a transient node's y is NULL after net_forward: read only kept nodes' outputs.
  */
@@ -86,7 +88,10 @@ typedef struct {
     uint8_t *mask;
     bool need_dy;
     bool transient;              /* y lives in the pool only while something needs it */
-    bool fused;                  /* OP_BN whose output only its one consumer computes, on the fly */
+    bool fused;                  /* OP_BN (or OP_CONV) whose output only its one consumer computes, on the fly */
+    bool conv_in;                /* OP_RELU/RELU6 computing its fused input convolution with the activation
+                                    in the same pass (conv_desc.act); its y is then what backward keeps */
+    bool db_done;                /* backward: OP_CONV whose bias gradient its fused ReLU already summed */
     bool pooled_y;               /* y currently borrowed from the pool */
     int refs;                    /* forward: consumers still to run */
 } node;
@@ -120,6 +125,7 @@ typedef struct net {
     size_t arena_cap, arena_top; /* floats reserved, floats handed out so far */
     bool shared;                 /* made by net_share: params and data are another net's */
     unsigned long wkey;          /* != 0: parameters frozen by net_freeze_weights (inference) */
+    bool no_act_fusion;          /* tests: a ReLU after a convolution runs as its own pass */
 } net;
 
 net *net_create(int h, int w, int c);

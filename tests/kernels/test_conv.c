@@ -25,6 +25,7 @@
 #include "../common/check.h"
 #include "kfix.h"
 #include "kernels/conv.h"
+#include "kernels/eltwise.h"
 #include <omp.h>
 
 #define RT_TORCH 1e-5f
@@ -212,6 +213,69 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias, int onednn
     free(x), free(w), free(b), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(dw1), free(dw2), free(db1), free(db2);
 }
 
+/* conv_desc.act: y = act(conv + bias) in the same pass, bitwise relu_forward / relu6_forward of
+ * the plain output, on every forward path (oneDNN's post-op, the im2col and depthwise kernels,
+ * frozen weights, the reference); weights scaled so that many outputs pass 6 */
+static void fused_activation(const char *nm, conv_desc d, int n) {
+    if (!check(conv_desc_init(&d) == 0, "%s: desc init", nm)) return;
+    size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
+    float *x = frand(X, 21, 1.0f), *w = frand(Wn, 22, 8.0f / sqrtf((float)(Wn / d.cout))), *b = frand(d.cout, 23, 2);
+    float *y0 = fzeros(Y), *y1 = fzeros(Y), *ya = fzeros(Y);
+    static unsigned long key = 0xac7;
+    for (int act = CONV_ACT_RELU; act <= CONV_ACT_RELU6; act++) {
+        int above6 = 0, zero = 0, mid = 0, bad_paths = 0;
+        char failed[200] = "";
+        for (int path = 0; path < 5; path++) { /* dispatch, im2col, oneDNN, Winograd, keyed, reference */
+            conv_desc p = d;
+            p.act = CONV_ACT_NONE;
+            p.algo = path == 3 ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
+            int declined = 0;
+            if (path == 1) conv2d_forward_gemm(&p, n, x, w, b, y0);
+            else if (path == 2 || path == 3) declined = conv2d_onednn_forward(&p, n, x, w, b, y0);
+            else if (path == 4) conv2d_forward_keyed(&p, n, x, w, b, y0, key++);
+            else conv2d_forward(&p, n, x, w, b, y0);
+            if (declined) continue;
+            if (act == CONV_ACT_RELU) relu_forward(Y, y0, ya);
+            else relu6_forward(Y, y0, ya);
+            p.act = act;
+            if (path == 1) conv2d_forward_gemm(&p, n, x, w, b, y1);
+            else if (path == 2 || path == 3) declined = conv2d_onednn_forward(&p, n, x, w, b, y1);
+            else if (path == 4) conv2d_forward_keyed(&p, n, x, w, b, y1, key++);
+            else conv2d_forward(&p, n, x, w, b, y1);
+            if (declined || memcmp(y1, ya, sizeof(float) * Y)) {
+                bad_paths++;
+                snprintf(failed, sizeof failed, "path %d %s", path, declined ? "declined with the activation" : "differs");
+            }
+        }
+        conv_desc p = d;
+        conv2d_forward_ref(&p, n, x, w, b, y0);
+        if (act == CONV_ACT_RELU) relu_forward(Y, y0, ya);
+        else relu6_forward(Y, y0, ya);
+        p.act = act;
+        conv2d_forward_ref(&p, n, x, w, b, y1);
+        if (memcmp(y1, ya, sizeof(float) * Y)) bad_paths++, snprintf(failed, sizeof failed, "the reference differs");
+        for (size_t i = 0; i < Y; i++) above6 += y0[i] > 6.0f, zero += y0[i] <= 0.0f, mid += y0[i] > 0 && y0[i] < 6;
+        /* backward: the mask from the output, and the bias gradient summed in the same pass */
+        float *g1 = frand(Y, 24, 1), *g2 = frand(Y, 24, 1), *db1 = frand(d.cout, 25, 1), *db2 = frand(d.cout, 25, 1);
+        conv_act_backward((long)n * d.oh * d.ow, d.cout, act, y1, g1, db1);
+        int maskok = 1;
+        for (size_t i = 0; i < Y; i++) {
+            int pass = act == CONV_ACT_RELU ? y0[i] > 0 : y0[i] > 0 && y0[i] < 6;
+            maskok &= g1[i] == (pass ? g2[i] : 0.0f);
+            g2[i] = pass ? g2[i] : 0.0f;
+        }
+        if (d.groups == 1 || d.groups != d.cin) conv2d_backward_weights(&d, n, x, g2, NULL, db2);
+        check(maskok && (d.groups == d.cin && d.groups > 1 ? 1 : !memcmp(db1, db2, sizeof(float) * d.cout)),
+              "%s: conv_act_backward %s: the mask of the activation's input, read from its output; the bias "
+              "gradient bitwise conv2d_backward_weights' of the masked gradient", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6");
+        free(g1), free(g2), free(db1), free(db2);
+        check(bad_paths == 0 && above6 > 0 && zero > 0 && mid > 0,
+              "%s: fused %s bitwise equal to the separate pass on every path (%s; outputs <= 0: %d, in (0,6): %d, "
+              "> 6: %d)", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6", bad_paths ? failed : "all equal", zero, mid, above6);
+    }
+    free(x), free(w), free(b), free(y0), free(y1), free(ya);
+}
+
 /* inside an OpenMP parallel region oneDNN is declined (its primitives are made for a thread
  * count) and the dispatch still gives the right answer on each thread */
 static void nested_region(void) {
@@ -376,6 +440,13 @@ int main(void) {
 
     nested_region();
     keyed_weights();
+    fused_activation("1x1 (expand)", CD(8, 8, 24, 144, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3);
+    fused_activation("3x3 s2 TF-SAME (stem)", CD(17, 16, 3, 32, 3, 3, 2, 2, 0, 1, 0, 1, 1), 2);
+    fused_activation("3x3 Winograd", CD(12, 12, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 9);
+    fused_activation("depthwise 3x3 s1", CD(9, 11, 96, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96), 3);
+    fused_activation("depthwise 3x3 s2", CD(10, 9, 40, 40, 3, 3, 2, 2, 0, 1, 0, 1, 40), 2);
+    fused_activation("depthwise mult 3 (generic loops)", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2);
+    fused_activation("grouped g4 (im2col)", CD(6, 6, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 4), 2);
 
     /* CONV_ALGO_AUTO takes Winograd only where it pays (measured on this machine, see conv_onednn.c) */
     conv_desc big = CD(56, 56, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), small = CD(14, 14, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1);

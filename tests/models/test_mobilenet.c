@@ -7,7 +7,10 @@
  *     tools/fixtures_models.py wrote with the `tflite` Python package and straight from the file
  *     with io/tflite.h; then the numbers: the file's weights dequantised by the oracle, loaded by
  *     name, a forward pass on the three imagenet-check photos against PyTorch's float pass with
- *     TF padding (logits rtol 1e-4), and the top-1 classes SOURCE.txt gives. */
+ *     TF padding (logits rtol 1e-4), and the top-1 classes SOURCE.txt gives; a training step with
+ *     each ReLU6 fused into its convolution (conv_desc.act, the default) bitwise equal to one with
+ *     separate ReLU6 passes (whose kernels test_conv and test_eltwise prove against PyTorch), and
+ *     the memory the fusion saves. */
 #include "model_proof.h"
 #include "io/tflite.h"
 #include "io/tflite_net.h"
@@ -193,9 +196,58 @@ static void test_tf(void) {
     net_free(m);
 }
 
+/* one training step of mobilenet_v2_tf + head at 64 px, batch 3: output, loss gradient w.r.t.
+ * every parameter; fused (default) against unfused, bitwise; and the pool's high-water mark */
+static void tf_step(bool unfused, float **out, float **grad, size_t *n_out, size_t *n_grad, size_t *pool_top) {
+    net *m = model_build("mobilenet_v2_tf", 7, NULL);
+    *out = *grad = NULL;
+    if (!m || net_set_input_size(m, 64, 64) < 0 || net_set_batch(m, 3) < 0) {
+        net_free(m);
+        return;
+    }
+    net_init_params(m, 5);
+    m->no_act_fusion = unfused;
+    size_t nx = (size_t)3 * 64 * 64 * 3;
+    float *x = malloc(nx * sizeof(float)), *dout = malloc(3 * 7 * sizeof(float));
+    fill_uniform(x, nx, 31);
+    fill_uniform(dout, 21, 32);
+    net_zero_grad(m);
+    const float *y = net_forward(m, x, true);
+    *n_out = 21;
+    *out = malloc(21 * sizeof(float));
+    if (y) memcpy(*out, y, 21 * sizeof(float));
+    if (!y || net_backward(m, dout) < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    *n_grad = m->n_floats;
+    *grad = malloc(m->n_floats * sizeof(float));
+    memcpy(*grad, m->grad, m->n_floats * sizeof(float));
+    *pool_top = m->arena_top;
+    free(x), free(dout);
+    net_free(m);
+}
+
+static void test_tf_fused_training(void) {
+    float *o1, *g1, *o2, *g2;
+    size_t no, ng, no2, ng2, top1, top2;
+    tf_step(false, &o1, &g1, &no, &ng, &top1);
+    tf_step(true, &o2, &g2, &no2, &ng2, &top2);
+    size_t nonzero = 0;
+    for (size_t i = 0; g1 && i < ng; i++) nonzero += g1[i] != 0.0f;
+    check(o1 && o2 && ng == ng2 && !memcmp(o1, o2, no * sizeof(float)) && !memcmp(g1, g2, ng * sizeof(float)) &&
+              nonzero > ng / 2,
+          "mobilenet_v2_tf training step, ReLU6 fused into its convolutions: output and all %zu gradients (%zu "
+          "non-zero) bitwise equal to separate ReLU6 passes", ng, nonzero);
+    check(top1 <= top2, "fused, the pool's high-water mark is no higher: %.3f MB, %.3f MB unfused", top1 * 4e-6,
+          top2 * 4e-6);
+    free(o1), free(g1), free(o2), free(g2);
+}
+
 int main(void) {
     test_torchvision_structure();
     prove_torchvision("mobilenet_v2", 10);
     test_tf();
+    test_tf_fused_training();
     return check_exit();
 }
