@@ -159,8 +159,13 @@ static void colsum_acc_act(long rows, int c, int act, const float *y, float *dy,
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         if (t == 0) used = T;
         double *p = part + (long)t * c;
-        long r1 = rows * (t + 1) / T;
-        for (long r = rows * t / T; r < r1; r++) {
+        long r = rows * t / T, r1 = rows * (t + 1) / T;
+        for (; r + 4 <= r1; r += 4) { /* four rows per update of the partials: a quarter of the stores */
+            if (act) act_mask_rows(r, r + 4, c, act, y, dy);
+            const float *g0 = dy + r * c, *g1 = g0 + c, *g2 = g1 + c, *g3 = g2 + c;
+            for (int j = 0; j < c; j++) p[j] += ((double)g0[j] + g1[j]) + ((double)g2[j] + g3[j]);
+        }
+        for (; r < r1; r++) {
             if (act) act_mask_rows(r, r + 1, c, act, y, dy);
             for (int j = 0; j < c; j++) p[j] += dy[r * c + j];
         }
@@ -391,7 +396,11 @@ void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const floa
 
 void conv2d_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     if (n <= 0 || !dx) return;
-    if (!is_depthwise(d) && !conv2d_onednn_backward_data(d, n, dy, w, dx, 0)) return;
+    if (is_depthwise(d)) {
+        conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 0);
+        return;
+    }
+    if (!conv2d_onednn_backward_data(d, n, dy, w, dx, 0)) return;
     memset(dx, 0, sizeof(float) * n * d->h * d->w * d->cin);
     conv2d_backward_data_gemm(d, n, dy, w, dx);
 }

@@ -102,6 +102,9 @@ void conv2d_backward_weights_ref(const conv_desc *d, int n, const float *x, cons
  * kernels vectorised over channels.  conv2d_forward/backward_* call these when groups == cin;
  * they are exposed for tests and benchmarks and follow the same contract. */
 void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+/* backward data that adds into dx (accumulate 1: conv2d_depthwise_backward_data) or overwrites it (0) */
+void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *dy, const float *w, float *dx,
+                                       int accumulate);
 void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 void conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw,
                                        float *db);

@@ -444,9 +444,17 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
 }
 
 void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+    conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 1);
+}
+
+/* accumulate 0: dx is overwritten, each row cleared just before it is summed (while in cache),
+ * instead of a separate pass clearing all of dx */
+void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *dy, const float *w, float *dx,
+                                       int accumulate) {
     if (n <= 0 || !dx) return;
     float *wr = repack(d, w);
     if (!wr) {
+        if (!accumulate) memset(dx, 0, sizeof(float) * n * d->h * d->w * d->cin);
         conv2d_backward_data_ref(d, n, dy, w, dx);
         return;
     }
@@ -465,11 +473,13 @@ void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, 
 #pragma omp parallel for schedule(static)
         for (long r = 0; r < rows; r++) {
             int i = (int)(r / d->h), iy = (int)(r % d->h);
-            if (d->sh == 1)
-                fwd3_rows_s1(dy + i * osz, d->oh, d->ow, C, 2 - d->pt, 2 - d->pl, iy, iy + 1, d->w, wr, NULL, 1,
-                             dx + i * isz);
-            else
+            if (d->sh == 1) {
+                fwd3_rows_s1(dy + i * osz, d->oh, d->ow, C, 2 - d->pt, 2 - d->pl, iy, iy + 1, d->w, wr, NULL,
+                             accumulate, dx + i * isz);
+            } else {
+                if (!accumulate) memset(dx + r * d->w * C, 0, sizeof(float) * d->w * C);
                 bd3s2_row(d, dy + i * osz, wr, iy, dx + r * d->w * C);
+            }
         }
         sn_free(wr);
         return;
@@ -486,6 +496,7 @@ void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, 
     for (long r = 0; r < rows; r++) {
         int i = (int)(r / d->h), iy = (int)(r % d->h);
         const float *dyi = dy + (long)i * d->oh * d->ow * C;
+        if (!accumulate) memset(dx + r * d->w * Ci, 0, sizeof(float) * d->w * Ci);
         if (m == 1 && oxs) {
             dw_row_bwd_data_m1(d, dyi, wr, iy, oxs, dx + r * d->w * Ci);
             continue;
