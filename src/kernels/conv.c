@@ -121,11 +121,13 @@ static void bias_act(long rows, int c, const float *b, int act, float *y) {
     }
 }
 
-/* the fused activation's backward in place: g = 0 where it does not pass at its output y */
 static void act_mask_rows(long r0, long r1, int c, int act, const float *y, float *g) {
-    const float *yr = y + r0 * c;
-    float *gr = g + r0 * c;
-    const long n = (r1 - r0) * c;
+    conv_act_mask((r1 - r0) * c, act, y + r0 * c, g + r0 * c);
+}
+
+/* the fused activation's backward in place: g = 0 where it does not pass at its output y */
+void conv_act_mask(long n, int act, const float *yr, float *gr) {
+    if (act == CONV_ACT_NONE) return;
     if (act == CONV_ACT_RELU) {
 #pragma omp simd
         for (long k = 0; k < n; k++) gr[k] = yr[k] > 0.0f ? gr[k] : 0.0f;
@@ -397,7 +399,7 @@ void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const floa
 void conv2d_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     if (n <= 0 || !dx) return;
     if (is_depthwise(d)) {
-        conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 0);
+        conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 0, CONV_ACT_NONE, NULL);
         return;
     }
     if (!conv2d_onednn_backward_data(d, n, dy, w, dx, 0)) return;

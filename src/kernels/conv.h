@@ -45,6 +45,8 @@ void conv_act_apply(int act, long n, float *y);
  * conv2d_backward_weights sums a dense convolution's bias gradient (so passing db = NULL to it
  * afterwards gives bitwise the same result as masking first) */
 void conv_act_backward(long rows, int c, int act, const float *y, float *g, float *db);
+/* the mask alone: g[0..n) = 0 where act does not pass at y (serial: call it per block) */
+void conv_act_mask(long n, int act, const float *y, float *g);
 
 /* CONV_ALGO_AUTO lets 3x3 stride-1 dense layers use Winograd F(4x4,3x3) where oneDNN has it and
  * the call is large enough for it to be faster (about 2x on resnet training batches; rounding a
@@ -102,9 +104,11 @@ void conv2d_backward_weights_ref(const conv_desc *d, int n, const float *x, cons
  * kernels vectorised over channels.  conv2d_forward/backward_* call these when groups == cin;
  * they are exposed for tests and benchmarks and follow the same contract. */
 void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
-/* backward data that adds into dx (accumulate 1: conv2d_depthwise_backward_data) or overwrites it (0) */
+/* backward data that adds into dx (accumulate 1: conv2d_depthwise_backward_data) or overwrites it
+ * (0); with act != CONV_ACT_NONE, x (the input, an activation's output) masks the result as that
+ * activation's backward would (only with accumulate 0: the mask applies to the whole of dx) */
 void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *dy, const float *w, float *dx,
-                                       int accumulate);
+                                       int accumulate, int act, const float *x);
 void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 void conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw,
                                        float *db);

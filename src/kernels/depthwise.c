@@ -444,18 +444,25 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
 }
 
 void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
-    conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 1);
+    conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 1, CONV_ACT_NONE, NULL);
+}
+
+/* dx row r (w * cin floats) = 0 where the activation whose output is x does not pass */
+static void mask_row(const conv_desc *d, int act, const float *x, float *dx, long r) {
+    if (act) conv_act_mask((long)d->w * d->cin, act, x + r * d->w * d->cin, dx + r * d->w * d->cin);
 }
 
 /* accumulate 0: dx is overwritten, each row cleared just before it is summed (while in cache),
- * instead of a separate pass clearing all of dx */
+ * instead of a separate pass clearing all of dx.  act: each finished row is then masked by the
+ * backward of the activation that produced x (y > 0, 0 < y < 6), the pass its node would make */
 void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *dy, const float *w, float *dx,
-                                       int accumulate) {
+                                       int accumulate, int act, const float *x) {
     if (n <= 0 || !dx) return;
     float *wr = repack(d, w);
     if (!wr) {
         if (!accumulate) memset(dx, 0, sizeof(float) * n * d->h * d->w * d->cin);
         conv2d_backward_data_ref(d, n, dy, w, dx);
+        for (long r = 0; r < (long)n * d->h; r++) mask_row(d, act, x, dx, r);
         return;
     }
     int C = d->cout, Ci = d->cin, m = C / Ci;
@@ -480,6 +487,7 @@ void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *d
                 if (!accumulate) memset(dx + r * d->w * C, 0, sizeof(float) * d->w * C);
                 bd3s2_row(d, dy + i * osz, wr, iy, dx + r * d->w * C);
             }
+            mask_row(d, act, x, dx, r);
         }
         sn_free(wr);
         return;
@@ -499,6 +507,7 @@ void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *d
         if (!accumulate) memset(dx + r * d->w * Ci, 0, sizeof(float) * d->w * Ci);
         if (m == 1 && oxs) {
             dw_row_bwd_data_m1(d, dyi, wr, iy, oxs, dx + r * d->w * Ci);
+            mask_row(d, act, x, dx, r);
             continue;
         }
         for (int ix = 0; ix < d->w; ix++) {
@@ -525,6 +534,7 @@ void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *d
                 }
             }
         }
+        mask_row(d, act, x, dx, r);
     }
     sn_free(oxs);
     sn_free(wr);

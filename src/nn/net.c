@@ -992,7 +992,7 @@ int net_backward(net *m, const float *dout) {
     for (int i = 0; i <= last; i++) {
         drop_dy(m, &m->nodes[i]);
         m->nodes[i].refs = 0;
-        m->nodes[i].db_done = false;
+        m->nodes[i].db_done = m->nodes[i].dy_masked = false;
     }
     for (int i = 1; i <= last; i++) { /* consumers of each node */
         m->nodes[m->nodes[i].in0].refs++;
@@ -1021,7 +1021,18 @@ int net_backward(net *m, const float *dout) {
                 conv2d_backward_data(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy);
             } else if (a->need_dy) { /* first gradient to reach the input: written, not added */
                 NEED(a->dy = pool_get(m, (size_t)n * node_size(a)));
-                conv2d_backward_data_set(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy);
+                bool dw_conv = d->conv.groups == d->conv.cin && d->conv.groups > 1;
+                if (dw_conv && a->conv_in && a->refs == 1 && !a->transient) {
+                    /* a depthwise convolution of a fused ReLU's output, its only reader: the ReLU's
+                     * mask (from that output, its input here) applied to each row as it is written */
+                    const float *x = value(m, d->in0);
+                    NEED(x);
+                    conv2d_depthwise_backward_data_ex(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy, 0,
+                                                      act_of(a->op), x);
+                    a->dy_masked = true;
+                } else {
+                    conv2d_backward_data_set(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy);
+                }
             }
             break;
         }
@@ -1046,11 +1057,12 @@ int net_backward(net *m, const float *dout) {
                     const float *xv = value(m, d->conv_in ? i : d->in0);
                     NEED(xv);
                     bool dense = a->op == OP_CONV && !(a->conv.groups == a->conv.cin && a->conv.groups > 1);
+                    int mask = d->dy_masked ? CONV_ACT_NONE : act; /* else its reader masked it */
                     if (d->conv_in && dense) { /* with the dense convolution's bias gradient, in one pass */
                         float *dbc = trainable(m, a->p_b) ? net_grad(m, a->p_b) : NULL;
-                        conv_act_backward((long)n * d->h * d->w, d->c, act, xv, d->dy, dbc);
+                        conv_act_backward((long)n * d->h * d->w, d->c, mask, xv, d->dy, dbc);
                         a->db_done = dbc != NULL;
-                    } else {
+                    } else if (mask) {
                         act_mask(cnt, act, xv, d->dy);
                     }
                     hand_over(m, d, d->in0);

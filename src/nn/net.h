@@ -92,6 +92,7 @@ typedef struct {
     bool conv_in;                /* OP_RELU/RELU6 computing its fused input convolution with the activation
                                     in the same pass (conv_desc.act); its y is then what backward keeps */
     bool db_done;                /* backward: OP_CONV whose bias gradient its fused ReLU already summed */
+    bool dy_masked;              /* backward: ReLU whose gradient its one consumer (depthwise) already masked */
     bool pooled_y;               /* y currently borrowed from the pool */
     int refs;                    /* forward: consumers still to run */
 } node;

@@ -269,6 +269,18 @@ static void fused_activation(const char *nm, conv_desc d, int n) {
               "%s: conv_act_backward %s: the mask of the activation's input, read from its output; the bias "
               "gradient bitwise conv2d_backward_weights' of the masked gradient", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6");
         free(g1), free(g2), free(db1), free(db2);
+        if (d.groups == d.cin && d.groups > 1) { /* depthwise of an activation's output: its mask on the rows */
+            float *xa = fzeros(X), *dyo = frand(Y, 26, 1), *dx1 = frand(X, 27, 1), *dx2 = fzeros(X);
+            for (size_t i = 0; i < X; i++) xa[i] = 8 * x[i] > 6 ? 6 : 8 * x[i] > 0 ? 8 * x[i] : 0;
+            conv2d_depthwise_backward_data_ex(&d, n, dyo, w, dx1, 0, act, xa);
+            conv2d_backward_data_ref(&d, n, dyo, w, dx2);
+            conv2d_backward_data_set(&d, n, dyo, w, dx2);
+            conv_act_mask((long)X, act, xa, dx2);
+            check(!memcmp(dx1, dx2, sizeof(float) * X),
+                  "%s: depthwise backward data masked by the %s at its input, row by row: bitwise the unmasked "
+                  "result masked afterwards", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6");
+            free(xa), free(dyo), free(dx1), free(dx2);
+        }
         check(bad_paths == 0 && above6 > 0 && zero > 0 && mid > 0,
               "%s: fused %s bitwise equal to the separate pass on every path (%s; outputs <= 0: %d, in (0,6): %d, "
               "> 6: %d)", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6", bad_paths ? failed : "all equal", zero, mid, above6);
