@@ -20,7 +20,7 @@
 #include <omp.h>
 #include <string.h>
 
-static int is_depthwise(const conv_desc *d) { return d->groups == d->cin && d->groups > 1; }
+int conv_is_depthwise(const conv_desc *d) { return d->groups == d->cin && d->groups > 1; }
 static int is_pointwise(const conv_desc *d) {
     return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr;
 }
@@ -211,7 +211,7 @@ static void fwd_chunk(const conv_desc *d, int i, int cn, const float *x, const f
 
 void conv2d_forward_gemm(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
     if (n <= 0) return;
-    if (is_depthwise(d)) {
+    if (conv_is_depthwise(d)) {
         conv2d_depthwise_forward(d, n, x, w, b, y);
         return;
     }
@@ -265,7 +265,7 @@ static void bwd_data_chunk(const conv_desc *d, int i, int cn, const float *dy, c
 
 void conv2d_backward_data_gemm(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     if (n <= 0 || !dx) return;
-    if (is_depthwise(d)) {
+    if (conv_is_depthwise(d)) {
         conv2d_depthwise_backward_data(d, n, dy, w, dx);
         return;
     }
@@ -325,7 +325,7 @@ static void bwd_w_chunk(const conv_desc *d, int i, int cn, const float *x, const
 
 void conv2d_backward_weights_gemm(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
     if (n <= 0) return;
-    if (is_depthwise(d)) {
+    if (conv_is_depthwise(d)) {
         conv2d_depthwise_backward_weights(d, n, x, dy, dw, db);
         return;
     }
@@ -388,17 +388,17 @@ void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, c
 void conv2d_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
                           unsigned long wkey) {
     if (n <= 0) return;
-    if (is_depthwise(d) || conv2d_onednn_forward_keyed(d, n, x, w, b, y, wkey)) conv2d_forward_gemm(d, n, x, w, b, y);
+    if (conv_is_depthwise(d) || conv2d_onednn_forward_keyed(d, n, x, w, b, y, wkey)) conv2d_forward_gemm(d, n, x, w, b, y);
 }
 
 void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     if (n <= 0 || !dx) return;
-    if (is_depthwise(d) || conv2d_onednn_backward_data(d, n, dy, w, dx, 1)) conv2d_backward_data_gemm(d, n, dy, w, dx);
+    if (conv_is_depthwise(d) || conv2d_onednn_backward_data(d, n, dy, w, dx, 1)) conv2d_backward_data_gemm(d, n, dy, w, dx);
 }
 
 void conv2d_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     if (n <= 0 || !dx) return;
-    if (is_depthwise(d)) {
+    if (conv_is_depthwise(d)) {
         conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 0, CONV_ACT_NONE, NULL);
         return;
     }
@@ -409,7 +409,7 @@ void conv2d_backward_data_set(const conv_desc *d, int n, const float *dy, const 
 
 void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
     if (n <= 0) return;
-    if (is_depthwise(d) || !dw || conv2d_onednn_backward_weights(d, n, x, dy, dw)) {
+    if (conv_is_depthwise(d) || !dw || conv2d_onednn_backward_weights(d, n, x, dy, dw)) {
         conv2d_backward_weights_gemm(d, n, x, dy, dw, db);
         return;
     }

@@ -54,6 +54,8 @@ void conv_act_mask(long n, int act, const float *y, float *g);
  * wherever oneDNN can, whatever the speed (for tests). */
 enum { CONV_ALGO_AUTO = 0, CONV_ALGO_DIRECT = 1, CONV_ALGO_WINOGRAD = 2 };
 
+/* groups == cin > 1: the depthwise kernels (depthwise.c) run it */
+int conv_is_depthwise(const conv_desc *d);
 /* validates the fields above and computes oh, ow; -1 with an error if they make no sense */
 int conv_desc_init(conv_desc *d);
 /* TensorFlow 'SAME' padding for one axis: out = ceil(in/stride), extra pixel on the high side */

@@ -1021,8 +1021,7 @@ int net_backward(net *m, const float *dout) {
                 conv2d_backward_data(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy);
             } else if (a->need_dy) { /* first gradient to reach the input: written, not added */
                 NEED(a->dy = pool_get(m, (size_t)n * node_size(a)));
-                bool dw_conv = d->conv.groups == d->conv.cin && d->conv.groups > 1;
-                if (dw_conv && a->conv_in && a->refs == 1 && !a->transient) {
+                if (conv_is_depthwise(&d->conv) && a->conv_in && a->refs == 1 && !a->transient) {
                     /* a depthwise convolution of a fused ReLU's output, its only reader: the ReLU's
                      * mask (from that output, its input here) applied to each row as it is written */
                     const float *x = value(m, d->in0);
@@ -1056,9 +1055,8 @@ int net_backward(net *m, const float *dout) {
                      * applied it (the same mask: see conv.h) */
                     const float *xv = value(m, d->conv_in ? i : d->in0);
                     NEED(xv);
-                    bool dense = a->op == OP_CONV && !(a->conv.groups == a->conv.cin && a->conv.groups > 1);
                     int mask = d->dy_masked ? CONV_ACT_NONE : act; /* else its reader masked it */
-                    if (d->conv_in && dense) { /* with the dense convolution's bias gradient, in one pass */
+                    if (d->conv_in && !conv_is_depthwise(&a->conv)) { /* with the dense convolution's bias gradient, in one pass */
                         float *dbc = trainable(m, a->p_b) ? net_grad(m, a->p_b) : NULL;
                         conv_act_backward((long)n * d->h * d->w, d->c, mask, xv, d->dy, dbc);
                         a->db_done = dbc != NULL;

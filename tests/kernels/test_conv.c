@@ -213,6 +213,20 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias, int onednn
     free(x), free(w), free(b), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(dw1), free(dw2), free(db1), free(db2);
 }
 
+/* conv2d forward with activation act on one path: 0 dispatch, 1 im2col, 2 oneDNN, 3 oneDNN
+ * Winograd (p->algo asks for it), 4 frozen weights under a fresh key, 5 reference; 1 when
+ * oneDNN declined (nothing written) */
+static int forward_on(int path, conv_desc *p, int act, int n, const float *x, const float *w, const float *b, float *y,
+                      unsigned long *key) {
+    p->act = act;
+    if (path == 1) conv2d_forward_gemm(p, n, x, w, b, y);
+    else if (path == 2 || path == 3) return conv2d_onednn_forward(p, n, x, w, b, y);
+    else if (path == 4) conv2d_forward_keyed(p, n, x, w, b, y, (*key)++);
+    else if (path == 5) conv2d_forward_ref(p, n, x, w, b, y);
+    else conv2d_forward(p, n, x, w, b, y);
+    return 0;
+}
+
 /* conv_desc.act: y = act(conv + bias) in the same pass, bitwise relu_forward / relu6_forward of
  * the plain output, on every forward path (oneDNN's post-op, the im2col and depthwise kernels,
  * frozen weights, the reference); weights scaled so that many outputs pass 6 */
@@ -225,35 +239,18 @@ static void fused_activation(const char *nm, conv_desc d, int n) {
     for (int act = CONV_ACT_RELU; act <= CONV_ACT_RELU6; act++) {
         int above6 = 0, zero = 0, mid = 0, bad_paths = 0;
         char failed[200] = "";
-        for (int path = 0; path < 5; path++) { /* dispatch, im2col, oneDNN, Winograd, keyed, reference */
+        for (int path = 0; path < 6; path++) { /* dispatch, im2col, oneDNN, Winograd, keyed, reference */
             conv_desc p = d;
-            p.act = CONV_ACT_NONE;
             p.algo = path == 3 ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
-            int declined = 0;
-            if (path == 1) conv2d_forward_gemm(&p, n, x, w, b, y0);
-            else if (path == 2 || path == 3) declined = conv2d_onednn_forward(&p, n, x, w, b, y0);
-            else if (path == 4) conv2d_forward_keyed(&p, n, x, w, b, y0, key++);
-            else conv2d_forward(&p, n, x, w, b, y0);
-            if (declined) continue;
+            if (forward_on(path, &p, CONV_ACT_NONE, n, x, w, b, y0, &key)) continue; /* oneDNN declined */
             if (act == CONV_ACT_RELU) relu_forward(Y, y0, ya);
             else relu6_forward(Y, y0, ya);
-            p.act = act;
-            if (path == 1) conv2d_forward_gemm(&p, n, x, w, b, y1);
-            else if (path == 2 || path == 3) declined = conv2d_onednn_forward(&p, n, x, w, b, y1);
-            else if (path == 4) conv2d_forward_keyed(&p, n, x, w, b, y1, key++);
-            else conv2d_forward(&p, n, x, w, b, y1);
+            int declined = forward_on(path, &p, act, n, x, w, b, y1, &key);
             if (declined || memcmp(y1, ya, sizeof(float) * Y)) {
                 bad_paths++;
                 snprintf(failed, sizeof failed, "path %d %s", path, declined ? "declined with the activation" : "differs");
             }
         }
-        conv_desc p = d;
-        conv2d_forward_ref(&p, n, x, w, b, y0);
-        if (act == CONV_ACT_RELU) relu_forward(Y, y0, ya);
-        else relu6_forward(Y, y0, ya);
-        p.act = act;
-        conv2d_forward_ref(&p, n, x, w, b, y1);
-        if (memcmp(y1, ya, sizeof(float) * Y)) bad_paths++, snprintf(failed, sizeof failed, "the reference differs");
         for (size_t i = 0; i < Y; i++) above6 += y0[i] > 6.0f, zero += y0[i] <= 0.0f, mid += y0[i] > 0 && y0[i] < 6;
         /* backward: the mask from the output, and the bias gradient summed in the same pass */
         float *g1 = frand(Y, 24, 1), *g2 = frand(Y, 24, 1), *db1 = frand(d.cout, 25, 1), *db2 = frand(d.cout, 25, 1);
