@@ -678,6 +678,11 @@ int net_keep(net *m, int i) {
     return 0;
 }
 
+float *net_node_y(net *m, int i) {
+    if (i < 0 || i >= m->n_nodes || !m->nodes[i].keep) return NULL;
+    return m->nodes[i].y;
+}
+
 /* ---------------------------------------------------------------- forward */
 
 static int act_of(op_kind op) { return op == OP_RELU ? 1 : op == OP_RELU6 ? 2 : 0; }

@@ -173,6 +173,9 @@ void net_freeze_bn(net *m, int below, bool frozen);       /* BN of groups < belo
 /* keeps node i's output addressable after each forward (and writable before net_forward_from),
  * e.g. for a cache of body activations; -1 if out of memory */
 int net_keep(net *m, int i);
+/* node i's output buffer [cap_batch, h, w, c] after net_keep(m, i) (readable after a forward,
+ * writable before net_forward_from); NULL for a node that is not kept or not yet sized */
+float *net_node_y(net *m, int i);
 /* Promise that the parameters will not change any more (a model loaded to predict): eval-mode
  * forwards then keep convolution weights in the kernels' layout between calls.  Changing the
  * parameters afterwards is a bug, except through optim_step(), which lifts the promise.  Nets made
