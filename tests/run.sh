@@ -9,7 +9,7 @@ for t in "$@"; do
   p=$(grep -c '^ok ' <<<"$out"); f=$(grep -c '^not ok ' <<<"$out")
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; crashed=$((crashed+1)); echo "$out" | tail -20; echo "not ok - $t exited with status $rc"; fi
   grep '^not ok ' <<<"$out" | sed "s|^|$t: |"
-  grep '^# ' <<<"$out" | sed "s|^|$t: |" | head -40
+  grep '^# ' <<<"$out" | grep -v '^# case ' | sed "s|^|$t: |" | head -40
   printf '%-44s %4d passed, %d failed\n' "${t#*/tests/}" "$p" "$f"
   pass=$((pass+p)); fail=$((fail+f))
 done

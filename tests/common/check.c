@@ -61,6 +61,32 @@ int check_exit(void) {
     return n_failed ? 1 : 0;
 }
 
+static bool case_selected(const char *name, int argc, char **argv) {
+    if (argc < 2) return true;
+    for (int i = 1; i < argc; i++)
+        if (strstr(name, argv[i])) return true;
+    return false;
+}
+
+int test_main(int argc, char **argv, const test_case *cases, size_t n) {
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < n; i++) printf("%s\n", cases[i].name);
+        return 0;
+    }
+    size_t ran = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!case_selected(cases[i].name, argc, argv)) continue;
+        note("case %s", cases[i].name);
+        cases[i].run();
+        ran++;
+    }
+    if (ran == 0) {
+        fprintf(stderr, "%s: no case matches the arguments (--list names them)\n", argv[0]);
+        return 2;
+    }
+    return check_exit();
+}
+
 const char *fixture_path(const char *name) {
     static char buf[4096];
     const char *d = getenv("STYLENET_FIXTURES");

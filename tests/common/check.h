@@ -21,6 +21,19 @@ bool check_close(const char *what, const float *got, const float *ref, size_t n,
 void max_err(const float *got, const float *ref, size_t n, double *err, double *scale);
 int check_exit(void);
 
+/* Cases: a test binary lists its checks as named cases and its main returns
+ * test_main(argc, argv, cases, n).  With no argument every case runs in order; arguments are
+ * names (or parts of names) and only the cases matching one of them run, so a failing check is
+ * run alone with `build/tests/kernels/test_conv winograd`; `--list` prints the case names.  Each
+ * case prints "# case NAME" before its checks.  A filter that matches no case is an error. */
+typedef struct {
+    const char *name;
+    void (*run)(void);
+} test_case;
+int test_main(int argc, char **argv, const test_case *cases, size_t n);
+#define TEST_MAIN(cases) \
+    int main(int argc, char **argv) { return test_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0])); }
+
 /* paths: $STYLENET_FIXTURES (PyTorch reference data written by tools/make_fixtures.py) and
  * $STYLENET_SHARED (../shared: data set and weights).  Returns a static buffer. */
 const char *fixture_path(const char *name);
