@@ -1,0 +1,145 @@
+/* dataset_split.c - the seeded train/validation split, stratified where the classes allow.
+ * See dataset.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+
+enum { STREAM_SPLIT = 0x5917 };
+
+typedef struct {
+    const dataset *ds;
+    uint64_t seed;
+} split_ctx;
+
+static uint64_t split_key(const split_ctx *c, int i) { return rng_u64(c->seed, STREAM_SPLIT, (uint64_t)i); }
+
+/* item indices by the seeded random key (ties by index) */
+static int cmp_random(const void *a, const void *b, void *ctx) {
+    int i = *(const int *)a, j = *(const int *)b;
+    uint64_t ki = split_key(ctx, i), kj = split_key(ctx, j);
+    return ki < kj ? -1 : ki > kj ? 1 : i - j;
+}
+
+/* item indices by target row (the stratum), then by the seeded random key */
+static int cmp_stratum(const void *a, const void *b, void *ctx) {
+    int i = *(const int *)a, j = *(const int *)b;
+    const dataset *ds = ((const split_ctx *)ctx)->ds;
+    int c = memcmp(ds_hot(ds, i), ds_hot(ds, j), (size_t)ds->n_classes);
+    return c ? c : cmp_random(a, b, ctx);
+}
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+typedef struct {
+    int start, n, take; /* the stratum's items are order[start .. start + n); take go to validation */
+    double frac;        /* the remainder of its proportional share */
+    uint64_t tie;       /* seeded tie-break among equal remainders */
+} stratum;
+
+/* largest remainder first, then by the seeded tie-break */
+static int cmp_frac(const void *a, const void *b) {
+    const stratum *x = a, *y = b;
+    if (x->frac != y->frac) return x->frac > y->frac ? -1 : 1;
+    return x->tie < y->tie ? -1 : x->tie > y->tie ? 1 : x->start - y->start;
+}
+
+/* V of the n items to validation proportionally from every stratum (items with the same
+ * targets) by largest remainders, at least one of each stratum left in training.  order[n]: the
+ * items sorted by stratum.  Returns 1 when done, 0 when most items are alone in their stratum
+ * (stratifying is pointless; nothing marked), -1 out of memory. */
+static int split_strata(const dataset *ds, uint64_t seed, int V, const int *order, char *is_valid) {
+    const int n = ds->n_items;
+    stratum *st = malloc(sizeof(stratum) * (size_t)(n ? n : 1));
+    if (!st) return sn_error("out of memory");
+    int ns = 0, in_singletons = 0;
+    for (int i = 0; i < n;) {
+        int k = i + 1;
+        while (k < n && !memcmp(ds_hot(ds, order[i]), ds_hot(ds, order[k]), (size_t)ds->n_classes)) k++;
+        st[ns++] = (stratum){.start = i, .n = k - i};
+        if (k - i == 1) in_singletons++;
+        i = k;
+    }
+    if (in_singletons * 2 > n) { /* "where classes allow": not when most items are alone */
+        free(st);
+        return 0;
+    }
+    int given = 0;
+    for (int s = 0; s < ns; s++) {
+        double q = (double)st[s].n * V / n;
+        int base = (int)floor(q);
+        if (base > st[s].n - 1) base = st[s].n - 1;
+        st[s].take = base;
+        st[s].frac = q - base;
+        st[s].tie = rng_u64(seed, STREAM_SPLIT + 1, (uint64_t)order[st[s].start]);
+        given += base;
+    }
+    qsort(st, (size_t)ns, sizeof(stratum), cmp_frac);
+    for (int pass = 0; pass < 2 && given < V; pass++)
+        for (int s = 0; s < ns && given < V; s++)
+            if (st[s].take < st[s].n - 1 && (pass == 1 || st[s].frac > 0)) {
+                st[s].take++;
+                given++;
+            }
+    for (int s = 0; s < ns; s++)
+        for (int k = 0; k < st[s].take; k++) is_valid[order[st[s].start + k]] = 1;
+    free(st);
+    return 1;
+}
+
+/* marks the validation items of a seeded split (no split given by the data) */
+static int split_seeded(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, char *is_valid,
+                        bool *stratified) {
+    if (!(valid_pct >= 0 && valid_pct < 1))
+        return sn_error("validation fraction %g is outside [0, 1)", (double)valid_pct);
+    const int n = ds->n_items;
+    int V = (int)lround((double)n * valid_pct);
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!order) return sn_error("out of memory");
+    split_ctx ctx = {ds, seed};
+    for (int i = 0; i < n; i++) order[i] = i;
+    int done = 0;
+    if (stratify && V > 0) {
+        qsort_r(order, (size_t)n, sizeof(int), cmp_stratum, &ctx);
+        done = split_strata(ds, seed, V, order, is_valid);
+        *stratified = done == 1;
+    }
+    if (done == 0) {
+        qsort_r(order, (size_t)n, sizeof(int), cmp_random, &ctx);
+        for (int k = 0; k < V; k++) is_valid[order[k]] = 1;
+    }
+    free(order);
+    return done < 0 ? -1 : 0;
+}
+
+int ds_make_split(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, ds_split *out) {
+    memset(out, 0, sizeof *out);
+    int n = ds->n_items;
+    out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    char *is_valid = calloc((size_t)(n ? n : 1), 1);
+    int r = 0;
+    if (!out->train || !out->valid || !is_valid) r = sn_error("out of memory");
+    else if (ds->fixed_split)
+        for (int i = 0; i < n; i++) is_valid[i] = ds->items[i].valid == 1;
+    else r = split_seeded(ds, seed, valid_pct, stratify, is_valid, &out->stratified);
+    if (r == 0) {
+        for (int i = 0; i < n; i++) {
+            if (is_valid[i]) out->valid[out->n_valid++] = i;
+            else out->train[out->n_train++] = i;
+        }
+        qsort(out->train, (size_t)out->n_train, sizeof(int), cmp_int);
+        qsort(out->valid, (size_t)out->n_valid, sizeof(int), cmp_int);
+    }
+    free(is_valid);
+    if (r < 0) ds_split_free(out);
+    return r;
+}
+
+void ds_split_free(ds_split *s) {
+    free(s->train);
+    free(s->valid);
+    memset(s, 0, sizeof *s);
+}
