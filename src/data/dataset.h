@@ -41,7 +41,9 @@
  *   the names file, a CSV row naming a missing file or duplicating another): each adds a line
  *   naming the file (and line) and the problem to ds->problems; a bad item is skipped and
  *   counted in ds->n_skipped.  With o.strict (or ds_decode_opts.strict) the first one is fatal.
- *   A missing root, or a set with no usable items, is always an error.
+ *   A missing root, a set with no usable items, or one with fewer than two classes (a
+ *   classifier needs at least two; ds_open's message names the folder or CSV file) is always
+ *   an error.
  * - Thread safety: after ds_decode the dataset is read-only and may be shared by loader threads.
  */
 #ifndef STYLENET_DATASET_H

@@ -213,7 +213,10 @@ int ds_finish(ds_builder *b, const ds_strlist *names, const int *group, ds_strli
               const char *base, const char *source) {
     dataset *ds = b->ds;
     if (b->n == 0) return sn_error("%s: no usable images found", ds->root);
-    (void)source;
+    if (names->n == 0)
+        return sn_error("%s: no classes (no image has a label); a classifier needs at least two classes", source);
+    if (names->n == 1)
+        return sn_error("%s: only one class ('%s'); a classifier needs at least two classes", source, names->v[0]);
     ds->kind = kind;
     ds->n_classes = names->n;
     ds->classes = calloc((size_t)names->n, sizeof(char *));

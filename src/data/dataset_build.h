@@ -6,7 +6,8 @@
  *   class list, ds_problem() per bad input (recorded in ds->problems, or the error with strict).
  *   It ends with ds_finish(), which moves the items into the dataset with their classes; the
  *   caller (ds_open) frees the builder with ds_builder_free().
- * - ds_finish() is where every layout's data set is validated: no items is an error.
+ * - ds_finish() is where every layout's data set is validated: no items, or fewer than two
+ *   classes, is an error naming the folder or file the set came from.
  * - Helpers return -1 (or NULL) after sn_error(); ds_join() and ds_strdup() return NULL without
  *   a message when out of memory.
  */
@@ -59,7 +60,7 @@ int ds_add_item(ds_builder *b, const char *rel, const int *tags, int n_tags, int
 void ds_builder_free(ds_builder *b);
 /* sorts the class names (strcmp) and remaps the items' tags to the new order */
 int ds_sort_classes(ds_builder *b, ds_strlist *names);
-/* validates the set (items; errors name `source`) and moves the builder's
+/* validates the set (items, at least two classes; errors name `source`) and moves the builder's
  * items into b->ds: classes `names` in their order, group[c] of each (NULL: all 0), group names
  * (taken over; NULL or empty: one group "class"), item paths joined to `base` */
 int ds_finish(ds_builder *b, const ds_strlist *names, const int *group, ds_strlist *group_names, ds_kind kind,

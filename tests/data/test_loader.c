@@ -1,5 +1,6 @@
 /* test_loader.c - batches are identical for any thread count and on every run; epochs reshuffle
- * and re-augment; labels follow the images; progressive resizing; errors; prefetch speed. */
+ * and re-augment; labels follow the images; progressive resizing; errors; prefetch speed.  The
+ * cases share the decoded Style set (style_set(): decoded by the first case that asks). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,70 +74,86 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-int main(void) {
+static dataset *g_ds;
+static ds_split g_sp;
+
+/* the Style set (multi-label), decoded into the cache, and its seed-42 split; NULL on failure */
+static const dataset *style_set(void) {
+    static bool tried;
+    if (tried) return g_ds;
+    tried = true;
     char root[4096];
     snprintf(root, sizeof root, "%s", shared_path("data/style"));
     dataset *ds = ds_open(&(ds_options){.root = root, .task = "multi"});
-    if (!check(ds && ds_decode(ds, NULL) == 0, "Style set decoded into the cache (%s)", ds ? "ok" : sn_last_error()))
-        return check_exit();
-    ds_split sp;
-    ds_make_split(ds, 42, 0.2f, true, &sp);
-    int n = 150; /* a part of the training split keeps this quick */
+    if (!check(ds && ds_decode(ds, NULL) == 0, "Style set decoded into the cache (%s)", ds ? "ok" : sn_last_error())) {
+        ds_free(ds);
+        return NULL;
+    }
+    if (ds_make_split(ds, 42, 0.2f, true, &g_sp) < 0) {
+        check(false, "split: %s", sn_last_error());
+        ds_free(ds);
+        return NULL;
+    }
+    g_ds = ds;
+    return g_ds;
+}
+
+/* 150 items of the training split, 64 px, batch 32 (last batch short), seed 7 */
+static loader_opts small_opts(void) {
     loader_opts o = loader_defaults();
     o.size = 64;
     o.batch = 32;
     o.seed = 7;
     o.drop_last = false;
-    int nb, ni;
+    return o;
+}
+
+static void batches_threads(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = small_opts();
+    int nb = 0, ni = 0;
     uint64_t h[4];
     for (int th = 0; th < 4; th++) {
         o.n_threads = th;
-        h[th] = run(ds, sp.train, n, o, 2, &nb, &ni);
+        h[th] = run(ds, g_sp.train, 150, o, 2, &nb, &ni);
     }
     check(h[0] && h[0] == h[1] && h[1] == h[2] && h[2] == h[3],
           "2 epochs of augmented batches identical with 0, 1, 2 and 3 background threads (%016llx)",
           (unsigned long long)h[0]);
     check(nb == 10 && ni == 300, "150 images, batch 32, no drop_last: 5 batches (last of 22) per epoch (%d, %d)", nb, ni);
+}
+
+static void batches_repeat(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = small_opts();
+    int nb, ni;
     o.n_threads = 2;
-    check(run(ds, sp.train, n, o, 2, &nb, &ni) == h[2], "the same on a second run");
-    check(run_(ds, sp.train, n, o, 2, &nb, &ni, true) == h[2], "the same through loader_next_view (2 threads)");
+    uint64_t h = run(ds, g_sp.train, 150, o, 2, &nb, &ni);
+    check(h && run(ds, g_sp.train, 150, o, 2, &nb, &ni) == h, "the same on a second run");
+    check(run_(ds, g_sp.train, 150, o, 2, &nb, &ni, true) == h, "the same through loader_next_view (2 threads)");
     o.n_threads = 0;
-    check(run_(ds, sp.train, n, o, 2, &nb, &ni, true) == h[2], "the same through loader_next_view (no thread)");
+    check(run_(ds, g_sp.train, 150, o, 2, &nb, &ni, true) == h, "the same through loader_next_view (no thread)");
+}
+
+static void batches_drop_last_seed(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = small_opts();
+    int nb, ni;
     o.n_threads = 2;
+    uint64_t h = run(ds, g_sp.train, 150, o, 2, &nb, &ni);
     o.drop_last = true;
-    run(ds, sp.train, n, o, 1, &nb, &ni);
+    run(ds, g_sp.train, 150, o, 1, &nb, &ni);
     check(nb == 4 && ni == 128, "drop_last: 4 full batches");
     o.drop_last = false;
     o.seed = 8;
-    check(run(ds, sp.train, n, o, 2, &nb, &ni) != h[2], "another seed: other batches");
-    o.seed = 7;
+    check(run(ds, g_sp.train, 150, o, 2, &nb, &ni) != h, "another seed: other batches");
+}
 
-    /* epochs differ; labels follow their images; set_epoch restarts reproducibly */
-    o.n_threads = 2;
-    o.batch = 150;
-    loader *L = loader_create(ds, sp.train, n, &o);
-    float *x0 = malloc(sizeof(float) * 150 * 128 * 128 * 3), *x1 = malloc(sizeof(float) * 150 * 128 * 128 * 3);
-    float *t0 = malloc(sizeof(float) * 150 * 17), *t1 = malloc(sizeof(float) * 150 * 17);
-    int y0[150];
-    int k0 = loader_next(L, x0, y0, t0);
-    check(k0 == 150 && loader_next(L, x1, NULL, NULL) == 0, "one batch, then 0 at the end of the epoch");
-    check(loader_epoch(L) == 1, "then the loader is in epoch 1");
-    check(loader_set_size(L, 64) == 0 && loader_set_epoch(L, 1) == 0, "set_size/set_epoch with nothing to change");
-    int k1 = loader_next(L, x1, NULL, t1);
-    {
-        loader_opts o2 = o;
-        o2.n_threads = 0;
-        loader *L2 = loader_create(ds, sp.train, n, &o2);
-        loader_set_epoch(L2, 1);
-        float *x2 = malloc(sizeof(float) * 150 * 64 * 64 * 3);
-        loader_next(L2, x2, NULL, NULL);
-        check(!memcmp(x1, x2, sizeof(float) * 150 * 64 * 64 * 3), "epoch 1 equals a fresh loader's epoch 1");
-        free(x2);
-        loader_free(L2);
-    }
-    check(k1 == 150 && memcmp(t0, t1, sizeof(float) * 150 * 17) && memcmp(x0, x1, sizeof(float) * 150 * 64 * 64 * 3),
-          "epoch 1: another order and other augmentations");
-    /* each target row is one brand + one product, and the multiset of targets is the same */
+/* each target row is one brand + one product, and the multiset of targets is the same */
+static bool same_targets(const float *t0, const float *t1, const int *y0) {
     double s0 = 0, s1 = 0;
     bool one_each = true;
     for (int i = 0; i < 150; i++) {
@@ -148,7 +165,41 @@ int main(void) {
         }
         one_each &= b == 1 && p == 1 && y0[i] == -1;
     }
-    check(one_each && s0 == s1, "multi-hot targets: one brand and one product per image; same items, reordered");
+    return one_each && s0 == s1;
+}
+
+/* epochs differ; labels follow their images; set_epoch restarts reproducibly; progressive
+ * resizing from the next epoch */
+static void epochs_and_resize(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    const int n = 150;
+    loader_opts o = small_opts();
+    o.n_threads = 2;
+    o.batch = 150;
+    loader *L = loader_create(ds, g_sp.train, n, &o);
+    float *x0 = malloc(sizeof(float) * 150 * 128 * 128 * 3), *x1 = malloc(sizeof(float) * 150 * 128 * 128 * 3);
+    float *t0 = malloc(sizeof(float) * 150 * 17), *t1 = malloc(sizeof(float) * 150 * 17);
+    int y0[150];
+    int k0 = loader_next(L, x0, y0, t0);
+    check(k0 == 150 && loader_next(L, x1, NULL, NULL) == 0, "one batch, then 0 at the end of the epoch");
+    check(loader_epoch(L) == 1, "then the loader is in epoch 1");
+    check(loader_set_size(L, 64) == 0 && loader_set_epoch(L, 1) == 0, "set_size/set_epoch with nothing to change");
+    int k1 = loader_next(L, x1, NULL, t1);
+    {
+        loader_opts o2 = o;
+        o2.n_threads = 0;
+        loader *L2 = loader_create(ds, g_sp.train, n, &o2);
+        loader_set_epoch(L2, 1);
+        float *x2 = malloc(sizeof(float) * 150 * 64 * 64 * 3);
+        loader_next(L2, x2, NULL, NULL);
+        check(!memcmp(x1, x2, sizeof(float) * 150 * 64 * 64 * 3), "epoch 1 equals a fresh loader's epoch 1");
+        free(x2);
+        loader_free(L2);
+    }
+    check(k1 == 150 && memcmp(t0, t1, sizeof(float) * 150 * 17) && memcmp(x0, x1, sizeof(float) * 150 * 64 * 64 * 3),
+          "epoch 1: another order and other augmentations");
+    check(same_targets(t0, t1, y0), "multi-hot targets: one brand and one product per image; same items, reordered");
     loader_set_epoch(L, 0);
     loader_next(L, x1, NULL, t1);
     check(!memcmp(x0, x1, sizeof(float) * 150 * 64 * 64 * 3) && !memcmp(t0, t1, sizeof(float) * 150 * 17),
@@ -163,45 +214,66 @@ int main(void) {
     o.n_threads = 0;
     o.size = 128;
     o.batch = 150;
-    L = loader_create(ds, sp.train, n, &o);
+    L = loader_create(ds, g_sp.train, n, &o);
     loader_set_epoch(L, 1); /* the set_size above came after epoch 0's batch: it restarted epoch 1 */
     loader_next(L, x0, NULL, NULL);
     check(!memcmp(x0, x1, sizeof(float) * 150 * 128 * 128 * 3), "the same batch as a loader created at 128");
     loader_free(L);
+    free(x0);
+    free(x1);
+    free(t0);
+    free(t1);
+}
 
-    /* validation loader: no augmentation, order kept */
+/* validation loader: no augmentation, order kept */
+static void validation(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = small_opts();
+    o.n_threads = 0;
     o.augment = false;
     o.shuffle = false;
     o.batch = 4;
-    o.size = 64;
-    L = loader_create(ds, sp.valid, sp.n_valid, &o);
+    loader *L = loader_create(ds, g_sp.valid, g_sp.n_valid, &o);
+    float *x0 = malloc(sizeof(float) * 4 * 64 * 64 * 3), t0[4 * 17];
     int yv[4];
     loader_next(L, x0, yv, t0);
     bool inorder = true;
     for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 17; c++) inorder &= t0[i * 17 + c] == ds_hot(ds, sp.valid[i])[c];
+        for (int c = 0; c < 17; c++) inorder &= t0[i * 17 + c] == ds_hot(ds, g_sp.valid[i])[c];
     float ref[64 * 64 * 3];
-    aug_center(&ds->items[sp.valid[2]].cache, 64, o.mean, o.std, ref);
+    aug_center(&ds->items[g_sp.valid[2]].cache, 64, o.mean, o.std, ref);
     check(inorder && !memcmp(ref, x0 + 2 * 64 * 64 * 3, sizeof ref), "validation: given order, centre crop only");
     loader_free(L);
+    free(x0);
+}
 
-    L = loader_create(ds, sp.train, 3, &(loader_opts){.size = 64, .batch = 8, .drop_last = true});
+static void too_few(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader *L = loader_create(ds, g_sp.train, 3, &(loader_opts){.size = 64, .batch = 8, .drop_last = true});
     check(!L && strstr(sn_last_error(), "no batch"), "fewer images than one batch with drop_last: %s", sn_last_error());
+    loader_free(L);
+}
 
-    /* prefetching: a consumer slower than one worker never waits.  The "training step" is made
-     * 1.5x the time one thread takes to prepare a batch, measured here (so it holds under ASan or a
-     * loaded machine); two workers then keep ahead with room to spare. */
-    o = loader_defaults();
+/* prefetching: a consumer slower than one worker never waits.  The "training step" is made 1.5x
+ * the time one thread takes to prepare a batch, measured here (so it holds under ASan or a
+ * loaded machine); two workers then keep ahead with room to spare. */
+static void prefetch(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = loader_defaults();
     o.size = 128;
     o.batch = 32;
     o.n_threads = 0;
-    L = loader_create(ds, sp.train, sp.n_train, &o);
+    float *x0 = malloc(sizeof(float) * 32 * 128 * 128 * 3);
+    loader *L = loader_create(ds, g_sp.train, g_sp.n_train, &o);
     double tb = now();
     for (int b = 0; b < 3; b++) loader_next(L, x0, NULL, NULL);
     tb = (now() - tb) / 3;
     loader_free(L);
     o.n_threads = 2;
-    L = loader_create(ds, sp.train, sp.n_train, &o);
+    L = loader_create(ds, g_sp.train, g_sp.n_train, &o);
     loader_next(L, x0, NULL, NULL); /* warm up */
     double wait = 0, copy = 0, t_all = now();
     const float *vx;
@@ -220,55 +292,81 @@ int main(void) {
     check(same && wait < 0.1 * t_all / 2, "with prefetching the consumer does not wait (%.1f%% of the time)",
           100 * wait / (t_all / 2));
     loader_free(L);
+    free(x0);
+}
 
-    /* throughput of one worker, from the cache */
+/* throughput of one worker, from the cache (a note, no check) */
+static void throughput(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = loader_defaults();
+    o.size = 128;
+    o.batch = 32;
     o.n_threads = 0;
-    L = loader_create(ds, sp.train, sp.n_train, &o);
+    float *x0 = malloc(sizeof(float) * 32 * 128 * 128 * 3);
+    loader *L = loader_create(ds, g_sp.train, g_sp.n_train, &o);
     double t = now();
     int imgs = 0, k;
     while ((k = loader_next(L, x0, NULL, NULL)) > 0) imgs += k;
     double ips = imgs / (now() - t);
     note("augmented 128x128 images per second on one core (loader, from the cache): %.0f", ips);
     loader_free(L);
-
     free(x0);
-    free(x1);
-    free(t0);
-    free(t1);
-    ds_split_free(&sp);
-    ds_free(ds);
+}
 
-    /* an image that went missing after decoding (not cached): -1 naming it */
+/* an image that went missing after decoding (not cached): -1 naming it */
+static void missing_image(void) {
     char tmp[] = "/tmp/stylenet_ld_XXXXXX", p[512];
-    if (mkdtemp(tmp)) {
-        snprintf(p, sizeof p, "%s/a", tmp);
+    if (!check(mkdtemp(tmp) != NULL, "temporary folder")) return;
+    const char *cls[2] = {"a", "b"};
+    for (int c = 0; c < 2; c++) {
+        snprintf(p, sizeof p, "%s/%s", tmp, cls[c]);
         mkdir(p, 0755);
         for (int i = 0; i < 3; i++) {
             image im = {.w = 8, .h = 8, .rgb = calloc(8 * 8 * 3, 1)};
-            snprintf(p, sizeof p, "%s/a/%d.png", tmp, i);
+            snprintf(p, sizeof p, "%s/%s/%d.png", tmp, cls[c], i);
             image_save_png(&im, p);
             image_free(&im);
         }
-        dataset *d2 = ds_open(&(ds_options){.root = tmp});
-        if (d2 && ds_decode(d2, &(ds_decode_opts){.budget_bytes = 1}) == 0) {
-            snprintf(p, sizeof p, "%s/a/1.png", tmp);
-            unlink(p);
-            int all[3] = {0, 1, 2};
-            o = loader_defaults();
-            o.size = 8;
-            o.batch = 3;
-            o.n_threads = 1;
-            L = loader_create(d2, all, 3, &o);
-            float xx[3 * 8 * 8 * 3];
-            int r = L ? loader_next(L, xx, NULL, NULL) : 0;
-            check(r < 0 && strstr(sn_last_error(), "1.png"), "a missing image: loader_next fails naming it: %s",
-                  sn_last_error());
-            loader_free(L);
-        }
-        ds_free(d2);
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-        if (system(cmd) != 0) note("could not remove %s", tmp);
     }
-    return check_exit();
+    dataset *d2 = ds_open(&(ds_options){.root = tmp});
+    if (check(d2 && ds_decode(d2, &(ds_decode_opts){.budget_bytes = 1}) == 0, "a set of two classes, not cached (%s)",
+              d2 ? "ok" : sn_last_error())) {
+        snprintf(p, sizeof p, "%s/a/1.png", tmp);
+        unlink(p);
+        int all[3] = {0, 1, 2};
+        loader_opts o = loader_defaults();
+        o.size = 8;
+        o.batch = 3;
+        o.n_threads = 1;
+        loader *L = loader_create(d2, all, 3, &o);
+        float xx[3 * 8 * 8 * 3];
+        int r = L ? loader_next(L, xx, NULL, NULL) : 0;
+        check(r < 0 && strstr(sn_last_error(), "1.png"), "a missing image: loader_next fails naming it: %s",
+              sn_last_error());
+        loader_free(L);
+    }
+    ds_free(d2);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) note("could not remove %s", tmp);
+}
+
+static const test_case cases[] = {
+    {"batches_threads", batches_threads},
+    {"batches_repeat", batches_repeat},
+    {"batches_drop_last_seed", batches_drop_last_seed},
+    {"epochs_and_resize", epochs_and_resize},
+    {"validation", validation},
+    {"too_few", too_few},
+    {"prefetch", prefetch},
+    {"throughput", throughput},
+    {"missing_image", missing_image},
+};
+
+int main(int argc, char **argv) {
+    int r = test_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
+    ds_split_free(&g_sp);
+    ds_free(g_ds);
+    return r;
 }
