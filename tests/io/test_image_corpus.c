@@ -14,40 +14,51 @@
 #include "data/augment.h"
 #include "io/image.h"
 
-int main(void) {
+typedef struct {
+    int files, decoded, named, seeds, seeds_ok;
+    size_t bytes;
+} corpus_stats;
+
+/* a decoded image through the warp and the validation transform (small ones only) */
+static void transform(const image *im, float *out) {
+    if (im->w > 256 || im->h > 256) return;
+    aug_params p;
+    aug_identity(&p);
+    p.angle = 33;
+    p.zoom = 0.8f;
+    aug_warp(im, &p, 16, AUG_HALF, AUG_HALF, out);
+    aug_center(im, 16, AUG_HALF, AUG_HALF, out);
+}
+
+/* decodes every corpus file, counting; a failure whose message does not name the file is a
+ * failed check.  false when the corpus folder is not found. */
+static bool scan(corpus_stats *s) {
+    memset(s, 0, sizeof *s);
     char root[PATH_MAX];
-    if (!check(find_repo_dir("tests/fuzz/corpus/image", root, sizeof root), "found tests/fuzz/corpus/image")) return check_exit();
+    if (!check(find_repo_dir("tests/fuzz/corpus/image", root, sizeof root), "found tests/fuzz/corpus/image"))
+        return false;
     DIR *d = opendir(root);
     struct dirent *e;
-    int files = 0, decoded = 0, named = 0, seeds = 0, seeds_ok = 0;
-    size_t bytes = 0;
     float *out = malloc(sizeof(float) * 16 * 16 * 3);
-    while (d && (e = readdir(d))) {
+    while (d && out && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         char path[PATH_MAX + 256];
         snprintf(path, sizeof path, "%s/%s", root, e->d_name);
         size_t n;
         uint8_t *b = sn_read_file(path, &n, 0);
         if (!b) continue;
-        files++;
-        bytes += n;
+        s->files++;
+        s->bytes += n;
         image im;
         bool seed = !strncmp(e->d_name, "seed_", 5);
-        seeds += seed;
+        s->seeds += seed;
         if (image_decode(b, n, e->d_name, &im) == 0) {
-            decoded++;
-            seeds_ok += seed;
-            if (im.w <= 256 && im.h <= 256) {
-                aug_params p;
-                aug_identity(&p);
-                p.angle = 33;
-                p.zoom = 0.8f;
-                aug_warp(&im, &p, 16, AUG_HALF, AUG_HALF, out);
-                aug_center(&im, 16, AUG_HALF, AUG_HALF, out);
-            }
+            s->decoded++;
+            s->seeds_ok += seed;
+            transform(&im, out);
             image_free(&im);
         } else if (strstr(sn_last_error(), e->d_name)) {
-            named++;
+            s->named++;
         } else {
             check(false, "%s fails without naming itself: %s", e->d_name, sn_last_error());
         }
@@ -55,9 +66,27 @@ int main(void) {
     }
     if (d) closedir(d);
     free(out);
-    check(files > 0 && decoded + named == files,
-          "corpus/image: %d files (%zu bytes): %d decode, %d fail with a message naming the file", files, bytes,
-          decoded, named);
-    check(seeds > 0 && seeds_ok == seeds, "every seed (valid PNG/JPEG of each kind) decodes (%d of %d)", seeds_ok, seeds);
-    return check_exit();
+    return true;
 }
+
+static void decode_or_name(void) {
+    corpus_stats s;
+    if (!scan(&s)) return;
+    check(s.files > 0 && s.decoded + s.named == s.files,
+          "corpus/image: %d files (%zu bytes): %d decode, %d fail with a message naming the file", s.files, s.bytes,
+          s.decoded, s.named);
+}
+
+static void seeds_decode(void) {
+    corpus_stats s;
+    if (!scan(&s)) return;
+    check(s.seeds > 0 && s.seeds_ok == s.seeds, "every seed (valid PNG/JPEG of each kind) decodes (%d of %d)",
+          s.seeds_ok, s.seeds);
+}
+
+static const test_case cases[] = {
+    {"decode_or_name", decode_or_name},
+    {"seeds_decode", seeds_decode},
+};
+
+TEST_MAIN(cases)
