@@ -171,8 +171,9 @@ void ds_builder_free(ds_builder *b) {
 
 int ds_sort_classes(ds_builder *b, ds_strlist *names) {
     int n = names->n;
-    char **sorted = malloc(sizeof(char *) * (size_t)(n ? n : 1));
-    int *map = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (n == 0) return 0;
+    char **sorted = malloc(sizeof(char *) * (size_t)n);
+    int *map = malloc(sizeof(int) * (size_t)n);
     if (!sorted || !map) {
         free(sorted);
         free(map);
