@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""run.py - stylenet against PyTorch, side by side, on the same work (issue 5's benchmark).
+"""run.py - stylenet against PyTorch, side by side, on the same work.
 
 Usage (from bench/, after building the library; the Makefiles do this):
   run.py --quick                      reduced run, < 5 minutes on 2 cores: prints the table and `ratio` lines
@@ -32,7 +32,7 @@ Ratio lines, one per figure, always "bigger than 1 = stylenet better" EXCEPT lat
   ratio latency_resnet34_224_b1 (latency ours/torch, target <= 0.7) = X      latency: ours over PyTorch's
   ratio memory_resnet34_train_128_b64 (peak RSS torch/ours, target >= 1.67) = X  memory: PyTorch's over ours
   ratio kernel_conv3x3_fwd (GFLOPS ours/torch) = X
-The parenthesis names the quotient and the issue's target, if any; the number is last on the line.
+The parenthesis names the quotient and the target, if any; the number is last on the line.
 
 PyTorch's memory format: channels_last where that is its faster mode.  --full runs PyTorch in both
 formats in round 1 and uses the faster (lower median) for the remaining rounds and the figure; the
@@ -608,7 +608,7 @@ def make_report(a, plan, rounds, configs, runs, rows, idle, kern, peak, formats,
               "of ru_maxrss, raw (interpreter and libraries included), spread min-max over rounds.")
     md.append("Ratios: speed = stylenet images/s over PyTorch's (> 1: stylenet faster); latency = stylenet's "
               "latency over PyTorch's (< 1: stylenet faster); memory = PyTorch's peak RSS over stylenet's "
-              "(> 1: stylenet smaller; the issue's target, ours <= 0.6x PyTorch's, is a ratio >= 1.67).")
+              "(> 1: stylenet smaller; the target, ours <= 0.6x PyTorch's, is a ratio >= 1.67).")
     md.append("")
     md.append(mdt(hdr, table))
     md.append("")
