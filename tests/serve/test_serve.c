@@ -739,7 +739,7 @@ static void case_memory(void) {
     long rss_end = rss_kb(A.pid);
     long bound = ASAN ? 600 * 1024 : 150 * 1024;
     check(rss_warm > 0 && rss_end > 0 && rss_end - rss_warm < bound,
-          "resident memory after warm-up %ld MB, after the abuse and the load test %ld MB (growth bound %ld MB)",
+          "resident memory after warm-up %ld MB, after the cases run since %ld MB (growth bound %ld MB)",
           rss_warm / 1024, rss_end / 1024, bound / 1024);
 }
 
