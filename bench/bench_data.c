@@ -2,9 +2,8 @@
  * in-memory cache (aug_warp alone, one thread), and whole batches through the loader with 1 and 2
  * background threads.
  *
- * Build and run (from the repository root, after `make BUILD=build-data`):
- *   cc -std=c11 -D_GNU_SOURCE -O3 -march=native -Isrc bench/bench_data.c build-data/libstylenet.a \
- *      -o build-data/bench_data -lpng -ljpeg -lm -lpthread && build-data/bench_data [DATA_DIR] [SIZE]
+ * Build and run: `make -C bench data` (after `make`), or build/bench/bench_data [DATA_DIR] [SIZE];
+ * DATA_DIR defaults to $STYLENET_SHARED/data/style ($STYLENET_SHARED: ../shared if unset).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,10 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "../shared/data/style";
+    char dir[4096];
+    const char *shared = getenv("STYLENET_SHARED");
+    if (argc > 1) snprintf(dir, sizeof dir, "%s", argv[1]);
+    else snprintf(dir, sizeof dir, "%s/data/style", shared && shared[0] ? shared : "../shared");
     int S = argc > 2 ? atoi(argv[2]) : 128;
     double t0 = now();
     dataset *ds = ds_open(&(ds_options){.root = dir, .task = "multi"});

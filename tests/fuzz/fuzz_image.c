@@ -1,6 +1,6 @@
 /* libFuzzer harness for io/image: image_decode on arbitrary bytes (PNG and JPEG via libpng and
  * libjpeg-turbo), then the data pipeline's transforms on what decoded (odd sizes such as 1xN
- * reach the warp's edge paths).  Build and run: make fuzz (FUZZ_NAMES includes image). */
+ * reach the warp's edge paths).  Build and run: make fuzz (see the end of the Makefile). */
 #include "core/error.h"
 #include "data/augment.h"
 #include "io/image.h"

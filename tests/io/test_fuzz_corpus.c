@@ -77,42 +77,49 @@ static int try_tflite(const uint8_t *b, size_t n, const char *name) {
     return ok ? 1 : -1;
 }
 
-int main(void) {
+/* every file of corpus/<kind>/ through both readers; k: 0 safetensors, 1 tflite (its own reader) */
+static void corpus_kind(int k) {
+    static const char *kinds[] = {"safetensors", "tflite"};
     char root[PATH_MAX];
-    if (!check(find_repo_dir("tests/fuzz/corpus", root, sizeof root), "found tests/fuzz/corpus")) return check_exit();
-    const char *kinds[] = {"safetensors", "tflite"};
-    for (int k = 0; k < 2; k++) {
-        char dir[PATH_MAX + 32];
-        snprintf(dir, sizeof dir, "%s/%s", root, kinds[k]);
-        DIR *d = opendir(dir);
-        if (!check(d != NULL, "open %s", dir)) continue;
-        int files = 0, bad = 0, opened[2] = {0, 0};
-        size_t bytes = 0;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            char path[PATH_MAX + 300];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            size_t n;
-            uint8_t *b = sn_read_file(path, &n, 0);
-            if (!b) { bad++; continue; }
-            files++;
-            bytes += n;
-            int a = try_safetensors(b, n, e->d_name), t = try_tflite(b, n, e->d_name);
-            if (a < 0 || t < 0) {
-                bad++;
-                note("%s: %s reader failed without a proper message", path, a < 0 ? "safetensors" : "tflite");
-            }
-            opened[0] += a == 1;
-            opened[1] += t == 1;
-            free(b);
+    if (!check(find_repo_dir("tests/fuzz/corpus", root, sizeof root), "found tests/fuzz/corpus")) return;
+    char dir[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/%s", root, kinds[k]);
+    DIR *d = opendir(dir);
+    if (!check(d != NULL, "open %s", dir)) return;
+    int files = 0, bad = 0, opened[2] = {0, 0};
+    size_t bytes = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t n;
+        uint8_t *b = sn_read_file(path, &n, 0);
+        if (!b) { bad++; continue; }
+        files++;
+        bytes += n;
+        int a = try_safetensors(b, n, e->d_name), t = try_tflite(b, n, e->d_name);
+        if (a < 0 || t < 0) {
+            bad++;
+            note("%s: %s reader failed without a proper message", path, a < 0 ? "safetensors" : "tflite");
         }
-        closedir(d);
-        check(files > 0 && bad == 0,
-              "corpus/%s: %d files (%zu bytes) through both readers: each opens or fails with a named error "
-              "(%d open as safetensors, %d as tflite, %d bad)",
-              kinds[k], files, bytes, opened[0], opened[1], bad);
-        check(opened[k] > 0, "corpus/%s: some files (the seeds at least) open with their own reader (%d)", kinds[k], opened[k]);
+        opened[0] += a == 1;
+        opened[1] += t == 1;
+        free(b);
     }
-    return check_exit();
+    closedir(d);
+    check(files > 0 && bad == 0,
+          "corpus/%s: %d files (%zu bytes) through both readers: each opens or fails with a named error "
+          "(%d open as safetensors, %d as tflite, %d bad)",
+          kinds[k], files, bytes, opened[0], opened[1], bad);
+    check(opened[k] > 0, "corpus/%s: some files (the seeds at least) open with their own reader (%d)", kinds[k], opened[k]);
 }
+
+static void case_safetensors(void) { corpus_kind(0); }
+static void case_tflite(void) { corpus_kind(1); }
+
+static const test_case cases[] = {
+    {"safetensors", case_safetensors},
+    {"tflite", case_tflite},
+};
+TEST_MAIN(cases)

@@ -45,30 +45,50 @@ static void check_bad(const char *name, const char *expect) {
     check(r < 0 && strstr(e, name) && strstr(e, expect), "%s fails with a message naming it: %s", name, e);
 }
 
-int main(void) {
+/* PIL's decodes and resizes (tools/fixtures_image.py); NULL after a failed check */
+static st_file *open_ref(void) {
     st_file *ref = st_open(fixture_path("images.safetensors"));
-    if (!check(ref != NULL, "open reference decodes (%s)", ref ? "" : sn_last_error())) return check_exit();
-    /* lossless formats must match exactly (alpha composited on white in sRGB values, rounded) */
+    check(ref != NULL, "open reference decodes (%s)", ref ? "" : sn_last_error());
+    return ref;
+}
+
+/* lossless formats must match exactly (alpha composited on white in sRGB values, rounded) */
+static void case_decode_png(void) {
+    st_file *ref = open_ref();
+    if (!ref) return;
     const char *exact[] = {"png_rgb8.png", "png_grey8.png", "png_palette.png", "png_interlaced.png",
                            "png_bw1.png", "png_grey16.png"};
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++) check_decode(ref, exact[i], 0);
     check_decode(ref, "png_rgba8.png", 0);
     check_decode(ref, "png_greyalpha.png", 0);
-    /* JPEG: both use libjpeg-turbo's IDCT; PIL may pick a different upsampler, so allow 2 */
+    st_close(ref);
+}
+
+/* JPEG: both use libjpeg-turbo's IDCT; PIL may pick a different upsampler, so allow 2 */
+static void case_decode_jpeg(void) {
+    st_file *ref = open_ref();
+    if (!ref) return;
     check_decode(ref, "jpg_baseline.jpg", 2);
     check_decode(ref, "jpg_progressive.jpg", 2);
     check_decode(ref, "jpg_grey.jpg", 0);
     check_decode(ref, "jpg_cmyk.jpg", 2);
     check_decode(ref, "jpeg_named.png", 2);
+    st_close(ref);
+}
 
+static void case_bad_files(void) {
     check_bad("bad_empty.png", "empty");
     check_bad("bad_text.png", "not a PNG or JPEG");
     check_bad("bad_trunc.png", "PNG");
     check_bad("bad_trunc.jpg", "truncated");
     check_bad("bad_header.png", "PNG");
     check_bad("does_not_exist.png", "cannot open");
+}
 
-    /* resizing: PIL's antialiased bilinear; float rounding may differ by 1 */
+/* resizing: PIL's antialiased bilinear; float rounding may differ by 1 */
+static void case_resize(void) {
+    st_file *ref = open_ref();
+    if (!ref) return;
     image src;
     char path[4096];
     snprintf(path, sizeof path, "%s/png_rgb8.png", fixture_path("images"));
@@ -96,13 +116,23 @@ int main(void) {
         free(in);
         image_free(&src);
     }
-    /* the real data set: RGBA PNGs with alpha 255 decode to 150x150 RGB */
+    st_close(ref);
+}
+
+/* the real data set: RGBA PNGs with alpha 255 decode to 150x150 RGB */
+static void case_style_photo(void) {
     image s;
-    int r0;
-    r0 = image_load(shared_path("data/style/0_0_001.png"), &s);
+    int r0 = image_load(shared_path("data/style/0_0_001.png"), &s);
     if (check(r0 == 0, "decode a Style photo (%s)", r0 ? sn_last_error() : "ok"))
         check(s.w == 150 && s.h == 150, "Style photo is 150x150 (%dx%d)", s.w, s.h);
     image_free(&s);
-    st_close(ref);
-    return check_exit();
 }
+
+static const test_case cases[] = {
+    {"decode_png", case_decode_png},
+    {"decode_jpeg", case_decode_jpeg},
+    {"bad_files", case_bad_files},
+    {"resize", case_resize},
+    {"style_photo", case_style_photo},
+};
+TEST_MAIN(cases)

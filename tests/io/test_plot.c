@@ -19,7 +19,19 @@
 #include "io/image.h"
 #include "io/plot.h"
 
-static char dir[] = "/tmp/stylenet_plot_XXXXXX";
+static char dir[64]; /* the running case's temp folder */
+
+/* a fresh temp folder for one case */
+static bool dir_begin(void) {
+    snprintf(dir, sizeof dir, "/tmp/stylenet_plot_XXXXXX");
+    return check(mkdtemp(dir) != NULL, "temp dir");
+}
+
+static void dir_end(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) note("could not remove %s", dir);
+}
 
 /* pixels of im within tol of rgb (0..255 each) */
 static long count_colour(const image *im, int r, int g, int b, int tol) {
@@ -90,10 +102,9 @@ static int temp_files(void) {
     return n;
 }
 
-int main(void) {
-    if (!check(mkdtemp(dir) != NULL, "temp dir")) return check_exit();
-
-    /* plot_lines: size, atomic write */
+/* plot_lines: size, atomic write, errors naming the path or the size */
+static void case_lines_file(void) {
+    if (!dir_begin()) return;
     double x[5] = {1, 2, 3, 4, 5}, y[5] = {0.5, 0.4, NAN, 0.2, 0.1};
     plot_series s = {.label = "loss", .x = x, .y = y, .n = 5, .r = 0, .g = 0, .b = 1};
     plot_opts o = {.title = "t", .xlabel = "x", .ylabel = "y", .width = 640, .height = 360};
@@ -110,8 +121,12 @@ int main(void) {
     plot_canvas *bad = plot_canvas_new(0, 100);
     check(bad == NULL && strstr(sn_last_error(), "0 x 100"), "a 0 x 100 canvas is refused: %s", sn_last_error());
     plot_canvas_free(bad);
+    dir_end();
+}
 
-    /* bars: length proportional to the value */
+/* bars: length proportional to the value */
+static void case_bars(void) {
+    if (!dir_begin()) return;
     image b1 = {0}, b3 = {0};
     double v1 = 0.25, v3 = 0.75;
     if (check(render("bar1.png", 600, 200, draw_bar, &v1, &b1) && render("bar3.png", 600, 200, draw_bar, &v3, &b3),
@@ -123,8 +138,12 @@ int main(void) {
     }
     image_free(&b1);
     image_free(&b3);
+    dir_end();
+}
 
-    /* heatmap: cell colour from the shade */
+/* heatmap: cell colour from the shade */
+static void case_heatmap(void) {
+    if (!dir_begin()) return;
     image h1 = {0}, h2 = {0};
     double eye[4] = {1, 0, 0, 1}, ones[4] = {1, 1, 1, 1};
     if (check(render("heat1.png", 500, 500, draw_heat, eye, &h1) && render("heat2.png", 500, 500, draw_heat, ones, &h2),
@@ -137,9 +156,17 @@ int main(void) {
     }
     image_free(&h1);
     image_free(&h2);
+    dir_end();
+}
 
-    /* image tiles: scaled to fit, aspect kept */
+/* image tiles: scaled to fit, aspect kept */
+static void case_tiles(void) {
+    if (!dir_begin()) return;
     image red = {.w = 10, .h = 10, .rgb = malloc(300)};
+    if (!check(red.rgb != NULL, "memory for a 10x10 picture")) {
+        dir_end();
+        return;
+    }
     for (int i = 0; i < 100; i++) red.rgb[3 * i] = 255, red.rgb[3 * i + 1] = 0, red.rgb[3 * i + 2] = 0;
     image t1 = {0}, t2 = {0};
     if (check(render("tile1.png", 120, 160, draw_tile, &red, &t1) && render("tile2.png", 120, 160, draw_tile, NULL, &t2),
@@ -152,8 +179,12 @@ int main(void) {
     image_free(&t1);
     image_free(&t2);
     free(red.rgb);
+    dir_end();
+}
 
-    /* line series: skipped points */
+/* line series: skipped points */
+static void case_line_series(void) {
+    if (!dir_begin()) return;
     double lx[4] = {1e-3, 1e-2, 1e-1, 1}, ly[4] = {1, 2, 3, 4}, nan4[4] = {NAN, NAN, INFINITY, NAN};
     double neg[4] = {-1, 0, -2, -3};
     line_arg a1 = {lx, ly, 4, true, false}, a2 = {lx, nan4, 4, false, false}, a3 = {lx, neg, 4, false, true};
@@ -170,9 +201,14 @@ int main(void) {
     image_free(&l1);
     image_free(&l2);
     image_free(&l3);
-
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) note("could not remove %s", dir);
-    return check_exit();
+    dir_end();
 }
+
+static const test_case cases[] = {
+    {"lines_file", case_lines_file},
+    {"bars", case_bars},
+    {"heatmap", case_heatmap},
+    {"tiles", case_tiles},
+    {"line_series", case_line_series},
+};
+TEST_MAIN(cases)

@@ -415,13 +415,13 @@ static void test_truncation(void) {
     free(b);
 }
 
-int main(void) {
-    test_python_dtypes();
-    test_python_torch();
-    test_python_meta_empty();
-    test_byte_identical();
-    test_python_reads_ours();
-    test_validation();
-    test_truncation();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"python_dtypes", test_python_dtypes},
+    {"python_torch", test_python_torch},
+    {"python_meta_empty", test_python_meta_empty},
+    {"byte_identical", test_byte_identical},
+    {"python_reads_ours", test_python_reads_ours},
+    {"validation", test_validation},
+    {"truncation", test_truncation},
+};
+TEST_MAIN(cases)

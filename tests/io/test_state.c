@@ -55,7 +55,19 @@ static bool equals_ref(net *m, int *n_cmp) {
     return ok;
 }
 
-static char tmpdir[] = "/tmp/stylenet_state_XXXXXX";
+static char tmpdir[64]; /* the running case's temp folder */
+
+/* a fresh temp folder for one case */
+static bool tmp_begin(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/stylenet_state_XXXXXX");
+    return check(mkdtemp(tmpdir) != NULL, "temp dir");
+}
+
+static void tmp_end(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) note("could not remove %s", tmpdir);
+}
 
 static const char *tmp_path(const char *name) {
     static char buf[4][512];
@@ -91,46 +103,57 @@ static const char *python(void) {
     return p && p[0] ? p : "build/venv/bin/python";
 }
 
-int main(void) {
-    if (!check(mkdtemp(tmpdir) != NULL, "temp dir")) return check_exit();
+/* the test network with PyTorch's state dict loaded; NULL after a failed check */
+static net *torch_net(void) {
     net *m = small_net();
-    if (!check(m != NULL, "build the test network: %s", m ? "ok" : sn_last_error())) return check_exit();
-    const char *torch_file = fixture_path("io_state_torch.safetensors");
-    char torch_path[512];
-    snprintf(torch_path, sizeof torch_path, "%s", torch_file);
-    int n = net_load_safetensors(m, torch_path, NULL);
+    int n = m ? net_load_safetensors(m, fixture_path("io_state_torch.safetensors"), NULL) : -1;
+    if (!check(n == 9, "the test network with PyTorch's state dict: %s", n == 9 ? "ok" : sn_last_error())) {
+        net_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void case_load_torch(void) {
+    net *m = small_net();
+    if (!check(m != NULL, "build the test network: %s", m ? "ok" : sn_last_error())) return;
+    int n = net_load_safetensors(m, fixture_path("io_state_torch.safetensors"), NULL);
     int n_cmp = 0;
     check(n == m->n_params && n == 9, "strict load of a PyTorch state dict: %d params loaded (%s)", n, n < 0 ? sn_last_error() : "ok");
     bool same = equals_ref(m, &n_cmp);
     check(same && n_cmp == 9, "every param equals PyTorch's, conv weights permuted OIHW -> OHWI (%d compared)", n_cmp);
     check(m->nodes[bn_node(m)].tracked == 5, "num_batches_tracked -> node.tracked = 5 (got %lld)", (long long)m->nodes[bn_node(m)].tracked);
+    net_free(m);
+}
 
+static void case_load_f64(void) {
     net *m2 = small_net();
-    n = net_load_safetensors(m2, fixture_path("io_state_torch_f64.safetensors"), NULL);
+    int n_cmp = 0, n = m2 ? net_load_safetensors(m2, fixture_path("io_state_torch_f64.safetensors"), NULL) : -1;
     check(n == 9 && equals_ref(m2, &n_cmp), "an F64 state dict loads and converts exactly (%s)", n < 0 ? sn_last_error() : "ok");
+    net_free(m2);
+}
 
-    /* save: byte-identical to PyTorch's save_file(model.state_dict()) */
+/* save: byte-identical to PyTorch's save_file(model.state_dict()) */
+static void case_save_identical(void) {
+    net *m = torch_net();
+    if (!m || !tmp_begin()) {
+        net_free(m);
+        return;
+    }
     const char *ours = tmp_path("ours.safetensors");
     size_t n1 = 0, n2 = 0;
     int rc_save = net_save_safetensors(m, ours, NULL, 0);
     check(rc_save == 0, "save: %s", rc_save ? sn_last_error() : "ok");
-    uint8_t *a = sn_read_file(ours, &n1, 0), *b = sn_read_file(torch_path, &n2, 0);
+    uint8_t *a = sn_read_file(ours, &n1, 0), *b = sn_read_file(fixture_path("io_state_torch.safetensors"), &n2, 0);
     check(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "saved file is byte-identical to PyTorch's state dict file (%zu vs %zu bytes)", n1, n2);
     free(a);
     free(b);
+    tmp_end();
+    net_free(m);
+}
 
-    /* with metadata; PyTorch loads it strictly */
-    const char *meta[] = {"arch", "small", "classes", "cat,dog,\"x\"", "image_size", "8"};
-    const char *withmeta = tmp_path("meta.safetensors");
-    rc_save = net_save_safetensors(m, withmeta, meta, 3);
-    check(rc_save == 0, "save with metadata: %s", rc_save ? sn_last_error() : "ok");
-    st_file *f = st_open(withmeta);
-    check(f && st_meta_count(f) == 3 && strcmp(st_meta(f, "classes"), "cat,dog,\"x\"") == 0 && st_find(f, "bn1.num_batches_tracked") &&
-              st_find(f, "bn1.num_batches_tracked")->dtype == ST_I64 && st_find(f, "bn1.num_batches_tracked")->ndim == 0,
-          "metadata round trip; num_batches_tracked is a 0-dim I64");
-    n = f ? net_load_st(m2, f, NULL) : -1;
-    check(n == 9 && equals_ref(m2, &n_cmp) && m2->nodes[bn_node(m2)].tracked == 5, "our file loads back into a fresh net");
-    st_close(f);
+/* PyTorch loads `ours` strictly into the same module and finds the tensors of `torch_path` */
+static void check_pytorch_loads(const char *ours, const char *torch_path) {
     char cmd[3000];
     snprintf(cmd, sizeof cmd,
              "%s -c '\n"
@@ -150,7 +173,7 @@ int main(void) {
              "for k, v in m.state_dict().items(): assert torch.equal(v, ref[k]), k\n"
              "with safe_open(sys.argv[1], \"pt\") as f: assert f.metadata()[\"classes\"] == \"cat,dog,\\\"x\\\"\"\n"
              "print(\"PYOK\")' %s %s 2>&1",
-             python(), withmeta, torch_path);
+             python(), ours, torch_path);
     FILE *p = popen(cmd, "r");
     char out[4096] = {0};
     size_t got = p ? fread(out, 1, sizeof out - 1, p) : 0;
@@ -158,11 +181,43 @@ int main(void) {
     out[got] = 0;
     check(rc == 0 && strstr(out, "PYOK"), "PyTorch: load_state_dict(load_file(ours), strict=True) gives the same tensors%s%s",
           rc ? ": " : "", rc ? out : "");
+}
 
-    /* errors, each naming the file and the tensor; a failed load changes nothing */
+/* with metadata; our file loads back, and PyTorch loads it strictly */
+static void case_metadata(void) {
+    net *m = torch_net(), *m2 = small_net();
+    if (!m || !m2 || !tmp_begin()) {
+        net_free(m);
+        net_free(m2);
+        return;
+    }
+    const char *meta[] = {"arch", "small", "classes", "cat,dog,\"x\"", "image_size", "8"};
+    const char *withmeta = tmp_path("meta.safetensors");
+    int rc_save = net_save_safetensors(m, withmeta, meta, 3);
+    check(rc_save == 0, "save with metadata: %s", rc_save ? sn_last_error() : "ok");
+    st_file *f = st_open(withmeta);
+    check(f && st_meta_count(f) == 3 && strcmp(st_meta(f, "classes"), "cat,dog,\"x\"") == 0 && st_find(f, "bn1.num_batches_tracked") &&
+              st_find(f, "bn1.num_batches_tracked")->dtype == ST_I64 && st_find(f, "bn1.num_batches_tracked")->ndim == 0,
+          "metadata round trip; num_batches_tracked is a 0-dim I64");
+    int n_cmp = 0, n = f ? net_load_st(m2, f, NULL) : -1;
+    check(n == 9 && equals_ref(m2, &n_cmp) && m2->nodes[bn_node(m2)].tracked == 5, "our file loads back into a fresh net");
+    st_close(f);
+    check_pytorch_loads(withmeta, fixture_path("io_state_torch.safetensors"));
+    tmp_end();
+    net_free(m);
+    net_free(m2);
+}
+
+/* errors, each naming the file and the tensor; a failed load changes nothing */
+static void case_errors(void) {
+    net *m = torch_net();
+    if (!m || !tmp_begin()) {
+        net_free(m);
+        return;
+    }
     float before = net_param(m, 0)[0];
     const char *miss = variant("missing.safetensors", "bn1.running_var", NULL, 0);
-    n = miss ? net_load_safetensors(m, miss, NULL) : 0;
+    int n = miss ? net_load_safetensors(m, miss, NULL) : 0;
     check(n < 0 && strstr(sn_last_error(), miss) && strstr(sn_last_error(), "missing tensor 'bn1.running_var'") &&
               strstr(sn_last_error(), "[4]"),
           "missing tensor: %s", sn_last_error());
@@ -193,31 +248,45 @@ int main(void) {
     const char *sev = variant("several.safetensors", "conv2.", several, 2);
     n = sev ? net_load_safetensors(m, sev, NULL) : 0;
     check(n < 0 && strstr(sn_last_error(), "(and 3 more problems)"), "several problems are counted: %s", sn_last_error());
+    tmp_end();
+    net_free(m);
+}
 
-    /* a body without its head: fc.* keeps its values under allow_missing */
+/* partial loads: a body without its head (fc.* keeps its values under allow_missing), options
+ * relaxing everything, missing files */
+static void case_partial(void) {
+    net *m = torch_net();
+    if (!m || !tmp_begin()) {
+        net_free(m);
+        return;
+    }
+    float before = net_param(m, 0)[0];
     const char *body = variant("body.safetensors", "fc.", NULL, 0);
     int fcw = net_find_param(m, "fc.weight");
     net_param(m, fcw)[0] = 42.0f;
-    n = body ? net_load_safetensors(m, body, NULL) : 0;
+    int n = body ? net_load_safetensors(m, body, NULL) : 0;
     check(n < 0 && strstr(sn_last_error(), "missing tensor 'fc."), "body without head, strict: %s", sn_last_error());
     n = body ? net_load_safetensors(m, body, &(net_load_opts){.allow_missing = "fc."}) : -1;
     check(n == 7 && net_param(m, fcw)[0] == 42.0f && net_param(m, 0)[0] == before,
           "body without head under allow_missing \"fc.\": 7 loaded (%d), head keeps its values", n);
     /* loading torchvision-style: file has fc.* but the net's head is different -> ignore + allow */
-    n = net_load_safetensors(m, torch_path, &(net_load_opts){.allow_missing = "", .ignore_extra = ""});
+    n = net_load_safetensors(m, fixture_path("io_state_torch.safetensors"), &(net_load_opts){.allow_missing = "", .ignore_extra = ""});
     check(n == 9, "allow_missing and ignore_extra \"\" (everything) still load what matches (%d)", n);
     n = net_load_safetensors(m, "/nonexistent/w.safetensors", NULL);
     check(n < 0 && strstr(sn_last_error(), "/nonexistent/w.safetensors"), "missing file: %s", sn_last_error());
     check(net_save_safetensors(m, "/nonexistent/dir/w.safetensors", NULL, 0) < 0 &&
               strstr(sn_last_error(), "/nonexistent/dir/w.safetensors"),
           "save into a missing directory: %s", sn_last_error());
-
-    const char *names[] = {"ours.safetensors", "meta.safetensors", "missing.safetensors", "extra.safetensors",
-                           "shape.safetensors", "dtype.safetensors", "nbt.safetensors", "several.safetensors",
-                           "body.safetensors"};
-    for (int i = 0; i < 9; i++) unlink(tmp_path(names[i]));
-    rmdir(tmpdir);
+    tmp_end();
     net_free(m);
-    net_free(m2);
-    return check_exit();
 }
+
+static const test_case cases[] = {
+    {"load_torch", case_load_torch},
+    {"load_f64", case_load_f64},
+    {"save_identical", case_save_identical},
+    {"metadata", case_metadata},
+    {"errors", case_errors},
+    {"partial", case_partial},
+};
+TEST_MAIN(cases)

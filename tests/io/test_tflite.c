@@ -227,27 +227,8 @@ static bool json_ints(const cJSON *a, const int32_t *x, int n) {
     return true;
 }
 
-static void test_real(const char *key, const char *file, int want_ops) {
-    char fx[64];
-    snprintf(fx, sizeof fx, "io_tfl_%s.safetensors", key);
-    const char *path = shared_path(file);
-    tfl_model *m = tfl_open(path);
-    st_file *ref = st_open(fixture_path(fx));
-    if (!check(m && ref, "%s: open model and reference: %s", file, (m && ref) ? "ok" : sn_last_error())) {
-        tfl_close(m);
-        st_close(ref);
-        return;
-    }
-    cJSON *ops = cJSON_Parse(st_meta(ref, "ops")), *tens = cJSON_Parse(st_meta(ref, "tensors"));
-    cJSON *ins = cJSON_Parse(st_meta(ref, "inputs")), *outs = cJSON_Parse(st_meta(ref, "outputs"));
-    const tfl_subgraph *g = tfl_subgraph_at(m, 0);
-    check(ops && tens && tfl_num_ops(m) == want_ops && cJSON_GetArraySize(ops) == want_ops &&
-              tfl_num_tensors(m) == atoi(st_meta(ref, "n_tensors")) && tfl_num_buffers(m) == atoi(st_meta(ref, "n_buffers")) &&
-              tfl_version(m) == (uint32_t)atoi(st_meta(ref, "version")) && json_ints(ins, g->inputs, g->n_inputs) &&
-              json_ints(outs, g->outputs, g->n_outputs),
-          "%s: %d ops, %d tensors, %d buffers, version, subgraph inputs/outputs as the tflite package reads them", key,
-          tfl_num_ops(m), tfl_num_tensors(m), tfl_num_buffers(m));
-    /* tensors */
+/* every tensor against the tflite package's table (tens: the fixture's "tensors") */
+static void real_tensors(const char *key, const tfl_model *m, const cJSON *tens) {
     int bad = 0, i = 0, per_channel = 0;
     for (const cJSON *t = tens ? tens->child : NULL; t; t = t->next, i++) {
         const tfl_tensor *x = tfl_tensor_at(m, i);
@@ -262,11 +243,13 @@ static void test_real(const char *key, const char *file, int want_ops) {
     check(bad == 0 && i == tfl_num_tensors(m), "%s: every tensor's name, type, shape, buffer, data size, scale count, axis match (%d bad)",
           key, bad);
     if (strcmp(key, "ptq") == 0) check(per_channel > 50, "ptq: per-channel quantised tensors present (%d)", per_channel);
-    /* dequantised constants */
-    int n_const = 0, n_exact = 0;
+}
+
+/* every constant tensor dequantised against the tflite package + numpy (the fixture's t<i>) */
+static void real_constants(const char *key, tfl_model *m, st_file *ref) {
+    int n_const = 0, n_exact = 0, bad = 0;
     double worst = 0;
-    bad = 0;
-    for (i = 0; i < tfl_num_tensors(m); i++) {
+    for (int i = 0; i < tfl_num_tensors(m); i++) {
         char tn[32];
         snprintf(tn, sizeof tn, "t%d", i);
         const st_tensor *r = st_find(ref, tn);
@@ -295,10 +278,12 @@ static void test_real(const char *key, const char *file, int want_ops) {
     check(bad == 0 && n_const > 100 && worst <= 1e-6,
           "%s: all %d constant tensors dequantise as the tflite package + numpy (%d bit-exact, worst rel err %.3g)", key,
           n_const, n_exact, worst);
-    /* operators */
-    bad = 0;
-    int counts[256] = {0};
-    i = 0;
+}
+
+/* every operator against the tflite package's table (ops: the fixture's "ops"), the op mix,
+ * and what sets the two files apart */
+static void real_ops(const char *key, tfl_model *m, const cJSON *ops) {
+    int bad = 0, i = 0, counts[256] = {0};
     for (const cJSON *o = ops ? ops->child : NULL; o; o = o->next, i++) {
         const tfl_op *x = tfl_op_at(m, i);
         if (!x) { bad++; continue; }
@@ -351,6 +336,31 @@ static void test_real(const char *key, const char *file, int want_ops) {
         check(axis0 == 36 && axis3 == 17, "ptq: int8 per-channel weights, axis 0 for 36 convs, axis 3 for 17 depthwise (%d, %d)",
               axis0, axis3);
     }
+}
+
+static void test_real(const char *key, const char *file, int want_ops) {
+    char fx[64];
+    snprintf(fx, sizeof fx, "io_tfl_%s.safetensors", key);
+    const char *path = shared_path(file);
+    tfl_model *m = tfl_open(path);
+    st_file *ref = st_open(fixture_path(fx));
+    if (!check(m && ref, "%s: open model and reference: %s", file, (m && ref) ? "ok" : sn_last_error())) {
+        tfl_close(m);
+        st_close(ref);
+        return;
+    }
+    cJSON *ops = cJSON_Parse(st_meta(ref, "ops")), *tens = cJSON_Parse(st_meta(ref, "tensors"));
+    cJSON *ins = cJSON_Parse(st_meta(ref, "inputs")), *outs = cJSON_Parse(st_meta(ref, "outputs"));
+    const tfl_subgraph *g = tfl_subgraph_at(m, 0);
+    check(ops && tens && tfl_num_ops(m) == want_ops && cJSON_GetArraySize(ops) == want_ops &&
+              tfl_num_tensors(m) == atoi(st_meta(ref, "n_tensors")) && tfl_num_buffers(m) == atoi(st_meta(ref, "n_buffers")) &&
+              tfl_version(m) == (uint32_t)atoi(st_meta(ref, "version")) && json_ints(ins, g->inputs, g->n_inputs) &&
+              json_ints(outs, g->outputs, g->n_outputs),
+          "%s: %d ops, %d tensors, %d buffers, version, subgraph inputs/outputs as the tflite package reads them", key,
+          tfl_num_ops(m), tfl_num_tensors(m), tfl_num_buffers(m));
+    real_tensors(key, m, tens);
+    real_constants(key, m, ref);
+    real_ops(key, m, ops);
     cJSON_Delete(ops);
     cJSON_Delete(tens);
     cJSON_Delete(ins);
@@ -400,12 +410,15 @@ static void test_real_prefixes(void) {
     free(b);
 }
 
-int main(void) {
-    test_tiny();
-    test_tiny_corrupt();
-    test_shared_tables();
-    test_real("quant", "weights/mobilenet_v2_1.0_224_quant.tflite", 66);
-    test_real("ptq", "weights/tf2_mobilenet_v2_1.0_224_ptq.tflite", 68);
-    test_real_prefixes();
-    return check_exit();
-}
+static void test_real_quant(void) { test_real("quant", "weights/mobilenet_v2_1.0_224_quant.tflite", 66); }
+static void test_real_ptq(void) { test_real("ptq", "weights/tf2_mobilenet_v2_1.0_224_ptq.tflite", 68); }
+
+static const test_case cases[] = {
+    {"tiny", test_tiny},
+    {"tiny_corrupt", test_tiny_corrupt},
+    {"shared_tables", test_shared_tables},
+    {"real_quant", test_real_quant},
+    {"real_ptq", test_real_ptq},
+    {"real_prefixes", test_real_prefixes},
+};
+TEST_MAIN(cases)

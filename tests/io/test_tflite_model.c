@@ -41,58 +41,85 @@ static int copy_prefix(const char *src, const char *dst, long n) {
     return 0;
 }
 
-int main(void) {
+enum { N = 3, K = 1001, S = 224 };
+static const char *check_names[N] = {"bird", "sunflower", "cat"};
+static const int top1[N] = {20, 986, 286};
+
+static void set_paths(void) {
     snprintf(tflite_path, sizeof tflite_path, "%s", shared_path("weights/mobilenet_v2_1.0_224_quant.tflite"));
     snprintf(labels_path, sizeof labels_path, "%s", shared_path("weights/imagenet_labels.txt"));
-    st_file *ref = st_open(fixture_path("tflite_logits.safetensors"));
-    if (!check(ref != NULL, "open the PyTorch rendition's logits (%s)", ref ? "ok" : sn_last_error()))
-        return check_exit();
-    const st_tensor *tl = st_find(ref, "logits"), *ti = st_find(ref, "input");
-    const int N = 3, K = 1001, S = 224;
-    float *want = malloc(sizeof(float) * N * K), *in = malloc(sizeof(float) * N * S * S * 3);
-    st_read_f32(ref, tl, want, (size_t)N * K);
-    st_read_f32(ref, ti, in, (size_t)N * S * S * 3);
+}
 
+/* the PyTorch rendition's input and logits of the three check photos (malloc'd); false after a
+ * failed check */
+static bool read_rendition(float **in, float **want) {
+    st_file *ref = st_open(fixture_path("tflite_logits.safetensors"));
+    const st_tensor *tl = ref ? st_find(ref, "logits") : NULL, *ti = ref ? st_find(ref, "input") : NULL;
+    *want = malloc(sizeof(float) * N * K);
+    *in = malloc(sizeof(float) * N * S * S * 3);
+    bool ok = tl && ti && *want && *in && st_read_f32(ref, tl, *want, (size_t)N * K) == 0 &&
+              st_read_f32(ref, ti, *in, (size_t)N * S * S * 3) == 0;
+    check(ok, "open the PyTorch rendition's logits (%s)", ok ? "ok" : sn_last_error());
+    st_close(ref);
+    if (!ok) {
+        free(*in);
+        free(*want);
+        *in = *want = NULL;
+    }
+    return ok;
+}
+
+/* the TFLite MobileNetV2 with its labels; NULL after a failed check */
+static sn_model *load_tflite(void) {
+    set_paths();
     model_load_opts lo = {.labels = labels_path};
     sn_model *m = model_load(tflite_path, &lo);
-    if (!check(m != NULL, "load the TFLite MobileNetV2 (%s)", m ? "ok" : sn_last_error())) return check_exit();
-    check(!strcmp(m->arch, "mobilenet_v2_tf") && m->n_classes == K && m->size == S, "it is mobilenet_v2_tf, 1001 "
-          "classes, 224x224");
-    check(!strcmp(m->classes[20], "chickadee"), "class 20 is named chickadee (%s)", m->classes[20]);
+    check(m != NULL, "load the TFLite MobileNetV2 (%s)", m ? "ok" : sn_last_error());
+    return m;
+}
 
-    /* our decoder + preprocessing produce the rendition's input (x/127.5-1 vs (x/255-.5)/.5: 1 ulp) */
-    const char *names[3] = {"bird", "sunflower", "cat"};
-    float *mine = malloc(sizeof(float) * N * S * S * 3);
-    for (int i = 0; i < N; i++) {
+/* the three check photos through our decoder and m's preprocessing (malloc'd) */
+static float *preprocess(const sn_model *m) {
+    float *mine = calloc((size_t)N * S * S * 3, sizeof(float));
+    for (int i = 0; mine && i < N; i++) {
         char p[4096];
-        snprintf(p, sizeof p, "%s/%s.png", shared_path("weights/imagenet-check"), names[i]);
+        snprintf(p, sizeof p, "%s/%s.png", shared_path("weights/imagenet-check"), check_names[i]);
         image im;
         if (image_load(p, &im) == 0) {
             image_to_input(&im, S, m->mean, m->std, mine + (size_t)i * S * S * 3);
             image_free(&im);
         }
     }
-    check_close("preprocessed check photos equal the rendition's input", mine, in, (size_t)N * S * S * 3, 0, 1e-6f);
+    return mine;
+}
 
-    /* logits: float32 in both, different summation orders over 53 layers -> 1e-4 of the max */
-    net_set_batch(m->net, N);
-    const float *y = net_forward(m->net, in, false);
-    check_close("logits equal the PyTorch rendition of the TFLite graph", y, want, (size_t)N * K, 1e-4f, 0);
-    const int top1[3] = {20, 986, 286};
-    for (int i = 0; i < N; i++)
-        check(argmax(y + (size_t)i * K, K) == top1[i], "%s.png top-1 is %d (%s), as SOURCE.txt says", names[i],
-              top1[i], m->classes[top1[i]]);
-    float *y0 = malloc(sizeof(float) * N * K);
-    memcpy(y0, y, sizeof(float) * N * K);
+static void case_load(void) {
+    sn_model *m = load_tflite();
+    if (!m) return;
+    check(!strcmp(m->arch, "mobilenet_v2_tf") && m->n_classes == K && m->size == S, "it is mobilenet_v2_tf, 1001 "
+          "classes, 224x224");
+    check(!strcmp(m->classes[20], "chickadee"), "class 20 is named chickadee (%s)", m->classes[20]);
+    model_free(m);
+}
 
-    /* batch 1 gives the same logits as batch 3 (the per-image path) */
-    net_set_batch(m->net, 1);
-    y = net_forward(m->net, in + (size_t)S * S * 3, false);
-    check_close("batch-1 logits equal batch-3 logits", y, y0 + K, K, 1e-5f, 0);
+/* our decoder + preprocessing produce the rendition's input (x/127.5-1 vs (x/255-.5)/.5: 1 ulp) */
+static void case_preprocess(void) {
+    float *in, *want;
+    sn_model *m = read_rendition(&in, &want) ? load_tflite() : NULL;
+    float *mine = m ? preprocess(m) : NULL;
+    if (m && check(mine != NULL, "memory for the preprocessed photos"))
+        check_close("preprocessed check photos equal the rendition's input", mine, in, (size_t)N * S * S * 3, 0, 1e-6f);
+    free(mine);
+    free(in);
+    free(want);
+    model_free(m);
+}
 
-    /* round trip through a stylenet model file */
+/* m saved as a stylenet model file and loaded back: the same metadata, logits y0 on `in` */
+static void round_trip(const sn_model *m, const float *in, const float *y0) {
     char tmp[] = "/tmp/stylenet_test_XXXXXX";
     int fd = mkstemp(tmp);
+    if (!check(fd >= 0, "temp file")) return;
     close(fd);
     int saved = model_save(m, tmp);
     check(saved == 0, "save as a stylenet model file (%s)", saved ? sn_last_error() : "ok");
@@ -105,11 +132,52 @@ int main(void) {
         check(!memcmp(y2, y0, sizeof(float) * N * K), "reloaded model gives bitwise-identical logits");
         model_free(m2);
     }
+    unlink(tmp);
+}
 
-    /* the other body in ../shared/weights: TF2 (Keras) MobileNetV2, int8 per-channel PTQ weights
-     * (axis 0 for convolutions, axis 3 for depthwise); the same graph, so the same top-1 classes */
+/* logits: float32 in both, different summation orders over 53 layers -> 1e-4 of the max; the
+ * top-1 classes; batch 1 gives the same logits as batch 3 (the per-image path); a round trip
+ * through a stylenet model file gives bitwise the same logits */
+static void case_logits(void) {
+    float *in, *want;
+    sn_model *m = read_rendition(&in, &want) ? load_tflite() : NULL;
+    if (!m) {
+        free(in);
+        free(want);
+        return;
+    }
+    net_set_batch(m->net, N);
+    const float *y = net_forward(m->net, in, false);
+    check_close("logits equal the PyTorch rendition of the TFLite graph", y, want, (size_t)N * K, 1e-4f, 0);
+    for (int i = 0; i < N; i++)
+        check(argmax(y + (size_t)i * K, K) == top1[i], "%s.png top-1 is %d (%s), as SOURCE.txt says", check_names[i],
+              top1[i], m->classes[top1[i]]);
+    float *y0 = malloc(sizeof(float) * N * K);
+    if (check(y0 != NULL, "memory for the logits")) {
+        memcpy(y0, y, sizeof(float) * N * K);
+        net_set_batch(m->net, 1);
+        y = net_forward(m->net, in + (size_t)S * S * 3, false);
+        check_close("batch-1 logits equal batch-3 logits", y, y0 + K, K, 1e-5f, 0);
+        round_trip(m, in, y0);
+    }
+    free(y0);
+    free(in);
+    free(want);
+    model_free(m);
+}
+
+/* the other body in the shared weights: TF2 (Keras) MobileNetV2, int8 per-channel PTQ weights
+ * (axis 0 for convolutions, axis 3 for depthwise); the same graph, so the same top-1 classes */
+static void case_tf2(void) {
+    sn_model *m = load_tflite();
+    float *mine = m ? preprocess(m) : NULL;
+    if (!m || !check(mine != NULL, "memory for the preprocessed photos")) {
+        model_free(m);
+        return;
+    }
     char tf2_path[4096];
     snprintf(tf2_path, sizeof tf2_path, "%s", shared_path("weights/tf2_mobilenet_v2_1.0_224_ptq.tflite"));
+    model_load_opts lo = {.labels = labels_path};
     sn_model *m3 = model_load(tf2_path, &lo);
     if (check(m3 != NULL, "load the TF2 int8 per-channel MobileNetV2 (%s)", m3 ? "ok" : sn_last_error())) {
         check(!strcmp(m3->arch, "mobilenet_v2_tf") && m3->n_classes == K && m3->size == S,
@@ -117,15 +185,23 @@ int main(void) {
         net_set_batch(m3->net, N);
         const float *y3 = net_forward(m3->net, mine, false);
         for (int i = 0; y3 && i < N; i++)
-            check(argmax(y3 + (size_t)i * K, K) == top1[i], "TF2 file: %s.png top-1 is %d (%s): %d", names[i], top1[i],
-                  m3->classes[top1[i]], argmax(y3 + (size_t)i * K, K));
+            check(argmax(y3 + (size_t)i * K, K) == top1[i], "TF2 file: %s.png top-1 is %d (%s): %d", check_names[i],
+                  top1[i], m3->classes[top1[i]], argmax(y3 + (size_t)i * K, K));
         model_free(m3);
     }
+    free(mine);
+    model_free(m);
+}
 
-    /* refusals */
-    char trunc[] = "/tmp/stylenet_trunc_XXXXXX";
-    fd = mkstemp(trunc);
-    close(fd);
+/* files that do not fit: truncated, another architecture, a labels file of the wrong length */
+static void case_refusals(void) {
+    set_paths();
+    model_load_opts lo = {.labels = labels_path};
+    char trunc[] = "/tmp/stylenet_trunc_XXXXXX", tmp[] = "/tmp/stylenet_test_XXXXXX";
+    int fd = mkstemp(trunc), fd2 = mkstemp(tmp);
+    if (fd >= 0) close(fd);
+    if (fd2 >= 0) close(fd2);
+    if (!check(fd >= 0 && fd2 >= 0, "temp files")) return;
     copy_prefix(tflite_path, trunc, 1000000);
     sn_model *bad = model_load(trunc, &lo);
     check(!bad && strstr(sn_last_error(), trunc), "truncated TFLite file: %s", sn_last_error());
@@ -141,17 +217,24 @@ int main(void) {
           "recomputed): %s", small ? "ok" : sn_last_error());
     net_free(small);
     FILE *lf = fopen(tmp, "w"); /* a labels file of 3 names for a 1001-class model */
-    fputs("cat\ndog\nbird\n", lf);
-    fclose(lf);
+    if (lf) {
+        fputs("cat\ndog\nbird\n", lf);
+        fclose(lf);
+    }
     lo.labels = tmp;
     bad = model_load(tflite_path, &lo);
-    check(!bad && strstr(sn_last_error(), "3 class names") && strstr(sn_last_error(), "1001"),
+    check(lf && !bad && strstr(sn_last_error(), "3 class names") && strstr(sn_last_error(), "1001"),
           "wrong labels file: %s", sn_last_error());
     model_free(bad);
     unlink(tmp);
     unlink(trunc);
-    free(want); free(in); free(mine); free(y0);
-    model_free(m);
-    st_close(ref);
-    return check_exit();
 }
+
+static const test_case cases[] = {
+    {"load", case_load},
+    {"preprocess", case_preprocess},
+    {"logits", case_logits},
+    {"tf2", case_tf2},
+    {"refusals", case_refusals},
+};
+TEST_MAIN(cases)

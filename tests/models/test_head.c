@@ -5,6 +5,7 @@
 
 static bool has(const net *m, const char *name) { return net_find_param(m, name) >= 0; }
 
+/* ps=0.5 (the default): names, groups, parameter count, init, dropouts */
 static void test_names(void) {
     model_opts o = model_default_opts();
     o.head = MODEL_HEAD_FASTAI;
@@ -48,9 +49,14 @@ static void test_names(void) {
     check(k == 2 && ps[0] == 0.25f && ps[1] == 0.5f && cp && cp->c == 1024,
           "dropouts p/2 = %.2f then p = %.2f; concat pool gives 2 x 512 features", ps[0], ps[1]);
     net_free(m);
+}
 
+/* ps=0: no Dropout modules, and the Sequential indices shift */
+static void test_ps0(void) {
+    model_opts o = model_default_opts();
+    o.head = MODEL_HEAD_FASTAI;
     o.ps = 0;
-    m = model_build("resnet34", 37, &o);
+    net *m = model_build("resnet34", 37, &o);
     int drop = 0;
     for (int i = 0; m && i < m->n_nodes; i++) drop += m->nodes[i].op == OP_DROPOUT;
     check(m && drop == 0 && has(m, "head.2.weight") && has(m, "head.3.weight") && has(m, "head.5.running_var") &&
@@ -58,13 +64,16 @@ static void test_names(void) {
           "ps=0: no Dropout modules, indices shift as fastai's bn_drop_lin: head.2 BN, head.3 Linear, head.5 BN, "
           "head.6 Linear");
     net_free(m);
+}
 
+/* the head on every body of the zoo, and on any body node */
+static void test_bodies(void) {
     static const char *bodies[] = {"resnet18", "resnet50", "mobilenet_v2", "mobilenet_v2_tf"};
-    o = model_default_opts();
+    model_opts o = model_default_opts();
     o.head = MODEL_HEAD_FASTAI;
     o.in_h = o.in_w = 96;
     for (int a = 0; a < 4; a++) {
-        m = model_build(bodies[a], 3, &o);
+        net *m = model_build(bodies[a], 3, &o);
         int bn = net_find_param(m ? m : (net *)NULL, "head.2.weight");
         int nf = model_body_features(bodies[a]);
         check(m && bn >= 0 && m->params[bn].shape[0] == 2 * nf && net_out_size(m) == 3,
@@ -72,7 +81,7 @@ static void test_names(void) {
         net_free(m);
     }
     o.head = MODEL_HEAD_NONE;
-    m = model_build("mobilenet_v2", 3, &o);
+    net *m = model_build("mobilenet_v2", 3, &o);
     check(m && m->nodes[net_output(m)].c == 1280 && m->nodes[net_output(m)].h == 3,
           "MODEL_HEAD_NONE: mobilenet_v2 body output 3x3x1280 at 96x96");
     /* the head on any body */
@@ -84,6 +93,8 @@ static void test_names(void) {
     net_free(m);
 }
 
+/* resnet34 + fastai head against PyTorch: eval (ps=0.5), then a train step (ps=0, the same
+ * parameters) */
 static void test_proof(void) {
     const char *tag = "resnet34_fastai", *state = "models_resnet34_fastai_state.safetensors";
     proof_io io;
@@ -118,8 +129,10 @@ static void test_proof(void) {
     proof_close(&io);
 }
 
-int main(void) {
-    test_names();
-    test_proof();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"names", test_names},
+    {"ps0", test_ps0},
+    {"bodies", test_bodies},
+    {"proof", test_proof},
+};
+TEST_MAIN(cases)

@@ -23,6 +23,7 @@ static int relu6_after(const net *m, int i) {
     return 0;
 }
 
+/* torchvision's mobilenet_v2: parameter count, groups, sizes, dropout, init, depthwise layers */
 static void test_torchvision_structure(void) {
     net *m = model_build("mobilenet_v2", 0, NULL);
     if (!check(m != NULL, "mobilenet_v2 builds (default 1000 classes): %s", m ? "" : sn_last_error())) return;
@@ -138,7 +139,8 @@ static void test_tf_against_file(net *m) {
     tfl_close(f);
 }
 
-static void test_tf(void) {
+/* mobilenet_v2_tf: parameter count, folded BN, groups, and its conv nodes against the file */
+static void test_tf_structure(void) {
     net *m = model_build("mobilenet_v2_tf", 0, NULL);
     if (!check(m != NULL, "mobilenet_v2_tf builds (224x224, 1001 classes): %s", m ? "" : sn_last_error())) return;
     check(model_num_params(m) == TF_PARAMS, "mobilenet_v2_tf: %zu parameters (the file's convs: %d)",
@@ -155,7 +157,14 @@ static void test_tf(void) {
     model_summary(m, stdout);
     test_tf_against_table(m);
     test_tf_against_file(m);
+    net_free(m);
+}
 
+/* mobilenet_v2_tf on the three check photos: the oracle's dequantised weights loaded by name,
+ * and the same net filled by net_load_tflite from the file, against PyTorch's logits */
+static void test_tf_logits(void) {
+    net *m = model_build("mobilenet_v2_tf", 0, NULL);
+    if (!check(m != NULL, "mobilenet_v2_tf builds (224x224, 1001 classes): %s", m ? "" : sn_last_error())) return;
     proof_io io;
     if (proof_open(&io, "mnv2tf", 1001)) {
         double t0 = now_s();
@@ -228,6 +237,7 @@ static void tf_step(bool unfused, float **out, float **grad, size_t *n_out, size
     net_free(m);
 }
 
+/* the training step fused and unfused: bitwise the same, and the fused one uses no more memory */
 static void test_tf_fused_training(void) {
     float *o1, *g1, *o2, *g2;
     size_t no, ng, no2, ng2, top1, top2;
@@ -244,10 +254,13 @@ static void test_tf_fused_training(void) {
     free(o1), free(g1), free(o2), free(g2);
 }
 
-int main(void) {
-    test_torchvision_structure();
-    prove_torchvision("mobilenet_v2", 10);
-    test_tf();
-    test_tf_fused_training();
-    return check_exit();
-}
+static void test_torchvision_proof(void) { prove_torchvision("mobilenet_v2", 10); }
+
+static const test_case cases[] = {
+    {"torchvision_structure", test_torchvision_structure},
+    {"torchvision_proof", test_torchvision_proof},
+    {"tf_structure", test_tf_structure},
+    {"tf_logits", test_tf_logits},
+    {"tf_fused_training", test_tf_fused_training},
+};
+TEST_MAIN(cases)

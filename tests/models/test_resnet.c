@@ -22,6 +22,7 @@ static void stats(net *m, const char *name, double *mean, double *sd, double *lo
     *sd = sqrt(s2 / n - *mean * *mean);
 }
 
+/* resnet18/34/50: parameter counts, the body's last map, the layer groups */
 static void test_structure(void) {
     static const struct { const char *arch; size_t params; } tv[] = {
         {"resnet18", 11689512}, {"resnet34", 21797672}, {"resnet50", 25557032}};
@@ -44,53 +45,64 @@ static void test_structure(void) {
                   m->params[g0].group == 0 && m->params[g1].group == 1 && m->params[g1b].group == 1 &&
                   m->params[g2].group == 2,
               "%s: layer groups as fastai's _resnet_split (stem..layer2 | layer3, layer4 | head)", tv[a].arch);
-        if (a == 2) {
-            /* v1.5: stride 2 on the 3x3 conv2 of the first Bottleneck of layers 2-4 */
-            int c1 = net_find_param(m, "layer2.0.conv1.weight"), c2 = net_find_param(m, "layer2.0.conv2.weight"),
-                ds = net_find_param(m, "layer1.0.downsample.0.weight");
-            check(c1 >= 0 && c2 >= 0 && ds >= 0 && m->nodes[m->params[c1].node].conv.sh == 1 &&
-                      m->nodes[m->params[c2].node].conv.sh == 2 &&
-                      m->nodes[m->params[ds].node].conv.sh == 1,
-                  "resnet50: Bottleneck v1.5 (stride on conv2), layer1.0 has a stride-1 downsample to 256");
-        }
-        if (a == 1) {
-            /* torchvision init: kaiming normal fan_out for convs, BN 1/0, fc uniform +-1/sqrt(512) */
-            double mean, sd, lo, hi;
-            stats(m, "conv1.weight", &mean, &sd, &lo, &hi);
-            double want = sqrt(2.0 / (64 * 7 * 7));
-            check(fabs(sd / want - 1) < 0.05 && fabs(mean) < 0.05 * want,
-                  "init conv1.weight: std %.4g, kaiming fan_out wants %.4g; mean %.2g", sd, want, mean);
-            stats(m, "layer3.2.conv2.weight", &mean, &sd, &lo, &hi);
-            want = sqrt(2.0 / (256 * 3 * 3));
-            check(fabs(sd / want - 1) < 0.02, "init layer3.2.conv2.weight: std %.4g, wants %.4g", sd, want);
-            stats(m, "fc.weight", &mean, &sd, &lo, &hi);
-            double b = 1 / sqrt(512.0);
-            check(lo >= -b && hi <= b && fabs(sd / (b / sqrt(3.0)) - 1) < 0.05,
-                  "init fc.weight: in [%.4g, %.4g] within +-%.4g, std %.4g (uniform wants %.4g)", lo, hi, b, sd,
-                  b / sqrt(3.0));
-            stats(m, "fc.bias", &mean, &sd, &lo, &hi);
-            check(lo >= -b && hi <= b && sd > 0.3 * b, "init fc.bias: uniform +-1/sqrt(512) (range [%.3g, %.3g])",
-                  lo, hi);
-            double w0, w1, b0, b1, v0, v1;
-            stats(m, "layer2.0.bn1.weight", &mean, &sd, &w0, &w1);
-            stats(m, "layer2.0.bn1.bias", &mean, &sd, &b0, &b1);
-            stats(m, "layer2.0.bn1.running_var", &mean, &sd, &v0, &v1);
-            check(w0 == 1 && w1 == 1 && b0 == 0 && b1 == 0 && v0 == 1 && v1 == 1, "init BN: weight 1, bias 0, var 1");
-            /* summary: one line per node + header + totals */
-            FILE *f = tmpfile();
-            if (f) {
-                model_summary(m, f);
-                rewind(f);
-                int lines = 0, ch;
-                while ((ch = fgetc(f)) != EOF) lines += ch == '\n';
-                fclose(f);
-                check(lines == m->n_nodes + 3, "model_summary: %d lines for %d nodes", lines, m->n_nodes);
-            }
-        }
         net_free(m);
     }
 }
 
+/* resnet50 is torchvision's v1.5 Bottleneck */
+static void test_resnet50_v1_5(void) {
+    net *m = model_build("resnet50", 1000, NULL);
+    if (!check(m != NULL, "resnet50 builds at 224x224: %s", m ? "" : sn_last_error())) return;
+    /* v1.5: stride 2 on the 3x3 conv2 of the first Bottleneck of layers 2-4 */
+    int c1 = net_find_param(m, "layer2.0.conv1.weight"), c2 = net_find_param(m, "layer2.0.conv2.weight"),
+        ds = net_find_param(m, "layer1.0.downsample.0.weight");
+    check(c1 >= 0 && c2 >= 0 && ds >= 0 && m->nodes[m->params[c1].node].conv.sh == 1 &&
+              m->nodes[m->params[c2].node].conv.sh == 2 &&
+              m->nodes[m->params[ds].node].conv.sh == 1,
+          "resnet50: Bottleneck v1.5 (stride on conv2), layer1.0 has a stride-1 downsample to 256");
+    net_free(m);
+}
+
+/* torchvision's init on resnet34, and model_summary's lines */
+static void test_resnet34_init(void) {
+    net *m = model_build("resnet34", 1000, NULL);
+    if (!check(m != NULL, "resnet34 builds at 224x224: %s", m ? "" : sn_last_error())) return;
+    /* torchvision init: kaiming normal fan_out for convs, BN 1/0, fc uniform +-1/sqrt(512) */
+    double mean, sd, lo, hi;
+    stats(m, "conv1.weight", &mean, &sd, &lo, &hi);
+    double want = sqrt(2.0 / (64 * 7 * 7));
+    check(fabs(sd / want - 1) < 0.05 && fabs(mean) < 0.05 * want,
+          "init conv1.weight: std %.4g, kaiming fan_out wants %.4g; mean %.2g", sd, want, mean);
+    stats(m, "layer3.2.conv2.weight", &mean, &sd, &lo, &hi);
+    want = sqrt(2.0 / (256 * 3 * 3));
+    check(fabs(sd / want - 1) < 0.02, "init layer3.2.conv2.weight: std %.4g, wants %.4g", sd, want);
+    stats(m, "fc.weight", &mean, &sd, &lo, &hi);
+    double b = 1 / sqrt(512.0);
+    check(lo >= -b && hi <= b && fabs(sd / (b / sqrt(3.0)) - 1) < 0.05,
+          "init fc.weight: in [%.4g, %.4g] within +-%.4g, std %.4g (uniform wants %.4g)", lo, hi, b, sd,
+          b / sqrt(3.0));
+    stats(m, "fc.bias", &mean, &sd, &lo, &hi);
+    check(lo >= -b && hi <= b && sd > 0.3 * b, "init fc.bias: uniform +-1/sqrt(512) (range [%.3g, %.3g])",
+          lo, hi);
+    double w0, w1, b0, b1, v0, v1;
+    stats(m, "layer2.0.bn1.weight", &mean, &sd, &w0, &w1);
+    stats(m, "layer2.0.bn1.bias", &mean, &sd, &b0, &b1);
+    stats(m, "layer2.0.bn1.running_var", &mean, &sd, &v0, &v1);
+    check(w0 == 1 && w1 == 1 && b0 == 0 && b1 == 0 && v0 == 1 && v1 == 1, "init BN: weight 1, bias 0, var 1");
+    /* summary: one line per node + header + totals */
+    FILE *f = tmpfile();
+    if (f) {
+        model_summary(m, f);
+        rewind(f);
+        int lines = 0, ch;
+        while ((ch = fgetc(f)) != EOF) lines += ch == '\n';
+        fclose(f);
+        check(lines == m->n_nodes + 3, "model_summary: %d lines for %d nodes", lines, m->n_nodes);
+    }
+    net_free(m);
+}
+
+/* unknown architectures and heads, and load errors naming the tensor */
 static void test_errors(void) {
     net *m = model_build("resnet99", 10, NULL);
     const char *e = sn_last_error();
@@ -145,11 +157,17 @@ static void test_errors(void) {
     net_free(body);
 }
 
-int main(void) {
-    test_errors();
-    test_structure();
-    prove_torchvision("resnet18", 10);
-    prove_torchvision("resnet34", 10);
-    prove_torchvision("resnet50", 10);
-    return check_exit();
-}
+static void test_resnet18_proof(void) { prove_torchvision("resnet18", 10); }
+static void test_resnet34_proof(void) { prove_torchvision("resnet34", 10); }
+static void test_resnet50_proof(void) { prove_torchvision("resnet50", 10); }
+
+static const test_case cases[] = {
+    {"errors", test_errors},
+    {"structure", test_structure},
+    {"resnet50_v1_5", test_resnet50_v1_5},
+    {"resnet34_init", test_resnet34_init},
+    {"resnet18_proof", test_resnet18_proof},
+    {"resnet34_proof", test_resnet34_proof},
+    {"resnet50_proof", test_resnet50_proof},
+};
+TEST_MAIN(cases)
