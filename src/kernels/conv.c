@@ -203,7 +203,7 @@ static void fwd_chunk(const conv_desc *d, int i, int cn, const float *x, const f
             for (int bk = 0; bk < nb; bk++)
                 im2col(d, xi, g * cig, cig, bk * 32, imin(rows, bk * 32 + 32), cj + (long)bk * 32 * K);
         }
-        sgemm(false, true, cn * rows, cog, (int)K, 1.0f, col, (int)K, w + (long)g * cog * K, (int)K, 0.0f, yc + g * cog,
+        gemm_sgemm(false, true, cn * rows, cog, (int)K, 1.0f, col, (int)K, w + (long)g * cog * K, (int)K, 0.0f, yc + g * cog,
               d->cout);
     }
     bias_act((long)cn * rows, d->cout, b, d->act, yc);
@@ -219,7 +219,7 @@ void conv2d_forward_gemm(const conv_desc *d, int n, const float *x, const float 
     long K = (long)d->kh * d->kw * cig, xs = (long)d->h * d->w * d->cin, ys = (long)rows * d->cout;
     if (is_pointwise(d)) {
         for (int g = 0; g < G; g++)
-            sgemm(false, true, n * rows, cog, cig, 1.0f, x + g * cig, d->cin, w + (long)g * cog * cig, cig, 0.0f,
+            gemm_sgemm(false, true, n * rows, cog, cig, 1.0f, x + g * cig, d->cin, w + (long)g * cog * cig, cig, 0.0f,
                   y + g * cog, d->cout);
         bias_act((long)n * rows, d->cout, b, d->act, y);
         return;
@@ -257,7 +257,7 @@ static void bwd_data_chunk(const conv_desc *d, int i, int cn, const float *dy, c
     long K = (long)d->kh * d->kw * cig, xs = (long)d->h * d->w * d->cin;
     const float *dyc = dy + (long)i * rows * d->cout;
     for (int g = 0; g < G; g++) {
-        sgemm(false, false, cn * rows, (int)K, cog, 1.0f, dyc + g * cog, d->cout, w + (long)g * cog * K, (int)K, 0.0f,
+        gemm_sgemm(false, false, cn * rows, (int)K, cog, 1.0f, dyc + g * cog, d->cout, w + (long)g * cog * K, (int)K, 0.0f,
               dcol, (int)K);
         for (int j = 0; j < cn; j++) col2im_acc(d, dcol + (long)j * rows * K, g * cig, cig, dx + (long)(i + j) * xs);
     }
@@ -273,7 +273,7 @@ void conv2d_backward_data_gemm(const conv_desc *d, int n, const float *dy, const
     long K = (long)d->kh * d->kw * cig, xs = (long)d->h * d->w * d->cin, ys = (long)rows * d->cout;
     if (is_pointwise(d)) {
         for (int g = 0; g < G; g++)
-            sgemm(false, false, n * rows, cig, cog, 1.0f, dy + g * cog, d->cout, w + (long)g * cog * cig, cig, 1.0f,
+            gemm_sgemm(false, false, n * rows, cig, cog, 1.0f, dy + g * cog, d->cout, w + (long)g * cog * cig, cig, 1.0f,
                   dx + g * cig, d->cin);
         return;
     }
@@ -318,7 +318,7 @@ static void bwd_w_chunk(const conv_desc *d, int i, int cn, const float *x, const
             for (int bk = 0; bk < nb; bk++)
                 im2col(d, xi, g * cig, cig, bk * 32, imin(rows, bk * 32 + 32), cj + (long)bk * 32 * K);
         }
-        sgemm(true, false, cog, (int)K, cn * rows, 1.0f, dyc + g * cog, d->cout, col, (int)K, 1.0f, dw + (long)g * cog * K,
+        gemm_sgemm(true, false, cog, (int)K, cn * rows, 1.0f, dyc + g * cog, d->cout, col, (int)K, 1.0f, dw + (long)g * cog * K,
               (int)K);
     }
 }
@@ -336,7 +336,7 @@ void conv2d_backward_weights_gemm(const conv_desc *d, int n, const float *x, con
     if (!dw) return;
     if (is_pointwise(d)) {
         for (int g = 0; g < G; g++)
-            sgemm(true, false, cog, cig, n * rows, 1.0f, dy + g * cog, d->cout, x + g * cig, d->cin, 1.0f,
+            gemm_sgemm(true, false, cog, cig, n * rows, 1.0f, dy + g * cog, d->cout, x + g * cig, d->cin, 1.0f,
                   dw + (long)g * cog * cig, cig);
         return;
     }

@@ -243,8 +243,8 @@ static void fused_activation(const char *nm, conv_desc d, int n) {
             conv_desc p = d;
             p.algo = path == 3 ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
             if (forward_on(path, &p, CONV_ACT_NONE, n, x, w, b, y0, &key)) continue; /* oneDNN declined */
-            if (act == CONV_ACT_RELU) relu_forward(Y, y0, ya);
-            else relu6_forward(Y, y0, ya);
+            if (act == CONV_ACT_RELU) eltwise_relu_forward(Y, y0, ya);
+            else eltwise_relu6_forward(Y, y0, ya);
             int declined = forward_on(path, &p, act, n, x, w, b, y1, &key);
             if (declined || memcmp(y1, ya, sizeof(float) * Y)) {
                 bad_paths++;

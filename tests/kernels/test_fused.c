@@ -51,13 +51,13 @@ int main(void) {
 
     /* apply with activation and residual == the ops one after another */
     batchnorm_apply(m, C, x, sc, sh, NULL, 0, t);
-    relu_forward(cnt, t, y1);
+    eltwise_relu_forward(cnt, t, y1);
     batchnorm_apply(m, C, x, sc, sh, NULL, 1, y2);
     check(same(y1, y2, cnt), "batch norm + ReLU in one pass, bitwise");
-    relu6_forward(cnt, t, y1);
+    eltwise_relu6_forward(cnt, t, y1);
     batchnorm_apply(m, C, x, sc, sh, NULL, 2, y2);
     check(same(y1, y2, cnt), "batch norm + ReLU6 in one pass, bitwise");
-    add_forward(cnt, t, z, y1);
+    eltwise_add_forward(cnt, t, z, y1);
     batchnorm_apply(m, C, x, sc, sh, z, 0, y2);
     check(same(y1, y2, cnt), "batch norm + residual add in one pass, bitwise");
 
@@ -71,8 +71,8 @@ int main(void) {
             if (act == 0) memcpy(g, dy, sizeof(float) * cnt);
             else {
                 memset(g, 0, sizeof(float) * cnt);
-                if (act == 1) relu_backward(cnt, a, dy, g);
-                else relu6_backward(cnt, a, dy, g);
+                if (act == 1) eltwise_relu_backward(cnt, a, dy, g);
+                else eltwise_relu6_backward(cnt, a, dy, g);
             }
             if (train) batchnorm_backward_train(m, C, x, g, gamma, mean, istd, ref, dg1, db1);
             else batchnorm_backward_eval(m, C, x, g, gamma, rm, rv, 1e-5f, ref, dg1, db1);
@@ -104,8 +104,8 @@ int main(void) {
               act == 1 ? "ReLU" : "ReLU6");
         float *gm = calloc(cnt, sizeof(float)), dg1[C] = {0}, db1[C] = {0}, dg2[C] = {0}, db2[C] = {0};
         maxpool_backward(&pd, N, pdy, am1, gm);
-        if (act == 1) relu_backward(cnt, a, gm, g);
-        else relu6_backward(cnt, a, gm, g);
+        if (act == 1) eltwise_relu_backward(cnt, a, gm, g);
+        else eltwise_relu6_backward(cnt, a, gm, g);
         batchnorm_backward_train(m, C, x, g, gamma, mean, istd, ref, dg1, db1);
         double mu[C], is[C];
         for (int j = 0; j < C; j++) mu[j] = mean[j], is[j] = istd[j];
