@@ -1,7 +1,7 @@
 /* eltwise.h - element-wise layers: ReLU, ReLU6, residual add, dropout, and helpers.
  * Forward overwrites y; backward ACCUMULATES into dx (see conv.h), and the *_set variant
  * overwrites.  n is the element count.  ReLU/ReLU6 backward read the forward OUTPUT y (the
- * gradient passes where 0 < y (< 6)), so the input need not be kept.  Dropout
+ * gradient passes where act_passes(y): 0 < y (< 6)), so the input need not be kept.  Dropout
  * keeps each element with probability 1-p and scales it by 1/(1-p); the mask comes from rng.h,
  * so it depends only on (seed, stream, index).
  */

@@ -937,15 +937,6 @@ static int give(net *m, const node *d, int to, size_t cnt) {
     return 0;
 }
 
-/* in place: g = g where the activation passes at input x, else 0 (ReLU: x > 0; ReLU6: 0 < x < 6) */
-static void act_mask(size_t n, int act, const float *x, float *g) {
-#pragma omp parallel for simd schedule(static) if (parallel: n > 65536)
-    for (size_t k = 0; k < n; k++) {
-        bool pass = act == 1 ? x[k] > 0.0f : (x[k] > 0.0f && x[k] < 6.0f);
-        g[k] = pass ? g[k] : 0.0f;
-    }
-}
-
 /* batch norm node b's backward in place on buffer g (d loss / d act(bn) on entry) */
 static void bn_inplace(net *m, node *b, int act, const float *x, float *g) {
     bool train = m->training && !b->bn_frozen;
@@ -1031,8 +1022,8 @@ int net_backward(net *m, const float *dout) {
                      * mask (from that output, its input here) applied to each row as it is written */
                     const float *x = value(m, d->in0);
                     NEED(x);
-                    conv2d_depthwise_backward_data_ex(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy, 0,
-                                                      act_of(a->op), x);
+                    conv2d_backward_data_masked_set(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy,
+                                                    act_of(a->op), x);
                     a->dy_masked = true;
                 } else {
                     conv2d_backward_data_set(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy);
@@ -1060,10 +1051,10 @@ int net_backward(net *m, const float *dout) {
                      * applied it (the same mask: see conv.h) */
                     const float *xv = value(m, d->conv_in ? i : d->in0);
                     NEED(xv);
-                    int mask = d->dy_masked ? CONV_ACT_NONE : act; /* else its reader masked it */
+                    int mask = d->dy_masked ? ACT_NONE : act; /* else its reader masked it */
                     if (d->conv_in && !conv_is_depthwise(&a->conv)) { /* with the dense convolution's bias gradient, in one pass */
                         float *dbc = trainable(m, a->p_b) ? net_grad(m, a->p_b) : NULL;
-                        conv_act_backward((long)n * d->h * d->w, d->c, mask, xv, d->dy, dbc);
+                        act_backward((long)n * d->h * d->w, d->c, mask, xv, d->dy, dbc);
                         a->db_done = dbc != NULL;
                     } else if (mask) {
                         act_mask(cnt, act, xv, d->dy);

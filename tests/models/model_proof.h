@@ -310,7 +310,7 @@ static inline int proof_winograd_layers(net *m, int n) {
         if (m->nodes[i].op == OP_CONV) {
             conv_desc d = m->nodes[i].conv;
             d.algo = CONV_ALGO_WINOGRAD;
-            k += conv2d_onednn_algorithm(&d, n) == 2;
+            k += conv2d_forward_is_winograd(&d, n);
         }
     return k;
 }
