@@ -97,8 +97,8 @@ static void large_and_dropout(void) {
     free(x), free(y), free(y2), free(dx), free(mask), free(mask2);
 }
 
-int main(void) {
-    fixtures();
-    large_and_dropout();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"pytorch", fixtures},
+    {"large-and-dropout", large_and_dropout},
+};
+TEST_MAIN(cases)

@@ -133,9 +133,9 @@ static void linear_fd(void) {
     free(x), free(w), free(b), free(r), free(y), free(dx), free(dw), free(db);
 }
 
-int main(void) {
-    gemm_cases();
-    linear_fixtures();
-    linear_fd();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"sgemm", gemm_cases},
+    {"pytorch", linear_fixtures},
+    {"finite-differences", linear_fd},
+};
+TEST_MAIN(cases)

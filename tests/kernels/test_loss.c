@@ -136,9 +136,9 @@ static void grouped(void) {
           "grouped CE: no rows or no groups give 0");
 }
 
-int main(void) {
-    fixtures();
-    fd();
-    grouped();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"pytorch", fixtures},
+    {"finite-differences", fd},
+    {"grouped", grouped},
+};
+TEST_MAIN(cases)
