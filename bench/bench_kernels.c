@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include "core/error.h"
-#include "kernels/conv.h"
+#include "kernels/conv_backend.h"
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -155,7 +155,7 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < W; j++) w[j] = (float)((j * 104729) % 1000) * 1e-4f - 0.05f;
         double g[3];
         for (int op = 0; op < 3; op++) g[op] = time_op(op, reps, &d, n, x, w, b, y, dx, dw, db);
-        int alg = d.groups > 1 && d.groups == d.cin ? -1 : conv2d_onednn_algorithm(&d, n);
+        int alg = conv_is_depthwise(&d) ? -1 : conv2d_onednn_algorithm(&d, n);
         const char *algo = alg < 0 ? "depthwise" : alg == 2 ? "winograd" : alg == 1 ? "direct" : "im2col";
         if (json)
             printf("{\"layer\": \"%s\", \"kind\": \"%s\", \"algo\": \"%s\", \"gflop\": %.6f, \"fwd\": %.3f, "

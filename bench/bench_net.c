@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_net: forward: %s\n", sn_last_error());
                 return 1;
             }
-            losses[it] = softmax_ce_loss(batch, N_CLASSES, logits, y, dl);
+            losses[it] = loss_softmax_ce(batch, N_CLASSES, logits, y, dl);
             net_zero_grad(m);
             if (net_backward(m, dl) < 0) {
                 fprintf(stderr, "bench_net: backward: %s\n", sn_last_error());

@@ -128,8 +128,8 @@ int cmd_predict(int argc, char **argv) {
                 forward_ok = false;
                 break;
             }
-            if (multi) sigmoid(batch * K, logits, one);
-            else softmax(batch, K, logits, one);
+            if (multi) loss_sigmoid(batch * K, logits, one);
+            else loss_softmax(batch, K, logits, one);
             for (size_t j = 0; j < (size_t)batch * K; j++) prob[j] += one[j] / (float)n_models;
         }
         for (int i = 0; i < nb; i++)

@@ -17,20 +17,18 @@ enum { SUM_B_AND_B_DEV_A, SUM_A_AND_SQ };
 /* the gradient mask of y = act(x*scale + shift) (bitwise as the forward) */
 typedef struct {
     const float *scale, *shift;
-    int act; /* 0: no mask */
-} act_mask;
+    sn_act act; /* ACT_NONE: no mask */
+} bn_mask;
 
-static inline float masked(const act_mask *k, int j, float x, float g) {
+static inline float masked(const bn_mask *k, int j, float x, float g) {
     if (!k || !k->act) return g;
-    float v = x * k->scale[j] + k->shift[j];
-    bool pass = k->act == 1 ? v > 0.0f : (v > 0.0f && v < 6.0f);
-    return pass ? g : 0.0f;
+    return act_passes(k->act, x * k->scale[j] + k->shift[j]) ? g : 0.0f;
 }
 
 /* mode SUM_A_AND_SQ: o1 = sum a, o2 = sum a^2;
  * SUM_B_AND_B_DEV_A: o1 = sum b', o2 = sum b'*(a-mu) with b' = b masked by mk (if given).
  * Returns -1 if out of memory. */
-static int col_sums_mask(int mode, int m, int c, const float *a, const float *b, const double *mu, const act_mask *mk,
+static int col_sums_mask(int mode, int m, int c, const float *a, const float *b, const double *mu, const bn_mask *mk,
                          double *o1, double *o2) {
     long br = (m + 255L) / 256;
     if (br < 64) br = 64;
@@ -53,11 +51,8 @@ static int col_sums_mask(int mode, int m, int c, const float *a, const float *b,
                 }
             } else if (mk && mk->act && gm) { /* mask the row in float (vectorises), then sum */
                 const float *restrict bp = b + r * c, *restrict sc = mk->scale, *restrict sh = mk->shift;
-                const float hi = mk->act == 1 ? INFINITY : 6.0f;
-                for (int j = 0; j < c; j++) {
-                    float v = ar[j] * sc[j] + sh[j];
-                    gm[j] = (v > 0.0f && v < hi) ? bp[j] : 0.0f;
-                }
+                const sn_act act = mk->act;
+                for (int j = 0; j < c; j++) gm[j] = act_passes(act, ar[j] * sc[j] + sh[j]) ? bp[j] : 0.0f;
                 for (int j = 0; j < c; j++) {
                     p1[j] += gm[j];
                     p2[j] += (double)gm[j] * ((double)ar[j] - mu[j]);
@@ -139,34 +134,24 @@ void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, co
     }
 }
 
-void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, int act,
+void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, sn_act act,
                      float *y) {
 #pragma omp parallel for schedule(static) if ((long)m * c > 32768)
     for (long r = 0; r < m; r++) {
         const float *xr = x + r * c, *zr = z ? z + r * c : NULL;
         float *yr = y + r * c;
-        if (zr && act == 1)
+        if (zr && act == ACT_RELU)
 #pragma omp simd
-            for (int j = 0; j < c; j++) {
-                float v = (xr[j] * scale[j] + shift[j]) + zr[j];
-                yr[j] = v > 0.0f ? v : 0.0f;
-            }
+            for (int j = 0; j < c; j++) yr[j] = act_value(ACT_RELU, (xr[j] * scale[j] + shift[j]) + zr[j]);
         else if (zr)
 #pragma omp simd
             for (int j = 0; j < c; j++) yr[j] = (xr[j] * scale[j] + shift[j]) + zr[j];
-        else if (act == 1)
+        else if (act == ACT_RELU)
 #pragma omp simd
-            for (int j = 0; j < c; j++) {
-                float v = xr[j] * scale[j] + shift[j];
-                yr[j] = v > 0.0f ? v : 0.0f;
-            }
-        else if (act == 2)
+            for (int j = 0; j < c; j++) yr[j] = act_value(ACT_RELU, xr[j] * scale[j] + shift[j]);
+        else if (act == ACT_RELU6)
 #pragma omp simd
-            for (int j = 0; j < c; j++) {
-                float v = xr[j] * scale[j] + shift[j];
-                v = v > 0.0f ? v : 0.0f;
-                yr[j] = v < 6.0f ? v : 6.0f;
-            }
+            for (int j = 0; j < c; j++) yr[j] = act_value(ACT_RELU6, xr[j] * scale[j] + shift[j]);
         else
 #pragma omp simd
             for (int j = 0; j < c; j++) yr[j] = xr[j] * scale[j] + shift[j];
@@ -195,7 +180,7 @@ void batchnorm_forward_train(int m, int c, const float *x, const float *gamma, c
         return;
     }
     batchnorm_train_stats(m, c, x, gamma, beta, eps, momentum, run_mean, run_var, save_mean, save_invstd, ss, ss + c);
-    batchnorm_apply(m, c, x, ss, ss + c, NULL, 0, y);
+    batchnorm_apply(m, c, x, ss, ss + c, NULL, ACT_NONE, y);
     sn_free(ss);
 }
 
@@ -213,7 +198,7 @@ void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, co
         return;
     }
     batchnorm_eval_scale_shift(c, gamma, beta, run_mean, run_var, eps, ss, ss + c);
-    batchnorm_apply(m, c, x, ss, ss + c, NULL, 0, y);
+    batchnorm_apply(m, c, x, ss, ss + c, NULL, ACT_NONE, y);
     sn_free(ss);
 }
 
@@ -298,11 +283,11 @@ void batchnorm_backward_eval(int m, int c, const float *x, const float *dy, cons
     sn_free(mu);
 }
 
-void batchnorm_act_backward(int train, int m, int c, const float *x, const float *scale, const float *shift, int act,
+void batchnorm_act_backward(int train, int m, int c, const float *x, const float *scale, const float *shift, sn_act act,
                             const float *gamma, const float *mean, const float *var_or_invstd, float eps, float *g,
                             float *dgamma, float *dbeta) {
     if (m <= 0 || c <= 0) return;
-    const act_mask mk = {scale, shift, act}; /* the activation's gradient mask, recomputed */
+    const bn_mask mk = {scale, shift, act}; /* the activation's gradient mask, recomputed */
     double *mu = sn_alloc(sizeof(double) * 4 * c, "batchnorm backward");
     float *k = sn_alloc(sizeof(float) * 4 * c, "batchnorm backward coefficients");
     if (!mu || !k) { /* out of memory: serial, per channel */
@@ -352,11 +337,9 @@ void batchnorm_act_backward(int train, int m, int c, const float *x, const float
         const float *xr = x + r * c;
         float *gr = g + r * c;
         if (act) {
-            const float hi = act == 1 ? INFINITY : 6.0f;
 #pragma omp simd
             for (int j = 0; j < c; j++) {
-                float v = xr[j] * scale[j] + shift[j];
-                float gv = (v > 0.0f && v < hi) ? gr[j] : 0.0f;
+                float gv = act_passes(act, xr[j] * scale[j] + shift[j]) ? gr[j] : 0.0f;
                 gr[j] = A[j] * gv + (B[j] * (xr[j] - M[j]) + C[j]);
             }
         } else

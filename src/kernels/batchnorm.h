@@ -9,6 +9,7 @@
  */
 #ifndef STYLENET_BATCHNORM_H
 #define STYLENET_BATCHNORM_H
+#include "kernels/act.h"
 
 void batchnorm_forward_train(int m, int c, const float *x, const float *gamma, const float *beta,
                              float eps, float momentum, float *run_mean, float *run_var,
@@ -18,20 +19,19 @@ void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, co
 /* the pieces of the forward passes, for fused execution (nn/net.c):
  * train statistics (as batchnorm_forward_train, without writing y) giving the per-channel
  * scale = gamma*invstd and shift = beta - mean*scale; the same from running statistics; and
- * y = act(x*scale + shift [+ z]) with act 0 none, 1 ReLU, 2 ReLU6 (z, the residual, may be NULL;
- * with z only act 0 or 1).  The forward functions above are stats + apply, bitwise. */
+ * y = act(x*scale + shift [+ z]) (z, the residual, may be NULL; with z only ACT_NONE or ACT_RELU).  The forward functions above are stats + apply, bitwise. */
 void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
                            float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
                            float *scale, float *shift);
 void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, const float *run_mean,
                                 const float *run_var, float eps, float *scale, float *shift);
-void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, int act,
+void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, sn_act act,
                      float *y);
-/* fused backward of y = act(x*scale + shift) (act 0 none, 1 ReLU, 2 ReLU6) IN PLACE: g holds
+/* fused backward of y = act(x*scale + shift) IN PLACE: g holds
  * d loss / d y on entry and d loss / d x on return (overwritten, not accumulated); dgamma and
  * dbeta accumulate (may be NULL).  train: mean/var_or_invstd are the saved batch mean and
  * 1/sqrt(var+eps); else the running mean and variance (eval, frozen) with eps. */
-void batchnorm_act_backward(int train, int m, int c, const float *x, const float *scale, const float *shift, int act,
+void batchnorm_act_backward(int train, int m, int c, const float *x, const float *scale, const float *shift, sn_act act,
                             const float *gamma, const float *mean, const float *var_or_invstd, float eps, float *g,
                             float *dgamma, float *dbeta);
 void batchnorm_backward_train(int m, int c, const float *x, const float *dy, const float *gamma,

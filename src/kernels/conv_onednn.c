@@ -14,8 +14,8 @@
  * (but see conv2d_forward_keyed: frozen weights are reordered once), and the weight gradient back, added into ours by the reorder's "sum" post-op; a
  * backward-data pass that accumulates does the same for the input gradient.  Groups other than
  * 1, calls from inside an OpenMP parallel region, and shapes for which oneDNN offers only its
- * reference implementation are declined (return 1, nothing written) and conv.c falls back to
- * im2col + sgemm.
+ * reference implementation are declined (return 0, nothing written: conv_backend.h) and conv.c
+ * offers them to the next backend.
  *
  * Primitives are cached per (shape, algorithm, batch, pass, thread count) behind a mutex:
  * creating one costs ~0.1-1 ms, running one costs the convolution.  A primitive runs with the
@@ -24,7 +24,7 @@
  * workers) never share one and nothing stays resident between calls.  oneDNN's CPU convolutions
  * are deterministic for a given thread count.
  */
-#include "kernels/conv.h"
+#include "kernels/conv_backend.h"
 #include "core/error.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -53,7 +53,7 @@ typedef struct {
     int same;                      /* layouts equal: the primitive reads / writes ours directly */
     reorder in;                    /* user -> prim (an input of the pass) */
     reorder out, out_sum;          /* prim -> user, overwriting / adding (an output) */
-} act;
+} tensor;
 
 #define WCACHE_MAX 32
 #ifndef WINO_TILES_INFER
@@ -66,7 +66,7 @@ typedef struct {
     int act_after;      /* the fused activation could not be a post-op of this algorithm: applied after */
     dnnl_primitive_t conv;
     size_t scratch;
-    act x, y;
+    tensor x, y;
     dnnl_memory_desc_t user_w, prim_w, bias;
     size_t prim_w_bytes;
     reorder w;          /* OHWI -> prim (forward, backward data); prim -> OHWI adding (backward weights) */
@@ -104,7 +104,7 @@ static void entry_release_prims(entry *e) {
     e->wc_n = e->wc_next = 0;
     if (e->conv) dnnl_primitive_destroy(e->conv);
     e->conv = NULL;
-    act *a[2] = {&e->x, &e->y};
+    tensor *a[2] = {&e->x, &e->y};
     for (int i = 0; i < 2; i++) reorder_free(&a[i]->in), reorder_free(&a[i]->out), reorder_free(&a[i]->out_sum);
     reorder_free(&e->w);
     reorder_free(&e->w2);
@@ -117,7 +117,7 @@ static size_t scratch_size(const_dnnl_primitive_desc_t pd) {
 
 /* attributes with a user scratchpad, and optionally the "sum" post-op (dst = op(src) + dst) or
  * the fused activation (conv_desc.act: ReLU, or ReLU6 as a clip to [0, 6]) */
-static dnnl_primitive_attr_t make_attr(int sum, int act) {
+static dnnl_primitive_attr_t make_attr(int sum, sn_act act) {
     dnnl_primitive_attr_t a = NULL;
     dnnl_post_ops_t po = NULL;
     if (dnnl_primitive_attr_create(&a) != dnnl_success) return NULL;
@@ -125,8 +125,8 @@ static dnnl_primitive_attr_t make_attr(int sum, int act) {
     if (ok && (sum || act)) {
         ok = !dnnl_post_ops_create(&po);
         if (ok && sum) ok = !dnnl_post_ops_append_sum(po, 1.0f);
-        if (ok && act == CONV_ACT_RELU) ok = !dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
-        if (ok && act == CONV_ACT_RELU6) ok = !dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f);
+        if (ok && act == ACT_RELU) ok = !dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+        if (ok && act == ACT_RELU6) ok = !dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f);
         ok = ok && !dnnl_primitive_attr_set_post_ops(a, po);
     }
     if (po) dnnl_post_ops_destroy(po);
@@ -138,7 +138,7 @@ static dnnl_primitive_attr_t make_attr(int sum, int act) {
 }
 
 static int make_reorder(reorder *r, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, int sum) {
-    dnnl_primitive_attr_t a = make_attr(sum, 0);
+    dnnl_primitive_attr_t a = make_attr(sum, ACT_NONE);
     dnnl_primitive_desc_t pd = NULL;
     int rc = -1;
     if (a && !dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, a)) {
@@ -188,7 +188,7 @@ static dnnl_primitive_desc_t make_pd(const entry *e, dnnl_alg_kind_t alg, dnnl_f
 }
 
 /* sets up one activation: its layouts, and the reorders the pass needs (input / output) */
-static int act_init(act *a, const dnnl_memory_desc_t *prim, int dims_c, int n, int h, int w, int input) {
+static int tensor_init(tensor *a, const dnnl_memory_desc_t *prim, int dims_c, int n, int h, int w, int input) {
     dnnl_dims_t dims = {n, dims_c, h, w};
     if (!prim || dnnl_memory_desc_init_by_tag(&a->user, 4, dims, dnnl_f32, dnnl_nhwc)) return -1;
     a->prim = *prim;
@@ -219,7 +219,7 @@ static int entry_build_alg(entry *e, dnnl_alg_kind_t alg, dnnl_format_tag_t tag,
     e->prim_w = *w_md;
     e->prim_w_bytes = dnnl_memory_desc_get_size(w_md);
     e->scratch = scratch_size(pd);
-    if (act_init(&e->x, x_md, d->cin, n, d->h, d->w, !bd) || act_init(&e->y, y_md, d->cout, n, d->oh, d->ow, bw || bd))
+    if (tensor_init(&e->x, x_md, d->cin, n, d->h, d->w, !bd) || tensor_init(&e->y, y_md, d->cout, n, d->oh, d->ow, bw || bd))
         goto out;
     if (bw) {
         if (make_reorder(&e->w, &e->prim_w, &e->user_w, 1)) goto out;
@@ -247,7 +247,7 @@ static void entry_build(entry *e) {
      * does not take it (Winograd inference takes ReLU but not a clip), the same algorithm runs
      * without it and the activation follows on each chunk: the algorithm, and so the rounding,
      * never depends on the activation */
-    dnnl_primitive_attr_t attr = make_attr(0, d->act), plain = d->act ? make_attr(0, 0) : NULL;
+    dnnl_primitive_attr_t attr = make_attr(0, d->act), plain = d->act ? make_attr(0, ACT_NONE) : NULL;
     e->usable = e->winograd = e->act_after = 0;
     if (!attr || (d->act && !plain) || dnnl_memory_desc_init_by_tag(&e->bias, 1, bdims, dnnl_f32, dnnl_a) ||
         dnnl_memory_desc_init_by_tag(&e->user_w, 4, wdims, dnnl_f32, dnnl_acdb)) { /* acdb = OHWI */
@@ -279,7 +279,7 @@ static entry *lookup(const conv_desc *d, int n, int pass) {
     cache_key k;
     memset(&k, 0, sizeof k); /* padding bytes too: keys are compared with memcmp */
     k.d = *d;
-    if (pass == PASS_BWD_DATA || pass == PASS_BWD_WEIGHTS) k.d.act = 0; /* forward only: one entry for both */
+    if (pass == PASS_BWD_DATA || pass == PASS_BWD_WEIGHTS) k.d.act = ACT_NONE; /* forward only: one entry for both */
     k.n = n;
     k.pass = pass;
     k.threads = omp_get_max_threads();
@@ -371,7 +371,7 @@ static int run_reorder(const reorder *r, const dnnl_memory_desc_t *from_md, cons
 }
 
 /* an input activation in the primitive's layout: ours itself, or a reordered copy in *tmp */
-static const float *act_in(const act *a, const float *user, float **tmp) {
+static const float *tensor_in(const tensor *a, const float *user, float **tmp) {
     *tmp = NULL;
     if (a->same) return user;
     if (!(*tmp = sn_alloc(a->prim_bytes, "oneDNN convolution activations"))) return NULL;
@@ -383,12 +383,12 @@ static const float *act_in(const act *a, const float *user, float **tmp) {
 }
 
 /* where the primitive writes an output activation: ours directly when that is possible, else a
- * buffer that act_out() then moves (or adds) into ours */
-static float *act_dst(const act *a, float *user, int accumulate) {
+ * buffer that tensor_out() then moves (or adds) into ours */
+static float *tensor_dst(const tensor *a, float *user, int accumulate) {
     if (a->same && !accumulate) return user;
     return sn_alloc(a->prim_bytes, "oneDNN convolution output");
 }
-static int act_out(const act *a, float *buf, float *user, int accumulate) {
+static int tensor_out(const tensor *a, float *buf, float *user, int accumulate) {
     if (buf == user) return 0;
     return run_reorder(accumulate ? &a->out_sum : &a->out, &a->prim, buf, &a->user, user);
 }
@@ -470,12 +470,12 @@ static int forward_chunk(const conv_desc *d, int n, const float *x, const float 
     int rc = -1, owned = 0;
     float *wp = forward_weights(e, w, wkey, &owned), *xt = NULL, *yp = NULL;
     const float *xp = NULL;
-    if (wp && (xp = act_in(&e->x, x, &xt)) && (yp = act_dst(&e->y, y, 0))) {
+    if (wp && (xp = tensor_in(&e->x, x, &xt)) && (yp = tensor_dst(&e->y, y, 0))) {
         arg_t a[4] = {{DNNL_ARG_SRC, &e->x.prim, xp}, {DNNL_ARG_WEIGHTS, &e->prim_w, wp},
                       {DNNL_ARG_DST, &e->y.prim, yp}, {DNNL_ARG_BIAS, &e->bias, b}};
         rc = run(e->conv, a, b ? 4 : 3, e->scratch);
-        if (!rc) rc = act_out(&e->y, yp, y, 0);
-        if (!rc && e->act_after) conv_act_apply(d->act, (long)n * d->oh * d->ow * d->cout, y);
+        if (!rc) rc = tensor_out(&e->y, yp, y, 0);
+        if (!rc && e->act_after) act_apply(d->act, (long)n * d->oh * d->ow * d->cout, y);
     }
     if (yp != y) sn_free(yp);
     sn_free(xt);
@@ -490,12 +490,12 @@ static int backward_data_chunk(const conv_desc *d, int n, const float *dy, const
     int rc = -1;
     float *wp = weights_to_prim(e, w), *yt = NULL, *xp = NULL;
     const float *yp = NULL;
-    if (wp && (yp = act_in(&e->y, dy, &yt)) &&
-        (xp = act_dst(&e->x, dx, accumulate))) {
+    if (wp && (yp = tensor_in(&e->y, dy, &yt)) &&
+        (xp = tensor_dst(&e->x, dx, accumulate))) {
         arg_t a[3] = {{DNNL_ARG_DIFF_DST, &e->y.prim, yp}, {DNNL_ARG_WEIGHTS, &e->prim_w, wp},
                       {DNNL_ARG_DIFF_SRC, &e->x.prim, xp}};
         rc = run(e->conv, a, 3, e->scratch);
-        if (!rc) rc = act_out(&e->x, xp, dx, accumulate);
+        if (!rc) rc = tensor_out(&e->x, xp, dx, accumulate);
     }
     if (xp != dx) sn_free(xp);
     sn_free(yt);
@@ -510,7 +510,7 @@ static int backward_weights_chunk(const conv_desc *d, int n, const float *x, con
     int rc = -1;
     float *gw = sn_alloc(e->prim_w_bytes, "oneDNN convolution weight gradient"), *xt = NULL, *yt = NULL;
     const float *xp = NULL, *yp = NULL;
-    if (gw && (xp = act_in(&e->x, x, &xt)) && (yp = act_in(&e->y, dy, &yt))) {
+    if (gw && (xp = tensor_in(&e->x, x, &xt)) && (yp = tensor_in(&e->y, dy, &yt))) {
         arg_t a[3] = {{DNNL_ARG_SRC, &e->x.prim, xp}, {DNNL_ARG_DIFF_DST, &e->y.prim, yp},
                       {DNNL_ARG_DIFF_WEIGHTS, &e->prim_w, gw}};
         rc = run(e->conv, a, 3, e->scratch);
@@ -523,38 +523,40 @@ static int backward_weights_chunk(const conv_desc *d, int n, const float *x, con
     return rc ? 1 : 0;
 }
 
-/* The first chunk decides: if oneDNN declines it nothing was written and the caller falls back.
- * A later chunk that fails (out of memory) is done by the im2col path for that chunk alone. */
+/* The passes run chunk by chunk and return the number of images done: 0 when oneDNN declines the
+ * first chunk (nothing written), fewer than n when a later chunk fails (out of memory): the
+ * dispatcher runs images [done, n) on the next backend. */
 int conv2d_onednn_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
                                 unsigned long wkey) {
     int ch = chunk_images(d, n);
     long xs = (long)d->h * d->w * d->cin, ys = (long)d->oh * d->ow * d->cout;
     for (int i = 0; i < n; i += ch) {
         int cn = n - i < ch ? n - i : ch;
-        if (forward_chunk(d, cn, x + i * xs, w, b, y + i * ys, wkey)) {
-            if (i == 0) return 1;
-            conv2d_forward_gemm(d, cn, x + i * xs, w, b, y + i * ys);
-        }
+        if (forward_chunk(d, cn, x + i * xs, w, b, y + i * ys, wkey)) return i;
     }
-    return 0;
+    return n > 0 ? n : 0;
 }
 
 int conv2d_onednn_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
     return conv2d_onednn_forward_keyed(d, n, x, w, b, y, 0);
 }
 
-int conv2d_onednn_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx, int accumulate) {
+static int backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx, int accumulate) {
     int ch = chunk_images(d, n);
     long xs = (long)d->h * d->w * d->cin, ys = (long)d->oh * d->ow * d->cout;
     for (int i = 0; i < n; i += ch) {
         int cn = n - i < ch ? n - i : ch;
-        if (backward_data_chunk(d, cn, dy + i * ys, w, dx + i * xs, accumulate)) {
-            if (i == 0) return 1;
-            if (!accumulate) memset(dx + i * xs, 0, sizeof(float) * cn * xs);
-            conv2d_backward_data_gemm(d, cn, dy + i * ys, w, dx + i * xs);
-        }
+        if (backward_data_chunk(d, cn, dy + i * ys, w, dx + i * xs, accumulate)) return i;
     }
-    return 0;
+    return n > 0 ? n : 0;
+}
+
+int conv2d_onednn_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+    return backward_data(d, n, dy, w, dx, 1);
+}
+
+int conv2d_onednn_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+    return backward_data(d, n, dy, w, dx, 0);
 }
 
 int conv2d_onednn_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw) {
@@ -562,12 +564,9 @@ int conv2d_onednn_backward_weights(const conv_desc *d, int n, const float *x, co
     long xs = (long)d->h * d->w * d->cin, ys = (long)d->oh * d->ow * d->cout;
     for (int i = 0; i < n; i += ch) {
         int cn = n - i < ch ? n - i : ch;
-        if (backward_weights_chunk(d, cn, x + i * xs, dy + i * ys, dw)) {
-            if (i == 0) return 1;
-            conv2d_backward_weights_gemm(d, cn, x + i * xs, dy + i * ys, dw, NULL);
-        }
+        if (backward_weights_chunk(d, cn, x + i * xs, dy + i * ys, dw)) return i;
     }
-    return 0;
+    return n > 0 ? n : 0;
 }
 
 int conv2d_onednn_algorithm(const conv_desc *d, int n) {

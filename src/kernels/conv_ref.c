@@ -1,41 +1,9 @@
-/* conv_ref.c - convolution descriptor helpers and the direct (seven-loop) reference
- * convolutions the fast kernels are tested against.  Accumulation is in double. */
-#include "kernels/conv.h"
-#include "core/error.h"
-#include <string.h>
+/* conv_ref.c - the reference backend (conv_backend.h): direct seven-loop convolutions of any
+ * shape, accumulating in double, with no work buffers.  The dispatcher's last fallback, and the
+ * oracle the fast backends are tested against. */
+#include "kernels/conv_backend.h"
 
-int conv_desc_init(conv_desc *d) {
-    if (d->h <= 0 || d->w <= 0 || d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0)
-        return sn_error("conv: sizes must be positive (h %d w %d cin %d cout %d kernel %dx%d)", d->h, d->w,
-                        d->cin, d->cout, d->kh, d->kw);
-    if (d->sh <= 0 || d->sw <= 0) return sn_error("conv: stride %dx%d must be positive", d->sh, d->sw);
-    if (d->pt < 0 || d->pb < 0 || d->pl < 0 || d->pr < 0)
-        return sn_error("conv: negative padding (%d %d %d %d)", d->pt, d->pb, d->pl, d->pr);
-    if (d->algo < CONV_ALGO_AUTO || d->algo > CONV_ALGO_WINOGRAD) return sn_error("conv: unknown algorithm %d", d->algo);
-    if (d->groups <= 0 || d->cin % d->groups || d->cout % d->groups)
-        return sn_error("conv: groups %d must divide cin %d and cout %d", d->groups, d->cin, d->cout);
-    int eh = d->h + d->pt + d->pb - d->kh, ew = d->w + d->pl + d->pr - d->kw;
-    if (eh < 0 || ew < 0)
-        return sn_error("conv: kernel %dx%d larger than padded input %dx%d", d->kh, d->kw, d->h + d->pt + d->pb,
-                        d->w + d->pl + d->pr);
-    d->oh = eh / d->sh + 1;
-    d->ow = ew / d->sw + 1;
-    return 0;
-}
-
-void conv_same_padding(int in, int k, int stride, int *pad_lo, int *pad_hi) {
-    int out = (in + stride - 1) / stride;
-    int total = (out - 1) * stride + k - in;
-    if (total < 0) total = 0;
-    *pad_lo = total / 2;
-    *pad_hi = total - *pad_lo;
-}
-
-double conv2d_macs(const conv_desc *d, int n) {
-    return (double)n * d->oh * d->ow * d->cout * d->kh * d->kw * (d->cin / d->groups);
-}
-
-void conv2d_forward_ref(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+void conv2d_ref_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
     int cig = d->cin / d->groups, cog = d->cout / d->groups;
     for (int i = 0; i < n; i++)
         for (int oy = 0; oy < d->oh; oy++)
@@ -54,14 +22,12 @@ void conv2d_forward_ref(const conv_desc *d, int n, const float *x, const float *
                             for (int c = 0; c < cig; c++) s += (double)xp[c] * wp[c];
                         }
                     }
-                    float v = (float)s;
-                    if (d->act) v = v > 0.0f ? (d->act == CONV_ACT_RELU6 && v > 6.0f ? 6.0f : v) : 0.0f;
-                    y[(((long)i * d->oh + oy) * d->ow + ox) * d->cout + co] = v;
+                    y[(((long)i * d->oh + oy) * d->ow + ox) * d->cout + co] = act_value(d->act, (float)s);
                 }
 }
 
 /* dx[i,iy,ix,ci] += sum over (oy,ox,ky,kx,co in ci's group) dy * w: gathered per input element */
-void conv2d_backward_data_ref(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+void conv2d_ref_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
     int cig = d->cin / d->groups, cog = d->cout / d->groups;
     for (int i = 0; i < n; i++)
         for (int iy = 0; iy < d->h; iy++)
@@ -88,7 +54,7 @@ void conv2d_backward_data_ref(const conv_desc *d, int n, const float *dy, const 
                 }
 }
 
-void conv2d_backward_weights_ref(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
+void conv2d_ref_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw, float *db) {
     int cig = d->cin / d->groups, cog = d->cout / d->groups;
     if (dw)
         for (int co = 0; co < d->cout; co++) {

@@ -1,45 +1,44 @@
 /* eltwise.c - element-wise layers; OpenMP over large arrays, loops vectorise (the `if` applies to
  * the parallel part only: a plain `if` would also turn the simd off for small arrays). */
 #include "kernels/eltwise.h"
+#include "kernels/act.h"
 #include "core/rng.h"
 
 #define PAR_MIN 65536 /* below this, threads cost more than they save */
 
-void relu_forward(size_t n, const float *x, float *y) {
+void eltwise_relu_forward(size_t n, const float *x, float *y) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) y[i] = act_value(ACT_RELU, x[i]);
 }
 
-void relu_backward(size_t n, const float *y, const float *dy, float *dx) {
+void eltwise_relu_backward(size_t n, const float *y, const float *dy, float *dx) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) dx[i] += act_passes(ACT_RELU, y[i]) ? dy[i] : 0.0f;
 }
 
-void relu6_forward(size_t n, const float *x, float *y) {
+void eltwise_relu6_forward(size_t n, const float *x, float *y) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i] > 0.0f ? x[i] : 0.0f;
-        y[i] = v < 6.0f ? v : 6.0f;
-    }
+    for (size_t i = 0; i < n; i++) y[i] = act_value(ACT_RELU6, x[i]);
 }
 
-void relu6_backward(size_t n, const float *y, const float *dy, float *dx) {
+void eltwise_relu6_backward(size_t n, const float *y, const float *dy, float *dx) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) dx[i] += (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) dx[i] += act_passes(ACT_RELU6, y[i]) ? dy[i] : 0.0f;
 }
 
-void add_forward(size_t n, const float *a, const float *b, float *y) {
+void eltwise_add_forward(size_t n, const float *a, const float *b, float *y) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void axpy(size_t n, float alpha, const float *x, float *y) {
+void eltwise_axpy(size_t n, float alpha, const float *x, float *y) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
 /* mask[i] = 1 where element i is kept (rng_uniform >= p); mask may be NULL */
-void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y, uint8_t *mask) {
+void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
+                             uint8_t *mask) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
     for (size_t i = 0; i < n; i++) {
@@ -49,13 +48,13 @@ void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const fl
     }
 }
 
-void dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx) {
+void eltwise_dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) dx[i] += mask[i] ? dy[i] * scale : 0.0f;
 }
 
-void dropout_backward_inplace(size_t n, float p, const uint8_t *mask, float *g) {
+void eltwise_dropout_backward_set(size_t n, float p, const uint8_t *mask, float *g) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) g[i] = mask[i] ? g[i] * scale : 0.0f;

@@ -1,22 +1,24 @@
 /* eltwise.h - element-wise layers: ReLU, ReLU6, residual add, dropout, and helpers.
- * Forward overwrites y; backward ACCUMULATES into dx (see conv.h).  n is the element count.
- * ReLU/ReLU6 backward read the forward OUTPUT y (the gradient passes where 0 < y (< 6)), so the
- * input need not be kept.  Dropout keeps each element with probability 1-p and scales it by
- * 1/(1-p); the mask comes from rng.h, so it depends only on (seed, stream, index).
+ * Forward overwrites y; backward ACCUMULATES into dx (see conv.h), and the *_set variant
+ * overwrites.  n is the element count.  ReLU/ReLU6 backward read the forward OUTPUT y (the
+ * gradient passes where act_passes(y): 0 < y (< 6)), so the input need not be kept.  Dropout
+ * keeps each element with probability 1-p and scales it by 1/(1-p); the mask comes from rng.h,
+ * so it depends only on (seed, stream, index).
  */
 #ifndef STYLENET_ELTWISE_H
 #define STYLENET_ELTWISE_H
 #include <stddef.h>
 #include <stdint.h>
 
-void relu_forward(size_t n, const float *x, float *y);
-void relu_backward(size_t n, const float *y, const float *dy, float *dx);
-void relu6_forward(size_t n, const float *x, float *y);
-void relu6_backward(size_t n, const float *y, const float *dy, float *dx);
-void add_forward(size_t n, const float *a, const float *b, float *y);      /* y = a + b */
-void axpy(size_t n, float alpha, const float *x, float *y);                /* y += alpha * x */
-void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y, uint8_t *mask);
-void dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx);
-/* g = d loss / d y on entry, d loss / d x on return (overwritten) */
-void dropout_backward_inplace(size_t n, float p, const uint8_t *mask, float *g);
+void eltwise_relu_forward(size_t n, const float *x, float *y);
+void eltwise_relu_backward(size_t n, const float *y, const float *dy, float *dx);
+void eltwise_relu6_forward(size_t n, const float *x, float *y);
+void eltwise_relu6_backward(size_t n, const float *y, const float *dy, float *dx);
+void eltwise_add_forward(size_t n, const float *a, const float *b, float *y); /* y = a + b */
+void eltwise_axpy(size_t n, float alpha, const float *x, float *y);           /* y += alpha * x */
+void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
+                             uint8_t *mask);
+void eltwise_dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx);
+/* in place: g = d loss / d y on entry, d loss / d x on return (overwritten) */
+void eltwise_dropout_backward_set(size_t n, float p, const uint8_t *mask, float *g);
 #endif

@@ -1,8 +1,8 @@
-/* gemm.c - sgemm() on oneDNN's dnnl_sgemm, and a plain reference loop. */
+/* gemm.c - gemm_sgemm() on oneDNN's dnnl_sgemm, and a plain reference loop. */
 #include "kernels/gemm.h"
 #include <oneapi/dnnl/dnnl.h>
 
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+void gemm_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { /* C = beta * C (beta == 0 overwrites, even NaN) */
@@ -13,11 +13,11 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
     dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
                                   beta, C, ldc);
     if (st != dnnl_success) /* only on invalid arguments (a bug in the caller); stay correct */
-        sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* plain triple loop; accumulates in double so tests have a tighter reference */
-void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+void gemm_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {

@@ -4,7 +4,7 @@
 
 /* rows whose target is outside [0, c) (e.g. PyTorch's ignore_index -100) are ignored: they add
  * nothing to the loss or the count, and get a zero gradient */
-float softmax_ce_loss(int n, int c, const float *logits, const int *target, float *dlogits) {
+float loss_softmax_ce(int n, int c, const float *logits, const int *target, float *dlogits) {
     double total = 0;
     int counted = 0;
     for (int i = 0; i < n; i++)
@@ -27,7 +27,7 @@ float softmax_ce_loss(int n, int c, const float *logits, const int *target, floa
     return counted ? (float)(total / counted) : 0.0f;
 }
 
-float sigmoid_bce_loss(int n, int c, const float *logits, const float *target, float *dlogits) {
+float loss_sigmoid_bce(int n, int c, const float *logits, const float *target, float *dlogits) {
     double total = 0, inv = 1.0 / ((double)n * c);
     long nc = (long)n * c;
     for (long i = 0; i < nc; i++) {
@@ -41,7 +41,7 @@ float sigmoid_bce_loss(int n, int c, const float *logits, const float *target, f
     return nc ? (float)(total * inv) : 0.0f;
 }
 
-float group_softmax_ce_loss(int n, int c, const float *logits, const float *target, int n_groups, const int *bounds,
+float loss_group_softmax_ce(int n, int c, const float *logits, const float *target, int n_groups, const int *bounds,
                             float *dlogits) {
     if (dlogits)
         for (long i = 0; i < (long)n * c; i++) dlogits[i] = 0.0f;
@@ -69,7 +69,7 @@ float group_softmax_ce_loss(int n, int c, const float *logits, const float *targ
     return (float)(total * inv);
 }
 
-void softmax(int n, int c, const float *logits, float *probs) {
+void loss_softmax(int n, int c, const float *logits, float *probs) {
     for (int i = 0; i < n; i++) {
         const float *z = logits + (long)i * c;
         float *p = probs + (long)i * c;
@@ -80,7 +80,7 @@ void softmax(int n, int c, const float *logits, float *probs) {
     }
 }
 
-void sigmoid(int n, const float *x, float *y) {
+void loss_sigmoid(int n, const float *x, float *y) {
     for (int i = 0; i < n; i++) {
         double z = x[i];
         y[i] = (float)(z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)));

@@ -4,9 +4,9 @@
  *     mean over all n*c elements, as nn.BCEWithLogitsLoss.
  * Each returns the loss and, when dlogits is not NULL, WRITES d(loss)/d(logits) there.
  * Computed stably (log-sum-exp; log1p(exp(-|z|))) and accumulated in double.
- * softmax_ce_loss: a row whose target is outside [0, c) (PyTorch's ignore_index -100) is ignored:
+ * loss_softmax_ce: a row whose target is outside [0, c) (PyTorch's ignore_index -100) is ignored:
  * no loss, zero gradient, and the mean is over the remaining rows (0 if none).
- * group_softmax_ce_loss: multi-label tags made of groups [bounds[g], bounds[g+1]) that each hold
+ * loss_group_softmax_ce: multi-label tags made of groups [bounds[g], bounds[g+1]) that each hold
  *   one true tag (Style: 7 brands, then 10 products): for every group the softmax cross-entropy
  *   of its logits against its targets read as class probabilities (soft targets allowed; a row
  *   whose group targets are all 0 adds nothing but still counts in the mean), i.e. PyTorch's
@@ -16,10 +16,10 @@
 #ifndef STYLENET_LOSS_H
 #define STYLENET_LOSS_H
 
-float softmax_ce_loss(int n, int c, const float *logits, const int *target, float *dlogits);
-float sigmoid_bce_loss(int n, int c, const float *logits, const float *target, float *dlogits);
-float group_softmax_ce_loss(int n, int c, const float *logits, const float *target, int n_groups, const int *bounds,
+float loss_softmax_ce(int n, int c, const float *logits, const int *target, float *dlogits);
+float loss_sigmoid_bce(int n, int c, const float *logits, const float *target, float *dlogits);
+float loss_group_softmax_ce(int n, int c, const float *logits, const float *target, int n_groups, const int *bounds,
                             float *dlogits);
-void softmax(int n, int c, const float *logits, float *probs);
-void sigmoid(int n, const float *x, float *y);
+void loss_softmax(int n, int c, const float *logits, float *probs);
+void loss_sigmoid(int n, const float *x, float *y);
 #endif

@@ -39,14 +39,9 @@ static void out_range(int i, int p, int k, int s, int on, int *o0, int *o1) {
 
 /* v = act(x*scale + shift) when scale is given (a batch norm and activation applied on the fly,
  * bitwise as batchnorm_apply), else x */
-static inline float pre(float x, float scale, float shift, int act) {
-    float v = x * scale + shift;
-    if (act) v = v > 0.0f ? v : 0.0f;
-    if (act == 2) v = v < 6.0f ? v : 6.0f;
-    return v;
-}
+static inline float pre(float x, float scale, float shift, sn_act act) { return act_value(act, x * scale + shift); }
 
-static void maxpool_fwd(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, int act,
+static void maxpool_fwd(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, sn_act act,
                         float *y, int32_t *argmax) {
     int C = d->c;
     long rows = (long)n * d->oh;
@@ -81,10 +76,10 @@ static void maxpool_fwd(const pool_desc *d, int n, const float *x, const float *
 }
 
 void maxpool_forward(const pool_desc *d, int n, const float *x, float *y, int32_t *argmax) {
-    maxpool_fwd(d, n, x, NULL, NULL, 0, y, argmax);
+    maxpool_fwd(d, n, x, NULL, NULL, ACT_NONE, y, argmax);
 }
 
-void maxpool_forward_bn_act(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, int act,
+void maxpool_forward_bn_act(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, sn_act act,
                             float *y, int32_t *argmax) {
     maxpool_fwd(d, n, x, scale, shift, act, y, argmax);
 }
@@ -110,7 +105,7 @@ static void gather_row(const pool_desc *d, long r, const float *dy, const int32_
     }
 }
 
-int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, int act,
+int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, sn_act act,
                             const float *scale, const float *shift, const double *mu, const double *is, int train,
                             const float *gamma, float *x, float *dgamma, float *dbeta) {
     const int C = d->c;
@@ -133,13 +128,12 @@ int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const in
         float *g = rowbuf + (size_t)b * d->w * C;
         for (long r = b * br; r < (b + 1) * br && r < rows; r++) {
             gather_row(d, r, dy, argmax, g);
-            for (int px = 0; px < d->w; px++) { /* per channel, elements in the same order as before */
+            for (int px = 0; px < d->w; px++) { /* per channel, elements in row order */
                 const float *restrict xr = x + (r * d->w + px) * C, *restrict gr = g + (long)px * C;
 #pragma omp simd
                 for (int c = 0; c < C; c++) {
                     float v = xr[c] * scale[c] + shift[c];
-                    bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
-                    float gv = pass ? gr[c] : 0.0f;
+                    float gv = act_passes(act, v) ? gr[c] : 0.0f;
                     s1[c] += gv;
                     s2[c] += (double)gv * ((double)xr[c] - mu[c]);
                 }
@@ -172,8 +166,7 @@ int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const in
 #pragma omp simd
                 for (int c = 0; c < C; c++) {
                     float v = xr[c] * scale[c] + shift[c];
-                    bool pass = act == 1 ? v > 0.0f : act == 2 ? (v > 0.0f && v < 6.0f) : true;
-                    float gv = pass ? gr[c] : 0.0f;
+                    float gv = act_passes(act, v) ? gr[c] : 0.0f;
                     xr[c] = A[c] * gv + (B[c] * (xr[c] - M[c]) + Cc[c]);
                 }
             }

@@ -11,6 +11,7 @@
 #ifndef STYLENET_POOL_H
 #define STYLENET_POOL_H
 #include <stdint.h>
+#include "kernels/act.h"
 
 typedef struct {
     int h, w, c;
@@ -25,14 +26,14 @@ int pool_desc_init(pool_desc *d);
 /* x[n,h,w,c] -> y[n,oh,ow,c], argmax[n,oh,ow,c] */
 void maxpool_forward(const pool_desc *d, int n, const float *x, float *y, int32_t *argmax);
 void maxpool_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, float *dx);
-/* fused for nn/net.c: max pool of act(x*scale + shift) (a batch norm and ReLU/ReLU6 on the
- * fly, act 1/2, bitwise as materialising them first), and its backward through the activation
+/* fused for nn/net.c: max pool of act(x*scale + shift) (a batch norm and an activation on the
+ * fly, bitwise as materialising them first), and its backward through the activation
  * and the batch norm IN PLACE: x (the batch norm's input) is overwritten with d loss / d x.
  * mu, is: the batch norm's mean and 1/sqrt(var+eps) (batch ones when train, else running);
  * dgamma, dbeta accumulate (may be NULL).  -1 if out of memory (x untouched). */
-void maxpool_forward_bn_act(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, int act,
+void maxpool_forward_bn_act(const pool_desc *d, int n, const float *x, const float *scale, const float *shift, sn_act act,
                             float *y, int32_t *argmax);
-int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, int act,
+int maxpool_bn_act_backward(const pool_desc *d, int n, const float *dy, const int32_t *argmax, sn_act act,
                             const float *scale, const float *shift, const double *mu, const double *is, int train,
                             const float *gamma, float *x, float *dgamma, float *dbeta);
 void avgpool_forward(const pool_desc *d, int n, const float *x, float *y);

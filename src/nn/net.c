@@ -722,9 +722,9 @@ static int compute(net *m, int i, bool training) {
             const node *x = &m->nodes[a->in0];
             batchnorm_apply(n * d->h * d->w, d->c, x->y, a->scale, a->shift, NULL, act_of(d->op), d->y);
         } else if (d->op == OP_RELU) {
-            relu_forward(cnt, a->y, d->y);
+            eltwise_relu_forward(cnt, a->y, d->y);
         } else {
-            relu6_forward(cnt, a->y, d->y);
+            eltwise_relu6_forward(cnt, a->y, d->y);
         }
         break;
     case OP_ADD: {
@@ -734,7 +734,7 @@ static int compute(net *m, int i, bool training) {
         else if (b->op == OP_BN && b->fused)
             batchnorm_apply(n * d->h * d->w, d->c, m->nodes[b->in0].y, b->scale, b->shift, a->y, 0, d->y);
         else
-            add_forward(cnt, a->y, b->y, d->y);
+            eltwise_add_forward(cnt, a->y, b->y, d->y);
         break;
     }
     case OP_MAXPOOL:
@@ -754,7 +754,7 @@ static int compute(net *m, int i, bool training) {
         break;
     case OP_DROPOUT:
         if (training && d->p > 0)
-            dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, a->y, d->y, d->mask);
+            eltwise_dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, a->y, d->y, d->mask);
         else
             memcpy(d->y, a->y, cnt * sizeof(float));
         break;
@@ -882,8 +882,8 @@ static const float *value(net *m, int i) {
         } else {
             const float *x = value(m, d->in0);
             if (!x || take_y(m, d) < 0) return NULL;
-            if (d->op == OP_RELU) relu_forward((size_t)n * node_size(d), x, d->y);
-            else relu6_forward((size_t)n * node_size(d), x, d->y);
+            if (d->op == OP_RELU) eltwise_relu_forward((size_t)n * node_size(d), x, d->y);
+            else eltwise_relu6_forward((size_t)n * node_size(d), x, d->y);
         }
     }
     return d->y;
@@ -928,22 +928,13 @@ static bool hand_over(net *m, node *d, int to) {
 static int give(net *m, const node *d, int to, size_t cnt) {
     node *t = &m->nodes[to];
     if (t->dy) {
-        axpy(cnt, 1.0f, d->dy, t->dy);
+        eltwise_axpy(cnt, 1.0f, d->dy, t->dy);
         return 0;
     }
     t->dy = pool_get(m, cnt);
     if (!t->dy) return -1;
     memcpy(t->dy, d->dy, cnt * sizeof(float));
     return 0;
-}
-
-/* in place: g = g where the activation passes at input x, else 0 (ReLU: x > 0; ReLU6: 0 < x < 6) */
-static void act_mask(size_t n, int act, const float *x, float *g) {
-#pragma omp parallel for simd schedule(static) if (parallel: n > 65536)
-    for (size_t k = 0; k < n; k++) {
-        bool pass = act == 1 ? x[k] > 0.0f : (x[k] > 0.0f && x[k] < 6.0f);
-        g[k] = pass ? g[k] : 0.0f;
-    }
 }
 
 /* batch norm node b's backward in place on buffer g (d loss / d act(bn) on entry) */
@@ -1031,8 +1022,8 @@ int net_backward(net *m, const float *dout) {
                      * mask (from that output, its input here) applied to each row as it is written */
                     const float *x = value(m, d->in0);
                     NEED(x);
-                    conv2d_depthwise_backward_data_ex(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy, 0,
-                                                      act_of(a->op), x);
+                    conv2d_backward_data_masked_set(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy,
+                                                    act_of(a->op), x);
                     a->dy_masked = true;
                 } else {
                     conv2d_backward_data_set(&d->conv, n, d->dy, net_param(m, d->p_w), a->dy);
@@ -1050,7 +1041,7 @@ int net_backward(net *m, const float *dout) {
                 NEED(xv);
                 if (a->need_dy) {
                     bn_inplace(m, a, act, xv, d->dy);
-                    if (x->need_dy && !hand_over(m, d, a->in0)) axpy(cnt, 1.0f, d->dy, x->dy);
+                    if (x->need_dy && !hand_over(m, d, a->in0)) eltwise_axpy(cnt, 1.0f, d->dy, x->dy);
                 }
                 if (x->transient) drop_y(m, x);
                 a->need_dy = false; /* done */
@@ -1060,10 +1051,10 @@ int net_backward(net *m, const float *dout) {
                      * applied it (the same mask: see conv.h) */
                     const float *xv = value(m, d->conv_in ? i : d->in0);
                     NEED(xv);
-                    int mask = d->dy_masked ? CONV_ACT_NONE : act; /* else its reader masked it */
+                    int mask = d->dy_masked ? ACT_NONE : act; /* else its reader masked it */
                     if (d->conv_in && !conv_is_depthwise(&a->conv)) { /* with the dense convolution's bias gradient, in one pass */
                         float *dbc = trainable(m, a->p_b) ? net_grad(m, a->p_b) : NULL;
-                        conv_act_backward((long)n * d->h * d->w, d->c, mask, xv, d->dy, dbc);
+                        act_backward((long)n * d->h * d->w, d->c, mask, xv, d->dy, dbc);
                         a->db_done = dbc != NULL;
                     } else if (mask) {
                         act_mask(cnt, act, xv, d->dy);
@@ -1073,8 +1064,8 @@ int net_backward(net *m, const float *dout) {
                 } else {
                     const float *y = value(m, i);
                     NEED(y);
-                    if (act == 1) relu_backward(cnt, y, d->dy, a->dy);
-                    else relu6_backward(cnt, y, d->dy, a->dy);
+                    if (act == 1) eltwise_relu_backward(cnt, y, d->dy, a->dy);
+                    else eltwise_relu6_backward(cnt, y, d->dy, a->dy);
                 }
             }
             break;
@@ -1098,7 +1089,7 @@ int net_backward(net *m, const float *dout) {
         }
         case OP_ADD:
             if (m->nodes[d->in1].need_dy) NEED(give(m, d, d->in1, cnt) == 0);
-            if (a->need_dy && !hand_over(m, d, d->in0)) axpy(cnt, 1.0f, d->dy, a->dy);
+            if (a->need_dy && !hand_over(m, d, d->in0)) eltwise_axpy(cnt, 1.0f, d->dy, a->dy);
             break;
         case OP_MAXPOOL:
         case OP_AVGPOOL:
@@ -1115,7 +1106,7 @@ int net_backward(net *m, const float *dout) {
             break;
         }
         case OP_FLATTEN:
-            if (a->need_dy && !hand_over(m, d, d->in0)) axpy(cnt, 1.0f, d->dy, a->dy);
+            if (a->need_dy && !hand_over(m, d, d->in0)) eltwise_axpy(cnt, 1.0f, d->dy, a->dy);
             break;
         case OP_LINEAR: {
             const float *x = dw ? value(m, d->in0) : a->y;
@@ -1129,12 +1120,12 @@ int net_backward(net *m, const float *dout) {
         case OP_DROPOUT:
             if (!a->need_dy) break;
             if (!(m->training && d->p > 0)) {
-                if (!hand_over(m, d, d->in0)) axpy(cnt, 1.0f, d->dy, a->dy);
+                if (!hand_over(m, d, d->in0)) eltwise_axpy(cnt, 1.0f, d->dy, a->dy);
             } else if (!a->dy) {
-                dropout_backward_inplace(cnt, d->p, d->mask, d->dy);
+                eltwise_dropout_backward_set(cnt, d->p, d->mask, d->dy);
                 hand_over(m, d, d->in0);
             } else {
-                dropout_backward(cnt, d->p, d->mask, d->dy, a->dy);
+                eltwise_dropout_backward(cnt, d->p, d->mask, d->dy, a->dy);
             }
             break;
         case OP_INPUT: break;

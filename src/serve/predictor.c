@@ -273,8 +273,8 @@ int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int vi
             rc = PRED_INTERNAL;
             break;
         }
-        if (p->multi) sigmoid(K, logits, w->prob);
-        else softmax(1, K, logits, w->prob);
+        if (p->multi) loss_sigmoid(K, logits, w->prob);
+        else loss_softmax(1, K, logits, w->prob);
         for (int k = 0; k < K; k++) probs[k] = v == 0 ? w->prob[k] : probs[k] + w->prob[k];
         inf.compute_ms += now_ms() - tb;
     }

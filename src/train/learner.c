@@ -219,13 +219,13 @@ static loader *get_loader(learner *l, loader **slot, const int *idx, int n, bool
 static float batch_loss(learner *l, int n, const float *logits, float *dl) {
     if (!l->multi && l->soft) { /* mixed targets: cross-entropy with class probabilities */
         const int whole[2] = {0, l->C};
-        return group_softmax_ce_loss(n, l->C, logits, l->t, 1, whole, dl);
+        return loss_group_softmax_ce(n, l->C, logits, l->t, 1, whole, dl);
     }
-    if (!l->multi) return softmax_ce_loss(n, l->C, logits, l->y, dl);
-    float loss = sigmoid_bce_loss(n, l->C, logits, l->t, dl);
+    if (!l->multi) return loss_softmax_ce(n, l->C, logits, l->y, dl);
+    float loss = loss_sigmoid_bce(n, l->C, logits, l->t, dl);
     if (l->o.group_ce > 0 && l->n_groups > 1) {
         const float w = l->o.group_ce;
-        loss += w * group_softmax_ce_loss(n, l->C, logits, l->t, l->n_groups, l->bounds, dl ? l->dl2 : NULL);
+        loss += w * loss_group_softmax_ce(n, l->C, logits, l->t, l->n_groups, l->bounds, dl ? l->dl2 : NULL);
         if (dl)
             for (size_t k = 0; k < (size_t)n * l->C; k++) dl[k] += w * l->dl2[k];
     }
@@ -549,8 +549,8 @@ static void score(learner *l, int n, const float *probs, const float *targets, c
 }
 
 static void to_probs(learner *l, int n, const float *logits, float *out) {
-    if (l->multi) sigmoid(n * l->C, logits, out);
-    else softmax(n, l->C, logits, out);
+    if (l->multi) loss_sigmoid(n * l->C, logits, out);
+    else loss_softmax(n, l->C, logits, out);
 }
 
 int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs_out) {

@@ -143,9 +143,9 @@ static void thread_independence(void) {
     free(x), free(g), free(b), free(dy), free(dx2), free(dg2);
 }
 
-int main(void) {
-    fixtures();
-    finite_diff();
-    thread_independence();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"pytorch", fixtures},
+    {"finite-differences", finite_diff},
+    {"thread-independence", thread_independence},
+};
+TEST_MAIN(cases)

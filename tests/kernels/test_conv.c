@@ -1,6 +1,7 @@
 /* test_conv.c - conv2d (dense, strided, 7x7 stem, TF-SAME asymmetric padding, depthwise,
- * channel multiplier, grouped, 1x1) against PyTorch, fast vs reference kernels on awkward
- * shapes, finite-difference gradients, the accumulate contract and determinism.
+ * channel multiplier, grouped, 1x1) against PyTorch, the dispatcher and each backend alone
+ * (conv_backend.h: which shapes each takes or declines) against the reference kernels on awkward
+ * shapes, fused activations, finite-difference gradients, the accumulate contract and determinism.
  *
  * Tolerances (check_close: max|err| <= rtol * max|ref|):
  *  - vs PyTorch (float64 oracle on the same float32 inputs): the C kernels accumulate in
@@ -24,7 +25,7 @@
 #include <string.h>
 #include "../common/check.h"
 #include "kfix.h"
-#include "kernels/conv.h"
+#include "kernels/conv_backend.h"
 #include "kernels/eltwise.h"
 #include <omp.h>
 
@@ -73,11 +74,11 @@ static void fixture_cases(void) {
         float *gy = fzeros(ysz(&d, n)), *gdx = fzeros(xsz(&d, n)), *gdw = fzeros(wsz(&d)), *gdb = fzeros(d.cout);
         char what[160];
         d.algo = CONV_ALGO_WINOGRAD;
-        const int wino_possible = conv2d_onednn_algorithm(&d, n) == 2;
+        const int wino_possible = conv2d_forward_is_winograd(&d, n);
         for (int algo = CONV_ALGO_DIRECT; algo <= CONV_ALGO_WINOGRAD; algo++) {
             if (algo == CONV_ALGO_WINOGRAD && !wino_possible) break; /* the run above was all there is */
             d.algo = algo;
-            int wino = conv2d_onednn_algorithm(&d, n) == 2;
+            int wino = conv2d_forward_is_winograd(&d, n);
             if (algo == CONV_ALGO_DIRECT && !check(!wino, "conv %s: CONV_ALGO_DIRECT never uses Winograd", nm)) continue;
             const char *an = wino ? "Winograd" : "direct";
             float rt = wino ? RT_WINO : RT_TORCH;
@@ -104,9 +105,9 @@ static void fixture_cases(void) {
         memset(gdx, 0, sizeof(float) * xsz(&d, n));
         memset(gdw, 0, sizeof(float) * wsz(&d));
         memset(gdb, 0, sizeof(float) * d.cout);
-        conv2d_forward_ref(&d, n, x, w, b, gy);
-        conv2d_backward_data_ref(&d, n, dy, w, gdx);
-        conv2d_backward_weights_ref(&d, n, x, dy, gdw, gdb);
+        conv2d_ref_forward(&d, n, x, w, b, gy);
+        conv2d_ref_backward_data(&d, n, dy, w, gdx);
+        conv2d_ref_backward_weights(&d, n, x, dy, gdw, gdb);
         double e1, s1, e2, s2, e3, s3;
         max_err(gy, y, ysz(&d, n), &e1, &s1);
         max_err(gdx, dx, xsz(&d, n), &e2, &s2);
@@ -119,12 +120,12 @@ static void fixture_cases(void) {
     kfix_close(&k);
 }
 
-/* the three dense paths under test: the dispatch (oneDNN first), im2col + sgemm alone, oneDNN alone */
-enum { PATH_DISPATCH, PATH_GEMM, PATH_ONEDNN, PATH_WINOGRAD };
-static const char *path_name[] = {"dispatch", "im2col+sgemm", "oneDNN", "oneDNN Winograd"};
+/* the paths under test: the dispatcher, and each backend alone */
+enum { PATH_DISPATCH, PATH_GEMM, PATH_ONEDNN, PATH_WINOGRAD, PATH_DEPTHWISE, N_PATHS };
+static const char *path_name[] = {"dispatch", "im2col+sgemm", "oneDNN", "oneDNN Winograd", "depthwise"};
 
 /* runs the three passes on one path; backward passes add into dx, dw, db.  Returns 1 when the
- * oneDNN path declined a pass (nothing written), else 0. */
+ * path's backend declined a pass (conv_backend.h: nothing written), else 0. */
 static int run_path(int path, const conv_desc *d, int n, const float *x, const float *w, const float *b,
                     const float *dy, float *y, float *dx, float *dw, float *db) {
     if (path == PATH_DISPATCH) {
@@ -132,16 +133,27 @@ static int run_path(int path, const conv_desc *d, int n, const float *x, const f
         conv2d_backward_data(d, n, dy, w, dx);
         conv2d_backward_weights(d, n, x, dy, dw, db);
     } else if (path == PATH_GEMM) {
-        conv2d_forward_gemm(d, n, x, w, b, y);
-        conv2d_backward_data_gemm(d, n, dy, w, dx);
-        conv2d_backward_weights_gemm(d, n, x, dy, dw, db);
-    } else { /* oneDNN alone (PATH_WINOGRAD: d->algo asks for Winograd) */
-        if (conv2d_onednn_forward(d, n, x, w, b, y) || conv2d_onednn_backward_data(d, n, dy, w, dx, 1) ||
-            conv2d_onednn_backward_weights(d, n, x, dy, dw))
+        if (conv2d_gemm_forward(d, n, x, w, b, y) != n || conv2d_gemm_backward_data(d, n, dy, w, dx) != n ||
+            conv2d_gemm_backward_weights(d, n, x, dy, dw, db) != n)
             return 1;
-        conv2d_backward_weights_ref(d, n, x, dy, NULL, db); /* the bias gradient is not oneDNN's */
+    } else if (path == PATH_DEPTHWISE) {
+        if (conv2d_depthwise_forward(d, n, x, w, b, y) != n || conv2d_depthwise_backward_data(d, n, dy, w, dx) != n ||
+            conv2d_depthwise_backward_weights(d, n, x, dy, dw, db) != n)
+            return 1;
+    } else { /* oneDNN alone (PATH_WINOGRAD: d->algo asks for Winograd) */
+        if (conv2d_onednn_forward(d, n, x, w, b, y) != n || conv2d_onednn_backward_data(d, n, dy, w, dx) != n ||
+            conv2d_onednn_backward_weights(d, n, x, dy, dw) != n)
+            return 1;
+        conv2d_ref_backward_weights(d, n, x, dy, NULL, db); /* the bias gradient is not oneDNN's */
     }
     return 0;
+}
+
+/* whether the backend of a path takes the shape: 1 must, 0 must not, -1 either */
+static int path_takes(int path, const conv_desc *d, int onednn) {
+    if (path == PATH_GEMM) return !conv_is_depthwise(d);
+    if (path == PATH_DEPTHWISE) return conv_is_depthwise(d);
+    return onednn;
 }
 
 /* fast vs reference on random data, on every path; also checks that backward passes accumulate.
@@ -155,31 +167,35 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias, int onednn
     /* backward buffers start non-zero: the contract is +=, so both must add the same amount */
     float *dx1 = frand(X, 15, 1), *dx2 = frand(X, 15, 1), *dw1 = frand(Wn, 16, 1), *dw2 = frand(Wn, 16, 1);
     float *db1 = frand(d.cout, 17, 1), *db2 = frand(d.cout, 17, 1);
-    conv2d_forward_ref(&d, n, x, w, b, y2);
-    conv2d_backward_data_ref(&d, n, dy, w, dx2);
-    conv2d_backward_weights_ref(&d, n, x, dy, dw2, db2);
+    conv2d_ref_forward(&d, n, x, w, b, y2);
+    conv2d_ref_backward_data(&d, n, dy, w, dx2);
+    conv2d_ref_backward_weights(&d, n, x, dy, dw2, db2);
     char what[240];
-    const float rt = conv2d_onednn_algorithm(&d, n) == 2 ? RT_WINO : RT_FAST;
+    const float rt = conv2d_forward_is_winograd(&d, n) ? RT_WINO : RT_FAST;
     d.algo = CONV_ALGO_WINOGRAD;
-    const int wino_possible = conv2d_onednn_algorithm(&d, n) == 2;
+    const int wino_possible = conv2d_forward_is_winograd(&d, n);
     d.algo = CONV_ALGO_AUTO;
-    for (int path = 0; path < 4; path++) {
-        if (path == PATH_WINOGRAD && !wino_possible) break;
+    for (int path = 0; path < N_PATHS; path++) {
+        if (path == PATH_WINOGRAD && !wino_possible) continue;
         d.algo = path == PATH_WINOGRAD ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
-        const float rtp = path == PATH_GEMM ? RT_FAST : path == PATH_WINOGRAD ? RT_WINO : rt;
+        const float rtp = path == PATH_GEMM || path == PATH_DEPTHWISE ? RT_FAST : path == PATH_WINOGRAD ? RT_WINO : rt;
         fill_uniform(dx1, X, 15), fill_uniform(dw1, Wn, 16), fill_uniform(db1, d.cout, 17);
         memset(y1, 0, sizeof(float) * Y);
         int declined = run_path(path, &d, n, x, w, b, dy, y1, dx1, dw1, db1);
-        if (path == PATH_ONEDNN || path == PATH_WINOGRAD) {
-            if (onednn >= 0)
-                check(declined == !onednn, "%s: oneDNN %s this shape (groups %d)", nm, onednn ? "takes" : "declines",
-                      d.groups);
-            if (declined) { /* the first declined pass wrote nothing; with groups != 1 all three decline */
-                float *dx0 = frand(X, 15, 1);
+        if (path != PATH_DISPATCH) {
+            int takes = path_takes(path, &d, onednn);
+            if (takes >= 0)
+                check(declined == !takes, "%s: the %s backend %s this shape (groups %d)", nm, path_name[path],
+                      takes ? "takes" : "declines", d.groups);
+            if (declined) { /* the first declined pass wrote nothing; a shape declined (not oneDNN with
+                             * groups 1, which may decline a later pass only) declines all three */
+                const int whole = path == PATH_GEMM || path == PATH_DEPTHWISE || d.groups != 1;
+                float *dx0 = frand(X, 15, 1), *dw0 = frand(Wn, 16, 1), *db0 = frand(d.cout, 17, 1);
                 int clean = !memcmp(dx1, dx0, sizeof(float) * X);
-                for (size_t i = 0; i < Y && d.groups != 1; i++) clean &= y1[i] == 0.0f;
-                check(clean || d.groups == 1, "%s: a declined oneDNN call wrote nothing", nm);
-                free(dx0);
+                if (whole) clean &= !memcmp(dw1, dw0, sizeof(float) * Wn) && !memcmp(db1, db0, sizeof(float) * d.cout);
+                for (size_t i = 0; i < Y && whole; i++) clean &= y1[i] == 0.0f;
+                check(clean || !whole, "%s: a declined %s call wrote nothing", nm, path_name[path]);
+                free(dx0), free(dw0), free(db0);
                 continue;
             }
         }
@@ -196,7 +212,7 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias, int onednn
     d.algo = CONV_ALGO_AUTO;
     /* backward data that overwrites: whatever dx holds on entry, it ends as the gradient alone */
     float *dx0 = fzeros(X);
-    conv2d_backward_data_ref(&d, n, dy, w, dx0);
+    conv2d_ref_backward_data(&d, n, dy, w, dx0);
     fill_uniform(dx1, X, 18);
     conv2d_backward_data_set(&d, n, dy, w, dx1);
     snprintf(what, sizeof what, "fast vs ref %s: backward data (=, conv2d_backward_data_set)", nm);
@@ -213,38 +229,84 @@ static void fast_vs_ref(const char *nm, conv_desc d, int n, int bias, int onednn
     free(x), free(w), free(b), free(dy), free(y1), free(y2), free(dx1), free(dx2), free(dw1), free(dw2), free(db1), free(db2);
 }
 
+#define CD(H, W, CI, CO, KH, KW, SH, SW, PT, PB, PL, PR, G) \
+    (conv_desc){.h = H, .w = W, .cin = CI, .cout = CO, .kh = KH, .kw = KW, .sh = SH, .sw = SW, .pt = PT, .pb = PB, .pl = PL, .pr = PR, .groups = G}
+
+/* awkward shapes: odd channels, non-square kernels, asymmetric pads, stride 3, n = 1 (threaded
+ * sgemm path), n >= threads (per-thread path), tiny outputs (multi-image chunks) */
+static void fast_dense(void) {
+    fast_vs_ref("dense 3x3", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1, 1);
+    fast_vs_ref("dense 3x3 batch-1", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, 1, 1);
+    fast_vs_ref("dense 2x4 s3 asym", CD(13, 17, 5, 9, 2, 4, 3, 2, 2, 0, 0, 3, 1), 4, 1, 1);
+    fast_vs_ref("dense tiny output", CD(4, 4, 16, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1), 20, 1, 1);
+    fast_vs_ref("dense big pad", CD(3, 5, 4, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 2, 0, 1);
+    fast_vs_ref("stem 7x7 s2", CD(30, 29, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1), 3, 0, 1);
+    fast_vs_ref("depthwise c1 is dense", CD(7, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 2, 1, 1);
+}
+
+static void fast_pointwise(void) {
+    fast_vs_ref("1x1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3, 1, 1);
+    fast_vs_ref("1x1 batch-1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, 1, 1);
+    fast_vs_ref("1x1 s2", CD(8, 9, 24, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1), 3, 0, 1);
+    fast_vs_ref("1x1 padded", CD(5, 6, 8, 8, 1, 1, 1, 1, 1, 0, 0, 1, 1), 2, 1, 1);
+}
+
+static void fast_winograd(void) {
+    fast_vs_ref("winograd 3x3 c32->48", CD(10, 12, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1, 1);
+    fast_vs_ref("winograd 3x3 batch-9 (two chunks)", CD(64, 64, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 9, 0, 1);
+    fast_vs_ref("dense 3x3 c512 4x4 (direct, too small for Winograd)", CD(4, 4, 512, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 0, 1);
+}
+
+static void fast_grouped(void) {
+    fast_vs_ref("grouped g3", CD(9, 10, 12, 9, 3, 3, 2, 1, 1, 1, 0, 2, 3), 3, 1, 0);
+    fast_vs_ref("grouped g4 1x1", CD(6, 6, 32, 16, 1, 1, 1, 1, 0, 0, 0, 0, 4), 2, 1, 0);
+    fast_vs_ref("grouped g2 batch-1", CD(9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, 0, 0);
+}
+
+static void fast_depthwise(void) {
+    fast_vs_ref("depthwise c100", CD(9, 11, 100, 100, 3, 3, 1, 1, 1, 1, 1, 1, 100), 3, 1, 0);
+    fast_vs_ref("depthwise c100 s2 batch-1", CD(10, 9, 100, 100, 3, 3, 2, 2, 0, 1, 0, 1, 100), 1, 1, 0);
+    fast_vs_ref("depthwise 5x3 asym", CD(8, 12, 24, 24, 5, 3, 2, 1, 2, 1, 0, 2, 24), 3, 0, 0);
+    fast_vs_ref("depthwise mult 3", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2, 1, 0);
+}
+
 /* conv2d forward with activation act on one path: 0 dispatch, 1 im2col, 2 oneDNN, 3 oneDNN
- * Winograd (p->algo asks for it), 4 frozen weights under a fresh key, 5 reference; 1 when
- * oneDNN declined (nothing written) */
-static int forward_on(int path, conv_desc *p, int act, int n, const float *x, const float *w, const float *b, float *y,
-                      unsigned long *key) {
+ * Winograd (p->algo asks for it), 4 depthwise, 5 frozen weights under a fresh key, 6 reference;
+ * 1 when the backend declined (nothing written) */
+enum { FWD_PATHS = 7 };
+static int forward_on(int path, conv_desc *p, sn_act act, int n, const float *x, const float *w, const float *b,
+                      float *y, unsigned long *key) {
     p->act = act;
-    if (path == 1) conv2d_forward_gemm(p, n, x, w, b, y);
-    else if (path == 2 || path == 3) return conv2d_onednn_forward(p, n, x, w, b, y);
-    else if (path == 4) conv2d_forward_keyed(p, n, x, w, b, y, (*key)++);
-    else if (path == 5) conv2d_forward_ref(p, n, x, w, b, y);
+    if (path == 1) return conv2d_gemm_forward(p, n, x, w, b, y) != n;
+    if (path == 2 || path == 3) return conv2d_onednn_forward(p, n, x, w, b, y) != n;
+    if (path == 4) return conv2d_depthwise_forward(p, n, x, w, b, y) != n;
+    if (path == 5) conv2d_forward_keyed(p, n, x, w, b, y, (*key)++);
+    else if (path == 6) conv2d_ref_forward(p, n, x, w, b, y);
     else conv2d_forward(p, n, x, w, b, y);
     return 0;
 }
 
-/* conv_desc.act: y = act(conv + bias) in the same pass, bitwise relu_forward / relu6_forward of
- * the plain output, on every forward path (oneDNN's post-op, the im2col and depthwise kernels,
- * frozen weights, the reference); weights scaled so that many outputs pass 6 */
+/* conv_desc.act: y = act(conv + bias) in the same pass, bitwise eltwise_relu_forward /
+ * eltwise_relu6_forward of the plain output, on every forward path (oneDNN's post-op, the im2col
+ * and depthwise kernels, frozen weights, the reference); weights scaled so that many outputs
+ * pass 6.  Then the backward pieces: act_backward's mask and bias gradient, and
+ * conv2d_backward_data_masked_set (fused into the depthwise kernel's rows, or masked after). */
 static void fused_activation(const char *nm, conv_desc d, int n) {
     if (!check(conv_desc_init(&d) == 0, "%s: desc init", nm)) return;
     size_t X = xsz(&d, n), Y = ysz(&d, n), Wn = wsz(&d);
     float *x = frand(X, 21, 1.0f), *w = frand(Wn, 22, 8.0f / sqrtf((float)(Wn / d.cout))), *b = frand(d.cout, 23, 2);
     float *y0 = fzeros(Y), *y1 = fzeros(Y), *ya = fzeros(Y);
     static unsigned long key = 0xac7;
-    for (int act = CONV_ACT_RELU; act <= CONV_ACT_RELU6; act++) {
+    for (sn_act act = ACT_RELU; act <= ACT_RELU6; act++) {
+        const char *an = act == ACT_RELU ? "ReLU" : "ReLU6";
         int above6 = 0, zero = 0, mid = 0, bad_paths = 0;
         char failed[200] = "";
-        for (int path = 0; path < 6; path++) { /* dispatch, im2col, oneDNN, Winograd, keyed, reference */
+        for (int path = 0; path < FWD_PATHS; path++) { /* the reference last: y0, y1 are its outputs below */
             conv_desc p = d;
             p.algo = path == 3 ? CONV_ALGO_WINOGRAD : CONV_ALGO_AUTO;
-            if (forward_on(path, &p, CONV_ACT_NONE, n, x, w, b, y0, &key)) continue; /* oneDNN declined */
-            if (act == CONV_ACT_RELU) relu_forward(Y, y0, ya);
-            else relu6_forward(Y, y0, ya);
+            if (forward_on(path, &p, ACT_NONE, n, x, w, b, y0, &key)) continue; /* the backend declined */
+            if (act == ACT_RELU) eltwise_relu_forward(Y, y0, ya);
+            else eltwise_relu6_forward(Y, y0, ya);
             int declined = forward_on(path, &p, act, n, x, w, b, y1, &key);
             if (declined || memcmp(y1, ya, sizeof(float) * Y)) {
                 bad_paths++;
@@ -254,35 +316,46 @@ static void fused_activation(const char *nm, conv_desc d, int n) {
         for (size_t i = 0; i < Y; i++) above6 += y0[i] > 6.0f, zero += y0[i] <= 0.0f, mid += y0[i] > 0 && y0[i] < 6;
         /* backward: the mask from the output, and the bias gradient summed in the same pass */
         float *g1 = frand(Y, 24, 1), *g2 = frand(Y, 24, 1), *db1 = frand(d.cout, 25, 1), *db2 = frand(d.cout, 25, 1);
-        conv_act_backward((long)n * d.oh * d.ow, d.cout, act, y1, g1, db1);
+        act_backward((long)n * d.oh * d.ow, d.cout, act, y1, g1, db1);
         int maskok = 1;
-        for (size_t i = 0; i < Y; i++) {
-            int pass = act == CONV_ACT_RELU ? y0[i] > 0 : y0[i] > 0 && y0[i] < 6;
+        for (size_t i = 0; i < Y; i++) { /* the activations' definition, written out as the oracle */
+            int pass = act == ACT_RELU ? y0[i] > 0 : y0[i] > 0 && y0[i] < 6;
             maskok &= g1[i] == (pass ? g2[i] : 0.0f);
             g2[i] = pass ? g2[i] : 0.0f;
         }
-        if (d.groups == 1 || d.groups != d.cin) conv2d_backward_weights(&d, n, x, g2, NULL, db2);
-        check(maskok && (d.groups == d.cin && d.groups > 1 ? 1 : !memcmp(db1, db2, sizeof(float) * d.cout)),
-              "%s: conv_act_backward %s: the mask of the activation's input, read from its output; the bias "
-              "gradient bitwise conv2d_backward_weights' of the masked gradient", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6");
+        if (!conv_is_depthwise(&d)) conv2d_backward_weights(&d, n, x, g2, NULL, db2);
+        check(maskok && (conv_is_depthwise(&d) ? 1 : !memcmp(db1, db2, sizeof(float) * d.cout)),
+              "%s: act_backward %s: the mask of the activation's input, read from its output; the bias "
+              "gradient bitwise conv2d_backward_weights' of the masked gradient", nm, an);
         free(g1), free(g2), free(db1), free(db2);
-        if (d.groups == d.cin && d.groups > 1) { /* depthwise of an activation's output: its mask on the rows */
-            float *xa = fzeros(X), *dyo = frand(Y, 26, 1), *dx1 = frand(X, 27, 1), *dx2 = fzeros(X);
-            for (size_t i = 0; i < X; i++) xa[i] = 8 * x[i] > 6 ? 6 : 8 * x[i] > 0 ? 8 * x[i] : 0;
-            conv2d_depthwise_backward_data_ex(&d, n, dyo, w, dx1, 0, act, xa);
-            conv2d_backward_data_ref(&d, n, dyo, w, dx2);
-            conv2d_backward_data_set(&d, n, dyo, w, dx2);
-            conv_act_mask((long)X, act, xa, dx2);
-            check(!memcmp(dx1, dx2, sizeof(float) * X),
-                  "%s: depthwise backward data masked by the %s at its input, row by row: bitwise the unmasked "
-                  "result masked afterwards", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6");
-            free(xa), free(dyo), free(dx1), free(dx2);
-        }
+        /* the input gradient of a convolution of an activation's output, masked by that activation */
+        float *xa = fzeros(X), *dyo = frand(Y, 26, 1), *dx1 = frand(X, 27, 1), *dx2 = fzeros(X);
+        for (size_t i = 0; i < X; i++) xa[i] = 8 * x[i] > 6 ? 6 : 8 * x[i] > 0 ? 8 * x[i] : 0;
+        conv2d_backward_data_masked_set(&d, n, dyo, w, dx1, act, xa);
+        conv2d_backward_data_set(&d, n, dyo, w, dx2);
+        act_mask((long)X, act, xa, dx2);
+        check(!memcmp(dx1, dx2, sizeof(float) * X),
+              "%s: backward data masked by the %s at its input%s: bitwise the unmasked result masked afterwards", nm,
+              an, conv_is_depthwise(&d) ? ", row by row in the depthwise kernel" : "");
+        free(xa), free(dyo), free(dx1), free(dx2);
         check(bad_paths == 0 && above6 > 0 && zero > 0 && mid > 0,
               "%s: fused %s bitwise equal to the separate pass on every path (%s; outputs <= 0: %d, in (0,6): %d, "
-              "> 6: %d)", nm, act == CONV_ACT_RELU ? "ReLU" : "ReLU6", bad_paths ? failed : "all equal", zero, mid, above6);
+              "> 6: %d)", nm, an, bad_paths ? failed : "all equal", zero, mid, above6);
     }
     free(x), free(w), free(b), free(y0), free(y1), free(ya);
+}
+
+static void fused_dense(void) {
+    fused_activation("1x1 (expand)", CD(8, 8, 24, 144, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3);
+    fused_activation("3x3 s2 TF-SAME (stem)", CD(17, 16, 3, 32, 3, 3, 2, 2, 0, 1, 0, 1, 1), 2);
+    fused_activation("3x3 Winograd", CD(12, 12, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 9);
+    fused_activation("grouped g4 (im2col)", CD(6, 6, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 4), 2);
+}
+
+static void fused_depthwise(void) {
+    fused_activation("depthwise 3x3 s1", CD(9, 11, 96, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96), 3);
+    fused_activation("depthwise 3x3 s2", CD(10, 9, 40, 40, 3, 3, 2, 2, 0, 1, 0, 1, 40), 2);
+    fused_activation("depthwise mult 3 (generic loops)", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2);
 }
 
 /* inside an OpenMP parallel region oneDNN is declined (its primitives are made for a thread
@@ -293,12 +366,12 @@ static void nested_region(void) {
     size_t X = xsz(&d, 2), Y = ysz(&d, 2), Wn = wsz(&d);
     float *x = frand(X, 41, 1), *w = frand(Wn, 42, 0.3f), *ref = fzeros(Y), *y[2] = {fzeros(Y), fzeros(Y)};
     int declined[2] = {0, 0};
-    conv2d_forward_ref(&d, 2, x, w, NULL, ref);
+    conv2d_ref_forward(&d, 2, x, w, NULL, ref);
 #pragma omp parallel num_threads(2)
     {
         int t = omp_get_thread_num();
         if (t < 2) {
-            declined[t] = conv2d_onednn_forward(&d, 2, x, w, NULL, y[t]);
+            declined[t] = conv2d_onednn_forward(&d, 2, x, w, NULL, y[t]) == 0;
             conv2d_forward(&d, 2, x, w, NULL, y[t]);
         }
     }
@@ -366,9 +439,6 @@ static void determinism(const char *nm, conv_desc d, int n) {
     free(x), free(w), free(b), free(dy);
 }
 
-#define CD(H, W, CI, CO, KH, KW, SH, SW, PT, PB, PL, PR, G) \
-    (conv_desc){.h = H, .w = W, .cin = CI, .cout = CO, .kh = KH, .kw = KW, .sh = SH, .sw = SW, .pt = PT, .pb = PB, .pl = PL, .pr = PR, .groups = G}
-
 /* conv2d_forward_keyed: kept weight copies are found by (key, weights), never mixed up.  A keyed
  * call runs oneDNN's inference primitive, which may be Winograd F(2x2,3x3) on pre-transformed
  * weights: against the plain forward it is checked to RT_WINO, against itself bitwise. */
@@ -401,8 +471,7 @@ static void keyed_weights(void) {
     free(x), free(w1), free(w2), free(r1), free(r2), free(k1), free(k2), free(y);
 }
 
-int main(void) {
-    /* descriptor helpers */
+static void descriptor(void) {
     int lo, hi;
     conv_same_padding(8, 3, 2, &lo, &hi);
     int ok = lo == 0 && hi == 1;
@@ -417,65 +486,56 @@ int main(void) {
     check(conv_desc_init(&bad) == -1, "conv_desc_init rejects groups not dividing cin");
     bad = CD(2, 2, 4, 4, 5, 5, 1, 1, 0, 0, 0, 0, 1);
     check(conv_desc_init(&bad) == -1, "conv_desc_init rejects a kernel larger than the padded input");
+    bad = CD(8, 8, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    bad.act = (sn_act)7;
+    check(conv_desc_init(&bad) == -1, "conv_desc_init rejects an unknown activation");
     conv_desc stem = CD(224, 224, 3, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1);
     check(conv_desc_init(&stem) == 0 && stem.oh == 112 && stem.ow == 112 && conv2d_macs(&stem, 1) == 118013952.0,
           "resnet stem: 112x112 output, 118.0M MACs");
+}
 
-    fixture_cases();
-
-    /* awkward shapes: odd channels, non-square kernels, asymmetric pads, stride 3, n = 1 (threaded
-     * sgemm path), n >= threads (per-thread path), tiny outputs (multi-image chunks) */
-    fast_vs_ref("dense 3x3", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1, 1);
-    fast_vs_ref("dense 3x3 batch-1", CD(11, 13, 67, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, 1, 1);
-    fast_vs_ref("dense 2x4 s3 asym", CD(13, 17, 5, 9, 2, 4, 3, 2, 2, 0, 0, 3, 1), 4, 1, 1);
-    fast_vs_ref("dense tiny output", CD(4, 4, 16, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1), 20, 1, 1);
-    fast_vs_ref("dense big pad", CD(3, 5, 4, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1), 2, 0, 1);
-    fast_vs_ref("stem 7x7 s2", CD(30, 29, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1), 3, 0, 1);
-    fast_vs_ref("1x1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3, 1, 1);
-    fast_vs_ref("1x1 batch-1", CD(7, 5, 40, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, 1, 1);
-    fast_vs_ref("1x1 s2", CD(8, 9, 24, 40, 1, 1, 2, 2, 0, 0, 0, 0, 1), 3, 0, 1);
-    fast_vs_ref("1x1 padded", CD(5, 6, 8, 8, 1, 1, 1, 1, 1, 0, 0, 1, 1), 2, 1, 1);
-    fast_vs_ref("winograd 3x3 c32->48", CD(10, 12, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 1, 1);
-    fast_vs_ref("winograd 3x3 batch-9 (two chunks)", CD(64, 64, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 9, 0, 1);
-    fast_vs_ref("dense 3x3 c512 4x4 (direct, too small for Winograd)", CD(4, 4, 512, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), 3, 0, 1);
-    fast_vs_ref("grouped g3", CD(9, 10, 12, 9, 3, 3, 2, 1, 1, 1, 0, 2, 3), 3, 1, 0);
-    fast_vs_ref("grouped g4 1x1", CD(6, 6, 32, 16, 1, 1, 1, 1, 0, 0, 0, 0, 4), 2, 1, 0);
-    fast_vs_ref("grouped g2 batch-1", CD(9, 8, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2), 1, 0, 0);
-    fast_vs_ref("depthwise c100", CD(9, 11, 100, 100, 3, 3, 1, 1, 1, 1, 1, 1, 100), 3, 1, 0);
-    fast_vs_ref("depthwise c100 s2 batch-1", CD(10, 9, 100, 100, 3, 3, 2, 2, 0, 1, 0, 1, 100), 1, 1, 0);
-    fast_vs_ref("depthwise 5x3 asym", CD(8, 12, 24, 24, 5, 3, 2, 1, 2, 1, 0, 2, 24), 3, 0, 0);
-    fast_vs_ref("depthwise mult 3", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2, 1, 0);
-    fast_vs_ref("depthwise c1 is dense", CD(7, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1), 2, 1, 1);
-
-    nested_region();
-    keyed_weights();
-    fused_activation("1x1 (expand)", CD(8, 8, 24, 144, 1, 1, 1, 1, 0, 0, 0, 0, 1), 3);
-    fused_activation("3x3 s2 TF-SAME (stem)", CD(17, 16, 3, 32, 3, 3, 2, 2, 0, 1, 0, 1, 1), 2);
-    fused_activation("3x3 Winograd", CD(12, 12, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 9);
-    fused_activation("depthwise 3x3 s1", CD(9, 11, 96, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96), 3);
-    fused_activation("depthwise 3x3 s2", CD(10, 9, 40, 40, 3, 3, 2, 2, 0, 1, 0, 1, 40), 2);
-    fused_activation("depthwise mult 3 (generic loops)", CD(7, 8, 5, 15, 3, 3, 1, 2, 1, 1, 1, 1, 5), 2);
-    fused_activation("grouped g4 (im2col)", CD(6, 6, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 4), 2);
-
-    /* CONV_ALGO_AUTO takes Winograd only where it pays (measured on this machine, see conv_onednn.c) */
+/* CONV_ALGO_AUTO takes Winograd only where it pays (measured on this machine, see conv_onednn.c) */
+static void auto_algorithm(void) {
     conv_desc big = CD(56, 56, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1), small = CD(14, 14, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1);
     conv_desc_init(&big), conv_desc_init(&small);
     check(conv2d_onednn_algorithm(&big, 1) == 2 && conv2d_onednn_algorithm(&small, 1) == 1 &&
               conv2d_onednn_algorithm(&small, 32) == 2,
           "auto algorithm: Winograd for 64@56x56 batch 1 and 256@14x14 batch 32, direct for 256@14x14 batch 1");
     big.algo = CONV_ALGO_DIRECT;
-    check(conv2d_onednn_algorithm(&big, 1) == 1, "CONV_ALGO_DIRECT: direct for 64@56x56 batch 1");
+    check(conv2d_onednn_algorithm(&big, 1) == 1 && !conv2d_forward_is_winograd(&big, 1),
+          "CONV_ALGO_DIRECT: direct for 64@56x56 batch 1");
+}
 
+static void finite_differences(void) {
     finite_diff("dense 3x3 s2", CD(7, 6, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1), 2);
     finite_diff("dense TF-SAME asym", CD(8, 10, 3, 4, 3, 3, 2, 2, 0, 1, 0, 1, 1), 2);
     finite_diff("depthwise 3x3", CD(7, 6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6), 2);
     finite_diff("depthwise mult2 s2", CD(7, 6, 3, 6, 3, 3, 2, 2, 1, 1, 1, 1, 3), 1);
     finite_diff("grouped g2", CD(6, 5, 4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2), 2);
+}
 
+static void determinism_all(void) {
     determinism("dense 3x3", CD(16, 16, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 6);
     determinism("dense 3x3 batch-1", CD(16, 16, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1);
     determinism("1x1", CD(16, 16, 64, 32, 1, 1, 1, 1, 0, 0, 0, 0, 1), 4);
     determinism("depthwise", CD(16, 16, 96, 96, 3, 3, 2, 2, 1, 1, 1, 1, 96), 5);
     determinism("grouped", CD(12, 12, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 4), 3);
-    return check_exit();
 }
+
+static const test_case cases[] = {
+    {"descriptor", descriptor},
+    {"pytorch", fixture_cases},
+    {"fast-dense", fast_dense},
+    {"fast-pointwise", fast_pointwise},
+    {"fast-winograd", fast_winograd},
+    {"fast-grouped", fast_grouped},
+    {"fast-depthwise", fast_depthwise},
+    {"nested-region", nested_region},
+    {"keyed-weights", keyed_weights},
+    {"fused-dense", fused_dense},
+    {"fused-depthwise", fused_depthwise},
+    {"auto-algorithm", auto_algorithm},
+    {"finite-differences", finite_differences},
+    {"determinism", determinism_all},
+};
+TEST_MAIN(cases)

@@ -28,21 +28,21 @@ static void fixtures(void) {
         return;
     }
     float *y = fz(n), *dx = fz(n);
-    relu_forward(n, x, y);
+    eltwise_relu_forward(n, x, y);
     check_close("relu forward", y, kfix_get(&k, "elt.relu.y", NULL), n, 0, 0);
-    relu_backward(n, y, dy, dx);
+    eltwise_relu_backward(n, y, dy, dx);
     check_close("relu backward (from the output; x = 0 gets 0)", dx, kfix_get(&k, "elt.relu.dx", NULL), n, 0, 0);
-    relu6_forward(n, x, y);
+    eltwise_relu6_forward(n, x, y);
     check_close("relu6 forward", y, kfix_get(&k, "elt.relu6.y", NULL), n, 0, 0);
     memset(dx, 0, n * 4);
-    relu6_backward(n, y, dy, dx);
+    eltwise_relu6_backward(n, y, dy, dx);
     check_close("relu6 backward (x = 0 and x = 6 get 0)", dx, kfix_get(&k, "elt.relu6.dx", NULL), n, 0, 0);
-    add_forward(n, a, b, y);
+    eltwise_add_forward(n, a, b, y);
     check_close("add forward", y, kfix_get(&k, "elt.add.y", NULL), n, 0, 0);
     /* accumulate contract: relu backward twice == 2x */
     float *d2 = fz(n);
-    relu_backward(n, x, dy, d2); /* x as "output": where x > 0 */
-    relu_backward(n, x, dy, d2);
+    eltwise_relu_backward(n, x, dy, d2); /* x as "output": where x > 0 */
+    eltwise_relu_backward(n, x, dy, d2);
     int ok = 1;
     for (size_t i = 0; i < n; i++) ok &= d2[i] == (x[i] > 0 ? 2 * dy[i] : 0.0f);
     check(ok, "relu backward accumulates");
@@ -55,12 +55,12 @@ static void large_and_dropout(void) {
     float *x = fz(n), *y = fz(n), *y2 = fz(n), *dx = fz(n);
     fill_uniform(x, n, 7);
     for (size_t i = 0; i < n; i++) x[i] *= 8;
-    relu6_forward(n, x, y);
+    eltwise_relu6_forward(n, x, y);
     int ok = 1;
     for (size_t i = 0; i < n; i++) ok &= y[i] == fminf(fmaxf(x[i], 0), 6);
     check(ok, "relu6 forward on %zu elements (threaded)", n);
     memcpy(y2, x, n * 4);
-    axpy(n, 0.5f, x, y2);
+    eltwise_axpy(n, 0.5f, x, y2);
     ok = 1;
     for (size_t i = 0; i < n; i++) ok &= y2[i] == x[i] + 0.5f * x[i];
     check(ok, "axpy y += a*x");
@@ -69,9 +69,9 @@ static void large_and_dropout(void) {
     uint8_t *mask = malloc(n), *mask2 = malloc(n);
     int nt = omp_get_max_threads();
     omp_set_num_threads(1);
-    dropout_forward(n, p, 42, 3, x, y2, mask2);
+    eltwise_dropout_forward(n, p, 42, 3, x, y2, mask2);
     omp_set_num_threads(nt);
-    dropout_forward(n, p, 42, 3, x, y, mask);
+    eltwise_dropout_forward(n, p, 42, 3, x, y, mask);
     check(!memcmp(y, y2, n * 4) && !memcmp(mask, mask2, n), "dropout: same seed gives the same output with 1 and %d threads", nt);
     size_t kept = 0;
     ok = 1;
@@ -84,10 +84,10 @@ static void large_and_dropout(void) {
     double rate = (double)kept / n, sd = sqrt(p * (1 - p) / n);
     check(ok, "dropout: mask is rng_uniform(seed, stream, i) >= p, kept values scaled by 1/(1-p)");
     check(fabs(rate - (1 - p)) < 5 * sd, "dropout: keep rate %.5f vs %.2f (5 sigma %.5f)", rate, 1 - p, 5 * sd);
-    dropout_forward(n, p, 43, 3, x, y2, mask2);
+    eltwise_dropout_forward(n, p, 43, 3, x, y2, mask2);
     check(memcmp(mask, mask2, n) != 0, "dropout: another seed gives another mask");
     for (size_t i = 0; i < n; i++) dx[i] = 1.0f;
-    dropout_backward(n, p, mask, x, dx);
+    eltwise_dropout_backward(n, p, mask, x, dx);
     ok = 1;
     for (size_t i = 0; i < n; i++) { /* the compiler may fuse the multiply-add (FMA): 1 ulp */
         float want = 1.0f + (mask[i] ? x[i] * scale : 0.0f);
@@ -97,8 +97,8 @@ static void large_and_dropout(void) {
     free(x), free(y), free(y2), free(dx), free(mask), free(mask2);
 }
 
-int main(void) {
-    fixtures();
-    large_and_dropout();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"pytorch", fixtures},
+    {"large-and-dropout", large_and_dropout},
+};
+TEST_MAIN(cases)

@@ -38,8 +38,8 @@ static void gemm_cases(void) {
                     if (betas[bi] == 0.0f)
                         for (size_t i = 0; i < (size_t)M * ldc; i++) C1[i] = NAN; /* beta 0 must ignore C */
                     memcpy(C2, C1, sizeof(float) * M * ldc);
-                    sgemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, betas[bi], C1, ldc);
-                    sgemm_ref(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, betas[bi], C2, ldc);
+                    gemm_sgemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, betas[bi], C1, ldc);
+                    gemm_sgemm_ref(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, betas[bi], C2, ldc);
                     double e = 0, sc = 0;
                     int pad_ok = 1;
                     for (int i = 0; i < M; i++) {
@@ -133,9 +133,9 @@ static void linear_fd(void) {
     free(x), free(w), free(b), free(r), free(y), free(dx), free(dw), free(db);
 }
 
-int main(void) {
-    gemm_cases();
-    linear_fixtures();
-    linear_fd();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"sgemm", gemm_cases},
+    {"pytorch", linear_fixtures},
+    {"finite-differences", linear_fd},
+};
+TEST_MAIN(cases)

@@ -34,22 +34,22 @@ static void fixtures(void) {
         if (!strcmp(kind, "ce")) {
             int *ti = malloc(sizeof(int) * n);
             for (int i = 0; i < n; i++) ti[i] = (int)t[i];
-            l = softmax_ce_loss(n, c, z, ti, g);
-            softmax(n, c, z, p);
+            l = loss_softmax_ce(n, c, z, ti, g);
+            loss_softmax(n, c, z, p);
             snprintf(w, sizeof w, "loss %s softmax", nm);
             check_close(w, p, G("softmax"), (size_t)n * c, 1e-6f, 0);
-            float l2 = softmax_ce_loss(n, c, z, ti, NULL);
+            float l2 = loss_softmax_ce(n, c, z, ti, NULL);
             check(l2 == l, "loss %s: value without dlogits is the same", nm);
             free(ti);
         } else if (!strcmp(kind, "gce")) { /* groups: "lo,b1,...,hi" */
             int bounds[9], nb = 0;
             for (char *tok = strtok(rest, ","); tok && nb < 9; tok = strtok(NULL, ",")) bounds[nb++] = atoi(tok);
-            l = group_softmax_ce_loss(n, c, z, t, nb - 1, bounds, g);
-            float l2 = group_softmax_ce_loss(n, c, z, t, nb - 1, bounds, NULL);
+            l = loss_group_softmax_ce(n, c, z, t, nb - 1, bounds, g);
+            float l2 = loss_group_softmax_ce(n, c, z, t, nb - 1, bounds, NULL);
             check(l2 == l && nb >= 2, "loss %s: %d groups; value without dlogits is the same", nm, nb - 1);
         } else {
-            l = sigmoid_bce_loss(n, c, z, t, g);
-            sigmoid(n * c, z, p);
+            l = loss_sigmoid_bce(n, c, z, t, g);
+            loss_sigmoid(n * c, z, p);
             snprintf(w, sizeof w, "loss %s sigmoid", nm);
             check_close(w, p, G("sigmoid"), (size_t)n * c, 1e-6f, 0);
         }
@@ -72,8 +72,8 @@ static void fd(void) {
     for (int i = 0; i < N * C; i++) z[i] *= 3, t[i] = fabsf(t[i]);
     const int bounds[3] = {0, 2, 6};
     static const char *const kinds[3] = {"softmax CE", "BCE with logits", "grouped softmax CE"};
-#define LOSS(k, gr) ((k) == 0 ? softmax_ce_loss(N, C, z, ti, gr) : (k) == 1 ? sigmoid_bce_loss(N, C, z, t, gr) \
-                                                                    : group_softmax_ce_loss(N, C, z, t, 2, bounds, gr))
+#define LOSS(k, gr) ((k) == 0 ? loss_softmax_ce(N, C, z, ti, gr) : (k) == 1 ? loss_sigmoid_bce(N, C, z, t, gr) \
+                                                                    : loss_group_softmax_ce(N, C, z, t, 2, bounds, gr))
     for (int kind = 0; kind < 3; kind++) {
         LOSS(kind, g);
         double worst = 0, gmax = 0;
@@ -94,8 +94,8 @@ static void fd(void) {
 #undef LOSS
     /* ignored targets (PyTorch's ignore_index -100) count for nothing */
     int tign[N] = {0, -100, 2, 3};
-    float l3 = softmax_ce_loss(N, C, z, tign, g);
-    float la = softmax_ce_loss(1, C, z, ti, NULL), lb = softmax_ce_loss(2, C, z + 2 * C, ti + 2, NULL);
+    float l3 = loss_softmax_ce(N, C, z, tign, g);
+    float la = loss_softmax_ce(1, C, z, ti, NULL), lb = loss_softmax_ce(2, C, z + 2 * C, ti + 2, NULL);
     int zero = 1;
     for (int j = 0; j < C; j++) zero &= g[C + j] == 0.0f;
     check(fabsf(l3 - (la + 2 * lb) / 3) < 1e-6f && zero, "softmax CE: target -100 is ignored (mean over the other rows, zero gradient)");
@@ -117,7 +117,7 @@ static void grouped(void) {
     float zg[N * 3];
     for (int i = 0; i < N; i++) memcpy(zg + i * 3, z + i * C, 3 * sizeof(float));
     const int b1[2] = {0, 3};
-    float la = group_softmax_ce_loss(N, C, z, t, 1, b1, g), lb = softmax_ce_loss(N, 3, zg, ti, g1);
+    float la = loss_group_softmax_ce(N, C, z, t, 1, b1, g), lb = loss_softmax_ce(N, 3, zg, ti, g1);
     int same = fabsf(la - lb) <= 1e-6f * fabsf(lb), zero = 1;
     for (int i = 0; i < N; i++)
         for (int j = 0; j < C; j++) {
@@ -127,18 +127,18 @@ static void grouped(void) {
     check(same && zero, "grouped CE with one one-hot group = softmax CE of that group (%g vs %g); other tags no gradient",
           la, lb);
     const int b2[3] = {0, 3, 6}, b3[2] = {3, 6};
-    float l2 = group_softmax_ce_loss(N, C, z, t, 2, b2, g), lc = group_softmax_ce_loss(N, C, z, t, 1, b3, NULL);
+    float l2 = loss_group_softmax_ce(N, C, z, t, 2, b2, g), lc = loss_group_softmax_ce(N, C, z, t, 1, b3, NULL);
     int last_zero = 1;
     for (int i = 0; i < N; i++) last_zero &= g[i * C + 6] == 0.0f;
     check(fabsf(l2 - (la + lc) / 2) <= 1e-6f * l2 && last_zero, "grouped CE: the mean of the groups' losses (%g vs %g)", l2,
           (la + lc) / 2);
-    check(group_softmax_ce_loss(0, C, z, t, 2, b2, NULL) == 0.0f && group_softmax_ce_loss(N, C, z, t, 0, b2, NULL) == 0.0f,
+    check(loss_group_softmax_ce(0, C, z, t, 2, b2, NULL) == 0.0f && loss_group_softmax_ce(N, C, z, t, 0, b2, NULL) == 0.0f,
           "grouped CE: no rows or no groups give 0");
 }
 
-int main(void) {
-    fixtures();
-    fd();
-    grouped();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"pytorch", fixtures},
+    {"finite-differences", fd},
+    {"grouped", grouped},
+};
+TEST_MAIN(cases)

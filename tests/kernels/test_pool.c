@@ -215,9 +215,9 @@ static void concat_fd(void) {
     free(x), free(r), free(y), free(dx), free(am), free(am2);
 }
 
-int main(void) {
-    fixtures();
-    fast_vs_ref();
-    concat_fd();
-    return check_exit();
-}
+static const test_case cases[] = {
+    {"pytorch", fixtures},
+    {"fast-vs-ref", fast_vs_ref},
+    {"concat-finite-differences", concat_fd},
+};
+TEST_MAIN(cases)

@@ -209,7 +209,7 @@ static inline bool proof_train_one(net *m, const proof_io *io, const char *tag) 
     snprintf(what, sizeof what, "%s: train-mode logits vs PyTorch", tag);
     bool ok = compare_tensor(what, io->ref, "logits_train", y, (size_t)io->n * io->classes, PROOF_RTOL_LOGITS);
     float *dlogits = malloc((size_t)io->n * io->classes * sizeof(float));
-    float loss = softmax_ce_loss(io->n, io->classes, y, io->target, dlogits);
+    float loss = loss_softmax_ce(io->n, io->classes, y, io->target, dlogits);
     snprintf(what, sizeof what, "%s: cross-entropy loss vs PyTorch", tag);
     ok &= compare_tensor(what, io->ref, "loss", &loss, 1, PROOF_RTOL_LOSS);
     net_backward(m, dlogits);
@@ -310,7 +310,7 @@ static inline int proof_winograd_layers(net *m, int n) {
         if (m->nodes[i].op == OP_CONV) {
             conv_desc d = m->nodes[i].conv;
             d.algo = CONV_ALGO_WINOGRAD;
-            k += conv2d_onednn_algorithm(&d, n) == 2;
+            k += conv2d_forward_is_winograd(&d, n);
         }
     return k;
 }

@@ -51,7 +51,7 @@ static const int target[N] = {0, 3, 1, 4};
 static double loss_at(net *m, const float *x, uint64_t step) {
     m->step = step - 1;
     const float *y = net_forward(m, x, true);
-    return softmax_ce_loss(N, K, y, target, NULL);
+    return loss_softmax_ce(N, K, y, target, NULL);
 }
 
 int main(void) {
@@ -64,7 +64,7 @@ int main(void) {
     /* analytic gradients */
     const float *y = net_forward(m, x, true);
     uint64_t step = m->step;
-    softmax_ce_loss(N, K, y, target, dl);
+    loss_softmax_ce(N, K, y, target, dl);
     net_zero_grad(m);
     net_backward(m, dl);
     float *g0 = malloc(sizeof(float) * m->n_floats);
@@ -107,7 +107,7 @@ int main(void) {
     y = net_forward(m, x, true); /* move on a step, then replay the first one */
     m->step = step - 1;
     y = net_forward(m, x, true);
-    softmax_ce_loss(N, K, y, target, dl);
+    loss_softmax_ce(N, K, y, target, dl);
     net_zero_grad(m);
     net_backward(m, dl);
     check(!memcmp(g0, m->grad, sizeof(float) * m->n_floats), "replaying a step gives bitwise-equal gradients");
@@ -116,7 +116,7 @@ int main(void) {
     net_freeze_groups(m, 2);
     m->step = step - 1;
     y = net_forward(m, x, true);
-    softmax_ce_loss(N, K, y, target, dl);
+    loss_softmax_ce(N, K, y, target, dl);
     net_zero_grad(m);
     net_backward(m, dl);
     bool frozen_zero = true, head_same = true;
@@ -197,7 +197,7 @@ int main(void) {
     for (int i = 1; i < m->n_nodes; i++)
         if (m->nodes[i].transient && m->nodes[i].y) transient_gone = false;
     check(transient_gone, "after a forward, batch-norm and ReLU outputs hold no memory (recomputed when needed)");
-    softmax_ce_loss(N, K, y, target, dl);
+    loss_softmax_ce(N, K, y, target, dl);
     net_zero_grad(m);
     net_backward(m, dl);
     int blocks = m->n_pool;
@@ -205,7 +205,7 @@ int main(void) {
     for (int i = 0; i < m->n_pool; i++) pooled += m->pool[i].cap;
     for (int k = 0; k < 2; k++) {
         y = net_forward(m, x, true);
-        softmax_ce_loss(N, K, y, target, dl);
+        loss_softmax_ce(N, K, y, target, dl);
         net_zero_grad(m);
         net_backward(m, dl);
     }
@@ -235,7 +235,7 @@ int main(void) {
         float *xr = malloc(sizeof(float) * N * 5 * 5 * 3);
         fill_uniform(xr, (size_t)N * 5 * 5 * 3, 9);
         const float *yr = net_forward(r, xr, true);
-        softmax_ce_loss(N, K, yr, target, dl);
+        loss_softmax_ce(N, K, yr, target, dl);
         net_zero_grad(r);
         net_backward(r, dl);
         int pw = net_find_param(r, "c.weight");
@@ -245,9 +245,9 @@ int main(void) {
         for (size_t j = 0; j < r->params[pw].numel; j++) an += (double)gw[j] * v[j];
         const double h = 1e-2;
         for (size_t j = 0; j < r->params[pw].numel; j++) w[j] += (float)h * v[j];
-        double lp = softmax_ce_loss(N, K, net_forward(r, xr, true), target, NULL);
+        double lp = loss_softmax_ce(N, K, net_forward(r, xr, true), target, NULL);
         for (size_t j = 0; j < r->params[pw].numel; j++) w[j] -= 2 * (float)h * v[j];
-        double lm = softmax_ce_loss(N, K, net_forward(r, xr, true), target, NULL);
+        double lm = loss_softmax_ce(N, K, net_forward(r, xr, true), target, NULL);
         double fd = (lp - lm) / (2 * h);
         check(an > 1e-3 && fabs(fd - an) <= 2e-2 * fabs(an) + 1e-4,
               "d loss / d c.weight along the gradient: analytic %.6g, finite difference %.6g", an, fd);

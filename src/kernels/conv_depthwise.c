@@ -1,4 +1,6 @@
-/* depthwise.c - direct NHWC depthwise convolution (groups == cin, cout = m*cin).
+/* conv_depthwise.c - the depthwise backend (conv_backend.h): direct NHWC depthwise convolution
+ * (groups == cin > 1, cout = m*cin); it declines every other shape, and declines when out of
+ * memory for its repacked weights or partial sums.
  *
  * Output channel co reads input channel co/m.  Weights w[cout, kh, kw, 1] are repacked per call
  * to wr[kh*kw][cout] so every inner loop runs over channels with unit stride and vectorises.
@@ -8,9 +10,9 @@
  * summed in thread order: deterministic for a given thread count.
  * The MobileNet case (m == 1, 3x3, stride 1 or 2) has specialised AVX-512 kernels below (register-
  * resident weights/accumulators, border columns peeled, no per-tap branches); without AVX-512, or
- * for other shapes, the generic loops run.  Both are checked against the *_ref kernels by tests.
+ * for other shapes, the generic loops run.  Tests check both against the reference backend.
  */
-#include "kernels/conv.h"
+#include "kernels/conv_backend.h"
 #include "core/error.h"
 #include <omp.h>
 #include <string.h>
@@ -392,13 +394,10 @@ static void dw_row_bwd_data_m1(const conv_desc *d, const float *dyi, const float
     }
 }
 
-void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
-    if (n <= 0) return;
+int conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+    if (n <= 0 || !conv_is_depthwise(d)) return 0;
     float *wr = repack(d, w);
-    if (!wr) {
-        conv2d_forward_ref(d, n, x, w, b, y);
-        return;
-    }
+    if (!wr) return 0;
     int C = d->cout, Ci = d->cin, m = C / Ci;
     long rows = (long)n * d->oh;
 #ifdef DW_FAST
@@ -409,10 +408,10 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
             int i = (int)(r / d->oh), oy = (int)(r % d->oh);
             (d->sh == 1 ? fwd3_rows_s1 : fwd3_rows_s2)(x + i * isz, d->h, d->w, C, d->pt, d->pl, oy, oy + 1, d->ow, wr,
                                                         b, 0, y + i * osz);
-            conv_act_apply(d->act, (long)d->ow * C, y + i * osz + (long)oy * d->ow * C); /* the row is in cache */
+            act_apply(d->act, (long)d->ow * C, y + i * osz + (long)oy * d->ow * C); /* the row is in cache */
         }
         sn_free(wr);
-        return;
+        return n;
     }
 #endif
 #pragma omp parallel for schedule(static)
@@ -422,7 +421,7 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
         float *yrow = y + r * d->ow * C;
         if (m == 1) {
             dw_row_fwd_m1(d, xi, wr, b, oy, yrow);
-            conv_act_apply(d->act, (long)d->ow * C, yrow);
+            act_apply(d->act, (long)d->ow * C, yrow);
             continue;
         }
         int iy0 = oy * d->sh - d->pt, ky0 = imax(0, -iy0), ky1 = imin(d->kh, d->h - iy0);
@@ -438,33 +437,26 @@ void conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const f
                         for (int j = 0; j < m; j++) yp[ci * m + j] += xp[ci] * wk[ci * m + j];
                 }
         }
-        conv_act_apply(d->act, (long)d->ow * C, yrow);
+        act_apply(d->act, (long)d->ow * C, yrow);
     }
     sn_free(wr);
-}
-
-void conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
-    conv2d_depthwise_backward_data_ex(d, n, dy, w, dx, 1, CONV_ACT_NONE, NULL);
+    return n;
 }
 
 /* dx row r (w * cin floats) = 0 where the activation whose output is x does not pass */
-static void mask_row(const conv_desc *d, int act, const float *x, float *dx, long r) {
-    if (act) conv_act_mask((long)d->w * d->cin, act, x + r * d->w * d->cin, dx + r * d->w * d->cin);
+static void mask_row(const conv_desc *d, sn_act act, const float *x, float *dx, long r) {
+    if (act) act_mask((long)d->w * d->cin, act, x + r * d->w * d->cin, dx + r * d->w * d->cin);
 }
 
 /* accumulate 0: dx is overwritten, each row cleared just before it is summed (while in cache),
  * instead of a separate pass clearing all of dx.  act: each finished row is then masked by the
- * backward of the activation that produced x (y > 0, 0 < y < 6), the pass its node would make */
-void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *dy, const float *w, float *dx,
-                                       int accumulate, int act, const float *x) {
-    if (n <= 0 || !dx) return;
+ * backward of the activation that produced x (act_passes at x), the pass its node would make */
+static int backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx, int accumulate,
+                         sn_act act, const float *x) {
+    if (n <= 0 || !conv_is_depthwise(d)) return 0;
+    if (!dx) return n;
     float *wr = repack(d, w);
-    if (!wr) {
-        if (!accumulate) memset(dx, 0, sizeof(float) * n * d->h * d->w * d->cin);
-        conv2d_backward_data_ref(d, n, dy, w, dx);
-        for (long r = 0; r < (long)n * d->h; r++) mask_row(d, act, x, dx, r);
-        return;
-    }
+    if (!wr) return 0;
     int C = d->cout, Ci = d->cin, m = C / Ci;
     long rows = (long)n * d->h;
 #ifdef DW_FAST
@@ -490,7 +482,7 @@ void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *d
             mask_row(d, act, x, dx, r);
         }
         sn_free(wr);
-        return;
+        return n;
     }
 #endif
     int *oxs = d->kh <= 64 ? sn_alloc(sizeof(int) * d->w * d->kw, "depthwise column table") : NULL;
@@ -538,19 +530,27 @@ void conv2d_depthwise_backward_data_ex(const conv_desc *d, int n, const float *d
     }
     sn_free(oxs);
     sn_free(wr);
+    return n;
 }
 
-void conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw,
-                                       float *db) {
-    if (n <= 0 || (!dw && !db)) return;
+int conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {
+    return backward_data(d, n, dy, w, dx, 1, ACT_NONE, NULL);
+}
+
+int conv2d_depthwise_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx,
+                                       sn_act act, const float *x) {
+    return backward_data(d, n, dy, w, dx, 0, act, x);
+}
+
+int conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw,
+                                      float *db) {
+    if (n <= 0 || !conv_is_depthwise(d)) return 0;
+    if (!dw && !db) return n;
     int C = d->cout, Ci = d->cin, m = C / Ci, KK = d->kh * d->kw;
     long rows = (long)n * d->oh, psz = (long)(KK + 1) * C; /* KK weight rows + 1 bias row */
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     float *part = sn_alloc(sizeof(float) * nt * 2 * psz, "depthwise weight-gradient partials");
-    if (!part) {
-        conv2d_backward_weights_ref(d, n, x, dy, dw, db);
-        return;
-    }
+    if (!part) return 0;
 #pragma omp parallel num_threads(nt)
     {
         int th = omp_get_thread_num(), T = omp_get_num_threads();
@@ -607,4 +607,5 @@ void conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x
         }
     }
     sn_free(part);
+    return n;
 }
