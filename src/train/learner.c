@@ -51,12 +51,12 @@ static void find_groups(learner *l, const dataset *ds) {
     if (g + 1 != ds->n_groups) l->n_groups = 0;
 }
 
-/* opens run_dir/history.jsonl afresh */
+/* opens run_dir/history.jsonl for appending (learner_resume or the first row settles what it keeps) */
 static int open_history(learner *l) {
     mkdir(l->o.run_dir, 0777);
     char p[4096];
     snprintf(p, sizeof p, "%s/history.jsonl", l->o.run_dir);
-    l->hist = fopen(p, "w");
+    l->hist = fopen(p, "a");
     if (!l->hist) return sn_error("%s: cannot write the training history: %m", p);
     return 0;
 }
@@ -131,6 +131,7 @@ char *learner_history_json(const learner *l) { return cJSON_PrintUnformatted(l->
 
 void learner_log(learner *l, cJSON *row, bool keep) {
     if (l->hist) {
+        if (!l->hist_started) learner_history_cut(l, 0); /* a run that did not resume starts afresh */
         char *s = row ? cJSON_PrintUnformatted(row) : NULL;
         if (s) fprintf(l->hist, "%s\n", s);
         free(s);
@@ -138,6 +139,13 @@ void learner_log(learner *l, cJSON *row, bool keep) {
     }
     if (keep && row) cJSON_AddItemToArray(l->history, row);
     else cJSON_Delete(row);
+}
+
+int learner_history_cut(learner *l, long bytes) {
+    l->hist_started = true;
+    fflush(l->hist);
+    if (ftruncate(fileno(l->hist), (off_t)bytes) != 0) return sn_error("%s/history.jsonl: cannot cut it: %m", l->o.run_dir);
+    return 0;
 }
 
 void learner_message(const learner_opts *o, learner_msg kind, const char *fmt, ...) {

@@ -23,7 +23,9 @@
  * - History: run_dir/history.jsonl gets one JSON object per optimiser step ({"iter", "loss",
  *   "lr"}), per epoch ({"epoch", ..., "iter": steps at its end}) and per LR-finder sweep
  *   ({"lr_find_lr", ...}); learner->history holds the epoch and sweep rows as a cJSON array.  A
- *   resumed run rewrites the file with the checkpoint's epoch and sweep rows.
+ *   run that does not resume starts the file afresh; a resumed run keeps the file's rows up to
+ *   the checkpoint (step rows included) and drops the rest (rows of steps after it, a row cut
+ *   short by a kill).
  * - Output: the library writes nothing.  opts.events (NULL: silent) receives a row per epoch
  *   (unless opts.quiet), batch progress (with opts.progress) and message lines (notes of the
  *   run's results unless opts.quiet, and warnings); the CLI prints them (src/cli/progress.c).

@@ -1,4 +1,5 @@
-/* learner_checkpoint.c - checkpoints of a run and resuming from one (see learner.h). */
+/* learner_checkpoint.c - checkpoints of a run and resuming from one, with the history file cut
+ * back to the checkpoint (see learner.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,8 +48,51 @@ int learner_save_checkpoint(learner *l, int phase_epochs_done) {
     return r;
 }
 
-/* the history file as it was at the checkpoint: its epoch and sweep rows */
-static int rewrite_history(learner *l) {
+/* a row of the history file kept in learner->history (an epoch or an LR-finder sweep), rather
+ * than one of an optimiser step */
+static bool is_history_row(const cJSON *row) {
+    return cJSON_GetObjectItem(row, "epoch") || cJSON_GetObjectItem(row, "lr_find_lr");
+}
+
+/* the length of the history file's part up to the checkpoint: whole rows, no step after
+ * iteration `iter`, no more than n_rows epoch and sweep rows; *rows gets how many of those it has */
+static long history_up_to(FILE *f, long iter, int n_rows, int *rows) {
+    long keep = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    *rows = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n') break; /* cut short */
+        cJSON *row = cJSON_Parse(line);
+        if (!row) break;
+        const bool kept = is_history_row(row);
+        const cJSON *it = cJSON_GetObjectItem(row, "iter");
+        const bool after = kept ? *rows >= n_rows : cJSON_IsNumber(it) && it->valuedouble > (double)iter;
+        cJSON_Delete(row);
+        if (after) break;
+        *rows += kept;
+        keep += (long)len;
+    }
+    free(line);
+    return keep;
+}
+
+/* the history file as it was at the checkpoint: its rows up to there, or, when it lacks some
+ * of the checkpoint's (another file, or none), the checkpoint's epoch and sweep rows */
+static int cut_history(learner *l) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/history.jsonl", l->o.run_dir);
+    const int n_rows = cJSON_GetArraySize(l->history);
+    int rows = 0;
+    long keep = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        keep = history_up_to(f, l->iter, n_rows, &rows);
+        fclose(f);
+    }
+    if (rows == n_rows) return learner_history_cut(l, keep);
+    if (learner_history_cut(l, 0) < 0) return -1;
     const cJSON *row;
     cJSON_ArrayForEach(row, l->history) {
         char *s = cJSON_PrintUnformatted(row);
@@ -87,7 +131,8 @@ int learner_resume(learner *l) {
     if (!l->o.run_dir) return 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", l->o.run_dir);
-    if (access(path, F_OK) != 0) return 0;
+    if (access(path, F_OK) != 0) /* nothing to resume: the history starts afresh */
+        return l->hist && !l->hist_started ? learner_history_cut(l, 0) : 0;
     st_file *f = st_open(path);
     if (!f) return -1;
     int r = -1;
@@ -100,7 +145,7 @@ int learner_resume(learner *l) {
     net_load_opts lo = {.ignore_extra = "optim."};
     if (net_load_st(l->net, f, &lo) < 0 || optim_load_st(l->opt, l->net, f) < 0) goto done;
     read_position(l, f);
-    if (l->hist && rewrite_history(l) < 0) goto done;
+    if (l->hist && cut_history(l) < 0) goto done;
     r = 1;
 done:
     st_close(f);

@@ -39,7 +39,8 @@ struct learner {
     int resume_phase, resume_epoch; /* from a checkpoint: epochs done in that phase */
     cJSON *history, *notes;
     double seconds;
-    FILE *hist;                 /* run_dir/history.jsonl */
+    FILE *hist;                 /* run_dir/history.jsonl, appended to */
+    bool hist_started;          /* its rows before this run are settled (emptied, or cut at the checkpoint) */
     /* precompute */
     int cache_node;             /* node whose output is cached (-1: not possible) */
     size_t cache_dim;
@@ -69,6 +70,8 @@ int learner_train_step(learner *l, int n, bool from_cache, float *loss);
 long learner_batches(learner *l);
 /* writes row to the history file; keep: also into l->history (which then owns it), else freed */
 void learner_log(learner *l, cJSON *row, bool keep);
+/* the history file cut to its first `bytes` (rows after them dropped); later rows are appended */
+int learner_history_cut(learner *l, long bytes);
 /* events */
 void learner_report_progress(const learner *l, const char *what, int done, int total, double t0, int images);
 void learner_report_epoch(const learner *l, const char *phase, int size, double train_loss, const eval_result *r,

@@ -3,7 +3,8 @@
  *   - the seed recipe runs end to end (LR finder with its plot, head, unfreeze, SGDR, TTA) and
  *     writes a model, a history and a checkpoint;
  *   - a run stopped in the middle of a phase (--stop-after) and resumed (--resume) ends with
- *     bitwise the same weights as the uninterrupted run;
+ *     bitwise the same weights as the uninterrupted run, and its history.jsonl has the same rows
+ *     (step rows too; rows written after the checkpoint by a killed run are dropped);
  *   - the same seed reproduces the same weights, also with mixup (which changes them); `eval` on
  *     the saved model alone reproduces the validation accuracy; `predict` and `info` read the model;
  *   - --label-smooth changes training; --test-size sets the size the model is scored and saved
@@ -194,7 +195,44 @@ static void mixup(void) {
     check(rc == 0 && !same_tensors(at("a.stn"), pm, why, sizeof why), "--mixup 0.4 trains differently from no mixup");
 }
 
-/* killed in the middle of the last phase (after epoch 4 of 5), then resumed */
+/* the rows of a history.jsonl without their timings ("seconds", "train_images_per_s"), as a
+ * JSON array; *lines gets the count of lines; NULL if the file cannot be read */
+static cJSON *history_rows(const char *path, int *lines) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    cJSON *rows = cJSON_CreateArray();
+    static char line[1 << 16];
+    *lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *row = cJSON_Parse(line);
+        cJSON_DeleteItemFromObject(row, "seconds");
+        cJSON_DeleteItemFromObject(row, "train_images_per_s");
+        cJSON_AddItemToArray(rows, row ? row : cJSON_CreateNull());
+        (*lines)++;
+    }
+    fclose(f);
+    return rows;
+}
+
+/* appends to `to` lines first..first+n-1 of `from` (what a run killed after the checkpoint had
+ * written besides), then half a row (a write cut short by the kill) */
+static bool append_after_checkpoint(const char *from, const char *to, int first, int n) {
+    FILE *f = fopen(from, "r"), *t = fopen(to, "a");
+    static char line[1 << 16];
+    int k = 0, copied = 0;
+    while (f && t && fgets(line, sizeof line, f))
+        if (k++ >= first && copied < n) {
+            fputs(line, t);
+            copied++;
+        }
+    if (t) fputs("{\"iter\":", t);
+    if (f) fclose(f);
+    if (t) fclose(t);
+    return copied == n;
+}
+
+/* killed in the middle of the last phase (after epoch 4 of 5), then resumed: the weights and
+ * the history are the uninterrupted run's */
 static void stop_and_resume(void) {
     if (!setup()) return;
     model_a();
@@ -204,9 +242,20 @@ static void stop_and_resume(void) {
     check(rc == 3 && strstr(out, "--resume"), "--stop-after 4 stops with exit 3 and says how to resume (%d)%s%s", rc,
           rc != 3 ? ": " : "", rc != 3 ? tail_flat(1500) : "");
     check(access(pb, F_OK) != 0, "no model is written by a stopped run");
+    int stopped_lines = 0, full_lines = 0, lines = 0;
+    cJSON_Delete(history_rows(at("rb/history.jsonl"), &stopped_lines));
+    cJSON *full = history_rows(at("ra/history.jsonl"), &full_lines);
+    check(append_after_checkpoint(at("ra/history.jsonl"), at("rb/history.jsonl"), stopped_lines, 3),
+          "rows of 3 steps after the checkpoint and half a row appended to the stopped run's history (as by a kill)");
     rc = run("%s train --data %s %s --quiet --out %s --run-dir %s --resume", bin, data, common, pb, at("rb"));
     check(rc == 0 && same_tensors(at("a.stn"), pb, why, sizeof why),
           "resumed run ends with bitwise the same weights as the uninterrupted one %s", why);
+    cJSON *resumed = history_rows(at("rb/history.jsonl"), &lines);
+    check(full && resumed && cJSON_Compare(full, resumed, true),
+          "the resumed run's history.jsonl has the uninterrupted run's rows, step rows included, but timings (%d lines; "
+          "%d before the resume; uninterrupted %d)", lines, stopped_lines, full_lines);
+    cJSON_Delete(full);
+    cJSON_Delete(resumed);
 }
 
 /* eval with the model alone, on the same seeded validation split, matches training's figure;
