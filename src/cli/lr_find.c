@@ -191,15 +191,11 @@ int cmd_lr_find(int argc, char **argv) {
     const bool unfrozen = unfreeze || (!model_path && !ro.pretrained);
     ro.lo.quiet = true;
     ro.lo.progress = !json;
-    if (sp.n_train < ro.lo.batch) {
-        cli_fail("%s: %d training images, fewer than one batch of %d (lower --batch)", ds->root, sp.n_train, ro.lo.batch);
-        goto out;
-    }
     if (!(l = learner_create(m, ds, &sp, &ro.lo))) {
         cli_fail("%s", sn_last_error());
         goto out;
     }
-    const int batch = learner_batch(l);
+    const int batch = learner_batch(l); /* a training share smaller than --batch is one batch */
     if (!json)
         printf("stylenet lr-find: %s, %d training images, %s%s, %s, size %d, batch %d, %d iterations %g .. %g\n",
                ds->root, sp.n_train, m->arch, model_path ? " (saved model)" : ro.pretrained ? " pretrained" : " random init",

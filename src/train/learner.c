@@ -76,6 +76,10 @@ learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, con
     l->ds = ds;
     l->split = *split;
     l->o = o ? *o : learner_defaults();
+    if (l->split.n_train > 0 && l->split.n_train < l->o.batch) { /* a small set: one batch of all of it */
+        l->batch_asked = l->o.batch;
+        l->o.batch = l->split.n_train;
+    }
     l->C = ds->n_classes;
     l->multi = ds->kind == DS_MULTI;
     find_groups(l, ds);
@@ -183,6 +187,11 @@ void learner_report_epoch(const learner *l, const char *phase, int size, double 
 long learner_batches(learner *l) {
     const int nt = l->split.n_train, B = l->o.batch;
     if (nt / B == 0) return sn_error("%d training images, fewer than one batch of %d", nt, B);
+    if (l->batch_asked) {
+        learner_message(&l->o, LEARNER_WARNING, "%d training images, fewer than one batch of %d: batches of %d instead",
+                        nt, l->batch_asked, B);
+        l->batch_asked = 0;
+    }
     return nt / B;
 }
 

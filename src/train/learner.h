@@ -7,6 +7,8 @@
  *   BCE (plus, with opts.group_ce > 0 and label groups, that weight times the mean over the
  *   groups of each group's softmax cross-entropy: each photo has exactly one tag per group).
  *   The learner borrows model, ds and split (the caller frees them after learner_free).
+ *   A training share smaller than opts.batch (but not empty) trains, and validates, in batches
+ *   of the whole training share; the first fit or LR finder says so (a warning event).
  * - A run is a list of phases (learner_fit): each names its epochs, image size, whether the
  *   body is frozen (layer groups 0 and 1: no gradients, batch norm in eval mode), whether
  *   training images are augmented, the schedule (SGDR with cycle length and multiplier, or
@@ -89,7 +91,7 @@ typedef struct {
 
 typedef enum {
     LEARNER_NOTE,            /* a result of the run ("lr_find: suggested learning rate 0.035") */
-    LEARNER_WARNING          /* something changed or left out (images skipped) */
+    LEARNER_WARNING          /* something changed or left out (images skipped, a smaller batch) */
 } learner_msg;
 
 /* callbacks the library calls instead of printing; any may be NULL */
@@ -168,7 +170,7 @@ char *learner_history_json(const learner *l);
 void learner_set_note(learner *l, const char *key, double value);
 bool learner_get_note(const learner *l, const char *key, double *value);
 double learner_seconds(const learner *l);   /* wall time spent in fit/validate/lr_find */
-int learner_batch(const learner *l);        /* the batch it trains with */
+int learner_batch(const learner *l);        /* the batch it trains with (opts.batch or the training share) */
 /* a message line to o->events (printf-style); a note is dropped when o->quiet */
 void learner_message(const learner_opts *o, learner_msg kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -20,7 +20,8 @@ struct learner {
     net *net;
     dataset *ds;
     ds_split split;
-    learner_opts o;
+    learner_opts o;             /* o.batch: the batch trained with (the training share when smaller) */
+    int batch_asked;            /* > o.batch: the batch the options asked for (said once, then 0) */
     optim *opt;
     loader *train_aug, *train_plain, *valid, *tta;
     float *x, *t, *dl, *dl2, *probs;
@@ -66,7 +67,8 @@ void learner_cached_batch(learner *l, const int *perm, long first, int n);
 void learner_epoch_perm(uint64_t seed, int epoch, int *perm, int n);
 /* learner_step on the batch in l->x (or the cache) with the learner's loss; -1 (sn_error) */
 int learner_train_step(learner *l, int n, bool from_cache, float *loss);
-/* the number of training batches of an epoch; -1 (sn_error) with no batch at all */
+/* the number of training batches of an epoch; on the first training call, the warning that
+ * the batch was made smaller; -1 (sn_error) with no batch at all */
 long learner_batches(learner *l);
 /* writes row to the history file; keep: also into l->history (which then owns it), else freed */
 void learner_log(learner *l, cJSON *row, bool keep);

@@ -9,7 +9,8 @@
  *     writes no plot;
  *   - a saved model (--model, head included) with --unfreeze; its classes must be the data's;
  *   - bad arguments: usage errors (exit 2) naming the problem; a missing data folder or model
- *     file: exit 1 naming it. */
+ *     file: exit 1 naming it;
+ *   - 26 photos with the default batch of 32: the sweep runs in batches of the training share. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -227,11 +228,48 @@ static void missing_files(void) {
     check(rc == 1 && strstr(out, "none.stn"), "missing model file: exit 1 naming it: %s", first_line());
 }
 
+/* 26 photos in two class folders (every sixth Style photo, alternately) */
+static int tiny_folders(const char *dst) {
+    char **names, a[4400], b[4400];
+    int nn = style_names(&names), copied = 0;
+    mkdir(dst, 0777);
+    for (int c = 0; c < 2; c++) {
+        snprintf(b, sizeof b, "%s/c%d", dst, c);
+        mkdir(b, 0777);
+    }
+    for (int i = 0; i < nn && copied < 26; i += 6) {
+        snprintf(a, sizeof a, "%s/%s", shared_path("data/style"), names[i]);
+        snprintf(b, sizeof b, "%s/c%d/%s", dst, copied % 2, names[i]);
+        if (copy_file(a, b) == 0) copied++;
+    }
+    style_names_free(names, nn);
+    return copied;
+}
+
+/* a training share smaller than the batch: the sweep runs in batches of all of it, says so,
+ * and the JSON gives the batch used */
+static void small_data_set(void) {
+    if (!setup()) return;
+    char tiny[4200];
+    snprintf(tiny, sizeof tiny, "%s/tiny", dir);
+    int copied = tiny_folders(tiny);
+    int rc = run("{ %s lr-find --data %s --arch resnet18 --size 32 --threads 1 --iters 12 --no-png --json >%s; }", bin, tiny,
+                 js);
+    cJSON *j = read_json(js);
+    const char *says = strstr(out, "training images, fewer than one batch of 32: batches of ");
+    int used = says ? atoi(says + strlen("training images, fewer than one batch of 32: batches of ")) : -1;
+    check(copied == 26 && rc == 0 && j && num(j, "batch") == used && used > 0 && used < 26 && isfinite(num(j, "suggestion")),
+          "26 photos, the default batch of 32: the sweep runs in batches of the %d training images and says so (exit %d)%s%s", used,
+          rc, rc ? ": " : "", rc ? tail_flat(600) : "");
+    cJSON_Delete(j);
+}
+
 static const test_case cases[] = {
     {"frozen_tflite_body", frozen_tflite_body},
     {"diverging_random_init", diverging_random_init},
     {"saved_model", saved_model},
     {"bad_arguments", bad_arguments},
     {"missing_files", missing_files},
+    {"small_data_set", small_data_set},
 };
 TEST_MAIN(cases)

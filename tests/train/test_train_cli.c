@@ -13,7 +13,9 @@
  *     model with itself gives its own figures; two seeds give each member's own figures and
  *     the mean's) and refuse, naming both files, models whose classes differ;
  *   - bad input: a missing data folder, a truncated pretrained file, a model of another
- *     architecture. */
+ *     architecture;
+ *   - a set smaller than one batch (26 photos, batch 32) trains in one batch of the training
+ *     share and says so. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -61,8 +63,9 @@ static const char *common = "--arch resnet18 --size 32 --batch 16 --head-epochs 
 
 static void remove_dir(void) { run("rm -rf %s", dir); }
 
-/* copies up to `per_class` photos of each product into class folders under dst; the count */
-static int product_folders(const char *dst, int per_class) {
+/* copies up to `per_class` photos of each of the first n_products products into class folders
+ * under dst; the count */
+static int product_folders(const char *dst, int n_products, int per_class) {
     char path[4400], to[4400];
     char style_dir[4096];
     snprintf(style_dir, sizeof style_dir, "%s", shared_path("data/style"));
@@ -70,7 +73,7 @@ static int product_folders(const char *dst, int per_class) {
     const char *products[10] = {"shoes", "lipstick", "handbag", "nail_polish", "necklace",
                                 "watches", "ring", "bracelet", "boots", "earrings"};
     mkdir(dst, 0777);
-    for (int p = 0; p < 10; p++) {
+    for (int p = 0; p < n_products; p++) {
         snprintf(path, sizeof path, "%s/%s", dst, products[p]);
         mkdir(path, 0777);
     }
@@ -78,7 +81,7 @@ static int product_folders(const char *dst, int per_class) {
     int nn = style_names(&names);
     for (int i = 0; i < nn; i++) {
         int prod = names[i][2] - '0';
-        if (strlen(names[i]) == 11 && prod >= 0 && prod < 10 && per[prod] < per_class) {
+        if (strlen(names[i]) == 11 && prod >= 0 && prod < n_products && per[prod] < per_class) {
             snprintf(path, sizeof path, "%s/%s", style_dir, names[i]);
             snprintf(to, sizeof to, "%s/%s/%s", dst, products[prod], names[i]);
             if (copy_file(path, to) == 0) {
@@ -100,7 +103,7 @@ static bool setup(void) {
     if (!check(mkdtemp(dir) != NULL, "temp dir")) return false;
     atexit(remove_dir);
     snprintf(data, sizeof data, "%s/data", dir);
-    int copied = product_folders(data, 12);
+    int copied = product_folders(data, 10, 12);
     if (!check(copied == 120, "a 10-class set of %d Style photos", copied)) return false;
     state = 1;
     return true;
@@ -393,6 +396,31 @@ static void bad_input(void) {
           "a resnet18 model as resnet34 weights: exit 1 naming both: %.200s", out);
 }
 
+/* a set smaller than one batch: training goes on with one batch of the whole training share
+ * and says so once */
+static void small_data_set(void) {
+    if (!setup()) return;
+    char tiny[4400];
+    snprintf(tiny, sizeof tiny, "%s", at("tiny"));
+    int copied = product_folders(tiny, 2, 13);
+    int rc = run("%s train --data %s --arch resnet18 --size 32 --head-epochs 1 --head-aug-epochs 1 --cycles 1 --lr 1e-3 "
+                 "--tta 0 --seed 7 --threads 2 --out %s", bin, tiny, at("tiny.stn"));
+    const char *says = strstr(out, "training images, fewer than one batch of 32: batches of ");
+    int n_train = -1, used = -2;
+    const char *head = strstr(out, " train, ");
+    if (head) {
+        while (head > out && head[-1] != '(') head--;
+        n_train = atoi(head);
+    }
+    if (says) used = atoi(says + strlen("training images, fewer than one batch of 32: batches of "));
+    check(copied == 26 && rc == 0 && access(at("tiny.stn"), F_OK) == 0,
+          "26 photos, fewer than a batch of 32 for training: the recipe runs (exit %d)%s%s", rc, rc ? ": " : "",
+          rc ? tail_flat(600) : "");
+    check(says && used == n_train && n_train > 0 && !strstr(says + 20, "fewer than one batch"),
+          "it says once that it trains in batches of the %d training images (%d)", n_train, used);
+    check(strstr(out, "\n    3  all") != NULL, "3 epochs trained");
+}
+
 static const test_case cases[] = {
     {"seed_recipe", seed_recipe},
     {"same_seed_same_weights", same_seed_same_weights},
@@ -404,5 +432,6 @@ static const test_case cases[] = {
     {"label_smooth_and_test_size", label_smooth_and_test_size},
     {"info", info},
     {"bad_input", bad_input},
+    {"small_data_set", small_data_set},
 };
 TEST_MAIN(cases)
