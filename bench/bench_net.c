@@ -3,7 +3,7 @@
  * work in PyTorch; bench/run.py runs both and compares.
  *
  * Usage: bench_net MODE ARCH SIZE BATCH [--threads N] [--iters K] [--warmup W] [--seed S] [--no-mallopt]
- *   MODE  train  one training step as the trainer (src/train/learner.c, train_step) takes it:
+ *   MODE  train  one training step of the trainer itself (learner_step, src/train/learner_step.c):
  *                net_forward in training mode (batch norm on batch statistics, dropout on),
  *                softmax cross-entropy on the 1000 logits, net_zero_grad, net_backward, and an
  *                AdamW update of every parameter (lr 1e-3, wd 1e-2, betas 0.9/0.99, eps 1e-8:
@@ -44,6 +44,7 @@
 #include "kernels/loss.h"
 #include "models/zoo.h"
 #include "nn/net.h"
+#include "train/learner.h"
 #include "train/optim.h"
 
 #define N_CLASSES 1000
@@ -80,6 +81,23 @@ static int parse_pos(const char *s, const char *what) {
         return -1;
     }
     return (int)v;
+}
+
+/* the loss of the benchmark's step: softmax cross-entropy against the labels ctx */
+static float ce_loss(void *ctx, int n, const float *logits, float *dl) {
+    return loss_softmax_ce(n, N_CLASSES, logits, ctx, dl);
+}
+
+/* the guard: the warm-up losses are finite and the last is below the first */
+static bool guard_ok(const float *losses, int warmup) {
+    bool finite = true;
+    for (int k = 0; k < warmup; k++) finite = finite && isfinite(losses[k]);
+    if (finite && losses[warmup - 1] < losses[0]) return true;
+    fprintf(stderr,
+            "bench_net: guard failed: the training loss on the fixed batch must be finite and decrease "
+            "over the %d warm-up steps (first %g, last %g); not benchmarking a broken path\n",
+            warmup, losses[0], losses[warmup - 1]);
+    return false;
 }
 
 static void print_times(const double *t, int n) {
@@ -164,20 +182,12 @@ int main(int argc, char **argv) {
             batch, threads, warmup, iters);
     for (int it = 0; it < warmup + iters; it++) {
         double t0 = now();
-        if (train) { /* the trainer's step (learner.c train_step) */
-            net_set_batch(m, batch);
-            const float *logits = net_forward(m, x, true);
-            if (!logits) {
-                fprintf(stderr, "bench_net: forward: %s\n", sn_last_error());
+        if (train) { /* the trainer's step */
+            const learner_loss loss = {.fn = ce_loss, .ctx = y, .dl = dl};
+            if (learner_step(m, opt, x, 0, batch, &loss, &losses[it]) < 0) {
+                fprintf(stderr, "bench_net: training step: %s\n", sn_last_error());
                 return 1;
             }
-            losses[it] = loss_softmax_ce(batch, N_CLASSES, logits, y, dl);
-            net_zero_grad(m);
-            if (net_backward(m, dl) < 0) {
-                fprintf(stderr, "bench_net: backward: %s\n", sn_last_error());
-                return 1;
-            }
-            optim_step(opt, m);
         } else {
             const float *logits = net_forward(m, x, false);
             if (!logits) {
@@ -192,17 +202,7 @@ int main(int argc, char **argv) {
         double t = now() - t0;
         if (it >= warmup) times[it - warmup] = t;
         if (train && it < warmup) fprintf(stderr, "bench_net: warm-up step %d loss %.4f\n", it + 1, losses[it]);
-        if (train && it == warmup - 1) { /* the guard */
-            bool finite = true;
-            for (int k = 0; k < warmup; k++) finite = finite && isfinite(losses[k]);
-            if (!finite || !(losses[warmup - 1] < losses[0])) {
-                fprintf(stderr,
-                        "bench_net: guard failed: the training loss on the fixed batch must be finite and decrease "
-                        "over the %d warm-up steps (first %g, last %g); not benchmarking a broken path\n",
-                        warmup, losses[0], losses[warmup - 1]);
-                return 1;
-            }
-        }
+        if (train && it == warmup - 1 && !guard_ok(losses, warmup)) return 1;
     }
     memcpy(sorted, times, sizeof(double) * (size_t)iters);
     qsort(sorted, (size_t)iters, sizeof(double), cmpd);

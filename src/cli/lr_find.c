@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/model_file.h"
@@ -52,6 +53,61 @@ static void usage(FILE *f) {
         return 2;                                                                                                      \
     } while (0)
 
+/* what the sweep was asked to do */
+typedef struct {
+    double start, end;
+    int iters, size, batch;
+    bool frozen;
+    const char *png;         /* NULL: no plot */
+} sweep_settings;
+
+/* the result as JSON on stdout, with the sweep as the learner recorded it */
+static void print_json(const learner *l, const dataset *ds, const sn_model *m, const sweep_settings *ss,
+                       const lr_find_info *info) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "data", ds->root);
+    cJSON_AddStringToObject(o, "arch", m->arch);
+    cJSON_AddBoolToObject(o, "frozen", ss->frozen);
+    cJSON_AddNumberToObject(o, "size", ss->size);
+    cJSON_AddNumberToObject(o, "batch", ss->batch);
+    cJSON_AddNumberToObject(o, "start", ss->start);
+    cJSON_AddNumberToObject(o, "end", ss->end);
+    cJSON_AddNumberToObject(o, "iters_asked", ss->iters);
+    cJSON_AddNumberToObject(o, "iters", info->iters);
+    cJSON_AddBoolToObject(o, "diverged", info->diverged);
+    cJSON_AddNumberToObject(o, "last_lr", info->last_lr);
+    cJSON_AddNumberToObject(o, "suggestion", info->suggestion);
+    cJSON_AddNumberToObject(o, "min_lr", info->min_lr);
+    cJSON_AddNumberToObject(o, "min_loss", info->min_loss);
+    cJSON_AddNumberToObject(o, "steepest_lr", info->steepest_lr);
+    if (ss->png) cJSON_AddStringToObject(o, "png", ss->png);
+    else cJSON_AddNullToObject(o, "png");
+    /* the sweep (up to the divergence) as the learner recorded it */
+    char *hs = learner_history_json(l);
+    cJSON *h = hs ? cJSON_Parse(hs) : NULL, *row = NULL;
+    free(hs);
+    cJSON_ArrayForEach(row, h) {
+        if (cJSON_GetObjectItem(row, "lr_find_lr")) {
+            cJSON_AddItemToObject(o, "lrs", cJSON_DetachItemFromObject(row, "lr_find_lr"));
+            cJSON_AddItemToObject(o, "losses", cJSON_DetachItemFromObject(row, "lr_find_loss"));
+        }
+    }
+    cJSON_Delete(h);
+    char *s = cJSON_Print(o);
+    if (s) puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void print_text(const sweep_settings *ss, const lr_find_info *info) {
+    printf("sweep: %d iterations, rates %.3g .. %.3g%s\n", info->iters, ss->start, info->last_lr,
+           info->diverged ? " (stopped: the loss diverged)" : "");
+    printf("minimum of the smoothed loss: %.4g at lr %.3g\n", info->min_loss, info->min_lr);
+    printf("steepest descent at lr %.3g\n", info->steepest_lr);
+    printf("suggested learning rate %.3g\n", info->suggestion);
+    if (ss->png) printf("plot written to %s\n", ss->png);
+}
+
 int cmd_lr_find(int argc, char **argv) {
     enum { O_VPCT = CLI_O_VERB, O_SEED, O_PRE, O_MODEL, O_ARCH, O_PS, O_SIZE, O_BATCH, O_START, O_END, O_ITERS,
            O_UNFREEZE, O_OPT, O_WD, O_FREEZEBN, O_PNG, O_NOPNG, O_JSON, O_THREADS };
@@ -69,6 +125,8 @@ int cmd_lr_find(int argc, char **argv) {
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ds_options dso = {0};
     recipe_opts ro = recipe_defaults();
+    cli_progress prog;
+    ro.lo.events = cli_progress_init(&prog);
     const char *model_path = NULL, *png = "lr_find.png";
     double start = 1e-7, end = 10;
     float vpct = 0.2f;
@@ -133,66 +191,25 @@ int cmd_lr_find(int argc, char **argv) {
     const bool unfrozen = unfreeze || (!model_path && !ro.pretrained);
     ro.lo.quiet = true;
     ro.lo.progress = !json;
-    if (!json)
-        printf("stylenet lr-find: %s, %d training images, %s%s, %s, size %d, batch %d, %d iterations %g .. %g\n",
-               ds->root, sp.n_train, m->arch, model_path ? " (saved model)" : ro.pretrained ? " pretrained" : " random init",
-               unfrozen ? "all layers trainable" : "body frozen", size, ro.lo.batch, iters, start, end);
-    if (sp.n_train < ro.lo.batch) {
-        cli_fail("%s: %d training images, fewer than one batch of %d (lower --batch)", ds->root, sp.n_train, ro.lo.batch);
-        goto out;
-    }
     if (!(l = learner_create(m, ds, &sp, &ro.lo))) {
         cli_fail("%s", sn_last_error());
         goto out;
     }
+    const int batch = learner_batch(l); /* a training share smaller than --batch is one batch */
+    if (!json)
+        printf("stylenet lr-find: %s, %d training images, %s%s, %s, size %d, batch %d, %d iterations %g .. %g\n",
+               ds->root, sp.n_train, m->arch, model_path ? " (saved model)" : ro.pretrained ? " pretrained" : " random init",
+               unfrozen ? "all layers trainable" : "body frozen", size, batch, iters, start, end);
     lr_find_info info;
     double sug = recipe_lr_find(l, m, &ro, unfrozen, size, start, end, iters, png, &info);
     if (sug < 0) {
         cli_fail("%s", sn_last_error());
         goto out;
     }
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "data", ds->root);
-        cJSON_AddStringToObject(o, "arch", m->arch);
-        cJSON_AddBoolToObject(o, "frozen", !unfrozen);
-        cJSON_AddNumberToObject(o, "size", size);
-        cJSON_AddNumberToObject(o, "batch", ro.lo.batch);
-        cJSON_AddNumberToObject(o, "start", start);
-        cJSON_AddNumberToObject(o, "end", end);
-        cJSON_AddNumberToObject(o, "iters_asked", iters);
-        cJSON_AddNumberToObject(o, "iters", info.iters);
-        cJSON_AddBoolToObject(o, "diverged", info.diverged);
-        cJSON_AddNumberToObject(o, "last_lr", info.last_lr);
-        cJSON_AddNumberToObject(o, "suggestion", info.suggestion);
-        cJSON_AddNumberToObject(o, "min_lr", info.min_lr);
-        cJSON_AddNumberToObject(o, "min_loss", info.min_loss);
-        cJSON_AddNumberToObject(o, "steepest_lr", info.steepest_lr);
-        if (png) cJSON_AddStringToObject(o, "png", png);
-        else cJSON_AddNullToObject(o, "png");
-        /* the sweep (up to the divergence) as the learner recorded it */
-        char *hs = learner_history_json(l);
-        cJSON *h = hs ? cJSON_Parse(hs) : NULL, *row = NULL;
-        free(hs);
-        cJSON_ArrayForEach(row, h) {
-            if (cJSON_GetObjectItem(row, "lr_find_lr")) {
-                cJSON_AddItemToObject(o, "lrs", cJSON_DetachItemFromObject(row, "lr_find_lr"));
-                cJSON_AddItemToObject(o, "losses", cJSON_DetachItemFromObject(row, "lr_find_loss"));
-            }
-        }
-        cJSON_Delete(h);
-        char *s = cJSON_Print(o);
-        if (s) puts(s);
-        free(s);
-        cJSON_Delete(o);
-    } else {
-        printf("sweep: %d iterations, rates %.3g .. %.3g%s\n", info.iters, start, info.last_lr,
-               info.diverged ? " (stopped: the loss diverged)" : "");
-        printf("minimum of the smoothed loss: %.4g at lr %.3g\n", info.min_loss, info.min_lr);
-        printf("steepest descent at lr %.3g\n", info.steepest_lr);
-        printf("suggested learning rate %.3g\n", info.suggestion);
-        if (png) printf("plot written to %s\n", png);
-    }
+    sweep_settings ss = {.start = start, .end = end, .iters = iters, .size = size, .batch = batch, .frozen = !unfrozen,
+                         .png = png};
+    if (json) print_json(l, ds, m, &ss, &info);
+    else print_text(&ss, &info);
     rc = 0;
 out:
     learner_free(l);

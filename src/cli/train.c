@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/model_file.h"
@@ -66,150 +67,186 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
     if (cli_int(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                                \
     break
 
-int cmd_train(int argc, char **argv) {
-    enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
-           O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
-           O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
-           O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
-    static const struct option opts[] = {
-        CLI_DATA_FLAGS,
-        {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
-        {"arch", required_argument, 0, O_ARCH}, {"ps", required_argument, 0, O_PS},
-        {"recipe", required_argument, 0, O_RECIPE}, {"sizes", required_argument, 0, O_SIZES},
-        {"size", required_argument, 0, O_SIZE}, {"lr", required_argument, 0, O_LR}, {"lrs", required_argument, 0, O_LRS},
-        {"lr-div", required_argument, 0, O_LRDIV}, {"head-epochs", required_argument, 0, O_HEADE},
-        {"head-aug-epochs", required_argument, 0, O_HEADAE}, {"cycles", required_argument, 0, O_CYC},
-        {"cycle-len", required_argument, 0, O_CYCLEN}, {"cycle-mult", required_argument, 0, O_CYCMULT},
-        {"resize-after", required_argument, 0, O_RESIZE}, {"epochs", required_argument, 0, O_EPOCHS},
-        {"opt", required_argument, 0, O_OPT}, {"wd", required_argument, 0, O_WD}, {"no-bn-wd", no_argument, 0, O_NOBNWD},
-        {"freeze-bn", no_argument, 0, O_FREEZEBN}, {"batch", required_argument, 0, O_BATCH},
-        {"no-aug", no_argument, 0, O_NOAUG}, {"tta", required_argument, 0, O_TTA},
-        {"thresh", required_argument, 0, O_THRESH}, {"out", required_argument, 0, O_OUT},
-        {"run-dir", required_argument, 0, O_RUN}, {"resume", no_argument, 0, O_RESUME},
-        {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
-        {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
-        {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
-        {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
-        {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
-        {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
-        {0, 0, 0, 0}};
-    ds_options dso = {0};
-    recipe_opts ro = recipe_defaults();
-    float vpct = 0.2f;
-    const char *out = NULL;
-    int json = 0, resume = 0, c;
+enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
+       O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
+       O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
+       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
+static const struct option train_flags[] = {
+    CLI_DATA_FLAGS,
+    {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
+    {"arch", required_argument, 0, O_ARCH}, {"ps", required_argument, 0, O_PS},
+    {"recipe", required_argument, 0, O_RECIPE}, {"sizes", required_argument, 0, O_SIZES},
+    {"size", required_argument, 0, O_SIZE}, {"lr", required_argument, 0, O_LR}, {"lrs", required_argument, 0, O_LRS},
+    {"lr-div", required_argument, 0, O_LRDIV}, {"head-epochs", required_argument, 0, O_HEADE},
+    {"head-aug-epochs", required_argument, 0, O_HEADAE}, {"cycles", required_argument, 0, O_CYC},
+    {"cycle-len", required_argument, 0, O_CYCLEN}, {"cycle-mult", required_argument, 0, O_CYCMULT},
+    {"resize-after", required_argument, 0, O_RESIZE}, {"epochs", required_argument, 0, O_EPOCHS},
+    {"opt", required_argument, 0, O_OPT}, {"wd", required_argument, 0, O_WD}, {"no-bn-wd", no_argument, 0, O_NOBNWD},
+    {"freeze-bn", no_argument, 0, O_FREEZEBN}, {"batch", required_argument, 0, O_BATCH},
+    {"no-aug", no_argument, 0, O_NOAUG}, {"tta", required_argument, 0, O_TTA},
+    {"thresh", required_argument, 0, O_THRESH}, {"out", required_argument, 0, O_OUT},
+    {"run-dir", required_argument, 0, O_RUN}, {"resume", no_argument, 0, O_RESUME},
+    {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
+    {"json", no_argument, 0, O_JSON}, {"quiet", no_argument, 0, O_QUIET},
+    {"stop-after", required_argument, 0, O_STOP}, {"help", no_argument, 0, 'h'},
+    {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
+    {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
+    {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
+    {0, 0, 0, 0}};
+
+/* what the command line asks for */
+typedef struct {
+    ds_options dso;
+    recipe_opts ro;
+    float vpct;
+    const char *out;
+    int json, resume;
+} train_args;
+
+/* argv into a: -1 to go on, else the exit status (0 after --help, 2 on a usage error) */
+static int parse_args(int argc, char **argv, train_args *a) {
+    recipe_opts *ro = &a->ro;
     bool no_aug = false;
     uint64_t split_seed;
+    int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
-        if (cli_data_flag(c, optarg, &dso)) continue;
+    while ((c = getopt_long(argc, argv, "d:h", train_flags, NULL)) != -1) {
+        if (cli_data_flag(c, optarg, &a->dso)) continue;
         switch (c) {
-        case O_VPCT: NUM("--valid-pct", 0.01, 0.99, &vpct);
-        case O_PRE: ro.pretrained = optarg; break;
-        case O_ARCH: ro.arch = optarg; break;
-        case O_PS: NUM("--ps", 0, 0.99, &ro.ps);
-        case O_RECIPE: ro.recipe = optarg; break;
+        case O_VPCT: NUM("--valid-pct", 0.01, 0.99, &a->vpct);
+        case O_PRE: ro->pretrained = optarg; break;
+        case O_ARCH: ro->arch = optarg; break;
+        case O_PS: NUM("--ps", 0, 0.99, &ro->ps);
+        case O_RECIPE: ro->recipe = optarg; break;
         case O_SIZES:
-            if (parse_pair(optarg, &ro.sizes[0], &ro.sizes[1]) < 0 || ro.sizes[0] < 32 || ro.sizes[1] < 32 ||
-                ro.sizes[0] > 1024 || ro.sizes[1] > 1024) {
+            if (parse_pair(optarg, &ro->sizes[0], &ro->sizes[1]) < 0 || ro->sizes[0] < 32 || ro->sizes[1] < 32 ||
+                ro->sizes[0] > 1024 || ro->sizes[1] > 1024) {
                 sn_error("--sizes takes two sides A,B from 32 to 1024, not '%s'", optarg);
                 return cli_usage_error("train", usage);
             }
             break;
         case O_SIZE:
-            if (cli_int("--size", optarg, 32, 1024, &ro.sizes[0]) < 0) return cli_usage_error("train", usage);
-            ro.sizes[1] = ro.sizes[0];
+            if (cli_int("--size", optarg, 32, 1024, &ro->sizes[0]) < 0) return cli_usage_error("train", usage);
+            ro->sizes[1] = ro->sizes[0];
             break;
-        case O_LR: NUM("--lr", 1e-8, 10, &ro.lr);
+        case O_LR: NUM("--lr", 1e-8, 10, &ro->lr);
         case O_LRS:
-            if (sscanf(optarg, "%f,%f,%f", &ro.lrs[0], &ro.lrs[1], &ro.lrs[2]) != 3 || !(ro.lrs[0] > 0) ||
-                !(ro.lrs[1] > 0) || !(ro.lrs[2] > 0)) {
+            if (sscanf(optarg, "%f,%f,%f", &ro->lrs[0], &ro->lrs[1], &ro->lrs[2]) != 3 || !(ro->lrs[0] > 0) ||
+                !(ro->lrs[1] > 0) || !(ro->lrs[2] > 0)) {
                 sn_error("--lrs takes three rates A,B,C > 0, not '%s'", optarg);
                 return cli_usage_error("train", usage);
             }
             break;
-        case O_LRDIV: NUM("--lr-div", 1, 1000, &ro.lr_div);
-        case O_HEADE: INT("--head-epochs", 0, 10000, &ro.head_epochs);
-        case O_HEADAE: INT("--head-aug-epochs", 0, 10000, &ro.head_aug_epochs);
-        case O_CYC: INT("--cycles", 0, 30, &ro.cycles);
-        case O_CYCLEN: INT("--cycle-len", 1, 10000, &ro.cycle_len);
-        case O_CYCMULT: INT("--cycle-mult", 1, 100, &ro.cycle_mult);
-        case O_RESIZE: INT("--resize-after", 0, 30, &ro.resize_after);
-        case O_EPOCHS: INT("--epochs", 1, 100000, &ro.epochs);
+        case O_LRDIV: NUM("--lr-div", 1, 1000, &ro->lr_div);
+        case O_HEADE: INT("--head-epochs", 0, 10000, &ro->head_epochs);
+        case O_HEADAE: INT("--head-aug-epochs", 0, 10000, &ro->head_aug_epochs);
+        case O_CYC: INT("--cycles", 0, 30, &ro->cycles);
+        case O_CYCLEN: INT("--cycle-len", 1, 10000, &ro->cycle_len);
+        case O_CYCMULT: INT("--cycle-mult", 1, 100, &ro->cycle_mult);
+        case O_RESIZE: INT("--resize-after", 0, 30, &ro->resize_after);
+        case O_EPOCHS: INT("--epochs", 1, 100000, &ro->epochs);
         case O_OPT:
-            if (optim_parse(optarg, &ro.lo.opt) < 0) return cli_usage_error("train", usage);
+            if (optim_parse(optarg, &ro->lo.opt) < 0) return cli_usage_error("train", usage);
             break;
-        case O_WD: NUM("--wd", 0, 10, &ro.lo.wd);
-        case O_NOBNWD: ro.lo.bn_wd = false; break;
-        case O_FREEZEBN: ro.lo.freeze_bn = true; break;
-        case O_BATCH: INT("--batch", 1, 4096, &ro.lo.batch);
+        case O_WD: NUM("--wd", 0, 10, &ro->lo.wd);
+        case O_NOBNWD: ro->lo.bn_wd = false; break;
+        case O_FREEZEBN: ro->lo.freeze_bn = true; break;
+        case O_BATCH: INT("--batch", 1, 4096, &ro->lo.batch);
         case O_NOAUG: no_aug = true; break;
-        case O_TTA: INT("--tta", 0, 64, &ro.tta);
-        case O_THRESH: NUM("--thresh", 0, 1, &ro.lo.thresh);
-        case O_OUT: out = optarg; break;
-        case O_RUN: ro.lo.run_dir = optarg; break;
-        case O_RESUME: resume = 1; break;
+        case O_TTA: INT("--tta", 0, 64, &ro->tta);
+        case O_THRESH: NUM("--thresh", 0, 1, &ro->lo.thresh);
+        case O_OUT: a->out = optarg; break;
+        case O_RUN: ro->lo.run_dir = optarg; break;
+        case O_RESUME: a->resume = 1; break;
         case O_SEED:
-            if (cli_seed("--seed", optarg, &ro.lo.seed) < 0) return cli_usage_error("train", usage);
+            if (cli_seed("--seed", optarg, &ro->lo.seed) < 0) return cli_usage_error("train", usage);
             break;
         case O_THREADS:
             if (cli_threads(optarg) < 0) return cli_usage_error("train", usage);
             break;
-        case O_JSON: json = 1; break;
-        case O_QUIET: ro.lo.quiet = true; break;
-        case O_STOP: INT("--stop-after", 1, 1000000, &ro.lo.stop_after);
-        case O_GROUPCE: NUM("--group-ce", 0, 100, &ro.lo.group_ce);
-        case O_MIXUP: NUM("--mixup", 0, 100, &ro.lo.mixup);
-        case O_LSMOOTH: NUM("--label-smooth", 0, 0.99, &ro.lo.label_smooth);
-        case O_TESTSIZE: INT("--test-size", 32, 1024, &ro.test_size);
-        case O_MAXZOOM: NUM("--max-zoom", 1, 10, &ro.lo.aug.max_zoom);
+        case O_JSON: a->json = 1; break;
+        case O_QUIET: ro->lo.quiet = true; break;
+        case O_STOP: INT("--stop-after", 1, 1000000, &ro->lo.stop_after);
+        case O_GROUPCE: NUM("--group-ce", 0, 100, &ro->lo.group_ce);
+        case O_MIXUP: NUM("--mixup", 0, 100, &ro->lo.mixup);
+        case O_LSMOOTH: NUM("--label-smooth", 0, 0.99, &ro->lo.label_smooth);
+        case O_TESTSIZE: INT("--test-size", 32, 1024, &ro->test_size);
+        case O_MAXZOOM: NUM("--max-zoom", 1, 10, &ro->lo.aug.max_zoom);
         case O_SPLITSEED:
             if (cli_seed("--split-seed", optarg, &split_seed) < 0) return cli_usage_error("train", usage);
-            ro.split_seed = (int64_t)split_seed;
+            ro->split_seed = (int64_t)split_seed;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!dso.root || !out || optind != argc) {
+    if (!a->dso.root || !a->out || optind != argc) {
         usage(stderr);
         return 2;
     }
-    if (no_aug) ro.lo.aug = (aug_opts){0};
-    if (resume && !ro.lo.run_dir) return cli_fail("--resume needs --run-dir");
-    if (json) ro.lo.quiet = true;
-    if (!strcmp(ro.recipe, "scratch")) ro.pretrained = NULL;
+    if (no_aug) ro->lo.aug = (aug_opts){0};
+    if (a->resume && !ro->lo.run_dir) return cli_fail("--resume needs --run-dir");
+    if (a->json) ro->lo.quiet = true;
+    if (!strcmp(ro->recipe, "scratch")) ro->pretrained = NULL;
+    return -1;
+}
+
+/* the final metrics and where the model went */
+static void print_results(const train_args *a, const dataset *ds, const sn_model *m, const recipe_result *r,
+                          double wall) {
+    const recipe_opts *ro = &a->ro;
+    bool multi = ds->kind == DS_MULTI;
+    for (int k = 0; k < (ro->tta > 0 ? 2 : 1); k++) {
+        const eval_result *e = k ? &r->tta : &r->plain;
+        printf("%-18s", k ? "valid with TTA:" : "valid:");
+        if (multi) printf(" F2@%.2f %.4f (best %.4f at %.2f)", ro->lo.thresh, e->fbeta, e->best_fbeta, e->best_thresh);
+        else printf(" accuracy %.4f", e->accuracy);
+        for (int g = 0; g < m->n_groups; g++) printf("  %s %.4f", m->group_names[g], e->group_acc[g]);
+        if (m->n_groups) printf("  both %.4f", e->all_right);
+        printf("\n");
+    }
+    printf("model written to %s; training %.1f s, wall time %.1f s\n", a->out, r->seconds, wall);
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a = {.ro = recipe_defaults(), .vpct = 0.2f};
+    cli_progress prog;
+    a.ro.lo.events = cli_progress_init(&prog);
+    int st = parse_args(argc, argv, &a);
+    if (st >= 0) return st;
+    const recipe_opts *ro = &a.ro;
+    const char *out = a.out;
     double t0 = omp_get_wtime();
-    if (!resume && ro.lo.run_dir) { /* a fresh run must not pick up an old checkpoint */
+    if (!a.resume && ro->lo.run_dir) { /* a fresh run must not pick up an old checkpoint */
         char ck[4096];
-        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", ro.lo.run_dir);
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", ro->lo.run_dir);
         remove(ck);
     }
     ds_split sp;
-    dataset *ds = recipe_open_data(&dso, &ro, vpct, &sp);
+    dataset *ds = recipe_open_data(&a.dso, ro, a.vpct, &sp);
     if (!ds) return cli_fail("%s", sn_last_error());
-    sn_model *m = recipe_model(ds, &ro, ro.sizes[0]);
+    sn_model *m = recipe_model(ds, ro, ro->sizes[0]);
     if (!m) {
         ds_split_free(&sp);
         ds_free(ds);
         return cli_fail("%s", sn_last_error());
     }
-    if (!ro.lo.quiet)
+    if (!ro->lo.quiet)
         printf("stylenet train: %s, %d images (%d train, %d valid), %d %s classes, %s%s, recipe %s\n", ds->root,
                ds->n_items, sp.n_train, sp.n_valid, ds->n_classes, ds->kind == DS_MULTI ? "multi-label" : "single-label",
-               m->arch, ro.pretrained ? " pretrained" : " from scratch", ro.recipe);
+               m->arch, ro->pretrained ? " pretrained" : " from scratch", ro->recipe);
     recipe_result r;
-    int rc = recipe_run(m, ds, &sp, &ro, &r);
+    int rc = recipe_run(m, ds, &sp, ro, &r);
     double wall = omp_get_wtime() - t0;
     if (rc == 0 && model_save(m, out) < 0) rc = -1;
     /* what `stylenet report` needs besides the history: validation predictions, class names */
-    if (rc == 0 && ro.lo.run_dir && predictions_write(ro.lo.run_dir, m, ds, &sp, &ro.lo, out, wall) < 0) rc = -1;
+    if (rc == 0 && ro->lo.run_dir && predictions_write(ro->lo.run_dir, m, ds, &sp, &ro->lo, out, wall) < 0) rc = -1;
     if (rc == 1) {
         fprintf(stderr, "stylenet: stopped after %d epochs (--stop-after); continue with --resume --run-dir %s\n",
-                ro.lo.stop_after, ro.lo.run_dir ? ro.lo.run_dir : "DIR");
+                ro->lo.stop_after, ro->lo.run_dir ? ro->lo.run_dir : "DIR");
     } else if (rc < 0) {
         fprintf(stderr, "stylenet: %s\n", sn_last_error());
-    } else if (json) {
+    } else if (a.json) {
         cJSON *h = cJSON_Parse(m->history);
         cJSON_AddStringToObject(h, "model", out);
         cJSON_AddNumberToObject(h, "wall_seconds", wall);
@@ -218,17 +255,7 @@ int cmd_train(int argc, char **argv) {
         free(s);
         cJSON_Delete(h);
     } else {
-        bool multi = ds->kind == DS_MULTI;
-        for (int k = 0; k < (ro.tta > 0 ? 2 : 1); k++) {
-            const eval_result *e = k ? &r.tta : &r.plain;
-            printf("%-18s", k ? "valid with TTA:" : "valid:");
-            if (multi) printf(" F2@%.2f %.4f (best %.4f at %.2f)", ro.lo.thresh, e->fbeta, e->best_fbeta, e->best_thresh);
-            else printf(" accuracy %.4f", e->accuracy);
-            for (int g = 0; g < m->n_groups; g++) printf("  %s %.4f", m->group_names[g], e->group_acc[g]);
-            if (m->n_groups) printf("  both %.4f", e->all_right);
-            printf("\n");
-        }
-        printf("model written to %s; training %.1f s, wall time %.1f s\n", out, r.seconds, wall);
+        print_results(&a, ds, m, &r, wall);
     }
     model_free(m);
     ds_split_free(&sp);

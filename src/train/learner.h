@@ -7,6 +7,8 @@
  *   BCE (plus, with opts.group_ce > 0 and label groups, that weight times the mean over the
  *   groups of each group's softmax cross-entropy: each photo has exactly one tag per group).
  *   The learner borrows model, ds and split (the caller frees them after learner_free).
+ *   A training share smaller than opts.batch (but not empty) trains, and validates, in batches
+ *   of the whole training share; the first fit or LR finder says so (a warning event).
  * - A run is a list of phases (learner_fit): each names its epochs, image size, whether the
  *   body is frozen (layer groups 0 and 1: no gradients, batch norm in eval mode), whether
  *   training images are augmented, the schedule (SGDR with cycle length and multiplier, or
@@ -20,10 +22,16 @@
  *   with the weights, the optimiser state and where the run is (phase, epoch, iteration, the
  *   history so far); learner_resume() restores it, and re-running the same phases then skips
  *   what was done and reaches the same result as an uninterrupted run.
- * - History: run_dir/history.jsonl gets one JSON object per epoch (and the LR finder's sweep);
- *   learner->history holds the same as a cJSON array.
- * - Output: a progress bar with rate and ETA on a terminal (stderr), plain lines otherwise; a
- *   table row per epoch on stdout unless opts.quiet.
+ * - History: run_dir/history.jsonl gets one JSON object per optimiser step ({"iter", "loss",
+ *   "lr"}), per epoch ({"epoch", ..., "iter": steps at its end}) and per LR-finder sweep
+ *   ({"lr_find_lr", ...}); learner->history holds the epoch and sweep rows as a cJSON array.  A
+ *   run that does not resume starts the file afresh; a resumed run keeps the file's rows up to
+ *   the checkpoint (step rows included) and drops the rest (rows of steps after it, a row cut
+ *   short by a kill).
+ * - Output: the library writes nothing.  opts.events (NULL: silent) receives a row per epoch
+ *   (unless opts.quiet), batch progress (with opts.progress) and message lines (notes of the
+ *   run's results unless opts.quiet, and warnings); the CLI prints them (src/cli/progress.c).
+ * - learner_step() is the training step itself, usable on any net (bench/bench_net.c times it).
  */
 #ifndef STYLENET_LEARNER_H
 #define STYLENET_LEARNER_H
@@ -48,6 +56,53 @@ typedef struct {
 } phase;
 
 typedef struct {
+    double loss;
+    double accuracy;         /* single-label */
+    double fbeta;            /* multi-label, at opts.thresh */
+    float best_thresh;       /* multi-label: threshold with the best F-beta on these images */
+    double best_fbeta;
+    int n_groups;
+    double group_acc[8];     /* per label group (Style: brand, product) */
+    double all_right;        /* every group right */
+    int n;
+} eval_result;
+
+/* an epoch's row of the results table */
+typedef struct {
+    int epoch;               /* epochs completed in the run, this one included */
+    const char *phase;       /* the phase's name ("" when it has none) */
+    int size;                /* image side */
+    double train_loss;       /* mean over the epoch's batches */
+    const eval_result *valid;
+    double seconds;          /* the epoch's wall time, validation included */
+    bool multi;              /* multi-label (F-beta) or single-label (accuracy) */
+    int n_groups;            /* label groups scored (valid->group_acc), named group_names[g] */
+    char *const *group_names;
+} learner_epoch_event;
+
+/* progress through the batches of an epoch or of the LR finder's sweep */
+typedef struct {
+    const char *what;        /* "epoch 3", "lr_find" */
+    int done, total;         /* batches */
+    int images;              /* images trained on so far */
+    double seconds;          /* since `what` began */
+    bool end;                /* the LR finder's sweep is over (it may stop before total) */
+} learner_progress_event;
+
+typedef enum {
+    LEARNER_NOTE,            /* a result of the run ("lr_find: suggested learning rate 0.035") */
+    LEARNER_WARNING          /* something changed or left out (images skipped, a smaller batch) */
+} learner_msg;
+
+/* callbacks the library calls instead of printing; any may be NULL */
+typedef struct {
+    void *ctx;
+    void (*epoch)(void *ctx, const learner_epoch_event *e);
+    void (*progress)(void *ctx, const learner_progress_event *p);
+    void (*message)(void *ctx, learner_msg kind, const char *text); /* one line, no newline */
+} learner_events;
+
+typedef struct {
     int batch;               /* 32 */
     uint64_t seed;           /* 42 */
     aug_opts aug;
@@ -67,23 +122,12 @@ typedef struct {
                                 not the LR finder, not validation): multi-label BCE targets become
                                 t(1-e) + e/2, single-label cross-entropy targets t(1-e) + e/C */
     const char *run_dir;     /* checkpoints and history; NULL = none */
-    bool quiet;              /* no table */
-    bool progress;           /* progress bar / lines on stderr */
+    const learner_events *events; /* where rows, progress and messages go; NULL: nowhere */
+    bool quiet;              /* no epoch rows, no notes */
+    bool progress;           /* progress events */
     int stop_after;          /* > 0: stop (as if killed) once this many epochs are done in all;
                                 learner_fit then returns 1.  For tests of --resume. */
 } learner_opts;
-
-typedef struct {
-    double loss;
-    double accuracy;         /* single-label */
-    double fbeta;            /* multi-label, at opts.thresh */
-    float best_thresh;       /* multi-label: threshold with the best F-beta on these images */
-    double best_fbeta;
-    int n_groups;
-    double group_acc[8];     /* per label group (Style: brand, product) */
-    double all_right;        /* every group right */
-    int n;
-} eval_result;
 
 typedef struct learner learner;
 
@@ -126,4 +170,22 @@ char *learner_history_json(const learner *l);
 void learner_set_note(learner *l, const char *key, double value);
 bool learner_get_note(const learner *l, const char *key, double *value);
 double learner_seconds(const learner *l);   /* wall time spent in fit/validate/lr_find */
+int learner_batch(const learner *l);        /* the batch it trains with (opts.batch or the training share) */
+/* a message line to o->events (printf-style); a note is dropped when o->quiet */
+void learner_message(const learner_opts *o, learner_msg kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The training step (learner_step.c, which needs only nn and the optimiser).  loss->fn(ctx, n,
+ * logits, dl) returns the loss of n rows of logits and writes its gradient into dl (room for n
+ * rows of the net's outputs). */
+typedef struct {
+    float (*fn)(void *ctx, int n, const float *logits, float *dl);
+    void *ctx;
+    float *dl;
+} learner_loss;
+/* one optimiser step of m on a batch of n: the forward pass in training mode from the images x
+ * (n x the net's input), or, x NULL, from node `first` on (the kept output before it filled by
+ * the caller: precomputed activations), then the loss and its gradient, net_zero_grad,
+ * net_backward and optim_step.  *loss_out gets the loss (NaN or infinite when training
+ * diverges).  0, or -1 (sn_error: out of memory for activations or gradients). */
+int learner_step(net *m, optim *opt, const float *x, int first, int n, const learner_loss *loss, float *loss_out);
 #endif

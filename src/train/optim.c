@@ -47,6 +47,35 @@ void optim_set_lrs(optim *o, const float *lrs, int n) {
     for (int g = 0; g < OPTIM_MAX_GROUPS; g++) o->lr[g] = lrs[g < n ? g : n - 1];
 }
 
+void optim_set_momentum(optim *o, float momentum) { o->momentum = momentum; }
+
+void optim_set_bn_wd(optim *o, bool bn_wd) { o->bn_wd = bn_wd; }
+
+optim *optim_clone(const optim *o) {
+    optim *c = malloc(sizeof *c);
+    if (!c) {
+        sn_error("out of memory copying the optimiser");
+        return NULL;
+    }
+    *c = *o;
+    c->m = sn_alloc(o->n_floats * sizeof(float), "optimiser state");
+    c->v = o->v ? sn_alloc(o->n_floats * sizeof(float), "optimiser state") : NULL;
+    c->t = malloc(((size_t)o->n_params + 1) * sizeof(int64_t));
+    if (!c->m || (o->v && !c->v) || !c->t) {
+        optim_free(c);
+        sn_error("out of memory copying the optimiser state (%zu floats)", o->n_floats);
+        return NULL;
+    }
+    optim_copy_state(c, o);
+    return c;
+}
+
+void optim_copy_state(optim *dst, const optim *src) {
+    memcpy(dst->m, src->m, src->n_floats * sizeof(float));
+    if (dst->v && src->v) memcpy(dst->v, src->v, src->n_floats * sizeof(float));
+    memcpy(dst->t, src->t, ((size_t)src->n_params + 1) * sizeof(int64_t));
+}
+
 void optim_reset(optim *o) {
     memset(o->m, 0, o->n_floats * sizeof(float));
     if (o->v) memset(o->v, 0, o->n_floats * sizeof(float));

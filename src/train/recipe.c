@@ -33,7 +33,7 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
         ds_free(ds);
         return NULL;
     }
-    for (int i = 0; i < ds->n_problems && i < 10; i++) fprintf(stderr, "stylenet: skipped: %s\n", ds->problems[i]);
+    for (int i = 0; i < ds->n_problems && i < 10; i++) learner_message(&o->lo, LEARNER_WARNING, "skipped: %s", ds->problems[i]);
     if (ds_make_split(ds, recipe_split_seed(o), valid_pct, true, sp) < 0) {
         ds_free(ds);
         return NULL;
@@ -49,7 +49,10 @@ sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     if (tflite) arch = "mobilenet_v2_tf";
     if (!arch) arch = "resnet34";
     sn_model *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
+    if (!m) {
+        sn_error("out of memory for a model");
+        return NULL;
+    }
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     snprintf(m->head, sizeof m->head, "fastai");
     snprintf(m->task, sizeof m->task, "%s", ds->kind == DS_MULTI ? "multi" : "single");
@@ -66,7 +69,9 @@ sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     }
     m->n_classes = ds->n_classes;
     m->classes = calloc((size_t)ds->n_classes, sizeof(char *));
-    for (int c = 0; m->classes && c < ds->n_classes; c++) m->classes[c] = strdup(ds->classes[c]);
+    if (!m->classes) goto oom;
+    for (int c = 0; c < ds->n_classes; c++)
+        if (!(m->classes[c] = strdup(ds->classes[c]))) goto oom;
     if (ds->n_groups > 1 && ds->n_groups <= 8) {
         int g = -1;
         for (int c = 0; c < ds->n_classes; c++) {
@@ -106,6 +111,8 @@ sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
         }
     }
     return m;
+oom:
+    sn_error("out of memory for a model of %d classes", ds->n_classes);
 fail:
     model_free(m);
     return NULL;
@@ -133,6 +140,39 @@ double recipe_lr_find(learner *l, sn_model *m, const recipe_opts *o, bool unfroz
     return learner_lr_find_info(l, size, start, end, n, png, info);
 }
 
+/* the model remembers how it was made: the recipe, the data, the results and the epochs (m->history) */
+static int record_history(const learner *l, sn_model *m, const dataset *ds, const ds_split *split,
+                          const recipe_opts *o, double lr, int train_size, int test_size, const recipe_result *res) {
+    cJSON *h = cJSON_CreateObject();
+    if (!h) return sn_error("out of memory");
+    cJSON_AddStringToObject(h, "recipe", o->recipe);
+    cJSON_AddStringToObject(h, "pretrained", o->pretrained ? o->pretrained : "none");
+    cJSON_AddStringToObject(h, "data", ds->root);
+    cJSON_AddStringToObject(h, "task", ds->task ? ds->task : "");
+    cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
+    cJSON_AddNumberToObject(h, "split_seed", (double)recipe_split_seed(o));
+    cJSON_AddNumberToObject(h, "lr", lr);
+    if (o->lo.label_smooth > 0) { /* as given (0.1, not the float's 0.10000000149) */
+        char ls[32];
+        snprintf(ls, sizeof ls, "%g", o->lo.label_smooth);
+        cJSON_AddNumberToObject(h, "label_smooth", atof(ls));
+    }
+    cJSON_AddNumberToObject(h, "train_size", train_size);
+    cJSON_AddNumberToObject(h, "test_size", test_size);
+    cJSON_AddNumberToObject(h, "train_images", split->n_train);
+    cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
+    cJSON_AddNumberToObject(h, "seconds", res->seconds);
+    recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
+    if (o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
+    char *hist = learner_history_json(l);
+    if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
+    free(hist);
+    free(m->history);
+    m->history = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    return m->history ? 0 : sn_error("out of memory");
+}
+
 int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
     memset(res, 0, sizeof *res);
     learner *l = learner_create(m, ds, split, &o->lo);
@@ -152,7 +192,7 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
         }
         if (lr > 1e-1) lr = 1e-1;
         if (lr < 1e-5) lr = 1e-5;
-        if (!o->lo.quiet) printf("lr_find: suggested learning rate %.3g\n", lr);
+        learner_message(&o->lo, LEARNER_NOTE, "lr_find: suggested learning rate %.3g", lr);
     }
     learner_set_note(l, "lr", lr);
     res->lr = lr;
@@ -209,33 +249,7 @@ int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opt
     if (learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
     if (o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
     res->seconds = learner_seconds(l);
-    /* the model remembers how it was made */
-    cJSON *h = cJSON_CreateObject();
-    cJSON_AddStringToObject(h, "recipe", o->recipe);
-    cJSON_AddStringToObject(h, "pretrained", o->pretrained ? o->pretrained : "none");
-    cJSON_AddStringToObject(h, "data", ds->root);
-    cJSON_AddStringToObject(h, "task", ds->task ? ds->task : "");
-    cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
-    cJSON_AddNumberToObject(h, "split_seed", (double)recipe_split_seed(o));
-    cJSON_AddNumberToObject(h, "lr", lr);
-    if (o->lo.label_smooth > 0) { /* as given (0.1, not the float's 0.10000000149) */
-        char ls[32];
-        snprintf(ls, sizeof ls, "%g", o->lo.label_smooth);
-        cJSON_AddNumberToObject(h, "label_smooth", atof(ls));
-    }
-    cJSON_AddNumberToObject(h, "train_size", s1);
-    cJSON_AddNumberToObject(h, "test_size", st);
-    cJSON_AddNumberToObject(h, "train_images", split->n_train);
-    cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
-    cJSON_AddNumberToObject(h, "seconds", res->seconds);
-    recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
-    if (o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
-    char *hist = learner_history_json(l);
-    if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
-    free(hist);
-    free(m->history);
-    m->history = cJSON_PrintUnformatted(h);
-    cJSON_Delete(h);
+    if (record_history(l, m, ds, split, o, lr, s1, st, res) < 0) goto done;
     rc = 0;
 done:
     learner_free(l);

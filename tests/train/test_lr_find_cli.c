@@ -9,7 +9,8 @@
  *     writes no plot;
  *   - a saved model (--model, head included) with --unfreeze; its classes must be the data's;
  *   - bad arguments: usage errors (exit 2) naming the problem; a missing data folder or model
- *     file: exit 1 naming it. */
+ *     file: exit 1 naming it;
+ *   - 26 photos with the default batch of 32: the sweep runs in batches of the training share. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -92,24 +93,38 @@ static double num(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-int main(void) {
+/* the set-up every case shares, made by the first case that needs it: a temporary folder
+ * (removed at exit) with the Style subset in it */
+static char dir[64], data[4200], tfl[4096], js[4200];
+static const char *small = "--size 32 --batch 16 --threads 1"; /* one thread: quick on a busy machine */
+
+static void remove_dir(void) { run("rm -rf %s", dir); }
+
+static bool setup(void) {
+    static int state; /* 0 not yet, 1 ready, -1 failed */
+    if (state) return state > 0;
+    state = -1;
     bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
-    char dir[] = "/tmp/stylenet_lrfind_XXXXXX";
-    if (!check(mkdtemp(dir) != NULL, "temp dir")) return check_exit();
-    char data[4200], tfl[4096], style[4096];
+    snprintf(dir, sizeof dir, "/tmp/stylenet_lrfind_XXXXXX");
+    if (!check(mkdtemp(dir) != NULL, "temp dir")) return false;
+    atexit(remove_dir);
+    char style[4096];
     snprintf(style, sizeof style, "%s", shared_path("data/style"));
     snprintf(tfl, sizeof tfl, "%s", shared_path("weights/mobilenet_v2_1.0_224_quant.tflite"));
     snprintf(data, sizeof data, "%s/style", dir);
+    snprintf(js, sizeof js, "%s/out.json", dir);
     mkdir(data, 0777);
     int copied = style_subset(style, data);
-    if (!check(copied > 100, "a multi-label set of %d Style photos", copied)) return check_exit();
-    const char *small = "--size 32 --batch 16 --threads 1"; /* one thread: quick on a busy machine */
+    if (!check(copied > 100, "a multi-label set of %d Style photos", copied)) return false;
+    state = 1;
+    return true;
+}
 
-    /* the recipe's finder: pretrained body frozen */
+/* the recipe's finder: pretrained body frozen */
+static void frozen_tflite_body(void) {
+    if (!setup()) return;
     char png[4200];
     snprintf(png, sizeof png, "%s/a.png", dir);
-    char js[4200];
-    snprintf(js, sizeof js, "%s/out.json", dir);
     int rc = run("{ %s lr-find --data %s --task multi --pretrained %s %s --start 1e-6 --end 10 --iters 60 --png %s --json >%s; }",
                  bin, data, tfl, small, png, js);
     check(rc == 0, "lr-find with the frozen TFLite body runs (exit %d)%s%s", rc, rc ? ": " : "", rc ? tail_flat(600) : "");
@@ -136,11 +151,16 @@ int main(void) {
     check(j2 && cJSON_IsNull(cJSON_GetObjectItem(j2, "png")), "--no-png: no plot named");
     cJSON_Delete(j);
     cJSON_Delete(j2);
+}
 
-    /* random init, all layers trainable, swept far enough to diverge */
+/* random init, all layers trainable, swept far enough to diverge */
+static void diverging_random_init(void) {
+    if (!setup()) return;
+    char png[4200];
+    long bytes;
     snprintf(png, sizeof png, "%s/b.png", dir);
-    rc = run("%s lr-find --data %s --task multi --arch resnet18 %s --start 1e-5 --end 1000 --iters 40 --png %s", bin, data,
-             small, png);
+    int rc = run("%s lr-find --data %s --task multi --arch resnet18 %s --start 1e-5 --end 1000 --iters 40 --png %s", bin,
+                 data, small, png);
     char *s = strstr(out, "suggested learning rate ");
     double sug2 = s ? atof(s + 24) : NAN;
     check(rc == 0 && strstr(out, "all layers trainable") && isfinite(sug2) && sug2 >= 1e-5 && sug2 <= 1000,
@@ -148,16 +168,20 @@ int main(void) {
     check(strstr(out, "the loss diverged") != NULL && strstr(out, "minimum of the smoothed loss") &&
               strstr(out, "steepest descent at lr"),
           "a sweep to 1000 stops when the loss diverges and prints the minimum and steepest points");
-    check(png_width(png, &bytes) > 0, "its plot is a PNG (%ld bytes)", bytes);
+    int w = png_width(png, &bytes);
+    check(w > 0, "its plot is a PNG (%ld bytes)", bytes);
+}
 
-    /* a saved model, head included, every layer trainable (trained with the grouped loss and
-     * mixup, which the multi-label Style task takes) */
-    rc = run("%s train --data %s --task multi --arch resnet18 %s --head-epochs 1 --head-aug-epochs 1 --cycles 0 --lr 1e-3 "
-             "--tta 0 --group-ce 1 --mixup 0.4 --quiet --out %s/m.stn", bin, data, small, dir);
+/* a saved model, head included, every layer trainable (trained with the grouped loss and
+ * mixup, which the multi-label Style task takes) */
+static void saved_model(void) {
+    if (!setup()) return;
+    int rc = run("%s train --data %s --task multi --arch resnet18 %s --head-epochs 1 --head-aug-epochs 1 --cycles 0 "
+                 "--lr 1e-3 --tta 0 --group-ce 1 --mixup 0.4 --quiet --out %s/m.stn", bin, data, small, dir);
     check(rc == 0, "a small model to start from (exit %d)%s%s", rc, rc ? ": " : "", rc ? tail_flat(600) : "");
     rc = run("{ %s lr-find --data %s --model %s/m.stn --unfreeze --batch 16 --threads 1 --iters 12 --no-png --json >%s; }", bin,
              data, dir, js);
-    j = read_json(js);
+    cJSON *j = read_json(js);
     check(rc == 0 && j && cJSON_IsFalse(cJSON_GetObjectItem(j, "frozen")) && num(j, "size") == 32 &&
               isfinite(num(j, "suggestion")),
           "--model M --unfreeze: the model's own size (32), every layer trains, a finite suggestion (exit %d)", rc);
@@ -165,8 +189,12 @@ int main(void) {
     rc = run("%s lr-find --data %s --task brand --model %s/m.stn --no-png", bin, data, dir);
     check(rc == 1 && strstr(out, "m.stn") && strstr(out, "classes"),
           "a model of other classes than the data's: exit 1 naming it: %s", first_line());
+}
 
-    /* bad arguments */
+/* bad arguments: usage errors (exit 2) naming the problem */
+static void bad_arguments(void) {
+    if (!setup()) return;
+    int rc;
     struct {
         const char *args, *says;
     } bad[] = {
@@ -189,10 +217,59 @@ int main(void) {
         check(rc == 2 && strstr(out, bad[i].says) && strstr(out, "usage:"), "usage error for 'lr-find %s' (exit %d): %s",
               bad[i].args, rc, first_line());
     }
-    rc = run("%s lr-find --data %s/nope", bin, dir);
+}
+
+/* a missing data folder or model file: exit 1 naming it */
+static void missing_files(void) {
+    if (!setup()) return;
+    int rc = run("%s lr-find --data %s/nope", bin, dir);
     check(rc == 1 && strstr(out, "nope"), "missing data folder: exit 1 naming it: %s", first_line());
     rc = run("%s lr-find --data %s --model %s/none.stn", bin, data, dir);
     check(rc == 1 && strstr(out, "none.stn"), "missing model file: exit 1 naming it: %s", first_line());
-    run("rm -rf %s", dir);
-    return check_exit();
 }
+
+/* 26 photos in two class folders (every sixth Style photo, alternately) */
+static int tiny_folders(const char *dst) {
+    char **names, a[4400], b[4400];
+    int nn = style_names(&names), copied = 0;
+    mkdir(dst, 0777);
+    for (int c = 0; c < 2; c++) {
+        snprintf(b, sizeof b, "%s/c%d", dst, c);
+        mkdir(b, 0777);
+    }
+    for (int i = 0; i < nn && copied < 26; i += 6) {
+        snprintf(a, sizeof a, "%s/%s", shared_path("data/style"), names[i]);
+        snprintf(b, sizeof b, "%s/c%d/%s", dst, copied % 2, names[i]);
+        if (copy_file(a, b) == 0) copied++;
+    }
+    style_names_free(names, nn);
+    return copied;
+}
+
+/* a training share smaller than the batch: the sweep runs in batches of all of it, says so,
+ * and the JSON gives the batch used */
+static void small_data_set(void) {
+    if (!setup()) return;
+    char tiny[4200];
+    snprintf(tiny, sizeof tiny, "%s/tiny", dir);
+    int copied = tiny_folders(tiny);
+    int rc = run("{ %s lr-find --data %s --arch resnet18 --size 32 --threads 1 --iters 12 --no-png --json >%s; }", bin, tiny,
+                 js);
+    cJSON *j = read_json(js);
+    const char *says = strstr(out, "training images, fewer than one batch of 32: batches of ");
+    int used = says ? atoi(says + strlen("training images, fewer than one batch of 32: batches of ")) : -1;
+    check(copied == 26 && rc == 0 && j && num(j, "batch") == used && used > 0 && used < 26 && isfinite(num(j, "suggestion")),
+          "26 photos, the default batch of 32: the sweep runs in batches of the %d training images and says so (exit %d)%s%s", used,
+          rc, rc ? ": " : "", rc ? tail_flat(600) : "");
+    cJSON_Delete(j);
+}
+
+static const test_case cases[] = {
+    {"frozen_tflite_body", frozen_tflite_body},
+    {"diverging_random_init", diverging_random_init},
+    {"saved_model", saved_model},
+    {"bad_arguments", bad_arguments},
+    {"missing_files", missing_files},
+    {"small_data_set", small_data_set},
+};
+TEST_MAIN(cases)

@@ -1,0 +1,153 @@
+/* learner_checkpoint.c - checkpoints of a run and resuming from one, with the history file cut
+ * back to the checkpoint (see learner.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "io/state.h"
+#include "train/learner_internal.h"
+
+/* where the run is, as metadata of w */
+static void add_position(const learner *l, st_writer *w, int phase_epochs_done) {
+    char buf[64];
+    st_writer_meta(w, "stylenet.checkpoint", "1");
+    st_writer_meta(w, "optimizer", optim_name(l->o.opt));
+    snprintf(buf, sizeof buf, "%d", l->cur_phase);
+    st_writer_meta(w, "phase", buf);
+    snprintf(buf, sizeof buf, "%d", phase_epochs_done);
+    st_writer_meta(w, "phase_epochs_done", buf);
+    snprintf(buf, sizeof buf, "%d", l->epoch);
+    st_writer_meta(w, "epoch", buf);
+    snprintf(buf, sizeof buf, "%ld", l->iter);
+    st_writer_meta(w, "iter", buf);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)l->net->step);
+    st_writer_meta(w, "net_step", buf);
+    snprintf(buf, sizeof buf, "%.17g", l->seconds);
+    st_writer_meta(w, "seconds", buf);
+}
+
+int learner_save_checkpoint(learner *l, int phase_epochs_done) {
+    if (!l->o.run_dir) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", l->o.run_dir);
+    st_writer *w = st_writer_new();
+    if (!w || net_add_to_writer(l->net, w) < 0 || optim_add_to_writer(l->opt, l->net, w) < 0) {
+        st_writer_free(w);
+        return sn_error_prefix("%s", path);
+    }
+    add_position(l, w, phase_epochs_done);
+    char *h = cJSON_PrintUnformatted(l->history), *nt = cJSON_PrintUnformatted(l->notes);
+    int r = -1;
+    if (!h || !nt) sn_error("%s: out of memory", path);
+    else if (st_writer_meta(w, "history", h) == 0 && st_writer_meta(w, "notes", nt) == 0) r = st_writer_save(w, path);
+    else sn_error_prefix("%s", path);
+    free(h);
+    free(nt);
+    st_writer_free(w);
+    return r;
+}
+
+/* a row of the history file kept in learner->history (an epoch or an LR-finder sweep), rather
+ * than one of an optimiser step */
+static bool is_history_row(const cJSON *row) {
+    return cJSON_GetObjectItem(row, "epoch") || cJSON_GetObjectItem(row, "lr_find_lr");
+}
+
+/* the length of the history file's part up to the checkpoint: whole rows, no step after
+ * iteration `iter`, no more than n_rows epoch and sweep rows; *rows gets how many of those it has */
+static long history_up_to(FILE *f, long iter, int n_rows, int *rows) {
+    long keep = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    *rows = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n') break; /* cut short */
+        cJSON *row = cJSON_Parse(line);
+        if (!row) break;
+        const bool kept = is_history_row(row);
+        const cJSON *it = cJSON_GetObjectItem(row, "iter");
+        const bool after = kept ? *rows >= n_rows : cJSON_IsNumber(it) && it->valuedouble > (double)iter;
+        cJSON_Delete(row);
+        if (after) break;
+        *rows += kept;
+        keep += (long)len;
+    }
+    free(line);
+    return keep;
+}
+
+/* the history file as it was at the checkpoint: its rows up to there, or, when it lacks some
+ * of the checkpoint's (another file, or none), the checkpoint's epoch and sweep rows */
+static int cut_history(learner *l) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/history.jsonl", l->o.run_dir);
+    const int n_rows = cJSON_GetArraySize(l->history);
+    int rows = 0;
+    long keep = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        keep = history_up_to(f, l->iter, n_rows, &rows);
+        fclose(f);
+    }
+    if (rows == n_rows) return learner_history_cut(l, keep);
+    if (learner_history_cut(l, 0) < 0) return -1;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, l->history) {
+        char *s = cJSON_PrintUnformatted(row);
+        if (s) fprintf(l->hist, "%s\n", s);
+        free(s);
+    }
+    fflush(l->hist);
+    return 0;
+}
+
+static const char *meta_or(const st_file *f, const char *key, const char *dflt) {
+    const char *v = st_meta(f, key);
+    return v ? v : dflt;
+}
+
+/* where the run was, its history and notes, from the checkpoint's metadata */
+static void read_position(learner *l, const st_file *f) {
+    l->resume_phase = atoi(meta_or(f, "phase", "0"));
+    l->resume_epoch = atoi(meta_or(f, "phase_epochs_done", "0"));
+    l->epoch = atoi(meta_or(f, "epoch", "0"));
+    l->iter = atol(meta_or(f, "iter", "0"));
+    l->net->step = strtoull(meta_or(f, "net_step", "0"), NULL, 10);
+    l->seconds = atof(meta_or(f, "seconds", "0"));
+    cJSON *h = cJSON_Parse(meta_or(f, "history", "[]")), *nt = cJSON_Parse(meta_or(f, "notes", "{}"));
+    if (h) {
+        cJSON_Delete(l->history);
+        l->history = h;
+    }
+    if (nt) {
+        cJSON_Delete(l->notes);
+        l->notes = nt;
+    }
+}
+
+int learner_resume(learner *l) {
+    if (!l->o.run_dir) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", l->o.run_dir);
+    if (access(path, F_OK) != 0) /* nothing to resume: the history starts afresh */
+        return l->hist && !l->hist_started ? learner_history_cut(l, 0) : 0;
+    st_file *f = st_open(path);
+    if (!f) return -1;
+    int r = -1;
+    const char *ck = st_meta(f, "stylenet.checkpoint"), *opt = st_meta(f, "optimizer");
+    if (!ck || !opt || strcmp(opt, optim_name(l->o.opt)) != 0) {
+        sn_error("%s: not a checkpoint of this run (optimizer %s, this run uses %s)", path, opt ? opt : "none",
+                 optim_name(l->o.opt));
+        goto done;
+    }
+    net_load_opts lo = {.ignore_extra = "optim."};
+    if (net_load_st(l->net, f, &lo) < 0 || optim_load_st(l->opt, l->net, f) < 0) goto done;
+    read_position(l, f);
+    if (l->hist && cut_history(l) < 0) goto done;
+    r = 1;
+done:
+    st_close(f);
+    return r;
+}
