@@ -257,7 +257,7 @@ static int compute_features(learner *l, const int *idx, int n, int size, float *
     while ((got = loader_next(ld, l->x, NULL, NULL)) > 0) {
         net_set_batch(l->net, got);
         if (!net_forward(l->net, l->x, false)) return -1; /* runs the head too; only the cache node is kept */
-        memcpy(out + (size_t)done * l->cache_dim, l->net->nodes[l->cache_node].y,
+        memcpy(out + (size_t)done * l->cache_dim, net_node_y(l->net, l->cache_node),
                sizeof(float) * (size_t)got * l->cache_dim);
         done += got;
     }
@@ -638,7 +638,7 @@ static int validate_cached(learner *l, eval_result *r) {
     for (int s = 0; s < nv; s += B) {
         int n = nv - s < B ? nv - s : B;
         for (int i = 0; i < n; i++) set_target(l, i, l->split.valid[s + i]);
-        memcpy(l->net->nodes[l->cache_node].y, l->feat_valid + (size_t)s * l->cache_dim, sizeof(float) * n * l->cache_dim);
+        memcpy(net_node_y(l->net, l->cache_node), l->feat_valid + (size_t)s * l->cache_dim, sizeof(float) * n * l->cache_dim);
         net_set_batch(l->net, n);
         const float *logits = net_forward_from(l->net, l->cache_node + 1, false);
         if (!logits) {
@@ -739,7 +739,7 @@ int learner_fit(learner *l, const phase *p) {
             int n;
             if (cached) {
                 n = B;
-                float *dst = l->net->nodes[l->cache_node].y;
+                float *dst = net_node_y(l->net, l->cache_node);
                 for (int i = 0; i < n; i++) {
                     int k = perm[b * B + i];
                     memcpy(dst + (size_t)i * l->cache_dim, l->feat_train + (size_t)k * l->cache_dim,
@@ -877,7 +877,7 @@ double learner_lr_find_info(learner *l, int size, double start, double end, int 
             if (cached) {
                 for (int i = 0; i < B; i++) {
                     int k = perm[b * B + i];
-                    memcpy(m->nodes[l->cache_node].y + (size_t)i * l->cache_dim,
+                    memcpy(net_node_y(m, l->cache_node) + (size_t)i * l->cache_dim,
                            l->feat_train + (size_t)k * l->cache_dim, sizeof(float) * l->cache_dim);
                     set_target(l, i, l->split.train[k]);
                 }

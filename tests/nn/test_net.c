@@ -131,7 +131,7 @@ int main(void) {
     }
     check(frozen_zero, "frozen groups get no gradient");
     check(head_same, "the head's gradients are unchanged by freezing the body");
-    check(!m->nodes[1].need_dy, "nothing is propagated into the frozen body");
+    check(!(net_node_state(m, 1) & NET_NODE_NEEDS_GRAD), "nothing is propagated into the frozen body");
     check(net_num_trainable(m) < m->n_floats, "trainable count drops when frozen (%zu)", net_num_trainable(m));
     net_freeze_groups(m, 0);
 
@@ -195,7 +195,7 @@ int main(void) {
     y = net_forward(m, x, true);
     bool transient_gone = true;
     for (int i = 1; i < m->n_nodes; i++)
-        if (m->nodes[i].transient && m->nodes[i].y) transient_gone = false;
+        if ((net_node_state(m, i) & NET_NODE_TRANSIENT) && (net_node_state(m, i) & NET_NODE_HOLDS_Y)) transient_gone = false;
     check(transient_gone, "after a forward, batch-norm and ReLU outputs hold no memory (recomputed when needed)");
     loss_softmax_ce(N, K, y, target, dl);
     net_zero_grad(m);
@@ -218,7 +218,7 @@ int main(void) {
     net_forward(m, x, false);
     bool eval_gone = true;
     for (int i = 1; i < m->n_nodes; i++)
-        if (m->nodes[i].pooled_y) eval_gone = false;
+        if (net_node_state(m, i) & NET_NODE_POOLED_Y) eval_gone = false;
     check(eval_gone, "after an eval-mode forward no pooled output is held (no backward will read them)");
     net_free(m);
 
