@@ -209,15 +209,17 @@ void net_set_conv_algo(net *m, int algo);
 /* n images per pass: buffers grow when n exceeds what they hold and are kept when it shrinks
  * (a short last batch costs no reallocation); -1 if out of memory */
 int net_set_batch(net *m, int n);
-/* x[n, h, w, c]; returns the output node's y, or NULL with an error if out of memory */
+/* x[n, h, w, c]; returns the output node's output, or NULL with an error if out of memory or the
+ * net is not sized (net_set_batch) */
 const float *net_forward(net *m, const float *x, bool training);
 /* runs nodes first..output only, reading the outputs of earlier nodes as they are: with node
  * first-1's output (net_node_y) filled from a cache, this trains a head on precomputed body
  * activations.  Every node before first that a node from first on reads must be kept (net_keep)
- * or be the input; NULL with an error if one has no output */
+ * or be the input; NULL with an error if one cannot be read */
 const float *net_forward_from(net *m, int first, bool training);
 void net_zero_grad(net *m);
-/* dout: like the output; -1 with an error if out of memory (the gradients are then incomplete) */
+/* dout: like the output; -1 with an error if out of memory (the gradients are then incomplete) or
+ * the net is not sized */
 int net_backward(net *m, const float *dout);
 int net_output(const net *m);                             /* output node index */
 size_t net_out_size(const net *m);                        /* floats per image of the output */

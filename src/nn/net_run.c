@@ -247,11 +247,19 @@ static void bn_prepare(net *m, int i, bool training) {
 }
 
 const float *net_forward(net *m, const float *x, bool training) {
+    if (m->cap_batch == 0) {
+        sn_error("net_forward: no activation buffers (net_set_batch first)");
+        return NULL;
+    }
     memcpy(m->run[0].y, x, (size_t)m->batch * node_size(&m->nodes[0]) * sizeof(float));
     return net_forward_from(m, 1, training);
 }
 
 const float *net_forward_from(net *m, int first, bool training) {
+    if (m->cap_batch == 0) {
+        sn_error("net_forward: no activation buffers (net_set_batch first)");
+        return NULL;
+    }
     m->training = training;
     if (training) m->step++;
     const int last = net_output(m);
@@ -543,6 +551,7 @@ static int backward_node(net *m, int i) {
 /* ---------------------------------------------------------------- backward */
 
 int net_backward(net *m, const float *dout) {
+    if (m->cap_batch == 0) return sn_error("net_backward: no activation buffers (net_set_batch first)");
     const int last = net_output(m);
     for (int i = 0; i <= last; i++) net_drop_dy(m, i);
     if (!m->run[last].need_dy) return 0;

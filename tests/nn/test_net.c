@@ -253,6 +253,26 @@ static void case_builder_errors(void) {
     net_free(b);
 }
 
+/* running an unsized net, or from a node whose earlier input was not kept: errors, no crash */
+static void case_run_errors(void) {
+    net *m = build();
+    float *x = input(), dl[N * K] = {0};
+    if (!check(m && x, "build the test net")) goto done;
+    char msg[256];
+    bool ok = !net_forward(m, x, true) && strstr(sn_last_error(), "net_set_batch");
+    snprintf(msg, sizeof msg, "%s", sn_last_error());
+    ok = ok && net_backward(m, dl) < 0 && strstr(sn_last_error(), "net_set_batch");
+    check(ok, "an unsized net: forward and backward fail naming net_set_batch (%s)", msg);
+    int c2 = net_find_param(m, "c2.weight");
+    c2 = c2 >= 0 ? m->params[c2].node : -1;
+    ok = c2 > 0 && net_set_batch(m, N) == 0 && net_forward(m, x, true) && !net_forward_from(m, c2 + 2, true) &&
+         strstr(sn_last_error(), "not computed");
+    check(ok, "net_forward_from past a convolution that is not kept: %s", sn_last_error());
+done:
+    free(x);
+    net_free(m);
+}
+
 /* only what backward needs is kept; the pool settles after one step */
 static void case_memory(void) {
     net *m = build_sized();
@@ -419,6 +439,7 @@ static const test_case cases[] = {
     {"eval", case_eval},
     {"init", case_init},
     {"builder_errors", case_builder_errors},
+    {"run_errors", case_run_errors},
     {"memory", case_memory},
     {"relu_two_readers", case_relu_two_readers},
     {"fusion_plan", case_fusion_plan},
