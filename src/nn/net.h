@@ -24,14 +24,33 @@
  * - Randomness (init, dropout) comes from rng.h under net->seed: reproducible for a seed.
  * - Memory: only what backward needs is kept between forward and backward.  The outputs of
  *   convolutions, adds, pools, linears, dropouts, the input, the output node and nodes marked
- *   with net_keep() persist; batch-norm and ReLU/ReLU6 outputs are "transient": computed into
- *   pooled buffers while a consumer needs them and recomputed from the kept input (with the
- *   saved batch statistics, bitwise the same) when backward needs them.  A batch norm whose one
- *   consumer is a ReLU/ReLU6 or a residual add is fused into it (one pass); so is a convolution
- *   whose one consumer is a ReLU/ReLU6 (the convolution applies the activation, and the ReLU's
- *   output is kept instead of the convolution's: TF MobileNetV2's conv + bias + ReLU6).  Activation
- *   gradients live in the pool only from their first contribution to their node's backward.
- *   So a transient node's y is NULL after net_forward: read only kept nodes' outputs.
+ *   with net_keep() persist; batch-norm and ReLU/ReLU6 outputs, and a convolution of the network
+ *   input (the stem), are "transient": computed into pooled buffers while a consumer needs them
+ *   and recomputed from their kept input (with the saved batch statistics, bitwise the same) when
+ *   backward needs them.  Activation gradients live in the pool only from their first
+ *   contribution to their node's backward.  So a transient node's output is absent after
+ *   net_forward: read only kept nodes' outputs (net_node_y).
+ * - Fusion plan: which nodes are transient, which passes are fused and which nodes need a
+ *   gradient is decided once for the whole graph, when net_set_batch sizes the buffers, and again
+ *   by what changes it (net_keep, net_freeze_groups, net_set_act_fusion); net_node_state shows it.
+ *   Forward, in this order of decision:
+ *     - a transient batch norm whose one consumer is a ReLU/ReLU6 or a residual add is computed
+ *       by that consumer in the same pass (batch norm + activation, or + residual);
+ *     - a convolution (neither kept nor the output) whose one consumer is a ReLU/ReLU6 applies
+ *       the activation in its own pass, and the ReLU's output is kept instead of the
+ *       convolution's (transient only if both were): TF MobileNetV2's conv + bias + ReLU6.
+ *       net_set_act_fusion(m, false) leaves the ReLU a pass of its own;
+ *     - a max pool whose input is a transient ReLU/ReLU6 (one consumer) of such a fused batch
+ *       norm computes all three in one pass.
+ *   Backward:
+ *     - a ReLU/ReLU6 whose batch-norm input has one consumer runs both backward passes in one, in
+ *       place on its gradient, which becomes the batch norm's input's gradient;
+ *     - a depthwise convolution whose input is a kept ReLU/ReLU6 computed with its convolution,
+ *       read by nothing else, writes that input's gradient already masked by the activation;
+ *     - a ReLU/ReLU6 computed with a dense convolution sums the convolution's bias gradient in
+ *       the pass that masks its gradient;
+ *     - a max pool of ReLU(batch norm(x)), each read only by the next, with x a pooled output
+ *       read only by the batch norm, runs the three backward passes in place over x's buffer.
  */
 #ifndef STYLENET_NET_H
 #define STYLENET_NET_H
@@ -80,22 +99,11 @@ typedef struct {
     float p;                     /* OP_DROPOUT */
     bool bn_frozen;              /* OP_BN: use running statistics even when training */
     int64_t tracked;             /* OP_BN: batches seen (PyTorch's num_batches_tracked) */
-    bool keep;                   /* y must persist and be addressable after a forward (net_keep) */
-    /* run-time state, sized by net_set_batch */
-    float *y, *dy;               /* y: NULL between uses for a transient node (see net_forward) */
-    float *save_mean, *save_invstd, *scale, *shift; /* OP_BN */
-    int32_t *argmax;
-    uint8_t *mask;
-    bool need_dy;
-    bool transient;              /* y lives in the pool only while something needs it */
-    bool fused;                  /* OP_BN (or OP_CONV) whose output only its one consumer computes, on the fly */
-    bool conv_in;                /* OP_RELU/RELU6 computing its fused input convolution with the activation
-                                    in the same pass (conv_desc.act); its y is then what backward keeps */
-    bool db_done;                /* backward: OP_CONV whose bias gradient its fused ReLU already summed */
-    bool dy_masked;              /* backward: ReLU whose gradient its one consumer (depthwise) already masked */
-    bool pooled_y;               /* y currently borrowed from the pool */
-    int refs;                    /* forward: consumers still to run */
+    bool keep;                   /* output persists, addressable after a forward: set by net_keep */
 } node;
+
+/* per-node fusion plan and run-time state (buffers, gradients): private to src/nn/ */
+struct node_run;
 
 typedef struct {
     float *p;
@@ -107,26 +115,25 @@ typedef struct {
 typedef struct net {
     char arch[64];               /* e.g. "resnet34", set by the model function */
     node *nodes;
+    struct node_run *run;        /* [cap_nodes], one per node: see net_internal.h */
     int n_nodes, cap_nodes;
     param *params;
     int n_params, cap_params;
     float *data, *grad;          /* parameter arena and gradient arena */
     size_t n_floats, cap_floats;
-    int out;                     /* output node, -1 = last */
+    int out;                     /* output node, -1 = last; set before net_set_batch */
     int cur_group;
     int batch;                   /* images of the current forward/backward */
     int cap_batch;               /* images the buffers are sized for (>= batch) */
     uint64_t seed, step;         /* randomness: init and dropout streams */
     bool training;
-    float *scratch;              /* per-call scratch for kernels, owned by the net */
-    size_t scratch_floats;
     net_block *pool;             /* buffers for transient activations and all activation gradients */
     int n_pool, cap_pool;
     float *arena;                /* the pool's address space (reserved, resident only where touched) */
     size_t arena_cap, arena_top; /* floats reserved, floats handed out so far */
     bool shared;                 /* made by net_share: params and data are another net's */
     unsigned long wkey;          /* != 0: parameters frozen by net_freeze_weights (inference) */
-    bool no_act_fusion;          /* tests: a ReLU after a convolution runs as its own pass */
+    bool act_unfused;            /* net_set_act_fusion(m, false); read-only */
 } net;
 
 net *net_create(int h, int w, int c);
@@ -176,6 +183,20 @@ int net_keep(net *m, int i);
 /* node i's output buffer [cap_batch, h, w, c] after net_keep(m, i) (readable after a forward,
  * writable before net_forward_from); NULL for a node that is not kept or not yet sized */
 float *net_node_y(net *m, int i);
+/* node i's place in the plan and the state of its buffers, for tests and diagnostics: a mask
+ * of NET_NODE_* (0 if there is no node i) */
+enum {
+    NET_NODE_HOLDS_Y = 1,    /* its output is present (a buffer of its own, or one from the pool) */
+    NET_NODE_POOLED_Y = 2,   /* ... in a buffer from the pool */
+    NET_NODE_TRANSIENT = 4,  /* plan: held only while a consumer needs it, recomputed for backward */
+    NET_NODE_FUSED = 8,      /* plan: computed by its one consumer in that consumer's pass */
+    NET_NODE_CONV_ACT = 16,  /* plan: a ReLU/ReLU6 computed in its input convolution's pass */
+    NET_NODE_NEEDS_GRAD = 32 /* plan: backward computes d loss / d its output */
+};
+unsigned net_node_state(const net *m, int i);
+/* on (the default): a ReLU/ReLU6 whose input is a convolution read by nothing else is computed in
+ * the convolution's pass (see "Fusion plan"); off: in a pass of its own (tests compare the two) */
+void net_set_act_fusion(net *m, bool on);
 /* Promise that the parameters will not change any more (a model loaded to predict): eval-mode
  * forwards then keep convolution weights in the kernels' layout between calls.  Changing the
  * parameters afterwards is a bug, except through optim_step(), which lifts the promise.  Nets made
@@ -188,13 +209,17 @@ void net_set_conv_algo(net *m, int algo);
 /* n images per pass: buffers grow when n exceeds what they hold and are kept when it shrinks
  * (a short last batch costs no reallocation); -1 if out of memory */
 int net_set_batch(net *m, int n);
-/* x[n, h, w, c]; returns the output node's y, or NULL with an error if out of memory */
+/* x[n, h, w, c]; returns the output node's output, or NULL with an error if out of memory or the
+ * net is not sized (net_set_batch) */
 const float *net_forward(net *m, const float *x, bool training);
-/* runs nodes first..output only, reading the outputs (y) of earlier nodes as they are: with
- * node first-1's y filled from a cache, this trains a head on precomputed body activations */
+/* runs nodes first..output only, reading the outputs of earlier nodes as they are: with node
+ * first-1's output (net_node_y) filled from a cache, this trains a head on precomputed body
+ * activations.  Every node before first that a node from first on reads must be kept (net_keep)
+ * or be the input; NULL with an error if one cannot be read */
 const float *net_forward_from(net *m, int first, bool training);
 void net_zero_grad(net *m);
-/* dout: like the output; -1 with an error if out of memory (the gradients are then incomplete) */
+/* dout: like the output; -1 with an error if out of memory (the gradients are then incomplete) or
+ * the net is not sized */
 int net_backward(net *m, const float *dout);
 int net_output(const net *m);                             /* output node index */
 size_t net_out_size(const net *m);                        /* floats per image of the output */

@@ -215,7 +215,7 @@ static void tf_step(bool unfused, float **out, float **grad, size_t *n_out, size
         return;
     }
     net_init_params(m, 5);
-    m->no_act_fusion = unfused;
+    net_set_act_fusion(m, !unfused);
     size_t nx = (size_t)3 * 64 * 64 * 3;
     float *x = malloc(nx * sizeof(float)), *dout = malloc(3 * 7 * sizeof(float));
     fill_uniform(x, nx, 31);

@@ -1,0 +1,77 @@
+/* net_internal.h - what the three parts of the network engine share, private to src/nn/.
+ *
+ * net.c         the graph and its parameters: building, the parameter arena, init, freezing,
+ *               sharing, input size, multiply-adds.
+ * net_buffers.c the activation buffers: sizing (net_set_batch), kept outputs, and the pool that
+ *               transient outputs and all activation gradients borrow from.
+ * net_run.c     the fusion plan, forward and backward.
+ *
+ * Each node has a struct node_run (m->run[i], as many as m->nodes): the plan that net_plan()
+ * decides from the graph (which nodes are transient, which are fused into their consumer, which
+ * backward passes are fused, which nodes need a gradient), and the per-run state (buffers,
+ * countdown of consumers).  The plan depends on the graph, the output node, kept nodes,
+ * freezing (net_freeze_groups) and net_set_act_fusion; whoever changes one of them calls
+ * net_plan().
+ */
+#ifndef STYLENET_NET_INTERNAL_H
+#define STYLENET_NET_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/act.h"
+#include "nn/net.h"
+
+struct node_run {
+    /* the plan (net_plan) */
+    int readers;           /* consumers among nodes 1..output */
+    bool transient;        /* output recomputable: held only while a consumer needs it, and recomputed
+                              (value()) when backward does */
+    bool fused;            /* computed on the fly by its one consumer, never on its own: a batch norm
+                              (read by a ReLU/ReLU6 or an add), a convolution (read by a ReLU/ReLU6), a
+                              ReLU/ReLU6 of a fused batch norm (read by a max pool) */
+    bool conv_in;          /* OP_RELU/RELU6 computing its fused input convolution in the same pass
+                              (conv_desc.act); its output is then what backward keeps */
+    bool need_dy;          /* a trainable parameter at or upstream of it: backward computes d loss / d y */
+    bool bn_act;           /* OP_RELU/RELU6: its backward and its batch-norm input's in one in-place pass */
+    bool mask_input;       /* depthwise OP_CONV: writes its input's gradient masked by that input's ReLU */
+    bool masked_by_reader; /* OP_RELU/RELU6 whose reader (mask_input) has already applied its mask */
+    bool db_by_act;        /* OP_CONV whose bias gradient its fused ReLU/ReLU6 sums while masking */
+    bool pool_bn_act;      /* OP_MAXPOOL: its backward, its ReLU's and its batch norm's in place over the
+                              batch norm's input buffer, when that is pooled */
+    /* per run, sized by net_set_batch */
+    float *y, *dy;         /* y: NULL between uses for a transient node; dy: from the pool */
+    bool pooled_y;         /* y currently borrowed from the pool */
+    int refs;              /* forward: consumers still to run */
+    float *save_mean, *save_invstd, *scale, *shift; /* OP_BN */
+    int32_t *argmax;       /* OP_MAXPOOL, OP_CONCATPOOL */
+    uint8_t *mask;         /* OP_DROPOUT */
+};
+
+static inline size_t node_size(const node *d) { return (size_t)d->h * d->w * d->c; }
+
+/* persistent outputs have a buffer of their own: the input, the output and kept nodes */
+static inline bool node_persists(const net *m, int i) { return i == 0 || i == net_output(m) || m->nodes[i].keep; }
+
+static inline bool param_trainable(const net *m, int p) {
+    return p >= 0 && !m->params[p].frozen && !m->params[p].buffer;
+}
+
+static inline sn_act act_of(op_kind op) { return op == OP_RELU ? ACT_RELU : op == OP_RELU6 ? ACT_RELU6 : ACT_NONE; }
+
+/* net_run.c: decides the plan (see struct node_run) for the whole graph */
+void net_plan(net *m);
+
+/* net_buffers.c */
+/* a piece of the pool of at least n floats, 64-byte aligned; NULL with an error if out of memory */
+float *net_pool_get(net *m, size_t n);
+/* gives a piece back (merged with its free neighbours) */
+void net_pool_put(net *m, float *p);
+/* gives node i a pooled output buffer unless it has one; -1 if out of memory */
+int net_take_y(net *m, int i);
+/* gives node i's pooled output back (a buffer of its own stays) */
+void net_drop_y(net *m, int i);
+/* gives node i's gradient buffer back */
+void net_drop_dy(net *m, int i);
+/* frees every node's run buffers and the pool */
+void net_buffers_free(net *m);
+#endif

@@ -1,0 +1,578 @@
+/* net_run.c - the fusion plan, the forward pass and the backward pass of a network (see net.h). */
+#include <math.h>
+#include <string.h>
+#include "core/error.h"
+#include "kernels/batchnorm.h"
+#include "kernels/eltwise.h"
+#include "kernels/linear.h"
+#include "nn/net_internal.h"
+
+/* ---------------------------------------------------------------- the plan */
+
+/* a transient node's output is recomputable from its kept input: batch norm (saved scale and
+ * shift), ReLU/ReLU6, and a convolution of the network input; everything else, and the output and
+ * kept nodes, persist */
+static bool is_transient(const net *m, int i) {
+    const node *d = &m->nodes[i];
+    if (d->keep || i == net_output(m)) return false;
+    /* a convolution of the network input (the stem): recomputed in backward from the input, which
+     * is kept anyway.  Its output is the largest activation of a resnet (64 channels at half the
+     * input resolution: 67 MB of resnet34's batch-64 step at 128 px); recomputing it costs one
+     * stem forward (~1% of the step). */
+    if (d->op == OP_CONV && d->in0 == 0) return true;
+    return d->op == OP_BN || d->op == OP_RELU || d->op == OP_RELU6;
+}
+
+static bool is_act(op_kind op) { return op == OP_RELU || op == OP_RELU6; }
+
+/* which nodes need d loss / d output: those with a trainable parameter at or upstream of them */
+static void plan_need_dy(net *m) {
+    for (int i = 0; i < m->n_nodes; i++) {
+        const node *d = &m->nodes[i];
+        bool need = param_trainable(m, d->p_w) || param_trainable(m, d->p_b);
+        if (d->in0 >= 0 && m->run[d->in0].need_dy) need = true;
+        if (d->in1 >= 0 && m->run[d->in1].need_dy) need = true;
+        m->run[i].need_dy = need;
+    }
+}
+
+/* the forward fusions of nodes 1..last, in this order: a transient batch norm with one reader
+ * that can apply it (ReLU, ReLU6, add) is fused into it; a convolution whose one reader is a
+ * ReLU/ReLU6 applies the activation in its pass, and the ReLU's output (kept like the
+ * convolution's would be, unless both are recomputable) is what backward reads, for its mask
+ * too (y > 0, 0 < y < 6); a transient ReLU/ReLU6 of a fused batch norm read only by a max pool
+ * is fused into the pool (all three in one pass) */
+static void plan_forward(net *m, int last) {
+    struct node_run *run = m->run;
+    for (int i = 1; i <= last; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op != OP_ADD && !is_act(d->op)) continue;
+        const node *a = &m->nodes[d->in0];
+        if (a->op == OP_BN && run[d->in0].transient && run[d->in0].readers == 1) {
+            run[d->in0].fused = true;
+        } else if (d->op == OP_ADD) {
+            const node *b = &m->nodes[d->in1];
+            if (b->op == OP_BN && run[d->in1].transient && run[d->in1].readers == 1) run[d->in1].fused = true;
+        }
+    }
+    for (int i = 1; i <= last; i++) {
+        const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+        if (is_act(d->op) && a->op == OP_CONV && run[d->in0].readers == 1 && !node_persists(m, d->in0) &&
+            !m->act_unfused) {
+            run[d->in0].fused = true;
+            run[i].conv_in = true;
+            run[i].transient = run[i].transient && run[d->in0].transient;
+        }
+    }
+    for (int i = 1; i <= last; i++) {
+        const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+        if (d->op == OP_MAXPOOL && is_act(a->op) && run[d->in0].transient && run[d->in0].readers == 1 &&
+            m->nodes[a->in0].op == OP_BN && run[a->in0].fused)
+            run[d->in0].fused = true;
+    }
+}
+
+/* the backward fusions of nodes 1..last (see struct node_run) */
+static void plan_backward(net *m, int last) {
+    struct node_run *run = m->run;
+    for (int i = 1; i <= last; i++) {
+        const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+        struct node_run *r = &run[i], *ra = &run[d->in0];
+        if (is_act(d->op) && a->op == OP_BN && ra->readers == 1) r->bn_act = true;
+        if (is_act(d->op) && r->conv_in && !conv_is_depthwise(&a->conv)) ra->db_by_act = true;
+        if (d->op == OP_CONV && conv_is_depthwise(&d->conv) && ra->conv_in && ra->readers == 1 && !ra->transient) {
+            r->mask_input = true;
+            ra->masked_by_reader = true;
+        }
+        if (d->op == OP_MAXPOOL && is_act(a->op) && ra->readers == 1 && ra->transient) {
+            const node *b = &m->nodes[a->in0];
+            const struct node_run *rb = &run[a->in0];
+            if (b->op == OP_BN && rb->readers == 1 && rb->transient && run[b->in0].readers == 1 &&
+                !node_persists(m, b->in0))
+                r->pool_bn_act = true;
+        }
+    }
+}
+
+void net_plan(net *m) {
+    const int last = net_output(m);
+    for (int i = 0; i < m->n_nodes; i++) {
+        struct node_run *r = &m->run[i];
+        r->readers = 0;
+        r->transient = is_transient(m, i);
+        r->fused = r->conv_in = r->bn_act = r->mask_input = r->masked_by_reader = r->db_by_act = false;
+        r->pool_bn_act = false;
+    }
+    for (int i = 1; i <= last; i++) {
+        m->run[m->nodes[i].in0].readers++;
+        if (m->nodes[i].op == OP_ADD) m->run[m->nodes[i].in1].readers++;
+    }
+    plan_need_dy(m);
+    plan_forward(m, last);
+    plan_backward(m, last);
+}
+
+/* ---------------------------------------------------------------- computing a node */
+
+static const float *value(net *m, int i);
+
+/* ReLU/ReLU6 node i: with its fused convolution, or from a batch-norm input that has no output
+ * (fused into this node, or dropped since) in one pass, or from its input's output */
+static int compute_act(net *m, int i, unsigned long wkey) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+    struct node_run *r = &m->run[i];
+    const struct node_run *ra = &m->run[d->in0];
+    const sn_act act = act_of(d->op);
+    if (r->conv_in) {
+        const float *x = value(m, a->in0);
+        if (!x || net_take_y(m, i) < 0) return -1;
+        conv_desc cd = a->conv;
+        cd.act = act;
+        conv2d_forward_keyed(&cd, n, x, net_param(m, a->p_w), a->p_b >= 0 ? net_param(m, a->p_b) : NULL, r->y, wkey);
+    } else if (a->op == OP_BN && !ra->y) {
+        const float *x = value(m, a->in0);
+        if (!x || net_take_y(m, i) < 0) return -1;
+        batchnorm_apply(n * d->h * d->w, d->c, x, ra->scale, ra->shift, NULL, act, r->y);
+    } else {
+        const float *x = value(m, d->in0);
+        if (!x || net_take_y(m, i) < 0) return -1;
+        if (act == ACT_RELU) eltwise_relu_forward((size_t)n * node_size(d), x, r->y);
+        else eltwise_relu6_forward((size_t)n * node_size(d), x, r->y);
+    }
+    return 0;
+}
+
+/* add node i: a fused batch-norm input is applied with the residual in one pass */
+static int compute_add(net *m, int i) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0], *b = &m->nodes[d->in1];
+    struct node_run *r = &m->run[i];
+    const struct node_run *ra = &m->run[d->in0], *rb = &m->run[d->in1];
+    const node *bn = a->op == OP_BN && ra->fused ? a : b->op == OP_BN && rb->fused ? b : NULL;
+    if (bn) {
+        const struct node_run *rbn = bn == a ? ra : rb;
+        const float *x = value(m, bn->in0), *z = value(m, bn == a ? d->in1 : d->in0);
+        if (!x || !z || net_take_y(m, i) < 0) return -1;
+        batchnorm_apply(n * d->h * d->w, d->c, x, rbn->scale, rbn->shift, z, ACT_NONE, r->y);
+    } else {
+        const float *x = value(m, d->in0), *z = value(m, d->in1);
+        if (!x || !z || net_take_y(m, i) < 0) return -1;
+        eltwise_add_forward((size_t)n * node_size(d), x, z, r->y);
+    }
+    return 0;
+}
+
+/* max pool node i of a fused ReLU/ReLU6 of a fused batch norm: all three in one pass */
+static int compute_pool_bn_act(net *m, int i) {
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0], *b = &m->nodes[a->in0];
+    struct node_run *r = &m->run[i];
+    const struct node_run *rb = &m->run[a->in0];
+    const float *x = value(m, b->in0);
+    if (!x || net_take_y(m, i) < 0) return -1;
+    maxpool_forward_bn_act(&d->pool, m->batch, x, rb->scale, rb->shift, act_of(a->op), r->y, r->argmax);
+    return 0;
+}
+
+/* Node i's output [batch, h, w, c] from its inputs' outputs, into its buffer (a pooled one unless
+ * it has its own).  An input without an output is recomputed first when it is transient (value);
+ * a fused input is applied on the fly.  Forward runs it on every node that is not fused;
+ * backward, through value(), on a transient node whose output it needs again.  wkey: the kept
+ * convolution weights (net_freeze_weights), 0 for none.  -1 with an error if out of memory or an
+ * input is missing. */
+static int compute(net *m, int i, bool training, unsigned long wkey) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i];
+    struct node_run *r = &m->run[i];
+    if (d->op == OP_INPUT) return 0;
+    if (is_act(d->op)) return compute_act(m, i, wkey);
+    if (d->op == OP_ADD) return compute_add(m, i);
+    if (d->op == OP_MAXPOOL && m->run[d->in0].fused) return compute_pool_bn_act(m, i);
+    const node *a = &m->nodes[d->in0];
+    const size_t cnt = (size_t)n * node_size(d);
+    const float *x = value(m, d->in0);
+    if (!x || net_take_y(m, i) < 0) return -1;
+    switch (d->op) {
+    case OP_CONV:
+        conv2d_forward_keyed(&d->conv, n, x, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y,
+                             wkey);
+        break;
+    case OP_BN: batchnorm_apply(n * d->h * d->w, d->c, x, r->scale, r->shift, NULL, ACT_NONE, r->y); break;
+    case OP_MAXPOOL: maxpool_forward(&d->pool, n, x, r->y, r->argmax); break;
+    case OP_AVGPOOL: avgpool_forward(&d->pool, n, x, r->y); break;
+    case OP_GAP: global_avgpool_forward(n, a->h * a->w, a->c, x, r->y); break;
+    case OP_CONCATPOOL: concatpool_forward(n, a->h * a->w, a->c, x, r->y, r->argmax); break;
+    case OP_FLATTEN: memcpy(r->y, x, cnt * sizeof(float)); break;
+    case OP_LINEAR:
+        linear_forward(n, a->c, d->c, x, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y);
+        break;
+    case OP_DROPOUT:
+        if (training && d->p > 0)
+            eltwise_dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, x, r->y, r->mask);
+        else
+            memcpy(r->y, x, cnt * sizeof(float));
+        break;
+    default: break; /* OP_INPUT, OP_RELU, OP_RELU6, OP_ADD: above */
+    }
+    return 0;
+}
+
+/* node i's output: present, or recomputed (a transient node; the plain convolution weights) */
+static const float *value(net *m, int i) {
+    struct node_run *r = &m->run[i];
+    if (r->y) return r->y;
+    if (!r->transient) {
+        sn_error("node %d: its output is needed but was not computed", i);
+        return NULL;
+    }
+    return compute(m, i, m->training, 0) < 0 ? NULL : r->y;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+/* batch norm node i's per-channel scale and shift for this pass: from the batch statistics
+ * (training and not frozen; the running statistics move) or from the running ones */
+static void bn_prepare(net *m, int i, bool training) {
+    node *d = &m->nodes[i];
+    struct node_run *r = &m->run[i];
+    if (training && !d->bn_frozen) {
+        batchnorm_train_stats(m->batch * d->h * d->w, d->c, m->run[d->in0].y, net_param(m, d->p_w),
+                              net_param(m, d->p_b), d->eps, d->momentum, net_param(m, d->p_mean),
+                              net_param(m, d->p_var), r->save_mean, r->save_invstd, r->scale, r->shift);
+        d->tracked++;
+    } else {
+        batchnorm_eval_scale_shift(d->c, net_param(m, d->p_w), net_param(m, d->p_b), net_param(m, d->p_mean),
+                                   net_param(m, d->p_var), d->eps, r->scale, r->shift);
+    }
+}
+
+const float *net_forward(net *m, const float *x, bool training) {
+    if (m->cap_batch == 0) {
+        sn_error("net_forward: no activation buffers (net_set_batch first)");
+        return NULL;
+    }
+    memcpy(m->run[0].y, x, (size_t)m->batch * node_size(&m->nodes[0]) * sizeof(float));
+    return net_forward_from(m, 1, training);
+}
+
+const float *net_forward_from(net *m, int first, bool training) {
+    if (m->cap_batch == 0) {
+        sn_error("net_forward: no activation buffers (net_set_batch first)");
+        return NULL;
+    }
+    m->training = training;
+    if (training) m->step++;
+    const int last = net_output(m);
+    const unsigned long wkey = training ? 0 : m->wkey;
+    if (first < 1) first = 1;
+    for (int i = 0; i <= last; i++) {
+        net_drop_y(m, i);
+        m->run[i].refs = 0;
+    }
+    for (int i = first; i <= last; i++) { /* consumers of each node among first..last */
+        m->run[m->nodes[i].in0].refs++;
+        if (m->nodes[i].op == OP_ADD) m->run[m->nodes[i].in1].refs++;
+    }
+    for (int i = first; i <= last; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op == OP_BN) bn_prepare(m, i, training);
+        if (m->run[i].fused) continue; /* its consumer computes it */
+        if (compute(m, i, training, wkey) < 0) return NULL;
+        /* inputs whose last consumer this was give their buffers back (in eval mode every pooled
+         * one: no backward will read it; in training the transient ones, which backward
+         * recomputes); a fused input's own input is read by the fused node's consumer, so it is
+         * released there */
+        int ins[2] = {d->in0, d->op == OP_ADD ? d->in1 : -1};
+        for (int k = 0; k < 2; k++) {
+            if (ins[k] < 0) continue;
+            int j = ins[k];
+            while (m->run[j].fused) j = m->nodes[j].in0;
+            struct node_run *rj = &m->run[j];
+            if (--rj->refs == 0 && (rj->transient || !training)) net_drop_y(m, j);
+        }
+    }
+    return m->run[last].y;
+}
+
+/* ---------------------------------------------------------------- backward helpers */
+
+/* parameter p's gradient, or NULL when p takes none (absent, frozen, a buffer) */
+static float *grad_of(net *m, int p) { return param_trainable(m, p) ? net_grad(m, p) : NULL; }
+
+/* node i's activation gradient buffer, zeroed when first taken (backward passes accumulate) */
+static float *grad_buf(net *m, int i) {
+    struct node_run *r = &m->run[i];
+    if (!r->dy) {
+        size_t cnt = (size_t)m->batch * node_size(&m->nodes[i]);
+        r->dy = net_pool_get(m, cnt);
+        if (r->dy) memset(r->dy, 0, cnt * sizeof(float));
+    }
+    return r->dy;
+}
+
+/* hands node i's gradient buffer to node `to` when `to` has none yet (its contents become
+ * `to`'s gradient; an in-place transform may follow); false if `to` already has one */
+static bool hand_over(net *m, int i, int to) {
+    struct node_run *t = &m->run[to];
+    if (t->dy) return false;
+    t->dy = m->run[i].dy;
+    m->run[i].dy = NULL;
+    return true;
+}
+
+/* node i's gradient into node `to`'s when `to` needs one: handed over, or added to what is there */
+static void pass_grad(net *m, int i, int to) {
+    struct node_run *t = &m->run[to];
+    if (t->need_dy && !hand_over(m, i, to))
+        eltwise_axpy((size_t)m->batch * node_size(&m->nodes[i]), 1.0f, m->run[i].dy, t->dy);
+}
+
+/* adds node i's gradient into node `to`'s (a copy when `to` has none yet) */
+static int give(net *m, int i, int to, size_t cnt) {
+    struct node_run *t = &m->run[to];
+    if (t->dy) {
+        eltwise_axpy(cnt, 1.0f, m->run[i].dy, t->dy);
+        return 0;
+    }
+    t->dy = net_pool_get(m, cnt);
+    if (!t->dy) return -1;
+    memcpy(t->dy, m->run[i].dy, cnt * sizeof(float));
+    return 0;
+}
+
+/* batch norm node b's backward in place on buffer g (d loss / d act(bn) on entry) */
+static void bn_inplace(net *m, int b, sn_act act, const float *x, float *g) {
+    const node *d = &m->nodes[b];
+    const struct node_run *r = &m->run[b];
+    bool train = m->training && !d->bn_frozen;
+    batchnorm_act_backward(train, m->batch * d->h * d->w, d->c, x, r->scale, r->shift, act, net_param(m, d->p_w),
+                           train ? r->save_mean : net_param(m, d->p_mean),
+                           train ? r->save_invstd : net_param(m, d->p_var), d->eps, g, grad_of(m, d->p_w),
+                           grad_of(m, d->p_b));
+}
+
+/* ---------------------------------------------------------------- backward per op */
+
+static int backward_conv(net *m, int i) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+    struct node_run *r = &m->run[i], *ra = &m->run[d->in0];
+    float *dw = grad_of(m, d->p_w);
+    float *db = r->db_by_act ? NULL : grad_of(m, d->p_b); /* else its ReLU has summed it */
+    if (dw || db) {
+        const float *x = value(m, d->in0);
+        if (!x) return -1;
+        conv2d_backward_weights(&d->conv, n, x, r->dy, dw, db);
+        if (ra->transient) net_drop_y(m, d->in0); /* recomputed if needed again */
+    }
+    if (!ra->need_dy) return 0;
+    if (ra->dy) {
+        conv2d_backward_data(&d->conv, n, r->dy, net_param(m, d->p_w), ra->dy);
+        return 0;
+    }
+    /* first gradient to reach the input: written, not added */
+    ra->dy = net_pool_get(m, (size_t)n * node_size(a));
+    if (!ra->dy) return -1;
+    if (r->mask_input) {
+        /* a depthwise convolution of a fused ReLU's output, its only reader: the ReLU's mask (from
+         * that output, its input here) applied to each row as it is written */
+        const float *x = value(m, d->in0);
+        if (!x) return -1;
+        conv2d_backward_data_masked_set(&d->conv, n, r->dy, net_param(m, d->p_w), ra->dy, act_of(a->op), x);
+    } else {
+        conv2d_backward_data_set(&d->conv, n, r->dy, net_param(m, d->p_w), ra->dy);
+    }
+    return 0;
+}
+
+/* ReLU/ReLU6 and its batch-norm input (one reader) in one in-place pass; the result is the batch
+ * norm input's gradient */
+static int backward_act_bn(net *m, int i) {
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+    struct node_run *r = &m->run[i], *rx = &m->run[a->in0];
+    const float *x = value(m, a->in0);
+    if (!x) return -1;
+    if (m->run[d->in0].need_dy) {
+        bn_inplace(m, d->in0, act_of(d->op), x, r->dy);
+        if (rx->need_dy && !hand_over(m, i, a->in0)) eltwise_axpy((size_t)m->batch * node_size(d), 1.0f, r->dy, rx->dy);
+    }
+    if (rx->transient) net_drop_y(m, a->in0);
+    return 0;
+}
+
+static int backward_act(net *m, int i) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+    struct node_run *r = &m->run[i], *ra = &m->run[d->in0];
+    const size_t cnt = (size_t)n * node_size(d);
+    const sn_act act = act_of(d->op);
+    if (r->bn_act) return backward_act_bn(m, i);
+    if (!ra->need_dy) return 0;
+    if (ra->dy) { /* another reader's gradient is there: add to it */
+        const float *y = value(m, i);
+        if (!y) return -1;
+        if (act == ACT_RELU) eltwise_relu_backward(cnt, y, r->dy, ra->dy);
+        else eltwise_relu6_backward(cnt, y, r->dy, ra->dy);
+        return 0;
+    }
+    /* in place, handed over: the mask from the activation's input, or from its output when the
+     * convolution applied it (the same mask: see conv.h) */
+    const float *x = value(m, r->conv_in ? i : d->in0);
+    if (!x) return -1;
+    sn_act mask = r->masked_by_reader ? ACT_NONE : act;
+    if (ra->db_by_act) /* with the dense convolution's bias gradient, in one pass */
+        act_backward((long)n * d->h * d->w, d->c, mask, x, r->dy, grad_of(m, a->p_b));
+    else if (mask != ACT_NONE)
+        act_mask(cnt, act, x, r->dy);
+    hand_over(m, i, d->in0);
+    if (ra->transient) net_drop_y(m, d->in0);
+    return 0;
+}
+
+static int backward_bn(net *m, int i) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i];
+    struct node_run *r = &m->run[i], *ra = &m->run[d->in0];
+    float *dw = grad_of(m, d->p_w), *db = grad_of(m, d->p_b);
+    if (!ra->need_dy && !dw && !db) return 0;
+    const float *x = value(m, d->in0);
+    if (!x) return -1;
+    if (!ra->need_dy || !ra->dy) {
+        bn_inplace(m, i, ACT_NONE, x, r->dy);
+        if (ra->need_dy) hand_over(m, i, d->in0);
+    } else if (m->training && !d->bn_frozen) {
+        batchnorm_backward_train(n * d->h * d->w, d->c, x, r->dy, net_param(m, d->p_w), r->save_mean, r->save_invstd,
+                                 ra->dy, dw, db);
+    } else {
+        batchnorm_backward_eval(n * d->h * d->w, d->c, x, r->dy, net_param(m, d->p_w), net_param(m, d->p_mean),
+                                net_param(m, d->p_var), d->eps, ra->dy, dw, db);
+    }
+    if (ra->transient) net_drop_y(m, d->in0);
+    return 0;
+}
+
+/* max pool i of ReLU(batch norm(x)) where x is a pooled output with no other reader: the backward
+ * of all three in place over x's buffer, which becomes x's gradient (no buffer the size of x is
+ * needed).  false if x's buffer is not a pooled one, or out of memory: the plain path follows. */
+static bool maxpool_fused_backward(net *m, int i) {
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0], *b = &m->nodes[a->in0];
+    const struct node_run *r = &m->run[i], *rb = &m->run[a->in0];
+    struct node_run *rx = &m->run[b->in0];
+    if (!rx->y && rx->transient && !value(m, b->in0)) return false; /* a recomputed stem */
+    if (!rx->pooled_y) return false;
+    const int c = b->c;
+    bool train = m->training && !b->bn_frozen;
+    double *mu = sn_alloc(sizeof(double) * 2 * c, "batchnorm backward");
+    if (!mu) return false;
+    for (int j = 0; j < c; j++) {
+        mu[j] = train ? rb->save_mean[j] : net_param(m, b->p_mean)[j];
+        mu[c + j] = train ? rb->save_invstd[j] : 1.0 / sqrt((double)net_param(m, b->p_var)[j] + b->eps);
+    }
+    int rc = maxpool_bn_act_backward(&d->pool, m->batch, r->dy, r->argmax, act_of(a->op), rb->scale, rb->shift, mu,
+                                     mu + c, train, net_param(m, b->p_w), rx->y, grad_of(m, b->p_w),
+                                     grad_of(m, b->p_b));
+    sn_free(mu);
+    if (rc < 0) return false;
+    rx->dy = rx->y; /* the buffer holds d loss / d x from here on */
+    rx->y = NULL;
+    rx->pooled_y = false;
+    return true;
+}
+
+/* max pool, average pool, global average pool, concat pool */
+static int backward_pool(net *m, int i) {
+    const int n = m->batch;
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+    const struct node_run *r = &m->run[i];
+    if (!m->run[d->in0].need_dy) return 0;
+    if (r->pool_bn_act && maxpool_fused_backward(m, i)) return 0;
+    float *dx = grad_buf(m, d->in0);
+    if (!dx) return -1;
+    if (d->op == OP_MAXPOOL) maxpool_backward(&d->pool, n, r->dy, r->argmax, dx);
+    else if (d->op == OP_AVGPOOL) avgpool_backward(&d->pool, n, r->dy, dx);
+    else if (d->op == OP_GAP) global_avgpool_backward(n, a->h * a->w, a->c, r->dy, dx);
+    else concatpool_backward(n, a->h * a->w, a->c, r->dy, r->argmax, dx);
+    return 0;
+}
+
+static int backward_linear(net *m, int i) {
+    const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
+    struct node_run *r = &m->run[i], *ra = &m->run[d->in0];
+    float *dw = grad_of(m, d->p_w), *db = grad_of(m, d->p_b);
+    const float *x = dw ? value(m, d->in0) : ra->y;
+    if (dw && !x) return -1;
+    float *dx = NULL;
+    if (ra->need_dy && !(dx = grad_buf(m, d->in0))) return -1;
+    linear_backward(m->batch, a->c, d->c, x, net_param(m, d->p_w), r->dy, dx, dw, db);
+    if (ra->transient) net_drop_y(m, d->in0);
+    return 0;
+}
+
+static int backward_dropout(net *m, int i) {
+    const node *d = &m->nodes[i];
+    struct node_run *r = &m->run[i], *ra = &m->run[d->in0];
+    const size_t cnt = (size_t)m->batch * node_size(d);
+    if (!ra->need_dy) return 0;
+    if (!(m->training && d->p > 0)) {
+        pass_grad(m, i, d->in0);
+    } else if (!ra->dy) {
+        eltwise_dropout_backward_set(cnt, d->p, r->mask, r->dy);
+        hand_over(m, i, d->in0);
+    } else {
+        eltwise_dropout_backward(cnt, d->p, r->mask, r->dy, ra->dy);
+    }
+    return 0;
+}
+
+/* node i's backward: d loss / d its parameters and d loss / d its inputs from its gradient */
+static int backward_node(net *m, int i) {
+    const node *d = &m->nodes[i];
+    switch (d->op) {
+    case OP_CONV: return backward_conv(m, i);
+    case OP_RELU:
+    case OP_RELU6: return backward_act(m, i);
+    case OP_BN: return backward_bn(m, i);
+    case OP_ADD:
+        if (m->run[d->in1].need_dy && give(m, i, d->in1, (size_t)m->batch * node_size(d)) < 0) return -1;
+        pass_grad(m, i, d->in0);
+        return 0;
+    case OP_MAXPOOL:
+    case OP_AVGPOOL:
+    case OP_GAP:
+    case OP_CONCATPOOL: return backward_pool(m, i);
+    case OP_FLATTEN: pass_grad(m, i, d->in0); return 0;
+    case OP_LINEAR: return backward_linear(m, i);
+    case OP_DROPOUT: return backward_dropout(m, i);
+    case OP_INPUT: return 0;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- backward */
+
+int net_backward(net *m, const float *dout) {
+    if (m->cap_batch == 0) return sn_error("net_backward: no activation buffers (net_set_batch first)");
+    const int last = net_output(m);
+    for (int i = 0; i <= last; i++) net_drop_dy(m, i);
+    if (!m->run[last].need_dy) return 0;
+    const size_t cnt = (size_t)m->batch * node_size(&m->nodes[last]);
+    m->run[last].dy = net_pool_get(m, cnt);
+    if (!m->run[last].dy) goto oom;
+    memcpy(m->run[last].dy, dout, cnt * sizeof(float));
+    for (int i = last; i >= 1; i--) {
+        const struct node_run *r = &m->run[i];
+        if (r->need_dy && r->dy && backward_node(m, i) < 0) goto oom;
+        /* nothing at or above i needs its gradient or its output any more: both go back to the
+         * pool, where the gradients of the nodes below take them */
+        net_drop_dy(m, i);
+        net_drop_y(m, i);
+    }
+    net_drop_dy(m, 0);
+    return 0;
+oom: /* out of memory for a buffer: the gradients are incomplete */
+    for (int i = 0; i <= last; i++) {
+        net_drop_dy(m, i);
+        net_drop_y(m, i);
+    }
+    return sn_error_prefix("backward pass (gradients incomplete)");
+}
