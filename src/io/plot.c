@@ -1,5 +1,7 @@
-/* plot.c - charts with cairo (see plot.h). */
+/* plot.c - canvas, text, heatmaps, bars and image tiles with cairo (see plot.h; line plots are
+ * plot_lines.c). */
 #include "io/plot.h"
+#include "io/plot_internal.h"
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,14 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "core/error.h"
-
-struct plot_canvas {
-    cairo_surface_t *surf;
-    cairo_t *cr;
-    int w, h;
-};
-
-static const double BLACK[3] = {0, 0, 0}, GREY[3] = {0.35, 0.35, 0.35};
 
 /* ---------------------------------------------------------------- canvas */
 
@@ -77,7 +71,7 @@ static void set_font(cairo_t *cr, double size, bool bold) {
     cairo_set_font_size(cr, size);
 }
 
-static double text_width(cairo_t *cr, const char *s, double size, bool bold) {
+double plot_text_width(cairo_t *cr, const char *s, double size, bool bold) {
     cairo_text_extents_t e;
     set_font(cr, size, bold);
     cairo_text_extents(cr, s, &e);
@@ -86,8 +80,8 @@ static double text_width(cairo_t *cr, const char *s, double size, bool bold) {
 
 /* text anchored at (x, y): ax = 0 left .. 1 right, ay = 0 top .. 1 bottom of the line box
  * (ascent + descent of the font, so labels share baselines); angle in radians, counter-clockwise */
-static void text_at(cairo_t *cr, double x, double y, const char *s, double size, bool bold, double ax, double ay,
-                    double angle, const double rgb[3]) {
+void plot_text_at(cairo_t *cr, double x, double y, const char *s, double size, bool bold, double ax, double ay,
+                  double angle, const double rgb[3]) {
     if (!s || !*s) return;
     set_font(cr, size, bold);
     cairo_font_extents_t fe;
@@ -107,13 +101,13 @@ static void text_at(cairo_t *cr, double x, double y, const char *s, double size,
  * (into buf); returns the text to draw and sets *size */
 static const char *fit_text(cairo_t *cr, const char *s, double max_w, double *size, double min_size, bool bold,
                             char *buf, size_t cap) {
-    while (*size > min_size && text_width(cr, s, *size, bold) > max_w) *size -= 0.5;
-    if (text_width(cr, s, *size, bold) <= max_w) return s;
+    while (*size > min_size && plot_text_width(cr, s, *size, bold) > max_w) *size -= 0.5;
+    if (plot_text_width(cr, s, *size, bold) <= max_w) return s;
     size_t n = strlen(s);
     if (n >= cap) n = cap - 1;
     while (n > 0) {
         snprintf(buf, cap, "%.*s...", (int)n, s);
-        if (text_width(cr, buf, *size, bold) <= max_w) return buf;
+        if (plot_text_width(cr, buf, *size, bold) <= max_w) return buf;
         n--;
     }
     snprintf(buf, cap, "...");
@@ -122,310 +116,20 @@ static const char *fit_text(cairo_t *cr, const char *s, double max_w, double *si
 
 void plot_draw_text(plot_canvas *c, double x, double y, const char *text, double size, bool bold, double ax,
                     double ay, const double rgb[3]) {
-    text_at(c->cr, x, y, text, size, bold, ax, ay, 0, rgb ? rgb : BLACK);
+    plot_text_at(c->cr, x, y, text, size, bold, ax, ay, 0, rgb ? rgb : BLACK);
 }
 
 /* ---------------------------------------------------------------- axes */
 
-typedef struct {
-    double lo, hi;
-} range;
-
-static range data_range(const plot_series *s, int n, bool x, bool right, bool logx, bool logy) {
-    range r = {INFINITY, -INFINITY};
-    for (int k = 0; k < n; k++) {
-        if (!x && s[k].right_axis != right) continue;
-        for (int i = 0; i < s[k].n; i++) {
-            double xv = s[k].x[i], v = x ? xv : s[k].y[i];
-            if (!isfinite(v) || !isfinite(xv) || (logx && xv <= 0)) continue;
-            if (!x && logy && v <= 0) continue;
-            if ((x && logx) || (!x && logy)) v = log10(v);
-            if (v < r.lo) r.lo = v;
-            if (v > r.hi) r.hi = v;
-        }
-    }
-    if (!isfinite(r.lo)) r = (range){0, 1};
-    if (r.hi - r.lo < 1e-12 * (fabs(r.hi) + 1e-300) || r.hi - r.lo < 1e-300) {
-        double d = fabs(r.lo) > 0 ? fabs(r.lo) * 0.1 : 0.5;
-        r.lo -= d;
-        r.hi += d;
-    }
-    return r;
-}
-
 /* a 1-2-5 step giving about `want` ticks over r */
-static double nice_step(range r, int want) {
+double plot_nice_step(plot_range r, int want) {
     double raw = (r.hi - r.lo) / want, p = pow(10, floor(log10(raw))), m = raw / p;
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
-static void fmt_tick(char *buf, size_t cap, double v, double step) {
+void plot_fmt_tick(char *buf, size_t cap, double v, double step) {
     if (fabs(v) < 1e-9 * step) v = 0;
     snprintf(buf, cap, "%.4g", v);
-}
-
-typedef struct {
-    double x0, y0, x1, y1;
-} box;
-
-static bool overlaps(box a, box b) { return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1; }
-
-static void white_box(cairo_t *cr, box b, double alpha) {
-    cairo_set_source_rgba(cr, 1, 1, 1, alpha);
-    cairo_rectangle(cr, b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0);
-    cairo_fill_preserve(cr);
-    cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
-    cairo_set_line_width(cr, 1);
-    cairo_stroke(cr);
-}
-
-static void series_style(cairo_t *cr, const plot_series *s) {
-    cairo_set_source_rgba(cr, s->r, s->g, s->b, s->alpha > 0 ? s->alpha : 1);
-    cairo_set_line_width(cr, s->width > 0 ? s->width : 2);
-    double dash[1] = {6};
-    cairo_set_dash(cr, dash, s->dashed ? 1 : 0, 0);
-}
-
-static void dot(cairo_t *cr, double x, double y, const plot_series *s) {
-    cairo_set_dash(cr, NULL, 0, 0);
-    cairo_new_sub_path(cr);
-    cairo_arc(cr, x, y, 4, 0, 2 * M_PI);
-    cairo_set_source_rgba(cr, s->r, s->g, s->b, s->alpha > 0 ? s->alpha : 1);
-    cairo_fill_preserve(cr);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_set_line_width(cr, 1);
-    cairo_stroke(cr);
-}
-
-void plot_draw_lines(plot_canvas *cv, plot_rect rc, const plot_opts *o, const plot_series *s, int n_series) {
-    cairo_t *c = cv->cr;
-    bool has_right = false;
-    for (int k = 0; k < n_series; k++) has_right |= s[k].right_axis;
-    const double L = rc.x + 82, R = rc.x + rc.w - (has_right ? 82 : 24), T = rc.y + (o->title ? 38 : 14),
-                 B = rc.y + rc.h - (o->xlabel ? 52 : 30);
-    if (R - L < 20 || B - T < 20) return;
-    cairo_save(c);
-
-    range rx = data_range(s, n_series, true, false, o->logx, false);
-    if (o->fix_x && o->xhi > o->xlo && (!o->logx || o->xlo > 0))
-        rx = o->logx ? (range){log10(o->xlo), log10(o->xhi)} : (range){o->xlo, o->xhi};
-    range ry = data_range(s, n_series, false, false, o->logx, o->logy),
-          ry2 = data_range(s, n_series, false, true, o->logx, false);
-    double pad = (ry.hi - ry.lo) * 0.06, pad2 = (ry2.hi - ry2.lo) * 0.06;
-    ry.lo -= pad; ry.hi += pad; ry2.lo -= pad2; ry2.hi += pad2;
-    if (o->fix_y && o->yhi > o->ylo && (!o->logy || o->ylo > 0))
-        ry = o->logy ? (range){log10(o->ylo), log10(o->yhi)} : (range){o->ylo, o->yhi};
-    const bool logy = o->logy;
-#define PX(v) (L + ((o->logx ? log10(v) : (v)) - rx.lo) / (rx.hi - rx.lo) * (R - L))
-#define PYL(v, r) (B - ((v) - (r).lo) / ((r).hi - (r).lo) * (B - T))
-#define PY(v, r) (&(r) == &ry && logy ? PYL(log10(v), r) : PYL(v, r))
-#define BADY(v, k) (!isfinite(v) || (logy && !s[k].right_axis && (v) <= 0))
-
-    /* grid and ticks */
-    char buf[64];
-    cairo_set_line_width(c, 1);
-    if (o->logx) {
-        for (int e = (int)ceil(rx.lo - 1e-9); e <= (int)floor(rx.hi + 1e-9); e++) {
-            double x = L + (e - rx.lo) / (rx.hi - rx.lo) * (R - L);
-            cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
-            cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-            snprintf(buf, sizeof buf, "1e%d", e);
-            text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
-        }
-    } else {
-        double st = o->xstep > 0 && (rx.hi - rx.lo) / o->xstep < 60 ? o->xstep : nice_step(rx, 8);
-        for (double v = ceil(rx.lo / st - 1e-9) * st; v <= rx.hi + 1e-9 * st; v += st) {
-            double x = L + (v - rx.lo) / (rx.hi - rx.lo) * (R - L);
-            cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
-            cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-            fmt_tick(buf, sizeof buf, v, st);
-            text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
-        }
-    }
-    if (logy) { /* powers of ten, and 2 and 5 times them when the range is under two decades */
-        bool fine = ry.hi - ry.lo < 2;
-        for (int e = (int)floor(ry.lo) - 1; e <= (int)ceil(ry.hi); e++)
-            for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
-                if (m > 1 && !fine) continue;
-                double lv = e + log10(m);
-                if (lv < ry.lo - 1e-9 || lv > ry.hi + 1e-9) continue;
-                double y = PYL(lv, ry);
-                cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
-                cairo_move_to(c, L, y); cairo_line_to(c, R, y); cairo_stroke(c);
-                if (m == 1) snprintf(buf, sizeof buf, "1e%d", e);
-                else snprintf(buf, sizeof buf, "%de%d", m, e);
-                text_at(c, L - 6, y, buf, 12, false, 1, 0.5, 0, BLACK);
-            }
-    } else {
-        double st = nice_step(ry, 6);
-        for (double v = ceil(ry.lo / st - 1e-9) * st; v <= ry.hi + 1e-9 * st; v += st) {
-            double y = PYL(v, ry);
-            cairo_set_source_rgb(c, 0.9, 0.9, 0.9);
-            cairo_move_to(c, L, y); cairo_line_to(c, R, y); cairo_stroke(c);
-            fmt_tick(buf, sizeof buf, v, st);
-            text_at(c, L - 6, y, buf, 12, false, 1, 0.5, 0, BLACK);
-        }
-    }
-    if (has_right) {
-        double st2 = nice_step(ry2, 6);
-        for (double v = ceil(ry2.lo / st2 - 1e-9) * st2; v <= ry2.hi + 1e-9 * st2; v += st2) {
-            fmt_tick(buf, sizeof buf, v, st2);
-            text_at(c, R + 6, PYL(v, ry2), buf, 12, false, 0, 0.5, 0, GREY);
-        }
-    }
-    cairo_set_source_rgb(c, 0, 0, 0);
-    cairo_rectangle(c, L, T, R - L, B - T);
-    cairo_stroke(c);
-
-    /* phase boundaries: labels that would collide go down a row */
-    cairo_save(c);
-    cairo_rectangle(c, L, T, R - L, B - T);
-    cairo_clip(c);
-    double row_end[4] = {-1e9, -1e9, -1e9, -1e9};
-    box vboxes[64];
-    int n_vboxes = 0;
-    for (int i = 0; i < o->n_vlines; i++) {
-        double v = o->vlines[i];
-        if (!isfinite(v) || (o->logx && v <= 0)) continue;
-        double x = PX(v);
-        if (x > L + 1 && x < R - 1) {
-            cairo_set_source_rgb(c, 0.45, 0.45, 0.45);
-            cairo_set_line_width(c, 1);
-            double dash[1] = {4};
-            cairo_set_dash(c, dash, 1, 0);
-            cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-            cairo_set_dash(c, NULL, 0, 0);
-        }
-        const char *lab = o->vline_labels ? o->vline_labels[i] : NULL;
-        if (lab && *lab) {
-            double w = text_width(c, lab, 10.5, false);
-            int row = 0;
-            while (row < 3 && x + 3 < row_end[row] + 10) row++;
-            row_end[row] = x + 3 + w;
-            text_at(c, x + 3, T + 3 + row * 14, lab, 10.5, false, 0, 0, 0, GREY);
-            if (n_vboxes < 64) vboxes[n_vboxes++] = (box){x + 3, T + 3 + row * 14, x + 3 + w, T + 17 + row * 14};
-        }
-    }
-    cairo_restore(c);
-
-    /* series */
-    cairo_save(c);
-    cairo_rectangle(c, L, T, R - L, B - T);
-    cairo_clip(c);
-    for (int k = 0; k < n_series; k++) {
-        const range *r = s[k].right_axis ? &ry2 : &ry;
-        if (!s[k].no_line) {
-            series_style(c, &s[k]);
-            bool pen = false;
-            for (int i = 0; i < s[k].n; i++) {
-                double xv = s[k].x[i], yv = s[k].y[i];
-                if (!isfinite(xv) || BADY(yv, k) || (o->logx && xv <= 0)) {
-                    pen = false;
-                    continue;
-                }
-                double px = PX(xv), py = PY(yv, *r);
-                if (pen) cairo_line_to(c, px, py);
-                else cairo_move_to(c, px, py);
-                pen = true;
-            }
-            cairo_stroke(c);
-        }
-        if (s[k].dots || s[k].no_line || s[k].n == 1)
-            for (int i = 0; i < s[k].n; i++) {
-                double xv = s[k].x[i], yv = s[k].y[i];
-                if (isfinite(xv) && !BADY(yv, k) && !(o->logx && xv <= 0)) dot(c, PX(xv), PY(yv, *r), &s[k]);
-            }
-    }
-    cairo_set_dash(c, NULL, 0, 0);
-    box mbox = {0, 0, 0, 0};
-    if (o->has_marker && isfinite(o->marker_x) && (!o->logx || o->marker_x > 0)) {
-        double x = PX(o->marker_x);
-        cairo_set_source_rgb(c, 0.8, 0.1, 0.1);
-        cairo_set_line_width(c, 1.5);
-        cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-        if (o->marker_label) {
-            double w = text_width(c, o->marker_label, 12, true) + 8;
-            double x0 = x + 5 + w < R ? x + 5 : x - 5 - w;
-            mbox = (box){x0, T + 6, x0 + w, T + 24};
-            white_box(c, mbox, 0.9);
-            const double red[3] = {0.8, 0.1, 0.1};
-            text_at(c, x0 + 4, T + 15, o->marker_label, 12, true, 0, 0.5, 0, red);
-        }
-    }
-    cairo_restore(c);
-
-    /* legend: in the corner with the fewest points under it */
-    int n_leg = 0;
-    double leg_w = 0;
-    for (int k = 0; k < n_series; k++)
-        if (s[k].label) {
-            n_leg++;
-            double w = text_width(c, s[k].label, 12, false);
-            if (w > leg_w) leg_w = w;
-        }
-    if (n_leg) {
-        double bw = leg_w + 48, bh = n_leg * 18 + 10;
-        box cand[4] = {{R - 8 - bw, T + 8, R - 8, T + 8 + bh}, {L + 8, T + 8, L + 8 + bw, T + 8 + bh},
-                       {R - 8 - bw, B - 8 - bh, R - 8, B - 8}, {L + 8, B - 8 - bh, L + 8 + bw, B - 8}};
-        int best = 0;
-        long best_score = -1;
-        for (int q = 0; q < 4; q++) {
-            long score = overlaps(cand[q], mbox) ? 1000000 : 0;
-            for (int v = 0; v < n_vboxes; v++) score += overlaps(cand[q], vboxes[v]) ? 40 : 0;
-            for (int k = 0; k < n_series; k++) {
-                const range *r = s[k].right_axis ? &ry2 : &ry;
-                int stride = s[k].n > 2000 ? s[k].n / 2000 : 1;
-                for (int i = 0; i < s[k].n; i += stride) {
-                    double xv = s[k].x[i], yv = s[k].y[i];
-                    if (!isfinite(xv) || BADY(yv, k) || (o->logx && xv <= 0)) continue;
-                    double px = PX(xv), py = PY(yv, *r);
-                    if (px >= cand[q].x0 - 4 && px <= cand[q].x1 + 4 && py >= cand[q].y0 - 4 && py <= cand[q].y1 + 4)
-                        score += stride;
-                }
-            }
-            if (best_score < 0 || score < best_score) {
-                best_score = score;
-                best = q;
-            }
-        }
-        box lb = cand[best];
-        white_box(c, lb, 0.92);
-        double ly = lb.y0 + 14;
-        for (int k = 0; k < n_series; k++) {
-            if (!s[k].label) continue;
-            plot_series solid = s[k];
-            if (solid.alpha > 0 && solid.alpha < 0.6) solid.alpha = 0.6;
-            if (!s[k].no_line) {
-                series_style(c, &solid);
-                cairo_move_to(c, lb.x0 + 8, ly); cairo_line_to(c, lb.x0 + 34, ly); cairo_stroke(c);
-            }
-            if (s[k].dots || s[k].no_line) dot(c, lb.x0 + 21, ly, &solid);
-            cairo_set_dash(c, NULL, 0, 0);
-            text_at(c, lb.x0 + 40, ly, s[k].label, 12, false, 0, 0.5, 0, BLACK);
-            ly += 18;
-        }
-    }
-
-    /* titles */
-    if (o->title) text_at(c, (L + R) / 2, rc.y + 10, o->title, 15, true, 0.5, 0, 0, BLACK);
-    if (o->xlabel) text_at(c, (L + R) / 2, rc.y + rc.h - 8, o->xlabel, 13, false, 0.5, 1, 0, BLACK);
-    if (o->ylabel) text_at(c, rc.x + 8, (T + B) / 2, o->ylabel, 13, false, 0.5, 0, M_PI / 2, BLACK);
-    if (o->y2label && has_right) text_at(c, rc.x + rc.w - 8, (T + B) / 2, o->y2label, 13, false, 0.5, 1, M_PI / 2, GREY);
-#undef PX
-#undef PY
-#undef PYL
-#undef BADY
-    cairo_restore(c);
-}
-
-int plot_lines(const char *path, const plot_opts *o, const plot_series *s, int n_series) {
-    const int W = o->width > 0 ? o->width : 800, H = o->height > 0 ? o->height : 500;
-    plot_canvas *c = plot_canvas_new(W, H);
-    if (!c) return sn_error_prefix("%s", path);
-    plot_draw_lines(c, (plot_rect){0, 0, W, H}, o, s, n_series);
-    int r = plot_canvas_save(c, path);
-    plot_canvas_free(c);
-    return r;
 }
 
 /* ---------------------------------------------------------------- heatmap */
@@ -444,9 +148,9 @@ void plot_draw_heatmap(plot_canvas *cv, plot_rect rc, const plot_heatmap *h) {
     const double lab_size = 12, slant = M_PI / 4;
     double row_w = 0, col_w = 0;
     for (int i = 0; i < h->rows; i++)
-        if (h->row_labels) row_w = fmax(row_w, text_width(c, h->row_labels[i], lab_size, false));
+        if (h->row_labels) row_w = fmax(row_w, plot_text_width(c, h->row_labels[i], lab_size, false));
     for (int j = 0; j < h->cols; j++)
-        if (h->col_labels) col_w = fmax(col_w, text_width(c, h->col_labels[j], lab_size, false));
+        if (h->col_labels) col_w = fmax(col_w, plot_text_width(c, h->col_labels[j], lab_size, false));
     row_w = fmin(row_w, rc.w * 0.3);
     col_w = fmin(col_w, rc.h * 0.4);
     double top = rc.y + (h->title ? 34 : 8) + (h->subtitle ? 18 : 0);
@@ -476,7 +180,7 @@ void plot_draw_heatmap(plot_canvas *cv, plot_rect rc, const plot_heatmap *h) {
                 snprintf(buf, sizeof buf, "%d", v);
                 const double light[3] = {0.72, 0.72, 0.72}, white[3] = {1, 1, 1};
                 const double *tc = (isfinite(s) && s > 0.5) ? white : v == 0 ? light : BLACK;
-                text_at(c, x + cell / 2, y + cell / 2, buf, num_size, i == j, 0.5, 0.5, 0, tc);
+                plot_text_at(c, x + cell / 2, y + cell / 2, buf, num_size, i == j, 0.5, 0.5, 0, tc);
             }
         }
     /* grid lines, the diagonal outlined */
@@ -505,18 +209,18 @@ void plot_draw_heatmap(plot_canvas *cv, plot_rect rc, const plot_heatmap *h) {
     for (int i = 0; h->row_labels && i < h->rows; i++) {
         double sz = lab_size;
         const char *t = fit_text(c, h->row_labels[i], row_w + 1, &sz, 9, false, fit, sizeof fit);
-        text_at(c, left - 6, top + (i + 0.5) * cell, t, sz, false, 1, 0.5, 0, BLACK);
+        plot_text_at(c, left - 6, top + (i + 0.5) * cell, t, sz, false, 1, 0.5, 0, BLACK);
     }
     for (int j = 0; h->col_labels && j < h->cols; j++) {
         double sz = lab_size;
         const char *t = fit_text(c, h->col_labels[j], col_w + 1, &sz, 9, false, fit, sizeof fit);
         /* slanted, ending under the middle of the column */
-        text_at(c, left + (j + 0.5) * cell + 4, top + gh + 6, t, sz, false, 1, 0, slant, BLACK);
+        plot_text_at(c, left + (j + 0.5) * cell + 4, top + gh + 6, t, sz, false, 1, 0, slant, BLACK);
     }
-    if (h->title) text_at(c, rc.x + rc.w / 2, rc.y + 10, h->title, 15, true, 0.5, 0, 0, BLACK);
-    if (h->subtitle) text_at(c, rc.x + rc.w / 2, rc.y + 32, h->subtitle, 11.5, false, 0.5, 0, 0, GREY);
-    if (h->xlabel) text_at(c, left + gw / 2, rc.y + rc.h - 8, h->xlabel, 13, true, 0.5, 1, 0, BLACK);
-    if (h->ylabel) text_at(c, rc.x + 6, top + gh / 2, h->ylabel, 13, true, 0.5, 0, M_PI / 2, BLACK);
+    if (h->title) plot_text_at(c, rc.x + rc.w / 2, rc.y + 10, h->title, 15, true, 0.5, 0, 0, BLACK);
+    if (h->subtitle) plot_text_at(c, rc.x + rc.w / 2, rc.y + 32, h->subtitle, 11.5, false, 0.5, 0, 0, GREY);
+    if (h->xlabel) plot_text_at(c, left + gw / 2, rc.y + rc.h - 8, h->xlabel, 13, true, 0.5, 1, 0, BLACK);
+    if (h->ylabel) plot_text_at(c, rc.x + 6, top + gh / 2, h->ylabel, 13, true, 0.5, 0, M_PI / 2, BLACK);
     cairo_restore(c);
 }
 
@@ -528,7 +232,7 @@ void plot_draw_bars(plot_canvas *cv, plot_rect rc, const plot_bars *b) {
     if (b->n <= 0 || !b->values || !(b->hi > b->lo)) return;
     cairo_save(c);
     double lab_w = 0;
-    for (int i = 0; b->labels && i < b->n; i++) lab_w = fmax(lab_w, text_width(c, b->labels[i], 12, false));
+    for (int i = 0; b->labels && i < b->n; i++) lab_w = fmax(lab_w, plot_text_width(c, b->labels[i], 12, false));
     lab_w = fmin(b->label_width > 0 ? b->label_width : lab_w, rc.w * 0.4);
     bool legend = false;
     for (int s = 0; b->series_labels && s < ns; s++) legend |= b->series_labels[s] != NULL;
@@ -541,15 +245,15 @@ void plot_draw_bars(plot_canvas *cv, plot_rect rc, const plot_bars *b) {
     const double band = (B - T) / b->n, bar = fmin(22, band * 0.8 / ns);
     char buf[64];
     /* value grid */
-    range vr = {b->lo, b->hi};
-    double st = nice_step(vr, 5);
+    plot_range vr = {b->lo, b->hi};
+    double st = plot_nice_step(vr, 5);
     cairo_set_line_width(c, 1);
     for (double v = ceil(vr.lo / st) * st; v <= vr.hi + 1e-9 * st; v += st) {
         double x = L + (v - vr.lo) / (vr.hi - vr.lo) * (R - L);
         cairo_set_source_rgb(c, 0.88, 0.88, 0.88);
         cairo_move_to(c, x, T); cairo_line_to(c, x, B); cairo_stroke(c);
-        fmt_tick(buf, sizeof buf, v, st);
-        text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
+        plot_fmt_tick(buf, sizeof buf, v, st);
+        plot_text_at(c, x, B + 6, buf, 12, false, 0.5, 0, 0, BLACK);
     }
     char fit[256];
     for (int i = 0; i < b->n; i++) {
@@ -562,14 +266,14 @@ void plot_draw_bars(plot_canvas *cv, plot_rect rc, const plot_bars *b) {
         if (b->labels) {
             double sz = 12;
             const char *t = fit_text(c, b->labels[i], lab_w + 1, &sz, 9, false, fit, sizeof fit);
-            text_at(c, L - 6, T + (i + 0.5) * band, t, sz, false, 1, 0.5, 0, BLACK);
+            plot_text_at(c, L - 6, T + (i + 0.5) * band, t, sz, false, 1, 0.5, 0, BLACK);
         }
         for (int s = 0; s < ns; s++) {
             double v = b->values[s] ? b->values[s][i] : NAN;
             double y = y0 + s * bar;
             const double *col = b->colours ? b->colours[s] : GREY;
             if (!isfinite(v)) {
-                text_at(c, L + 4, y + bar / 2, "n/a", fmin(11, bar * 0.9), false, 0, 0.5, 0, GREY);
+                plot_text_at(c, L + 4, y + bar / 2, "n/a", fmin(11, bar * 0.9), false, 0, 0.5, 0, GREY);
                 continue;
             }
             double vv = v < vr.lo ? vr.lo : v > vr.hi ? vr.hi : v;
@@ -578,10 +282,10 @@ void plot_draw_bars(plot_canvas *cv, plot_rect rc, const plot_bars *b) {
             cairo_rectangle(c, L, y + 0.5, x1 - L, bar - 1);
             cairo_fill(c);
             snprintf(buf, sizeof buf, "%.2f", v);
-            double fs = fmin(11, bar * 0.85), tw = text_width(c, buf, fs, false);
+            double fs = fmin(11, bar * 0.85), tw = plot_text_width(c, buf, fs, false);
             const double white[3] = {1, 1, 1};
-            if (x1 + 4 + tw < R) text_at(c, x1 + 3, y + bar / 2, buf, fs, false, 0, 0.5, 0, BLACK);
-            else text_at(c, x1 - 3, y + bar / 2, buf, fs, false, 1, 0.5, 0, white);
+            if (x1 + 4 + tw < R) plot_text_at(c, x1 + 3, y + bar / 2, buf, fs, false, 0, 0.5, 0, BLACK);
+            else plot_text_at(c, x1 - 3, y + bar / 2, buf, fs, false, 1, 0.5, 0, white);
         }
     }
     cairo_set_source_rgb(c, 0, 0, 0);
@@ -596,12 +300,12 @@ void plot_draw_bars(plot_canvas *cv, plot_rect rc, const plot_bars *b) {
             cairo_set_source_rgb(c, col[0], col[1], col[2]);
             cairo_rectangle(c, x, y - 6, 14, 12);
             cairo_fill(c);
-            text_at(c, x + 19, y, b->series_labels[s], 12, false, 0, 0.5, 0, BLACK);
-            x += 19 + text_width(c, b->series_labels[s], 12, false) + 18;
+            plot_text_at(c, x + 19, y, b->series_labels[s], 12, false, 0, 0.5, 0, BLACK);
+            x += 19 + plot_text_width(c, b->series_labels[s], 12, false) + 18;
         }
     }
-    if (b->title) text_at(c, rc.x + rc.w / 2, rc.y + 10, b->title, 15, true, 0.5, 0, 0, BLACK);
-    if (b->xlabel) text_at(c, (L + R) / 2, rc.y + rc.h - 8, b->xlabel, 13, false, 0.5, 1, 0, BLACK);
+    if (b->title) plot_text_at(c, rc.x + rc.w / 2, rc.y + 10, b->title, 15, true, 0.5, 0, 0, BLACK);
+    if (b->xlabel) plot_text_at(c, (L + R) / 2, rc.y + rc.h - 8, b->xlabel, 13, false, 0.5, 1, 0, BLACK);
     cairo_restore(c);
 }
 
@@ -653,14 +357,14 @@ void plot_draw_image(plot_canvas *cv, plot_rect rc, const image *im, int n_lines
         cairo_set_source_rgb(c, 0.88, 0.88, 0.88);
         cairo_rectangle(c, ix, iy, iw, ih);
         cairo_fill(c);
-        text_at(c, ix + iw / 2, iy + ih / 2, "image missing", 13, true, 0.5, 0.5, 0, GREY);
+        plot_text_at(c, ix + iw / 2, iy + ih / 2, "image missing", 13, true, 0.5, 0.5, 0, GREY);
     }
     char fit[256];
     for (int i = 0; i < n_lines; i++) {
         if (!lines[i]) continue;
         double sz = 11.5;
         const char *t = fit_text(c, lines[i], rc.w - 2, &sz, 8.5, false, fit, sizeof fit);
-        text_at(c, rc.x + rc.w / 2, rc.y + ah + 3 + i * line_h, t, sz, false, 0.5, 0, 0, colours ? colours[i] : BLACK);
+        plot_text_at(c, rc.x + rc.w / 2, rc.y + ah + 3 + i * line_h, t, sz, false, 0.5, 0, 0, colours ? colours[i] : BLACK);
     }
     cairo_restore(c);
 }
