@@ -22,9 +22,9 @@
 #include <unistd.h>
 #include "core/error.h"
 #include "models/zoo.h"
-#include "serve/metrics.h"
 #include "serve/page.h"
 #include "serve/predictor.h"
+#include "serve/stats.h"
 #include "train/metrics.h"
 
 struct server {
@@ -32,7 +32,7 @@ struct server {
     const sn_model *model;
     serve_opts o;
     pred_pool *pool;
-    serve_metrics *metrics;
+    serve_stats *stats;
     char *model_json;    /* /model, made once */
     char *info_labels;   /* stylenet_model_info's labels */
     atomic_size_t buffered;
@@ -265,7 +265,7 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, req *r) {
              "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
              s->info_labels, workers, busy, waiting, atomic_load(&s->buffered), now_s() - s->started,
              resident_bytes());
-    char *text = metrics_render(s->metrics, extra);
+    char *text = stats_render(s->stats, extra);
     if (!text) return respond_error(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
     return respond(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
                    MHD_RESPMEM_MUST_FREE, NULL);
@@ -365,7 +365,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, req *r, const char *
     }
     if (r->route == ROUTE_PREDICT ? strcmp(method, "POST") != 0 : !is_get(method)) {
         const char *allow = r->route == ROUTE_PREDICT ? "POST" : "GET, HEAD";
-        snprintf(msg, sizeof msg, "%.32s is not allowed on %s (use %s)", method, metrics_route_path(r->route), allow);
+        snprintf(msg, sizeof msg, "%.32s is not allowed on %s (use %s)", method, stats_route_path(r->route), allow);
         return respond_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, msg, allow);
     }
     switch (r->route) {
@@ -481,14 +481,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
     double end = r->status ? r->t_answer : now_s();
     if (r->status) {
-        metrics_request(s->metrics, r->route, r->status, end - r->t0, r->status == 200 ? r->compute_s : -1);
+        stats_request(s->stats, r->route, r->status, end - r->t0, r->status == 200 ? r->compute_s : -1);
     } else {
         int why = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? ABORT_TIMEOUT
                   : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT || toe == MHD_REQUEST_TERMINATED_READ_ERROR
                       ? ABORT_CLIENT
                   : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? ABORT_SHUTDOWN
                                                                   : ABORT_ERROR;
-        metrics_aborted(s->metrics, r->route, why);
+        stats_aborted(s->stats, r->route, why);
     }
     if (!s->o.quiet) {
         static const char *why[] = {"ok", "error", "timeout", "shutdown", "read error", "client gone"};
@@ -509,7 +509,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     (void)c;
     (void)socket_context;
     server *s = cls;
-    metrics_connection(s->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED);
+    stats_connection(s->stats, toe == MHD_CONNECTION_NOTIFY_STARTED);
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap) {
@@ -593,14 +593,14 @@ server *server_start(const sn_model *m, const serve_opts *o) {
     po.max_waiting = op.queue;
     po.wait_ms = op.timeout_s * 1000;
     s->pool = pred_pool_create(m, op.threads, &po);
-    s->metrics = metrics_create();
+    s->stats = stats_create();
     s->model_json = model_json(m, op.model_path);
     char name[256], arch[64], task[32];
     label_value(name, sizeof name, op.model_name);
     label_value(arch, sizeof arch, m->arch);
     label_value(task, sizeof task, m->task);
     s->info_labels = malloc(512);
-    if (!s->pool || !s->metrics || !s->model_json || !s->info_labels) {
+    if (!s->pool || !s->stats || !s->model_json || !s->info_labels) {
         if (s->pool) sn_error("out of memory");
         server_stop(s);
         return NULL;
@@ -634,7 +634,7 @@ void server_stop(server *s) {
     if (s->pool) pred_pool_shutdown(s->pool);
     if (s->d) MHD_stop_daemon(s->d);
     pred_pool_free(s->pool);
-    metrics_free(s->metrics);
+    stats_free(s->stats);
     free(s->model_json);
     free(s->info_labels);
     free(s);

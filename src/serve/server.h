@@ -14,7 +14,7 @@
  *                    probabilities, the top-k classes overall, image size, TTA views, times.
  *     GET  /healthz  {"status": "ok", ...workers, load}
  *     GET  /model    what `stylenet info --json` says about the model
- *     GET  /metrics  Prometheus text (metrics.h) plus model info, workers, resident memory
+ *     GET  /metrics  Prometheus text (stats.h) plus model info, workers, resident memory
  *   HEAD is accepted wherever GET is.
  * - Status codes: 400 bad query, bad or truncated multipart, no image; 404 unknown path; 405
  *   wrong method (with Allow); 413 body over max_body (at once from Content-Length, or when a
