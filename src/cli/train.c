@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "train/predictions.h"
 #include "train/recipe.h"
 
@@ -188,7 +188,7 @@ int cmd_train(int argc, char **argv) {
     ds_split sp;
     dataset *ds = recipe_open_data(&dso, &ro, vpct, &sp);
     if (!ds) return cli_fail("%s", sn_last_error());
-    sn_model *m = recipe_model(ds, &ro, ro.sizes[0]);
+    classifier *m = recipe_model(ds, &ro, ro.sizes[0]);
     if (!m) {
         ds_split_free(&sp);
         ds_free(ds);
@@ -201,7 +201,7 @@ int cmd_train(int argc, char **argv) {
     recipe_result r;
     int rc = recipe_run(m, ds, &sp, &ro, &r);
     double wall = omp_get_wtime() - t0;
-    if (rc == 0 && model_save(m, out) < 0) rc = -1;
+    if (rc == 0 && classifier_save(m, out) < 0) rc = -1;
     /* what `stylenet report` needs besides the history: validation predictions, class names */
     if (rc == 0 && ro.lo.run_dir && predictions_write(ro.lo.run_dir, m, ds, &sp, &ro.lo, out, wall) < 0) rc = -1;
     if (rc == 1) {
@@ -230,7 +230,7 @@ int cmd_train(int argc, char **argv) {
         }
         printf("model written to %s; training %.1f s, wall time %.1f s\n", out, r.seconds, wall);
     }
-    model_free(m);
+    classifier_free(m);
     ds_split_free(&sp);
     ds_free(ds);
     return rc < 0 ? 1 : rc == 1 ? 3 : 0;

@@ -13,7 +13,7 @@
 #include "io/image.h"
 #include "io/plot.h"
 #include "report/run.h"
-#include "train/metrics.h"
+#include "classifier/metrics.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -448,7 +448,7 @@ static int evaluate(ctx *c) {
                 for (int j = e->lo; j < e->hi && t < 0; j++)
                     if (p->hot[j]) t = j - e->lo;
                 if (t < 0) continue; /* no true class in this group */
-                int pr = group_argmax(p->probs, e->lo, e->hi) - e->lo;
+                int pr = metrics_group_argmax(p->probs, e->lo, e->hi) - e->lo;
                 e->cm[t * k + pr]++;
                 e->n++;
                 right += t == pr;
@@ -639,7 +639,7 @@ static int caption(const ctx *c, const run_pred *p, int rank, char lines[][200],
             int t = -1;
             for (int j = lo; j < hi && t < 0; j++)
                 if (p->hot[j]) t = j;
-            int pr = group_argmax(p->probs, lo, hi);
+            int pr = metrics_group_argmax(p->probs, lo, hi);
             const char *tn = t >= 0 ? r->classes[t] : "(none)";
             size_t tl = strlen(truth), pl = strlen(pred);
             snprintf(truth + tl, cap - tl, "%s%s", g ? " + " : "", tn);

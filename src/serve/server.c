@@ -20,16 +20,15 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "classifier/metrics.h"
 #include "core/error.h"
-#include "models/zoo.h"
 #include "serve/page.h"
 #include "serve/predictor.h"
 #include "serve/stats.h"
-#include "train/metrics.h"
 
 struct server {
     struct MHD_Daemon *d;
-    const sn_model *model;
+    const classifier *model;
     serve_opts o;
     pred_pool *pool;
     serve_stats *stats;
@@ -272,9 +271,9 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, req *r) {
 }
 
 /* the k most probable of classes [lo, hi) as a JSON array */
-static cJSON *top_array(const sn_model *m, const float *p, int lo, int hi, int k, ranked_class *order) {
+static cJSON *top_array(const classifier *m, const float *p, int lo, int hi, int k, ranked_class *order) {
     int n = hi - lo;
-    rank_classes(p, lo, hi, order);
+    metrics_rank_classes(p, lo, hi, order);
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; arr && i < k && i < n; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -288,7 +287,7 @@ static cJSON *top_array(const sn_model *m, const float *p, int lo, int hi, int k
 
 static enum MHD_Result answer_predict(struct MHD_Connection *c, req *r) {
     server *s = r->s;
-    const sn_model *m = s->model;
+    const classifier *m = s->model;
     if (r->len == 0)
         return respond_error(c, r, MHD_HTTP_BAD_REQUEST,
                              r->form
@@ -524,8 +523,8 @@ static void on_log(void *cls, const char *fmt, va_list ap) {
 /* ------------------------------------------------------------------ start, stop */
 
 /* what `stylenet info --json` prints, with a final newline */
-static char *model_json(const sn_model *m, const char *path) {
-    char *s = model_info_json(m, path, false);
+static char *model_json(const classifier *m, const char *path) {
+    char *s = classifier_info_json(m, path, false);
     if (!s) return NULL;
     size_t n = strlen(s);
     char *t = realloc(s, n + 2);
@@ -553,7 +552,7 @@ static void label_value(char *out, size_t cap, const char *v) {
     out[k] = 0;
 }
 
-server *server_start(const sn_model *m, const serve_opts *o) {
+server *server_start(const classifier *m, const serve_opts *o) {
     serve_opts op = o ? *o : serve_defaults();
     if (op.threads < 1 || op.max_body < 1 || op.max_connections < 1 || op.timeout_s < 1 || op.queue < 0 ||
         op.tta_views < 0 || op.tta_views > PRED_MAX_VIEWS || op.top < 1 || op.max_pixels < 1 || op.port < 0 ||

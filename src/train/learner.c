@@ -14,12 +14,12 @@
 #include "io/safetensors.h"
 #include "io/state.h"
 #include "kernels/loss.h"
-#include "train/metrics.h"
+#include "classifier/metrics.h"
 #include "train/schedule.h"
 
 struct learner {
     bool step_failed;           /* a training step ran out of memory (sn_error says so) */
-    sn_model *model;
+    classifier *model;
     net *net;
     dataset *ds;
     ds_split split;
@@ -75,7 +75,7 @@ static int find_cache_node(const net *m) {
     return c;
 }
 
-learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, const learner_opts *o) {
+learner *learner_create(classifier *model, dataset *ds, const ds_split *split, const learner_opts *o) {
     if (model->n_classes != ds->n_classes) {
         sn_error("the model has %d outputs but the data set has %d classes", model->n_classes, ds->n_classes);
         return NULL;
@@ -538,14 +538,14 @@ static void score(learner *l, int n, const float *probs, const float *targets, c
     r->n = n;
     r->n_groups = l->n_groups;
     if (l->multi) {
-        r->fbeta = fbeta_samples(n, l->C, probs, targets, l->o.thresh, l->o.beta);
-        r->best_thresh = best_threshold(n, l->C, probs, targets, l->o.beta, &r->best_fbeta);
+        r->fbeta = metrics_fbeta_samples(n, l->C, probs, targets, l->o.thresh, l->o.beta);
+        r->best_thresh = metrics_best_threshold(n, l->C, probs, targets, l->o.beta, &r->best_fbeta);
     } else {
-        r->accuracy = accuracy(n, l->C, probs, labels);
+        r->accuracy = metrics_accuracy(n, l->C, probs, labels);
     }
     for (int g = 0; g < l->n_groups; g++)
-        r->group_acc[g] = group_accuracy(n, l->C, probs, targets, l->bounds[g], l->bounds[g + 1]);
-    if (l->n_groups) r->all_right = groups_all_right(n, l->C, probs, targets, l->bounds, l->n_groups);
+        r->group_acc[g] = metrics_group_accuracy(n, l->C, probs, targets, l->bounds[g], l->bounds[g + 1]);
+    if (l->n_groups) r->all_right = metrics_groups_all_right(n, l->C, probs, targets, l->bounds, l->n_groups);
 }
 
 static void to_probs(learner *l, int n, const float *logits, float *out) {

@@ -43,12 +43,12 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
-sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
+classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     const char *arch = o->arch;
     bool tflite = o->pretrained && is_tflite_file(o->pretrained);
     if (tflite) arch = "mobilenet_v2_tf";
     if (!arch) arch = "resnet34";
-    sn_model *m = calloc(1, sizeof *m);
+    classifier *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     snprintf(m->head, sizeof m->head, "fastai");
@@ -107,12 +107,12 @@ sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     }
     return m;
 fail:
-    model_free(m);
+    classifier_free(m);
     return NULL;
 }
 
 void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const sn_model *m) {
+                       const classifier *m) {
     cJSON *e = cJSON_AddObjectToObject(o, key);
     cJSON_AddNumberToObject(e, loss_key, r->loss);
     if (multi) {
@@ -126,14 +126,14 @@ void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const ev
     if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
 }
 
-double recipe_lr_find(learner *l, sn_model *m, const recipe_opts *o, bool unfrozen, int size, double start,
+double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfrozen, int size, double start,
                       double end, int n, const char *png, lr_find_info *info) {
     net_freeze_groups(m->net, unfrozen ? 0 : 2);
     net_freeze_bn(m->net, 2, !unfrozen || o->lo.freeze_bn);
     return learner_lr_find_info(l, size, start, end, n, png, info);
 }
 
-int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
+int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
     memset(res, 0, sizeof *res);
     learner *l = learner_create(m, ds, split, &o->lo);
     if (!l) return -1;

@@ -25,8 +25,7 @@
 #include "../common/check.h"
 #include "core/file.h"
 #include "report/report.h"
-#include "train/metrics.h"
-#include "train/predictions.h"
+#include "classifier/metrics.h"
 
 static char out[1 << 18];
 static const char *bin;
@@ -123,7 +122,7 @@ static void helpers(void) {
           "number format: %s %s %s %s '%s'", b, c2, d, e, f);
     float p[2] = {0.9f, 0.2f}, q[3] = {0.7f, 0.2f, 0.1f};
     uint8_t h[2] = {1, 0}, h3[3] = {0, 1, 0};
-    double lm = prediction_loss(2, p, h, true), ls = prediction_loss(3, q, h3, false);
+    double lm = metrics_image_loss(2, p, h, true), ls = metrics_image_loss(3, q, h3, false);
     check(fabs(lm - (-log(0.9) - log(0.8)) / 2) < 1e-6 && fabs(ls + log(0.2)) < 1e-6,
           "per-image loss: mean BCE (%.6f), -log p(true) (%.6f)", lm, ls);
 }
@@ -182,7 +181,7 @@ int main(void) {
             int lo = g ? 7 : 0, hi = g ? 17 : 7, t = -1;
             const cJSON *v;
             cJSON_ArrayForEach(v, tr) if (v->valueint >= lo && v->valueint < hi) t = v->valueint - lo;
-            int k = hi - lo, p = group_argmax(probs, lo, hi) - lo;
+            int k = hi - lo, p = metrics_group_argmax(probs, lo, hi) - lo;
             if (t >= 0) cm_ref[g][t * k + p]++;
         }
         losses[np] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));

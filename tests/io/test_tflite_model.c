@@ -11,7 +11,7 @@
 #include "../common/check.h"
 #include "core/error.h"
 #include "io/image.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "io/safetensors.h"
 #include "io/tflite_net.h"
 #include "models/zoo.h"
@@ -53,8 +53,8 @@ int main(void) {
     st_read_f32(ref, tl, want, (size_t)N * K);
     st_read_f32(ref, ti, in, (size_t)N * S * S * 3);
 
-    model_load_opts lo = {.labels = labels_path};
-    sn_model *m = model_load(tflite_path, &lo);
+    classifier_load_opts lo = {.labels = labels_path};
+    classifier *m = classifier_load(tflite_path, &lo);
     if (!check(m != NULL, "load the TFLite MobileNetV2 (%s)", m ? "ok" : sn_last_error())) return check_exit();
     check(!strcmp(m->arch, "mobilenet_v2_tf") && m->n_classes == K && m->size == S, "it is mobilenet_v2_tf, 1001 "
           "classes, 224x224");
@@ -94,23 +94,23 @@ int main(void) {
     char tmp[] = "/tmp/stylenet_test_XXXXXX";
     int fd = mkstemp(tmp);
     close(fd);
-    int saved = model_save(m, tmp);
+    int saved = classifier_save(m, tmp);
     check(saved == 0, "save as a stylenet model file (%s)", saved ? sn_last_error() : "ok");
-    sn_model *m2 = model_load(tmp, NULL);
+    classifier *m2 = classifier_load(tmp, NULL);
     if (check(m2 != NULL, "reload it (%s)", m2 ? "ok" : sn_last_error())) {
         check(!strcmp(m2->arch, m->arch) && m2->n_classes == K && !strcmp(m2->classes[286], m->classes[286]) &&
               m2->mean[0] == 0.5f && m2->size == S, "metadata survives: arch, classes, size, normalisation");
         net_set_batch(m2->net, N);
         const float *y2 = net_forward(m2->net, in, false);
         check(!memcmp(y2, y0, sizeof(float) * N * K), "reloaded model gives bitwise-identical logits");
-        model_free(m2);
+        classifier_free(m2);
     }
 
     /* the other body in ../shared/weights: TF2 (Keras) MobileNetV2, int8 per-channel PTQ weights
      * (axis 0 for convolutions, axis 3 for depthwise); the same graph, so the same top-1 classes */
     char tf2_path[4096];
     snprintf(tf2_path, sizeof tf2_path, "%s", shared_path("weights/tf2_mobilenet_v2_1.0_224_ptq.tflite"));
-    sn_model *m3 = model_load(tf2_path, &lo);
+    classifier *m3 = classifier_load(tf2_path, &lo);
     if (check(m3 != NULL, "load the TF2 int8 per-channel MobileNetV2 (%s)", m3 ? "ok" : sn_last_error())) {
         check(!strcmp(m3->arch, "mobilenet_v2_tf") && m3->n_classes == K && m3->size == S,
               "TF2 file: mobilenet_v2_tf, 1001 classes, 224x224");
@@ -119,7 +119,7 @@ int main(void) {
         for (int i = 0; y3 && i < N; i++)
             check(argmax(y3 + (size_t)i * K, K) == top1[i], "TF2 file: %s.png top-1 is %d (%s): %d", names[i], top1[i],
                   m3->classes[top1[i]], argmax(y3 + (size_t)i * K, K));
-        model_free(m3);
+        classifier_free(m3);
     }
 
     /* refusals */
@@ -127,9 +127,9 @@ int main(void) {
     fd = mkstemp(trunc);
     close(fd);
     copy_prefix(tflite_path, trunc, 1000000);
-    sn_model *bad = model_load(trunc, &lo);
+    classifier *bad = classifier_load(trunc, &lo);
     check(!bad && strstr(sn_last_error(), trunc), "truncated TFLite file: %s", sn_last_error());
-    model_free(bad);
+    classifier_free(bad);
     net *r = model_build("resnet18", 1001, NULL);
     check(r && net_load_tflite(r, tflite_path) < 0 && strstr(sn_last_error(), "not the same architecture"),
           "TFLite MobileNetV2 into resnet18: %s", sn_last_error());
@@ -144,14 +144,14 @@ int main(void) {
     fputs("cat\ndog\nbird\n", lf);
     fclose(lf);
     lo.labels = tmp;
-    bad = model_load(tflite_path, &lo);
+    bad = classifier_load(tflite_path, &lo);
     check(!bad && strstr(sn_last_error(), "3 class names") && strstr(sn_last_error(), "1001"),
           "wrong labels file: %s", sn_last_error());
-    model_free(bad);
+    classifier_free(bad);
     unlink(tmp);
     unlink(trunc);
     free(want); free(in); free(mine); free(y0);
-    model_free(m);
+    classifier_free(m);
     st_close(ref);
     return check_exit();
 }
