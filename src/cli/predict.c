@@ -1,5 +1,5 @@
-/* predict.c - `stylenet predict --model M [--labels L] IMAGE...`: the classes of each photo
- * (classifier/ensemble.h scores them; this prints them). */
+/* predict.c - `stylenet predict --model M [--labels L] PHOTO|FOLDER...`: the classes of each photo
+ * (classifier/ensemble.h scores them; this prints them, and writes --csv). */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,7 +12,10 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: stylenet predict --model FILE [options] IMAGE...\n"
+            "usage: stylenet predict --model FILE [options] PHOTO|FOLDER...\n"
+            "Scores each photo; a folder stands for its PNG and JPEG photos (.png, .jpg, .jpeg), in\n"
+            "name order.  A photo that cannot be read is reported by name, the others are still scored,\n"
+            "and the exit status is then 1.\n"
             "  --model FILE     stylenet model, torchvision state dict (.safetensors, with --arch), or TFLite;\n"
             "                   several --model flags (up to %d): the mean of their probabilities (an ensemble;\n"
             "                   the same classes in the same order, each model at its own size)\n"
@@ -21,7 +24,9 @@ static void usage(FILE *f) {
             "  --size N         input side in pixels (default: the model's)\n"
             "  --top K          classes to show per image (default 5)\n"
             "  --batch N        images per forward pass (default 16)\n"
-
+            "  --recursive      folders: their subfolders' photos too\n"
+            "  --csv FILE       also write FILE: a header row, then per photo its path, the most probable\n"
+            "                   class of each label group (or of all classes) and every class's probability\n"
             "  --threads N      CPU threads (default: all cores)\n"
             "  --json           one JSON document on stdout\n",
             ENSEMBLE_MAX);
@@ -29,17 +34,20 @@ static void usage(FILE *f) {
 
 typedef struct {
     const char *paths[ENSEMBLE_MAX];
-    int n_models, top, batch, json;
+    int n_models, top, batch, json, recursive;
+    const char *csv;
     classifier_load_opts lo;
 } predict_args;
 
 /* 0 to run (optind at the first photo), else the exit status (-1: help) */
 static int parse(int argc, char **argv, predict_args *a) {
+    enum { O_RECURSIVE = 256, O_CSV };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"labels", required_argument, 0, 'l'},
         {"arch", required_argument, 0, 'a'},  {"size", required_argument, 0, 's'},
         {"top", required_argument, 0, 'k'},   {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
+        {"recursive", no_argument, 0, O_RECURSIVE}, {"csv", required_argument, 0, O_CSV},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int c, bad = 0;
     optind = 1;
@@ -56,6 +64,8 @@ static int parse(int argc, char **argv, predict_args *a) {
         case 'b': bad = cli_int("--batch", optarg, 1, 4096, &a->batch); break;
         case 't': bad = cli_threads(optarg); break;
         case 'j': a->json = 1; break;
+        case O_RECURSIVE: a->recursive = 1; break;
+        case O_CSV: a->csv = optarg; break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
@@ -104,12 +114,42 @@ static cJSON *photo_json(const classifier *m, const char *path, const float *pr,
     return r;
 }
 
-/* where the results go: stdout (text, or one JSON document at the end) */
+/* a CSV field (RFC 4180: quoted when it holds a comma, a quote or a line break) */
+static void csv_field(FILE *f, const char *s, bool first) {
+    if (!first) fputc(',', f);
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_header(FILE *f, const classifier *m) {
+    csv_field(f, "path", true);
+    for (int g = 0; g < (m->n_groups ? m->n_groups : 1); g++) csv_field(f, m->n_groups ? m->group_names[g] : "class", false);
+    for (int c = 0; c < m->n_classes; c++) csv_field(f, m->classes[c], false);
+    fputc('\n', f);
+}
+
+static void csv_row(FILE *f, const classifier *m, const char *path, const float *pr) {
+    csv_field(f, path, true);
+    for (int g = 0; g < (m->n_groups ? m->n_groups : 1); g++) csv_field(f, m->classes[classifier_group_best(m, g, pr)], false);
+    for (int c = 0; c < m->n_classes; c++) fprintf(f, ",%.6g", (double)pr[c]);
+    fputc('\n', f);
+}
+
+/* where the results go: stdout (text, or one JSON document at the end) and the CSV file */
 typedef struct {
     const classifier *m;
     int top;
     ranked_class *order;
     cJSON *doc, *results;
+    FILE *csv;
 } sink;
 
 static void emit(sink *s, const char *path, const float *pr) {
@@ -117,20 +157,21 @@ static void emit(sink *s, const char *path, const float *pr) {
     metrics_rank_classes(pr, 0, m->n_classes, s->order);
     if (s->results) cJSON_AddItemToArray(s->results, photo_json(m, path, pr, s->order, s->top));
     else print_photo(m, path, pr, s->order, s->top);
+    if (s->csv) csv_row(s->csv, m, path, pr);
 }
 
 /* scores the photos batch by batch; a photo that cannot be read is reported and counted */
-static int score(ensemble *e, char *const *photos, int n_photos, int batch, sink *s, int *failed) {
+static int score(ensemble *e, const cli_paths *photos, int batch, sink *s, int *failed) {
     const int K = e->members[0]->n_classes;
     image *ims = calloc((size_t)batch, sizeof(image));
     bool *ok = calloc((size_t)batch, sizeof(bool));
     float *probs = malloc(sizeof(float) * (size_t)batch * K);
     int rc = 0;
     if (!ims || !ok || !probs || ensemble_reserve(e, batch) < 0) rc = cli_fail("%s", ims && ok && probs ? sn_last_error() : "out of memory");
-    for (int start = 0; rc == 0 && start < n_photos; start += batch) {
-        int nb = n_photos - start < batch ? n_photos - start : batch;
+    for (int start = 0; rc == 0 && start < photos->n; start += batch) {
+        int nb = photos->n - start < batch ? photos->n - start : batch;
         for (int i = 0; i < nb; i++) {
-            ok[i] = image_load(photos[start + i], &ims[i]) == 0;
+            ok[i] = image_load(photos->v[start + i], &ims[i]) == 0;
             if (!ok[i]) {
                 fprintf(stderr, "stylenet: %s\n", sn_last_error());
                 (*failed)++;
@@ -142,7 +183,7 @@ static int score(ensemble *e, char *const *photos, int n_photos, int batch, sink
         }
         for (int i = 0; i < nb; i++) {
             image_free(&ims[i]);
-            if (rc == 0 && ok[i]) emit(s, photos[start + i], probs + (size_t)i * K);
+            if (rc == 0 && ok[i]) emit(s, photos->v[start + i], probs + (size_t)i * K);
         }
     }
     free(ims);
@@ -158,8 +199,12 @@ int cmd_predict(int argc, char **argv) {
     ensemble *e = ensemble_load(a.paths, a.n_models, &a.lo);
     if (!e) return cli_fail("%s", sn_last_error());
     const classifier *m = e->members[0];
-    char *const *photos = argv + optind;
-    int n_photos = argc - optind, failed = 0, rc = 0;
+    cli_paths photos;
+    int failed = 0, rc = 0;
+    if (cli_photos(argv + optind, argc - optind, a.recursive, &photos, &failed) < 0) {
+        ensemble_free(e);
+        return cli_fail("out of memory listing the photos");
+    }
     sink s = {.m = m, .top = a.top < m->n_classes ? a.top : m->n_classes,
               .order = malloc(sizeof(ranked_class) * (size_t)m->n_classes)};
     if (a.json) {
@@ -169,8 +214,11 @@ int cmd_predict(int argc, char **argv) {
         if (e->n > 1) cJSON_AddItemToObject(s.doc, "models", cJSON_CreateStringArray(a.paths, e->n));
     }
     if (!s.order || (a.json && !s.results)) rc = cli_fail("out of memory");
+    else if (a.csv && !(s.csv = fopen(a.csv, "w"))) rc = cli_fail("%s: cannot write: %m", a.csv);
+    if (rc == 0 && s.csv) csv_header(s.csv, m);
     const bool started = rc == 0;
-    if (rc == 0) rc = score(e, photos, n_photos, a.batch < n_photos ? a.batch : n_photos, &s, &failed);
+    if (rc == 0 && photos.n > 0) rc = score(e, &photos, a.batch < photos.n ? a.batch : photos.n, &s, &failed);
+    if (s.csv && (ferror(s.csv) | fclose(s.csv)) && rc == 0) rc = cli_fail("%s: write failed (disk full?)", a.csv);
     if (s.results && started) { /* also after a failed batch: what was scored, and the failures */
         cJSON_AddNumberToObject(s.doc, "failed", failed);
         char *t = cJSON_Print(s.doc);
@@ -179,6 +227,7 @@ int cmd_predict(int argc, char **argv) {
     }
     cJSON_Delete(s.doc);
     free(s.order);
+    cli_paths_free(&photos);
     ensemble_free(e);
     return rc ? rc : failed ? 1 : 0;
 }
