@@ -1,4 +1,4 @@
-/* info.c - `stylenet info MODEL`: what a model file is and how it was trained. */
+/* info.c - `stylenet info MODEL` (or --model MODEL): what a model file is and how it was trained. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: stylenet info [--arch NAME] [--labels FILE] [--summary] [--json] MODEL\n"
+               "       (or --model MODEL in place of MODEL)\n"
                "Describes a model file: architecture, input, parameters, task and classes, how it was trained;\n"
                "--summary adds the layers, --json prints one JSON document.\n");
 }
@@ -27,14 +28,17 @@ static void print_text(const classifier *m, const char *path, bool summary) {
 
 int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"arch", required_argument, 0, 'a'}, {"labels", required_argument, 0, 'l'},
-                                         {"summary", no_argument, 0, 's'},     {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+                                         {"model", required_argument, 0, 'm'}, {"summary", no_argument, 0, 's'},
+                                         {"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     classifier_load_opts lo = {0};
-    int summary = 0, json = 0, c;
+    const char *path = NULL;
+    int summary = 0, json = 0, c, given = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "a:l:sh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:l:m:sh", opts, NULL)) != -1) {
         if (c == 'a') lo.arch = optarg;
         else if (c == 'l') lo.labels = optarg;
+        else if (c == 'm') path = optarg, given++;
         else if (c == 's') summary = 1;
         else if (c == 'j') json = 1;
         else {
@@ -42,11 +46,11 @@ int cmd_info(int argc, char **argv) {
             return c == 'h' ? 0 : 2;
         }
     }
-    if (optind != argc - 1) {
+    if (optind < argc) path = argv[optind], given += argc - optind;
+    if (given != 1) { /* one model, named either way */
         usage(stderr);
         return 2;
     }
-    const char *path = argv[optind];
     classifier *m = classifier_load(path, &lo);
     if (!m) return cli_fail("%s", sn_last_error());
     int rc = 0;

@@ -1,8 +1,9 @@
 /* test_cli.c - the stylenet binary as a user runs it: predict on the ImageNet check photos with
  * the TFLite MobileNetV2 (text and JSON; a folder of photos, --recursive, --batch, --csv, an
- * unreadable photo among them), info, and the exit codes and messages of misuse: every number
- * flag of every verb takes only a whole number in its range (no trailing junk, no silent 0 from
- * "abc"), and a bad one is a usage error (exit 2) naming the flag and the argument. */
+ * unreadable photo among them), info (the model named either way), and the exit codes and
+ * messages of misuse: every number flag of every verb takes only a whole number in its range (no
+ * trailing junk, no silent 0 from "abc"), and a bad one is a usage error (exit 2) naming the flag
+ * and the argument. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -246,9 +247,25 @@ static void info(void) {
     check(strstr(out, "parameters    3") != NULL, "info counts ~3.5 M parameters: %.400s", out);
 }
 
+static void info_model_flag(void) {
+    paths();
+    static char positional[1 << 16];
+    int rc = run("%s info --json --labels %s %s", bin, labels, model);
+    snprintf(positional, sizeof positional, "%s", out);
+    int rc2 = run("%s info --json --labels %s --model %s", bin, labels, model);
+    check(rc == 0 && rc2 == 0 && !strcmp(out, positional) && strstr(out, "\"mobilenet_v2_tf\""),
+          "info --model M says what info M says (exit %d, %d)", rc, rc2);
+    rc = run("%s info --model %s %s", bin, model, model);
+    check(rc == 2 && strstr(out, "usage"), "info with two models: usage, exit 2");
+    rc = run("%s info --json", bin);
+    check(rc == 2 && strstr(out, "usage"), "info without a model: usage, exit 2");
+    rc = run("%s info --model /nonexistent/m.stn", bin);
+    check(rc == 1 && strstr(out, "/nonexistent/m.stn"), "info --model of a missing file: exit 1 naming it");
+}
+
 static const test_case cases[] = {
     {"predict_text", predict_text},   {"predict_json", predict_json}, {"predict_errors", predict_errors},
     {"predict_folder", predict_folder}, {"predict_csv", predict_csv}, {"number_flags", number_flags},
-    {"info", info},
+    {"info", info},                   {"info_model_flag", info_model_flag},
 };
 TEST_MAIN(cases)
