@@ -69,14 +69,3 @@ bool cli_data_flag(int c, const char *arg, ds_options *o) {
     default: return false;
     }
 }
-
-int cli_check_classes(const sn_model *m, const char *model_path, const dataset *ds) {
-    if (m->n_classes != ds->n_classes)
-        return sn_error("%s has %d classes, the data %s %d (task '%s'): pick the task the model was trained on",
-                        model_path, m->n_classes, ds->root, ds->n_classes, ds->task ? ds->task : "");
-    for (int c = 0; c < m->n_classes; c++)
-        if (strcmp(m->classes[c], ds->classes[c]) != 0)
-            return sn_error("%s: class %d is '%s' in the model but '%s' in the data %s", model_path, c, m->classes[c],
-                            ds->classes[c], ds->root);
-    return 0;
-}

@@ -6,8 +6,11 @@
  * - Number flags: cli_int / cli_num / cli_seed accept the whole argument as a number in [lo, hi]
  *   (no trailing junk, no NaN, no overflow); otherwise they set an error naming the flag, the
  *   range and the argument, and return -1; the verb then answers with cli_usage_error (exit 2).
- * - The data-set flags --data --task --csv --pattern --names (CLI_DATA_FLAGS, cli_data_flag) and
- *   the check that a saved model's classes are the data's (cli_check_classes).
+ * - The data-set flags --data --task --csv --pattern --names (CLI_DATA_FLAGS, cli_data_flag).
+ * - The photos a verb is given (cli_photos, photos.c): a file stands for itself; a folder for its
+ *   photos (.png, .jpg, .jpeg, any case; hidden names skipped), sorted by path, with recursive
+ *   those of its subfolders too.  A folder that cannot be read or holds no photo is reported on
+ *   stderr ("stylenet: <folder>: ...") and counted in *failed; the others are still listed.
  */
 #ifndef STYLENET_CLI_H
 #define STYLENET_CLI_H
@@ -15,7 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "data/dataset.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -48,7 +51,12 @@ enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
         {"names", required_argument, 0, CLI_O_NAMES}
 /* stores data-set flag c ('d' or a CLI_O_ code) with its argument in o; false if c is not one */
 bool cli_data_flag(int c, const char *arg, ds_options *o);
-/* a saved model's classes must be the data set's, in the same order: -1 with an error naming
- * model_path and the first difference otherwise */
-int cli_check_classes(const sn_model *m, const char *model_path, const dataset *ds);
+
+typedef struct {
+    char **v;
+    int n, cap;
+} cli_paths;
+/* the photos named by args[0..n); -1 when out of memory */
+int cli_photos(char *const *args, int n, bool recursive, cli_paths *out, int *failed);
+void cli_paths_free(cli_paths *p);
 #endif

@@ -1,16 +1,15 @@
 /* data.c - `stylenet data --data DIR [--task T] ...`: what a data set holds (images, classes,
- * train/validation counts, rare classes, problems), optionally a PNG grid of augmented samples. */
+ * train/validation counts, rare classes, problems), optionally a PNG grid of augmented samples
+ * (report/data_report.h counts and draws; this prints). */
 #include <cjson/cJSON.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "data/loader.h"
-#include "io/image.h"
+#include "report/data_report.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -41,125 +40,16 @@ static void usage(FILE *f) {
             "  --json              one JSON document on stdout\n");
 }
 
-/* greedy word wrap of s into lines of at most width characters */
-static int wrap(const char *s, int width, char lines[][64], int max_lines) {
-    int n = 0;
-    char cur[64] = "";
-    while (*s && n < max_lines) {
-        while (*s == ' ') s++;
-        if (!*s) break;
-        int wl = 0;
-        while (s[wl] && s[wl] != ' ') wl++;
-        int cl = (int)strlen(cur);
-        if (cl && cl + 1 + wl <= width) {
-            snprintf(cur + cl, sizeof cur - (size_t)cl, " %.*s", wl, s);
-            s += wl;
-        } else if (!cl) {
-            int take = wl < width ? wl : width;
-            snprintf(cur, sizeof cur, "%.*s", take, s);
-            s += take;
-        } else {
-            snprintf(lines[n++], 64, "%s", cur);
-            cur[0] = 0;
-        }
-    }
-    if (cur[0] && n < max_lines) snprintf(lines[n++], 64, "%s", cur);
-    return n;
-}
+typedef struct {
+    ds_options o;
+    const char *grid;
+    float pct;
+    uint64_t seed;
+    int stratify, grid_n, size, threads, json;
+} data_args;
 
-static int write_grid(const dataset *ds, const ds_split *sp, int n, int S, uint64_t seed, const char *path) {
-    if (sp->n_train == 0) return sn_error("%s: no training images to show", path);
-    if (n > sp->n_train) n = sp->n_train;
-    loader_opts lo = loader_defaults();
-    lo.size = S;
-    lo.batch = n;
-    lo.seed = seed;
-    lo.n_threads = 0;
-    lo.drop_last = false;
-    for (int c = 0; c < 3; c++) lo.mean[c] = 0, lo.std[c] = 1;
-    loader *L = loader_create(ds, sp->train, sp->n_train, &lo);
-    if (!L) return -1;
-    float *x = malloc(sizeof(float) * (size_t)n * S * S * 3);
-    float *t = malloc(sizeof(float) * (size_t)n * ds->n_classes);
-    if (!x || !t) {
-        free(x);
-        free(t);
-        loader_free(L);
-        return sn_error("out of memory");
-    }
-    int got = loader_next(L, x, NULL, t);
-    loader_free(L);
-    if (got <= 0) {
-        free(x);
-        free(t);
-        return got < 0 ? -1 : sn_error("%s: no batch", path);
-    }
-    const int pad = 4, width = (S - 2) / 6 < 63 ? (S - 2) / 6 : 63, max_lines = 4, line_h = 9;
-    const int cols = (int)ceil(sqrt((double)got)), rows = (got + cols - 1) / cols;
-    const int cell_w = S + pad, cell_h = S + max_lines * line_h + pad;
-    image g = {.w = cols * cell_w + pad, .h = rows * cell_h + pad};
-    g.rgb = malloc((size_t)g.w * g.h * 3);
-    if (!g.rgb) {
-        free(x);
-        free(t);
-        return sn_error("out of memory");
-    }
-    memset(g.rgb, 255, (size_t)g.w * g.h * 3);
-    const uint8_t black[3] = {0, 0, 0};
-    for (int k = 0; k < got; k++) {
-        int X = pad + (k % cols) * cell_w, Y = pad + (k / cols) * cell_h;
-        for (int y = 0; y < S; y++)
-            for (int xx = 0; xx < S; xx++)
-                for (int c = 0; c < 3; c++) {
-                    float v = x[(((size_t)k * S + y) * S + xx) * 3 + c] * 255.0f + 0.5f;
-                    g.rgb[((size_t)(Y + y) * g.w + X + xx) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-                }
-        char label[1024] = "";
-        for (int c = 0; c < ds->n_classes; c++)
-            if (t[(size_t)k * ds->n_classes + c] > 0.5f) {
-                size_t L0 = strlen(label);
-                snprintf(label + L0, sizeof label - L0, "%s%s", L0 ? " + " : "", ds->classes[c]);
-            }
-        char lines[4][64];
-        int nl = wrap(label, width, lines, max_lines);
-        for (int i = 0; i < nl; i++) image_draw_text(&g, X + 1, Y + S + 2 + i * line_h, lines[i], black, 1);
-    }
-    int r = image_save_png(&g, path);
-    image_free(&g);
-    free(x);
-    free(t);
-    return r;
-}
-
-static const dataset *g_ds; /* for the qsort below (single-threaded CLI) */
-static int by_row(const void *a, const void *b) {
-    int i = *(const int *)a, j = *(const int *)b;
-    int c = memcmp(ds_hot(g_ds, i), ds_hot(g_ds, j), (size_t)g_ds->n_classes);
-    return c ? c : i - j;
-}
-
-/* multi-label sets with several tag groups (Style: brand + product): how many distinct tag
- * combinations have fewer than `lim` images */
-static int rare_tag_sets(const dataset *ds, int lim, int *n_sets) {
-    int n = ds->n_items, rare = 0;
-    *n_sets = 0;
-    int *o = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!o) return -1;
-    for (int i = 0; i < n; i++) o[i] = i;
-    g_ds = ds;
-    qsort(o, (size_t)n, sizeof(int), by_row);
-    for (int i = 0; i < n;) {
-        int k = i + 1;
-        while (k < n && !memcmp(ds_hot(ds, o[i]), ds_hot(ds, o[k]), (size_t)ds->n_classes)) k++;
-        (*n_sets)++;
-        rare += k - i < lim;
-        i = k;
-    }
-    free(o);
-    return rare;
-}
-
-int cmd_data(int argc, char **argv) {
+/* 0 to run, else the exit status (-1: help) */
+static int parse(int argc, char **argv, data_args *a) {
     static const struct option opts[] = {
         CLI_DATA_FLAGS,                           {"file-col", required_argument, 0, 'F'},
         {"label-col", required_argument, 0, 'L'}, {"label-delim", required_argument, 0, 'D'},
@@ -170,155 +60,170 @@ int cmd_data(int argc, char **argv) {
         {"grid-n", required_argument, 0, 'G'},    {"size", required_argument, 0, 'z'},
         {"threads", required_argument, 0, 't'},   {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
-    ds_options o = {0};
-    const char *grid = NULL;
-    float pct = 0.2f;
-    uint64_t seed = 42;
-    int stratify = 1, grid_n = 16, size = 128, threads = 2, json = 0, c, bad;
+    int c, bad;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:F:L:D:f:v:V:l:s:NSg:G:z:t:jh", opts, NULL)) != -1) {
-        if (cli_data_flag(c, optarg, &o)) continue;
+        if (cli_data_flag(c, optarg, &a->o)) continue;
         bad = 0;
         switch (c) {
-        case 'F': o.file_col = optarg; break;
-        case 'L': o.label_col = optarg; break;
+        case 'F': a->o.file_col = optarg; break;
+        case 'L': a->o.label_col = optarg; break;
         case 'D':
             if (strlen(optarg) != 1) return cli_fail("--label-delim takes one character, not '%s'", optarg);
-            o.label_delim = optarg[0];
+            a->o.label_delim = optarg[0];
             break;
-        case 'f': o.folder = optarg; break;
-        case 'v': bad = cli_float("--valid-pct", optarg, 0, 0.99, &pct); break;
-        case 'V': o.valid_dir = optarg; break;
-        case 'l': o.valid_list = optarg; break;
-        case 's': bad = cli_seed("--seed", optarg, &seed); break;
-        case 'N': stratify = 0; break;
-        case 'S': o.strict = true; break;
-        case 'g': grid = optarg; break;
-        case 'G': bad = cli_int("--grid-n", optarg, 1, 1024, &grid_n); break;
-        case 'z': bad = cli_int("--size", optarg, 8, 1024, &size); break;
-        case 't': bad = cli_int("--threads", optarg, 1, 1024, &threads); break;
-        case 'j': json = 1; break;
-        case 'h': usage(stdout); return 0;
+        case 'f': a->o.folder = optarg; break;
+        case 'v': bad = cli_float("--valid-pct", optarg, 0, 0.99, &a->pct); break;
+        case 'V': a->o.valid_dir = optarg; break;
+        case 'l': a->o.valid_list = optarg; break;
+        case 's': bad = cli_seed("--seed", optarg, &a->seed); break;
+        case 'N': a->stratify = 0; break;
+        case 'S': a->o.strict = true; break;
+        case 'g': a->grid = optarg; break;
+        case 'G': bad = cli_int("--grid-n", optarg, 1, 1024, &a->grid_n); break;
+        case 'z': bad = cli_int("--size", optarg, 8, 1024, &a->size); break;
+        case 't': bad = cli_int("--threads", optarg, 1, 1024, &a->threads); break;
+        case 'j': a->json = 1; break;
+        case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
         if (bad < 0) return cli_usage_error("data", usage);
     }
-    if (!o.root || optind < argc) {
+    if (!a->o.root || optind < argc) {
         usage(stderr);
         return 2;
     }
-    dataset *ds = ds_open(&o);
-    if (!ds) return cli_fail("%s", sn_last_error());
-    ds_decode_opts dopt = {.n_threads = threads, .strict = o.strict, .max_side = size > 256 ? size : 256};
-    if (ds_decode(ds, &dopt) < 0) {
-        for (int p = 0; p < ds->n_problems; p++) fprintf(stderr, "stylenet: %s\n", ds->problems[p]);
-        int r = cli_fail("%s", sn_last_error());
-        ds_free(ds);
-        return r;
+    return 0;
+}
+
+/* what the verb prints, both forms */
+typedef struct {
+    const data_args *a;
+    const dataset *ds;
+    const ds_split *sp;
+    const int *tr, *va;
+    bool grid_ok;
+} data_view;
+
+static void print_json(const data_view *v) {
+    const dataset *ds = v->ds;
+    const int K = ds->n_classes, *tr = v->tr, *va = v->va;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "data", ds->root);
+    cJSON_AddStringToObject(doc, "layout", ds->layout);
+    cJSON_AddStringToObject(doc, "task", ds->task);
+    cJSON_AddStringToObject(doc, "kind", ds->kind == DS_MULTI ? "multi" : "single");
+    cJSON_AddNumberToObject(doc, "images", ds->n_items);
+    cJSON_AddNumberToObject(doc, "skipped", ds->n_skipped);
+    cJSON_AddNumberToObject(doc, "train", v->sp->n_train);
+    cJSON_AddNumberToObject(doc, "valid", v->sp->n_valid);
+    cJSON *split = cJSON_AddObjectToObject(doc, "split");
+    cJSON_AddBoolToObject(split, "fixed", ds->fixed_split);
+    cJSON_AddNumberToObject(split, "seed", (double)v->a->seed);
+    cJSON_AddNumberToObject(split, "valid_pct", v->a->pct);
+    cJSON_AddBoolToObject(split, "stratified", v->sp->stratified);
+    cJSON *groups = cJSON_AddArrayToObject(doc, "groups");
+    for (int g = 0; g < ds->n_groups; g++) cJSON_AddItemToArray(groups, cJSON_CreateString(ds->group_names[g]));
+    cJSON *classes = cJSON_AddArrayToObject(doc, "classes"), *rare = cJSON_AddArrayToObject(doc, "rare_classes");
+    for (int cl = 0; cl < K; cl++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", cl);
+        cJSON_AddStringToObject(e, "name", ds->classes[cl]);
+        cJSON_AddStringToObject(e, "group", ds->group_names[ds->group[cl]]);
+        cJSON_AddNumberToObject(e, "train", tr[cl]);
+        cJSON_AddNumberToObject(e, "valid", va[cl]);
+        cJSON_AddNumberToObject(e, "total", tr[cl] + va[cl]);
+        cJSON_AddItemToArray(classes, e);
+        if (tr[cl] + va[cl] < 10) cJSON_AddItemToArray(rare, cJSON_CreateString(ds->classes[cl]));
     }
-    ds_split sp;
-    if (ds_make_split(ds, seed, pct, stratify, &sp) < 0) {
-        int r = cli_fail("%s", sn_last_error());
-        ds_free(ds);
-        return r;
+    if (ds->kind == DS_MULTI && ds->n_groups > 1) {
+        int n_sets, rare_sets = report_tag_sets(ds, 10, &n_sets);
+        cJSON_AddNumberToObject(doc, "tag_sets", n_sets);
+        cJSON_AddNumberToObject(doc, "rare_tag_sets", rare_sets);
     }
-    int K = ds->n_classes;
-    int *tr = calloc((size_t)K, sizeof(int)), *va = calloc((size_t)K, sizeof(int));
-    if (!tr || !va) {
-        free(tr);
-        free(va);
-        ds_split_free(&sp);
-        ds_free(ds);
-        return cli_fail("out of memory");
-    }
-    for (int k = 0; k < sp.n_train; k++)
-        for (int cl = 0; cl < K; cl++) tr[cl] += ds_hot(ds, sp.train[k])[cl];
-    for (int k = 0; k < sp.n_valid; k++)
-        for (int cl = 0; cl < K; cl++) va[cl] += ds_hot(ds, sp.valid[k])[cl];
-    int rc = 0;
-    if (grid && write_grid(ds, &sp, grid_n, size, seed, grid) < 0) rc = cli_fail("%s", sn_last_error());
-    const char *kind = ds->kind == DS_MULTI ? "multi-label (sigmoid)" : "single-label (softmax)";
+    cJSON *probs = cJSON_AddArrayToObject(doc, "problems");
+    for (int p = 0; p < ds->n_problems; p++) cJSON_AddItemToArray(probs, cJSON_CreateString(ds->problems[p]));
+    cJSON_AddNumberToObject(doc, "cache_bytes", (double)ds->cache_bytes);
+    if (v->grid_ok) cJSON_AddStringToObject(doc, "grid", v->a->grid);
+    char *s = cJSON_Print(doc);
+    if (s) puts(s);
+    free(s);
+    cJSON_Delete(doc);
+    for (int p = 0; p < ds->n_problems; p++) fprintf(stderr, "stylenet: warning: %s\n", ds->problems[p]);
+}
+
+static void print_text(const data_view *v) {
+    const dataset *ds = v->ds;
+    const data_args *a = v->a;
+    const int K = ds->n_classes, *tr = v->tr, *va = v->va;
     char split_desc[128];
     if (ds->fixed_split) snprintf(split_desc, sizeof split_desc, "given by the data");
     else
-        snprintf(split_desc, sizeof split_desc, "seed %llu, %g%% %s", (unsigned long long)seed, (double)pct * 100,
-                 sp.stratified ? "stratified" : "random");
-    if (json) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON_AddStringToObject(doc, "data", ds->root);
-        cJSON_AddStringToObject(doc, "layout", ds->layout);
-        cJSON_AddStringToObject(doc, "task", ds->task);
-        cJSON_AddStringToObject(doc, "kind", ds->kind == DS_MULTI ? "multi" : "single");
-        cJSON_AddNumberToObject(doc, "images", ds->n_items);
-        cJSON_AddNumberToObject(doc, "skipped", ds->n_skipped);
-        cJSON_AddNumberToObject(doc, "train", sp.n_train);
-        cJSON_AddNumberToObject(doc, "valid", sp.n_valid);
-        cJSON *split = cJSON_AddObjectToObject(doc, "split");
-        cJSON_AddBoolToObject(split, "fixed", ds->fixed_split);
-        cJSON_AddNumberToObject(split, "seed", (double)seed);
-        cJSON_AddNumberToObject(split, "valid_pct", pct);
-        cJSON_AddBoolToObject(split, "stratified", sp.stratified);
-        cJSON *groups = cJSON_AddArrayToObject(doc, "groups");
-        for (int g = 0; g < ds->n_groups; g++) cJSON_AddItemToArray(groups, cJSON_CreateString(ds->group_names[g]));
-        cJSON *classes = cJSON_AddArrayToObject(doc, "classes"), *rare = cJSON_AddArrayToObject(doc, "rare_classes");
-        for (int cl = 0; cl < K; cl++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "index", cl);
-            cJSON_AddStringToObject(e, "name", ds->classes[cl]);
-            cJSON_AddStringToObject(e, "group", ds->group_names[ds->group[cl]]);
-            cJSON_AddNumberToObject(e, "train", tr[cl]);
-            cJSON_AddNumberToObject(e, "valid", va[cl]);
-            cJSON_AddNumberToObject(e, "total", tr[cl] + va[cl]);
-            cJSON_AddItemToArray(classes, e);
-            if (tr[cl] + va[cl] < 10) cJSON_AddItemToArray(rare, cJSON_CreateString(ds->classes[cl]));
-        }
-        if (ds->kind == DS_MULTI && ds->n_groups > 1) {
-            int n_sets, rare_sets = rare_tag_sets(ds, 10, &n_sets);
-            cJSON_AddNumberToObject(doc, "tag_sets", n_sets);
-            cJSON_AddNumberToObject(doc, "rare_tag_sets", rare_sets);
-        }
-        cJSON *probs = cJSON_AddArrayToObject(doc, "problems");
-        for (int p = 0; p < ds->n_problems; p++) cJSON_AddItemToArray(probs, cJSON_CreateString(ds->problems[p]));
-        cJSON_AddNumberToObject(doc, "cache_bytes", (double)ds->cache_bytes);
-        if (grid && rc == 0) cJSON_AddStringToObject(doc, "grid", grid);
-        char *s = cJSON_Print(doc);
-        if (s) puts(s);
-        free(s);
-        cJSON_Delete(doc);
-    } else {
-        printf("data     %s\nlayout   %s\ntask     %s: %d %s, %s\n", ds->root, ds->layout, ds->task, K,
-               ds->kind == DS_MULTI ? "tags" : "classes", kind);
-        printf("images   %d (%d bad input%s skipped)\n", ds->n_items, ds->n_skipped, ds->n_skipped == 1 ? "" : "s");
-        printf("split    %d train, %d valid (%s)\n\n", sp.n_train, sp.n_valid, split_desc);
-        int wname = 5;
-        for (int cl = 0; cl < K; cl++)
-            if ((int)strlen(ds->classes[cl]) > wname) wname = (int)strlen(ds->classes[cl]);
-        bool grouped = ds->n_groups > 1;
-        printf("  %3s  %-*s %-*s%6s %6s %6s\n", "#", wname, "class", grouped ? 8 : 0, grouped ? "group" : "", "train",
-               "valid", "total");
-        for (int cl = 0; cl < K; cl++)
-            printf("  %3d  %-*s %-*s%6d %6d %6d\n", cl, wname, ds->classes[cl], grouped ? 8 : 0,
-                   grouped ? ds->group_names[ds->group[cl]] : "", tr[cl], va[cl], tr[cl] + va[cl]);
-        int n_rare = 0;
-        for (int cl = 0; cl < K; cl++) n_rare += tr[cl] + va[cl] < 10;
-        printf("\nclasses with fewer than 10 images (least stable accuracy): %d\n", n_rare);
-        for (int cl = 0; cl < K; cl++)
-            if (tr[cl] + va[cl] < 10) printf("  %-*s %d (%d train, %d valid)\n", wname, ds->classes[cl], tr[cl] + va[cl], tr[cl], va[cl]);
-        if (ds->kind == DS_MULTI && ds->n_groups > 1) {
-            int n_sets, rare_sets = rare_tag_sets(ds, 10, &n_sets);
-            printf("tag combinations (one per %s): %d, of which %d have fewer than 10 images%s\n",
-                   ds->n_groups == 2 ? "group pair" : "group set", n_sets, rare_sets,
-                   rare_sets ? " (listed with --task combo)" : "");
-        }
-        if (ds->n_problems) {
-            printf("\nproblems: %d\n", ds->n_problems);
-            for (int p = 0; p < ds->n_problems; p++) printf("  %s\n", ds->problems[p]);
-        }
-        if (grid && rc == 0) printf("\ngrid     %s (%d augmented training samples, %dx%d)\n", grid,
-                                    grid_n < sp.n_train ? grid_n : sp.n_train, size, size);
+        snprintf(split_desc, sizeof split_desc, "seed %llu, %g%% %s", (unsigned long long)a->seed, (double)a->pct * 100,
+                 v->sp->stratified ? "stratified" : "random");
+    printf("data     %s\nlayout   %s\ntask     %s: %d %s, %s\n", ds->root, ds->layout, ds->task, K,
+           ds->kind == DS_MULTI ? "tags" : "classes",
+           ds->kind == DS_MULTI ? "multi-label (sigmoid)" : "single-label (softmax)");
+    printf("images   %d (%d bad input%s skipped)\n", ds->n_items, ds->n_skipped, ds->n_skipped == 1 ? "" : "s");
+    printf("split    %d train, %d valid (%s)\n\n", v->sp->n_train, v->sp->n_valid, split_desc);
+    int wname = 5;
+    for (int cl = 0; cl < K; cl++)
+        if ((int)strlen(ds->classes[cl]) > wname) wname = (int)strlen(ds->classes[cl]);
+    bool grouped = ds->n_groups > 1;
+    printf("  %3s  %-*s %-*s%6s %6s %6s\n", "#", wname, "class", grouped ? 8 : 0, grouped ? "group" : "", "train",
+           "valid", "total");
+    for (int cl = 0; cl < K; cl++)
+        printf("  %3d  %-*s %-*s%6d %6d %6d\n", cl, wname, ds->classes[cl], grouped ? 8 : 0,
+               grouped ? ds->group_names[ds->group[cl]] : "", tr[cl], va[cl], tr[cl] + va[cl]);
+    int n_rare = 0;
+    for (int cl = 0; cl < K; cl++) n_rare += tr[cl] + va[cl] < 10;
+    printf("\nclasses with fewer than 10 images (least stable accuracy): %d\n", n_rare);
+    for (int cl = 0; cl < K; cl++)
+        if (tr[cl] + va[cl] < 10) printf("  %-*s %d (%d train, %d valid)\n", wname, ds->classes[cl], tr[cl] + va[cl], tr[cl], va[cl]);
+    if (ds->kind == DS_MULTI && ds->n_groups > 1) {
+        int n_sets, rare_sets = report_tag_sets(ds, 10, &n_sets);
+        printf("tag combinations (one per %s): %d, of which %d have fewer than 10 images%s\n",
+               ds->n_groups == 2 ? "group pair" : "group set", n_sets, rare_sets,
+               rare_sets ? " (listed with --task combo)" : "");
     }
-    if (json)
-        for (int p = 0; p < ds->n_problems; p++) fprintf(stderr, "stylenet: warning: %s\n", ds->problems[p]);
+    if (ds->n_problems) {
+        printf("\nproblems: %d\n", ds->n_problems);
+        for (int p = 0; p < ds->n_problems; p++) printf("  %s\n", ds->problems[p]);
+    }
+    if (v->grid_ok)
+        printf("\ngrid     %s (%d augmented training samples, %dx%d)\n", a->grid,
+               a->grid_n < v->sp->n_train ? a->grid_n : v->sp->n_train, a->size, a->size);
+}
+
+int cmd_data(int argc, char **argv) {
+    data_args a = {.pct = 0.2f, .seed = 42, .stratify = 1, .grid_n = 16, .size = 128, .threads = 2};
+    int r = parse(argc, argv, &a);
+    if (r) return r < 0 ? 0 : r;
+    dataset *ds = ds_open(&a.o);
+    if (!ds) return cli_fail("%s", sn_last_error());
+    ds_decode_opts dopt = {.n_threads = a.threads, .strict = a.o.strict, .max_side = a.size > 256 ? a.size : 256};
+    if (ds_decode(ds, &dopt) < 0) {
+        for (int p = 0; p < ds->n_problems; p++) fprintf(stderr, "stylenet: %s\n", ds->problems[p]);
+        int rc = cli_fail("%s", sn_last_error());
+        ds_free(ds);
+        return rc;
+    }
+    ds_split sp;
+    if (ds_make_split(ds, a.seed, a.pct, a.stratify, &sp) < 0) {
+        int rc = cli_fail("%s", sn_last_error());
+        ds_free(ds);
+        return rc;
+    }
+    int *tr = calloc((size_t)ds->n_classes, sizeof(int)), *va = calloc((size_t)ds->n_classes, sizeof(int)), rc = 0;
+    if (!tr || !va) {
+        rc = cli_fail("out of memory");
+    } else {
+        report_class_counts(ds, &sp, tr, va);
+        if (a.grid && report_sample_grid(ds, &sp, a.grid_n, a.size, a.seed, a.grid) < 0) rc = cli_fail("%s", sn_last_error());
+        data_view v = {.a = &a, .ds = ds, .sp = &sp, .tr = tr, .va = va, .grid_ok = a.grid && rc == 0};
+        if (a.json) print_json(&v);
+        else print_text(&v);
+    }
     free(tr);
     free(va);
     ds_split_free(&sp);

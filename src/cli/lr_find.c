@@ -15,7 +15,7 @@
 #include "cli/progress.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "train/recipe.h"
 
 static void usage(FILE *f) {
@@ -62,7 +62,7 @@ typedef struct {
 } sweep_settings;
 
 /* the result as JSON on stdout, with the sweep as the learner recorded it */
-static void print_json(const learner *l, const dataset *ds, const sn_model *m, const sweep_settings *ss,
+static void print_json(const learner *l, const dataset *ds, const classifier *m, const sweep_settings *ss,
                        const lr_find_info *info) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "data", ds->root);
@@ -167,9 +167,9 @@ int cmd_lr_find(int argc, char **argv) {
     if (!(end > start)) BAD("the sweep must rise: --start %g, --end %g", start, end);
     if (png && !*png) BAD("--png needs a file name");
 
-    sn_model *m = NULL;
+    classifier *m = NULL;
     if (model_path) {
-        if (!(m = model_load(model_path, NULL))) return cli_fail("%s", sn_last_error());
+        if (!(m = classifier_load(model_path, NULL))) return cli_fail("%s", sn_last_error());
         if (!dso.task && !strcmp(m->task, "multi")) dso.task = "multi";
         if (!size) size = m->size > 0 ? m->size : ro.sizes[0];
     }
@@ -178,12 +178,12 @@ int cmd_lr_find(int argc, char **argv) {
     ds_split sp;
     dataset *ds = recipe_open_data(&dso, &ro, vpct, &sp);
     if (!ds) {
-        model_free(m);
+        classifier_free(m);
         return cli_fail("%s", sn_last_error());
     }
     int rc = 1;
     learner *l = NULL;
-    if (m ? cli_check_classes(m, model_path, ds) < 0 : !(m = recipe_model(ds, &ro, size))) {
+    if (m ? classifier_check_classes(m, model_path, ds) < 0 : !(m = recipe_model(ds, &ro, size))) {
         cli_fail("%s", sn_last_error());
         goto out;
     }
@@ -213,7 +213,7 @@ int cmd_lr_find(int argc, char **argv) {
     rc = 0;
 out:
     learner_free(l);
-    model_free(m);
+    classifier_free(m);
     ds_split_free(&sp);
     ds_free(ds);
     return rc;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "core/error.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "serve/server.h"
 
 static void usage(FILE *f) {
@@ -63,7 +63,7 @@ int cmd_serve(int argc, char **argv) {
         {0, 0, 0, 0}};
     serve_opts so = serve_defaults();
     so.threads = omp_get_num_procs();
-    model_load_opts lo = {0};
+    classifier_load_opts lo = {0};
     const char *model_path = NULL;
     int c, bad = 0, max_pixels = 0;
     optind = 1;
@@ -112,7 +112,7 @@ int cmd_serve(int argc, char **argv) {
      * freed instead of staying in the heap as the training verbs want (main.c). */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     mallopt(M_TRIM_THRESHOLD, 8 << 20);
-    sn_model *m = model_load(model_path, &lo);
+    classifier *m = classifier_load(model_path, &lo);
     if (!m) return cli_fail("%s", sn_last_error());
     net_freeze_weights(m->net); /* the workers share these weights and never change them */
     /* SIGINT/SIGTERM are taken by sigwait below; blocked before the server's threads start so
@@ -125,7 +125,7 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     server *s = server_start(m, &so);
     if (!s) {
-        model_free(m);
+        classifier_free(m);
         return cli_fail("%s", sn_last_error());
     }
     const char *h = so.host;
@@ -141,6 +141,6 @@ int cmd_serve(int argc, char **argv) {
     printf("stylenet serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
     fflush(stdout);
     server_stop(s);
-    model_free(m);
+    classifier_free(m);
     return 0;
 }

@@ -9,7 +9,7 @@
 #include "cli/progress.h"
 #include "core/error.h"
 #include "data/dataset.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "train/predictions.h"
 #include "train/recipe.h"
 
@@ -192,7 +192,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
 }
 
 /* the final metrics and where the model went */
-static void print_results(const train_args *a, const dataset *ds, const sn_model *m, const recipe_result *r,
+static void print_results(const train_args *a, const dataset *ds, const classifier *m, const recipe_result *r,
                           double wall) {
     const recipe_opts *ro = &a->ro;
     bool multi = ds->kind == DS_MULTI;
@@ -225,7 +225,7 @@ int cmd_train(int argc, char **argv) {
     ds_split sp;
     dataset *ds = recipe_open_data(&a.dso, ro, a.vpct, &sp);
     if (!ds) return cli_fail("%s", sn_last_error());
-    sn_model *m = recipe_model(ds, ro, ro->sizes[0]);
+    classifier *m = recipe_model(ds, ro, ro->sizes[0]);
     if (!m) {
         ds_split_free(&sp);
         ds_free(ds);
@@ -238,7 +238,7 @@ int cmd_train(int argc, char **argv) {
     recipe_result r;
     int rc = recipe_run(m, ds, &sp, ro, &r);
     double wall = omp_get_wtime() - t0;
-    if (rc == 0 && model_save(m, out) < 0) rc = -1;
+    if (rc == 0 && classifier_save(m, out) < 0) rc = -1;
     /* what `stylenet report` needs besides the history: validation predictions, class names */
     if (rc == 0 && ro->lo.run_dir && predictions_write(ro->lo.run_dir, m, ds, &sp, &ro->lo, out, wall) < 0) rc = -1;
     if (rc == 1) {
@@ -257,7 +257,7 @@ int cmd_train(int argc, char **argv) {
     } else {
         print_results(&a, ds, m, &r, wall);
     }
-    model_free(m);
+    classifier_free(m);
     ds_split_free(&sp);
     ds_free(ds);
     return rc < 0 ? 1 : rc == 1 ? 3 : 0;

@@ -1,32 +1,22 @@
-/* model_file.c - stylenet model files, bare state dicts and TFLite files -> sn_model. */
+/* model_file.c - stylenet model files, bare state dicts and TFLite files: their descriptions and
+ * weights (see model_file.h). */
 #include "io/model_file.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
-#include "io/safetensors.h"
 #include "io/state.h"
 #include "io/tflite_net.h"
-#include "models/zoo.h"
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
-void model_free(sn_model *m) {
-    if (!m) return;
-    net_free(m->net);
-    for (int i = 0; m->classes && i < m->n_classes; i++) free(m->classes[i]);
-    free(m->classes);
-    free(m->history);
-    free(m);
-}
-
-static void free_names(char **names, int n) {
+void model_file_free_names(char **names, int n) {
     for (int i = 0; names && i < n; i++) free(names[i]);
     free(names);
 }
 
-char **read_labels(const char *path, int n) {
+char **model_file_read_labels(const char *path, int n) {
     FILE *f = fopen(path, "r");
     if (!f) {
         sn_error("%s: cannot open labels file: %m", path);
@@ -43,7 +33,10 @@ char **read_labels(const char *path, int n) {
         }
         line[len] = 0;
         if (len == 0 && feof(f)) break; /* final newline */
-        if (count < n) names[count] = strdup(line);
+        if (count < n && !(names[count] = strdup(line))) {
+            sn_error("out of memory reading %s", path);
+            goto fail;
+        }
         count++;
     }
     fclose(f);
@@ -59,54 +52,16 @@ char **read_labels(const char *path, int n) {
     return names;
 fail:
     if (f) fclose(f);
-    free_names(names, n);
+    model_file_free_names(names, n);
     return NULL;
 }
 
-static char **default_names(int n) {
-    char **names = calloc((size_t)n, sizeof(char *));
-    for (int i = 0; names && i < n; i++) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "class_%d", i);
-        names[i] = strdup(buf);
-    }
-    return names;
+const char *model_file_kind_name(model_file_kind k) {
+    return k == MODEL_FILE_STYLENET ? "stylenet" : k == MODEL_FILE_TFLITE ? "tflite" : "safetensors";
 }
 
 static int parse3(const char *s, float out[3]) {
     return s && sscanf(s, "%f,%f,%f", &out[0], &out[1], &out[2]) == 3 ? 0 : -1;
-}
-
-/* builds the net an sn_model describes (arch, head, size, classes) */
-static int build_net(sn_model *m, const char *path) {
-    model_opts o = model_default_opts();
-    o.in_h = o.in_w = m->size;
-    o.head = !strcmp(m->head, "fastai") ? MODEL_HEAD_FASTAI : MODEL_HEAD_DEFAULT;
-    if (m->head_ps >= 0) o.ps = m->head_ps;
-    if (m->head_lin_ftrs > 0) o.lin_ftrs = m->head_lin_ftrs;
-    m->net = model_build(m->arch, m->n_classes, &o);
-    if (!m->net) return sn_error_prefix("%s", path);
-    return 0;
-}
-
-static sn_model *load_tflite(const char *path, const model_load_opts *o) {
-    sn_model *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
-    snprintf(m->arch, sizeof m->arch, "mobilenet_v2_tf");
-    snprintf(m->head, sizeof m->head, "default");
-    snprintf(m->task, sizeof m->task, "single");
-    snprintf(m->source, sizeof m->source, "tflite");
-    m->head_ps = -1;
-    m->size = o && o->size > 0 ? o->size : 224;
-    m->n_classes = 1001;
-    for (int c = 0; c < 3; c++) m->mean[c] = m->std[c] = 0.5f; /* x/127.5 - 1 */
-    if (build_net(m, path) < 0 || net_load_tflite(m->net, path) < 0) goto fail;
-    m->classes = o && o->labels ? read_labels(o->labels, m->n_classes) : default_names(m->n_classes);
-    if (!m->classes) goto fail;
-    return m;
-fail:
-    model_free(m);
-    return NULL;
 }
 
 static int meta_int(const st_file *f, const char *key, int def) {
@@ -114,119 +69,131 @@ static int meta_int(const st_file *f, const char *key, int def) {
     return v ? atoi(v) : def;
 }
 
-static sn_model *load_safetensors(const char *path, const model_load_opts *o) {
-    st_file *f = st_open(path);
-    if (!f) return NULL;
-    sn_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        st_close(f);
-        return NULL;
-    }
-    m->head_ps = -1;
-    m->threshold = 0.5f;
-    const char *fmt = st_meta(f, "stylenet.format");
-    if (fmt) { /* our own model file */
-        snprintf(m->source, sizeof m->source, "stylenet");
-        if (strcmp(fmt, "1") != 0) {
-            sn_error("%s: stylenet model format '%s', this build reads format 1", path, fmt);
-            goto fail;
-        }
-        const char *arch = st_meta(f, "arch"), *head = st_meta(f, "head"), *task = st_meta(f, "task");
-        const char *classes = st_meta(f, "classes");
-        if (!arch || !head || !classes) {
-            sn_error("%s: stylenet model file without '%s' in its metadata", path,
-                     !arch ? "arch" : !head ? "head" : "classes");
-            goto fail;
-        }
-        snprintf(m->arch, sizeof m->arch, "%s", arch);
-        snprintf(m->head, sizeof m->head, "%s", head);
-        snprintf(m->task, sizeof m->task, "%s", task ? task : "single");
-        m->size = o && o->size > 0 ? o->size : meta_int(f, "size", 224);
-        if (st_meta(f, "head_ps")) m->head_ps = (float)atof(st_meta(f, "head_ps"));
-        m->head_lin_ftrs = meta_int(f, "head_lin_ftrs", 0);
-        if (st_meta(f, "threshold")) m->threshold = (float)atof(st_meta(f, "threshold"));
-        if (parse3(st_meta(f, "mean"), m->mean) < 0 || parse3(st_meta(f, "std"), m->std) < 0) {
-            sn_error("%s: metadata 'mean'/'std' missing or not three numbers", path);
-            goto fail;
-        }
-        cJSON *arr = cJSON_Parse(classes);
-        int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        if (n <= 0) {
-            cJSON_Delete(arr);
-            sn_error("%s: metadata 'classes' is not a non-empty JSON array of names", path);
-            goto fail;
-        }
-        m->classes = calloc((size_t)n, sizeof(char *));
-        m->n_classes = n;
-        for (int i = 0; m->classes && i < n; i++) {
-            const cJSON *s = cJSON_GetArrayItem(arr, i);
-            m->classes[i] = strdup(cJSON_IsString(s) ? s->valuestring : "?");
-        }
+/* "classes": a non-empty JSON array of names */
+static int read_classes(const st_file *f, const char *path, model_meta *m) {
+    cJSON *arr = cJSON_Parse(st_meta(f, "classes"));
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    if (n <= 0) {
         cJSON_Delete(arr);
-        cJSON *groups = st_meta(f, "groups") ? cJSON_Parse(st_meta(f, "groups")) : NULL;
-        for (int g = 0; cJSON_IsArray(groups) && g < cJSON_GetArraySize(groups) && g < 8; g++) {
-            const cJSON *e = cJSON_GetArrayItem(groups, g);
-            const cJSON *nm = cJSON_GetArrayItem(e, 0), *lo = cJSON_GetArrayItem(e, 1), *hi = cJSON_GetArrayItem(e, 2);
-            if (!cJSON_IsString(nm) || !cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) || lo->valueint < 0 ||
-                hi->valueint > n || lo->valueint >= hi->valueint) {
-                cJSON_Delete(groups);
-                sn_error("%s: metadata 'groups' entry %d is not [name, first, end] within the %d classes", path, g, n);
-                goto fail;
-            }
-            snprintf(m->group_names[g], sizeof m->group_names[g], "%s", nm->valuestring);
-            m->group_lo[g] = lo->valueint;
-            m->group_hi[g] = hi->valueint;
-            m->n_groups = g + 1;
-        }
-        cJSON_Delete(groups);
-        const char *hist = st_meta(f, "history");
-        if (hist) m->history = strdup(hist);
-        if (build_net(m, path) < 0 || net_load_st(m->net, f, NULL) < 0) goto fail;
-    } else { /* a bare PyTorch state dict */
-        snprintf(m->source, sizeof m->source, "safetensors");
-        if (!o || !o->arch) {
-            sn_error("%s: a plain state dict (no stylenet metadata): name its architecture with --arch (%s)", path,
-                     model_known_archs());
-            goto fail;
-        }
-        snprintf(m->arch, sizeof m->arch, "%s", o->arch);
-        snprintf(m->head, sizeof m->head, "default");
-        snprintf(m->task, sizeof m->task, "single");
-        m->size = o->size > 0 ? o->size : 224;
-        memcpy(m->mean, imagenet_mean, sizeof m->mean);
-        memcpy(m->std, imagenet_std, sizeof m->std);
-        /* the classifier's size decides the class count */
-        const char *fc = !strncmp(o->arch, "resnet", 6) ? "fc.weight" : "classifier.1.weight";
-        const st_tensor *t = st_find(f, fc);
-        if (!t || t->ndim != 2) {
-            sn_error("%s: no 2-D '%s' tensor: not a torchvision %s state dict", path, fc, o->arch);
-            goto fail;
-        }
-        m->n_classes = (int)t->shape[0];
-        if (build_net(m, path) < 0 || net_load_st(m->net, f, NULL) < 0) goto fail;
-        m->classes = o->labels ? read_labels(o->labels, m->n_classes) : default_names(m->n_classes);
-        if (!m->classes) goto fail;
+        return sn_error("%s: metadata 'classes' is not a non-empty JSON array of names", path);
     }
-    st_close(f);
-    return m;
-fail:
-    st_close(f);
-    model_free(m);
-    return NULL;
+    m->classes = calloc((size_t)n, sizeof(char *));
+    m->n_classes = n;
+    for (int i = 0; m->classes && i < n; i++) {
+        const cJSON *s = cJSON_GetArrayItem(arr, i);
+        if (!(m->classes[i] = strdup(cJSON_IsString(s) ? s->valuestring : "?"))) break;
+    }
+    cJSON_Delete(arr);
+    if (!m->classes || !m->classes[n - 1]) return sn_error("%s: out of memory reading the class names", path);
+    return 0;
 }
 
-sn_model *model_load(const char *path, const model_load_opts *opts) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sn_error("%s: cannot open model: %m", path);
-        return NULL;
+/* "groups": [[name, first, end], ...] within the classes (at most MODEL_MAX_GROUPS are kept) */
+static int read_groups(const st_file *f, const char *path, model_meta *m) {
+    cJSON *groups = st_meta(f, "groups") ? cJSON_Parse(st_meta(f, "groups")) : NULL;
+    const int n = m->n_classes;
+    for (int g = 0; cJSON_IsArray(groups) && g < cJSON_GetArraySize(groups) && g < MODEL_MAX_GROUPS; g++) {
+        const cJSON *e = cJSON_GetArrayItem(groups, g);
+        const cJSON *nm = cJSON_GetArrayItem(e, 0), *lo = cJSON_GetArrayItem(e, 1), *hi = cJSON_GetArrayItem(e, 2);
+        if (!cJSON_IsString(nm) || !cJSON_IsNumber(lo) || !cJSON_IsNumber(hi) || lo->valueint < 0 ||
+            hi->valueint > n || lo->valueint >= hi->valueint) {
+            cJSON_Delete(groups);
+            return sn_error("%s: metadata 'groups' entry %d is not [name, first, end] within the %d classes", path, g, n);
+        }
+        snprintf(m->group_names[g], sizeof m->group_names[g], "%s", nm->valuestring);
+        m->group_lo[g] = lo->valueint;
+        m->group_hi[g] = hi->valueint;
+        m->n_groups = g + 1;
     }
-    fclose(f);
-    if (is_tflite_file(path)) return load_tflite(path, opts);
-    return load_safetensors(path, opts);
+    cJSON_Delete(groups);
+    return 0;
 }
 
-int model_save(const sn_model *m, const char *path) {
+/* the metadata of a stylenet model file */
+static int read_stylenet(const st_file *f, const char *path, model_meta *m) {
+    const char *fmt = st_meta(f, "stylenet.format");
+    if (strcmp(fmt, "1") != 0) return sn_error("%s: stylenet model format '%s', this build reads format 1", path, fmt);
+    const char *arch = st_meta(f, "arch"), *head = st_meta(f, "head"), *task = st_meta(f, "task");
+    if (!arch || !head || !st_meta(f, "classes"))
+        return sn_error("%s: stylenet model file without '%s' in its metadata", path,
+                        !arch ? "arch" : !head ? "head" : "classes");
+    snprintf(m->arch, sizeof m->arch, "%s", arch);
+    snprintf(m->head, sizeof m->head, "%s", head);
+    snprintf(m->task, sizeof m->task, "%s", task ? task : "single");
+    m->size = meta_int(f, "size", 224);
+    if (st_meta(f, "head_ps")) m->head_ps = (float)atof(st_meta(f, "head_ps"));
+    m->head_lin_ftrs = meta_int(f, "head_lin_ftrs", 0);
+    if (st_meta(f, "threshold")) m->threshold = (float)atof(st_meta(f, "threshold"));
+    if (parse3(st_meta(f, "mean"), m->mean) < 0 || parse3(st_meta(f, "std"), m->std) < 0)
+        return sn_error("%s: metadata 'mean'/'std' missing or not three numbers", path);
+    if (read_classes(f, path, m) < 0 || read_groups(f, path, m) < 0) return -1;
+    const char *hist = st_meta(f, "history");
+    if (hist && !(m->history = strdup(hist))) return sn_error("%s: out of memory reading the history", path);
+    return 0;
+}
+
+/* a bare PyTorch state dict: the classifier's size decides the class count */
+static int read_state_dict(const st_file *f, const char *path, const char *arch, model_meta *m) {
+    snprintf(m->head, sizeof m->head, "default");
+    snprintf(m->task, sizeof m->task, "single");
+    m->size = 224;
+    memcpy(m->mean, imagenet_mean, sizeof m->mean);
+    memcpy(m->std, imagenet_std, sizeof m->std);
+    if (!arch) return 0; /* the caller asks for the architecture */
+    snprintf(m->arch, sizeof m->arch, "%s", arch);
+    const char *fc = !strncmp(arch, "resnet", 6) ? "fc.weight" : "classifier.1.weight";
+    const st_tensor *t = st_find(f, fc);
+    if (!t || t->ndim != 2) return sn_error("%s: no 2-D '%s' tensor: not a torchvision %s state dict", path, fc, arch);
+    m->n_classes = (int)t->shape[0];
+    return 0;
+}
+
+static void read_tflite(model_meta *m) {
+    snprintf(m->arch, sizeof m->arch, "mobilenet_v2_tf");
+    snprintf(m->head, sizeof m->head, "default");
+    snprintf(m->task, sizeof m->task, "single");
+    m->size = 224;
+    m->n_classes = 1001;
+    for (int c = 0; c < 3; c++) m->mean[c] = m->std[c] = 0.5f; /* x/127.5 - 1 */
+}
+
+int model_file_open(const char *path, const char *arch, model_file *f) {
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    f->meta.head_ps = -1;
+    f->meta.threshold = 0.5f;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return sn_error("%s: cannot open model: %m", path);
+    fclose(fp);
+    if (is_tflite_file(path)) {
+        f->kind = MODEL_FILE_TFLITE;
+        f->meta.threshold = 0;
+        read_tflite(&f->meta);
+        return 0;
+    }
+    if (!(f->st = st_open(path))) return -1;
+    f->kind = st_meta(f->st, "stylenet.format") ? MODEL_FILE_STYLENET : MODEL_FILE_STATE_DICT;
+    int r = f->kind == MODEL_FILE_STYLENET ? read_stylenet(f->st, path, &f->meta)
+                                           : read_state_dict(f->st, path, arch, &f->meta);
+    if (r < 0) model_file_close(f);
+    return r;
+}
+
+int model_file_load_weights(const model_file *f, net *n) {
+    if (f->kind == MODEL_FILE_TFLITE) return net_load_tflite(n, f->path) < 0 ? -1 : 0;
+    return net_load_st(n, f->st, NULL) < 0 ? -1 : 0;
+}
+
+void model_file_close(model_file *f) {
+    st_close(f->st);
+    f->st = NULL;
+    model_file_free_names(f->meta.classes, f->meta.n_classes);
+    f->meta.classes = NULL;
+    free(f->meta.history);
+    f->meta.history = NULL;
+}
+
+int model_file_write(const char *path, const net *n, const model_meta *m) {
     char size[16], ps[32], lin[16], thr[32], mean[64], sd[64];
     snprintf(size, sizeof size, "%d", m->size);
     snprintf(ps, sizeof ps, "%g", m->head_ps);
@@ -257,43 +224,8 @@ int model_save(const sn_model *m, const char *path) {
                           "head_lin_ftrs", lin, "size", size, "mean", mean, "std", sd, "task", m->task,
                           "threshold", thr, "classes", classes, "groups", groups,
                           "history", m->history ? m->history : "{}"};
-    int r = net_save_safetensors(m->net, path, meta, (int)(sizeof meta / sizeof *meta / 2));
+    int r = net_save_safetensors(n, path, meta, (int)(sizeof meta / sizeof *meta / 2));
     free(classes);
     free(groups);
     return r;
-}
-
-void model_classes_json(struct cJSON *o, const sn_model *m) {
-    cJSON *cl = cJSON_AddArrayToObject(o, "classes");
-    for (int i = 0; i < m->n_classes; i++) cJSON_AddItemToArray(cl, cJSON_CreateString(m->classes[i]));
-    cJSON *gr = cJSON_AddArrayToObject(o, "groups");
-    for (int g = 0; g < m->n_groups; g++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", m->group_names[g]);
-        cJSON_AddNumberToObject(e, "first", m->group_lo[g]);
-        cJSON_AddNumberToObject(e, "end", m->group_hi[g]);
-        cJSON_AddItemToArray(gr, e);
-    }
-}
-
-char *model_info_json(const sn_model *m, const char *path, bool pretty) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    cJSON_AddStringToObject(o, "model", path);
-    cJSON_AddStringToObject(o, "source", m->source);
-    cJSON_AddStringToObject(o, "arch", m->arch);
-    cJSON_AddStringToObject(o, "head", m->head);
-    cJSON_AddNumberToObject(o, "size", m->size);
-    cJSON_AddItemToObject(o, "mean", cJSON_CreateFloatArray(m->mean, 3));
-    cJSON_AddItemToObject(o, "std", cJSON_CreateFloatArray(m->std, 3));
-    cJSON_AddNumberToObject(o, "parameters", (double)model_num_params(m->net));
-    cJSON_AddNumberToObject(o, "macs_per_image", net_macs(m->net));
-    cJSON_AddStringToObject(o, "task", m->task);
-    model_classes_json(o, m);
-    cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
-    if (h) cJSON_AddItemToObject(o, "training", h);
-    char *t = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!t) sn_error("out of memory describing a model");
-    return t;
 }

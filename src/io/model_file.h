@@ -1,4 +1,4 @@
-/* model_file.h - a trained classifier as one file, and loading any supported weights file.
+/* model_file.h - the bytes of a model file: what a weights file says about the classifier in it.
  *
  * stylenet's model file is safetensors: the network's parameters in PyTorch layout and names
  * (io/state.h), plus "__metadata__" string entries that say how to rebuild and use it:
@@ -15,56 +15,67 @@
  *                    (Style multi: [["brand",0,7],["product",7,17]]); absent = one group
  *   history          JSON text: how it was trained (free form, shown by `stylenet info`)
  *
- * model_load(path, opts) accepts:
- *   - a stylenet model file (metadata above): rebuilt and loaded strictly;
- *   - a bare state dict in safetensors (torchvision / timm, as PyTorch wrote it): opts->arch
- *     names the architecture, ImageNet normalisation, classes from opts->labels or "class_<i>";
+ * model_file_open(path, arch, &f) reads the description of any supported weights file:
+ *   - a stylenet model file (metadata above), checked: format 1, arch, head and classes present,
+ *     mean/std three numbers each, groups within the classes;
+ *   - a bare state dict in safetensors (torchvision / timm, as PyTorch wrote it): `arch` names
+ *     the architecture; ImageNet normalisation, 224 px, single-label; the class count is the
+ *     rows of its classifier weight ("fc.weight" for ResNets, "classifier.1.weight" otherwise);
+ *     no class names (classes NULL);
  *   - a TFLite MobileNetV2 (mobilenet_v2_1.0_224_quant.tflite): mobilenet_v2_tf, 1001 classes,
- *     224x224, x/127.5 - 1, classes from opts->labels.
- * The kind is found from the bytes.  A labels file has one class name per line; its line count
- * must equal the model's outputs.  Every failure names the file and what is wrong.
- * model_save writes atomically (io/safetensors.h).
+ *     224 px, x/127.5 - 1, single-label, no class names.
+ * The kind is found from the bytes.  The file stays open (f.st) until model_file_close, so
+ * model_file_load_weights can fill a net built from the description (strictly: every tensor
+ * present with its shape).  Every failure names the file and what is wrong.
+ *
+ * model_file_write(path, net, meta) writes a stylenet model file atomically (io/safetensors.h).
+ * model_file_read_labels(path, n): a labels file has one class name per line; its line count
+ * must equal n.
  */
 #ifndef STYLENET_MODEL_FILE_H
 #define STYLENET_MODEL_FILE_H
-#include <stdbool.h>
+#include "io/safetensors.h"
 #include "nn/net.h"
 
+enum { MODEL_MAX_GROUPS = 8 };
+
+typedef enum { MODEL_FILE_STYLENET, MODEL_FILE_STATE_DICT, MODEL_FILE_TFLITE } model_file_kind;
+
+/* what a model file says besides its tensors */
 typedef struct {
-    net *net;
     char arch[32];
     char head[16];       /* "default" | "fastai" */
-    float head_ps;
-    int head_lin_ftrs;
+    float head_ps;       /* fastai head dropout; < 0: the head's default */
+    int head_lin_ftrs;   /* fastai hidden width; 0: the default */
     int size;            /* input side */
     float mean[3], std[3];
     char task[16];       /* "single" | "multi" */
     float threshold;     /* multi-label */
     int n_classes;
-    char **classes;
+    char **classes;      /* n_classes malloc'd names, or NULL when the file has none */
     int n_groups;        /* 0 = no groups */
-    char group_names[8][32];
-    int group_lo[8], group_hi[8];
+    char group_names[MODEL_MAX_GROUPS][32];
+    int group_lo[MODEL_MAX_GROUPS], group_hi[MODEL_MAX_GROUPS];
     char *history;       /* JSON text or NULL */
-    char source[32];     /* "stylenet" | "safetensors" | "tflite": what the file was */
-} sn_model;
+} model_meta;
 
 typedef struct {
-    const char *arch;    /* for bare state dicts */
-    const char *labels;  /* class names file, or NULL */
-    int size;            /* override the input size (0: the model's own) */
-} model_load_opts;
+    const char *path;
+    model_file_kind kind;
+    model_meta meta;     /* owned: model_file_close frees what is still there */
+    st_file *st;         /* safetensors kinds: the open file */
+} model_file;
 
-sn_model *model_load(const char *path, const model_load_opts *opts);
-int model_save(const sn_model *m, const char *path);
-void model_free(sn_model *m);
-/* reads a labels file: n names (exactly); returns a malloc'd array of malloc'd strings */
-char **read_labels(const char *path, int n);
-/* what `stylenet info --json` prints (and serve's GET /model): source, architecture, head, input
- * size and normalisation, parameters, MACs per image, task, classes, label groups and the training
- * history, as JSON text (pretty or one line) the caller frees; NULL if out of memory */
-char *model_info_json(const sn_model *m, const char *path, bool pretty);
-/* adds "classes" (names) and "groups" ([{name, first, end}]) to the JSON object o */
-struct cJSON;
-void model_classes_json(struct cJSON *o, const sn_model *m);
+/* reads path's description into *f (arch: the architecture of a bare state dict, may be NULL) */
+int model_file_open(const char *path, const char *arch, model_file *f);
+/* loads the file's tensors into n, a net built from f->meta */
+int model_file_load_weights(const model_file *f, net *n);
+void model_file_close(model_file *f);
+/* "stylenet" | "safetensors" | "tflite" */
+const char *model_file_kind_name(model_file_kind k);
+
+int model_file_write(const char *path, const net *n, const model_meta *meta);
+/* n names (exactly), malloc'd, from a labels file; NULL with an error naming the file */
+char **model_file_read_labels(const char *path, int n);
+void model_file_free_names(char **names, int n);
 #endif

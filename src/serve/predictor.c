@@ -8,9 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "core/error.h"
-#include "data/augment.h"
 #include "io/image.h"
-#include "kernels/loss.h"
 
 struct predictor {
     pred_pool *pool;
@@ -21,10 +19,8 @@ struct predictor {
 };
 
 struct pred_pool {
-    const sn_model *model;
+    const classifier *model;
     pred_opts o;
-    aug_opts aug;
-    bool multi;
     int n;
     predictor *workers;
     predictor *free_list;
@@ -58,7 +54,7 @@ static net *share_net(const net *src) {
 
 static void free_shared_net(net *c) { net_free(c); }
 
-pred_pool *pred_pool_create(const sn_model *m, int n_workers, const pred_opts *o) {
+pred_pool *pred_pool_create(const classifier *m, int n_workers, const pred_opts *o) {
     if (n_workers < 1 || n_workers > 1024) {
         sn_error("inference workers: %d (1 to 1024)", n_workers);
         return NULL;
@@ -74,8 +70,6 @@ pred_pool *pred_pool_create(const sn_model *m, int n_workers, const pred_opts *o
     if (p->o.max_views > PRED_MAX_VIEWS) p->o.max_views = PRED_MAX_VIEWS;
     if (p->o.compute_threads < 1) p->o.compute_threads = 1;
     if (p->o.max_waiting < 0) p->o.max_waiting = 0;
-    aug_defaults(&p->aug);
-    p->multi = !strcmp(m->task, "multi");
     p->n = n_workers;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -209,26 +203,8 @@ int pred_sniff_size(const void *bytes, size_t n, int *w, int *h) {
     return -1;
 }
 
-/* the source of the TTA views: short side at most 5/4 of the model's size, as `eval` caches it */
-static int shrink_copy(const image *im, int max_side, image *out) {
-    int s = im->w < im->h ? im->w : im->h;
-    if (s <= max_side) {
-        out->w = im->w;
-        out->h = im->h;
-        out->rgb = malloc((size_t)im->w * im->h * 3);
-        if (!out->rgb) return sn_error("out of memory");
-        memcpy(out->rgb, im->rgb, (size_t)im->w * im->h * 3);
-        return 0;
-    }
-    int w = im->w == s ? max_side : (int)((double)im->w * max_side / s + 0.5);
-    int h = im->h == s ? max_side : (int)((double)im->h * max_side / s + 0.5);
-    return image_resize(im, w < 1 ? 1 : w, h < 1 ? 1 : h, out);
-}
-
 int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int views, float *probs, pred_info *info) {
     pred_pool *p = w->pool;
-    const sn_model *m = p->model;
-    const int S = m->size, K = m->n_classes;
     pred_info inf = {0};
     if (views < 0 || views > p->o.max_views) {
         sn_error("%d test-time augmentation views asked for, at most %d", views, p->o.max_views);
@@ -241,49 +217,19 @@ int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int vi
                  p->o.max_pixels);
         return PRED_TOO_LARGE;
     }
-    image im, src = {0};
+    image im;
     if (image_decode(bytes, n, name, &im) < 0) return PRED_BAD_IMAGE;
     inf.width = im.w;
     inf.height = im.h;
-    if (views > 0 && shrink_copy(&im, S * 5 / 4, &src) < 0) {
-        image_free(&im);
-        return PRED_INTERNAL;
-    }
     inf.decode_ms = now_ms() - t0; /* decoding, and below each view's crop, resize, normalisation */
-    int old_threads = omp_get_max_threads(), rc = PRED_OK;
+    int old_threads = omp_get_max_threads();
     omp_set_num_threads(p->o.compute_threads);
-    for (int v = 0; v <= views; v++) {
-        double ta = now_ms();
-        if (v == 0) {
-            if (image_to_input(&im, S, m->mean, m->std, w->x) < 0) {
-                rc = PRED_INTERNAL;
-                break;
-            }
-            image_free(&im);
-        } else {
-            aug_params ap;
-            aug_draw(&p->aug, p->o.seed, 1000000ull + (unsigned long long)v, 0, &ap);
-            aug_warp(&src, &ap, S, m->mean, m->std, w->x);
-        }
-        double tb = now_ms();
-        inf.decode_ms += tb - ta;
-        net_set_batch(w->net, 1); /* sized at creation: never allocates */
-        const float *logits = net_forward(w->net, w->x, false);
-        if (!logits) {
-            rc = PRED_INTERNAL;
-            break;
-        }
-        if (p->multi) loss_sigmoid(K, logits, w->prob);
-        else loss_softmax(1, K, logits, w->prob);
-        for (int k = 0; k < K; k++) probs[k] = v == 0 ? w->prob[k] : probs[k] + w->prob[k];
-        inf.compute_ms += now_ms() - tb;
-    }
+    double ms[2];
+    int rc = classifier_image_probs(p->model, w->net, &im, views, p->o.seed, w->x, w->prob, probs, ms);
     omp_set_num_threads(old_threads);
-    image_free(&im);
-    image_free(&src);
-    if (rc != PRED_OK) return rc;
-    if (views > 0)
-        for (int k = 0; k < K; k++) probs[k] /= (float)(views + 1);
+    if (rc < 0) return PRED_INTERNAL;
+    inf.decode_ms += ms[0];
+    inf.compute_ms = ms[1];
     if (info) *info = inf;
     return PRED_OK;
 }

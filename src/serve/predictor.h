@@ -10,11 +10,10 @@
  *   called, it returns NULL at once (the server answers 503).  pred_release() gives it back.
  * - pred_run(worker, bytes, n, name, views, probs, info): sniffs the format and the pixel size
  *   from the header (more than opts.max_pixels: PRED_TOO_LARGE, nothing decoded), decodes PNG or
- *   JPEG (io/image.h), centre-crops and resizes to the model's size exactly as `stylenet predict`
- *   does, and runs the net.  views > 0 adds that many test-time-augmentation views (fastai's
- *   default augmentation, the source shrunk to 5/4 of the model's size first as `eval --tta`
- *   does, views drawn from a fixed seed: the same bytes give the same answer) and averages the
- *   probabilities.  probs[n_classes] receives sigmoid (multi-label) or softmax probabilities.
+ *   JPEG (io/image.h) and scores it as `stylenet predict` does, with `views` test-time
+ *   augmentation views averaged in (classifier_image_probs, seeded by opts.seed: the same bytes
+ *   give the same answer).  probs[n_classes] receives sigmoid (multi-label) or softmax
+ *   probabilities.
  *   Errors: PRED_BAD_IMAGE (not PNG/JPEG, truncated, corrupt: sn_last_error() names `name` and
  *   the problem), PRED_TOO_LARGE, PRED_INTERNAL (out of memory).
  * - Compute inside pred_run uses opts.compute_threads OpenMP threads (default 1: one core per
@@ -24,7 +23,7 @@
 #define STYLENET_PREDICTOR_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 
 enum { PRED_OK = 0, PRED_BAD_IMAGE = -1, PRED_TOO_LARGE = -2, PRED_INTERNAL = -3 };
 enum { PRED_MAX_VIEWS = 16 };
@@ -47,7 +46,7 @@ typedef struct predictor predictor;
 typedef struct pred_pool pred_pool;
 
 pred_opts pred_defaults(void);
-pred_pool *pred_pool_create(const sn_model *m, int n_workers, const pred_opts *o);
+pred_pool *pred_pool_create(const classifier *m, int n_workers, const pred_opts *o);
 void pred_pool_free(pred_pool *p);
 /* wakes every waiter (they get NULL) and refuses new acquisitions */
 void pred_pool_shutdown(pred_pool *p);

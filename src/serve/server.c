@@ -20,19 +20,18 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "classifier/metrics.h"
 #include "core/error.h"
-#include "models/zoo.h"
-#include "serve/metrics.h"
 #include "serve/page.h"
 #include "serve/predictor.h"
-#include "train/metrics.h"
+#include "serve/stats.h"
 
 struct server {
     struct MHD_Daemon *d;
-    const sn_model *model;
+    const classifier *model;
     serve_opts o;
     pred_pool *pool;
-    serve_metrics *metrics;
+    serve_stats *stats;
     char *model_json;    /* /model, made once */
     char *info_labels;   /* stylenet_model_info's labels */
     atomic_size_t buffered;
@@ -265,16 +264,16 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, req *r) {
              "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
              s->info_labels, workers, busy, waiting, atomic_load(&s->buffered), now_s() - s->started,
              resident_bytes());
-    char *text = metrics_render(s->metrics, extra);
+    char *text = stats_render(s->stats, extra);
     if (!text) return respond_error(c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
     return respond(c, r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text),
                    MHD_RESPMEM_MUST_FREE, NULL);
 }
 
 /* the k most probable of classes [lo, hi) as a JSON array */
-static cJSON *top_array(const sn_model *m, const float *p, int lo, int hi, int k, ranked_class *order) {
+static cJSON *top_array(const classifier *m, const float *p, int lo, int hi, int k, ranked_class *order) {
     int n = hi - lo;
-    rank_classes(p, lo, hi, order);
+    metrics_rank_classes(p, lo, hi, order);
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; arr && i < k && i < n; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -288,7 +287,7 @@ static cJSON *top_array(const sn_model *m, const float *p, int lo, int hi, int k
 
 static enum MHD_Result answer_predict(struct MHD_Connection *c, req *r) {
     server *s = r->s;
-    const sn_model *m = s->model;
+    const classifier *m = s->model;
     if (r->len == 0)
         return respond_error(c, r, MHD_HTTP_BAD_REQUEST,
                              r->form
@@ -365,7 +364,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, req *r, const char *
     }
     if (r->route == ROUTE_PREDICT ? strcmp(method, "POST") != 0 : !is_get(method)) {
         const char *allow = r->route == ROUTE_PREDICT ? "POST" : "GET, HEAD";
-        snprintf(msg, sizeof msg, "%.32s is not allowed on %s (use %s)", method, metrics_route_path(r->route), allow);
+        snprintf(msg, sizeof msg, "%.32s is not allowed on %s (use %s)", method, stats_route_path(r->route), allow);
         return respond_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, msg, allow);
     }
     switch (r->route) {
@@ -481,14 +480,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
     double end = r->status ? r->t_answer : now_s();
     if (r->status) {
-        metrics_request(s->metrics, r->route, r->status, end - r->t0, r->status == 200 ? r->compute_s : -1);
+        stats_request(s->stats, r->route, r->status, end - r->t0, r->status == 200 ? r->compute_s : -1);
     } else {
         int why = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? ABORT_TIMEOUT
                   : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT || toe == MHD_REQUEST_TERMINATED_READ_ERROR
                       ? ABORT_CLIENT
                   : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? ABORT_SHUTDOWN
                                                                   : ABORT_ERROR;
-        metrics_aborted(s->metrics, r->route, why);
+        stats_aborted(s->stats, r->route, why);
     }
     if (!s->o.quiet) {
         static const char *why[] = {"ok", "error", "timeout", "shutdown", "read error", "client gone"};
@@ -509,7 +508,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     (void)c;
     (void)socket_context;
     server *s = cls;
-    metrics_connection(s->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED);
+    stats_connection(s->stats, toe == MHD_CONNECTION_NOTIFY_STARTED);
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap) {
@@ -524,8 +523,8 @@ static void on_log(void *cls, const char *fmt, va_list ap) {
 /* ------------------------------------------------------------------ start, stop */
 
 /* what `stylenet info --json` prints, with a final newline */
-static char *model_json(const sn_model *m, const char *path) {
-    char *s = model_info_json(m, path, false);
+static char *model_json(const classifier *m, const char *path) {
+    char *s = classifier_info_json(m, path, false);
     if (!s) return NULL;
     size_t n = strlen(s);
     char *t = realloc(s, n + 2);
@@ -553,7 +552,7 @@ static void label_value(char *out, size_t cap, const char *v) {
     out[k] = 0;
 }
 
-server *server_start(const sn_model *m, const serve_opts *o) {
+server *server_start(const classifier *m, const serve_opts *o) {
     serve_opts op = o ? *o : serve_defaults();
     if (op.threads < 1 || op.max_body < 1 || op.max_connections < 1 || op.timeout_s < 1 || op.queue < 0 ||
         op.tta_views < 0 || op.tta_views > PRED_MAX_VIEWS || op.top < 1 || op.max_pixels < 1 || op.port < 0 ||
@@ -593,14 +592,14 @@ server *server_start(const sn_model *m, const serve_opts *o) {
     po.max_waiting = op.queue;
     po.wait_ms = op.timeout_s * 1000;
     s->pool = pred_pool_create(m, op.threads, &po);
-    s->metrics = metrics_create();
+    s->stats = stats_create();
     s->model_json = model_json(m, op.model_path);
     char name[256], arch[64], task[32];
     label_value(name, sizeof name, op.model_name);
     label_value(arch, sizeof arch, m->arch);
     label_value(task, sizeof task, m->task);
     s->info_labels = malloc(512);
-    if (!s->pool || !s->metrics || !s->model_json || !s->info_labels) {
+    if (!s->pool || !s->stats || !s->model_json || !s->info_labels) {
         if (s->pool) sn_error("out of memory");
         server_stop(s);
         return NULL;
@@ -634,7 +633,7 @@ void server_stop(server *s) {
     if (s->pool) pred_pool_shutdown(s->pool);
     if (s->d) MHD_stop_daemon(s->d);
     pred_pool_free(s->pool);
-    metrics_free(s->metrics);
+    stats_free(s->stats);
     free(s->model_json);
     free(s->info_labels);
     free(s);

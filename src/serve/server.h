@@ -14,7 +14,7 @@
  *                    probabilities, the top-k classes overall, image size, TTA views, times.
  *     GET  /healthz  {"status": "ok", ...workers, load}
  *     GET  /model    what `stylenet info --json` says about the model
- *     GET  /metrics  Prometheus text (metrics.h) plus model info, workers, resident memory
+ *     GET  /metrics  Prometheus text (stats.h) plus model info, workers, resident memory
  *   HEAD is accepted wherever GET is.
  * - Status codes: 400 bad query, bad or truncated multipart, no image; 404 unknown path; 405
  *   wrong method (with Allow); 413 body over max_body (at once from Content-Length, or when a
@@ -31,7 +31,7 @@
 #define STYLENET_SERVER_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 
 typedef struct {
     const char *host;       /* listening address (default "127.0.0.1": loopback only) */
@@ -54,7 +54,7 @@ typedef struct {
 typedef struct server server;
 
 serve_opts serve_defaults(void);
-server *server_start(const sn_model *m, const serve_opts *o);
+server *server_start(const classifier *m, const serve_opts *o);
 int server_port(const server *s);
 /* stops listening, wakes requests waiting for a worker (503), waits for the running ones */
 void server_stop(server *s);

@@ -61,7 +61,7 @@ static int open_history(learner *l) {
     return 0;
 }
 
-learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, const learner_opts *o) {
+learner *learner_create(classifier *model, dataset *ds, const ds_split *split, const learner_opts *o) {
     if (model->n_classes != ds->n_classes) {
         sn_error("the model has %d outputs but the data set has %d classes", model->n_classes, ds->n_classes);
         return NULL;

@@ -39,7 +39,7 @@
 #include <stdint.h>
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "train/optim.h"
 
 typedef enum { SCHED_SGDR, SCHED_ONECYCLE, SCHED_CONSTANT } sched_kind;
@@ -132,7 +132,7 @@ typedef struct {
 typedef struct learner learner;
 
 learner_opts learner_defaults(void);
-learner *learner_create(sn_model *model, dataset *ds, const ds_split *split, const learner_opts *o);
+learner *learner_create(classifier *model, dataset *ds, const ds_split *split, const learner_opts *o);
 void learner_free(learner *l);
 
 /* trains one phase; 0 done, 1 stopped by opts.stop_after, -1 on error (a bad image with

@@ -16,7 +16,7 @@
 #include "train/learner.h"
 
 struct learner {
-    sn_model *model;
+    classifier *model;
     net *net;
     dataset *ds;
     ds_split split;

@@ -5,21 +5,21 @@
 #include "core/error.h"
 #include "kernels/loss.h"
 #include "train/learner_internal.h"
-#include "train/metrics.h"
+#include "classifier/metrics.h"
 
 static void score(const learner *l, int n, const float *probs, const float *targets, const int *labels,
                   eval_result *r) {
     r->n = n;
     r->n_groups = l->n_groups;
     if (l->multi) {
-        r->fbeta = fbeta_samples(n, l->C, probs, targets, l->o.thresh, l->o.beta);
-        r->best_thresh = best_threshold(n, l->C, probs, targets, l->o.beta, &r->best_fbeta);
+        r->fbeta = metrics_fbeta_samples(n, l->C, probs, targets, l->o.thresh, l->o.beta);
+        r->best_thresh = metrics_best_threshold(n, l->C, probs, targets, l->o.beta, &r->best_fbeta);
     } else {
-        r->accuracy = accuracy(n, l->C, probs, labels);
+        r->accuracy = metrics_accuracy(n, l->C, probs, labels);
     }
     for (int g = 0; g < l->n_groups; g++)
-        r->group_acc[g] = group_accuracy(n, l->C, probs, targets, l->bounds[g], l->bounds[g + 1]);
-    if (l->n_groups) r->all_right = groups_all_right(n, l->C, probs, targets, l->bounds, l->n_groups);
+        r->group_acc[g] = metrics_group_accuracy(n, l->C, probs, targets, l->bounds[g], l->bounds[g + 1]);
+    if (l->n_groups) r->all_right = metrics_groups_all_right(n, l->C, probs, targets, l->bounds, l->n_groups);
 }
 
 static void to_probs(const learner *l, int n, const float *logits, float *out) {

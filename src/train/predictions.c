@@ -2,31 +2,13 @@
 #include "train/predictions.h"
 #include <cjson/cJSON.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/error.h"
+#include "classifier/metrics.h"
 #include "train/recipe.h"
-
-double prediction_loss(int n_classes, const float *probs, const uint8_t *hot, bool multi) {
-    const double lo = 1e-7, hi = 1 - 1e-7;
-    double loss = 0;
-    if (multi) {
-        for (int c = 0; c < n_classes; c++) {
-            double p = probs[c] < lo ? lo : probs[c] > hi ? hi : probs[c];
-            loss -= hot[c] ? log(p) : log(1 - p);
-        }
-        return n_classes > 0 ? loss / n_classes : 0;
-    }
-    for (int c = 0; c < n_classes; c++)
-        if (hot[c]) {
-            double p = probs[c] < lo ? lo : probs[c] > hi ? hi : probs[c];
-            return -log(p);
-        }
-    return 0;
-}
 
 /* JSON text of a string (quoted, escaped) into a malloc'd buffer */
 static char *json_str(const char *s) {
@@ -94,13 +76,12 @@ static int write_predictions(const char *path, const dataset *ds, const ds_split
         fputs("],\"probs\":[", f);
         const float *p = probs + (size_t)i * C;
         for (int c = 0; c < C; c++) fprintf(f, "%s%.9g", c ? "," : "", (double)p[c]);
-        fprintf(f, "],\"loss\":%.9g}\n", prediction_loss(C, p, h, multi));
+        fprintf(f, "],\"loss\":%.9g}\n", metrics_image_loss(C, p, h, multi));
     }
     return finish_atomic(f, tmp, path);
 }
 
-
-static int write_run(const char *path, const sn_model *m, const dataset *ds, const ds_split *sp, const char *model_path,
+static int write_run(const char *path, const classifier *m, const dataset *ds, const ds_split *sp, const char *model_path,
                      double wall, const eval_result *r) {
     const bool multi = ds->kind == DS_MULTI;
     char buf[PATH_MAX];
@@ -116,7 +97,7 @@ static int write_run(const char *path, const sn_model *m, const dataset *ds, con
     abs_path(ds->root, buf, sizeof buf);
     cJSON_AddStringToObject(o, "data", buf);
     cJSON_AddStringToObject(o, "layout", ds->layout ? ds->layout : "");
-    model_classes_json(o, m);
+    classifier_classes_json(o, m);
     cJSON_AddNumberToObject(o, "train_images", sp->n_train);
     cJSON_AddNumberToObject(o, "valid_images", sp->n_valid);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
@@ -141,7 +122,7 @@ static int write_run(const char *path, const sn_model *m, const dataset *ds, con
     return finish_atomic(f, tmp, path);
 }
 
-int predictions_write(const char *run_dir, sn_model *m, dataset *ds, const ds_split *split, const learner_opts *opts,
+int predictions_write(const char *run_dir, classifier *m, dataset *ds, const ds_split *split, const learner_opts *opts,
                       const char *model_path, double wall_seconds) {
     if (split->n_valid <= 0) return 0; /* nothing to predict */
     learner_opts lo = *opts;

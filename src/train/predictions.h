@@ -9,9 +9,9 @@
  *      "truth": [0, 8], "probs": [0.91, ...], "loss": 0.153}
  *   truth: the indices of the image's true classes (one for single-label data); probs: the
  *   model's probability of every class (sigmoid for multi-label, softmax for single-label);
- *   loss: the image's own loss from those probabilities: mean binary cross-entropy over the
- *   classes (multi-label) or -log p(true class) (single-label), probabilities clamped to
- *   [1e-7, 1 - 1e-7], so a saturated prediction costs at most 16.1.
+ *   loss: the image's own loss from those probabilities (metrics_image_loss in
+ *   classifier/metrics.h: mean binary cross-entropy over the classes for multi-label data,
+ *   -log p(true class) for single-label, at most 16.1).
  * - run_dir/run.json: what the report needs to name things:
  *     {"format": 1, "kind": "multi"|"single", "task": "multi", "model": "/abs/style.stn",
  *      "arch": ..., "size": 128, "threshold": 0.2, "data": "/abs/data/style", "layout": ...,
@@ -28,11 +28,9 @@
 #ifndef STYLENET_PREDICTIONS_H
 #define STYLENET_PREDICTIONS_H
 #include "data/dataset.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "train/learner.h"
 
-int predictions_write(const char *run_dir, sn_model *m, dataset *ds, const ds_split *split, const learner_opts *opts,
+int predictions_write(const char *run_dir, classifier *m, dataset *ds, const ds_split *split, const learner_opts *opts,
                       const char *model_path, double wall_seconds);
-/* the per-image loss defined above, from n_classes probabilities and the 0/1 targets */
-double prediction_loss(int n_classes, const float *probs, const uint8_t *hot, bool multi);
 #endif

@@ -43,12 +43,12 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
-sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
+classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     const char *arch = o->arch;
     bool tflite = o->pretrained && is_tflite_file(o->pretrained);
     if (tflite) arch = "mobilenet_v2_tf";
     if (!arch) arch = "resnet34";
-    sn_model *m = calloc(1, sizeof *m);
+    classifier *m = calloc(1, sizeof *m);
     if (!m) {
         sn_error("out of memory for a model");
         return NULL;
@@ -114,12 +114,12 @@ sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
 oom:
     sn_error("out of memory for a model of %d classes", ds->n_classes);
 fail:
-    model_free(m);
+    classifier_free(m);
     return NULL;
 }
 
 void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const sn_model *m) {
+                       const classifier *m) {
     cJSON *e = cJSON_AddObjectToObject(o, key);
     cJSON_AddNumberToObject(e, loss_key, r->loss);
     if (multi) {
@@ -133,7 +133,7 @@ void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const ev
     if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
 }
 
-double recipe_lr_find(learner *l, sn_model *m, const recipe_opts *o, bool unfrozen, int size, double start,
+double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfrozen, int size, double start,
                       double end, int n, const char *png, lr_find_info *info) {
     net_freeze_groups(m->net, unfrozen ? 0 : 2);
     net_freeze_bn(m->net, 2, !unfrozen || o->lo.freeze_bn);
@@ -141,7 +141,7 @@ double recipe_lr_find(learner *l, sn_model *m, const recipe_opts *o, bool unfroz
 }
 
 /* the model remembers how it was made: the recipe, the data, the results and the epochs (m->history) */
-static int record_history(const learner *l, sn_model *m, const dataset *ds, const ds_split *split,
+static int record_history(const learner *l, classifier *m, const dataset *ds, const ds_split *split,
                           const recipe_opts *o, double lr, int train_size, int test_size, const recipe_result *res) {
     cJSON *h = cJSON_CreateObject();
     if (!h) return sn_error("out of memory");
@@ -173,7 +173,7 @@ static int record_history(const learner *l, sn_model *m, const dataset *ds, cons
     return m->history ? 0 : sn_error("out of memory");
 }
 
-int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
+int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *res) {
     memset(res, 0, sizeof *res);
     learner *l = learner_create(m, ds, split, &o->lo);
     if (!l) return -1;

@@ -23,7 +23,7 @@
 #define STYLENET_RECIPE_H
 #include <stdbool.h>
 #include "data/dataset.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "train/learner.h"
 
 typedef struct {
@@ -53,10 +53,10 @@ recipe_opts recipe_defaults(void);
  * the stratified split of valid_pct seeded by o->split_seed (or o->lo.seed) into *sp.  NULL (sn_error) on failure. */
 dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float valid_pct, ds_split *sp);
 uint64_t recipe_split_seed(const recipe_opts *o);
-sn_model *recipe_model(const dataset *ds, const recipe_opts *o, int size);
+classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size);
 /* the recipe's LR finder: the body frozen with its batch-norm statistics (or, with unfrozen, every
  * layer trainable, batch norm frozen only with o->lo.freeze_bn), then learner_lr_find_info. */
-double recipe_lr_find(learner *l, sn_model *m, const recipe_opts *o, bool unfrozen, int size, double start,
+double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfrozen, int size, double start,
                       double end, int n, const char *png, lr_find_info *info);
 
 typedef struct {
@@ -67,10 +67,10 @@ typedef struct {
 
 /* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r.  Returns 0,
  * 1 when stopped by lo.stop_after (the checkpoint holds the run), -1 on error */
-int recipe_run(sn_model *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
+int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
 /* adds object `key` to o: the loss under loss_key, F-beta and its best threshold (multi-label) or
  * accuracy, each label group's accuracy and all-right; the form of `train --json`'s results */
 struct cJSON;
 void recipe_add_result(struct cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const sn_model *m);
+                       const classifier *m);
 #endif

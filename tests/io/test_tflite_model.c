@@ -11,7 +11,7 @@
 #include "../common/check.h"
 #include "core/error.h"
 #include "io/image.h"
-#include "io/model_file.h"
+#include "classifier/classifier.h"
 #include "io/safetensors.h"
 #include "io/tflite_net.h"
 #include "models/zoo.h"
@@ -70,16 +70,16 @@ static bool read_rendition(float **in, float **want) {
 }
 
 /* the TFLite MobileNetV2 with its labels; NULL after a failed check */
-static sn_model *load_tflite(void) {
+static classifier *load_tflite(void) {
     set_paths();
-    model_load_opts lo = {.labels = labels_path};
-    sn_model *m = model_load(tflite_path, &lo);
+    classifier_load_opts lo = {.labels = labels_path};
+    classifier *m = classifier_load(tflite_path, &lo);
     check(m != NULL, "load the TFLite MobileNetV2 (%s)", m ? "ok" : sn_last_error());
     return m;
 }
 
 /* the three check photos through our decoder and m's preprocessing (malloc'd) */
-static float *preprocess(const sn_model *m) {
+static float *preprocess(const classifier *m) {
     float *mine = calloc((size_t)N * S * S * 3, sizeof(float));
     for (int i = 0; mine && i < N; i++) {
         char p[4096];
@@ -94,43 +94,43 @@ static float *preprocess(const sn_model *m) {
 }
 
 static void case_load(void) {
-    sn_model *m = load_tflite();
+    classifier *m = load_tflite();
     if (!m) return;
     check(!strcmp(m->arch, "mobilenet_v2_tf") && m->n_classes == K && m->size == S, "it is mobilenet_v2_tf, 1001 "
           "classes, 224x224");
     check(!strcmp(m->classes[20], "chickadee"), "class 20 is named chickadee (%s)", m->classes[20]);
-    model_free(m);
+    classifier_free(m);
 }
 
 /* our decoder + preprocessing produce the rendition's input (x/127.5-1 vs (x/255-.5)/.5: 1 ulp) */
 static void case_preprocess(void) {
     float *in, *want;
-    sn_model *m = read_rendition(&in, &want) ? load_tflite() : NULL;
+    classifier *m = read_rendition(&in, &want) ? load_tflite() : NULL;
     float *mine = m ? preprocess(m) : NULL;
     if (m && check(mine != NULL, "memory for the preprocessed photos"))
         check_close("preprocessed check photos equal the rendition's input", mine, in, (size_t)N * S * S * 3, 0, 1e-6f);
     free(mine);
     free(in);
     free(want);
-    model_free(m);
+    classifier_free(m);
 }
 
 /* m saved as a stylenet model file and loaded back: the same metadata, logits y0 on `in` */
-static void round_trip(const sn_model *m, const float *in, const float *y0) {
+static void round_trip(const classifier *m, const float *in, const float *y0) {
     char tmp[] = "/tmp/stylenet_test_XXXXXX";
     int fd = mkstemp(tmp);
     if (!check(fd >= 0, "temp file")) return;
     close(fd);
-    int saved = model_save(m, tmp);
+    int saved = classifier_save(m, tmp);
     check(saved == 0, "save as a stylenet model file (%s)", saved ? sn_last_error() : "ok");
-    sn_model *m2 = model_load(tmp, NULL);
+    classifier *m2 = classifier_load(tmp, NULL);
     if (check(m2 != NULL, "reload it (%s)", m2 ? "ok" : sn_last_error())) {
         check(!strcmp(m2->arch, m->arch) && m2->n_classes == K && !strcmp(m2->classes[286], m->classes[286]) &&
               m2->mean[0] == 0.5f && m2->size == S, "metadata survives: arch, classes, size, normalisation");
         net_set_batch(m2->net, N);
         const float *y2 = net_forward(m2->net, in, false);
         check(!memcmp(y2, y0, sizeof(float) * N * K), "reloaded model gives bitwise-identical logits");
-        model_free(m2);
+        classifier_free(m2);
     }
     unlink(tmp);
 }
@@ -140,7 +140,7 @@ static void round_trip(const sn_model *m, const float *in, const float *y0) {
  * through a stylenet model file gives bitwise the same logits */
 static void case_logits(void) {
     float *in, *want;
-    sn_model *m = read_rendition(&in, &want) ? load_tflite() : NULL;
+    classifier *m = read_rendition(&in, &want) ? load_tflite() : NULL;
     if (!m) {
         free(in);
         free(want);
@@ -163,22 +163,22 @@ static void case_logits(void) {
     free(y0);
     free(in);
     free(want);
-    model_free(m);
+    classifier_free(m);
 }
 
 /* the other body in the shared weights: TF2 (Keras) MobileNetV2, int8 per-channel PTQ weights
  * (axis 0 for convolutions, axis 3 for depthwise); the same graph, so the same top-1 classes */
 static void case_tf2(void) {
-    sn_model *m = load_tflite();
+    classifier *m = load_tflite();
     float *mine = m ? preprocess(m) : NULL;
     if (!m || !check(mine != NULL, "memory for the preprocessed photos")) {
-        model_free(m);
+        classifier_free(m);
         return;
     }
     char tf2_path[4096];
     snprintf(tf2_path, sizeof tf2_path, "%s", shared_path("weights/tf2_mobilenet_v2_1.0_224_ptq.tflite"));
-    model_load_opts lo = {.labels = labels_path};
-    sn_model *m3 = model_load(tf2_path, &lo);
+    classifier_load_opts lo = {.labels = labels_path};
+    classifier *m3 = classifier_load(tf2_path, &lo);
     if (check(m3 != NULL, "load the TF2 int8 per-channel MobileNetV2 (%s)", m3 ? "ok" : sn_last_error())) {
         check(!strcmp(m3->arch, "mobilenet_v2_tf") && m3->n_classes == K && m3->size == S,
               "TF2 file: mobilenet_v2_tf, 1001 classes, 224x224");
@@ -187,25 +187,25 @@ static void case_tf2(void) {
         for (int i = 0; y3 && i < N; i++)
             check(argmax(y3 + (size_t)i * K, K) == top1[i], "TF2 file: %s.png top-1 is %d (%s): %d", check_names[i],
                   top1[i], m3->classes[top1[i]], argmax(y3 + (size_t)i * K, K));
-        model_free(m3);
+        classifier_free(m3);
     }
     free(mine);
-    model_free(m);
+    classifier_free(m);
 }
 
 /* files that do not fit: truncated, another architecture, a labels file of the wrong length */
 static void case_refusals(void) {
     set_paths();
-    model_load_opts lo = {.labels = labels_path};
+    classifier_load_opts lo = {.labels = labels_path};
     char trunc[] = "/tmp/stylenet_trunc_XXXXXX", tmp[] = "/tmp/stylenet_test_XXXXXX";
     int fd = mkstemp(trunc), fd2 = mkstemp(tmp);
     if (fd >= 0) close(fd);
     if (fd2 >= 0) close(fd2);
     if (!check(fd >= 0 && fd2 >= 0, "temp files")) return;
     copy_prefix(tflite_path, trunc, 1000000);
-    sn_model *bad = model_load(trunc, &lo);
+    classifier *bad = classifier_load(trunc, &lo);
     check(!bad && strstr(sn_last_error(), trunc), "truncated TFLite file: %s", sn_last_error());
-    model_free(bad);
+    classifier_free(bad);
     net *r = model_build("resnet18", 1001, NULL);
     check(r && net_load_tflite(r, tflite_path) < 0 && strstr(sn_last_error(), "not the same architecture"),
           "TFLite MobileNetV2 into resnet18: %s", sn_last_error());
@@ -222,10 +222,10 @@ static void case_refusals(void) {
         fclose(lf);
     }
     lo.labels = tmp;
-    bad = model_load(tflite_path, &lo);
+    bad = classifier_load(tflite_path, &lo);
     check(lf && !bad && strstr(sn_last_error(), "3 class names") && strstr(sn_last_error(), "1001"),
           "wrong labels file: %s", sn_last_error());
-    model_free(bad);
+    classifier_free(bad);
     unlink(tmp);
     unlink(trunc);
 }

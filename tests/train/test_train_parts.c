@@ -12,7 +12,7 @@
 #include "io/safetensors.h"
 #include "kernels/loss.h"
 #include "train/learner.h"
-#include "train/metrics.h"
+#include "classifier/metrics.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -286,25 +286,25 @@ static void metrics(void) {
     }
     const float th[3] = {0.1f, 0.2f, 0.5f};
     for (int i = 0; i < 3; i++) {
-        double v = fbeta_samples(40, 17, probs, target, th[i], 2);
+        double v = metrics_fbeta_samples(40, 17, probs, target, th[i], 2);
         check(fabs(v - fb[i]) < 1e-6, "F2 at threshold %.1f equals fastai's fbeta: %.6f vs %.6f", th[i], v, fb[i]);
     }
     double bf;
-    float bt = best_threshold(40, 17, probs, target, 2, &bf);
+    float bt = metrics_best_threshold(40, 17, probs, target, 2, &bf);
     check(bf >= fb[0] && bf >= fb[1] && bf >= fb[2] && bt > 0 && bt < 1, "threshold search finds %.2f (F2 %.4f)", bt, bf);
     const int bounds[3] = {0, 7, 17};
-    double ab = group_accuracy(40, 17, target, target, 0, 7), both = groups_all_right(40, 17, target, target, bounds, 2);
+    double ab = metrics_group_accuracy(40, 17, target, target, 0, 7), both = metrics_groups_all_right(40, 17, target, target, bounds, 2);
     check(ab == 1 && both == 1, "grouped accuracies of the truth itself are 1");
     int pred[6] = {0, 1, 1, 2, 2, 0}, truth[6] = {0, 1, 2, 2, 2, 1}, cm[9];
     double pr[3], rc[3];
-    confusion(6, 3, pred, truth, cm);
-    precision_recall(3, cm, pr, rc);
+    metrics_confusion(6, 3, pred, truth, cm);
+    metrics_precision_recall(3, cm, pr, rc);
     check(cm[0] == 1 && cm[1 * 3 + 1] == 1 && cm[2 * 3 + 1] == 1 && cm[2 * 3 + 2] == 2 && cm[1 * 3 + 0] == 1,
           "confusion matrix rows are truth, columns prediction");
     check(fabs(pr[1] - 0.5) < 1e-12 && fabs(rc[2] - 2.0 / 3) < 1e-12, "precision and recall per class");
     int ti[3] = {0, 1, 2};
     float sc[9] = {1, 0, 0, 0, 0, 1, 0, 0, 1};
-    check(fabs(accuracy(3, 3, sc, ti) - 2.0 / 3) < 1e-12, "accuracy");
+    check(fabs(metrics_accuracy(3, 3, sc, ti) - 2.0 / 3) < 1e-12, "accuracy");
     free(probs); free(target); free(fb);
     st_close(f);
 }

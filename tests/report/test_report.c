@@ -12,8 +12,12 @@
  *   - the helpers: smoothing, base64 (RFC 4648 vectors), number format, per-image loss;
  *   - bad input: a missing run dir, a folder without history, a corrupt history line, a corrupt
  *     predictions line (errors naming file and line); a history whose last line is cut short,
- *     a run stopped early without an LR sweep (plots it can, says what is missing), a validation image deleted
- *     since (warning naming it, the report still made). */
+ *     a run stopped early without an LR sweep (plots it can, says what is missing), a validation
+ *     image that is gone (warning naming it, the report still made);
+ *   - `predict --csv` with the trained model on the photos: a column per label group (brand,
+ *     product) with its most probable class, then the 17 probabilities.
+ * The training run is made once, by the first case that needs it (trained()); every case reads it
+ * and none changes it. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -25,8 +29,7 @@
 #include "../common/check.h"
 #include "core/file.h"
 #include "report/report.h"
-#include "train/metrics.h"
-#include "train/predictions.h"
+#include "classifier/metrics.h"
 
 static char out[1 << 18];
 static const char *bin;
@@ -123,17 +126,34 @@ static void helpers(void) {
           "number format: %s %s %s %s '%s'", b, c2, d, e, f);
     float p[2] = {0.9f, 0.2f}, q[3] = {0.7f, 0.2f, 0.1f};
     uint8_t h[2] = {1, 0}, h3[3] = {0, 1, 0};
-    double lm = prediction_loss(2, p, h, true), ls = prediction_loss(3, q, h3, false);
+    double lm = metrics_image_loss(2, p, h, true), ls = metrics_image_loss(3, q, h3, false);
     check(fabs(lm - (-log(0.9) - log(0.8)) / 2) < 1e-6 && fabs(ls + log(0.2)) < 1e-6,
           "per-image loss: mean BCE (%.6f), -log p(true) (%.6f)", lm, ls);
 }
 
-int main(void) {
+
+/* ---------------------------------------------------------------- the training run, made once */
+
+static const char *common = "--task multi --arch resnet18 --size 32 --batch 16 --head-epochs 1 --head-aug-epochs 1 "
+                            "--cycles 1 --tta 1 --seed 7 --threads 1 --quiet";
+static char data[4200], rd[4300];
+static int trained_state; /* 0: not tried, 1: made, -1: failed */
+
+static void remove_dir(void) {
+    char cmd[200], o[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (run_capture(o, sizeof o, "%s", cmd) != 0) note("could not remove %s", dir);
+}
+
+/* every 6th Style photo (149) with the names file (multi-label brand + product) in dir/data, and a
+ * seconds-long training run on them: dir/m.stn and its run directory dir/run */
+static bool trained(void) {
+    if (trained_state) return trained_state > 0;
+    trained_state = -1;
     bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
-    helpers();
-    if (!check(mkdtemp(dir) != NULL, "temp dir")) return check_exit();
-    /* every 6th Style photo (149) with the names file: multi-label brand + product */
-    char data[4200], path[4400], dst[4400];
+    if (!check(mkdtemp(dir) != NULL, "temp dir")) return false;
+    atexit(remove_dir);
+    char path[4400], dst[4400];
     snprintf(data, sizeof data, "%s/data", dir);
     mkdir(data, 0777);
     char style[4096];
@@ -149,31 +169,33 @@ int main(void) {
         copied += copy_file(path, dst) == 0;
     }
     style_names_free(names, nn);
-    if (!check(copied == 149, "149 Style photos copied (%d)", copied)) return check_exit();
-
-    const char *common = "--task multi --arch resnet18 --size 32 --batch 16 --head-epochs 1 --head-aug-epochs 1 "
-                         "--cycles 1 --tta 1 --seed 7 --threads 1 --quiet";
+    if (!check(copied == 149, "149 Style photos copied (%d)", copied)) return false;
     int rc = run("%s train --data %s %s --out %s/m.stn --run-dir %s/run", bin, data, common, dir, dir);
-    if (!check(rc == 0, "a short training run (exit %d) %s", rc, rc ? tail_flat(1500) : "")) return check_exit();
-
-    /* what training left */
-    char rd[4300];
+    if (!check(rc == 0, "a short training run (exit %d) %s", rc, rc ? tail_flat(1500) : "")) return false;
     snprintf(rd, sizeof rd, "%s/run", dir);
+    trained_state = 1;
+    return true;
+}
+
+/* run.json of the run (cJSON_Delete it) */
+static cJSON *run_json_file(void) {
+    char path[4400];
     snprintf(path, sizeof path, "%s/run.json", rd);
-    char *rj_text = read_text(path, NULL);
-    cJSON *rj = rj_text ? cJSON_Parse(rj_text) : NULL;
-    free(rj_text);
-    const cJSON *classes = cJSON_GetObjectItem(rj, "classes"), *groups = cJSON_GetObjectItem(rj, "groups");
-    int nv = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(rj, "valid_images"));
-    check(cJSON_GetArraySize(classes) == 17 && cJSON_GetArraySize(groups) == 2 && nv == 30,
-          "run.json: 17 classes, groups brand and product, 30 validation images (%d)", nv);
+    char *text = read_text(path, NULL);
+    cJSON *rj = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return rj;
+}
+
+/* valid_predictions.jsonl: per line its loss, and the confusion matrices of brand and product
+ * counted here; returns the lines read */
+static int read_predictions(double *losses, int cap, int cm[2][10 * 10]) {
+    char path[4400];
     snprintf(path, sizeof path, "%s/valid_predictions.jsonl", rd);
     char *pred_text = read_text(path, NULL);
     int np = 0;
-    double loss_sum = 0;
-    int cm_ref[2][10 * 10] = {{0}};
-    double *losses = calloc(64, sizeof(double));
-    for (char *line = pred_text ? strtok(pred_text, "\n") : NULL; line && np < 64; line = strtok(NULL, "\n")) {
+    memset(cm, 0, sizeof(int) * 2 * 100);
+    for (char *line = pred_text ? strtok(pred_text, "\n") : NULL; line && np < cap; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         const cJSON *pr = cJSON_GetObjectItem(o, "probs"), *tr = cJSON_GetObjectItem(o, "truth");
         float probs[17] = {0};
@@ -182,79 +204,126 @@ int main(void) {
             int lo = g ? 7 : 0, hi = g ? 17 : 7, t = -1;
             const cJSON *v;
             cJSON_ArrayForEach(v, tr) if (v->valueint >= lo && v->valueint < hi) t = v->valueint - lo;
-            int k = hi - lo, p = group_argmax(probs, lo, hi) - lo;
-            if (t >= 0) cm_ref[g][t * k + p]++;
+            int k = hi - lo, p = metrics_group_argmax(probs, lo, hi) - lo;
+            if (t >= 0) cm[g][t * k + p]++;
         }
-        losses[np] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));
-        loss_sum += losses[np++];
+        losses[np++] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));
         cJSON_Delete(o);
     }
     free(pred_text);
+    return np;
+}
+
+/* `report RUN --json --top-losses 8`, made once (the result stays for the process) */
+static cJSON *report_res(int *rc_out) {
+    static cJSON *res;
+    static int rc = -1;
+    if (!res && rc < 0) {
+        char cmd[9000];
+        snprintf(cmd, sizeof cmd, "%s report %s --json --top-losses 8", bin, rd);
+        res = run_json(cmd, &rc);
+    }
+    *rc_out = rc;
+    return res;
+}
+
+/* ---------------------------------------------------------------- cases */
+
+static void training_outputs(void) {
+    if (!trained()) return;
+    cJSON *rj = run_json_file();
+    const cJSON *classes = cJSON_GetObjectItem(rj, "classes"), *groups = cJSON_GetObjectItem(rj, "groups");
+    int nv = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(rj, "valid_images"));
+    check(cJSON_GetArraySize(classes) == 17 && cJSON_GetArraySize(groups) == 2 && nv == 30,
+          "run.json: 17 classes, groups brand and product, 30 validation images (%d)", nv);
+    double losses[64], loss_sum = 0;
+    int cm[2][100];
+    int np = read_predictions(losses, 64, cm);
+    for (int i = 0; i < np; i++) loss_sum += losses[i];
     double vloss = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(rj, "valid"), "loss"));
     check(np == nv && fabs(loss_sum / np - vloss) < 1e-4 * (1 + vloss),
           "valid_predictions.jsonl: one line per validation image (%d), mean loss %.6f = the run's %.6f", np,
           np ? loss_sum / np : 0, vloss);
+    char path[4400];
     snprintf(path, sizeof path, "%s/history.jsonl", rd);
     char *hist = read_text(path, NULL);
     int epochs = 0, with_lrs = 0;
-    cJSON *erows = cJSON_CreateArray();
     for (char *line = hist ? strtok(hist, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         if (cJSON_GetObjectItem(o, "epoch")) {
             epochs++;
             with_lrs += cJSON_GetArraySize(cJSON_GetObjectItem(o, "lrs")) == 3 && cJSON_GetObjectItem(o, "iter") &&
                         cJSON_GetObjectItem(o, "train_loss") && cJSON_GetObjectItem(o, "valid_loss");
-            cJSON_AddItemToArray(erows, o);
-        } else {
-            cJSON_Delete(o);
         }
+        cJSON_Delete(o);
     }
     free(hist);
     check(epochs == 3 && with_lrs == 3, "history: 3 epoch rows, each with train and valid loss, iteration, rate per group");
+    cJSON_Delete(rj);
+}
 
-    /* the report */
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd, "%s report %s --json --top-losses 8", bin, rd);
-    cJSON *res = run_json(cmd, &rc);
+/* the PNG name_i of the report: listed, of a sensible size, and in report.html byte for byte */
+static void check_png(const char *name, const cJSON *files, const char *html) {
+    char p[4500];
+    snprintf(p, sizeof p, "%s/report/%s", rd, name);
+    int w = 0, h = 0;
+    long bytes = 0;
+    bool listed = false;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, files) listed |= !strcmp(f->valuestring, p);
+    bool png = png_size(p, &w, &h, &bytes);
+    check(listed && png && w >= 500 && w <= 2000 && h >= 300 && h <= 3000 && bytes > 10000,
+          "%s: listed, a PNG of %dx%d, %ld bytes", name, w, h, bytes);
+    char needle[200];
+    snprintf(needle, sizeof needle, "alt=\"%s\" src=\"data:image/png;base64,", name);
+    const char *at = html ? strstr(html, needle) : NULL;
+    bool same = false;
+    if (at) {
+        at += strlen(needle);
+        const char *end = strchr(at, '"');
+        size_t n = 0, flen = 0;
+        uint8_t *dec = end ? unbase64(at, (size_t)(end - at), &n) : NULL;
+        uint8_t *fb = sn_read_file(p, &flen, 0);
+        same = dec && fb && n == flen && !memcmp(dec, fb, n);
+        free(dec);
+        free(fb);
+    }
+    check(same, "report.html embeds %s as a data URI, byte for byte", name);
+}
+
+/* the epoch rows of history.jsonl (cJSON_Delete the array) */
+static cJSON *epoch_rows(void) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/history.jsonl", rd);
+    char *hist = read_text(path, NULL);
+    cJSON *erows = cJSON_CreateArray();
+    for (char *line = hist ? strtok(hist, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (cJSON_GetObjectItem(o, "epoch")) cJSON_AddItemToArray(erows, o);
+        else cJSON_Delete(o);
+    }
+    free(hist);
+    return erows;
+}
+
+static void report_files(void) {
+    if (!trained()) return;
+    int rc;
+    cJSON *res = report_res(&rc);
     check(rc == 0 && res, "report --json runs (exit %d) %s", rc, rc ? tail_flat(1500) : "");
     const char *pngs[] = {"loss.png", "metrics.png", "lr_find.png", "confusion_brand.png", "confusion_product.png",
                           "precision_recall.png", "top_losses.png"};
     const cJSON *files = cJSON_GetObjectItem(res, "files");
     check(cJSON_GetArraySize(files) == 8 && cJSON_GetArraySize(cJSON_GetObjectItem(res, "missing")) == 0,
           "--json lists 8 files (7 PNGs and the HTML) and nothing missing (%d files)", cJSON_GetArraySize(files));
+    char path[4400];
     snprintf(path, sizeof path, "%s/report/report.html", rd);
     size_t hlen = 0;
     char *html = read_text(path, &hlen);
     check(html && hlen > 1000 && strstr(html, "</html>"), "report.html written (%zu bytes)", hlen);
-    for (int i = 0; i < 7; i++) {
-        char p[4500];
-        snprintf(p, sizeof p, "%s/report/%s", rd, pngs[i]);
-        int w = 0, h = 0;
-        long bytes = 0;
-        bool listed = false;
-        const cJSON *f;
-        cJSON_ArrayForEach(f, files) listed |= !strcmp(f->valuestring, p);
-        bool png = png_size(p, &w, &h, &bytes);
-        check(listed && png && w >= 500 && w <= 2000 && h >= 300 && h <= 3000 && bytes > 10000,
-              "%s: listed, a PNG of %dx%d, %ld bytes", pngs[i], w, h, bytes);
-        /* embedded byte for byte */
-        char needle[200];
-        snprintf(needle, sizeof needle, "alt=\"%s\" src=\"data:image/png;base64,", pngs[i]);
-        const char *at = html ? strstr(html, needle) : NULL;
-        bool same = false;
-        if (at) {
-            at += strlen(needle);
-            const char *end = strchr(at, '"');
-            size_t n = 0, flen = 0;
-            uint8_t *dec = end ? unbase64(at, (size_t)(end - at), &n) : NULL;
-            uint8_t *fb = sn_read_file(p, &flen, 0);
-            same = dec && fb && n == flen && !memcmp(dec, fb, n);
-            free(dec);
-            free(fb);
-        }
-        check(same, "report.html embeds %s as a data URI, byte for byte", pngs[i]);
-    }
+    for (int i = 0; i < 7; i++) check_png(pngs[i], files, html);
     /* every number of every epoch row, as the page writes numbers */
+    cJSON *erows = epoch_rows();
     int found = 0, wanted = 0;
     char first_missing[128] = "";
     const cJSON *row;
@@ -272,6 +341,8 @@ int main(void) {
     }
     check(wanted > 30 && found == wanted, "report.html holds every number of the %d epoch rows (%d of %d) %s",
           cJSON_GetArraySize(erows), found, wanted, first_missing);
+    cJSON_Delete(erows);
+    cJSON *rj = run_json_file();
     const cJSON *tr = cJSON_GetObjectItem(rj, "training");
     int fm = 0, fm_want = 0;
     for (int k = 0; k < 2; k++) {
@@ -288,8 +359,17 @@ int main(void) {
           "final metrics with and without TTA in the page (%d of %d)", fm, fm_want);
     check(html && strstr(html, "Dolce &amp; Gabbana") && !strstr(html, "Dolce & Gabbana"),
           "class names are HTML-escaped");
+    cJSON_Delete(rj);
     free(html);
+}
 
+static void report_confusion(void) {
+    if (!trained()) return;
+    int rc;
+    cJSON *res = report_res(&rc);
+    double losses[64];
+    int cm_ref[2][100];
+    int np = read_predictions(losses, 64, cm_ref);
     /* confusion matrices against the predictions file */
     const cJSON *conf = cJSON_GetObjectItem(res, "confusion");
     for (int g = 0; g < 2; g++) {
@@ -328,27 +408,29 @@ int main(void) {
     }
     check(cJSON_GetArraySize(top) == 8 && sorted && highest, "top losses: 8, sorted, the highest of the file (%.4f first)",
           np ? sorted_ref[0] : 0);
-    char worst[4096] = "";
-    if (cJSON_GetArraySize(top) > 0)
-        snprintf(worst, sizeof worst, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(top, 0), "path")));
-    cJSON_Delete(res);
+}
 
-    /* no temp files left in the report folder */
+static void report_out(void) {
+    if (!trained()) return;
+    int rc;
+    report_res(&rc); /* the report folder is written */
+    char path[4400];
     snprintf(path, sizeof path, "%s/report", rd);
     DIR *d = opendir(path);
     struct dirent *e;
     int tmps = 0;
     while (d && (e = readdir(d))) tmps += strstr(e->d_name, ".tmp") != NULL;
     if (d) closedir(d);
-    check(tmps == 0, "no temp files left in the report folder");
-
-    /* --out elsewhere, plain output */
+    check(d && tmps == 0, "no temp files left in the report folder");
     rc = run("%s report %s --out %s/elsewhere --top-losses 4", bin, rd, dir);
     snprintf(path, sizeof path, "%s/elsewhere/top_losses.png", dir);
     check(rc == 0 && access(path, F_OK) == 0 && strstr(out, "report.html"), "--out DIR writes there and lists the files");
+}
 
-    /* errors */
-    rc = run("%s report %s/nope", bin, dir);
+static void report_errors(void) {
+    if (!trained()) return;
+    char path[4400];
+    int rc = run("%s report %s/nope", bin, dir);
     check(rc == 1 && strstr(out, "nope") && strstr(out, "no such run directory"), "a missing run dir: %s", tail_flat(200));
     snprintf(path, sizeof path, "%s/empty", dir);
     mkdir(path, 0777);
@@ -397,14 +479,18 @@ int main(void) {
     rc = run("%s report %s", bin, bp);
     check(rc == 1 && strstr(out, "valid_predictions.jsonl:1") && strstr(out, "2 probabilities"),
           "a prediction with the wrong number of probabilities: %s", tail_flat(200));
+}
 
-    /* a run given its rate (no LR finder) and stopped after 2 epochs: plots from the history, the
-     * rest said missing */
-    rc = run("%s train --data %s %s --lr 0.01 --out %s/p.stn --run-dir %s/partial --stop-after 2", bin, data, common,
-             dir, dir);
+/* a run given its rate (no LR finder) and stopped after 2 epochs: plots from the history, the
+ * rest said missing */
+static void partial_run(void) {
+    if (!trained()) return;
+    int rc = run("%s train --data %s %s --lr 0.01 --out %s/p.stn --run-dir %s/partial --stop-after 2", bin, data, common,
+                 dir, dir);
     check(rc == 3, "a run stopped after 2 epochs (exit %d)", rc);
+    char cmd[9000], path[4400], dst[4400];
     snprintf(cmd, sizeof cmd, "%s report %s/partial --json", bin, dir);
-    res = run_json(cmd, &rc);
+    cJSON *res = run_json(cmd, &rc);
     char miss[2048] = "";
     const cJSON *mm;
     cJSON_ArrayForEach(mm, cJSON_GetObjectItem(res, "missing")) {
@@ -418,21 +504,79 @@ int main(void) {
               strstr(miss, "lr_find.png"),
           "partial run: loss, metrics and the page; says what is missing: %s", miss);
     cJSON_Delete(res);
-
-    /* the worst image deleted since: a warning naming it, the report still made */
-    if (*worst && unlink(worst) == 0) {
-        rc = run("%s report %s --top-losses 4", bin, rd);
-        const char *base = strrchr(worst, '/') ? strrchr(worst, '/') + 1 : worst;
-        check(rc == 0 && strstr(out, "warning") && strstr(out, base) && strstr(out, "image missing"),
-              "a missing validation image: warned by name, report made: %s", tail_flat(300));
-    } else {
-        check(false, "could not delete the worst image '%s'", worst);
-    }
-
-    cJSON_Delete(rj);
-    cJSON_Delete(erows);
-    free(losses);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) note("could not remove %s", dir);
-    return check_exit();
 }
+
+/* a copy of the run whose worst validation image is gone: a warning naming it, the report made */
+static void missing_image(void) {
+    if (!trained()) return;
+    int rc;
+    cJSON *res = report_res(&rc);
+    const char *worst = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "top_losses"), 0), "path"));
+    char gone[4300], src[4400], dst[4400];
+    snprintf(gone, sizeof gone, "%s/gone", dir);
+    mkdir(gone, 0777);
+    const char *keep[] = {"history.jsonl", "run.json"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(src, sizeof src, "%s/%s", rd, keep[k]);
+        snprintf(dst, sizeof dst, "%s/%s", gone, keep[k]);
+        copy_file(src, dst);
+    }
+    /* the predictions with the worst image's path moved to a folder that does not exist */
+    snprintf(src, sizeof src, "%s/valid_predictions.jsonl", rd);
+    snprintf(dst, sizeof dst, "%s/valid_predictions.jsonl", gone);
+    char *text = read_text(src, NULL), *at = text && worst ? strstr(text, worst) : NULL;
+    const char *base = worst && strrchr(worst, '/') ? strrchr(worst, '/') + 1 : "";
+    FILE *f = at ? fopen(dst, "w") : NULL;
+    if (f) {
+        fprintf(f, "%.*s%s/nowhere/%s%s", (int)(at - text), text, dir, base, at + strlen(worst));
+        fclose(f);
+    }
+    free(text);
+    if (!check(f != NULL, "a copy of the run without its worst image ('%s')", worst ? worst : "")) return;
+    rc = run("%s report %s --top-losses 4", bin, gone);
+    check(rc == 0 && strstr(out, "warning") && strstr(out, base) && strstr(out, "image missing"),
+          "a missing validation image: warned by name, report made: %s", tail_flat(300));
+}
+
+/* `predict --csv` with the trained model: its label groups are columns */
+static void predict_csv_groups(void) {
+    if (!trained()) return;
+    char csv[4300];
+    snprintf(csv, sizeof csv, "%s/all.csv", dir);
+    int rc = run("%s predict --model %s/m.stn --batch 32 --csv %s %s", bin, dir, csv, data);
+    FILE *f = fopen(csv, "r");
+    char line[8192], *names[20] = {0};
+    int rows = 0, good = 0, nh = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *fields[24];
+        int n = 0;
+        for (char *p = strtok(line, ","); p && n < 24; p = strtok(NULL, ",")) fields[n++] = p;
+        if (rows++ == 0) {
+            nh = n;
+            for (int k = 0; k < n && k < 20; k++) names[k] = strdup(fields[k]);
+            continue;
+        }
+        /* path, best brand, best product, then 7 brand and 10 product probabilities */
+        int bb = 3, bp = 10;
+        for (int k = 3; k < 10 && n == 20; k++)
+            if (atof(fields[k]) > atof(fields[bb])) bb = k;
+        for (int k = 10; k < 20 && n == 20; k++)
+            if (atof(fields[k]) > atof(fields[bp])) bp = k;
+        good += n == 20 && strstr(fields[0], ".png") && !strcmp(fields[1], names[bb]) && !strcmp(fields[2], names[bp]);
+    }
+    if (f) fclose(f);
+    check(rc == 0 && nh == 20 && names[0] && !strcmp(names[0], "path") && !strcmp(names[1], "brand") &&
+              !strcmp(names[2], "product") && !strcmp(names[3], "Christian Louboutin"),
+          "predict --csv: header path, brand, product, then the 17 classes (%d fields, exit %d)", nh, rc);
+    check(rows == 150 && good == 149, "predict --csv: 149 rows, each group's column its most probable class (%d of %d)",
+          good, rows - 1);
+    for (int k = 0; k < 20; k++) free(names[k]);
+}
+
+static const test_case cases[] = {
+    {"helpers", helpers},           {"training_outputs", training_outputs}, {"report_files", report_files},
+    {"report_confusion", report_confusion}, {"report_out", report_out},     {"report_errors", report_errors},
+    {"partial_run", partial_run},   {"missing_image", missing_image},       {"predict_csv_groups", predict_csv_groups},
+};
+TEST_MAIN(cases)

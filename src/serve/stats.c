@@ -1,5 +1,5 @@
-/* metrics.c - counters and latency windows for /metrics (see metrics.h). */
-#include "serve/metrics.h"
+/* stats.c - counters and latency windows for /metrics (see stats.h). */
+#include "serve/stats.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -14,12 +14,12 @@ static const char *ROUTES[N_ROUTES] = {"/", "/predict", "/healthz", "/model", "/
 static const char *ABORTS[N_ABORTS] = {"timeout", "client", "error", "shutdown"};
 
 typedef struct {
-    double ring[METRICS_WINDOW];
+    double ring[STATS_WINDOW];
     long count; /* all observations; ring holds the last min(count, WINDOW) */
     double sum;
 } window;
 
-struct serve_metrics {
+struct serve_stats {
     pthread_mutex_t mu;
     unsigned long long requests[N_ROUTES][N_CODES];
     unsigned long long errors[N_ROUTES];
@@ -29,27 +29,27 @@ struct serve_metrics {
     window latency, compute;
 };
 
-serve_metrics *metrics_create(void) {
-    serve_metrics *m = calloc(1, sizeof *m);
+serve_stats *stats_create(void) {
+    serve_stats *m = calloc(1, sizeof *m);
     if (m) pthread_mutex_init(&m->mu, NULL);
     return m;
 }
 
-void metrics_free(serve_metrics *m) {
+void stats_free(serve_stats *m) {
     if (!m) return;
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
-const char *metrics_route_path(int route) { return route >= 0 && route < N_ROUTES ? ROUTES[route] : "other"; }
+const char *stats_route_path(int route) { return route >= 0 && route < N_ROUTES ? ROUTES[route] : "other"; }
 
 static void observe(window *w, double v) {
-    w->ring[w->count % METRICS_WINDOW] = v;
+    w->ring[w->count % STATS_WINDOW] = v;
     w->count++;
     w->sum += v;
 }
 
-void metrics_request(serve_metrics *m, int route, int status, double seconds, double compute_s) {
+void stats_request(serve_stats *m, int route, int status, double seconds, double compute_s) {
     if (route < 0 || route >= N_ROUTES) route = ROUTE_OTHER;
     int slot = N_CODES - 1;
     for (int i = 0; i < N_CODES - 1; i++)
@@ -64,7 +64,7 @@ void metrics_request(serve_metrics *m, int route, int status, double seconds, do
     pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_aborted(serve_metrics *m, int route, int reason) {
+void stats_aborted(serve_stats *m, int route, int reason) {
     if (route < 0 || route >= N_ROUTES) route = ROUTE_OTHER;
     if (reason < 0 || reason >= N_ABORTS) reason = ABORT_ERROR;
     pthread_mutex_lock(&m->mu);
@@ -73,7 +73,7 @@ void metrics_aborted(serve_metrics *m, int route, int reason) {
     pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_connection(serve_metrics *m, bool opened) {
+void stats_connection(serve_stats *m, bool opened) {
     pthread_mutex_lock(&m->mu);
     if (opened) {
         m->connections++;
@@ -91,7 +91,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* sorted copy of the window (caller holds the lock); returns how many */
 static int sorted(const window *w, double *out) {
-    int n = w->count < METRICS_WINDOW ? (int)w->count : METRICS_WINDOW;
+    int n = w->count < STATS_WINDOW ? (int)w->count : STATS_WINDOW;
     memcpy(out, w->ring, sizeof(double) * (size_t)n);
     qsort(out, (size_t)n, sizeof(double), cmp_double);
     return n;
@@ -106,8 +106,8 @@ static double rank(const double *v, int n, double q) {
     return v[i];
 }
 
-double metrics_latency_quantile(serve_metrics *m, double q) {
-    double v[METRICS_WINDOW];
+double stats_latency_quantile(serve_stats *m, double q) {
+    double v[STATS_WINDOW];
     pthread_mutex_lock(&m->mu);
     int n = sorted(&m->latency, v);
     pthread_mutex_unlock(&m->mu);
@@ -148,7 +148,7 @@ static void put(sbuf *b, const char *fmt, ...) {
 }
 
 static void put_summary(sbuf *b, const char *name, const char *help, const window *w) {
-    double v[METRICS_WINDOW];
+    double v[STATS_WINDOW];
     int n = sorted(w, v);
     put(b, "# HELP %s %s\n# TYPE %s summary\n", name, help, name);
     static const double qs[] = {0.5, 0.9, 0.99};
@@ -159,7 +159,7 @@ static void put_summary(sbuf *b, const char *name, const char *help, const windo
     put(b, "%s_sum %.6f\n%s_count %ld\n", name, w->sum, name, w->count);
 }
 
-char *metrics_render(serve_metrics *m, const char *extra) {
+char *stats_render(serve_stats *m, const char *extra) {
     sbuf b = {0};
     pthread_mutex_lock(&m->mu);
     put(&b, "# HELP stylenet_http_requests_total HTTP requests answered, by route and status code.\n"

@@ -1,4 +1,4 @@
-/* metrics.h - request counters and latency quantiles of the HTTP service, in Prometheus text format.
+/* stats.h - request counters and latency quantiles of the HTTP service, in Prometheus text format.
  *
  * Contract
  * - Thread safe: every function may be called from any connection thread.
@@ -8,31 +8,31 @@
  *   opened and open now.
  * - Latency of successful POST /predict requests, from the end of the request headers to the
  *   response being handed to the server: quantiles 0.5, 0.9, 0.99 over the last
- *   METRICS_WINDOW requests (a fixed ring buffer: memory does not grow with traffic), with the
+ *   STATS_WINDOW requests (a fixed ring buffer: memory does not grow with traffic), with the
  *   sum and count over all of them (Prometheus "summary").  Compute time (decode + forward) the
  *   same way.
- * - metrics_render() returns a malloc'd text in the Prometheus exposition format 0.0.4; `extra`
+ * - stats_render() returns a malloc'd text in the Prometheus exposition format 0.0.4; `extra`
  *   (may be NULL) is appended as is (the server's gauges: model info, workers, memory).
  */
-#ifndef STYLENET_SERVE_METRICS_H
-#define STYLENET_SERVE_METRICS_H
+#ifndef STYLENET_SERVE_STATS_H
+#define STYLENET_SERVE_STATS_H
 #include <stdbool.h>
 
 enum { ROUTE_PAGE, ROUTE_PREDICT, ROUTE_HEALTHZ, ROUTE_MODEL, ROUTE_METRICS, ROUTE_OTHER, N_ROUTES };
 enum { ABORT_TIMEOUT, ABORT_CLIENT, ABORT_ERROR, ABORT_SHUTDOWN, N_ABORTS };
-enum { METRICS_WINDOW = 1024 };
+enum { STATS_WINDOW = 1024 };
 
-typedef struct serve_metrics serve_metrics;
+typedef struct serve_stats serve_stats;
 
-serve_metrics *metrics_create(void);
-void metrics_free(serve_metrics *m);
-const char *metrics_route_path(int route);
+serve_stats *stats_create(void);
+void stats_free(serve_stats *m);
+const char *stats_route_path(int route);
 /* a request answered with `status` after `seconds`; compute_s < 0 when no inference ran */
-void metrics_request(serve_metrics *m, int route, int status, double seconds, double compute_s);
+void stats_request(serve_stats *m, int route, int status, double seconds, double compute_s);
 /* a request cut off before an answer was sent */
-void metrics_aborted(serve_metrics *m, int route, int reason);
-void metrics_connection(serve_metrics *m, bool opened);
+void stats_aborted(serve_stats *m, int route, int reason);
+void stats_connection(serve_stats *m, bool opened);
 /* quantile q (0..1) of the recent predict latencies in seconds; -1 when there are none */
-double metrics_latency_quantile(serve_metrics *m, double q);
-char *metrics_render(serve_metrics *m, const char *extra);
+double stats_latency_quantile(serve_stats *m, double q);
+char *stats_render(serve_stats *m, const char *extra);
 #endif

@@ -1,0 +1,44 @@
+/* evaluate.h - a classifier, or an ensemble of them, scored on labelled images (`stylenet eval`).
+ *
+ * Contract
+ * - evaluate_open_data(e, o, valid_pct, seed, &sp) opens the data set of o (task "multi" when the
+ *   models are multi-label and o names no task), checks that its classes are the models'
+ *   (classifier_check_classes), decodes it large enough for the largest member with the margin
+ *   of test-time augmentation (5/4 of the side), and picks the images to score into sp: with
+ *   valid_pct > 0 the validation share of the seeded stratified split training makes
+ *   (ds_make_split), else every image (sp.n_train 0).  NULL with an error naming the file.
+ * - evaluate_run(e, ds, sp, opts, tta, &ev): each member scored by the learner on sp's
+ *   validation images at its own input size, with `tta` augmented views averaged in
+ *   (learner_validate): ev.member[i].  The ensemble's probabilities are the members' mean
+ *   (classifier/ensemble.h's order: summed in member order, divided by their number) and ev.mean
+ *   their metrics (learner_score), with the loss the mean per-image loss of those probabilities
+ *   (metrics_image_loss); for one model ev.mean is its own figures.  opts: batch size and seed;
+ *   the multi-label threshold is the model's own when it has one (ev.thresh).
+ *   Then per label group (the single label of a single-label task; none for multi-label data
+ *   without groups) the confusion matrix with per-class precision and recall, in
+ *   classifier/metrics.h's conventions: ev.groups[0 .. ev.n_groups).
+ *   Returns 0, or -1 with an error (naming the member's file in an ensemble); evaluate_free
+ *   frees what it filled.
+ */
+#ifndef STYLENET_EVALUATE_H
+#define STYLENET_EVALUATE_H
+#include "classifier/ensemble.h"
+#include "classifier/metrics.h"
+#include "data/dataset.h"
+#include "train/learner.h"
+
+typedef struct {
+    int n_images;
+    float thresh;                      /* multi-label decision threshold used */
+    int n_members;
+    eval_result member[ENSEMBLE_MAX];  /* each model on its own */
+    eval_result mean;                  /* the ensemble (one model: member[0]) */
+    float *probs;                      /* n_images x n_classes: the ensemble's, in split order */
+    int n_groups;
+    metrics_group groups[MODEL_MAX_GROUPS];
+} evaluation;
+
+dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, uint64_t seed, ds_split *sp);
+int evaluate_run(ensemble *e, dataset *ds, const ds_split *sp, const learner_opts *opts, int tta, evaluation *ev);
+void evaluate_free(evaluation *ev);
+#endif
