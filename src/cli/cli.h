@@ -45,6 +45,11 @@ int cli_threads(const char *s);
 
 /* getopt_long codes of the data-set flags; a verb's own codes start at CLI_O_VERB */
 enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
+/* the photo formats every verb that reads photos takes (io/image.c decodes them), for each --help */
+#define CLI_PHOTO_FORMATS                                                                                              \
+    "photos: PNG (every colour type and bit depth, interlaced too) and JPEG (baseline and progressive;\n"                \
+    "        grey, RGB, CMYK), recognised by their bytes, not their names; alpha is composited on white\n"
+
 #define CLI_DATA_FLAGS                                                                                                 \
     {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, CLI_O_TASK},                                   \
         {"csv", required_argument, 0, CLI_O_CSV}, {"pattern", required_argument, 0, CLI_O_PATTERN},                    \

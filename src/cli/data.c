@@ -38,6 +38,7 @@ static void usage(FILE *f) {
             "  --size N            sample side in pixels for the grid (default 128)\n"
             "  --threads N         decoding threads (default 2)\n"
             "  --json              one JSON document on stdout\n");
+    fputs(CLI_PHOTO_FORMATS, f);
 }
 
 typedef struct {

@@ -24,6 +24,7 @@ static void usage(FILE *f) {
                "must have the same classes in the same order. The ensemble's loss is the mean per-image\n"
                "loss of the averaged probabilities (BCE over the tags, or -log p of the true class).\n",
             ENSEMBLE_MAX);
+    fputs(CLI_PHOTO_FORMATS, f);
 }
 
 typedef struct {

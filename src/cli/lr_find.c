@@ -43,6 +43,7 @@ static void usage(FILE *f) {
         "  --png FILE           the plot (lr_find.png); --no-png: none\n"
         "  --json               the result as JSON (suggestion, min_lr, steepest_lr, the sweep)\n"
         "  --threads N\n");
+    fputs(CLI_PHOTO_FORMATS, f);
 }
 
 #define BAD(...)                                                                                                       \

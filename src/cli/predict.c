@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  --threads N      CPU threads (default: all cores)\n"
             "  --json           one JSON document on stdout\n",
             ENSEMBLE_MAX);
+    fputs(CLI_PHOTO_FORMATS, f);
 }
 
 typedef struct {

@@ -33,6 +33,7 @@ static void usage(FILE *f) {
             "  --tta-views N         augmented views TTA adds (4)\n"
             "  --top K               classes in an answer unless the request says ?top=K (5)\n"
             "  --quiet               no access log on stderr\n");
+    fputs(CLI_PHOTO_FORMATS, f);
 }
 
 /* "8M", "512K", "1048576" -> bytes; 0 if malformed */

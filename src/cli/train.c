@@ -56,6 +56,7 @@ static void usage(FILE *f) {
         "  --stop-after N       stop after N epochs as if killed (exit status 3; then --resume)\n"
         "  --seed S (42)  --threads N  --json  --quiet\n"
         "  --split-seed S       seed of the validation split (default: --seed), to vary training alone\n");
+    fputs(CLI_PHOTO_FORMATS, f);
 }
 
 static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d", a, b) == 2 ? 0 : -1; }

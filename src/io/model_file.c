@@ -165,7 +165,7 @@ int model_file_open(const char *path, const char *arch, model_file *f) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return sn_error("%s: cannot open model: %m", path);
     fclose(fp);
-    if (is_tflite_file(path)) {
+    if (tflite_is_file(path)) {
         f->kind = MODEL_FILE_TFLITE;
         f->meta.threshold = 0;
         read_tflite(&f->meta);

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "io/tflite.h"
 
-int is_tflite_file(const char *path) {
+int tflite_is_file(const char *path) {
     unsigned char b[8];
     FILE *f = fopen(path, "rb");
     if (!f) return 0;

@@ -21,5 +21,5 @@ int net_load_tflite(net *m, const char *path);
  * fastai head.  Returns the number of convolutions skipped, or -1. */
 int net_load_tflite_body(net *m, const char *path);
 /* true if the bytes start like a TFLite flatbuffer ("TFL3" at offset 4) */
-int is_tflite_file(const char *path);
+int tflite_is_file(const char *path);
 #endif

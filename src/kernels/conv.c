@@ -10,8 +10,6 @@
 #include "core/error.h"
 #include <string.h>
 
-bool conv_is_depthwise(const conv_desc *d) { return d->groups == d->cin && d->groups > 1; }
-
 int conv_desc_init(conv_desc *d) {
     if (d->h <= 0 || d->w <= 0 || d->cin <= 0 || d->cout <= 0 || d->kh <= 0 || d->kw <= 0)
         return sn_error("conv: sizes must be positive (h %d w %d cin %d cout %d kernel %dx%d)", d->h, d->w,

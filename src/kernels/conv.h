@@ -52,7 +52,7 @@ typedef struct {
 enum { CONV_ALGO_AUTO = 0, CONV_ALGO_DIRECT = 1, CONV_ALGO_WINOGRAD = 2 };
 
 /* groups == cin > 1: the depthwise kernels run it */
-bool conv_is_depthwise(const conv_desc *d);
+static inline bool conv_is_depthwise(const conv_desc *d) { return d->groups == d->cin && d->groups > 1; }
 /* validates the fields above and computes oh, ow; -1 with an error if they make no sense */
 int conv_desc_init(conv_desc *d);
 /* TensorFlow 'SAME' padding for one axis: out = ceil(in/stride), extra pixel on the high side */

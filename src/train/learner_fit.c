@@ -98,11 +98,11 @@ typedef struct {
 /* the rates (and, one-cycle, the momentum) of step `it` of the phase; the head's rate */
 static float set_rates(learner *l, const fit_state *s, long it) {
     const phase *p = s->p;
-    double f = p->sched == SCHED_SGDR ? sgdr_factor(&s->sp, it, s->per_epoch)
-             : p->sched == SCHED_ONECYCLE ? onecycle_factor(&s->oc, it, s->total) : 1.0;
+    double f = p->sched == SCHED_SGDR ? sched_sgdr_factor(&s->sp, it, s->per_epoch)
+             : p->sched == SCHED_ONECYCLE ? sched_onecycle_factor(&s->oc, it, s->total) : 1.0;
     float lrs[3] = {(float)(p->lrs[0] * f), (float)(p->lrs[1] * f), (float)(p->lrs[2] * f)};
     optim_set_lrs(l->opt, lrs, 3);
-    if (p->sched == SCHED_ONECYCLE) optim_set_momentum(l->opt, (float)onecycle_momentum(&s->oc, it, s->total));
+    if (p->sched == SCHED_ONECYCLE) optim_set_momentum(l->opt, (float)sched_onecycle_momentum(&s->oc, it, s->total));
     return lrs[2];
 }
 
@@ -202,10 +202,10 @@ static int fit_epoch(learner *l, fit_state *s, int e) {
 int learner_fit(learner *l, const phase *p) {
     const int my_phase = l->phase_idx++;
     l->cur_phase = my_phase;
-    fit_state s = {.p = p, .epochs = p->epochs, .oc = onecycle_defaults(),
+    fit_state s = {.p = p, .epochs = p->epochs, .oc = sched_onecycle_defaults(),
                    .sp = {.cycle_len = p->cycle_len > 0 ? p->cycle_len : 1,
                           .cycle_mult = p->cycle_mult > 0 ? p->cycle_mult : 1}};
-    if (p->sched == SCHED_SGDR && s.epochs <= 0) s.epochs = sgdr_epochs(p->cycles, p->cycle_len, p->cycle_mult);
+    if (p->sched == SCHED_SGDR && s.epochs <= 0) s.epochs = sched_sgdr_epochs(p->cycles, p->cycle_len, p->cycle_mult);
     int start = 0;
     if (l->resume_phase >= 0) {
         if (my_phase < l->resume_phase) return 0; /* done before the checkpoint */

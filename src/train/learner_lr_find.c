@@ -34,7 +34,7 @@ static int run_sweep(learner *l, sweep *s, int size, bool cached, int *perm, dou
         else if (!(ld = learner_loader(l, &l->train_plain, l->split.train, nt, false, true, size, 500000 + ep)))
             return -1;
         for (int b = 0; b < per_epoch && s->count < s->n; b++) {
-            double lr = lr_sweep(s->start, s->end, s->count, s->n);
+            double lr = sched_lr_sweep(s->start, s->end, s->count, s->n);
             optim_set_lr(l->opt, (float)lr);
             int got = B;
             if (cached) learner_cached_batch(l, perm, (long)b * B, B);
@@ -50,7 +50,7 @@ static int run_sweep(learner *l, sweep *s, int size, bool cached, int *perm, dou
             learner_report_progress(l, "lr_find", (int)s->count, s->n, t0, (int)s->count * B);
             if (!isfinite(loss)) s->diverged = true;
             if (s->count > 10) { /* stop early once the smoothed loss has clearly diverged */
-                long st, mi, stop = lr_find_analyse(s->lrs, s->losses, s->count, s->sm, &st, &mi);
+                long st, mi, stop = sched_lr_find_analyse(s->lrs, s->losses, s->count, s->sm, &st, &mi);
                 if (stop < s->count) s->diverged = true;
             }
             if (s->diverged) break;
@@ -64,7 +64,7 @@ static int run_sweep(learner *l, sweep *s, int size, bool cached, int *perm, dou
 
 /* the suggestion from the sweep, its row in the history and the plot; the suggestion or -1 */
 static double conclude(learner *l, const sweep *s, const char *png, lr_find_info *info) {
-    long steep, mi, stop = lr_find_analyse(s->lrs, s->losses, s->count, s->sm, &steep, &mi);
+    long steep, mi, stop = sched_lr_find_analyse(s->lrs, s->losses, s->count, s->sm, &steep, &mi);
     if (stop < 2) {
         sn_error("LR finder: the loss diverged at once (rate %g, loss %g): lower the start of the sweep", s->start,
                  s->count ? s->losses[0] : NAN);

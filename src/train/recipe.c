@@ -45,7 +45,7 @@ static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] 
 
 classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     const char *arch = o->arch;
-    bool tflite = o->pretrained && is_tflite_file(o->pretrained);
+    bool tflite = o->pretrained && tflite_is_file(o->pretrained);
     if (tflite) arch = "mobilenet_v2_tf";
     if (!arch) arch = "resnet34";
     classifier *m = calloc(1, sizeof *m);

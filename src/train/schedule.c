@@ -4,13 +4,13 @@
 
 static const double PI = 3.14159265358979323846;
 
-int sgdr_epochs(int cycles, int cycle_len, int cycle_mult) {
+int sched_sgdr_epochs(int cycles, int cycle_len, int cycle_mult) {
     int total = 0, len = cycle_len;
     for (int c = 0; c < cycles; c++, len *= cycle_mult) total += len;
     return total;
 }
 
-double sgdr_factor(const sgdr_params *p, long it, long iters_per_epoch) {
+double sched_sgdr_factor(const sgdr_params *p, long it, long iters_per_epoch) {
     long len = (long)p->cycle_len * iters_per_epoch, start = 0;
     if (len <= 0) return 1.0;
     while (it >= start + len) {
@@ -21,14 +21,14 @@ double sgdr_factor(const sgdr_params *p, long it, long iters_per_epoch) {
     return p->floor + (1.0 - p->floor) * (1.0 + cos(PI * t)) / 2.0;
 }
 
-onecycle_params onecycle_defaults(void) {
+onecycle_params sched_onecycle_defaults(void) {
     return (onecycle_params){.pct_start = 0.3f, .div = 25.0f, .final_div = 1e4f, .mom_max = 0.95f, .mom_min = 0.85f};
 }
 
 /* cosine from a to b as t goes 0 -> 1 */
 static double cos_anneal(double a, double b, double t) { return b + (a - b) * (1.0 + cos(PI * t)) / 2.0; }
 
-double onecycle_factor(const onecycle_params *p, long it, long total) {
+double sched_onecycle_factor(const onecycle_params *p, long it, long total) {
     long up = (long)(p->pct_start * total);
     if (up < 1) up = 1;
     if (it < up) return cos_anneal(1.0 / p->div, 1.0, (double)it / up);
@@ -37,7 +37,7 @@ double onecycle_factor(const onecycle_params *p, long it, long total) {
     return cos_anneal(1.0, 1.0 / (p->div * p->final_div), t > 1 ? 1 : t);
 }
 
-double onecycle_momentum(const onecycle_params *p, long it, long total) {
+double sched_onecycle_momentum(const onecycle_params *p, long it, long total) {
     long up = (long)(p->pct_start * total);
     if (up < 1) up = 1;
     if (it < up) return cos_anneal(p->mom_max, p->mom_min, (double)it / up);
@@ -46,12 +46,12 @@ double onecycle_momentum(const onecycle_params *p, long it, long total) {
     return cos_anneal(p->mom_min, p->mom_max, t > 1 ? 1 : t);
 }
 
-double lr_sweep(double start, double end, long it, long n) {
+double sched_lr_sweep(double start, double end, long it, long n) {
     if (n <= 1) return start;
     return start * pow(end / start, (double)it / (double)(n - 1));
 }
 
-long lr_find_analyse(const double *lrs, const double *losses, long n, double *smooth, long *steep, long *min_i) {
+long sched_lr_find_analyse(const double *lrs, const double *losses, long n, double *smooth, long *steep, long *min_i) {
     const double beta = 0.98;
     double avg = 0, best = INFINITY;
     long stop = n;

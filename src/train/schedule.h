@@ -6,7 +6,7 @@
  * - SGDR (cosine annealing with warm restarts, Loshchilov & Hutter; fastai's cycle_len and
  *   cycle_mult): cycles of cycle_len * mult^k epochs; inside a cycle the rate falls from the
  *   peak to the floor along half a cosine: lr = floor + (peak - floor) * (1 + cos(pi * t/T)) / 2.
- *   sgdr_epochs(cycles, len, mult) gives the total epochs (3 cycles of 1, 2, 4 = 7).
+ *   sched_sgdr_epochs(cycles, len, mult) gives the total epochs (3 cycles of 1, 2, 4 = 7).
  * - One-cycle (fastai v1 fit_one_cycle): rate rises from peak/div to peak over pct_start of the
  *   run, then falls to peak/(div*final_div), both on cosines; momentum (beta1) moves the other
  *   way, from mom_max to mom_min and back.
@@ -22,8 +22,8 @@ typedef struct {
 } sgdr_params;
 
 /* multiplier in [floor, 1] at iteration it of an SGDR run with iters_per_epoch */
-double sgdr_factor(const sgdr_params *p, long it, long iters_per_epoch);
-int sgdr_epochs(int cycles, int cycle_len, int cycle_mult);
+double sched_sgdr_factor(const sgdr_params *p, long it, long iters_per_epoch);
+int sched_sgdr_epochs(int cycles, int cycle_len, int cycle_mult);
 
 typedef struct {
     float pct_start;  /* 0.3 */
@@ -32,18 +32,18 @@ typedef struct {
     float mom_max, mom_min; /* 0.95, 0.85 */
 } onecycle_params;
 
-onecycle_params onecycle_defaults(void);
+onecycle_params sched_onecycle_defaults(void);
 /* multiplier of the peak rate, and the momentum, at iteration it of total */
-double onecycle_factor(const onecycle_params *p, long it, long total);
-double onecycle_momentum(const onecycle_params *p, long it, long total);
+double sched_onecycle_factor(const onecycle_params *p, long it, long total);
+double sched_onecycle_momentum(const onecycle_params *p, long it, long total);
 
 /* exponential sweep: start * (end/start)^(it/(n-1)) */
-double lr_sweep(double start, double end, long it, long n);
+double sched_lr_sweep(double start, double end, long it, long n);
 
 /* LR-finder analysis of a recorded sweep (lrs[i], losses[i], i < n): exponentially smoothed
  * losses (beta 0.98, debiased, as fastai) into smooth[]; returns the index where the sweep
  * should stop (first i with smooth > 4 * min so far, or n); *steep = index of the steepest
  * descent of the smoothed loss (fastai v1's suggestion) and *min_i = index of its minimum;
  * the usual pick is lrs[min_i] / 10 or lrs[steep]. */
-long lr_find_analyse(const double *lrs, const double *losses, long n, double *smooth, long *steep, long *min_i);
+long sched_lr_find_analyse(const double *lrs, const double *losses, long n, double *smooth, long *steep, long *min_i);
 #endif

@@ -263,9 +263,25 @@ static void info_model_flag(void) {
     check(rc == 1 && strstr(out, "/nonexistent/m.stn"), "info --model of a missing file: exit 1 naming it");
 }
 
+/* every verb that reads photos names the same formats in its --help (one line from cli.h) */
+static void photo_formats_help(void) {
+    paths();
+    static const char *verbs[] = {"train", "eval", "predict", "data", "lr-find", "serve"};
+    char first[512] = "";
+    for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++) {
+        int rc = run("%s %s --help", bin, verbs[i]);
+        const char *p = strstr(out, "photos: PNG");
+        const char *e = p ? strstr(p, "white\n") : NULL;
+        if (i == 0 && p && e) snprintf(first, sizeof first, "%.*s", (int)(e - p), p);
+        check(rc == 0 && p && e && strstr(p, "JPEG") && (i == 0 || strncmp(p, first, strlen(first)) == 0),
+              "%s --help names the photo formats (PNG, JPEG), the same words as train's", verbs[i]);
+    }
+}
+
 static const test_case cases[] = {
     {"predict_text", predict_text},   {"predict_json", predict_json}, {"predict_errors", predict_errors},
     {"predict_folder", predict_folder}, {"predict_csv", predict_csv}, {"number_flags", number_flags},
     {"info", info},                   {"info_model_flag", info_model_flag},
+    {"photo_formats_help", photo_formats_help},
 };
 TEST_MAIN(cases)

@@ -240,22 +240,22 @@ static void sgdr(void) {
     float *sg = get(f, "sgdr", &n);
     sgdr_params sp = {.cycle_len = 1, .cycle_mult = 2, .floor = 0};
     float mine[64];
-    for (size_t i = 0; i < n && i < 64; i++) mine[i] = (float)sgdr_factor(&sp, (long)i, 5);
+    for (size_t i = 0; i < n && i < 64; i++) mine[i] = (float)sched_sgdr_factor(&sp, (long)i, 5);
     check(sg && n <= 64, "SGDR fixture of %zu points", n);
     if (sg && n <= 64) check_close("SGDR schedule equals CosineAnnealingWarmRestarts(T_0=5, T_mult=2)", mine, sg, n, 1e-6f, 1e-7f);
-    check(sgdr_epochs(3, 1, 2) == 7, "3 cycles of 1, 2, 4 epochs = 7");
+    check(sched_sgdr_epochs(3, 1, 2) == 7, "3 cycles of 1, 2, 4 epochs = 7");
     free(sg);
     st_close(f);
 }
 
 /* one-cycle: starts at 1/div, peaks at pct_start, ends at 1/(div*final_div) */
 static void onecycle(void) {
-    onecycle_params oc = onecycle_defaults();
-    double s0 = onecycle_factor(&oc, 0, 100), peak = onecycle_factor(&oc, 30, 100), end = onecycle_factor(&oc, 100, 100);
+    onecycle_params oc = sched_onecycle_defaults();
+    double s0 = sched_onecycle_factor(&oc, 0, 100), peak = sched_onecycle_factor(&oc, 30, 100), end = sched_onecycle_factor(&oc, 100, 100);
     check(fabs(s0 - 1 / 25.0) < 1e-9 && fabs(peak - 1) < 1e-9 && fabs(end - 1 / 25e4) < 1e-9,
           "one-cycle: %.4g -> %.4g -> %.4g", s0, peak, end);
-    check(fabs(onecycle_momentum(&oc, 0, 100) - 0.95) < 1e-6 && fabs(onecycle_momentum(&oc, 30, 100) - 0.85) < 1e-6 &&
-              fabs(onecycle_momentum(&oc, 100, 100) - 0.95) < 1e-6,
+    check(fabs(sched_onecycle_momentum(&oc, 0, 100) - 0.95) < 1e-6 && fabs(sched_onecycle_momentum(&oc, 30, 100) - 0.85) < 1e-6 &&
+              fabs(sched_onecycle_momentum(&oc, 100, 100) - 0.95) < 1e-6,
           "one-cycle momentum 0.95 -> 0.85 -> back");
 }
 
@@ -263,11 +263,11 @@ static void onecycle(void) {
 static void lr_find_analysis(void) {
     double lrs[100], loss[100], smooth[100];
     for (int i = 0; i < 100; i++) {
-        lrs[i] = lr_sweep(1e-7, 10, i, 100);
+        lrs[i] = sched_lr_sweep(1e-7, 10, i, 100);
         double x = log10(lrs[i]);
         loss[i] = 2.0 - 1.5 / (1 + exp(-(x + 3) * 3)) + (x > -0.5 ? pow(10, (x + 0.5) * 2) : 0);
     }
-    long steep, min_i, stop = lr_find_analyse(lrs, loss, 100, smooth, &steep, &min_i);
+    long steep, min_i, stop = sched_lr_find_analyse(lrs, loss, 100, smooth, &steep, &min_i);
     check(fabs(lrs[0] - 1e-7) < 1e-15 && fabs(lrs[99] - 10) < 1e-9, "sweep spans 1e-7 .. 10");
     check(stop < 100 && lrs[stop] > 0.3, "the sweep stops once the loss diverges (at lr %.3g)", lrs[stop]);
     /* the smoothed (EMA, beta 0.98) curve lags the raw one by a few points: 5x to the right */
