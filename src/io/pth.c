@@ -177,9 +177,10 @@ static int read_legacy(loader *L, const uint8_t *b, size_t len) {
 static uint8_t *zip_entry(const loader *L, zip_t *z, zip_int64_t idx, size_t want, size_t max, size_t *got) {
     zip_stat_t st;
     const char *name = zip_get_name(z, (zip_uint64_t)idx, ZIP_FL_ENC_RAW);
+    if (!name) name = "?";
     if (zip_stat_index(z, (zip_uint64_t)idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE) ||
         !(st.valid & ZIP_STAT_COMP_SIZE)) {
-        sn_error("%s: zip entry '%s' cannot be read: %s", L->file, name ? name : "?", zip_strerror(z));
+        sn_error("%s: zip entry '%s' cannot be read: %s", L->file, name, zip_strerror(z));
         return NULL;
     }
     /* a compressed entry expands at most ~1032x (deflate): a bomb is refused before reading */
@@ -238,9 +239,9 @@ static int zip_storages(loader *L, zip_t *z, const char *pre, size_t len) {
     if ((i = zip_name_locate(z, name, ZIP_FL_ENC_RAW)) >= 0) {
         size_t n;
         uint8_t *b = zip_entry(L, z, i, (size_t)-1, 64, &n);
-        bool little = b && n == 6 && !memcmp(b, "little", 6);
+        bool got = b != NULL, little = got && n == 6 && !memcmp(b, "little", 6);
         free(b);
-        if (!little) return b ? sn_error("%s: checkpoint byteorder is not 'little' (not supported)", L->file) : -1;
+        if (!little) return got ? sn_error("%s: checkpoint byteorder is not 'little' (not supported)", L->file) : -1;
     }
     for (size_t k = 0; k < L->nst; k++) {
         storage *s = &L->st[k];
