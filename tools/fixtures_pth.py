@@ -2,8 +2,8 @@
 
 pth_small_{zip,legacy}.pth: one state dict (a small module's state_dict(), so it carries _metadata
 and BN's num_batches_tracked, plus float16/bfloat16/float64/int32/uint8/bool tensors, a Parameter,
-a 0-dim and an empty tensor, and three views at offsets into one shared storage) saved in the zip
-format and with _use_new_zipfile_serialization=False (the legacy one).  pth_small_ref.safetensors
+a permuted (non-contiguous) tensor, a 0-dim and an empty tensor, and three views at offsets
+into one shared storage) saved in the zip format and with _use_new_zipfile_serialization=False (the legacy one).  pth_small_ref.safetensors
 holds the same tensors converted as the C reader converts them (floats -> float32, integers ->
 int64).  pth_ckpt_zip.pth: a training checkpoint {"epoch", "state_dict", "best"} around it.
 pth_seed_{zip,legacy}.pth: tiny ones (the fuzzer's seeds, copied to tests/fuzz/corpus/pth/).
@@ -11,8 +11,8 @@ pth_seed_{zip,legacy}.pth: tiny ones (the fuzzer's seeds, copied to tests/fuzz/c
 pth_evil_*.pth: files the reader must refuse with an error naming the file, never executing
 anything: globals other than the tensor rebuilders (os.system, builtins.eval), REDUCE of a
 storage type or of a non-callable, a tensor reaching outside its storage, a shape whose size
-overflows int64, a non-contiguous stride, a storage whose element count disagrees, a storage
-missing from a zip file.  Each is built by pickling crafted objects with torch's own pickle layout.
+overflows int64, strides reaching outside the storage or negative, a storage whose element count
+disagrees, a storage missing from a zip file.  Each is built by pickling crafted objects with torch's own pickle layout.
 """
 import collections
 import io
@@ -53,6 +53,7 @@ def small_state_dict():
     sd["view_c"] = base[34:]
     sd["empty"] = torch.zeros(0, 3)
     sd["scalar"] = torch.tensor(2.5)
+    sd["permuted"] = torch.randn(3, 4, 2, generator=g).permute(2, 0, 1)  # strides (1, 8, 2)
     return sd
 
 
@@ -126,7 +127,8 @@ def evil_files():
         "reduce_non_global": b"\x80\x02))R.",
         "offset_out": sd(Tensor(s10, 8, [4], [1])),
         "shape_overflow": sd(Tensor(s10, 0, [2**31, 2**31, 2**31], [2**62, 2**31, 1])),
-        "stride": sd(Tensor(s10, 0, [2, 5], [1, 2])),
+        "stride_out": sd(Tensor(s10, 0, [2, 5], [6, 1])),
+        "stride_negative": sd(Tensor(s10, 5, [2], [-1])),
         "not_tensor": crafted_pickle({"w": 3}),
         "opcode_inst": b"\x80\x02(iposix\nsystem\nX\x02\x00\x00\x00id.",
         "truncated_pickle": b"\x80\x02}q\x00(X\x01\x00",

@@ -258,29 +258,29 @@ static int op_persid(pk_state *s) {
     return push(s, v);
 }
 
-/* shape and stride tuples -> t->shape, t->numel; checks overflow and row-major contiguity */
+/* shape and stride tuples -> t->shape, t->stride, t->numel and t->span (elements from the first
+ * to the last one the tensor reads, 0 when empty); checks signs and overflow */
 static int tensor_shape(pk_state *s, pk_value *t, const pk_value *size, const pk_value *stride) {
     if (size->kind != PK_TUPLE || stride->kind != PK_TUPLE || size->n != stride->n)
         return fail(s, "tensor size and stride are not tuples of one length");
     if (size->n > PTH_MAX_DIMS) return fail(s, "tensor of more than 8 dimensions");
     t->ndim = (int)size->n;
-    int64_t numel = 1;
+    int64_t numel = 1, last = 0, bytes;
     for (size_t d = 0; d < size->n; d++) {
         if (!is_int(size->items[d]) || !is_int(stride->items[d])) return fail(s, "tensor size or stride not integers");
         t->shape[d] = size->items[d]->i;
-        if (t->shape[d] < 0) return fail(s, "negative tensor size");
+        t->stride[d] = stride->items[d]->i;
+        if (t->shape[d] < 0 || t->stride[d] < 0) return fail(s, "negative tensor size or stride");
         if (__builtin_mul_overflow(numel, t->shape[d], &numel)) return fail(s, "tensor size overflows");
     }
-    int64_t bytes;
     if (__builtin_mul_overflow(numel, (int64_t)pk_dtype_size(t->dtype), &bytes)) return fail(s, "tensor size overflows");
     t->numel = numel;
-    if (numel == 0) return 0;
-    int64_t expect = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && stride->items[d]->i != expect)
-            return fail(s, "tensor stride is not contiguous (row-major), which is not supported");
-        expect *= t->shape[d];
+    for (int d = 0; numel && d < t->ndim; d++) {
+        int64_t step;
+        if (__builtin_mul_overflow(t->shape[d] - 1, t->stride[d], &step) || __builtin_add_overflow(last, step, &last))
+            return fail(s, "tensor stride overflows");
     }
+    t->span = numel ? last + 1 : 0;
     return 0;
 }
 
@@ -297,8 +297,8 @@ static int reduce_tensor(pk_state *s, pk_value *args) {
     t->dtype = st->dtype;
     t->offset = a[1]->i;
     if (tensor_shape(s, t, a[2], a[3]) < 0) return -1;
-    if (t->offset > st->view_numel || t->numel > st->view_numel - t->offset)
-        return fail(s, "tensor reaches outside its storage (offset + size > storage size)");
+    if (t->offset > st->view_numel || t->span > st->view_numel - t->offset)
+        return fail(s, "tensor reaches outside its storage (offset + extent of size and stride > storage size)");
     return push(s, t);
 }
 
@@ -378,7 +378,7 @@ static int op_mark(pk_state *s) {
 
 /* the opcodes that build containers from marks or the stack's top */
 static int op_container(pk_state *s) {
-    size_t first, n;
+    size_t first = 0, n = 0;
     pk_value *v;
     switch (s->op) {
     case ')': return push(s, new_value(s, PK_TUPLE));

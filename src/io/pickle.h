@@ -14,8 +14,9 @@
  *   Int,Short,Char,Byte,Bool}Storage.  Any other global is an error naming it.
  * - REDUCE: OrderedDict() -> an empty dict; _rebuild_tensor_v2(storage, offset, size, stride,
  *   requires_grad, hooks[, metadata]) -> a tensor, checked at once: storage from a persistent id,
- *   rank <= PTH_MAX_DIMS, sizes >= 0 with a product (and its byte size) that does not overflow,
- *   a contiguous row-major stride, offset + numel within the storage; _rebuild_parameter(tensor,
+ *   rank <= PTH_MAX_DIMS, sizes and strides >= 0 with a product (and its byte size) that does not
+ *   overflow, offset + the extent the sizes and strides reach within the storage (any stride
+ *   order: checkpoints converted from TensorFlow hold permuted weights); _rebuild_parameter(tensor,
  *   requires_grad, hooks) -> that tensor.  Anything else (another callable, wrong arguments) is
  *   an error.  BUILD is accepted on a dict only (an OrderedDict's attributes, e.g. a state
  *   dict's _metadata) and its state is dropped.
@@ -53,7 +54,8 @@ struct pk_value {
     pk_value *storage;     /* TENSOR */
     int64_t offset;        /* TENSOR: first element within the (view of the) storage */
     int ndim;              /* TENSOR */
-    int64_t shape[PTH_MAX_DIMS];
+    int64_t shape[PTH_MAX_DIMS], stride[PTH_MAX_DIMS];
+    int64_t span;          /* TENSOR: elements from its first to its last one, 0 when empty */
     pk_value *next;        /* the arena's list */
 };
 

@@ -151,7 +151,7 @@ static int read_legacy(loader *L, const uint8_t *b, size_t len) {
         storage *s = k->kind == PK_STR ? find_storage(L, k->s) : NULL;
         if (!s) return sn_error("%s: storage key %zu of the list is no storage of the state dict", L->file, i);
         if (s->data) return sn_error("%s: storage '%s' listed twice", L->file, s->key);
-        size_t bytes;
+        size_t bytes = 0;
         int64_t count;
         if (len - pos < 8) return sn_error("%s: truncated: storage '%s' count missing at byte %zu", L->file, s->key, pos);
         memcpy(&count, b + pos, 8);
@@ -245,7 +245,7 @@ static int zip_storages(loader *L, zip_t *z, const char *pre, size_t len) {
     }
     for (size_t k = 0; k < L->nst; k++) {
         storage *s = &L->st[k];
-        size_t bytes, n;
+        size_t bytes = 0, n;
         if (!s->used) continue;
         if (storage_bytes(L, s, &bytes) < 0) return -1;
         if (bytes / 1100 > len) return sn_error("%s: storage '%s' of %zu bytes cannot be in this file", L->file, s->key, bytes);
@@ -351,6 +351,37 @@ static int unique_names(const loader *L, const pth_file *f) {
     return 0;
 }
 
+/* the tensor's elements at p in row-major order: p itself when its strides are row-major, else
+ * a malloc'd copy gathered through the strides (*copy, to free); NULL when out of memory */
+static const uint8_t *row_major(const pk_value *v, const uint8_t *p, uint8_t **copy) {
+    size_t es = pk_dtype_size(v->dtype);
+    int64_t expect = 1;
+    bool rm = true;
+    for (int d = v->ndim - 1; d >= 0; d--) {
+        if (v->shape[d] != 1 && v->stride[d] != expect) rm = false;
+        expect *= v->shape[d];
+    }
+    *copy = NULL;
+    if (rm || v->numel == 0) return p;
+    uint8_t *c = malloc((size_t)v->numel * es);
+    if (!c) return NULL;
+    int64_t idx[PTH_MAX_DIMS] = {0};
+    size_t src = 0;
+    for (int64_t i = 0; i < v->numel; i++) {
+        memcpy(c + (size_t)i * es, p + src * es, es);
+        for (int d = v->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < v->shape[d]) {
+                src += (size_t)v->stride[d];
+                break;
+            }
+            idx[d] = 0;
+            src -= (size_t)((v->shape[d] - 1) * v->stride[d]);
+        }
+    }
+    *copy = c;
+    return c;
+}
+
 /* the state dict's tensors into f->t, converted; views of one storage may each be as large
  * as it, but together at most 16 times the storages' bytes (a file cannot make us allocate
  * far more than it holds) */
@@ -372,15 +403,15 @@ static int make_tensors(loader *L, pth_file *f) {
             return sn_error("%s: tensor '%s': the tensors' views of their storages add up to more than 16 times the "
                             "storages' size", L->file, t->name);
         const storage *s = find_storage(L, v->storage->s);
-        const uint8_t *p = s->data + (size_t)(v->storage->view_offset + v->offset) * pk_dtype_size(v->dtype);
-        if (is_float(t->dtype)) {
-            if (!(t->f32 = malloc(t->numel ? t->numel * 4 : 1))) return sn_error("%s: out of memory", L->file);
-            convert_float(t->dtype, p, t->numel, t->f32);
-            f->converted += t->dtype != PTH_F32;
-        } else {
-            if (!(t->i64 = malloc(t->numel ? t->numel * 8 : 1))) return sn_error("%s: out of memory", L->file);
-            convert_int(t->dtype, p, t->numel, t->i64);
-        }
+        uint8_t *copy;
+        size_t at = (size_t)(v->storage->view_offset + v->offset) * pk_dtype_size(v->dtype);
+        const uint8_t *p = row_major(v, s->data + at, &copy);
+        bool fl = is_float(t->dtype);
+        if (p && fl && (t->f32 = malloc(t->numel ? t->numel * 4 : 1))) convert_float(t->dtype, p, t->numel, t->f32);
+        if (p && !fl && (t->i64 = malloc(t->numel ? t->numel * 8 : 1))) convert_int(t->dtype, p, t->numel, t->i64);
+        free(copy);
+        if (!t->f32 && !t->i64) return sn_error("%s: out of memory", L->file);
+        f->converted += fl && t->dtype != PTH_F32;
     }
     return unique_names(L, f);
 }

@@ -14,8 +14,9 @@
  * - The top-level object is a dict of name -> tensor (a state dict).  A dict holding a dict of
  *   tensors under "state_dict" or "model" (a training checkpoint) gives that inner dict; other
  *   entries of a checkpoint are then ignored.  A state-dict entry that is no tensor is an error.
- * - Tensors must be contiguous (row-major strides) and lie inside their storage; views sharing a
- *   storage at offsets are fine.  Floating dtypes (F32, F16, BF16, F64) come out as float (f32),
+ * - Tensors may have any strides >= 0 (checkpoints converted from TensorFlow hold permuted
+ *   weights) and are gathered into row-major order; offset and strides must stay inside the
+ *   storage.  Views sharing a storage at offsets are fine.  Floating dtypes (F32, F16, BF16, F64) come out as float (f32),
  *   integer and bool dtypes as int64 (i64); pth_file.converted counts the float tensors that were
  *   not float32 (a caller notes the conversion).  Little-endian hosts only.
  * - Every error (-1 / NULL after sn_error()) names the file and what was found: a global that

@@ -70,6 +70,9 @@ static void compare_small(const char *file, pth_format format) {
     check(bad == 0, "%s: every tensor's shape and values equal PyTorch's conversion (%d differ)", file, bad);
     const pth_tensor *h = pth_find(f, "half"), *b = pth_find(f, "bf16"), *d = pth_find(f, "double"),
                      *n = pth_find(f, "bn.num_batches_tracked"), *m = pth_find(f, "mask"), *u = pth_find(f, "bytes");
+    const pth_tensor *pm = pth_find(f, "permuted");
+    check(pm && pm->ndim == 3 && pm->shape[0] == 2 && pm->shape[1] == 3 && pm->shape[2] == 4,
+          "%s: a permuted tensor (strides 1, 8, 2) comes out [2,3,4] in row-major order", file);
     check(h && h->dtype == PTH_F16 && b && b->dtype == PTH_BF16 && d && d->dtype == PTH_F64 && n &&
               n->dtype == PTH_I64 && m && m->dtype == PTH_BOOL && u && u->dtype == PTH_U8 && f->converted == 3,
           "%s: stored dtypes kept (F16, BF16, F64, I64, BOOL, U8), 3 float tensors converted (%d)", file, f->converted);
@@ -113,7 +116,8 @@ static void case_hostile(void) {
     static const struct { const char *file, *says; } ev[] = {
         {"global_os_system", "'os.system'"}, {"global_eval", "'builtins.eval'"},
         {"reduce_storage_type", "storage type"}, {"reduce_non_global", "not an allowed global"},
-        {"offset_out", "outside its storage"}, {"shape_overflow", "overflows"}, {"stride", "contiguous"},
+        {"offset_out", "outside its storage"}, {"shape_overflow", "overflows"}, {"stride_out", "outside its storage"},
+        {"stride_negative", "negative"},
         {"not_tensor", "'w' is not a tensor"}, {"opcode_inst", "unsupported opcode"}, {"truncated_pickle", ""},
     };
     for (size_t k = 0; k < sizeof ev / sizeof ev[0]; k++)
