@@ -7,6 +7,7 @@
 #include "core/file.h"
 #include "io/pth.h"
 #include "io/safetensors.h"
+#include "io/weights.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,28 @@ static void case_efficientnet(void) {
     }
 }
 
+/* weights_open_st: a checkpoint behind the safetensors accessors, a safetensors file as is */
+static void case_weights_st(void) {
+    pth_file *p = pth_open(fixture_path("pth_small_legacy.pth"));
+    st_file *s = weights_open_st(fixture_path("pth_small_legacy.pth"));
+    bool ok = p && s && st_count(s) == p->n && st_meta(s, "pth.converted") && !strcmp(st_meta(s, "pth.converted"), "3");
+    for (size_t i = 0; ok && i < p->n; i++) {
+        const pth_tensor *t = &p->t[i];
+        const st_tensor *u = st_find(s, t->name);
+        ok = u && u->ndim == t->ndim && u->numel == t->numel && u->dtype == (t->f32 ? ST_F32 : ST_I64) &&
+             (!t->numel || !memcmp(u->data, t->f32 ? (const void *)t->f32 : (const void *)t->i64, u->nbytes));
+    }
+    check(ok, "weights_open_st of a legacy checkpoint: every tensor as F32 / I64 with its values, pth.converted = 3");
+    st_close(s);
+    pth_close(p);
+    s = weights_open_st(fixture_path("pth_small_ref.safetensors"));
+    check(s && st_count(s) == 22, "weights_open_st of a safetensors file reads it as is");
+    st_close(s);
+    s = weights_open_st(fixture_path("pth_evil_global_os_system_zip.pth"));
+    check(!s && strstr(sn_last_error(), "os.system"), "weights_open_st passes the checkpoint's error on: %s",
+          sn_last_error());
+}
+
 static const test_case cases[] = {
     {"detect", case_detect},
     {"zip", case_zip},
@@ -203,5 +226,6 @@ static const test_case cases[] = {
     {"hostile", case_hostile},
     {"truncated", case_truncated},
     {"efficientnet", case_efficientnet},
+    {"weights_st", case_weights_st},
 };
 TEST_MAIN(cases)
