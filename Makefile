@@ -11,11 +11,11 @@ ARCH      ?= -march=native
 OPT       ?= -O3
 SANITIZE  ?=
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -g -fopenmp -Wall -Wextra -Werror -Isrc $(SANITIZE)
-CFLAGS    += $(shell pkg-config --cflags libcjson libpng cairo libmicrohttpd 2>/dev/null)
+CFLAGS    += $(shell pkg-config --cflags libcjson libpng cairo libmicrohttpd libzip 2>/dev/null)
 ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),clang)
 CFLAGS    += -Wno-format-truncation
 endif
-LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lcairo -lmicrohttpd -lm -fopenmp $(SANITIZE)
+LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lcairo -lmicrohttpd -lzip -lm -fopenmp $(SANITIZE)
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))

@@ -1,11 +1,12 @@
 /* test_fuzz_corpus: every file of the fuzzing regression corpus (tests/fuzz/corpus/{safetensors,
- * tflite}/: seeds, inputs that found new coverage, former crashers) goes through BOTH readers;
+ * tflite,pth}/: seeds, inputs that found new coverage, former crashers) goes through ALL readers;
  * each must either open (and then be walked completely: every tensor read / dequantised, every
  * op and index touched) or fail with a non-empty error message naming the input.  Run in the
  * ASan+UBSan build this replays the fuzzers' findings on every `make check-asan`. */
 #include "../common/check.h"
 #include "core/file.h"
 #include "core/error.h"
+#include "io/pth.h"
 #include "io/safetensors.h"
 #include "io/tflite.h"
 #include <dirent.h>
@@ -45,6 +46,22 @@ static int try_safetensors(const uint8_t *b, size_t n, const char *name) {
 
 static volatile unsigned long sink;
 
+/* 1 opened and walked, 0 refused naming the input, -1 otherwise */
+static int try_pth(const uint8_t *b, size_t n, const char *name) {
+    pth_file *f = pth_open_mem(b, n, name);
+    if (!f) return sn_last_error()[0] && strstr(sn_last_error(), name) ? 0 : -1;
+    unsigned long acc = 0;
+    bool ok = true;
+    for (size_t i = 0; i < f->n; i++) {
+        const pth_tensor *t = &f->t[i];
+        ok = ok && pth_find(f, t->name) == t && (t->f32 == NULL) != (t->i64 == NULL);
+        for (size_t k = 0; k < t->numel; k++) acc += t->f32 ? (unsigned long)(t->f32[k] != 0) : (unsigned long)t->i64[k];
+    }
+    pth_close(f);
+    sink = acc;
+    return ok ? 1 : -1;
+}
+
 static int try_tflite(const uint8_t *b, size_t n, const char *name) {
     tfl_model *m = tfl_open_mem(b, n, name);
     if (!m) return sn_last_error()[0] && strstr(sn_last_error(), name) ? 0 : -1;
@@ -77,16 +94,16 @@ static int try_tflite(const uint8_t *b, size_t n, const char *name) {
     return ok ? 1 : -1;
 }
 
-/* every file of corpus/<kind>/ through both readers; k: 0 safetensors, 1 tflite (its own reader) */
+/* every file of corpus/<kind>/ through every reader; k: 0 safetensors, 1 tflite, 2 pth (its own reader) */
 static void corpus_kind(int k) {
-    static const char *kinds[] = {"safetensors", "tflite"};
+    static const char *kinds[] = {"safetensors", "tflite", "pth"};
     char root[PATH_MAX];
     if (!check(find_repo_dir("tests/fuzz/corpus", root, sizeof root), "found tests/fuzz/corpus")) return;
     char dir[PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/%s", root, kinds[k]);
     DIR *d = opendir(dir);
     if (!check(d != NULL, "open %s", dir)) return;
-    int files = 0, bad = 0, opened[2] = {0, 0};
+    int files = 0, bad = 0, opened[3] = {0, 0, 0};
     size_t bytes = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -98,28 +115,32 @@ static void corpus_kind(int k) {
         if (!b) { bad++; continue; }
         files++;
         bytes += n;
-        int a = try_safetensors(b, n, e->d_name), t = try_tflite(b, n, e->d_name);
-        if (a < 0 || t < 0) {
+        int a = try_safetensors(b, n, e->d_name), t = try_tflite(b, n, e->d_name), p = try_pth(b, n, e->d_name);
+        if (a < 0 || t < 0 || p < 0) {
             bad++;
-            note("%s: %s reader failed without a proper message", path, a < 0 ? "safetensors" : "tflite");
+            note("%s: %s reader failed without a proper message", path,
+                 a < 0 ? "safetensors" : t < 0 ? "tflite" : "pth");
         }
         opened[0] += a == 1;
         opened[1] += t == 1;
+        opened[2] += p == 1;
         free(b);
     }
     closedir(d);
     check(files > 0 && bad == 0,
-          "corpus/%s: %d files (%zu bytes) through both readers: each opens or fails with a named error "
-          "(%d open as safetensors, %d as tflite, %d bad)",
-          kinds[k], files, bytes, opened[0], opened[1], bad);
+          "corpus/%s: %d files (%zu bytes) through every reader: each opens or fails with a named error "
+          "(%d open as safetensors, %d as tflite, %d as pth, %d bad)",
+          kinds[k], files, bytes, opened[0], opened[1], opened[2], bad);
     check(opened[k] > 0, "corpus/%s: some files (the seeds at least) open with their own reader (%d)", kinds[k], opened[k]);
 }
 
 static void case_safetensors(void) { corpus_kind(0); }
 static void case_tflite(void) { corpus_kind(1); }
+static void case_pth(void) { corpus_kind(2); }
 
 static const test_case cases[] = {
     {"safetensors", case_safetensors},
     {"tflite", case_tflite},
+    {"pth", case_pth},
 };
 TEST_MAIN(cases)
