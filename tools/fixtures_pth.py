@@ -164,3 +164,16 @@ def make(out):
     for name, b in evil_files().items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(b)
+    # a whole torchvision network's state dict, as a user's torch.save writes it, in both formats and
+    # as safetensors: stylenet must load all three to the same weights (predict compares them)
+    import torchvision
+    torch.manual_seed(5)
+    mnet = torchvision.models.mobilenet_v2(num_classes=10).eval()
+    for mod in mnet.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+    msd = mnet.state_dict()
+    torch.save(msd, os.path.join(out, "pth_mnv2_zip.pth"))
+    torch.save(msd, os.path.join(out, "pth_mnv2_legacy.pth"), _use_new_zipfile_serialization=False)
+    save_file({k: v.contiguous() for k, v in msd.items()}, os.path.join(out, "pth_mnv2.safetensors"))

@@ -28,7 +28,7 @@ static void usage(FILE *f) {
         "  --data DIR           image folder (as for train); --task T; --csv F --pattern P --names F\n"
         "  --valid-pct P        validation share kept out of the sweep (0.2); --seed S (42)\n"
         "model (as train builds it, or a saved one):\n"
-        "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (.safetensors), or a stylenet model\n"
+        "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (safetensors or torch.save .pth), or a stylenet model\n"
         "  --model M            a saved stylenet model, head included (e.g. to pick a rate for more training)\n"
         "  --arch A             architecture (default: from the file; resnet34 without one)\n"
         "  --ps P               head dropout of a new model (0.25)\n"

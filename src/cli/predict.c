@@ -16,7 +16,7 @@ static void usage(FILE *f) {
             "Scores each photo; a folder stands for its PNG and JPEG photos (.png, .jpg, .jpeg), in\n"
             "name order.  A photo that cannot be read is reported by name, the others are still scored,\n"
             "and the exit status is then 1.\n"
-            "  --model FILE     stylenet model, torchvision state dict (.safetensors, with --arch), or TFLite;\n"
+            "  --model FILE     stylenet model, torchvision state dict (safetensors or .pth, with --arch), or TFLite;\n"
             "                   several --model flags (up to %d): the mean of their probabilities (an ensemble;\n"
             "                   the same classes in the same order, each model at its own size)\n"
             "  --labels FILE    class names, one per line (TFLite and plain state dicts)\n"

@@ -23,7 +23,7 @@ static void usage(FILE *f) {
         "  --csv F --pattern P --names F   other layouts (see `stylenet data --help`)\n"
         "  --valid-pct P        validation share (0.2), stratified, seeded\n"
         "model:\n"
-        "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (.safetensors), or a stylenet model\n"
+        "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (safetensors or torch.save .pth), or a stylenet model\n"
         "  --arch A             resnet18|resnet34|resnet50|mobilenet_v2|mobilenet_v2_tf (default: from the file)\n"
         "  --ps P               head dropout (0.25; ps/2 before the first linear)\n"
         "recipe (every step has a flag):\n"

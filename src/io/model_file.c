@@ -1,6 +1,7 @@
 /* model_file.c - stylenet model files, bare state dicts and TFLite files: their descriptions and
  * weights (see model_file.h). */
 #include "io/model_file.h"
+#include "io/weights.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,7 +172,7 @@ int model_file_open(const char *path, const char *arch, model_file *f) {
         read_tflite(&f->meta);
         return 0;
     }
-    if (!(f->st = st_open(path))) return -1;
+    if (!(f->st = weights_open_st(path))) return -1;
     f->kind = st_meta(f->st, "stylenet.format") ? MODEL_FILE_STYLENET : MODEL_FILE_STATE_DICT;
     int r = f->kind == MODEL_FILE_STYLENET ? read_stylenet(f->st, path, &f->meta)
                                            : read_state_dict(f->st, path, arch, &f->meta);

@@ -1,5 +1,6 @@
 /* state.c - see state.h for the contract. */
 #include "io/state.h"
+#include "io/weights.h"
 #include "core/error.h"
 #include <stdarg.h>
 #include <stdbool.h>
@@ -146,7 +147,7 @@ int net_load_st(net *m, const st_file *f, const net_load_opts *opts) {
 }
 
 int net_load_safetensors(net *m, const char *path, const net_load_opts *opts) {
-    st_file *f = st_open(path);
+    st_file *f = weights_open_st(path);
     if (!f) return -1;
     int r = net_load_st(m, f, opts);
     st_close(f);

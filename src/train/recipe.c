@@ -6,6 +6,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "io/weights.h"
 #include "io/state.h"
 #include "io/tflite_net.h"
 #include "models/zoo.h"
@@ -95,7 +96,7 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
         if (tflite) {
             if (net_load_tflite_body(m->net, o->pretrained) < 0) goto fail;
         } else {
-            st_file *f = st_open(o->pretrained);
+            st_file *f = weights_open_st(o->pretrained);
             if (!f) goto fail;
             const char *march = st_meta(f, "arch");
             if (march && strcmp(march, arch) != 0) {

@@ -218,7 +218,32 @@ static void case_weights_st(void) {
           sn_last_error());
 }
 
+/* a torchvision MobileNetV2 state dict saved by torch.save (zip and legacy) is a weights file like its
+ * safetensors twin wherever one is taken: predict gives the same probabilities for all three */
+static void whole_network_predict(void) {
+    const char *bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    static const char *files[] = {"pth_mnv2.safetensors", "pth_mnv2_zip.pth", "pth_mnv2_legacy.pth"};
+    static char outs[3][8192];
+    char photo[4096];
+    snprintf(photo, sizeof photo, "%s", shared_path("weights/imagenet-check/bird.png"));
+    for (int i = 0; i < 3; i++) {
+        char model[4096];
+        snprintf(model, sizeof model, "%s", fixture_path(files[i]));
+        int rc = run_capture(outs[i], sizeof outs[i], "%s predict --model %s --arch mobilenet_v2 --top 10 --json %s", bin,
+                             model, photo);
+        check(rc == 0 && strstr(outs[i], "\"probability\""), "predict --model %s (mobilenet_v2 state dict) runs (%d: %s)",
+              files[i], rc, flat_tail(outs[i], 200));
+    }
+    /* the JSON ends by naming the model file: compare the predictions before it */
+    const char *a = strstr(outs[0], "\"top\""), *b = strstr(outs[1], "\"top\""), *c = strstr(outs[2], "\"top\"");
+    const char *ae = a ? strstr(a, "\"model\"") : NULL;
+    size_t n = ae ? (size_t)(ae - a) : 0;
+    check(a && b && c && n > 0 && strncmp(a, b, n) == 0 && strncmp(a, c, n) == 0,
+          "zip .pth, legacy .pth and safetensors give identical top-10 probabilities");
+}
+
 static const test_case cases[] = {
+    {"whole_network_predict", whole_network_predict},
     {"detect", case_detect},
     {"zip", case_zip},
     {"legacy", case_legacy},
