@@ -89,6 +89,7 @@ int cli_photos(char *const *args, int n, bool recursive, cli_paths *out, int *fa
             fprintf(stderr, "stylenet: %s: no photos (.png, .jpg, .jpeg) in the folder%s\n", args[i],
                     recursive ? " or below it" : "");
             (*failed)++;
+            continue;
         }
         qsort(out->v + first, (size_t)(out->n - first), sizeof(char *), by_path);
     }
