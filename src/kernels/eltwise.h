@@ -3,7 +3,9 @@
  * overwrites.  n is the element count.  ReLU/ReLU6 backward read the forward OUTPUT y (the
  * gradient passes where act_passes(y): 0 < y (< 6)), so the input need not be kept.  Dropout
  * keeps each element with probability 1-p and scales it by 1/(1-p); the mask comes from rng.h,
- * so it depends only on (seed, stream, index).
+ * so it depends only on (seed, stream, index).  Drop-path (stochastic depth) is dropout per
+ * sample: sample s of a batch of n rows of `per` floats is kept with probability 1-p, decided by
+ * rng_uniform(seed, stream, s) >= p (mask[s]), and then scaled by 1/(1-p).
  */
 #ifndef STYLENET_ELTWISE_H
 #define STYLENET_ELTWISE_H
@@ -21,4 +23,9 @@ void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, 
 void eltwise_dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx);
 /* in place: g = d loss / d y on entry, d loss / d x on return (overwritten) */
 void eltwise_dropout_backward_set(size_t n, float p, const uint8_t *mask, float *g);
+void eltwise_droppath_forward(int n, size_t per, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
+                              uint8_t *mask);
+void eltwise_droppath_backward(int n, size_t per, float p, const uint8_t *mask, const float *dy, float *dx);
+/* in place, as eltwise_dropout_backward_set */
+void eltwise_droppath_backward_set(int n, size_t per, float p, const uint8_t *mask, float *g);
 #endif
