@@ -90,7 +90,11 @@ def lite(outdir, variant, seeds, drop_connect=0.0):
         torch.manual_seed(seed)
         model = EfficientNet.from_name(f"efficientnet-lite{variant}", num_classes=CLASSES, image_size=[H, W],
                                        dropout_rate=0.0, drop_connect_rate=drop_connect)
+        bns = [b for b in model.modules() if isinstance(b, nn.BatchNorm2d)]
+        momenta = [b.momentum for b in bns]  # the package's 1 - 0.99; perturb_bn leaves 0.1
         perturb_bn(model, torch.randn(4, 3, H, W, generator=g), g)
+        for b, mom in zip(bns, momenta):
+            b.momentum = mom
         state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
         x = torch.randn(N, 3, H, W, generator=g)
         target = torch.randint(0, CLASSES, (N,), generator=g)
