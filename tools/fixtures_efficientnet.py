@@ -13,7 +13,7 @@ from four float32 passes, the seed chosen by well_conditioned()):
       uniform numbers it draws with torch.rand are replaced by stylenet's (rng.h: splitmix64 under
       the net's seed 42, stream step * 4096 + node index, element = sample; step 1 = the first
       training forward), so both sides drop the same samples.  The node index of each drop-path
-      node is counted here as src/models/efficientnet_lite.c builds the graph.  Metadata
+      node is counted here as src/models/efficientnet_lite.c builds the graph.  A batch of 4.  Metadata
       "dropped" lists the (block, sample) pairs dropped; "droppath_nodes" their node indices.
 """
 import torch
@@ -22,6 +22,7 @@ import torch.nn as nn
 from fixtures_models import perturb_bn, reference, well_conditioned
 
 N, H, W, CLASSES = 2, 64, 80, 10
+N_DC = 4  # the drop-path case: ~3.9 samples of 4 x 9 drop-paths dropped on average (P(none) ~2%)
 NET_SEED = 42  # model_default_opts().seed: the net's rng seed for masks
 M64 = (1 << 64) - 1
 
@@ -96,14 +97,15 @@ def lite(outdir, variant, seeds, drop_connect=0.0):
         for b, mom in zip(bns, momenta):
             b.momentum = mom
         state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-        x = torch.randn(N, 3, H, W, generator=g)
-        target = torch.randint(0, CLASSES, (N,), generator=g)
+        n = N_DC if drop_connect else N
+        x = torch.randn(n, 3, H, W, generator=g)
+        target = torch.randint(0, CLASSES, (n,), generator=g)
         train_model = model
         if drop_connect:
             nodes = droppath_nodes(model)
-            uniforms = [torch.tensor([rng_uniform(NET_SEED, 1 * 4096 + i, s) for s in range(N)]) for _, i in nodes]
+            uniforms = [torch.tensor([rng_uniform(NET_SEED, 1 * 4096 + i, s) for s in range(n)]) for _, i in nodes]
             blocks = len(model._blocks)
-            dropped = [(b, s) for (b, _), u in zip(nodes, uniforms) for s in range(N)
+            dropped = [(b, s) for (b, _), u in zip(nodes, uniforms) for s in range(n)
                        if u[s].item() < drop_connect * (b / blocks)]
             assert dropped, "no sample dropped: the drop-path check would test nothing"
             meta["dropped"] = " ".join(f"{b}:{s}" for b, s in dropped)
