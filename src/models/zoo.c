@@ -9,13 +9,13 @@ typedef enum { A_RESNET18, A_RESNET34, A_RESNET50, A_MNV2, A_MNV2_TF, A_EFFL0, A
 static const struct {
     const char *name;
     int features, default_classes;
-    float dropout; /* the classifier's dropout when model_opts.dropout < 0 */
+    float dropout; /* the default classifier's dropout when model_opts.dropout < 0 (0: it has none) */
 } archs[A_COUNT] = {
-    [A_RESNET18] = {"resnet18", 512, 1000},
-    [A_RESNET34] = {"resnet34", 512, 1000},
-    [A_RESNET50] = {"resnet50", 2048, 1000},
+    [A_RESNET18] = {"resnet18", 512, 1000, 0},
+    [A_RESNET34] = {"resnet34", 512, 1000, 0},
+    [A_RESNET50] = {"resnet50", 2048, 1000, 0},
     [A_MNV2] = {"mobilenet_v2", 1280, 1000, 0.2f},
-    [A_MNV2_TF] = {"mobilenet_v2_tf", 1280, 1001},
+    [A_MNV2_TF] = {"mobilenet_v2_tf", 1280, 1001, 0},
     [A_EFFL0] = {"efficientnet_lite0", 1280, 1000, 0.2f},
     [A_EFFL1] = {"efficientnet_lite1", 1280, 1000, 0.2f},
     [A_EFFL2] = {"efficientnet_lite2", 1280, 1000, 0.3f},
