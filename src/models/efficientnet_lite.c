@@ -1,7 +1,7 @@
 /* efficientnet_lite.c - EfficientNet-Lite0/1/2 (Tan & Le 2019, the "lite" variant: no
  * squeeze-excitation, ReLU6, stem and head not scaled) with the module names of the PyPI package
- * efficientnet-lite-pytorch 0.1.0 (its model.py / utils.py), so its checkpoints load by name; see
- * zoo.h.
+ * efficientnet-lite-pytorch 0.1.0 (its model.py / utils.py): a state dict with the package's keys
+ * loads by name (io/state.h); see zoo.h.
  *   _conv_stem (3x3/2, 32) -> _bn0 -> ReLU6;
  *   _blocks.<i>: [_expand_conv 1x1 -> _bn0 -> ReLU6] -> _depthwise_conv kxk/s -> _bn1 -> ReLU6 ->
  *                _project_conv 1x1 -> _bn2, plus the block input when stride 1 and in == out, the

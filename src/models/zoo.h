@@ -71,7 +71,8 @@ typedef struct {
     int lin_ftrs;       /* fastai head hidden width (512) */
     float dropout;      /* the default classifier's dropout; < 0 = the architecture's own (mobilenet_v2
                            0.2, efficientnet_lite0/1 0.2, lite2 0.3) */
-    float drop_connect; /* efficientnet_lite: drop-path rate of the last block; < 0 = 0.2, 0 = none */
+    float drop_connect; /* efficientnet_lite: block i's drop-path rate is drop_connect x i / blocks; < 0 = 0.2,
+                           0 = no drop-path nodes */
     uint64_t seed;      /* parameter init seed */
 } model_opts;
 
