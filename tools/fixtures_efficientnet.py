@@ -16,10 +16,14 @@ from four float32 passes, the seed chosen by well_conditioned()):
       node is counted here as src/models/efficientnet_lite.c builds the graph.  A batch of 4.  Metadata
       "dropped" lists the (block, sample) pairs dropped; "droppath_nodes" their node indices.
 """
+import os
+
 import torch
 import torch.nn as nn
+from safetensors import safe_open
 
 from fixtures_models import perturb_bn, reference, well_conditioned
+from oracle_common import save
 
 N, H, W, CLASSES = 2, 64, 80, 10
 N_DC = 4  # the drop-path case: ~3.9 samples of 4 x 9 drop-paths dropped on average (P(none) ~2%)
@@ -115,12 +119,22 @@ def lite(outdir, variant, seeds, drop_connect=0.0):
                                 lambda m, _: lambda: [(n, b) for n, b in m.named_modules()
                                                       if isinstance(b, nn.BatchNorm2d)])
     well_conditioned(outdir, tag, build, seeds)
-    if meta:
+    if meta:  # the masks depend on the net's seed only, not on the case's seed: the same for every seed
+        path = os.path.join(outdir, f"models_{tag}_ref.safetensors")
+        with safe_open(path, "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta = {**f.metadata(), **meta}
+        save(path, tensors, meta)
         print(f"  {tag}: dropped (block:sample) {meta['dropped']}", flush=True)
 
 
 def make(outdir):
+    # No seed of 1-4 is well conditioned for any case (PyTorch's float32 noise is 30-260 x the
+    # default tolerance: ReLU6 decisions within float32 noise in train-mode BN on a batch of 2-4 at
+    # 2x3..4x5 pixels, as for resnet50 and mobilenet_v2), so each keeps its least noisy seed and the
+    # tests fall back to 4 x PyTorch's own float32 error there.  Measured (1 / 2 / 3 / 4):
+    # lite0 102 / 175 / 54.4 / 43; lite2 93.6 / 144 / 261 / 63.4; lite0_dc 69.7 / 115 / 30.7 / 113.
     torch.set_grad_enabled(True)
-    lite(outdir, 0, [1, 2, 3, 4])
-    lite(outdir, 2, [1, 2, 3, 4])
-    lite(outdir, 0, [1, 2, 3, 4], drop_connect=0.2)
+    lite(outdir, 0, [4])
+    lite(outdir, 2, [4])
+    lite(outdir, 0, [3], drop_connect=0.2)
