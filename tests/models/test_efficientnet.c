@@ -1,6 +1,7 @@
 /* test_efficientnet.c - EfficientNet-Lite0/1/2 from the zoo and the drop-path op it uses.
  *   structure: parameter counts (SOURCE.txt of the shared weights), blocks, names, groups, 5x5
- *     depthwise with TensorFlow 'SAME' padding, batch norms, drop-path rates, classifier dropout;
+ *     depthwise with TensorFlow 'SAME' padding, batch norms, drop-path rates, classifier dropout; the
+ *     other archs build no drop-path node and keep their dropout under the default options;
  *   drop-path: the mask is rng.h's under (seed, step * 4096 + node, sample), eval is identity,
  *     finite differences of a small net through it in training;
  *   proofs (model_proof.h) against the PyPI package efficientnet-lite-pytorch 0.1.0 in PyTorch
@@ -87,6 +88,18 @@ static void case_structure(void) {
     m = model_build("efficientnet_lite2", 0, &o);
     check(m && count_op(m, OP_DROPPATH) == 0, "drop_connect 0: no drop-path nodes");
     net_free(m);
+    static const char *others[] = {"resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v2_tf"};
+    for (int a = 0; a < 5; a++) { /* dropout and drop_connect -1 by default: the other archs as they were */
+        m = model_build(others[a], 0, NULL);
+        float pdrop = -1;
+        for (int i = 0; m && i < m->n_nodes; i++)
+            if (m->nodes[i].op == OP_DROPOUT) pdrop = m->nodes[i].p;
+        check(m && count_op(m, OP_DROPPATH) == 0 && count_op(m, OP_DROPOUT) == (a == 3) &&
+                  (a != 3 || pdrop == 0.2f),
+              "%s, default options: no drop-path node, %s", others[a],
+              a == 3 ? "classifier dropout 0.2" : "no dropout node");
+        net_free(m);
+    }
     m = model_build("efficientnet_lite9", 0, NULL);
     const char *e = sn_last_error();
     check(!m && strstr(e, "efficientnet_lite0") && strstr(e, "efficientnet_lite2"),
@@ -198,6 +211,18 @@ static void case_droppath_gradcheck(void) {
 
 /* ---------------------------------------------------------------- proofs against the package */
 
+/* the oracle's "droppath_nodes" (the node indices whose masks it drew) are m's drop-path nodes */
+static void check_droppath_nodes(const net *m, const proof_io *io, const char *tag) {
+    const char *want = st_meta(io->ref, "droppath_nodes");
+    char got[256] = "";
+    size_t len = 0;
+    for (int i = 0; i < m->n_nodes && len < sizeof got; i++)
+        if (m->nodes[i].op == OP_DROPPATH)
+            len += (size_t)snprintf(got + len, sizeof got - len, "%s%d", len ? " " : "", i);
+    check(want && !strcmp(want, got), "%s: drop-path nodes %s (the oracle drew masks for %s)", tag, got,
+          want ? want : "(no droppath_nodes metadata)");
+}
+
 static bool dc_train_state(net *m, const proof_io *io, const char *tag, const char *state) {
     (void)state;
     m->step = 0; /* the oracle drew the masks of the first training forward (step 1) */
@@ -229,6 +254,7 @@ static void prove_lite(int variant, float drop_connect) {
         if (proof_eval(m, &io, tag, state)) {
             if (drop_connect > 0) {
                 check(count_op(m, OP_DROPPATH) > 0, "%s: %d drop-path nodes", tag, count_op(m, OP_DROPPATH));
+                check_droppath_nodes(m, &io, tag);
                 note("%s: the oracle dropped (block:sample) %s", tag, st_meta(io.ref, "dropped") ? st_meta(io.ref, "dropped") : "?");
                 proof_both(m, &io, tag, NULL, dc_train_state);
             } else {
