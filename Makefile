@@ -54,16 +54,21 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TCOM_OBJ) $(LIB)
 tests-build: $(TEST_BIN) $(BUILD)/stylenet
 
 # Python environment for the oracle: Debian's python3 (torch, torchvision, numpy) plus the
-# official safetensors and tflite readers from PyPI, in a venv that sees the system packages.
+# official safetensors and tflite readers from PyPI, in a venv that sees the system packages;
+# ok-effnet adds the reference EfficientNet-Lite (pure Python; --no-deps: it needs only torch,
+# which Debian's python3-torch provides).
 VENV      := build/venv
 FIXTURES  := build/fixtures
 $(VENV)/ok:
 	$(PY) -m venv --system-site-packages $(VENV)
 	$(VENV)/bin/pip install -q safetensors==0.8.0 flatbuffers==25.12.19 tflite==2.18.0
 	touch $@
+$(VENV)/ok-effnet: $(VENV)/ok
+	$(VENV)/bin/pip install -q --no-deps efficientnet-lite-pytorch==0.1.0
+	touch $@
 
 # PyTorch writes the reference data the tests compare against (build/fixtures/).
-fixtures: $(VENV)/ok
+fixtures: $(VENV)/ok $(VENV)/ok-effnet
 	$(VENV)/bin/python tools/make_fixtures.py $(FIXTURES)
 
 test: tests-build fixtures

@@ -4,20 +4,27 @@
 #include "core/error.h"
 #include "models/zoo_internal.h"
 
-typedef enum { A_RESNET18, A_RESNET34, A_RESNET50, A_MNV2, A_MNV2_TF, A_COUNT } arch_id;
+typedef enum { A_RESNET18, A_RESNET34, A_RESNET50, A_MNV2, A_MNV2_TF, A_EFFL0, A_EFFL1, A_EFFL2, A_COUNT } arch_id;
 
 static const struct {
     const char *name;
     int features, default_classes;
+    float dropout; /* the default classifier's dropout when model_opts.dropout < 0 (0: it has none) */
 } archs[A_COUNT] = {
-    [A_RESNET18] = {"resnet18", 512, 1000},
-    [A_RESNET34] = {"resnet34", 512, 1000},
-    [A_RESNET50] = {"resnet50", 2048, 1000},
-    [A_MNV2] = {"mobilenet_v2", 1280, 1000},
-    [A_MNV2_TF] = {"mobilenet_v2_tf", 1280, 1001},
+    [A_RESNET18] = {"resnet18", 512, 1000, 0},
+    [A_RESNET34] = {"resnet34", 512, 1000, 0},
+    [A_RESNET50] = {"resnet50", 2048, 1000, 0},
+    [A_MNV2] = {"mobilenet_v2", 1280, 1000, 0.2f},
+    [A_MNV2_TF] = {"mobilenet_v2_tf", 1280, 1001, 0},
+    [A_EFFL0] = {"efficientnet_lite0", 1280, 1000, 0.2f},
+    [A_EFFL1] = {"efficientnet_lite1", 1280, 1000, 0.2f},
+    [A_EFFL2] = {"efficientnet_lite2", 1280, 1000, 0.3f},
 };
 
-const char *model_known_archs(void) { return "resnet18, resnet34, resnet50, mobilenet_v2, mobilenet_v2_tf"; }
+const char *model_known_archs(void) {
+    return "resnet18, resnet34, resnet50, mobilenet_v2, mobilenet_v2_tf, efficientnet_lite0, efficientnet_lite1, "
+           "efficientnet_lite2";
+}
 
 static int find_arch(const char *arch) {
     for (int i = 0; i < A_COUNT; i++)
@@ -27,7 +34,7 @@ static int find_arch(const char *arch) {
 
 model_opts model_default_opts(void) {
     return (model_opts){.in_h = 224, .in_w = 224, .head = MODEL_HEAD_DEFAULT, .ps = 0.5f, .lin_ftrs = 512,
-                        .dropout = 0.2f, .seed = 42};
+                        .dropout = -1, .drop_connect = -1, .seed = 42};
 }
 
 int model_body_features(const char *arch) {
@@ -45,6 +52,8 @@ net *model_build(const char *arch, int num_classes, const model_opts *opts) {
         return NULL;
     }
     const int h = o.in_h > 0 ? o.in_h : 224, w = o.in_w > 0 ? o.in_w : 224;
+    const float dropout = o.dropout < 0 ? archs[a].dropout : o.dropout;
+    const float drop_connect = o.drop_connect < 0 ? 0.2f : o.drop_connect;
     net *m = net_create(h, w, 3);
     if (!m) return NULL;
     snprintf(m->arch, sizeof m->arch, "%s", archs[a].name);
@@ -55,6 +64,9 @@ net *model_build(const char *arch, int num_classes, const model_opts *opts) {
     case A_RESNET50: x = zoo_resnet_body(m, x, 50); break;
     case A_MNV2: x = zoo_mobilenet_v2_body(m, x); break;
     case A_MNV2_TF: x = zoo_mobilenet_v2_tf_body(m, x); break;
+    case A_EFFL0: case A_EFFL1: case A_EFFL2:
+        x = zoo_efficientnet_lite_body(m, x, a - A_EFFL0, drop_connect);
+        break;
     case A_COUNT: x = -1; break;
     }
     if (x >= 0 && o.head == MODEL_HEAD_FASTAI) {
@@ -62,8 +74,11 @@ net *model_build(const char *arch, int num_classes, const model_opts *opts) {
     } else if (x >= 0 && o.head == MODEL_HEAD_DEFAULT) {
         switch ((arch_id)a) {
         case A_RESNET18: case A_RESNET34: case A_RESNET50: x = zoo_resnet_fc(m, x, num_classes); break;
-        case A_MNV2: x = zoo_mobilenet_v2_classifier(m, x, num_classes, o.dropout); break;
+        case A_MNV2: x = zoo_mobilenet_v2_classifier(m, x, num_classes, dropout); break;
         case A_MNV2_TF: x = zoo_mobilenet_v2_tf_logits(m, x, num_classes); break;
+        case A_EFFL0: case A_EFFL1: case A_EFFL2:
+            x = zoo_efficientnet_lite_classifier(m, x, num_classes, dropout);
+            break;
         case A_COUNT: x = -1; break;
         }
     }
@@ -99,6 +114,7 @@ static const char *op_name(op_kind k) {
     case OP_FLATTEN: return "flatten";
     case OP_LINEAR: return "linear";
     case OP_DROPOUT: return "dropout";
+    case OP_DROPPATH: return "droppath";
     }
     return "?";
 }
@@ -122,7 +138,7 @@ void model_summary(const net *m, FILE *f) {
             snprintf(detail, sizeof detail, "k%d s%d pad %d", d->pool.kh, d->pool.sh, d->pool.pt);
         } else if (d->op == OP_ADD) {
             snprintf(detail, sizeof detail, "nodes %d + %d", d->in0, d->in1);
-        } else if (d->op == OP_DROPOUT) {
+        } else if (d->op == OP_DROPOUT || d->op == OP_DROPPATH) {
             snprintf(detail, sizeof detail, "p %g", d->p);
         }
         fprintf(f, "%5d  %-15s %-44s %-16s %10zu %5d  %s\n", i, op_name(d->op), d->name[0] ? d->name : "-", shape, np,

@@ -1,12 +1,13 @@
 /* zoo.h - the model zoo: torchvision ResNet-18/34/50 and MobileNetV2, TF-slim MobileNetV2 (the
- * layout of mobilenet_v2_1.0_224_quant.tflite), and fastai's transfer-learning head.
+ * layout of mobilenet_v2_1.0_224_quant.tflite), EfficientNet-Lite0/1/2 (the layout of the PyPI
+ * package efficientnet-lite-pytorch 0.1.0), and fastai's transfer-learning head.
  *
  * Contract
  * - model_build(arch, num_classes, opts) returns a complete network (input [h, w, 3] NHWC,
  *   output the logits [1, 1, num_classes] per image) with every parameter initialised as the
  *   reference framework does, or NULL with an error (sn_last_error()).  An unknown arch gives
- *   "unknown architecture 'x' (known: resnet18, resnet34, resnet50, mobilenet_v2,
- *   mobilenet_v2_tf)".  num_classes <= 0 means the reference default: 1000 for the torchvision
+ *   "unknown architecture 'x' (known: resnet18, ..., efficientnet_lite2)" (model_known_archs).
+ *   num_classes <= 0 means the reference default: 1000 for the torchvision and EfficientNet-Lite
  *   models, 1001 (index 0 = background) for mobilenet_v2_tf.
  * - Names.  Body and default classifier parameters carry the exact keys of the reference state
  *   dict, so weights load by name (io/state.h):
@@ -22,6 +23,14 @@
  *                    DEPTHWISE_CONV_2D operators (53 of them), with TensorFlow 'SAME' padding.
  *                    Classifier: global average pool (the file's 7x7 AVERAGE_POOL_2D at 224x224)
  *                    and a 1x1 conv with bias, 1280 -> num_classes.
+ *     efficientnet_lite{0,1,2}  efficientnet-lite-pytorch 0.1.0: _conv_stem, _bn0,
+ *                    _blocks.<i>.{_expand_conv,_bn0,_depthwise_conv,_bn1,_project_conv,_bn2} (block 0
+ *                    has no expansion), _conv_head, _bn1, _fc.  TensorFlow 'SAME' padding, BN eps
+ *                    1e-3 / momentum 0.01, ReLU6; width x1.0/1.0/1.1 and depth x1.0/1.1/1.2 as the
+ *                    package rounds them (stem 32 and head 1280 fixed; 16/21/21 blocks); drop-path
+ *                    (the package's drop_connect) on each residual branch at rate
+ *                    drop_connect x block index / blocks, training only; classifier global average
+ *                    pool, Dropout(0.2 / 0.2 / 0.3), _fc.
  *   The fastai head (MODEL_HEAD_FASTAI) is named "head.<i>" with i the index in fastai v1's
  *   create_head nn.Sequential: [0 AdaptiveConcatPool2d, 1 Flatten, 2 BatchNorm1d(2F),
  *   3 Dropout(ps/2), 4 Linear(2F, lin_ftrs), 5 ReLU, 6 BatchNorm1d(lin_ftrs), 7 Dropout(ps),
@@ -33,10 +42,14 @@
  *   skips batch norms): linear weights kaiming-normal fan_in, biases 0; BatchNorm1d keeps
  *   PyTorch's defaults 1/0 (fastai's 1e-3 BN bias is batchnorm_2d in conv_layer, not the head).
  *   mobilenet_v2_tf: convs kaiming-normal fan_out with zero bias, logits normal(0, 0.01).
+ *   efficientnet_lite*: PyTorch's defaults (the package sets none): convs and _fc uniform
+ *   +-1/sqrt(fan_in) (_fc's bias too), BN 1/0.
  * - Layer groups (net_set_group; for freezing and discriminative learning rates):
  *     resnet*:        0 = conv1..layer2, 1 = layer3, layer4, 2 = head  (fastai's _resnet_split)
  *     mobilenet_v2*:  0 = features.0..6 (to stride 8), 1 = features.7..18, 2 = head
  *                     (the same cut as ResNet: where the stride-16 stage starts)
+ *     efficientnet_lite*: 0 = stem and the stages to stride 8, 1 = the stride-16 stage (k3, 80
+ *                     channels x width) to _conv_head, 2 = head
  *   The classifier or fastai head is group 2; HEAD_NONE leaves a body with groups 0 and 1.
  */
 #ifndef STYLENET_ZOO_H
@@ -56,20 +69,24 @@ typedef struct {
     model_head head;
     float ps;           /* fastai head dropout: ps before the last linear, ps/2 before the first */
     int lin_ftrs;       /* fastai head hidden width (512) */
-    float dropout;      /* torchvision mobilenet_v2 classifier dropout (0.2) */
+    float dropout;      /* the default classifier's dropout; < 0 = the architecture's own (mobilenet_v2
+                           0.2, efficientnet_lite0/1 0.2, lite2 0.3) */
+    float drop_connect; /* efficientnet_lite: block i's drop-path rate is drop_connect x i / blocks; < 0 = 0.2,
+                           0 = no drop-path nodes */
     uint64_t seed;      /* parameter init seed */
 } model_opts;
 
-/* the defaults above: 224x224, MODEL_HEAD_DEFAULT, ps 0.5, lin_ftrs 512, dropout 0.2, seed 42 */
+/* the defaults above: 224x224, MODEL_HEAD_DEFAULT, ps 0.5, lin_ftrs 512, dropout and drop_connect
+ * -1 (the architecture's own), seed 42 */
 model_opts model_default_opts(void);
 
 /* opts NULL = model_default_opts() */
 net *model_build(const char *arch, int num_classes, const model_opts *opts);
 
-/* channels of the body's last feature map (512, 512, 2048, 1280, 1280); -1 with an error if the
+/* channels of the body's last feature map (512, 512, 2048, 1280 for the rest); -1 with an error if the
  * architecture is unknown */
 int model_body_features(const char *arch);
-/* "resnet18, resnet34, resnet50, mobilenet_v2, mobilenet_v2_tf" */
+/* "resnet18, resnet34, resnet50, mobilenet_v2, mobilenet_v2_tf, efficientnet_lite0, ..." */
 const char *model_known_archs(void);
 
 /* appends fastai's head to node x ([h, w, nf]) of m in group 2 and returns its output node

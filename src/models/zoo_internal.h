@@ -12,9 +12,13 @@ int zoo_set_init(net *m, int nd, init_kind w, init_kind b);
 int zoo_resnet_body(net *m, int x, int depth);
 int zoo_mobilenet_v2_body(net *m, int x);
 int zoo_mobilenet_v2_tf_body(net *m, int x);
+/* variant 0, 1, 2 = efficientnet-lite0/1/2; drop_connect: the stochastic-depth rate (0 = no
+ * drop-path nodes) */
+int zoo_efficientnet_lite_body(net *m, int x, int variant, float drop_connect);
 
 /* default classifiers, in group 2 */
 int zoo_resnet_fc(net *m, int x, int num_classes);
 int zoo_mobilenet_v2_classifier(net *m, int x, int num_classes, float dropout);
 int zoo_mobilenet_v2_tf_logits(net *m, int x, int num_classes);
+int zoo_efficientnet_lite_classifier(net *m, int x, int num_classes, float dropout);
 #endif

@@ -312,6 +312,14 @@ int net_dropout(net *m, int x, float p) {
     return i;
 }
 
+int net_droppath(net *m, int x, float p) {
+    if (!valid_input(m, x)) return -1;
+    if (!(p >= 0 && p < 1)) return sn_error("drop-path: p = %g, expected 0 <= p < 1", p);
+    int i = add_node(m, OP_DROPPATH, x, NULL);
+    if (i >= 0) m->nodes[i].p = p;
+    return i;
+}
+
 int net_set_input_size(net *m, int h, int w) {
     if (h <= 0 || w <= 0) return sn_error("input size %dx%d", h, w);
     node *tmp = malloc(sizeof(node) * (size_t)m->n_nodes);

@@ -17,13 +17,15 @@
  *   net_set_group) for freezing and differential learning rates: 0 = early body, 1 = late body,
  *   2 = head, as fastai splits a model.
  * - Run: net_set_batch(n) sizes the activation buffers; net_forward(x, training) computes every
- *   node (training: BN uses batch statistics unless frozen, dropout is on); net_backward(dout)
+ *   node (training: BN uses batch statistics unless frozen, dropout and drop-path are on); net_backward(dout)
  *   walks the nodes back and ACCUMULATES d loss / d param into net->grad for every parameter
  *   that is not frozen (call net_zero_grad first).  Gradients are not propagated below the first
  *   node that has a trainable parameter upstream of the loss.
- * - Randomness (init, dropout) comes from rng.h under net->seed: reproducible for a seed.
+ * - Randomness (init, dropout, drop-path) comes from rng.h under net->seed: reproducible for a seed.
+ *   A training forward counts net->step up by one; node i's masks in it use the stream
+ *   step * 4096 + i (element index for dropout, sample index for drop-path).
  * - Memory: only what backward needs is kept between forward and backward.  The outputs of
- *   convolutions, adds, pools, linears, dropouts, the input, the output node and nodes marked
+ *   convolutions, adds, pools, linears, dropouts, drop-paths, the input, the output node and nodes marked
  *   with net_keep() persist; batch-norm and ReLU/ReLU6 outputs, and a convolution of the network
  *   input (the stem), are "transient": computed into pooled buffers while a consumer needs them
  *   and recomputed from their kept input (with the saved batch statistics, bitwise the same) when
@@ -62,7 +64,7 @@
 
 typedef enum {
     OP_INPUT, OP_CONV, OP_BN, OP_RELU, OP_RELU6, OP_ADD, OP_MAXPOOL, OP_AVGPOOL,
-    OP_GAP, OP_CONCATPOOL, OP_FLATTEN, OP_LINEAR, OP_DROPOUT
+    OP_GAP, OP_CONCATPOOL, OP_FLATTEN, OP_LINEAR, OP_DROPOUT, OP_DROPPATH
 } op_kind;
 
 typedef enum {
@@ -96,7 +98,7 @@ typedef struct {
     pool_desc pool;     /* OP_MAXPOOL, OP_AVGPOOL */
     int p_w, p_b, p_mean, p_var; /* parameter indices or -1 */
     float eps, momentum;         /* OP_BN */
-    float p;                     /* OP_DROPOUT */
+    float p;                     /* OP_DROPOUT, OP_DROPPATH */
     bool bn_frozen;              /* OP_BN: use running statistics even when training */
     int64_t tracked;             /* OP_BN: batches seen (PyTorch's num_batches_tracked) */
     bool keep;                   /* output persists, addressable after a forward: set by net_keep */
@@ -162,6 +164,9 @@ int net_concatpool(net *m, int x);            /* -> [1, 1, 2c]: [max | avg] */
 int net_flatten(net *m, int x);               /* -> [1, 1, h*w*c] in NHWC order */
 int net_linear(net *m, int x, const char *name, int out, bool bias); /* x must be [1, 1, in] */
 int net_dropout(net *m, int x, float p);
+/* stochastic depth (drop-path, "drop connect"): in training each sample's x is zeroed with
+ * probability p, else scaled by 1/(1-p); identity in eval.  For a residual branch before its add. */
+int net_droppath(net *m, int x, float p);
 
 /* changes the input size (progressive resizing, or inference at another size): every node's
  * shape is recomputed (SAME padding too); parameters are untouched.  -1 with an error, and the

@@ -155,7 +155,7 @@ void net_buffers_free(net *m) {
 }
 
 /* the buffers of node i for n images that live from net_set_batch on: a persistent output, batch
- * statistics, pooling indices, a dropout mask */
+ * statistics, pooling indices, a dropout or drop-path mask */
 static int alloc_node(net *m, int i, int n) {
     const node *d = &m->nodes[i];
     struct node_run *r = &m->run[i];
@@ -175,6 +175,9 @@ static int alloc_node(net *m, int i, int n) {
         if (!r->argmax) return -1;
     } else if (d->op == OP_DROPOUT) {
         r->mask = sn_alloc(sz, "dropout mask");
+        if (!r->mask) return -1;
+    } else if (d->op == OP_DROPPATH) {
+        r->mask = sn_alloc((size_t)n, "drop-path mask");
         if (!r->mask) return -1;
     }
     return 0;

@@ -44,7 +44,7 @@ struct node_run {
     int refs;              /* forward: consumers still to run */
     float *save_mean, *save_invstd, *scale, *shift; /* OP_BN */
     int32_t *argmax;       /* OP_MAXPOOL, OP_CONCATPOOL */
-    uint8_t *mask;         /* OP_DROPOUT */
+    uint8_t *mask;         /* OP_DROPOUT (per element), OP_DROPPATH (per sample) */
 };
 
 static inline size_t node_size(const node *d) { return (size_t)d->h * d->w * d->c; }

@@ -212,6 +212,12 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
         else
             memcpy(r->y, x, cnt * sizeof(float));
         break;
+    case OP_DROPPATH:
+        if (training && d->p > 0)
+            eltwise_droppath_forward(n, node_size(d), d->p, m->seed, m->step * 4096 + (uint64_t)i, x, r->y, r->mask);
+        else
+            memcpy(r->y, x, cnt * sizeof(float));
+        break;
     default: break; /* OP_INPUT, OP_RELU, OP_RELU6, OP_ADD: above */
     }
     return 0;
@@ -524,6 +530,21 @@ static int backward_dropout(net *m, int i) {
     return 0;
 }
 
+static int backward_droppath(net *m, int i) {
+    const node *d = &m->nodes[i];
+    struct node_run *r = &m->run[i], *ra = &m->run[d->in0];
+    if (!ra->need_dy) return 0;
+    if (!(m->training && d->p > 0)) {
+        pass_grad(m, i, d->in0);
+    } else if (!ra->dy) {
+        eltwise_droppath_backward_set(m->batch, node_size(d), d->p, r->mask, r->dy);
+        hand_over(m, i, d->in0);
+    } else {
+        eltwise_droppath_backward(m->batch, node_size(d), d->p, r->mask, r->dy, ra->dy);
+    }
+    return 0;
+}
+
 /* node i's backward: d loss / d its parameters and d loss / d its inputs from its gradient */
 static int backward_node(net *m, int i) {
     const node *d = &m->nodes[i];
@@ -543,6 +564,7 @@ static int backward_node(net *m, int i) {
     case OP_FLATTEN: pass_grad(m, i, d->in0); return 0;
     case OP_LINEAR: return backward_linear(m, i);
     case OP_DROPOUT: return backward_dropout(m, i);
+    case OP_DROPPATH: return backward_droppath(m, i);
     case OP_INPUT: return 0;
     }
     return 0;

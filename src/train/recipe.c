@@ -64,6 +64,8 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     m->threshold = o->lo.thresh;
     if (!strcmp(arch, "mobilenet_v2_tf")) {
         for (int c = 0; c < 3; c++) m->mean[c] = m->std[c] = 0.5f;
+    } else if (!strncmp(arch, "efficientnet_lite", 17)) { /* TF lite preprocessing: (x - 127) / 128 */
+        for (int c = 0; c < 3; c++) m->mean[c] = 127.0f / 255, m->std[c] = 128.0f / 255;
     } else {
         memcpy(m->mean, imagenet_mean, sizeof m->mean);
         memcpy(m->std, imagenet_std, sizeof m->std);
@@ -105,7 +107,7 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
                 goto fail;
             }
             /* a body from any classifier: its own head is skipped, ours keeps its init */
-            net_load_opts lo = {.allow_missing = "head.", .ignore_extra = "fc.,classifier.,head."};
+            net_load_opts lo = {.allow_missing = "head.", .ignore_extra = "fc.,_fc.,classifier.,head."};
             int r = net_load_st(m->net, f, &lo);
             st_close(f);
             if (r < 0) goto fail;
