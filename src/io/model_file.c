@@ -1,5 +1,6 @@
 /* model_file.c - stylenet model files, bare state dicts and TFLite files: their descriptions and
  * weights (see model_file.h). */
+#include <stdbool.h>
 #include "io/model_file.h"
 #include "io/weights.h"
 #include <cjson/cJSON.h>
@@ -142,7 +143,12 @@ static int read_state_dict(const st_file *f, const char *path, const char *arch,
     memcpy(m->std, imagenet_std, sizeof m->std);
     if (!arch) return 0; /* the caller asks for the architecture */
     snprintf(m->arch, sizeof m->arch, "%s", arch);
-    const char *fc = !strncmp(arch, "resnet", 6) ? "fc.weight" : "classifier.1.weight";
+    const bool effnet = !strncmp(arch, "efficientnet_lite", 17);
+    if (effnet) { /* TF-lite preprocessing (x - 127) / 128 at the native size: 224, 240, 260 */
+        for (int c = 0; c < 3; c++) m->mean[c] = 127.0f / 255, m->std[c] = 128.0f / 255;
+        m->size = arch[17] == '1' ? 240 : arch[17] == '2' ? 260 : 224;
+    }
+    const char *fc = !strncmp(arch, "resnet", 6) ? "fc.weight" : effnet ? "_fc.weight" : "classifier.1.weight";
     const st_tensor *t = st_find(f, fc);
     if (!t || t->ndim != 2) return sn_error("%s: no 2-D '%s' tensor: not a torchvision %s state dict", path, fc, arch);
     m->n_classes = (int)t->shape[0];

@@ -7,6 +7,10 @@
  *   proofs (model_proof.h) against the PyPI package efficientnet-lite-pytorch 0.1.0 in PyTorch
  *     (tools/fixtures_efficientnet.py): lite0 and lite2, eval and train mode, without drop-path,
  *     and lite0 in train mode with drop-path 0.2 on the masks both sides draw from stylenet's rng. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "model_proof.h"
 #include "core/rng.h"
 
@@ -270,7 +274,48 @@ static void case_proof_lite0(void) { prove_lite(0, 0); }
 static void case_proof_lite2(void) { prove_lite(2, 0); }
 static void case_proof_lite0_droppath(void) { prove_lite(0, 0.2f); }
 
+/* the shared ImageNet checkpoints (legacy torch.save files) through predict: the three check
+ * photos' top-1 classes as the weights' SOURCE.txt gives them (output i = labels line i + 1:
+ * chickadee 20, daisy 986, Egyptian cat 286), and lite0's probabilities as PyTorch computed them
+ * there (0.913 / 0.355 / 0.423; resizing differs a little from PyTorch's, hence 0.02) */
+static void imagenet_check(void) {
+    const char *bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    static const char *files[] = {"efficientnet-lite0-57934424.pth", "efficientnet-lite1-77cc7160.pth",
+                                  "efficientnet-lite2-9656183e.pth"};
+    static const int want[3] = {19, 985, 285};
+    static const double lite0_p[3] = {0.913, 0.355, 0.423};
+    static char out[1 << 16];
+    char photos[3][4096];
+    static const char *names[3] = {"bird.png", "sunflower.png", "cat.png"};
+    for (int i = 0; i < 3; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "weights/imagenet-check/%s", names[i]);
+        snprintf(photos[i], sizeof photos[i], "%s", shared_path(rel));
+    }
+    for (int v = 0; v < 3; v++) {
+        char rel[128], model[4096];
+        snprintf(rel, sizeof rel, "weights/efficientnet-lite/%s", files[v]);
+        snprintf(model, sizeof model, "%s", shared_path(rel));
+        int rc = run_capture(out, sizeof out, "%s predict --model %s --arch efficientnet_lite%d --top 1 --json %s %s %s",
+                             bin, model, v, photos[0], photos[1], photos[2]);
+        if (!check(rc == 0, "predict with %s runs (%d%s)", files[v], rc, rc == 0 ? "" : flat_tail(out, 200))) continue;
+        const char *p = out;
+        for (int i = 0; i < 3; i++) {
+            int idx = -1;
+            double prob = -1;
+            p = strstr(p, "\"index\":");
+            if (p) sscanf(p, "\"index\": %d", &idx);
+            const char *q = p ? strstr(p, "\"probability\":") : NULL;
+            if (q) sscanf(q, "\"probability\": %lf", &prob);
+            check(idx == want[i] && (v != 0 || fabs(prob - lite0_p[i]) < 0.02),
+                  "efficientnet_lite%d, %s: top-1 output %d (want %d), p %.3f", v, names[i], idx, want[i], prob);
+            if (p) p++;
+        }
+    }
+}
+
 static const test_case cases[] = {
+    {"imagenet_check", imagenet_check},
     {"structure", case_structure},
     {"droppath_mask", case_droppath_mask},
     {"droppath_gradcheck", case_droppath_gradcheck},
