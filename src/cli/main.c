@@ -20,6 +20,7 @@ static const struct {
     {"report", cmd_report, "turn a run directory into PNG plots and one HTML page"},
     {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
     {"data", cmd_data, "describe a data set: images, classes, train/valid split; --grid shows augmented samples"},
+    {"convert", cmd_convert, "write any weights file stylenet reads (TFLite, .pth, model) as safetensors"},
 };
 
 int cli_fail(const char *fmt, ...) {

@@ -278,10 +278,51 @@ static void photo_formats_help(void) {
     }
 }
 
+/* convert: a torch.save checkpoint (zip and legacy) becomes safetensors that Python's reader loads
+ * with the same tensors as PyTorch's own safetensors of that state dict; a TFLite model becomes a
+ * model file that predicts what the TFLite predicts; a file that is no weights fails by name and
+ * leaves nothing behind */
+static void convert(void) {
+    paths();
+    char dir[] = "/tmp/stylenet_convert_XXXXXX";
+    if (!check(mkdtemp(dir) != NULL, "temp dir")) return;
+    const char *py = getenv("STYLENET_PY") ? getenv("STYLENET_PY") : "python3";
+    static const char *pth[] = {"pth_mnv2_zip.pth", "pth_mnv2_legacy.pth"};
+    for (int i = 0; i < 2; i++) {
+        char in[4096];
+        snprintf(in, sizeof in, "%s", fixture_path(pth[i]));
+        int rc = run("%s convert %s %s/out%d.safetensors", bin, in, dir, i);
+        check(rc == 0, "convert %s exits 0 (%d)", pth[i], rc);
+        rc = run("%s -c \"from safetensors.numpy import load_file as L; a = L('%s/out%d.safetensors'); "
+                 "b = L('%s'); print('same', len(a), set(a) == set(b) and all((a[k] == b[k]).all() and "
+                 "a[k].dtype == b[k].dtype for k in a))\"",
+                 py, dir, i, fixture_path("pth_mnv2.safetensors"));
+        check(rc == 0 && strstr(out, "same 314 True"),
+              "%s as safetensors: Python loads the same 314 tensors, values and dtypes as PyTorch's own (%s)", pth[i],
+              flat_tail(out, 120));
+    }
+    int rc = run("%s convert --labels %s %s %s/tfl.stn", bin, labels, model, dir);
+    check(rc == 0, "convert the TFLite model exits 0 (%d)", rc);
+    char a[4096] = "", b[4096] = "";
+    rc = run("%s predict --model %s --labels %s --top 3 --json %s/bird.png", bin, model, labels, imgs);
+    const char *t = strstr(out, "\"top\"");
+    if (t) snprintf(a, sizeof a, "%.*s", (int)(strstr(t, "\"model\"") ? strstr(t, "\"model\"") - t : 0), t);
+    int rc2 = run("%s predict --model %s/tfl.stn --top 3 --json %s/bird.png", bin, dir, imgs);
+    t = strstr(out, "\"top\"");
+    if (t) snprintf(b, sizeof b, "%.*s", (int)(strstr(t, "\"model\"") ? strstr(t, "\"model\"") - t : 0), t);
+    check(rc == 0 && rc2 == 0 && a[0] && strcmp(a, b) == 0 && strstr(a, "chickadee"),
+          "the converted TFLite model (labels included) predicts exactly what the TFLite does (chickadee)");
+    rc = run("%s convert %s %s/bad.safetensors", bin, labels, dir);
+    check(rc == 1 && strstr(out, labels), "a labels file is no weights: exit 1, the file named (%d: %s)", rc,
+          flat_tail(out, 120));
+    check(access(dir, F_OK) == 0 && run("test -e %s/bad.safetensors", dir) != 0, "and nothing written");
+    run("rm -rf %s", dir);
+}
+
 static const test_case cases[] = {
     {"predict_text", predict_text},   {"predict_json", predict_json}, {"predict_errors", predict_errors},
     {"predict_folder", predict_folder}, {"predict_csv", predict_csv}, {"number_flags", number_flags},
     {"info", info},                   {"info_model_flag", info_model_flag},
-    {"photo_formats_help", photo_formats_help},
+    {"photo_formats_help", photo_formats_help}, {"convert", convert},
 };
 TEST_MAIN(cases)
