@@ -1,5 +1,6 @@
 /* pth.c - PyTorch checkpoints, zip and legacy formats (see pth.h). */
 #include "io/pth.h"
+#include "io/safetensors.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,21 +287,6 @@ static int read_zip(loader *L, const uint8_t *b, size_t len) {
 
 /* ---- tensors ---- */
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1F, m = h & 0x3FF, bits;
-    if (e == 0x1F) bits = sign | 0x7F800000u | (m << 13);        /* inf / nan */
-    else if (e != 0) bits = sign | ((e + 112) << 23) | (m << 13); /* normal */
-    else if (m == 0) bits = sign;                                 /* zero */
-    else {                                                        /* subnormal: renormalise */
-        e = 113;
-        while (!(m & 0x400)) { m <<= 1; e--; }
-        bits = sign | (e << 23) | ((m & 0x3FF) << 13);
-    }
-    float x;
-    memcpy(&x, &bits, 4);
-    return x;
-}
-
 /* n elements of dtype at p -> float out[n] */
 static void convert_float(pth_dtype d, const uint8_t *p, size_t n, float *out) {
     if (d == PTH_F32) {
@@ -311,7 +297,7 @@ static void convert_float(pth_dtype d, const uint8_t *p, size_t n, float *out) {
         if (d == PTH_F64) { double v; memcpy(&v, p + 8 * i, 8); out[i] = (float)v; continue; }
         uint16_t h;
         memcpy(&h, p + 2 * i, 2);
-        if (d == PTH_F16) { out[i] = half_to_float(h); continue; }
+        if (d == PTH_F16) { out[i] = st_half_to_float(h); continue; }
         uint32_t bits = (uint32_t)h << 16;
         memcpy(&out[i], &bits, 4);
     }

@@ -366,7 +366,7 @@ size_t st_meta_count(const st_file *f) { return f->n_meta; }
 const char *st_meta_key(const st_file *f, size_t i) { return i < f->n_meta ? f->meta_kv[2 * i] : NULL; }
 const char *st_meta_value(const st_file *f, size_t i) { return i < f->n_meta ? f->meta_kv[2 * i + 1] : NULL; }
 
-static float half_to_float(uint16_t h) {
+float st_half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1F, m = h & 0x3FF, bits;
     if (e == 0x1F) bits = sign | 0x7F800000u | (m << 13);            /* inf / nan */
     else if (e != 0) bits = sign | ((e + 112) << 23) | (m << 13);     /* normal */
@@ -393,7 +393,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *out, size_t n) {
     switch (t->dtype) {
     case ST_F32: if (n) memcpy(out, p, n * 4); return 0;
     case ST_F64: for (size_t i = 0; i < n; i++) { double v; memcpy(&v, p + 8 * i, 8); out[i] = (float)v; } return 0;
-    case ST_F16: for (size_t i = 0; i < n; i++) { uint16_t v; memcpy(&v, p + 2 * i, 2); out[i] = half_to_float(v); } return 0;
+    case ST_F16: for (size_t i = 0; i < n; i++) { uint16_t v; memcpy(&v, p + 2 * i, 2); out[i] = st_half_to_float(v); } return 0;
     case ST_BF16:
         for (size_t i = 0; i < n; i++) {
             uint16_t v;

@@ -79,6 +79,8 @@ size_t st_meta_count(const st_file *f);
 const char *st_meta_key(const st_file *f, size_t i);
 const char *st_meta_value(const st_file *f, size_t i);
 
+/* an IEEE binary16 value as float (exact: every half is a float) */
+float st_half_to_float(uint16_t h);
 const char *st_dtype_name(st_dtype d);            /* "F32", ... */
 size_t st_dtype_size(st_dtype d);                 /* bytes per element */
 int st_dtype_parse(const char *s, st_dtype *out); /* -1 (no error message) if unknown */
