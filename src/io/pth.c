@@ -70,8 +70,8 @@ static bool all_tensors(const pk_value *d) {
 static int pick_state_dict(loader *L, pk_value *top) {
     if (top->kind != PK_DICT) return sn_error("%s: the pickled object is not a dict (a state dict)", L->file);
     L->dict = top;
-    if (all_tensors(top)) return 0;
-    for (size_t i = 0; i + 1 < top->n; i += 2) {
+    const bool plain = all_tensors(top);
+    for (size_t i = 0; i + 1 < top->n && !plain; i += 2) {
         const pk_value *k = top->items[i];
         pk_value *v = top->items[i + 1];
         if (k->kind == PK_STR && (!strcmp(k->s, "state_dict") || !strcmp(k->s, "model")) && v->kind == PK_DICT) {
