@@ -66,10 +66,7 @@ static void colsum_masked(long rows, int c, sn_act act, const float *y, float *g
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     double *part = db ? sn_calloc(sizeof(double) * nt * c, "conv bias gradient") : NULL;
     if (!part) { /* no bias gradient wanted, or out of memory for the partials: serial sums */
-        if (act) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-            for (long r = 0; r < rows; r += 64) mask_rows(r, r + 64 < rows ? r + 64 : rows, c, act, y, g);
-        }
+        if (act) act_mask(rows * c, act, y, g);
         for (int j = 0; j < c && db; j++) {
             double s = 0;
             for (long r = 0; r < rows; r++) s += g[r * c + j];

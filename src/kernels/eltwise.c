@@ -60,37 +60,41 @@ void eltwise_dropout_backward_set(size_t n, float p, const uint8_t *mask, float 
     for (size_t i = 0; i < n; i++) g[i] = mask[i] ? g[i] * scale : 0.0f;
 }
 
-/* mask[s] = 1 where sample s is kept (rng_uniform >= p); mask may be NULL */
+/* mask[s] = 1 where sample s is kept (rng_uniform >= p); mask may be NULL.  The drop-path passes
+ * run one parallel region over the samples (threads when the whole pass is large). */
 void eltwise_droppath_forward(int n, size_t per, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
                               uint8_t *mask) {
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+#pragma omp parallel for schedule(static) if ((size_t)n * per > PAR_MIN)
     for (int s = 0; s < n; s++) {
         const int keep = !(rng_uniform(seed, stream, (uint64_t)s) < p);
         if (mask) mask[s] = (uint8_t)keep;
         const float *xs = x + (size_t)s * per;
         float *ys = y + (size_t)s * per;
-#pragma omp parallel for simd schedule(static) if (parallel: per > PAR_MIN)
+#pragma omp simd
         for (size_t i = 0; i < per; i++) ys[i] = keep ? xs[i] * scale : 0.0f;
     }
 }
 
 void eltwise_droppath_backward(int n, size_t per, float p, const uint8_t *mask, const float *dy, float *dx) {
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+#pragma omp parallel for schedule(static) if ((size_t)n * per > PAR_MIN)
     for (int s = 0; s < n; s++) {
         if (!mask[s]) continue;
         const float *ds = dy + (size_t)s * per;
         float *xs = dx + (size_t)s * per;
-#pragma omp parallel for simd schedule(static) if (parallel: per > PAR_MIN)
+#pragma omp simd
         for (size_t i = 0; i < per; i++) xs[i] += ds[i] * scale;
     }
 }
 
 void eltwise_droppath_backward_set(int n, size_t per, float p, const uint8_t *mask, float *g) {
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+#pragma omp parallel for schedule(static) if ((size_t)n * per > PAR_MIN)
     for (int s = 0; s < n; s++) {
         const int keep = mask[s];
         float *gs = g + (size_t)s * per;
-#pragma omp parallel for simd schedule(static) if (parallel: per > PAR_MIN)
+#pragma omp simd
         for (size_t i = 0; i < per; i++) gs[i] = keep ? gs[i] * scale : 0.0f;
     }
 }

@@ -10,8 +10,8 @@
 /* ---------------------------------------------------------------- the plan */
 
 /* a transient node's output is recomputable from its kept input: batch norm (saved scale and
- * shift), ReLU/ReLU6, and a convolution of the network input; everything else, and the output and
- * kept nodes, persist */
+ * shift), ReLU/ReLU6, drop-path (its seeded mask; its backward reads only the mask), and a
+ * convolution of the network input; everything else, and the output and kept nodes, persist */
 static bool is_transient(const net *m, int i) {
     const node *d = &m->nodes[i];
     if (d->keep || i == net_output(m)) return false;
@@ -20,7 +20,7 @@ static bool is_transient(const net *m, int i) {
      * input resolution: 67 MB of resnet34's batch-64 step at 128 px); recomputing it costs one
      * stem forward (~1% of the step). */
     if (d->op == OP_CONV && d->in0 == 0) return true;
-    return d->op == OP_BN || d->op == OP_RELU || d->op == OP_RELU6;
+    return d->op == OP_BN || d->op == OP_RELU || d->op == OP_RELU6 || d->op == OP_DROPPATH;
 }
 
 static bool is_act(op_kind op) { return op == OP_RELU || op == OP_RELU6; }
@@ -400,7 +400,7 @@ static int backward_act_bn(net *m, int i) {
     if (!x) return -1;
     if (m->run[d->in0].need_dy) {
         bn_inplace(m, d->in0, act_of(d->op), x, r->dy);
-        if (rx->need_dy && !hand_over(m, i, a->in0)) eltwise_axpy((size_t)m->batch * node_size(d), 1.0f, r->dy, rx->dy);
+        pass_grad(m, i, a->in0);
     }
     if (rx->transient) net_drop_y(m, a->in0);
     return 0;
