@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "classifier/metrics.h"
 #include "models/zoo.h"
 
 void classifier_free(classifier *c) {
@@ -148,6 +149,18 @@ int classifier_check_classes(const classifier *c, const char *path, const datase
             return sn_error("%s: class %d is '%s' in the model but '%s' in the data %s", path, k, c->classes[k],
                             ds->classes[k], ds->root);
     return 0;
+}
+
+cJSON *classifier_ranked_json(const classifier *c, const ranked_class *order, int k) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < k; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", order[i].idx);
+        cJSON_AddStringToObject(e, "class", c->classes[order[i].idx]);
+        cJSON_AddNumberToObject(e, "probability", order[i].p);
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
 }
 
 void classifier_classes_json(struct cJSON *o, const classifier *c) {

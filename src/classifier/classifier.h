@@ -88,4 +88,8 @@ char *classifier_info_json(const classifier *c, const char *path, bool pretty);
 /* adds "classes" (names) and "groups" ([{name, first, end}]) to the JSON object o */
 struct cJSON;
 void classifier_classes_json(struct cJSON *o, const classifier *c);
+/* the first k classes of a ranking (metrics_rank_classes) as a JSON array of
+ * {index, class, probability}; NULL if out of memory */
+struct ranked_class;
+struct cJSON *classifier_ranked_json(const classifier *c, const struct ranked_class *order, int k);
 #endif

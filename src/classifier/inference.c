@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "classifier/classifier.h"
+#include "classifier/metrics.h"
 #include "core/error.h"
 #include "data/augment.h"
 #include "kernels/loss.h"
@@ -18,10 +19,8 @@ int classifier_input(const classifier *c, const image *im, float *out) {
 }
 
 int classifier_group_best(const classifier *c, int g, const float *probs) {
-    int lo = c->n_groups ? c->group_lo[g] : 0, hi = c->n_groups ? c->group_hi[g] : c->n_classes, b = lo;
-    for (int k = lo + 1; k < hi; k++)
-        if (probs[k] > probs[b]) b = k;
-    return b;
+    int lo = c->n_groups ? c->group_lo[g] : 0, hi = c->n_groups ? c->group_hi[g] : c->n_classes;
+    return metrics_group_argmax(probs, lo, hi);
 }
 
 static double now_ms(void) {

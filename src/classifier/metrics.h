@@ -70,7 +70,7 @@ int metrics_threshold_score(int n, int C, const float *const *probs, const uint8
 void metrics_group_free(metrics_group *g);
 
 /* classes lo..hi-1 by probability, highest first (ties: lower index first): order[0..hi-lo) */
-typedef struct {
+typedef struct ranked_class {
     int idx;
     float p;
 } ranked_class;

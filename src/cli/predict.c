@@ -104,14 +104,7 @@ static cJSON *photo_json(const classifier *m, const char *path, const float *pr,
             cJSON_AddNumberToObject(e, "probability", pr[b]);
         }
     }
-    cJSON *arr = cJSON_AddArrayToObject(r, "top");
-    for (int k = 0; k < top; k++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "index", order[k].idx);
-        cJSON_AddStringToObject(e, "class", m->classes[order[k].idx]);
-        cJSON_AddNumberToObject(e, "probability", order[k].p);
-        cJSON_AddItemToArray(arr, e);
-    }
+    cJSON_AddItemToObject(r, "top", classifier_ranked_json(m, order, top));
     return r;
 }
 

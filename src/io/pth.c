@@ -51,11 +51,6 @@ pth_format pth_detect_file(const char *path) {
     return pth_detect(b, n);
 }
 
-const char *pth_dtype_name(pth_dtype d) {
-    static const char *names[] = {"F32", "F64", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"};
-    return (unsigned)d < sizeof names / sizeof names[0] ? names[d] : "?";
-}
-
 static bool is_float(pth_dtype d) { return d == PTH_F32 || d == PTH_F64 || d == PTH_F16 || d == PTH_BF16; }
 
 /* ---- the state dict and its storages ---- */

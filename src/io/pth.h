@@ -65,5 +65,4 @@ pth_file *pth_open_mem(const void *buf, size_t len, const char *name);
 void pth_close(pth_file *f);
 
 const pth_tensor *pth_find(const pth_file *f, const char *name); /* NULL if absent */
-const char *pth_dtype_name(pth_dtype d);                        /* "F32", "I64", ... */
 #endif

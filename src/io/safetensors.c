@@ -298,7 +298,7 @@ static int index_names(st_file *f) {
 }
 
 /* validates and indexes the file image buf[len] (taking ownership of it); NULL after sn_error() */
-static st_file *parse(uint8_t *buf, size_t len, const char *name) {
+st_file *st_open_owned(uint8_t *buf, size_t len, const char *name) {
     st_file *f = calloc(1, sizeof *f);
     char *nm = st_strdup(name ? name : "(memory)");
     if (!f || !nm) {
@@ -331,13 +331,13 @@ st_file *st_open_mem(const void *buf, size_t len, const char *name) {
         return NULL;
     }
     if (len) memcpy(copy, buf, len);
-    return parse(copy, len, name);
+    return st_open_owned(copy, len, name);
 }
 
 st_file *st_open(const char *path) {
     size_t n;
     uint8_t *b = sn_read_file(path, &n, 0);
-    return b ? parse(b, n, path) : NULL;
+    return b ? st_open_owned(b, n, path) : NULL;
 }
 
 const char *st_filename(const st_file *f) { return f->name; }

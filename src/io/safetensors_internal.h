@@ -13,4 +13,7 @@
 
 bool st_utf8_valid(const uint8_t *s, size_t n);
 char *st_strdup(const char *s);
+/* opens a safetensors file from buf[len], taking ownership of buf (freed by st_close, or at once on
+ * failure): st_open_mem without the copy */
+st_file *st_open_owned(uint8_t *buf, size_t len, const char *name);
 #endif

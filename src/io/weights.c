@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "core/error.h"
+#include "io/safetensors_internal.h"
 
 st_file *pth_to_st(const pth_file *f, const char *name) {
     st_writer *w = st_writer_new();
@@ -24,9 +25,7 @@ st_file *pth_to_st(const pth_file *f, const char *name) {
         sn_error_prefix("%s", name);
         return NULL;
     }
-    st_file *s = st_open_mem(buf, len, name);
-    free(buf);
-    return s;
+    return st_open_owned(buf, len, name);
 }
 
 st_file *weights_open_st(const char *path) {

@@ -272,17 +272,8 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *c, req *r) {
 
 /* the k most probable of classes [lo, hi) as a JSON array */
 static cJSON *top_array(const classifier *m, const float *p, int lo, int hi, int k, ranked_class *order) {
-    int n = hi - lo;
     metrics_rank_classes(p, lo, hi, order);
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; arr && i < k && i < n; i++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "index", order[i].idx);
-        cJSON_AddStringToObject(e, "class", m->classes[order[i].idx]);
-        cJSON_AddNumberToObject(e, "probability", order[i].p);
-        cJSON_AddItemToArray(arr, e);
-    }
-    return arr;
+    return classifier_ranked_json(m, order, k < hi - lo ? k : hi - lo);
 }
 
 static enum MHD_Result answer_predict(struct MHD_Connection *c, req *r) {

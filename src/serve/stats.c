@@ -106,14 +106,6 @@ static double rank(const double *v, int n, double q) {
     return v[i];
 }
 
-double stats_latency_quantile(serve_stats *m, double q) {
-    double v[STATS_WINDOW];
-    pthread_mutex_lock(&m->mu);
-    int n = sorted(&m->latency, v);
-    pthread_mutex_unlock(&m->mu);
-    return rank(v, n, q);
-}
-
 typedef struct {
     char *s;
     size_t len, cap;

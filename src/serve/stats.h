@@ -32,7 +32,5 @@ void stats_request(serve_stats *m, int route, int status, double seconds, double
 /* a request cut off before an answer was sent */
 void stats_aborted(serve_stats *m, int route, int reason);
 void stats_connection(serve_stats *m, bool opened);
-/* quantile q (0..1) of the recent predict latencies in seconds; -1 when there are none */
-double stats_latency_quantile(serve_stats *m, double q);
 char *stats_render(serve_stats *m, const char *extra);
 #endif

@@ -301,7 +301,6 @@ int learner_ensure_features(learner *l, int size) {
     l->feat_train = malloc(sizeof(float) * (size_t)l->split.n_train * l->cache_dim);
     l->feat_valid = malloc(sizeof(float) * ((size_t)l->split.n_valid + 1) * l->cache_dim);
     if (!l->feat_train || !l->feat_valid) return sn_error("out of memory for precomputed activations");
-    if (learner_ensure_buffers(l, size) < 0) return -1;
     loader *tmp = NULL;
     int r = compute_features(l, l->split.train, l->split.n_train, size, l->feat_train, &tmp);
     loader_free(tmp);

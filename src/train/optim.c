@@ -76,12 +76,6 @@ void optim_copy_state(optim *dst, const optim *src) {
     memcpy(dst->t, src->t, ((size_t)src->n_params + 1) * sizeof(int64_t));
 }
 
-void optim_reset(optim *o) {
-    memset(o->m, 0, o->n_floats * sizeof(float));
-    if (o->v) memset(o->v, 0, o->n_floats * sizeof(float));
-    memset(o->t, 0, (size_t)o->n_params * sizeof(int64_t));
-}
-
 const char *optim_name(optim_kind k) { return k == OPT_SGD ? "sgd" : k == OPT_ADAM ? "adam" : "adamw"; }
 
 int optim_parse(const char *name, optim_kind *k) {

@@ -55,8 +55,6 @@ void optim_set_lrs(optim *o, const float *lrs, int n);     /* group i gets lrs[i
 void optim_set_momentum(optim *o, float momentum);         /* SGD momentum, or Adam beta1 */
 void optim_set_bn_wd(optim *o, bool bn_wd);                /* false: no decay of BN and biases */
 void optim_step(optim *o, net *m);
-/* forget all state (e.g. when unfreezing, fastai keeps it; provided for tests) */
-void optim_reset(optim *o);
 /* a copy of o, state included; NULL (sn_error) when out of memory */
 optim *optim_clone(const optim *o);
 /* dst's moments and step counts become src's (both made for the same net) */
