@@ -494,6 +494,16 @@ static void case_slow_clients(void) {
 
 /* a flood of 100 idle connections: the server holds 32 (its limit) and closes the rest at once;
  * the idle timeout closes the 32; then requests are served again */
+/* libmicrohttpd frees a closed connection's slot (and the server's open-connections gauge) in its
+ * next cleanup pass, a moment after the client sees the close: a request in that window meets a
+ * full house.  Waits (at most 3 s) until at most the asking connection is open; returns the count */
+static double wait_connections_freed(int port) {
+    double open = -1, tw = now();
+    while (now() - tw < 3 && !((open = get_metric(port, "stylenet_connections_open")) >= 0 && open <= 1))
+        usleep(20000);
+    return open;
+}
+
 static void case_idle_flood(void) {
     if (!need_servers()) return;
     enum { NI = 100 };
@@ -524,12 +534,7 @@ static void case_idle_flood(void) {
     check(at_once >= NI - 32 && later + at_once == NI && left == 0 && cut_last >= 1.5 && cut_last < 8,
           "%d idle connections: %d closed within 1.5 s (limit 32), %d by the 2 s idle timeout (the last after "
           "%.1f s), %d left open", NI, at_once, later, cut_last, left);
-    /* libmicrohttpd frees a closed connection's slot (and the server's open-connections gauge)
-     * in its next cleanup pass, a moment after the client sees the close: a request in that
-     * window meets a full house.  Wait (at most 3 s) until only the asking connection is open. */
-    double open = -1, tw = now();
-    while (now() - tw < 3 && !((open = get_metric(A.port, "stylenet_connections_open")) >= 0 && open <= 1))
-        usleep(20000);
+    double tw = now(), open = wait_connections_freed(A.port);
     size_t pn;
     uint8_t *png = load(photo, &pn);
     resp r;
@@ -575,6 +580,7 @@ static void case_request_flood(void) {
          now() - tf);
     check(answered >= 16 && answered + refused == NF && hung == 0,
           "a flood of %d connections: each answered (%d) or closed (%d), none left hanging", NF, answered, refused);
+    wait_connections_freed(A.port);
     int status = plain_answer(png, pn, key, sizeof key);
     check(status_before == 200 && status == 200 && !strcmp(key, key_before),
           "after the flood a prediction is answered, the same as before it (%d, %d)", status_before, status);
