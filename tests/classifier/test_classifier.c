@@ -3,7 +3,7 @@
  *     normalisation, history) and gives bitwise the same logits; a bare state dict loads with
  *     --arch, with names from a labels file or "class_<i>";
  *   - bad files are refused with an error naming the file and what is wrong (format, missing
- *     metadata, groups outside the classes, normalisation, no --arch, a labels file of the wrong
+ *     metadata, groups outside the classes, normalisation, an unrecognised state dict without --arch, a labels file of the wrong
  *     length, a missing file);
  *   - probabilities: softmax / sigmoid by task, each group's best class, a photo with TTA views
  *     (the plain view equals the network's own answer; views are seeded);
@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "../common/check.h"
 #include "classifier/classifier.h"
+#include "io/safetensors.h"
 #include "classifier/ensemble.h"
 #include "classifier/metrics.h"
 #include "core/error.h"
@@ -130,9 +131,19 @@ static void state_dict(void) {
     d = classifier_load(p, &(classifier_load_opts){.arch = "resnet18", .labels = lab, .size = S});
     check(!d && strstr(sn_last_error(), "labels.txt") && strstr(sn_last_error(), "has 2 class names"),
           "a labels file of the wrong length: %s", sn_last_error());
-    d = classifier_load(p, NULL);
-    check(!d && strstr(sn_last_error(), "bare.safetensors") && strstr(sn_last_error(), "--arch"),
-          "a bare state dict without its architecture: %s", sn_last_error());
+    d = classifier_load(p, &(classifier_load_opts){.size = S});
+    check(d && !strcmp(d->arch, "resnet18") && d->n_classes == 4,
+          "without --arch: a resnet18 state dict recognised by its parameter names (%s)", d ? d->arch : sn_last_error());
+    classifier_free(d);
+    const char *odd = tmp("odd.safetensors");
+    st_writer *w = st_writer_new();
+    const float v[2] = {1, 2};
+    check(w && st_writer_add_f32(w, "encoder.weight", 1, (const int64_t[]){2}, v) == 0 && st_writer_save(w, odd) == 0,
+          "a state dict of another architecture written");
+    st_writer_free(w);
+    d = classifier_load(odd, NULL);
+    check(!d && strstr(sn_last_error(), "odd.safetensors") && strstr(sn_last_error(), "--arch"),
+          "a state dict of an architecture not recognised, without --arch: %s", sn_last_error());
     classifier_free(c);
 }
 
