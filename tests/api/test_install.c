@@ -81,13 +81,14 @@ static void case_layout(void) {
     if (!installed()) return;
     char p[PATH_MAX], target[PATH_MAX];
     const char *files[] = {"bin/stylenet", "include/stylenet.h", "lib/pkgconfig/stylenet.pc",
-                           "lib/libstylenet.so." STYLENET_VERSION_STRING};
+                           ("lib/libstylenet.so." STYLENET_VERSION_STRING)};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(p, sizeof p, "%s/%s", prefix, files[i]);
         check(exists(p), "installed %s", files[i]);
     }
-    static const char *links[][2] = {{"libstylenet.so", "libstylenet.so.1"},
-                                     {"libstylenet.so.1", "libstylenet.so." STYLENET_VERSION_STRING}};
+    char soname[64];
+    snprintf(soname, sizeof soname, "libstylenet.so.%d", STYLENET_VERSION_MAJOR);
+    const char *links[][2] = {{"libstylenet.so", soname}, {soname, "libstylenet.so." STYLENET_VERSION_STRING}};
     for (int i = 0; i < 2; i++) {
         snprintf(p, sizeof p, "%s/lib/%s", prefix, links[i][0]);
         ssize_t k = readlink(p, target, sizeof target - 1);
@@ -95,7 +96,9 @@ static void case_layout(void) {
         check(k > 0 && !strcmp(target, links[i][1]), "%s -> %s", links[i][0], k > 0 ? target : "(no link)");
     }
     int rc = run("readelf -d %s/lib/libstylenet.so | grep SONAME", prefix);
-    check(rc == 0 && strstr(out, "[libstylenet.so.1]"), "soname libstylenet.so.1: %s", flat_tail(out, 120));
+    char want[80];
+    snprintf(want, sizeof want, "[%s]", soname);
+    check(rc == 0 && strstr(out, want), "soname %s: %s", soname, flat_tail(out, 120));
     rc = run("nm -D --defined-only %s/lib/libstylenet.so | awk '$2 ~ /^[TDBR]$/ {print $3}'", prefix);
     int api = 0, other = 0;
     char first_other[128] = "";

@@ -243,7 +243,7 @@ static void case_webp_animated(void) {
     const int w = 20, h = 14;
     uint8_t *a = picture(w, h, 4, 5), *c = picture(w, h, 3, 6);
     for (int i = 0; i < w * h * 3; i++) c[i] = (uint8_t)(255 - c[i]);
-    size_t na, nc, n;
+    size_t na = 0, nc = 0, n = 0;
     uint8_t *fa = webp_encode(a, w, h, 4, 1, 0, &na), *fc = webp_encode(c, w, h, 3, 1, 0, &nc);
     uint8_t *b = fa && fc ? webp_animate(fa, na, fc, nc, w, h, &n) : NULL;
     uint8_t *ref = on_white(a, (size_t)w * h);
