@@ -40,11 +40,14 @@
  * inference workers (default 1) sharing one copy of the weights; a prediction takes a free worker
  * and waits while all are busy.  Each prediction computes with opts->threads OpenMP threads
  * (default 1), restoring the caller's OpenMP setting after.  stylenet_close must not run while
- * another call on the same handle does.  Different handles are independent.
+ * another call on the same handle does.  Different handles are independent: they may be opened,
+ * used and closed from different threads at once.
  *
  * Versions: STYLENET_VERSION_* below is the version of this header; stylenet_version() the
- * version of the library the program runs with.  Within one major version (the soname's
- * libstylenet.so.MAJOR) the API and ABI only grow.
+ * version of the library the program runs with.  The soname is libstylenet.so.MAJOR: a minor or
+ * patch version only adds functions or fixes them, so a program built against an older header of
+ * the same major version runs with it; any change to the layout of stylenet_options or to a
+ * function's signature comes with a new major version.
  */
 #ifndef STYLENET_H
 #define STYLENET_H
