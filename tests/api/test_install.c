@@ -8,7 +8,7 @@
  *   - example: examples/predict_json.c compiled with cc and `pkg-config --cflags --libs stylenet`
  *     run on a Style photo (PNG, and the same pixels as lossless WebP) with a Style model trained
  *     here in seconds, gives every class's probability and each group's best class as
- *     `stylenet predict --json` does;
+ *     `stylenet predict --json` does; `stylenet predict FOLDER` takes the folder's .webp photo;
  *   - destdir: DESTDIR stages the files under it while stylenet.pc names the final PREFIX;
  *     PKG_CONFIG_SYSROOT_DIR finds the staged header and library and the example compiles;
  *   - uninstall removes what install put there. */
@@ -188,6 +188,12 @@ static void case_example(void) {
     free(b);
     cJSON_Delete(ex);
     cJSON_Delete(cli);
+    rc = run("%s/bin/stylenet predict --json --model %s %s", prefix, model, tmp);
+    cJSON *folder = rc == 0 && (brace = strchr(out, '{')) ? cJSON_Parse(brace) : NULL;
+    const char *only = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(folder, "results"), 0), "image"));
+    check(cJSON_GetArraySize(cJSON_GetObjectItem(folder, "results")) == 1 && only && !strcmp(only, webp_path),
+          "stylenet predict on the folder: its one photo, the .webp (%s)", only ? only : flat_tail(out, 200));
+    cJSON_Delete(folder);
     rc = run("LD_LIBRARY_PATH=%s/lib %s/predict_json %s %s/nothing.webp", prefix, tmp, model, tmp);
     check(rc == 1 && strstr(out, "nothing.webp") && strstr(out, "cannot open"),
           "a missing photo: exit 1, the library's message names it: %s", flat_tail(out, 200));
