@@ -190,8 +190,9 @@ static void case_example(void) {
     cJSON_Delete(cli);
     rc = run("%s/bin/stylenet predict --json --model %s %s", prefix, model, tmp);
     cJSON *folder = rc == 0 && (brace = strchr(out, '{')) ? cJSON_Parse(brace) : NULL;
-    const char *only = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(folder, "results"), 0), "image"));
-    check(cJSON_GetArraySize(cJSON_GetObjectItem(folder, "results")) == 1 && only && !strcmp(only, webp_path),
+    const cJSON *results = cJSON_GetObjectItem(folder, "results");
+    const char *only = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(results, 0), "image"));
+    check(cJSON_GetArraySize(results) == 1 && only && !strcmp(only, webp_path),
           "stylenet predict on the folder: its one photo, the .webp (%s)", only ? only : flat_tail(out, 200));
     cJSON_Delete(folder);
     rc = run("LD_LIBRARY_PATH=%s/lib %s/predict_json %s %s/nothing.webp", prefix, tmp, model, tmp);

@@ -8,8 +8,10 @@
 uint8_t *webp_encode(const uint8_t *px, int w, int h, int channels, int lossless, float quality, size_t *n) {
     uint8_t *enc = NULL;
     int stride = w * channels;
-    if (channels == 4) *n = lossless ? WebPEncodeLosslessRGBA(px, w, h, stride, &enc) : WebPEncodeRGBA(px, w, h, stride, quality, &enc);
-    else *n = lossless ? WebPEncodeLosslessRGB(px, w, h, stride, &enc) : WebPEncodeRGB(px, w, h, stride, quality, &enc);
+    if (channels == 4)
+        *n = lossless ? WebPEncodeLosslessRGBA(px, w, h, stride, &enc) : WebPEncodeRGBA(px, w, h, stride, quality, &enc);
+    else
+        *n = lossless ? WebPEncodeLosslessRGB(px, w, h, stride, &enc) : WebPEncodeRGB(px, w, h, stride, quality, &enc);
     if (*n == 0) return NULL;
     uint8_t *out = malloc(*n); /* the caller frees with free(), not WebPFree() */
     if (out) memcpy(out, enc, *n);
