@@ -91,8 +91,9 @@ classifier *classifier_load(const char *path, const classifier_load_opts *o) {
         return NULL;
     }
     snprintf(c->source, sizeof c->source, "%s", model_file_kind_name(f.kind));
-    if (f.kind == MODEL_FILE_STATE_DICT && !(o && o->arch)) {
-        sn_error("%s: a plain state dict (no stylenet metadata): name its architecture with --arch (%s)", path,
+    if (f.kind == MODEL_FILE_STATE_DICT && !f.meta.arch[0]) {
+        sn_error("%s: a plain state dict (no stylenet metadata) of an architecture not recognised from its "
+                 "parameter names: name it with --arch (%s)", path,
                  model_known_archs());
         goto fail;
     }

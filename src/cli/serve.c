@@ -16,7 +16,7 @@ static void usage(FILE *f) {
             "usage: stylenet serve --model FILE [options]\n"
             "HTTP service: POST /predict (an image as the body or a multipart field 'image'; ?tta=1, ?top=K),\n"
             "GET / (a page to try photos), /healthz, /model, /metrics (Prometheus).  Stops on SIGINT/SIGTERM.\n"
-            "  --model FILE          stylenet model, TFLite MobileNetV2, or state dict (with --arch)\n"
+            "  --model FILE          stylenet model, TFLite MobileNetV2, or state dict (.pth/.safetensors)\n"
             "  --labels FILE         class names, one per line (TFLite and plain state dicts)\n"
             "  --arch NAME           architecture of a plain state dict\n"
             "  --name NAME           model name in answers (default: the file's name)\n"

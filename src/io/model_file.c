@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/state.h"
 #include "io/tflite_net.h"
+#include "models/zoo.h"
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
@@ -134,6 +135,25 @@ static int read_stylenet(const st_file *f, const char *path, model_meta *m) {
     return 0;
 }
 
+const char *model_file_guess_arch(const st_file *f) {
+    if (st_find(f, "features.18.0.weight")) return "mobilenet_v2";
+    if (st_find(f, "layer1.0.conv1.weight"))
+        return st_find(f, "layer1.0.conv3.weight") ? "resnet50" : st_find(f, "layer3.5.conv1.weight") ? "resnet34" : "resnet18";
+    const st_tensor *head = st_find(f, "_conv_head.weight");
+    if (!st_find(f, "_conv_stem.weight") || !head || head->ndim != 4) return NULL;
+    int blocks = 0;
+    for (char name[64];; blocks++) {
+        snprintf(name, sizeof name, "_blocks.%d._depthwise_conv.weight", blocks);
+        if (!st_find(f, name)) break;
+    }
+    static const char *const lite[] = {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"};
+    for (int v = 0; v < 3; v++) {
+        int nb, head_in;
+        if (model_efficientnet_lite_layout(v, &nb, &head_in) == 0 && nb == blocks && head_in == head->shape[1]) return lite[v];
+    }
+    return NULL;
+}
+
 /* a bare PyTorch state dict: the classifier's size decides the class count */
 static int read_state_dict(const st_file *f, const char *path, const char *arch, model_meta *m) {
     snprintf(m->head, sizeof m->head, "default");
@@ -141,6 +161,7 @@ static int read_state_dict(const st_file *f, const char *path, const char *arch,
     m->size = 224;
     memcpy(m->mean, imagenet_mean, sizeof m->mean);
     memcpy(m->std, imagenet_std, sizeof m->std);
+    if (!arch) arch = model_file_guess_arch(f);
     if (!arch) return 0; /* the caller asks for the architecture */
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     const bool effnet = !strncmp(arch, "efficientnet_lite", 17);

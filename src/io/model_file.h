@@ -18,9 +18,12 @@
  * model_file_open(path, arch, &f) reads the description of any supported weights file:
  *   - a stylenet model file (metadata above), checked: format 1, arch, head and classes present,
  *     mean/std three numbers each, groups within the classes;
- *   - a bare state dict in safetensors (torchvision / timm, as PyTorch wrote it): `arch` names
- *     the architecture; ImageNet normalisation, 224 px, single-label; the class count is the
- *     rows of its classifier weight ("fc.weight" for ResNets, "classifier.1.weight" otherwise);
+ *   - a bare state dict in safetensors or a PyTorch checkpoint (torchvision / timm /
+ *     efficientnet-lite-pytorch, as PyTorch wrote it): `arch` names the architecture, or NULL
+ *     for the one model_file_guess_arch recognises; ImageNet normalisation at 224 px (EfficientNet-
+ *     Lite: (x - 127) / 128 at 224/240/260), single-label; the class count is the rows of its
+ *     classifier weight ("fc.weight" for ResNets, "_fc.weight" for EfficientNet-Lite,
+ *     "classifier.1.weight" otherwise);
  *     no class names (classes NULL);
  *   - a TFLite MobileNetV2 (mobilenet_v2_1.0_224_quant.tflite): mobilenet_v2_tf, 1001 classes,
  *     224 px, x/127.5 - 1, single-label, no class names.
@@ -68,6 +71,9 @@ typedef struct {
 
 /* reads path's description into *f (arch: the architecture of a bare state dict, may be NULL) */
 int model_file_open(const char *path, const char *arch, model_file *f);
+/* the zoo architecture whose parameter names (and, for EfficientNet-Lite, block count and head width)
+ * a bare state dict carries: resnet18|34|50, mobilenet_v2, efficientnet_lite0|1|2; NULL if none */
+const char *model_file_guess_arch(const st_file *f);
 /* loads the file's tensors into n, a net built from f->meta */
 int model_file_load_weights(const model_file *f, net *n);
 void model_file_close(model_file *f);

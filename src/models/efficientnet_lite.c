@@ -67,6 +67,15 @@ static int mbconv(net *m, int x, int b, int cin, int cout, int k, int stride, in
     return net_add(m, x, y);
 }
 
+int model_efficientnet_lite_layout(int variant, int *blocks, int *head_in) {
+    if (variant < 0 || variant > 2) return -1;
+    const double width = coeffs[variant][0], depth = coeffs[variant][1];
+    *blocks = 0;
+    for (int s = 0; s < 7; s++) *blocks += (s == 0 || s == 6) ? stages[s][0] : round_repeats(stages[s][0], depth);
+    *head_in = round_filters(stages[6][5], width);
+    return 0;
+}
+
 int zoo_efficientnet_lite_body(net *m, int x, int variant, float drop_connect) {
     if (variant < 0 || variant > 2) return sn_error("efficientnet-lite%d not built", variant);
     if (!(drop_connect >= 0 && drop_connect < 1))

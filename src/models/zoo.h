@@ -86,6 +86,9 @@ net *model_build(const char *arch, int num_classes, const model_opts *opts);
 /* channels of the body's last feature map (512, 512, 2048, 1280 for the rest); -1 with an error if the
  * architecture is unknown */
 int model_body_features(const char *arch);
+/* efficientnet-lite<variant>'s block count and the input channels of its _conv_head (16/21/21 and
+ * 320/320/352); -1 for an unknown variant */
+int model_efficientnet_lite_layout(int variant, int *blocks, int *head_in);
 /* "resnet18, resnet34, resnet50, mobilenet_v2, mobilenet_v2_tf, efficientnet_lite0, ..." */
 const char *model_known_archs(void);
 

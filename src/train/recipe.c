@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "io/state.h"
+#include "io/model_file.h"
 #include "io/tflite_net.h"
 #include "models/zoo.h"
 
@@ -48,10 +49,23 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     const char *arch = o->arch;
     bool tflite = o->pretrained && tflite_is_file(o->pretrained);
     if (tflite) arch = "mobilenet_v2_tf";
+    st_file *f = NULL; /* pretrained weights by name */
+    if (o->pretrained && !tflite) {
+        if (!(f = weights_open_st(o->pretrained))) return NULL;
+        const char *march = st_meta(f, "arch");
+        if (!march) march = model_file_guess_arch(f);
+        if (march && arch && strcmp(march, arch) != 0) {
+            sn_error("%s: a %s model, but the architecture asked for is %s", o->pretrained, march, arch);
+            st_close(f);
+            return NULL;
+        }
+        if (!arch) arch = march;
+    }
     if (!arch) arch = "resnet34";
     classifier *m = calloc(1, sizeof *m);
     if (!m) {
         sn_error("out of memory for a model");
+        st_close(f);
         return NULL;
     }
     snprintf(m->arch, sizeof m->arch, "%s", arch);
@@ -98,18 +112,11 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
         if (tflite) {
             if (net_load_tflite_body(m->net, o->pretrained) < 0) goto fail;
         } else {
-            st_file *f = weights_open_st(o->pretrained);
-            if (!f) goto fail;
-            const char *march = st_meta(f, "arch");
-            if (march && strcmp(march, arch) != 0) {
-                sn_error("%s: a %s model, but the architecture asked for is %s", o->pretrained, march, arch);
-                st_close(f);
-                goto fail;
-            }
             /* a body from any classifier: its own head is skipped, ours keeps its init */
             net_load_opts lo = {.allow_missing = "head.", .ignore_extra = "fc.,_fc.,classifier.,head."};
             int r = net_load_st(m->net, f, &lo);
             st_close(f);
+            f = NULL;
             if (r < 0) goto fail;
         }
     }
@@ -117,6 +124,7 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
 oom:
     sn_error("out of memory for a model of %d classes", ds->n_classes);
 fail:
+    st_close(f);
     classifier_free(m);
     return NULL;
 }

