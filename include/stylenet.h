@@ -15,7 +15,7 @@
  * Build: cc app.c $(pkg-config --cflags --libs stylenet).
  *
  * Models: every weights file `stylenet predict --model` reads (a stylenet model file; a
- * torchvision state dict with opts->arch; a TFLite MobileNetV2, with opts->labels for names).
+ * torchvision state dict; a TFLite MobileNetV2, with opts->labels for its class names).
  *
  * Predictions: probs[stylenet_num_classes(m)] receives one probability per class, as
  * `stylenet predict` computes them (centre crop, resize to the model's input side, the model's
@@ -75,7 +75,7 @@ typedef struct {
     int workers;        /* predictions that may run at once on this handle (0: 1) */
     int threads;        /* OpenMP threads per prediction (0: 1) */
     const char *labels; /* class names, one per line, for a file without them (NULL: none) */
-    const char *arch;   /* architecture of a bare state dict (resnet18|34|50, mobilenet_v2; NULL: none) */
+    const char *arch;   /* architecture of a bare state dict (NULL: recognised from its parameter names) */
 } stylenet_options;
 
 /* "1.0.0": the library's version */
