@@ -293,6 +293,11 @@ static void case_content_sniffing(void) {
     http(A.port, "POST", "/predict", "Content-Type: text/plain\r\n", NULL, 0, &r);
     check(r.status == 415, "an empty text/plain body: 415 %s", error_of(&r));
     resp_free(&r);
+    /* a WebP header (VP8X) that claims 10000 x 10000 pixels: refused before decoding */
+    static const uint8_t huge[30] = "RIFF\x16\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x0f\x27\0\x0f\x27\0";
+    post_image(A.port, "/predict", "application/x-www-form-urlencoded", huge, sizeof huge, &r);
+    check(r.status == 422 && strstr(error_of(&r), "10000x10000"), "a 10000x10000 WebP header: 422 %s", error_of(&r));
+    resp_free(&r);
     post_image(A.port, "/predict", "application/octet-stream", webp, wn / 2, &r);
     check(r.status == 422 && strstr(error_of(&r), "WebP") && strstr(error_of(&r), "truncated"),
           "half a WebP as application/octet-stream: 422 %s", error_of(&r));
