@@ -11,8 +11,10 @@ PY        ?= /usr/bin/python3
 # -Wno-format-truncation: messages are cut to their buffers on purpose (gcc -O3 flags every snprintf).
 # -fPIC -fvisibility=hidden: one set of objects serves the static and the shared library.  The
 # executables are position-independent already (Debian's gcc and clang build PIE by default), and
-# with hidden symbols the calls inside the library stay direct, so the static build runs the same
-# code; only what include/stylenet.h marks STYLENET_API is exported from libstylenet.so.
+# with hidden symbols the calls inside the library stay direct: against -fPIE, only thread-local
+# and extern data are reached another way (sn_error's buffer; tables in data/loader.c and
+# report/), no kernel, net or model code changes.  Only what include/stylenet.h marks STYLENET_API
+# is exported from libstylenet.so.
 ARCH      ?= -march=native
 OPT       ?= -O3
 SANITIZE  ?=
