@@ -8,7 +8,7 @@
  *   range and the argument, and return -1; the verb then answers with cli_usage_error (exit 2).
  * - The data-set flags --data --task --csv --pattern --names (CLI_DATA_FLAGS, cli_data_flag).
  * - The photos a verb is given (cli_photos, photos.c): a file stands for itself; a folder for its
- *   photos (.png, .jpg, .jpeg, any case; hidden names skipped), sorted by path, with recursive
+ *   photos (.png, .jpg, .jpeg, .webp, any case; hidden names skipped), sorted by path, with recursive
  *   those of its subfolders too.  A folder that cannot be read or holds no photo is reported on
  *   stderr ("stylenet: <folder>: ...") and counted in *failed; the others are still listed.
  */
@@ -48,8 +48,9 @@ int cli_threads(const char *s);
 enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
 /* the photo formats every verb that reads photos takes (io/image.c decodes them), for each --help */
 #define CLI_PHOTO_FORMATS                                                                                              \
-    "photos: PNG (every colour type and bit depth, interlaced too) and JPEG (baseline and progressive;\n"                \
-    "        grey, RGB, CMYK), recognised by their bytes, not their names; alpha is composited on white\n"
+    "photos: PNG (every colour type and bit depth, interlaced too), JPEG (baseline and progressive;\n"                  \
+    "        grey, RGB, CMYK) and WebP (lossy and lossless; of an animation, the first frame), recognised\n"            \
+    "        by their bytes, not their names; alpha is composited on white\n"
 
 #define CLI_DATA_FLAGS                                                                                                 \
     {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, CLI_O_TASK},                                   \

@@ -13,7 +13,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: stylenet predict --model FILE [options] PHOTO|FOLDER...\n"
-            "Scores each photo; a folder stands for its PNG and JPEG photos (.png, .jpg, .jpeg), in\n"
+            "Scores each photo; a folder stands for its photos (.png, .jpg, .jpeg, .webp), in\n"
             "name order.  A photo that cannot be read is reported by name, the others are still scored,\n"
             "and the exit status is then 1.\n"
             "  --model FILE     stylenet model, torchvision/EfficientNet-Lite state dict (safetensors or .pth), or TFLite;\n"
