@@ -1,0 +1,357 @@
+/* background.c - procedural textures keyed by (seed, key), and crops of texture photos and GIMP
+ * patterns loaded from folders.  See background.h. */
+#include "data/background.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "core/error.h"
+#include "core/file.h"
+#include "core/rng.h"
+#include "data/dataset_build.h"
+
+const char *const BG_FAMILY_NAMES[BG_FAMILIES] = {"gradient", "noise",  "stripes", "checks",
+                                                  "weave",    "marble", "speckle", "dark"};
+
+#define PI 3.14159265358979323846f
+
+typedef struct {
+    uint64_t seed, stream, base, lattice;
+} keyed;
+
+static keyed make_key(uint64_t seed, uint64_t key, uint64_t what) {
+    keyed k = {.seed = seed, .stream = rng_mix(what) ^ 0x62672d00ull, .base = key * 64};
+    k.lattice = rng_mix(seed ^ rng_mix(key + 0x9E37u * what));
+    return k;
+}
+static inline float U(const keyed *k, int i) { return rng_uniform(k->seed, k->stream, k->base + (uint64_t)i); }
+
+/* HSV (all in [0, 1]) to RGB in [0, 255] */
+static void hsv(float h, float s, float v, float rgb[3]) {
+    h = (h - floorf(h)) * 6;
+    int i = (int)h;
+    float f = h - (float)i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    float r[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    for (int c = 0; c < 3; c++) rgb[c] = 255 * r[i % 6][c];
+}
+
+/* a random colour: any hue, saturation and value from the given ranges (draws i, i+1, i+2) */
+static void colour(const keyed *k, int i, float s_lo, float s_hi, float v_lo, float v_hi, float rgb[3]) {
+    hsv(U(k, i), s_lo + U(k, i + 1) * (s_hi - s_lo), v_lo + U(k, i + 2) * (v_hi - v_lo), rgb);
+}
+
+/* value noise in [0, 1): lattice values hashed from (lattice key, octave, cell), smoothstep */
+static float vnoise(uint64_t lat, int oct, float x, float y) {
+    float fx = floorf(x), fy = floorf(y), tx = x - fx, ty = y - fy;
+    int64_t ix = (int64_t)fx, iy = (int64_t)fy;
+    float v[4];
+    for (int j = 0; j < 4; j++) {
+        uint64_t h = rng_mix(lat + (uint64_t)oct * 0x632BE5ABull + (uint64_t)(ix + (j & 1)) * 0x9E3779B1ull +
+                             (uint64_t)(iy + (j >> 1)) * 0x85EBCA77ull);
+        v[j] = (float)(h >> 40) * (1.0f / 16777216.0f);
+    }
+    tx = tx * tx * (3 - 2 * tx);
+    ty = ty * ty * (3 - 2 * ty);
+    return (v[0] + (v[1] - v[0]) * tx) * (1 - ty) + (v[2] + (v[3] - v[2]) * tx) * ty;
+}
+
+/* fractal sum of n octaves, normalised to [0, 1) */
+static float fbm(uint64_t lat, int n, float x, float y) {
+    float s = 0, a = 1, tot = 0;
+    for (int o = 0; o < n; o++) {
+        s += a * vnoise(lat, o, x, y);
+        tot += a;
+        a *= 0.5f;
+        x *= 2.03f;
+        y *= 2.03f;
+    }
+    return s / tot;
+}
+
+static inline void put(uint8_t *p, const float c0[3], const float c1[3], float t) {
+    for (int c = 0; c < 3; c++) {
+        float v = c0[c] + (c1[c] - c0[c]) * t;
+        p[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+    }
+}
+
+static inline float clamp01(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
+
+/* one family's value t in [0, 1] at (u, v) (coordinates in units of the long side), and its
+ * sparkle or vein overrides through *extra (a second blend towards c2) */
+typedef struct {
+    int family;
+    keyed k;
+    float ca, sa, period, scale, duty, turb, density, cx, cy, radius;
+    int octaves;
+    bool radial;
+} texture;
+
+static void texture_init(texture *t, int family, uint64_t seed, uint64_t key) {
+    t->family = family;
+    t->k = make_key(seed, key, (uint64_t)family + 1);
+    const keyed *k = &t->k;
+    float th = U(k, 10) * 2 * PI;
+    t->ca = cosf(th);
+    t->sa = sinf(th);
+    t->period = 0.02f + 0.2f * U(k, 11) * U(k, 11);
+    t->scale = 2 + 14 * U(k, 12);
+    t->duty = 0.3f + 0.4f * U(k, 13);
+    t->turb = 1 + 5 * U(k, 14);
+    t->density = 0.01f + 0.08f * U(k, 15);
+    t->cx = U(k, 16);
+    t->cy = U(k, 17);
+    t->radius = 0.3f + 0.9f * U(k, 18);
+    t->octaves = 2 + (int)(4 * U(k, 19));
+    t->radial = U(k, 20) < 0.3f;
+}
+
+/* blend factor towards the second colour at (u, v); *spark (speckle, marble veins) in [0, 1] */
+static float texture_at(const texture *t, float u, float v, float *spark) {
+    const float a = u * t->ca + v * t->sa, b = -u * t->sa + v * t->ca;
+    *spark = 0;
+    switch (t->family) {
+    case BG_GRADIENT:
+        if (t->radial) return clamp01(hypotf(u - t->cx, v - t->cy) / t->radius);
+        return clamp01(0.5f + a * 0.9f);
+    case BG_NOISE: return clamp01((fbm(t->k.lattice, t->octaves, u * t->scale, v * t->scale) - 0.2f) * 1.6f);
+    case BG_STRIPES: {
+        float f = a / t->period - floorf(a / t->period);
+        return clamp01((fabsf(f - 0.5f) - t->duty * 0.5f) * 12 + 0.5f);
+    }
+    case BG_CHECKS: {
+        int i = (int)floorf(a / t->period), j = (int)floorf(b / t->period);
+        return (float)((i + j) & 1);
+    }
+    case BG_WEAVE: { /* threads along a and b, over and under alternately, shaded across */
+        float p = t->period * 0.25f + 0.006f, fa = a / p, fb = b / p;
+        int i = (int)floorf(fa), j = (int)floorf(fb);
+        bool warp = ((i + j) & 1) != 0;
+        float across = warp ? fb - floorf(fb) : fa - floorf(fa);
+        float shade = 0.75f + 0.25f * sinf(PI * across);
+        float fib = vnoise(t->k.lattice, 7, warp ? fa * 0.5f : fa * 6, warp ? fb * 6 : fb * 0.5f);
+        *spark = (1 - shade) * 1.5f + 0.2f * fib;
+        return warp ? 1.0f : 0.0f;
+    }
+    case BG_MARBLE: {
+        float n = fbm(t->k.lattice, 5, u * 3, v * 3);
+        float s = fabsf(sinf((a / (t->period + 0.05f) + t->turb * n) * PI));
+        *spark = powf(1 - s, 8);
+        return clamp01(fbm(t->k.lattice, 3, u * 1.5f + 7, v * 1.5f + 7));
+    }
+    case BG_SPECKLE: {
+        float base = fbm(t->k.lattice, 3, u * t->scale, v * t->scale);
+        float r = vnoise(t->k.lattice, 9, u * 700, v * 700);
+        *spark = r > 1 - t->density ? clamp01((r - (1 - t->density)) / t->density * 2) : 0;
+        return base;
+    }
+    default: { /* BG_DARK: a soft light on a dark ground, with a little noise */
+        float d = hypotf(u - t->cx, v - t->cy) / t->radius;
+        return clamp01(expf(-d * d * 2) * 0.8f + 0.2f * fbm(t->k.lattice, 3, u * 4, v * 4));
+    }
+    }
+}
+
+void bg_procedural(int family, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
+    texture t;
+    texture_init(&t, family, seed, key);
+    const keyed *k = &t.k;
+    float c0[3], c1[3], c2[3];
+    if (family == BG_DARK) {
+        colour(k, 0, 0, 0.8f, 0.0f, 0.12f, c0);
+        colour(k, 3, 0, 0.8f, 0.15f, 0.55f, c1);
+    } else {
+        colour(k, 0, 0, 1, 0.1f, 1, c0);
+        colour(k, 3, 0, 1, 0.1f, 1, c1);
+    }
+    if (family == BG_SPECKLE) hsv(U(k, 6), 0.6f * U(k, 7), 1, c2); /* glitter: bright */
+    else if (family == BG_MARBLE) colour(k, 6, 0, 0.5f, 0, 0.6f, c2); /* veins */
+    else if (family == BG_WEAVE) memset(c2, 0, sizeof c2); /* thread shading towards black */
+    else memcpy(c2, c1, sizeof c2);
+    const float inv = 1.0f / (float)(w > h ? w : h);
+    float mix[3];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float spark, tt = texture_at(&t, ((float)x + 0.5f) * inv, ((float)y + 0.5f) * inv, &spark);
+            for (int c = 0; c < 3; c++) mix[c] = c0[c] + (c1[c] - c0[c]) * tt;
+            put(rgb + ((size_t)y * w + x) * 3, mix, c2, clamp01(spark));
+        }
+}
+
+/* ---------------------------------------------------------------- photos and patterns */
+
+/* a GIMP pattern: big-endian header (size, version, width, height, bytes per pixel, "GPAT",
+ * name), then width * height pixels of 1-4 bytes (grey, grey+alpha, RGB, RGBA) */
+static int load_pat(const char *path, image *out) {
+    size_t n;
+    uint8_t *b = sn_read_file(path, &n, (size_t)64 << 20);
+    if (!b) return -1;
+#define BE32(p) ((uint32_t)(p)[0] << 24 | (uint32_t)(p)[1] << 16 | (uint32_t)(p)[2] << 8 | (uint32_t)(p)[3])
+    uint32_t hs = n >= 24 ? BE32(b) : 0, w = n >= 24 ? BE32(b + 8) : 0, h = n >= 24 ? BE32(b + 12) : 0;
+    uint32_t bpp = n >= 24 ? BE32(b + 16) : 0;
+#undef BE32
+    int r = 0;
+    if (n < 24 || memcmp(b + 20, "GPAT", 4) != 0 || hs < 24) r = sn_error("%s: not a GIMP pattern (no GPAT header)", path);
+    else if (bpp < 1 || bpp > 4 || w < 1 || h < 1 || w > 16384 || h > 16384 || hs + (size_t)w * h * bpp > n)
+        r = sn_error("%s: GIMP pattern %ux%u with %u bytes per pixel does not fit the file (%zu bytes)", path, w, h,
+                     bpp, n);
+    else if (!(out->rgb = malloc((size_t)w * h * 3))) r = sn_error("out of memory reading %s", path);
+    if (r == 0) {
+        out->w = (int)w;
+        out->h = (int)h;
+        const uint8_t *p = b + hs;
+        for (size_t i = 0; i < (size_t)w * h; i++, p += bpp)
+            for (int c = 0; c < 3; c++) out->rgb[i * 3 + c] = bpp >= 3 ? p[c] : p[0];
+    }
+    free(b);
+    return r;
+}
+
+static bool has_ext(const char *name, const char *ext) {
+    size_t n = strlen(name), e = strlen(ext);
+    return n > e && strcasecmp(name + n - e, ext) == 0;
+}
+
+/* adds one file (image or pattern) to lib; a file that cannot be read is counted */
+static int add_file(bg_library *lib, const char *path, int max_side) {
+    bool pat = has_ext(path, ".pat");
+    if (!pat && !has_ext(path, ".png") && !has_ext(path, ".jpg") && !has_ext(path, ".jpeg")) return 0;
+    image im;
+    if ((pat ? load_pat(path, &im) : image_load(path, &im)) < 0) {
+        if (lib->n_failed++ == 0) snprintf(lib->first_failure, sizeof lib->first_failure, "%s", sn_last_error());
+        return 0;
+    }
+    int s = im.w < im.h ? im.w : im.h;
+    if (!pat && max_side > 0 && s > max_side) {
+        image small;
+        int w = im.w == s ? max_side : (int)lround((double)im.w * max_side / s);
+        int h = im.h == s ? max_side : (int)lround((double)im.h * max_side / s);
+        int r = image_resize(&im, w < 1 ? 1 : w, h < 1 ? 1 : h, &small);
+        image_free(&im);
+        if (r < 0) return -1;
+        im = small;
+    }
+    image *ni = realloc(lib->im, sizeof(image) * (size_t)(lib->n + 1));
+    if (ni) lib->im = ni;
+    bool *nt = ni ? realloc(lib->tile, sizeof(bool) * (size_t)(lib->n + 1)) : NULL;
+    if (nt) lib->tile = nt;
+    if (!ni || !nt) {
+        image_free(&im);
+        return sn_error("out of memory loading backgrounds");
+    }
+    lib->im[lib->n] = im;
+    lib->tile[lib->n++] = pat;
+    return 0;
+}
+
+/* every file under dir, recursively, in sorted order */
+static int add_dir(bg_library *lib, const char *dir, int max_side, int depth) {
+    if (depth > 16) return 0;
+    ds_strlist files = {0}, dirs = {0};
+    int r = ds_list_dir(dir, false, &files);
+    if (r == 0) r = ds_list_dir(dir, true, &dirs);
+    for (int i = 0; r == 0 && i < files.n; i++) {
+        char *p = ds_join(dir, files.v[i]);
+        r = p ? add_file(lib, p, max_side) : sn_error("out of memory");
+        free(p);
+    }
+    for (int i = 0; r == 0 && i < dirs.n; i++) {
+        char *p = ds_join(dir, dirs.v[i]);
+        r = p ? add_dir(lib, p, max_side, depth + 1) : sn_error("out of memory");
+        free(p);
+    }
+    ds_sl_free(&files);
+    ds_sl_free(&dirs);
+    return r;
+}
+
+bg_library *bg_library_load(const char *dirs, int max_side, bool optional) {
+    bg_library *lib = calloc(1, sizeof *lib);
+    char *list = dirs ? ds_strdup(dirs) : ds_strdup("");
+    if (!lib || !list) {
+        free(lib);
+        free(list);
+        sn_error("out of memory");
+        return NULL;
+    }
+    int r = 0;
+    for (char *save = NULL, *d = strtok_r(list, ",", &save); r == 0 && d; d = strtok_r(NULL, ",", &save)) {
+        if (!*d) continue;
+        if (!ds_is_dir(d)) {
+            if (!optional) r = sn_error("--backgrounds: %s is not a folder", d);
+            continue;
+        }
+        r = add_dir(lib, d, max_side, 0);
+    }
+    free(list);
+    if (r < 0) {
+        bg_library_free(lib);
+        return NULL;
+    }
+    return lib;
+}
+
+void bg_library_free(bg_library *lib) {
+    if (!lib) return;
+    for (int i = 0; i < lib->n; i++) image_free(&lib->im[i]);
+    free(lib->im);
+    free(lib->tile);
+    free(lib);
+}
+
+void bg_photo(const bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
+    keyed k = make_key(seed, key, 0x70686fu);
+    int idx = (int)(U(&k, 0) * (float)lib->n);
+    if (idx >= lib->n) idx = lib->n - 1;
+    const image *im = &lib->im[idx];
+    const bool tile = lib->tile[idx], flip = U(&k, 1) < 0.5f;
+    const int quarter = (int)(U(&k, 2) * 4) & 3, L = w > h ? w : h;
+    const int s0 = im->w < im->h ? im->w : im->h;
+    /* source pixels per output pixel: a window of 35-100% of the short side over the long
+     * output side; patterns: 0.5-2 source pixels per output pixel, tiled */
+    float side = tile ? (float)L * (0.5f + 1.5f * U(&k, 3)) : (float)s0 * (0.35f + 0.65f * U(&k, 3));
+    float ox = U(&k, 4) * (float)(tile ? im->w : im->w - side), oy = U(&k, 5) * (float)(tile ? im->h : im->h - side);
+    if (!tile && ox < 0) ox = 0;
+    if (!tile && oy < 0) oy = 0;
+    const float step = side / (float)L;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float u = ((float)x + 0.5f) / (float)L, v = ((float)y + 0.5f) / (float)L, t;
+            for (int q = 0; q < quarter; q++) t = u, u = v, v = 1 - t; /* within [0,1]^2 up to the aspect */
+            if (flip) u = 1 - u;
+            float sx = ox + u * (float)L * step - 0.5f, sy = oy + v * (float)L * step - 0.5f;
+            int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
+            float fx = sx - (float)x0, fy = sy - (float)y0;
+            int xs[2], ys[2];
+            for (int j = 0; j < 2; j++) {
+                int xx = x0 + j, yy = y0 + j;
+                if (tile) {
+                    xx %= im->w, yy %= im->h;
+                    xs[j] = xx < 0 ? xx + im->w : xx;
+                    ys[j] = yy < 0 ? yy + im->h : yy;
+                } else {
+                    xs[j] = xx < 0 ? 0 : xx >= im->w ? im->w - 1 : xx;
+                    ys[j] = yy < 0 ? 0 : yy >= im->h ? im->h - 1 : yy;
+                }
+            }
+            uint8_t *o = rgb + ((size_t)y * w + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                float a = im->rgb[((size_t)ys[0] * im->w + xs[0]) * 3 + c] * (1 - fx) +
+                          im->rgb[((size_t)ys[0] * im->w + xs[1]) * 3 + c] * fx;
+                float b = im->rgb[((size_t)ys[1] * im->w + xs[0]) * 3 + c] * (1 - fx) +
+                          im->rgb[((size_t)ys[1] * im->w + xs[1]) * 3 + c] * fx;
+                o[c] = (uint8_t)(a + (b - a) * fy + 0.5f);
+            }
+        }
+}
+
+void bg_draw(const bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
+    keyed k = make_key(seed, key, 0x647261u);
+    if (lib && lib->n > 0 && U(&k, 0) < photo_p) {
+        bg_photo(lib, seed, key, w, h, rgb);
+        return;
+    }
+    int f = (int)(U(&k, 1) * BG_FAMILIES);
+    bg_procedural(f < BG_FAMILIES ? f : BG_FAMILIES - 1, seed, key, w, h, rgb);
+}

@@ -1,0 +1,121 @@
+/* test_background.c - procedural backgrounds: deterministic per key, different across keys,
+ * varied within an image; GIMP patterns and photos from a folder; bg_draw's choice. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "../common/check.h"
+#include "core/error.h"
+#include "data/background.h"
+
+static void deterministic(void) {
+    const int w = 48, h = 32;
+    uint8_t *a = malloc(w * h * 3), *b = malloc(w * h * 3), *c = malloc(w * h * 3);
+    for (int f = 0; f < BG_FAMILIES; f++) {
+        bg_procedural(f, 7, 123, w, h, a);
+        bg_procedural(f, 7, 123, w, h, b);
+        bg_procedural(f, 7, 124, w, h, c);
+        check(memcmp(a, b, (size_t)w * h * 3) == 0, "%s: same key, same pixels", BG_FAMILY_NAMES[f]);
+        check(memcmp(a, c, (size_t)w * h * 3) != 0, "%s: another key, other pixels", BG_FAMILY_NAMES[f]);
+        bg_procedural(f, 8, 123, w, h, c);
+        check(memcmp(a, c, (size_t)w * h * 3) != 0, "%s: another seed, other pixels", BG_FAMILY_NAMES[f]);
+    }
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* every family but a (possibly flat) gradient varies across the image for most keys; dark
+ * scenes are dark on average */
+static void varied(void) {
+    const int w = 64, h = 64;
+    uint8_t *a = malloc(w * h * 3);
+    for (int f = 0; f < BG_FAMILIES; f++) {
+        int varied_keys = 0;
+        double dark_mean = 0;
+        for (int key = 0; key < 20; key++) {
+            bg_procedural(f, 1, (uint64_t)key, w, h, a);
+            int lo = 255, hi = 0;
+            double s = 0;
+            for (int i = 0; i < w * h * 3; i++) {
+                lo = a[i] < lo ? a[i] : lo;
+                hi = a[i] > hi ? a[i] : hi;
+                s += a[i];
+            }
+            varied_keys += hi - lo > 20;
+            dark_mean += s / (w * h * 3) / 20;
+        }
+        check(varied_keys >= 14, "%s: %d of 20 keys give a textured image", BG_FAMILY_NAMES[f], varied_keys);
+        if (f == BG_DARK) check(dark_mean < 90, "dark scenes have a mean value %.0f < 90", dark_mean);
+    }
+    free(a);
+}
+
+/* a folder with a GIMP pattern, a PNG photo, a broken PNG and a text file */
+static void library(void) {
+    char dir[] = "/tmp/stylenet_bg_XXXXXX";
+    if (!check(mkdtemp(dir) != NULL, "temporary folder")) return;
+    char p[256];
+    snprintf(p, sizeof p, "%s/sub", dir);
+    char log[256];
+    check(run_capture(log, sizeof log, "mkdir -p %s", p) == 0, "sub folder");
+    /* 3x2 RGB pattern named "t" */
+    uint8_t pat[24 + 2 + 18] = {0, 0, 0, 26, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3, 'G', 'P', 'A', 'T', 't', 0};
+    for (int i = 0; i < 18; i++) pat[26 + i] = (uint8_t)(i * 14);
+    snprintf(p, sizeof p, "%s/sub/a.pat", dir);
+    FILE *f = fopen(p, "wb");
+    fwrite(pat, 1, sizeof pat, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/bad.png", dir);
+    f = fopen(p, "wb");
+    fputs("not a png", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/notes.txt", dir);
+    f = fopen(p, "wb");
+    fputs("ignored", f);
+    fclose(f);
+    image im = {.w = 40, .h = 30, .rgb = malloc(40 * 30 * 3)};
+    for (int i = 0; i < 40 * 30 * 3; i++) im.rgb[i] = (uint8_t)(i % 251);
+    snprintf(p, sizeof p, "%s/photo.png", dir);
+    check(image_save_png(&im, p) == 0, "write a photo");
+    bg_library *lib = bg_library_load(dir, 20, false);
+    if (check(lib != NULL, "load the folder (%s)", lib ? "ok" : sn_last_error())) {
+        check(lib->n == 2 && lib->n_failed == 1, "2 images, 1 failure (%d, %d)", lib->n, lib->n_failed);
+        check(lib->n == 2 && !lib->tile[0] && lib->im[0].h == 20 && lib->im[0].w == 27, "the photo shrunk to short side 20");
+        check(lib->n == 2 && lib->tile[1] && lib->im[1].w == 3 && lib->im[1].rgb[3] == 42, "the pattern as stored");
+        check(strstr(lib->first_failure, "bad.png") != NULL, "the failure names the file: %s", lib->first_failure);
+        uint8_t *a = malloc(24 * 16 * 3), *b = malloc(24 * 16 * 3);
+        bool same = true, from_lib = false;
+        for (int key = 0; key < 8; key++) {
+            bg_photo(lib, 3, (uint64_t)key, 24, 16, a);
+            bg_photo(lib, 3, (uint64_t)key, 24, 16, b);
+            same &= memcmp(a, b, 24 * 16 * 3) == 0;
+        }
+        check(same, "library crops are deterministic per key");
+        for (int key = 0; key < 8; key++) {
+            bg_draw(lib, 1, 3, (uint64_t)key, 24, 16, a);
+            bg_photo(lib, 3, (uint64_t)key, 24, 16, b);
+            from_lib |= memcmp(a, b, 24 * 16 * 3) == 0;
+        }
+        check(from_lib, "bg_draw with photo_p 1 draws library crops");
+        free(a);
+        free(b);
+        bg_library_free(lib);
+    }
+    snprintf(p, sizeof p, "%s/missing", dir);
+    bg_library *none = bg_library_load(p, 20, false);
+    check(none == NULL && strstr(sn_last_error(), "missing"), "a missing folder is an error naming it");
+    none = bg_library_load(p, 20, true);
+    check(none && none->n == 0, "unless optional: an empty library");
+    bg_library_free(none);
+    image_free(&im);
+    run_capture(log, sizeof log, "rm -rf %s", dir);
+}
+
+static const test_case cases[] = {
+    {"deterministic", deterministic},
+    {"varied", varied},
+    {"library", library},
+};
+
+TEST_MAIN(cases)
