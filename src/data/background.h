@@ -32,7 +32,7 @@ enum { BG_GRADIENT, BG_NOISE, BG_STRIPES, BG_CHECKS, BG_WEAVE, BG_MARBLE, BG_SPE
 /* Debian's gimp-data patterns and gnome-backgrounds */
 #define BG_DEFAULT_DIRS "/usr/share/gimp/2.0/patterns,/usr/share/backgrounds"
 
-typedef struct {
+typedef struct bg_library {
     int n;             /* images */
     image *im;         /* [n] */
     bool *tile;        /* [n] a repeating pattern (GIMP .pat) */

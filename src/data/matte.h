@@ -52,7 +52,7 @@ int matte_composite(const image *fg, const float *alpha, const image *bg, const 
 
 enum { MATTE_SHADOW_F = 4 };
 
-typedef struct {
+typedef struct matte_map {
     int w, h;          /* the photo's size */
     bool ok;           /* matte_estimate found a background; false: alpha is all 255 */
     uint8_t *alpha;    /* [h * w] */
