@@ -18,7 +18,7 @@ const char CLI_AUG_HELP[] =
     "  --shadow-p P         soft drop shadow under the product on a new background\n"
     "  --rotate-full-p P    rotation uniform over the full circle\n"
     "  --rrc-p P            random resized crop: area share uniform in [--rrc-min-scale (0.35), 1],\n"
-    "                       aspect 3/4..4/3\n"
+    "                       aspect log-uniform in [1/R, R] (--rrc-ratio 1.333)\n"
     "  --persp-p P          perspective warp moving each corner by up to --persp (0.2) of the half side\n"
     "  --color-p P          colour jitter: hue +-H turns (--hue 0.05), saturation and contrast x [1-S, 1+S]\n"
     "                       (--saturation 0.4, --contrast 0.3)\n"
@@ -42,6 +42,7 @@ int cli_aug_flag(int c, const char *arg, aug_opts *o) {
     case CLI_O_ROT_FULL_P: name = "--rotate-full-p", dst = &o->rotate_full_p; break;
     case CLI_O_RRC_P: name = "--rrc-p", dst = &o->rrc_p; break;
     case CLI_O_RRC_MIN: name = "--rrc-min-scale", dst = &o->rrc_min_scale; break;
+    case CLI_O_RRC_RATIO: return cli_float("--rrc-ratio", arg, 1, 4, &o->rrc_ratio) < 0 ? -1 : 1;
     case CLI_O_PERSP_P: name = "--persp-p", dst = &o->persp_p; break;
     case CLI_O_PERSP: name = "--persp", dst = &o->persp, hi = 0.5f; break;
     case CLI_O_COLOR_P: name = "--color-p", dst = &o->color_p; break;

@@ -65,7 +65,7 @@ bool cli_data_flag(int c, const char *arg, ds_options *o);
 enum { CLI_O_SHIFT = 0x1800, CLI_O_BG_P, CLI_O_BG_DIRS, CLI_O_BG_PHOTO_P, CLI_O_BG_MIN_SCALE, CLI_O_SHADOW_P,
        CLI_O_ROT_FULL_P, CLI_O_RRC_P, CLI_O_RRC_MIN, CLI_O_PERSP_P, CLI_O_PERSP, CLI_O_COLOR_P, CLI_O_HUE,
        CLI_O_SAT, CLI_O_CONTRAST, CLI_O_BLUR_P, CLI_O_BLUR_SIGMA, CLI_O_JPEG_P, CLI_O_JPEG_MIN_Q, CLI_O_ERASE_P,
-       CLI_O_ERASE_MAX, CLI_O_CUTMIX_P };
+       CLI_O_ERASE_MAX, CLI_O_CUTMIX_P, CLI_O_RRC_RATIO };
 #define CLI_AUG_FLAGS                                                                                                  \
     {"shift-aug", no_argument, 0, CLI_O_SHIFT}, {"bg-p", required_argument, 0, CLI_O_BG_P},                            \
         {"backgrounds", required_argument, 0, CLI_O_BG_DIRS}, {"bg-photo-p", required_argument, 0, CLI_O_BG_PHOTO_P}, \
@@ -77,7 +77,8 @@ enum { CLI_O_SHIFT = 0x1800, CLI_O_BG_P, CLI_O_BG_DIRS, CLI_O_BG_PHOTO_P, CLI_O_
         {"contrast", required_argument, 0, CLI_O_CONTRAST}, {"blur-p", required_argument, 0, CLI_O_BLUR_P},           \
         {"blur-sigma", required_argument, 0, CLI_O_BLUR_SIGMA}, {"jpeg-p", required_argument, 0, CLI_O_JPEG_P},       \
         {"jpeg-min-q", required_argument, 0, CLI_O_JPEG_MIN_Q}, {"erase-p", required_argument, 0, CLI_O_ERASE_P},     \
-        {"erase-max", required_argument, 0, CLI_O_ERASE_MAX}, {"cutmix-p", required_argument, 0, CLI_O_CUTMIX_P}
+        {"erase-max", required_argument, 0, CLI_O_ERASE_MAX}, {"cutmix-p", required_argument, 0, CLI_O_CUTMIX_P},    \
+        {"rrc-ratio", required_argument, 0, CLI_O_RRC_RATIO}
 extern const char CLI_AUG_HELP[];
 int cli_aug_flag(int c, const char *arg, aug_opts *o);
 

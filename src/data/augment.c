@@ -14,7 +14,7 @@ const float AUG_HALF[3] = {0.5f, 0.5f, 0.5f};
 
 void aug_defaults(aug_opts *o) {
     *o = (aug_opts){.do_flip = true, .max_rotate = 10, .max_zoom = 1.1f, .max_lighting = 0.2f, .p_affine = 0.75f,
-                    .p_lighting = 0.75f, .bg_photo_p = 0.5f, .bg_min_scale = 0.5f, .rrc_min_scale = 0.35f,
+                    .p_lighting = 0.75f, .bg_photo_p = 0.5f, .bg_min_scale = 0.5f, .rrc_min_scale = 0.35f, .rrc_ratio = 4.0f / 3,
                     .persp = 0.2f, .hue = 0.05f, .saturation = 0.4f, .contrast = 0.3f, .blur_sigma = 1.5f,
                     .jpeg_min_q = 30, .erase_max = 0.25f};
 }

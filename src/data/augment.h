@@ -23,7 +23,7 @@
  *   and then aug_draw and aug_warp are exactly as above).  aug_draw_shift draws them from their
  *   own keyed stream (so the draws above stay the same) and may override p's angle (rotation
  *   over the full circle) and zoom (random resized crop: area share in [rrc_min_scale, 1],
- *   aspect log-uniform in [3/4, 4/3]).  aug_render then makes the image in one pass over the
+ *   aspect log-uniform in [1/rrc_ratio, rrc_ratio]).  aug_render then makes the image in one pass over the
  *   output: the map output -> source is a homography (the affine map above, stretched by the
  *   crop's aspect, after a perspective distortion that moves each output corner by up to
  *   `persp` of the half side); the product is sampled as aug_warp samples it; with a background
@@ -62,6 +62,7 @@ typedef struct {
     const struct bg_library *bg_lib; /* the loaded photos (NULL: procedural only); not owned */
     float rotate_full_p; /* rotation uniform over the full circle */
     float rrc_p, rrc_min_scale; /* random resized crop: area share in [rrc_min_scale, 1] */
+    float rrc_ratio;            /* and aspect log-uniform in [1/rrc_ratio, rrc_ratio] */
     float persp_p, persp;       /* perspective: corners moved by up to persp of the half side */
     float color_p, hue, saturation, contrast; /* hue +-hue turns; saturation, contrast x [1-s, 1+s] */
     float blur_p, blur_sigma;   /* Gaussian blur, sigma uniform in [0.3, blur_sigma] output pixels */

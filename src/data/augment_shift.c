@@ -78,7 +78,7 @@ void aug_draw_shift(const aug_opts *o, uint64_t seed, uint64_t epoch, uint64_t i
         p->zoom = 1 / sqrtf(area);
         p->zoom_x = U(11);
         p->zoom_y = U(12);
-        s->aspect = expf((2 * U(13) - 1) * logf(4.0f / 3));
+        if (o->rrc_ratio > 1) s->aspect = expf((2 * U(13) - 1) * logf(o->rrc_ratio));
     }
     if (o->persp_p > 0 && o->persp > 0 && U(14) < o->persp_p) {
         s->persp_on = true;
