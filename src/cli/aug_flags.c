@@ -10,7 +10,7 @@ const char CLI_AUG_HELP[] =
     "  --bg-p P             put the product on a new background with probability P: its matte (the\n"
     "                       near-white or light grey background connected to the border, feathered)\n"
     "                       over a procedural texture or a crop of a background photo\n"
-    "  --backgrounds DIRS   folders (comma-separated, recursive) of background photos (PNG, JPEG) and\n"
+    "  --backgrounds DIRS   folders (comma-separated, recursive) of background photos (PNG, JPEG, WebP) and\n"
     "                       GIMP patterns (.pat); 'none': procedural only (default: " BG_DEFAULT_DIRS "\n"
     "                       where installed)\n"
     "  --bg-photo-p P       share of new backgrounds that are photos (0.5; the rest procedural)\n"

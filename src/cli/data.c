@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "core/error.h"
+#include "data/background.h"
 #include "data/dataset.h"
 #include "report/data_report.h"
 
@@ -201,6 +202,13 @@ static void print_text(const data_view *v) {
     if (v->grid_ok)
         printf("\ngrid     %s (%d augmented training samples, %dx%d)\n", a->grid,
                a->grid_n < v->sp->n_train ? a->grid_n : v->sp->n_train, a->size, a->size);
+    if (v->grid_ok && a->aug.bg_lib) {
+        char first[512];
+        int bad = bg_library_failed(a->aug.bg_lib, first, sizeof first);
+        printf("backgrounds %d photos and patterns listed (%s) and %d procedural families; %d unreadable%s%s\n",
+               bg_library_size(a->aug.bg_lib), a->aug.bg_dirs ? a->aug.bg_dirs : BG_DEFAULT_DIRS, BG_FAMILIES, bad,
+               bad ? ", first: " : "", bad ? first : "");
+    }
 }
 
 int cmd_data(int argc, char **argv) {
@@ -229,6 +237,8 @@ int cmd_data(int argc, char **argv) {
     } else {
         report_class_counts(ds, &sp, tr, va);
         if (a.grid && report_sample_grid(ds, &sp, &a.aug, a.grid_n, a.size, a.seed, a.grid) < 0) rc = cli_fail("%s", sn_last_error());
+        if (a.grid && rc == 0 && a.aug.bg_p > 0 && a.aug.bg_photo_p > 0 && !(a.aug.bg_dirs && !strcmp(a.aug.bg_dirs, "none")))
+            a.aug.bg_lib = bg_library_shared(a.aug.bg_dirs ? a.aug.bg_dirs : BG_DEFAULT_DIRS, BG_MAX_SIDE, !a.aug.bg_dirs);
         data_view v = {.a = &a, .ds = ds, .sp = &sp, .tr = tr, .va = va, .grid_ok = a.grid && rc == 0};
         if (a.json) print_json(&v);
         else print_text(&v);

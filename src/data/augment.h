@@ -59,7 +59,7 @@ typedef struct {
     float shadow_p;      /* soft drop shadow under the product on a new background */
     const char *bg_dirs; /* folders of background photos, comma-separated (NULL: BG_DEFAULT_DIRS
                             where installed; "none": procedural only); the loader loads them */
-    const struct bg_library *bg_lib; /* the loaded photos (NULL: procedural only); not owned */
+    struct bg_library *bg_lib; /* the photos (NULL: procedural only; data/background.h); not owned */
     float rotate_full_p; /* rotation uniform over the full circle */
     float rrc_p, rrc_min_scale; /* random resized crop: area share in [rrc_min_scale, 1] */
     float rrc_ratio;            /* and aspect log-uniform in [1/rrc_ratio, rrc_ratio] */

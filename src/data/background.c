@@ -5,11 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include "core/error.h"
-#include "core/file.h"
 #include "core/rng.h"
-#include "data/dataset_build.h"
 
 const char *const BG_FAMILY_NAMES[BG_FAMILIES] = {"gradient", "noise",  "stripes", "checks",
                                                   "weave",    "marble", "speckle", "dark"};
@@ -179,133 +176,14 @@ void bg_procedural(int family, uint64_t seed, uint64_t key, int w, int h, uint8_
         }
 }
 
-/* ---------------------------------------------------------------- photos and patterns */
-
-/* a GIMP pattern: big-endian header (size, version, width, height, bytes per pixel, "GPAT",
- * name), then width * height pixels of 1-4 bytes (grey, grey+alpha, RGB, RGBA) */
-static int load_pat(const char *path, image *out) {
-    size_t n;
-    uint8_t *b = sn_read_file(path, &n, (size_t)64 << 20);
-    if (!b) return -1;
-#define BE32(p) ((uint32_t)(p)[0] << 24 | (uint32_t)(p)[1] << 16 | (uint32_t)(p)[2] << 8 | (uint32_t)(p)[3])
-    uint32_t hs = n >= 24 ? BE32(b) : 0, w = n >= 24 ? BE32(b + 8) : 0, h = n >= 24 ? BE32(b + 12) : 0;
-    uint32_t bpp = n >= 24 ? BE32(b + 16) : 0;
-#undef BE32
-    int r = 0;
-    if (n < 24 || memcmp(b + 20, "GPAT", 4) != 0 || hs < 24) r = sn_error("%s: not a GIMP pattern (no GPAT header)", path);
-    else if (bpp < 1 || bpp > 4 || w < 1 || h < 1 || w > 16384 || h > 16384 || hs + (size_t)w * h * bpp > n)
-        r = sn_error("%s: GIMP pattern %ux%u with %u bytes per pixel does not fit the file (%zu bytes)", path, w, h,
-                     bpp, n);
-    else if (!(out->rgb = malloc((size_t)w * h * 3))) r = sn_error("out of memory reading %s", path);
-    if (r == 0) {
-        out->w = (int)w;
-        out->h = (int)h;
-        const uint8_t *p = b + hs;
-        for (size_t i = 0; i < (size_t)w * h; i++, p += bpp)
-            for (int c = 0; c < 3; c++) out->rgb[i * 3 + c] = bpp >= 3 ? p[c] : p[0];
-    }
-    free(b);
-    return r;
-}
-
-static bool has_ext(const char *name, const char *ext) {
-    size_t n = strlen(name), e = strlen(ext);
-    return n > e && strcasecmp(name + n - e, ext) == 0;
-}
-
-/* adds one file (image or pattern) to lib; a file that cannot be read is counted */
-static int add_file(bg_library *lib, const char *path, int max_side) {
-    bool pat = has_ext(path, ".pat");
-    if (!pat && !has_ext(path, ".png") && !has_ext(path, ".jpg") && !has_ext(path, ".jpeg")) return 0;
-    image im;
-    if ((pat ? load_pat(path, &im) : image_load(path, &im)) < 0) {
-        if (lib->n_failed++ == 0) snprintf(lib->first_failure, sizeof lib->first_failure, "%s", sn_last_error());
-        return 0;
-    }
-    int s = im.w < im.h ? im.w : im.h;
-    if (!pat && max_side > 0 && s > max_side) {
-        image small;
-        int w = im.w == s ? max_side : (int)lround((double)im.w * max_side / s);
-        int h = im.h == s ? max_side : (int)lround((double)im.h * max_side / s);
-        int r = image_resize(&im, w < 1 ? 1 : w, h < 1 ? 1 : h, &small);
-        image_free(&im);
-        if (r < 0) return -1;
-        im = small;
-    }
-    image *ni = realloc(lib->im, sizeof(image) * (size_t)(lib->n + 1));
-    if (ni) lib->im = ni;
-    bool *nt = ni ? realloc(lib->tile, sizeof(bool) * (size_t)(lib->n + 1)) : NULL;
-    if (nt) lib->tile = nt;
-    if (!ni || !nt) {
-        image_free(&im);
-        return sn_error("out of memory loading backgrounds");
-    }
-    lib->im[lib->n] = im;
-    lib->tile[lib->n++] = pat;
-    return 0;
-}
-
-/* every file under dir, recursively, in sorted order */
-static int add_dir(bg_library *lib, const char *dir, int max_side, int depth) {
-    if (depth > 16) return 0;
-    ds_strlist files = {0}, dirs = {0};
-    int r = ds_list_dir(dir, false, &files);
-    if (r == 0) r = ds_list_dir(dir, true, &dirs);
-    for (int i = 0; r == 0 && i < files.n; i++) {
-        char *p = ds_join(dir, files.v[i]);
-        r = p ? add_file(lib, p, max_side) : sn_error("out of memory");
-        free(p);
-    }
-    for (int i = 0; r == 0 && i < dirs.n; i++) {
-        char *p = ds_join(dir, dirs.v[i]);
-        r = p ? add_dir(lib, p, max_side, depth + 1) : sn_error("out of memory");
-        free(p);
-    }
-    ds_sl_free(&files);
-    ds_sl_free(&dirs);
-    return r;
-}
-
-bg_library *bg_library_load(const char *dirs, int max_side, bool optional) {
-    bg_library *lib = calloc(1, sizeof *lib);
-    char *list = dirs ? ds_strdup(dirs) : ds_strdup("");
-    if (!lib || !list) {
-        free(lib);
-        free(list);
-        sn_error("out of memory");
-        return NULL;
-    }
-    int r = 0;
-    for (char *save = NULL, *d = strtok_r(list, ",", &save); r == 0 && d; d = strtok_r(NULL, ",", &save)) {
-        if (!*d) continue;
-        if (!ds_is_dir(d)) {
-            if (!optional) r = sn_error("--backgrounds: %s is not a folder", d);
-            continue;
-        }
-        r = add_dir(lib, d, max_side, 0);
-    }
-    free(list);
-    if (r < 0) {
-        bg_library_free(lib);
-        return NULL;
-    }
-    return lib;
-}
-
-void bg_library_free(bg_library *lib) {
-    if (!lib) return;
-    for (int i = 0; i < lib->n; i++) image_free(&lib->im[i]);
-    free(lib->im);
-    free(lib->tile);
-    free(lib);
-}
-
-void bg_photo(const bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
+int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
     keyed k = make_key(seed, key, 0x70686fu);
-    int idx = (int)(U(&k, 0) * (float)lib->n);
-    if (idx >= lib->n) idx = lib->n - 1;
-    const image *im = &lib->im[idx];
-    const bool tile = lib->tile[idx], flip = U(&k, 1) < 0.5f;
+    const int n = bg_library_size(lib);
+    int idx = (int)(U(&k, 0) * (float)n);
+    if (idx >= n) idx = n - 1;
+    const image *im = n > 0 ? bg_library_image(lib, idx) : NULL;
+    if (!im) return -1;
+    const bool tile = bg_library_tile(lib, idx), flip = U(&k, 1) < 0.5f;
     const int quarter = (int)(U(&k, 2) * 4) & 3, L = w > h ? w : h;
     const int s0 = im->w < im->h ? im->w : im->h;
     /* source pixels per output pixel: a window of 35-100% of the short side over the long
@@ -344,14 +222,12 @@ void bg_photo(const bg_library *lib, uint64_t seed, uint64_t key, int w, int h, 
                 o[c] = (uint8_t)(a + (b - a) * fy + 0.5f);
             }
         }
+    return 0;
 }
 
-void bg_draw(const bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
+void bg_draw(bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
     keyed k = make_key(seed, key, 0x647261u);
-    if (lib && lib->n > 0 && U(&k, 0) < photo_p) {
-        bg_photo(lib, seed, key, w, h, rgb);
-        return;
-    }
+    if (bg_library_size(lib) > 0 && U(&k, 0) < photo_p && bg_photo(lib, seed, key, w, h, rgb) == 0) return;
     int f = (int)(U(&k, 1) * BG_FAMILIES);
     bg_procedural(f < BG_FAMILIES ? f : BG_FAMILIES - 1, seed, key, w, h, rgb);
 }

@@ -27,7 +27,6 @@ struct loader {
     loader_opts o;
     bool shift;             /* shift augmentations on (aug_shift_enabled) */
     matte_cache *mattes;    /* with new backgrounds: each item's matte, built at first use */
-    bg_library *bg_lib;     /* background photos (o.aug.bg_lib points here) */
     int size_cap;           /* slot buffers hold this size */
     /* per-epoch orders for the (at most two) epochs in flight */
     int *perm[2];
@@ -220,8 +219,7 @@ static int setup_shift(loader *l) {
     if (!(l->mattes = matte_cache_create(l->ds->n_items, NULL))) return -1;
     const char *dirs = l->o.aug.bg_dirs;
     if (!l->o.aug.bg_lib && l->o.aug.bg_photo_p > 0 && !(dirs && !strcmp(dirs, "none"))) {
-        if (!(l->bg_lib = bg_library_load(dirs ? dirs : BG_DEFAULT_DIRS, 512, !dirs))) return -1;
-        l->o.aug.bg_lib = l->bg_lib;
+        if (!(l->o.aug.bg_lib = bg_library_shared(dirs ? dirs : BG_DEFAULT_DIRS, BG_MAX_SIDE, !dirs))) return -1;
     }
     return 0;
 }
@@ -441,6 +439,5 @@ void loader_free(loader *l) {
     free(l->perm[0]);
     free(l->perm[1]);
     matte_cache_free(l->mattes);
-    bg_library_free(l->bg_lib);
     free(l);
 }
