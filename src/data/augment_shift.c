@@ -172,6 +172,12 @@ static void shift_map(const aug_params *p, const aug_shift *s, float scale, int 
 /* bilinear sample of bytes with taps outside the image as 0 */
 static inline float sample_zero(const uint8_t *a, int w, int h, float x, float y) {
     if (x <= -1 || y <= -1 || x >= w || y >= h) return 0;
+    if (x >= 0 && y >= 0 && x < (float)(w - 1) && y < (float)(h - 1)) { /* all four taps inside */
+        const int x0 = (int)x, y0 = (int)y;
+        const float fx = x - (float)x0, fy = y - (float)y0;
+        const uint8_t *p = a + (size_t)y0 * w + x0;
+        return (1 - fy) * ((1 - fx) * p[0] + fx * p[1]) + fy * ((1 - fx) * p[w] + fx * p[w + 1]);
+    }
     int x0 = (int)floorf(x), y0 = (int)floorf(y);
     float fx = x - (float)x0, fy = y - (float)y0, v = 0;
     for (int j = 0; j < 2; j++)
@@ -214,13 +220,26 @@ static void render_row(const render_job *j, int y, float *o) {
     const image *src = j->src;
     const int w = src->w, h = src->h, S = j->S, F = MATTE_SHADOW_F;
     const size_t stride = (size_t)w * 3;
+    const bool affine = j->H[6] == 0 && j->H[7] == 0;
+    const float h0 = (float)j->H[0], h3 = (float)j->H[3], h6 = (float)j->H[6];
+    const float b0 = (float)(j->H[1] * y + j->H[2]), b1 = (float)(j->H[4] * y + j->H[5]);
+    const float b2 = (float)(j->H[7] * y + j->H[8]);
     for (int x = 0; x < S; x++) {
-        const double X = j->H[0] * x + j->H[1] * y + j->H[2], Y = j->H[3] * x + j->H[4] * y + j->H[5];
-        const double W = j->H[6] * x + j->H[7] * y + j->H[8];
-        const float sx0 = (float)(X / W), sy0 = (float)(Y / W);
-        float sx = aug_reflect(sx0, w), sy = aug_reflect(sy0, h);
-        int x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1 < w ? x0 + 1 : w - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
-        float fx = sx - (float)x0, fy = sy - (float)y0, v[3];
+        float sx0 = b0 + h0 * (float)x, sy0 = b1 + h3 * (float)x;
+        if (!affine) {
+            const float iw = 1 / (b2 + h6 * (float)x);
+            sx0 *= iw, sy0 *= iw;
+        }
+        int x0, y0, x1, y1;
+        float fx, fy, v[3];
+        if (sx0 >= 0 && sy0 >= 0 && sx0 < (float)(w - 1) && sy0 < (float)(h - 1)) { /* inside: no reflection */
+            x0 = (int)sx0, y0 = (int)sy0, x1 = x0 + 1, y1 = y0 + 1;
+            fx = sx0 - (float)x0, fy = sy0 - (float)y0;
+        } else {
+            const float sx = aug_reflect(sx0, w), sy = aug_reflect(sy0, h);
+            x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1 < w ? x0 + 1 : w - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
+            fx = sx - (float)x0, fy = sy - (float)y0;
+        }
         const uint8_t *p00 = src->rgb + (size_t)y0 * stride + (size_t)x0 * 3, *p01 = src->rgb + (size_t)y0 * stride + (size_t)x1 * 3;
         const uint8_t *p10 = src->rgb + (size_t)y1 * stride + (size_t)x0 * 3, *p11 = src->rgb + (size_t)y1 * stride + (size_t)x1 * 3;
         for (int c = 0; c < 3; c++)
@@ -253,7 +272,8 @@ static void render_row(const render_job *j, int y, float *o) {
 
 /* ---------------------------------------------------------------- the passes after the render */
 
-/* separable Gaussian blur of S x S x 3 values (edges clamped); tmp[S * 3] */
+/* separable Gaussian blur of S x S x 3 values (edges clamped): rows through a padded copy,
+ * then columns as weighted sums of whole rows; tmp[S * S * 3 + (S + 32) * 3] */
 static void blur_pass(float *v, int S, float sigma, float *tmp) {
     int r = (int)ceilf(2.5f * sigma);
     if (r < 1) return;
@@ -261,21 +281,30 @@ static void blur_pass(float *v, int S, float sigma, float *tmp) {
     float k[33], sum = 0;
     for (int i = -r; i <= r; i++) sum += k[i + r] = expf(-0.5f * (float)(i * i) / (sigma * sigma));
     for (int i = 0; i <= 2 * r; i++) k[i] /= sum;
-    for (int pass = 0; pass < 2; pass++)
-        for (int l = 0; l < S; l++) {
-            const size_t step = pass ? (size_t)S * 3 : 3, base = pass ? (size_t)l * 3 : (size_t)l * S * 3;
-            for (int i = 0; i < S; i++)
-                for (int c = 0; c < 3; c++) tmp[i * 3 + c] = v[base + (size_t)i * step + c];
-            for (int i = 0; i < S; i++)
-                for (int c = 0; c < 3; c++) {
-                    float a = 0;
-                    for (int t = -r; t <= r; t++) {
-                        int q = i + t < 0 ? 0 : i + t >= S ? S - 1 : i + t;
-                        a += k[t + r] * tmp[q * 3 + c];
-                    }
-                    v[base + (size_t)i * step + c] = a;
-                }
+    const size_t row = (size_t)S * 3;
+    float *pad = tmp + (size_t)S * row;
+    for (int y = 0; y < S; y++) {
+        float *line = v + (size_t)y * row;
+        for (int i = -r; i < S + r; i++) {
+            int q = i < 0 ? 0 : i >= S ? S - 1 : i;
+            for (int c = 0; c < 3; c++) pad[(i + r) * 3 + c] = line[q * 3 + c];
         }
+        for (size_t i = 0; i < row; i++) {
+            float a = 0;
+            for (int t = 0; t <= 2 * r; t++) a += k[t] * pad[i + (size_t)t * 3];
+            line[i] = a;
+        }
+    }
+    memcpy(tmp, v, sizeof(float) * (size_t)S * row);
+    for (int y = 0; y < S; y++) {
+        float *out = v + (size_t)y * row;
+        memset(out, 0, sizeof(float) * row);
+        for (int t = -r; t <= r; t++) {
+            int q = y + t < 0 ? 0 : y + t >= S ? S - 1 : y + t;
+            const float *in = tmp + (size_t)q * row, kt = k[t + r];
+            for (size_t i = 0; i < row; i++) out[i] += kt * in[i];
+        }
+    }
 }
 
 typedef struct {
@@ -340,10 +369,10 @@ static void erase_pass(float *v, int S, const float box[4], uint64_t seed, uint6
 int aug_render(const image *src, const matte_map *m, const aug_params *p, const aug_shift *s, const aug_opts *o,
                uint64_t seed, int S, const float mean[3], const float std_[3], float *out) {
     render_job *j = malloc(sizeof *j);
-    float *tmp = malloc(sizeof(float) * (size_t)S * 3);
+    float *tmp = s->blur > 0 ? malloc(sizeof(float) * ((size_t)S * S * 3 + (size_t)(S + 32) * 3)) : NULL;
     const bool bg = s->bg && m && m->ok && m->w == src->w && m->h == src->h;
     uint8_t *bgbuf = bg ? malloc((size_t)S * S * 3) : NULL;
-    if (!j || !tmp || (bg && !bgbuf)) {
+    if (!j || (s->blur > 0 && !tmp) || (bg && !bgbuf)) {
         free(j);
         free(tmp);
         free(bgbuf);

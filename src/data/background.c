@@ -2,6 +2,8 @@
  * patterns loaded from folders.  See background.h. */
 #include "data/background.h"
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,29 +178,23 @@ void bg_procedural(int family, uint64_t seed, uint64_t key, int w, int h, uint8_
         }
 }
 
-int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
-    keyed k = make_key(seed, key, 0x70686fu);
-    const int n = bg_library_size(lib);
-    int idx = (int)(U(&k, 0) * (float)n);
-    if (idx >= n) idx = n - 1;
-    const image *im = n > 0 ? bg_library_image(lib, idx) : NULL;
-    if (!im) return -1;
-    const bool tile = bg_library_tile(lib, idx), flip = U(&k, 1) < 0.5f;
-    const int quarter = (int)(U(&k, 2) * 4) & 3, L = w > h ? w : h;
+/* a random crop of im into w x h (draws 1..5 of k): a square window of 35-100% of the short
+ * side at a random position, flip and quarter turn; tiled: 0.5-2 source pixels per output pixel,
+ * wrapping around */
+static void crop_sample(const image *im, bool tile, const keyed *k, int w, int h, uint8_t *rgb) {
+    const bool flip = U(k, 1) < 0.5f;
+    const int quarter = (int)(U(k, 2) * 4) & 3, L = w > h ? w : h;
     const int s0 = im->w < im->h ? im->w : im->h;
-    /* source pixels per output pixel: a window of 35-100% of the short side over the long
-     * output side; patterns: 0.5-2 source pixels per output pixel, tiled */
-    float side = tile ? (float)L * (0.5f + 1.5f * U(&k, 3)) : (float)s0 * (0.35f + 0.65f * U(&k, 3));
-    float ox = U(&k, 4) * (float)(tile ? im->w : im->w - side), oy = U(&k, 5) * (float)(tile ? im->h : im->h - side);
+    float side = tile ? (float)L * (0.5f + 1.5f * U(k, 3)) : (float)s0 * (0.35f + 0.65f * U(k, 3));
+    float ox = U(k, 4) * (float)(tile ? im->w : im->w - side), oy = U(k, 5) * (float)(tile ? im->h : im->h - side);
     if (!tile && ox < 0) ox = 0;
     if (!tile && oy < 0) oy = 0;
-    const float step = side / (float)L;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             float u = ((float)x + 0.5f) / (float)L, v = ((float)y + 0.5f) / (float)L, t;
-            for (int q = 0; q < quarter; q++) t = u, u = v, v = 1 - t; /* within [0,1]^2 up to the aspect */
+            for (int q = 0; q < quarter; q++) t = u, u = v, v = 1 - t; /* stays within [0,1]^2 */
             if (flip) u = 1 - u;
-            float sx = ox + u * (float)L * step - 0.5f, sy = oy + v * (float)L * step - 0.5f;
+            float sx = ox + u * side - 0.5f, sy = oy + v * side - 0.5f;
             int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
             float fx = sx - (float)x0, fy = sy - (float)y0;
             int xs[2], ys[2];
@@ -214,20 +210,71 @@ int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t
                 }
             }
             uint8_t *o = rgb + ((size_t)y * w + x) * 3;
+            const uint8_t *r0 = im->rgb + (size_t)ys[0] * im->w * 3, *r1 = im->rgb + (size_t)ys[1] * im->w * 3;
             for (int c = 0; c < 3; c++) {
-                float a = im->rgb[((size_t)ys[0] * im->w + xs[0]) * 3 + c] * (1 - fx) +
-                          im->rgb[((size_t)ys[0] * im->w + xs[1]) * 3 + c] * fx;
-                float b = im->rgb[((size_t)ys[1] * im->w + xs[0]) * 3 + c] * (1 - fx) +
-                          im->rgb[((size_t)ys[1] * im->w + xs[1]) * 3 + c] * fx;
+                float a = r0[xs[0] * 3 + c] * (1 - fx) + r0[xs[1] * 3 + c] * fx;
+                float b = r1[xs[0] * 3 + c] * (1 - fx) + r1[xs[1] * 3 + c] * fx;
                 o[c] = (uint8_t)(a + (b - a) * fy + 0.5f);
             }
         }
+}
+
+int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
+    keyed k = make_key(seed, key, 0x70686fu);
+    const int n = bg_library_size(lib);
+    int idx = (int)(U(&k, 0) * (float)n);
+    if (idx >= n) idx = n - 1;
+    const image *im = n > 0 ? bg_library_image(lib, idx) : NULL;
+    if (!im) return -1;
+    crop_sample(im, bg_library_tile(lib, idx), &k, w, h, rgb);
     return 0;
+}
+
+/* the procedural pool of one seed: BG_POOL textures of BG_POOL_SIDE pixels, texture t of family
+ * t % BG_FAMILIES, each generated at its first use (lock free, as the library's images) */
+typedef struct pool {
+    uint64_t seed;
+    _Atomic(image *) tex[BG_POOL];
+    struct pool *next;
+} pool;
+static pool *g_pools;
+static pthread_mutex_t g_pools_mu = PTHREAD_MUTEX_INITIALIZER;
+
+const image *bg_pool_texture(uint64_t seed, int t) {
+    pthread_mutex_lock(&g_pools_mu);
+    pool *p = g_pools;
+    while (p && p->seed != seed) p = p->next;
+    if (!p && (p = calloc(1, sizeof *p)) != NULL) {
+        p->seed = seed;
+        for (int i = 0; i < BG_POOL; i++) atomic_init(&p->tex[i], NULL);
+        p->next = g_pools;
+        g_pools = p;
+    }
+    pthread_mutex_unlock(&g_pools_mu);
+    if (!p) return NULL;
+    image *im = atomic_load(&p->tex[t]);
+    if (im) return im;
+    if (!(im = malloc(sizeof *im)) || !(im->rgb = malloc((size_t)BG_POOL_SIDE * BG_POOL_SIDE * 3))) {
+        free(im);
+        return NULL;
+    }
+    im->w = im->h = BG_POOL_SIDE;
+    bg_procedural(t % BG_FAMILIES, seed, 0xB6000000ull + (uint64_t)t, BG_POOL_SIDE, BG_POOL_SIDE, im->rgb);
+    image *expected = NULL;
+    if (!atomic_compare_exchange_strong(&p->tex[t], &expected, im)) { /* another thread was first */
+        image_free(im);
+        free(im);
+        return expected;
+    }
+    return im;
 }
 
 void bg_draw(bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {
     keyed k = make_key(seed, key, 0x647261u);
     if (bg_library_size(lib) > 0 && U(&k, 0) < photo_p && bg_photo(lib, seed, key, w, h, rgb) == 0) return;
-    int f = (int)(U(&k, 1) * BG_FAMILIES);
-    bg_procedural(f < BG_FAMILIES ? f : BG_FAMILIES - 1, seed, key, w, h, rgb);
+    int t = (int)(U(&k, 1) * BG_POOL);
+    const image *im = bg_pool_texture(seed, t < BG_POOL ? t : BG_POOL - 1);
+    keyed kc = make_key(seed, key, 0x706f6fu);
+    if (im) crop_sample(im, false, &kc, w, h, rgb);
+    else bg_procedural(t % BG_FAMILIES, seed, key, w, h, rgb); /* out of memory for the pool */
 }

@@ -23,9 +23,13 @@
  *   window of 35-100% of the short side, random position, flip and quarter turn; patterns
  *   tiled at a random scale), sampled bilinearly to w x h; -1 (rgb untouched) when the library
  *   is empty or the image drawn cannot be decoded.
+ * - bg_pool_texture(seed, t): texture t (0 <= t < BG_POOL) of the seed's procedural pool:
+ *   bg_procedural(t % BG_FAMILIES, seed, ...) at BG_POOL_SIDE x BG_POOL_SIDE, generated at its
+ *   first use (thread safe) and kept for the process; NULL when out of memory.
  * - bg_draw(lib, photo_p, seed, key, w, h, rgb): a library crop with probability photo_p (when
- *   the library has images), else (or when that image cannot be decoded) a procedural family
- *   drawn uniformly.
+ *   the library has images), else (or when that image cannot be decoded) a crop of a pool
+ *   texture drawn uniformly (as bg_photo crops photos): a texture costs one generation, then
+ *   each background a resampling.
  */
 #ifndef STYLENET_BACKGROUND_H
 #define STYLENET_BACKGROUND_H
@@ -40,6 +44,8 @@ enum { BG_GRADIENT, BG_NOISE, BG_STRIPES, BG_CHECKS, BG_WEAVE, BG_MARBLE, BG_SPE
 #define BG_DEFAULT_DIRS "/usr/share/gimp/2.0/patterns,/usr/share/backgrounds"
 /* short side photos are shrunk to for the loaders (crops are sampled from them at training sizes) */
 enum { BG_MAX_SIDE = 512 };
+/* the procedural pool: textures per seed, and their side */
+enum { BG_POOL = 256, BG_POOL_SIDE = 192 };
 
 typedef struct bg_library bg_library;
 
@@ -54,5 +60,6 @@ const image *bg_library_image(bg_library *lib, int i);
 int bg_library_failed(bg_library *lib, char *first, size_t cap);
 void bg_library_free(bg_library *lib);
 int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb);
+const image *bg_pool_texture(uint64_t seed, int t);
 void bg_draw(bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb);
 #endif

@@ -132,7 +132,24 @@ static void shared(void) {
     run_capture(log, sizeof log, "rm -rf %s", dir);
 }
 
+/* the procedural pool: one texture per (seed, t), generated once; bg_draw's crops of it keyed */
+static void pool(void) {
+    const image *a = bg_pool_texture(11, 3), *b = bg_pool_texture(11, 3), *c = bg_pool_texture(12, 3);
+    check(a && a == b && a->w == BG_POOL_SIDE && a->h == BG_POOL_SIDE, "a pool texture is generated once");
+    uint8_t *ref = malloc((size_t)BG_POOL_SIDE * BG_POOL_SIDE * 3);
+    bg_procedural(3 % BG_FAMILIES, 11, 0xB6000000ull + 3, BG_POOL_SIDE, BG_POOL_SIDE, ref);
+    check(a && memcmp(a->rgb, ref, (size_t)BG_POOL_SIDE * BG_POOL_SIDE * 3) == 0, "it is bg_procedural's texture");
+    check(c && c != a && memcmp(c->rgb, a->rgb, (size_t)BG_POOL_SIDE * BG_POOL_SIDE * 3) != 0, "another seed, another pool");
+    uint8_t x[32 * 24 * 3], y[32 * 24 * 3], z[32 * 24 * 3];
+    bg_draw(NULL, 1, 11, 42, 32, 24, x);
+    bg_draw(NULL, 1, 11, 42, 32, 24, y);
+    bg_draw(NULL, 1, 11, 43, 32, 24, z);
+    check(memcmp(x, y, sizeof x) == 0 && memcmp(x, z, sizeof x) != 0, "bg_draw without photos: keyed crops of the pool");
+    free(ref);
+}
+
 static const test_case cases[] = {
+    {"pool", pool},
     {"deterministic", deterministic},
     {"varied", varied},
     {"library", library},
