@@ -9,6 +9,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/lazy.h"
 
 const char *const BG_FAMILY_NAMES[BG_FAMILIES] = {"gradient", "noise",  "stripes", "checks",
                                                   "weave",    "marble", "speckle", "dark"};
@@ -234,7 +235,7 @@ int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t
  * t % BG_FAMILIES, each generated at its first use (lock free, as the library's images) */
 typedef struct pool {
     uint64_t seed;
-    _Atomic(image *) tex[BG_POOL];
+    _Atomic(void *) tex[BG_POOL];
     struct pool *next;
 } pool;
 static pool *g_pools;
@@ -260,13 +261,7 @@ const image *bg_pool_texture(uint64_t seed, int t) {
     }
     im->w = im->h = BG_POOL_SIDE;
     bg_procedural(t % BG_FAMILIES, seed, 0xB6000000ull + (uint64_t)t, BG_POOL_SIDE, BG_POOL_SIDE, im->rgb);
-    image *expected = NULL;
-    if (!atomic_compare_exchange_strong(&p->tex[t], &expected, im)) { /* another thread was first */
-        image_free(im);
-        free(im);
-        return expected;
-    }
-    return im;
+    return data_publish_once(&p->tex[t], im, data_drop_image);
 }
 
 void bg_draw(bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {

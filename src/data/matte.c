@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "data/lazy.h"
 
 void matte_defaults(matte_opts *o) {
     *o = (matte_opts){.threshold = 0.1f, .feather = 2, .inset = 0.3f, .min_border = 0.5f, .min_light = 0.5f,
@@ -238,7 +239,7 @@ void matte_map_free(matte_map *m) {
 struct matte_cache {
     int n;
     matte_opts o;
-    _Atomic(matte_map *) *maps;
+    _Atomic(void *) *maps;
 };
 
 matte_cache *matte_cache_create(int n_items, const matte_opts *o) {
@@ -254,6 +255,11 @@ matte_cache *matte_cache_create(int n_items, const matte_opts *o) {
     else matte_defaults(&c->o);
     for (int i = 0; i < n_items; i++) atomic_init(&c->maps[i], NULL);
     return c;
+}
+
+static void drop_map(void *m) {
+    matte_map_free(m);
+    free(m);
 }
 
 const matte_map *matte_cache_get(matte_cache *c, int i, const image *src) {
@@ -272,13 +278,7 @@ const matte_map *matte_cache_get(matte_cache *c, int i, const image *src) {
         free(m);
         return NULL;
     }
-    matte_map *expected = NULL;
-    if (!atomic_compare_exchange_strong(&c->maps[i], &expected, m)) { /* another thread was first */
-        matte_map_free(m);
-        free(m);
-        return expected;
-    }
-    return m;
+    return data_publish_once(&c->maps[i], m, drop_map);
 }
 
 void matte_cache_free(matte_cache *c) {

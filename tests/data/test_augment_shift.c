@@ -39,6 +39,12 @@ static double max_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
+/* aug_draw then aug_draw_shift of one image */
+static void draw(const aug_opts *o, uint64_t seed, uint64_t epoch, uint64_t item, aug_params *p, aug_shift *s) {
+    aug_draw(o, seed, epoch, item, p);
+    aug_draw_shift(o, seed, epoch, item, p, s);
+}
+
 static void all_on(aug_opts *o) {
     aug_defaults(o);
     aug_shift_preset(o);
@@ -80,8 +86,7 @@ static void identity_at_zero(void) {
     for (int i = 0; i < 20; i++) {
         aug_params p;
         aug_shift s;
-        aug_draw(&o, 5, 0, (uint64_t)i, &p);
-        aug_draw_shift(&o, 5, 0, (uint64_t)i, &p, &s);
+        draw(&o, 5, 0, (uint64_t)i, &p, &s);
         aug_render(&im, NULL, &p, &s, &o, 5, S, AUG_IMAGENET_MEAN, AUG_IMAGENET_STD, a);
         aug_warp(&im, &p, S, AUG_IMAGENET_MEAN, AUG_IMAGENET_STD, b);
         worst = fmax(worst, max_diff(a, b, (size_t)S * S * 3));
@@ -108,14 +113,12 @@ static void determinism(void) {
         aug_params p[2];
         aug_shift s[2];
         for (int k = 0; k < 2; k++) {
-            aug_draw(&o, 9, 2, (uint64_t)i, &p[k]);
-            aug_draw_shift(&o, 9, 2, (uint64_t)i, &p[k], &s[k]);
+            draw(&o, 9, 2, (uint64_t)i, &p[k], &s[k]);
         }
         aug_render(&im, &m, &p[0], &s[0], &o, 9, S, ZERO, ONE, a);
         aug_render(&im, &m, &p[1], &s[1], &o, 9, S, ZERO, ONE, b);
         same &= memcmp(a, b, sizeof(float) * S * S * 3) == 0;
-        aug_draw(&o, 9, 3, (uint64_t)i, &p[1]);
-        aug_draw_shift(&o, 9, 3, (uint64_t)i, &p[1], &s[1]);
+        draw(&o, 9, 3, (uint64_t)i, &p[1], &s[1]);
         aug_render(&im, &m, &p[1], &s[1], &o, 9, S, ZERO, ONE, b);
         differ &= memcmp(a, b, sizeof(float) * S * S * 3) != 0;
         for (int k = 0; k < S * S * 3; k++) finite &= isfinite(a[k]) && a[k] >= 0 && a[k] <= 1;
@@ -137,8 +140,7 @@ static void ranges(void) {
     for (int i = 0; i < 400; i++) {
         aug_params p;
         aug_shift s;
-        aug_draw(&o, 1, 0, (uint64_t)i, &p);
-        aug_draw_shift(&o, 1, 0, (uint64_t)i, &p, &s);
+        draw(&o, 1, 0, (uint64_t)i, &p, &s);
         amax = fmaxf(amax, fabsf(p.angle));
         zlo = fminf(zlo, p.zoom), zhi = fmaxf(zhi, p.zoom);
         alo = fminf(alo, s.aspect), ahi = fmaxf(ahi, s.aspect);
@@ -160,8 +162,7 @@ static void ranges(void) {
     for (int i = 0; i < 2000; i++) {
         aug_params p;
         aug_shift s;
-        aug_draw(&o, 1, 0, (uint64_t)i, &p);
-        aug_draw_shift(&o, 1, 0, (uint64_t)i, &p, &s);
+        draw(&o, 1, 0, (uint64_t)i, &p, &s);
         n += fabsf(p.angle) > o.max_rotate;
     }
     check(n > 350 && n < 650, "rotation over the full circle at p 0.25: %d of 2000 beyond max_rotate", n);

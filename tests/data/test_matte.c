@@ -22,6 +22,14 @@ static image disc(int w, int h, const uint8_t bg[3], const uint8_t fg[3], float 
 
 static float at(const float *a, int w, int x, int y) { return a[(size_t)y * w + x]; }
 
+/* matte_estimate with the default options into *alpha (malloc'd); its result */
+static int estimate(const image *im, float **alpha) {
+    matte_opts o;
+    matte_defaults(&o);
+    *alpha = malloc(sizeof(float) * (size_t)im->w * im->h);
+    return matte_estimate(im, &o, *alpha);
+}
+
 /* the share of pixels whose alpha is on the wrong side of 0.5 against the disc, away from its edge */
 static double wrong(const float *a, int w, int h, float cx, float cy, float r, bool hole) {
     long bad = 0, n = 0;
@@ -39,10 +47,8 @@ static double wrong(const float *a, int w, int h, float cx, float cy, float r, b
 static void on_white(void) {
     const uint8_t white[3] = {255, 255, 255}, red[3] = {180, 30, 40};
     image im = disc(96, 80, white, red, 48, 40, 25, false);
-    matte_opts o;
-    matte_defaults(&o);
-    float *a = malloc(sizeof(float) * 96 * 80);
-    int r = matte_estimate(&im, &o, a);
+    float *a;
+    int r = estimate(&im, &a);
     check(r == 1, "a product on white has a matte (%d)", r);
     check(wrong(a, 96, 80, 48, 40, 25, false) == 0, "alpha is 1 inside and 0 outside, away from the edge");
     check(at(a, 96, 0, 0) == 0 && at(a, 96, 48, 40) == 1, "corner 0, centre 1");
@@ -62,16 +68,15 @@ static void on_white(void) {
 static void flat_grey(void) {
     const uint8_t grey[3] = {205, 207, 204}, blue[3] = {40, 60, 160};
     image im = disc(80, 80, grey, blue, 40, 40, 20, false);
-    matte_opts o;
-    matte_defaults(&o);
-    float *a = malloc(sizeof(float) * 80 * 80);
-    int r = matte_estimate(&im, &o, a);
+    float *a;
+    int r = estimate(&im, &a);
     check(r == 1, "a product on flat light grey has a matte (%d)", r);
     check(wrong(a, 80, 80, 40, 40, 20, false) == 0, "grey background is 0, product 1");
     /* a dark background is not a catalogue background */
     const uint8_t dark[3] = {30, 30, 30}, white[3] = {250, 250, 250};
     image d = disc(80, 80, dark, white, 40, 40, 20, false);
-    r = matte_estimate(&d, &o, a);
+    free(a);
+    r = estimate(&d, &a);
     bool ones = true;
     for (int i = 0; i < 80 * 80; i++) ones &= a[i] == 1;
     check(r == 0 && ones, "a dark background gives no matte and alpha 1 everywhere (%d)", r);
@@ -83,10 +88,8 @@ static void flat_grey(void) {
 static void touching_border(void) {
     const uint8_t white[3] = {252, 253, 251}, green[3] = {30, 140, 60};
     image im = disc(100, 80, white, green, 90, 40, 30, false); /* crosses the right edge */
-    matte_opts o;
-    matte_defaults(&o);
-    float *a = malloc(sizeof(float) * 100 * 80);
-    int r = matte_estimate(&im, &o, a);
+    float *a;
+    int r = estimate(&im, &a);
     check(r == 1, "a product touching the border has a matte (%d)", r);
     check(wrong(a, 100, 80, 90, 40, 30, false) == 0, "the part at the border stays product");
     check(at(a, 100, 99, 40) == 1, "border pixel of the product is 1");
@@ -97,10 +100,8 @@ static void touching_border(void) {
 static void hole_kept(void) {
     const uint8_t white[3] = {255, 255, 255}, gold[3] = {200, 160, 50};
     image im = disc(90, 90, white, gold, 45, 45, 30, true);
-    matte_opts o;
-    matte_defaults(&o);
-    float *a = malloc(sizeof(float) * 90 * 90);
-    int r = matte_estimate(&im, &o, a);
+    float *a;
+    int r = estimate(&im, &a);
     check(r == 1 && at(a, 90, 45, 45) == 1, "a hole inside the product (not connected to the border) stays product");
     check(wrong(a, 90, 90, 45, 45, 30, true) == 0, "and the rest is right");
     free(a);
@@ -110,17 +111,16 @@ static void hole_kept(void) {
 static void all_white(void) {
     const uint8_t white[3] = {255, 255, 255};
     image im = disc(64, 48, white, white, 0, 0, 0, false);
-    matte_opts o;
-    matte_defaults(&o);
-    float *a = malloc(sizeof(float) * 64 * 48);
-    int r = matte_estimate(&im, &o, a);
+    float *a;
+    int r = estimate(&im, &a);
     bool ones = true;
     for (int i = 0; i < 64 * 48; i++) ones &= a[i] == 1;
     check(r == 0 && ones, "an all-white image has no matte; alpha stays 1 (%d)", r);
     /* a full-frame photo: nothing near the border colour connects to a product */
     const uint8_t c1[3] = {90, 100, 110};
     image f = disc(64, 48, c1, c1, 0, 0, 0, false);
-    r = matte_estimate(&f, &o, a);
+    free(a);
+    r = estimate(&f, &a);
     check(r == 0, "a dark full-frame image has no matte (%d)", r);
     image_free(&f);
     free(a);
