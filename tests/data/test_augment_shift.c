@@ -332,6 +332,30 @@ static void cutmix_targets(void) {
     run_capture(log, sizeof log, "rm -rf %s", dir);
 }
 
+/* `stylenet data --grid` takes the augmentation flags; a value out of range is a usage error */
+static void cli(void) {
+    char dir[64], log[4096], png[128];
+    dataset *ds = tiny_set(dir);
+    if (!check(ds != NULL, "tiny data set")) return;
+    ds_free(ds);
+    const char *bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    snprintf(png, sizeof png, "%s/grid.png", dir);
+    int rc = run_capture(log, sizeof log, "%s data --data %s --valid-pct 0.25 --grid %s --grid-n 6 --size 32 --shift-aug "
+                         "--bg-p 1 --backgrounds none --cutmix-p 1", bin, dir, png);
+    image im;
+    check(rc == 0 && strstr(log, "grid") && image_load(png, &im) == 0, "data --grid with the shift flags: %s",
+          flat_tail(log, 200));
+    if (rc == 0) image_free(&im);
+    rc = run_capture(log, sizeof log, "%s data --data %s --bg-p 1.5 --grid %s", bin, dir, png);
+    check(rc == 2 && strstr(log, "--bg-p takes a number from 0 to 1"), "--bg-p 1.5 is refused: %s", flat_tail(log, 200));
+    rc = run_capture(log, sizeof log, "%s data --data %s --bg-p 1 --backgrounds %s/nowhere --grid %s", bin, dir, dir, png);
+    check(rc != 0 && strstr(log, "nowhere") && strstr(log, "not a folder"), "a missing --backgrounds folder is named: %s",
+          flat_tail(log, 200));
+    rc = run_capture(log, sizeof log, "%s train --help", bin);
+    check(rc == 0 && strstr(log, "--shift-aug") && strstr(log, "--cutmix-p"), "train --help lists the flags");
+    run_capture(log, sizeof log, "rm -rf %s", dir);
+}
+
 static const test_case cases[] = {
     {"off_by_default", off_by_default},
     {"identity_at_zero", identity_at_zero},
@@ -340,6 +364,7 @@ static const test_case cases[] = {
     {"transforms", transforms},
     {"background", background},
     {"cutmix_targets", cutmix_targets},
+    {"cli", cli},
 };
 
 TEST_MAIN(cases)
