@@ -68,6 +68,15 @@ static void off_by_default(void) {
         same &= memcmp(&p, &q, sizeof p) == 0;
     }
     check(inactive && same, "off: aug_draw_shift draws nothing and leaves aug_draw's parameters");
+    char d[1024];
+    aug_shift_describe(&o, d, sizeof d);
+    check(d[0] == 0, "nothing to describe");
+    aug_shift_preset(&o);
+    o.bg_dirs = "x";
+    aug_shift_describe(&o, d, sizeof d);
+    check(strstr(d, "--bg-p 0.5 --bg-photo-p 0.5 --bg-min-scale 0.5 --shadow-p 0.5 --backgrounds x --rotate-full-p 0.1") == d &&
+              strstr(d, "--jpeg-p 0.2 --jpeg-min-q 30") && strstr(d, "--cutmix-p 0.1"),
+          "the preset as flags: %s", d);
     all_on(&o);
     aug_shift_off(&o);
     check(!aug_shift_enabled(&o), "aug_shift_off turns everything off");
