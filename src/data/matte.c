@@ -9,7 +9,7 @@
 #include "data/lazy.h"
 
 void matte_defaults(matte_opts *o) {
-    *o = (matte_opts){.threshold = 0.1f, .feather = 2, .inset = 0.3f, .min_border = 0.5f, .min_light = 0.5f,
+    *o = (matte_opts){.threshold = 0.1f, .feather = 2, .inset = 0.3f, .strong = 3, .min_border = 0.5f, .min_light = 0.5f,
                       .min_product = 0.01f, .max_product = 0.97f};
 }
 
@@ -132,8 +132,15 @@ int matte_estimate(const image *src, const matte_opts *o, float *alpha) {
         box_blur(alpha, w, h, o->feather, tmp);
         box_blur(alpha, w, h, o->feather, tmp);
         const float lo = o->inset < 0 ? 0 : o->inset > 0.99f ? 0.99f : o->inset, s = 1 / (1 - lo);
+        /* product pixels far from the background colour stay opaque (thin chains, hard edges) */
+        const float strong = o->strong > 1 ? (o->strong - 1) * (float)thr : 0;
         for (size_t i = 0; i < n; i++) {
             float a = (alpha[i] - lo) * s; /* the running sums leave ~1e-7: snap the ends */
+            if (!mask[i]) a = 0; /* the background stays background: no halo */
+            else if (strong > 0) {
+                float d = ((float)colour_dist(src->rgb + i * 3, bg) - (float)thr) / strong;
+                a = d > a ? d : a;
+            }
             alpha[i] = a < 1e-5f ? 0 : a > 1 - 1e-5f ? 1 : a;
         }
     }

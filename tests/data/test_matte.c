@@ -7,15 +7,19 @@
 #include "../common/check.h"
 #include "data/matte.h"
 
-/* w x h of colour bg with a filled disc (colour fg) of radius r at (cx, cy); hole: an inner disc
- * of radius r/3 in the background colour */
+/* w x h of colour bg with a filled disc (colour fg) of radius r at (cx, cy), its rim
+ * anti-aliased over 2 pixels as photos are; hole: an inner disc of radius r/3 in the background
+ * colour */
 static image disc(int w, int h, const uint8_t bg[3], const uint8_t fg[3], float cx, float cy, float r, bool hole) {
     image im = {.w = w, .h = h, .rgb = malloc((size_t)w * h * 3)};
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             float d = hypotf((float)x + 0.5f - cx, (float)y + 0.5f - cy);
-            bool in = d < r && !(hole && d < r / 3);
-            memcpy(im.rgb + ((size_t)y * w + x) * 3, in ? fg : bg, 3);
+            float cover = (r - d) * 0.5f + 0.5f;
+            if (hole) cover = fminf(cover, (d - r / 3) * 0.5f + 0.5f);
+            cover = cover < 0 ? 0 : cover > 1 ? 1 : cover;
+            for (int c = 0; c < 3; c++)
+                im.rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)lroundf(cover * fg[c] + (1 - cover) * bg[c]);
         }
     return im;
 }
@@ -61,6 +65,8 @@ static void on_white(void) {
     }
     check(soft, "the edge is feathered");
     check(!halo, "no alpha outside the product (no white halo)");
+    /* the anti-aliased rim is soft; the strongly coloured inside is opaque right up to it */
+    check(at(a, 96, 48 + 22, 40) == 1, "opaque 3 px inside the rim (%.2f)", at(a, 96, 48 + 22, 40));
     free(a);
     image_free(&im);
 }
@@ -104,6 +110,26 @@ static void hole_kept(void) {
     int r = estimate(&im, &a);
     check(r == 1 && at(a, 90, 45, 45) == 1, "a hole inside the product (not connected to the border) stays product");
     check(wrong(a, 90, 90, 45, 45, 30, true) == 0, "and the rest is right");
+    free(a);
+    image_free(&im);
+}
+
+/* a 2-pixel dark chain on white stays opaque; with feathering alone it would fade */
+static void thin_chain(void) {
+    image im = {.w = 80, .h = 80, .rgb = malloc(80 * 80 * 3)};
+    memset(im.rgb, 250, 80 * 80 * 3);
+    for (int y = 10; y < 70; y++)
+        for (int x = 39; x < 41; x++) memset(im.rgb + ((size_t)y * 80 + x) * 3, 60, 3);
+    float *a;
+    int r = estimate(&im, &a);
+    check(r == 1 && at(a, 80, 39, 40) == 1 && at(a, 80, 40, 40) == 1 && at(a, 80, 41, 40) == 0,
+          "the chain is opaque, its neighbours background (%d: %.2f %.2f %.2f)", r, at(a, 80, 39, 40), at(a, 80, 40, 40),
+          at(a, 80, 41, 40));
+    matte_opts o;
+    matte_defaults(&o);
+    o.strong = 1;
+    matte_estimate(&im, &o, a);
+    check(at(a, 80, 39, 40) < 0.5f, "feathering alone fades it (%.2f)", at(a, 80, 39, 40));
     free(a);
     image_free(&im);
 }
@@ -178,7 +204,7 @@ static void cache(void) {
 
 static const test_case cases[] = {
     {"on_white", on_white},   {"flat_grey", flat_grey}, {"touching_border", touching_border},
-    {"hole_kept", hole_kept}, {"all_white", all_white}, {"composite", composite},
+    {"hole_kept", hole_kept}, {"thin_chain", thin_chain}, {"all_white", all_white}, {"composite", composite},
     {"cache", cache},
 };
 
