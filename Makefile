@@ -24,11 +24,7 @@ CFLAGS    += $(shell pkg-config --cflags libcjson libpng libwebp cairo libmicroh
 ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),clang)
 CFLAGS    += -Wno-format-truncation
 endif
-<<<<<<< HEAD
 LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebpdemux -lwebp -lcairo -lmicrohttpd -lzip -lm -fopenmp $(SANITIZE)
-=======
-LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebp -lcairo -lmicrohttpd -lzip -lm -fopenmp $(SANITIZE)
->>>>>>> r-aug
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
