@@ -297,7 +297,7 @@ int recipe_calibrate(learner *l, classifier *m, const dataset *ds, const ds_spli
     m->temperature = 1;
     if (learner_validate_logits(l, size, 0, &r, NULL, logits) < 0) goto done;
     for (int i = 0; i < n; i++) hot[i] = ds_hot(ds, split->valid[i]);
-    double T = calibration_fit(n, C, logits, hot, classifier_is_multi(m));
+    const double T = (float)calibration_fit(n, C, logits, hot, classifier_is_multi(m)); /* as the model keeps it */
     if (calibration_measure(m, n, logits, hot, 1, METRICS_ECE_BINS, &cal[0]) < 0 ||
         calibration_measure(m, n, logits, hot, T, METRICS_ECE_BINS, &cal[1]) < 0)
         goto done;
