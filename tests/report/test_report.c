@@ -10,7 +10,8 @@
  *     matrices recomputed here from the predictions file; the top losses are the highest losses
  *     of that file, sorted;
  *   - calibration: the run's fitted temperature in run.json and the history; the report's ECE of
- *     every tag equals the one recomputed from the predictions file;
+ *     every tag equals the one recomputed from the predictions file; `stylenet calibrate` on the
+ *     same split refits the same temperature; `train --no-calibrate` keeps T = 1;
  *   - the helpers: smoothing, base64 (RFC 4648 vectors), number format, per-image loss;
  *   - bad input: a missing run dir, a folder without history, a corrupt history line, a corrupt
  *     predictions line (errors naming file and line); a history whose last line is cut short,
@@ -300,6 +301,39 @@ static void report_calibration(void) {
           "report --json: calibration at T %.4f, ECE of every tag %.4f (recomputed %.4f; %.4f before T), brand, product",
           T, ece, ref.ece, raw);
     cJSON_Delete(rj);
+}
+
+/* `stylenet calibrate` on the run's validation split refits the temperature train fitted, and
+ * writes it; `train --no-calibrate` keeps T = 1 */
+static void calibrate_verb(void) {
+    if (!trained()) return;
+    cJSON *rj = run_json_file();
+    double T = cJSON_GetNumberValue(cJSON_GetObjectItem(rj, "temperature"));
+    cJSON_Delete(rj);
+    int rc = run("%s calibrate --model %s/m.stn --data %s --valid-pct 0.2 --seed 7 --threads 1 --out %s/c.stn --json",
+                 bin, dir, data, dir);
+    cJSON *doc = rc == 0 ? cJSON_Parse(out) : NULL;
+    double t = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "temperature"));
+    const cJSON *before = cJSON_GetObjectItem(doc, "uncalibrated"), *after = cJSON_GetObjectItem(doc, "calibrated");
+    double nb = cJSON_GetNumberValue(cJSON_GetObjectItem(before, "nll")), na = cJSON_GetNumberValue(cJSON_GetObjectItem(after, "nll"));
+    check(rc == 0 && fabs(t - T) <= 1e-6 * T && na <= nb,
+          "calibrate on the training split refits train's temperature (%.6f vs %.6f), NLL %.4f -> %.4f (exit %d) %s", t, T,
+          nb, na, rc, rc ? tail_flat(600) : "");
+    cJSON_Delete(doc);
+    rc = run("%s info --json %s/c.stn", bin, dir);
+    doc = cJSON_Parse(out);
+    check(rc == 0 && fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "temperature")) - t) <= 1e-6 * t,
+          "the model it wrote holds that temperature");
+    cJSON_Delete(doc);
+    rc = run("%s calibrate --model %s/m.stn --data /nonexistent/photos --out %s/x.stn", bin, dir, dir);
+    check(rc == 1 && strstr(out, "/nonexistent/photos"), "calibrate on a missing folder: exit 1 naming it: %.200s", out);
+    rc = run("%s train --data %s %s --no-calibrate --out %s/n.stn", bin, data, common, dir);
+    int rc2 = run("%s info --json %s/n.stn", bin, dir);
+    doc = cJSON_Parse(out);
+    check(rc == 0 && rc2 == 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "temperature")) == 1 &&
+              !strstr(out, "\"calibration\""),
+          "train --no-calibrate: temperature 1, no calibration in the history (exit %d)", rc);
+    cJSON_Delete(doc);
 }
 
 /* the PNG name_i of the report: listed, of a sensible size, and in report.html byte for byte */
@@ -616,7 +650,8 @@ static void predict_csv_groups(void) {
 
 static const test_case cases[] = {
     {"helpers", helpers},           {"training_outputs", training_outputs}, {"report_files", report_files},
-    {"report_confusion", report_confusion}, {"report_calibration", report_calibration}, {"report_out", report_out},     {"report_errors", report_errors},
+    {"report_confusion", report_confusion}, {"report_calibration", report_calibration},
+    {"calibrate_verb", calibrate_verb}, {"report_out", report_out},     {"report_errors", report_errors},
     {"partial_run", partial_run},   {"missing_image", missing_image},       {"predict_csv_groups", predict_csv_groups},
 };
 TEST_MAIN(cases)
