@@ -30,6 +30,7 @@ int cmd_data(int argc, char **argv);
 int cmd_lr_find(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* prints "stylenet: <message>" to stderr and returns 1 */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

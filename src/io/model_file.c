@@ -4,6 +4,7 @@
 #include "io/model_file.h"
 #include "io/weights.h"
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,14 @@ static int read_stylenet(const st_file *f, const char *path, model_meta *m) {
     if (st_meta(f, "head_ps")) m->head_ps = (float)atof(st_meta(f, "head_ps"));
     m->head_lin_ftrs = meta_int(f, "head_lin_ftrs", 0);
     if (st_meta(f, "threshold")) m->threshold = (float)atof(st_meta(f, "threshold"));
+    const char *temp = st_meta(f, "temperature");
+    if (temp) {
+        char *end;
+        double t = strtod(temp, &end);
+        if (end == temp || *end || !(t > 0) || !isfinite(t))
+            return sn_error("%s: metadata 'temperature' is '%s', not a positive number", path, temp);
+        m->temperature = (float)t;
+    }
     if (parse3(st_meta(f, "mean"), m->mean) < 0 || parse3(st_meta(f, "std"), m->std) < 0)
         return sn_error("%s: metadata 'mean'/'std' missing or not three numbers", path);
     if (read_classes(f, path, m) < 0 || read_groups(f, path, m) < 0) return -1;
@@ -190,6 +199,7 @@ int model_file_open(const char *path, const char *arch, model_file *f) {
     f->path = path;
     f->meta.head_ps = -1;
     f->meta.threshold = 0.5f;
+    f->meta.temperature = 1;
     FILE *fp = fopen(path, "rb");
     if (!fp) return sn_error("%s: cannot open model: %m", path);
     fclose(fp);
@@ -222,11 +232,12 @@ void model_file_close(model_file *f) {
 }
 
 int model_file_write(const char *path, const net *n, const model_meta *m) {
-    char size[16], ps[32], lin[16], thr[32], mean[64], sd[64];
+    char size[16], ps[32], lin[16], thr[32], temp[32], mean[64], sd[64];
     snprintf(size, sizeof size, "%d", m->size);
     snprintf(ps, sizeof ps, "%g", m->head_ps);
     snprintf(lin, sizeof lin, "%d", m->head_lin_ftrs);
     snprintf(thr, sizeof thr, "%g", m->threshold);
+    snprintf(temp, sizeof temp, "%.9g", m->temperature > 0 ? m->temperature : 1.0f);
     snprintf(mean, sizeof mean, "%g,%g,%g", m->mean[0], m->mean[1], m->mean[2]);
     snprintf(sd, sizeof sd, "%g,%g,%g", m->std[0], m->std[1], m->std[2]);
     cJSON *arr = cJSON_CreateArray();
@@ -250,7 +261,7 @@ int model_file_write(const char *path, const net *n, const model_meta *m) {
     }
     const char *meta[] = {"stylenet.format", "1", "arch", m->arch, "head", m->head, "head_ps", ps,
                           "head_lin_ftrs", lin, "size", size, "mean", mean, "std", sd, "task", m->task,
-                          "threshold", thr, "classes", classes, "groups", groups,
+                          "threshold", thr, "temperature", temp, "classes", classes, "groups", groups,
                           "history", m->history ? m->history : "{}"};
     int r = net_save_safetensors(n, path, meta, (int)(sizeof meta / sizeof *meta / 2));
     free(classes);

@@ -11,6 +11,8 @@
  *   task             "single" (softmax) | "multi" (sigmoid, multi-label)
  *   classes          JSON array of class names, in output order
  *   threshold        multi-label decision threshold
+ *   temperature      logits are divided by it before the sigmoid / softmax
+ *                    (classifier/calibration.h); absent = 1; a positive number
  *   groups           JSON array of [name, first, end) class ranges for labels made of groups
  *                    (Style multi: [["brand",0,7],["product",7,17]]); absent = one group
  *   history          JSON text: how it was trained (free form, shown by `stylenet info`)
@@ -54,6 +56,7 @@ typedef struct {
     float mean[3], std[3];
     char task[16];       /* "single" | "multi" */
     float threshold;     /* multi-label */
+    float temperature;   /* > 0; 1: none */
     int n_classes;
     char **classes;      /* n_classes malloc'd names, or NULL when the file has none */
     int n_groups;        /* 0 = no groups */
