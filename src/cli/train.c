@@ -21,7 +21,10 @@ static void usage(FILE *f) {
         "                       the Style set is recognised by its style.txt)\n"
         "  --task T             Style: multi (brand+product tags), brand, product, combo\n"
         "  --csv F --pattern P --names F   other layouts (see `stylenet data --help`)\n"
-        "  --valid-pct P        validation share (0.2), stratified, seeded\n"
+        "  --valid-pct P        validation share (0.2), stratified, seeded; 0: every photo trains, no\n"
+        "                       validation (the training loss alone)\n"
+        "  --valid-data DIR     score on the photos of DIR instead of a split (every photo of --data\n"
+        "                       trains); read with the training data's classes, task and file names\n"
         "model:\n"
         "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (safetensors or torch.save .pth), or a stylenet model\n"
         "  --arch A             resnet18|resnet34|resnet50|mobilenet_v2|mobilenet_v2_tf|efficientnet_lite0|1|2\n"
@@ -72,7 +75,7 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
 enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
        O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
        O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
-       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
+       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_VDATA };
 static const struct option train_flags[] = {
     CLI_DATA_FLAGS,
     {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
@@ -94,13 +97,14 @@ static const struct option train_flags[] = {
     {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
     {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
     {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
-    {0, 0, 0, 0}};
+    {"valid-data", required_argument, 0, O_VDATA}, {0, 0, 0, 0}};
 
 /* what the command line asks for */
 typedef struct {
     ds_options dso;
     recipe_opts ro;
     float vpct;
+    bool vpct_given;
     const char *out;
     int json, resume;
 } train_args;
@@ -115,7 +119,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
     while ((c = getopt_long(argc, argv, "d:h", train_flags, NULL)) != -1) {
         if (cli_data_flag(c, optarg, &a->dso)) continue;
         switch (c) {
-        case O_VPCT: NUM("--valid-pct", 0.01, 0.99, &a->vpct);
+        case O_VPCT:
+            a->vpct_given = true;
+            NUM("--valid-pct", 0, 0.99, &a->vpct);
+        case O_VDATA: ro->valid_data = optarg; break;
         case O_PRE: ro->pretrained = optarg; break;
         case O_ARCH: ro->arch = optarg; break;
         case O_PS: NUM("--ps", 0, 0.99, &ro->ps);
@@ -188,6 +195,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
     }
     if (no_aug) ro->lo.aug = (aug_opts){0};
     if (a->resume && !ro->lo.run_dir) return cli_fail("--resume needs --run-dir");
+    if (a->vpct_given && ro->valid_data) {
+        sn_error("--valid-pct and --valid-data: one or the other");
+        return cli_usage_error("train", usage);
+    }
     if (a->json) ro->lo.quiet = true;
     if (!strcmp(ro->recipe, "scratch")) ro->pretrained = NULL;
     return -1;
@@ -198,7 +209,8 @@ static void print_results(const train_args *a, const dataset *ds, const classifi
                           double wall) {
     const recipe_opts *ro = &a->ro;
     bool multi = ds->kind == DS_MULTI;
-    for (int k = 0; k < (ro->tta > 0 ? 2 : 1); k++) {
+    if (r->plain.n == 0) printf("no validation: every one of the %d photos trained\n", ds->n_items);
+    for (int k = 0; r->plain.n > 0 && k < (ro->tta > 0 ? 2 : 1); k++) {
         const eval_result *e = k ? &r->tta : &r->plain;
         printf("%-18s", k ? "valid with TTA:" : "valid:");
         if (multi) printf(" F2@%.2f %.4f (best %.4f at %.2f)", ro->lo.thresh, e->fbeta, e->best_fbeta, e->best_thresh);

@@ -1,5 +1,5 @@
-/* dataset_split.c - the seeded train/validation split, stratified where the classes allow.
- * See dataset.h. */
+/* dataset_split.c - the seeded train/validation split, stratified where the classes allow; a
+ * split of every item to one side; a separate validation set appended.  See dataset.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +142,59 @@ void ds_split_free(ds_split *s) {
     free(s->train);
     free(s->valid);
     memset(s, 0, sizeof *s);
+}
+
+int ds_split_all(const dataset *ds, bool valid, ds_split *out) {
+    memset(out, 0, sizeof *out);
+    const int n = ds->n_items;
+    out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!out->train || !out->valid) {
+        ds_split_free(out);
+        return sn_error("out of memory");
+    }
+    for (int i = 0; i < n; i++) (valid ? out->valid : out->train)[i] = i;
+    *(valid ? &out->n_valid : &out->n_train) = n;
+    return 0;
+}
+
+/* whether a and b have the same classes in the same order */
+static bool same_classes(const dataset *a, const dataset *b) {
+    if (a->kind != b->kind || a->n_classes != b->n_classes) return false;
+    for (int c = 0; c < a->n_classes; c++)
+        if (strcmp(a->classes[c], b->classes[c])) return false;
+    return true;
+}
+
+int ds_append_valid(dataset *ds, dataset *valid) {
+    if (!same_classes(ds, valid))
+        return sn_error("%s: its classes are not those of %s (%d and %d classes)", valid->root, ds->root,
+                        valid->n_classes, ds->n_classes);
+    const int n = ds->n_items, nv = valid->n_items, C = ds->n_classes;
+    ds_item *items = realloc(ds->items, sizeof(ds_item) * (size_t)(n + nv));
+    if (items) ds->items = items;
+    uint8_t *hot = items ? realloc(ds->hot, (size_t)(n + nv) * C) : NULL;
+    if (hot) ds->hot = hot;
+    char **pr = hot ? realloc(ds->problems, sizeof(char *) * (size_t)(ds->n_problems + valid->n_problems + 1)) : NULL;
+    if (!pr) return sn_error("out of memory");
+    ds->problems = pr;
+    for (int i = 0; i < n; i++) ds->items[i].valid = 0;
+    for (int k = 0; k < nv; k++) { /* moved over; shown by their full path */
+        ds_item *it = &ds->items[n + k];
+        *it = valid->items[k];
+        free(it->rel);
+        it->rel = NULL;
+        it->valid = 1;
+        memset(&valid->items[k], 0, sizeof valid->items[k]);
+        memcpy(ds->hot + (size_t)(n + k) * C, ds_hot(valid, k), (size_t)C);
+    }
+    ds->n_items = n + nv;
+    valid->n_items = 0;
+    for (int p = 0; p < valid->n_problems; p++) ds->problems[ds->n_problems++] = valid->problems[p];
+    valid->n_problems = 0;
+    ds->n_skipped += valid->n_skipped;
+    ds->fixed_split = true;
+    for (int k = n; k < n + nv; k++)
+        if (!(ds->items[k].rel = strdup(ds->items[k].path))) return sn_error("out of memory");
+    return 0;
 }

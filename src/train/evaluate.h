@@ -1,9 +1,12 @@
 /* evaluate.h - a classifier, or an ensemble of them, scored on labelled images (`stylenet eval`).
  *
  * Contract
- * - evaluate_open_data(e, o, valid_pct, seed, &sp) opens the data set of o (task "multi" when the
- *   models are multi-label and o names no task), checks that its classes are the models'
- *   (classifier_check_classes), decodes it large enough for the largest member with the margin
+ * - evaluate_open_data(e, o, valid_pct, seed, &sp) opens the data set of o labelled with the
+ *   models' own classes (data/dataset.h, "Fixed classes": the scheme of the first model: its
+ *   classes and label groups, the task its training history records (else "multi" or
+ *   "single"), and the file-name pattern it records, else for a model with label groups
+ *   "{group1}_{group2}_..._{n}.png", the Style naming, for a folder of photos without class
+ *   folders), decodes it large enough for the largest member with the margin
  *   of test-time augmentation (5/4 of the side), and picks the images to score into sp: with
  *   valid_pct > 0 the validation share of the seeded stratified split training makes
  *   (ds_make_split), else every image (sp.n_train 0).  NULL with an error naming the file.

@@ -23,6 +23,24 @@ uint64_t recipe_split_seed(const recipe_opts *o) {
     return o->split_seed >= 0 ? (uint64_t)o->split_seed : o->lo.seed;
 }
 
+/* the photos of folder dir as the validation share of ds, read with ds's classes, task and pattern */
+static int add_valid_data(dataset *ds, const ds_options *dso, const char *dir) {
+    const char **gn = malloc(sizeof(char *) * (size_t)ds->n_groups);
+    char source[4200];
+    snprintf(source, sizeof source, "the training data %s", ds->root);
+    if (!gn) return sn_error("out of memory");
+    ds_scheme s = ds_scheme_of(ds, gn, source);
+    ds_options vo = *dso;
+    vo.root = dir;
+    vo.scheme = &s;
+    vo.valid_list = NULL;
+    dataset *v = ds_open(&vo);
+    int r = v ? ds_append_valid(ds, v) : -1;
+    ds_free(v);
+    free(gn);
+    return r < 0 ? sn_error_prefix("--valid-data") : 0;
+}
+
 dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float valid_pct, ds_split *sp) {
     memset(sp, 0, sizeof *sp);
     dataset *ds = ds_open(dso);
@@ -30,12 +48,14 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
     ds_decode_opts dd = {.max_side = o->sizes[1] > o->sizes[0] ? o->sizes[1] : o->sizes[0]};
     if (o->test_size > dd.max_side) dd.max_side = o->test_size;
     dd.max_side = dd.max_side * 5 / 4; /* zoom and rotation read a little outside the crop */
-    if (ds_decode(ds, &dd) < 0) {
+    if ((o->valid_data && add_valid_data(ds, dso, o->valid_data) < 0) || ds_decode(ds, &dd) < 0) {
         ds_free(ds);
         return NULL;
     }
     for (int i = 0; i < ds->n_problems && i < 10; i++) learner_message(&o->lo, LEARNER_WARNING, "skipped: %s", ds->problems[i]);
-    if (ds_make_split(ds, recipe_split_seed(o), valid_pct, true, sp) < 0) {
+    int r = valid_pct == 0 && !o->valid_data ? ds_split_all(ds, false, sp)
+                                             : ds_make_split(ds, recipe_split_seed(o), valid_pct, true, sp);
+    if (r < 0) {
         ds_free(ds);
         return NULL;
     }
@@ -152,6 +172,8 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     cJSON_AddStringToObject(h, "pretrained", o->pretrained ? o->pretrained : "none");
     cJSON_AddStringToObject(h, "data", ds->root);
     cJSON_AddStringToObject(h, "task", ds->task ? ds->task : "");
+    if (ds->pattern) cJSON_AddStringToObject(h, "pattern", ds->pattern); /* eval reads folders of photos with it */
+    if (o->valid_data) cJSON_AddStringToObject(h, "valid_data", o->valid_data);
     cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
     cJSON_AddNumberToObject(h, "split_seed", (double)recipe_split_seed(o));
     cJSON_AddNumberToObject(h, "lr", lr);
@@ -165,8 +187,8 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);
-    recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
-    if (o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
+    if (split->n_valid > 0) recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
+    if (split->n_valid > 0 && o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
     char *hist = learner_history_json(l);
     if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
     free(hist);
@@ -249,8 +271,9 @@ int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_o
     rc = -1;
     const int st = o->test_size > 0 ? o->test_size : s1; /* scored (and later used) at st */
     m->size = st;
-    if (learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
-    if (o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
+    const bool scored = split->n_valid > 0;
+    if (scored && learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
+    if (scored && o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
     res->seconds = learner_seconds(l);
     if (record_history(l, m, ds, split, o, lr, s1, st, res) < 0) goto done;
     rc = 0;
