@@ -17,6 +17,7 @@ static const struct {
     {"eval", cmd_eval, "score a saved model on labelled images: F2, accuracies, confusion matrices"},
     {"lr-find", cmd_lr_find, "learning rate finder: sweep the rate, plot loss against it, suggest one"},
     {"serve", cmd_serve, "HTTP service: POST /predict, a web page, /healthz, /model, /metrics"},
+    {"cv", cmd_cv, "cross-validation: the recipe on K stratified folds, each metric's mean and spread"},
     {"report", cmd_report, "turn a run directory into PNG plots and one HTML page"},
     {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
     {"data", cmd_data, "describe a data set: images, classes, train/valid split; --grid shows augmented samples"},

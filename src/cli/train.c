@@ -13,9 +13,8 @@
 #include "train/predictions.h"
 #include "train/recipe.h"
 
-static void usage(FILE *f) {
+void cli_train_help(FILE *f) {
     fprintf(f,
-        "usage: stylenet train --data DIR --out MODEL [options]\n"
         "data:\n"
         "  --data DIR           image folder (folder per class, CSV with --csv, names by --pattern;\n"
         "                       the Style set is recognised by its style.txt)\n"
@@ -63,13 +62,18 @@ static void usage(FILE *f) {
     fputs(CLI_PHOTO_FORMATS, f);
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: stylenet train --data DIR --out MODEL [options]\n");
+    cli_train_help(f);
+}
+
 static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d", a, b) == 2 ? 0 : -1; }
 
 #define NUM(flag, lo, hi, dst)                                                                                         \
-    if (cli_float(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                              \
+    if (cli_float(flag, optarg, lo, hi, dst) < 0) return cli_usage_error(verb, usage);                                 \
     break
 #define INT(flag, lo, hi, dst)                                                                                         \
-    if (cli_int(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                                \
+    if (cli_int(flag, optarg, lo, hi, dst) < 0) return cli_usage_error(verb, usage);                                   \
     break
 
 enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
@@ -99,18 +103,7 @@ static const struct option train_flags[] = {
     {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
     {"valid-data", required_argument, 0, O_VDATA}, {0, 0, 0, 0}};
 
-/* what the command line asks for */
-typedef struct {
-    ds_options dso;
-    recipe_opts ro;
-    float vpct;
-    bool vpct_given;
-    const char *out;
-    int json, resume;
-} train_args;
-
-/* argv into a: -1 to go on, else the exit status (0 after --help, 2 on a usage error) */
-static int parse_args(int argc, char **argv, train_args *a) {
+int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, void (*usage)(FILE *)) {
     recipe_opts *ro = &a->ro;
     bool no_aug = false;
     uint64_t split_seed;
@@ -131,11 +124,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
             if (parse_pair(optarg, &ro->sizes[0], &ro->sizes[1]) < 0 || ro->sizes[0] < 32 || ro->sizes[1] < 32 ||
                 ro->sizes[0] > 1024 || ro->sizes[1] > 1024) {
                 sn_error("--sizes takes two sides A,B from 32 to 1024, not '%s'", optarg);
-                return cli_usage_error("train", usage);
+                return cli_usage_error(verb, usage);
             }
             break;
         case O_SIZE:
-            if (cli_int("--size", optarg, 32, 1024, &ro->sizes[0]) < 0) return cli_usage_error("train", usage);
+            if (cli_int("--size", optarg, 32, 1024, &ro->sizes[0]) < 0) return cli_usage_error(verb, usage);
             ro->sizes[1] = ro->sizes[0];
             break;
         case O_LR: NUM("--lr", 1e-8, 10, &ro->lr);
@@ -143,7 +136,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             if (sscanf(optarg, "%f,%f,%f", &ro->lrs[0], &ro->lrs[1], &ro->lrs[2]) != 3 || !(ro->lrs[0] > 0) ||
                 !(ro->lrs[1] > 0) || !(ro->lrs[2] > 0)) {
                 sn_error("--lrs takes three rates A,B,C > 0, not '%s'", optarg);
-                return cli_usage_error("train", usage);
+                return cli_usage_error(verb, usage);
             }
             break;
         case O_LRDIV: NUM("--lr-div", 1, 1000, &ro->lr_div);
@@ -155,7 +148,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_RESIZE: INT("--resize-after", 0, 30, &ro->resize_after);
         case O_EPOCHS: INT("--epochs", 1, 100000, &ro->epochs);
         case O_OPT:
-            if (optim_parse(optarg, &ro->lo.opt) < 0) return cli_usage_error("train", usage);
+            if (optim_parse(optarg, &ro->lo.opt) < 0) return cli_usage_error(verb, usage);
             break;
         case O_WD: NUM("--wd", 0, 10, &ro->lo.wd);
         case O_NOBNWD: ro->lo.bn_wd = false; break;
@@ -168,10 +161,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_RUN: ro->lo.run_dir = optarg; break;
         case O_RESUME: a->resume = 1; break;
         case O_SEED:
-            if (cli_seed("--seed", optarg, &ro->lo.seed) < 0) return cli_usage_error("train", usage);
+            if (cli_seed("--seed", optarg, &ro->lo.seed) < 0) return cli_usage_error(verb, usage);
             break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage_error("train", usage);
+            if (cli_threads(optarg) < 0) return cli_usage_error(verb, usage);
             break;
         case O_JSON: a->json = 1; break;
         case O_QUIET: ro->lo.quiet = true; break;
@@ -182,14 +175,14 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_TESTSIZE: INT("--test-size", 32, 1024, &ro->test_size);
         case O_MAXZOOM: NUM("--max-zoom", 1, 10, &ro->lo.aug.max_zoom);
         case O_SPLITSEED:
-            if (cli_seed("--split-seed", optarg, &split_seed) < 0) return cli_usage_error("train", usage);
+            if (cli_seed("--split-seed", optarg, &split_seed) < 0) return cli_usage_error(verb, usage);
             ro->split_seed = (int64_t)split_seed;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!a->dso.root || !a->out || optind != argc) {
+    if (!a->dso.root || optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -197,7 +190,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
     if (a->resume && !ro->lo.run_dir) return cli_fail("--resume needs --run-dir");
     if (a->vpct_given && ro->valid_data) {
         sn_error("--valid-pct and --valid-data: one or the other");
-        return cli_usage_error("train", usage);
+        return cli_usage_error(verb, usage);
     }
     if (a->json) ro->lo.quiet = true;
     if (!strcmp(ro->recipe, "scratch")) ro->pretrained = NULL;
@@ -205,7 +198,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
 }
 
 /* the final metrics and where the model went */
-static void print_results(const train_args *a, const dataset *ds, const classifier *m, const recipe_result *r,
+static void print_results(const cli_train_args *a, const dataset *ds, const classifier *m, const recipe_result *r,
                           double wall) {
     const recipe_opts *ro = &a->ro;
     bool multi = ds->kind == DS_MULTI;
@@ -223,11 +216,15 @@ static void print_results(const train_args *a, const dataset *ds, const classifi
 }
 
 int cmd_train(int argc, char **argv) {
-    train_args a = {.ro = recipe_defaults(), .vpct = 0.2f};
+    cli_train_args a = {.ro = recipe_defaults(), .vpct = 0.2f};
     cli_progress prog;
     a.ro.lo.events = cli_progress_init(&prog);
-    int st = parse_args(argc, argv, &a);
+    int st = cli_train_parse(argc, argv, &a, "train", usage);
     if (st >= 0) return st;
+    if (!a.out) {
+        usage(stderr);
+        return 2;
+    }
     const recipe_opts *ro = &a.ro;
     const char *out = a.out;
     double t0 = omp_get_wtime();

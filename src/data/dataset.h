@@ -162,6 +162,14 @@ void ds_split_free(ds_split *s);
 ds_scheme ds_scheme_of(const dataset *ds, const char **gn, const char *source);
 /* maps ds's labels onto the scheme's classes (see "Fixed classes"); -1 with an error naming a file */
 int ds_adopt_scheme(dataset *ds, const ds_scheme *s);
+/* K folds for cross-validation: fold_of[i] in [0, k) for every item, stratified as the split is
+ * (items sorted by their targets, then by the seeded key, dealt to the folds in turn, so every
+ * class and tag set is spread over the folds and the folds' sizes differ by at most one).  Same
+ * seed -> same folds on every machine.  A given split in the data is not used.  -1 when k is
+ * not in [2, n_items]. */
+int ds_make_folds(const dataset *ds, uint64_t seed, int k, int *fold_of);
+/* fold `fold` as the validation share, the others as training */
+int ds_fold_split(const dataset *ds, const int *fold_of, int fold, ds_split *out);
 /* every item into the training share (valid false) or the validation share (valid true) */
 int ds_split_all(const dataset *ds, bool valid, ds_split *out);
 /* appends valid's items to ds as its validation share (ds's own items all train: a fixed split),

@@ -1,4 +1,4 @@
-/* dataset_split.c - the seeded train/validation split, stratified where the classes allow; a
+/* dataset_split.c - the seeded train/validation split, stratified where the classes allow; K folds; a
  * split of every item to one side; a separate validation set appended.  See dataset.h. */
 #include <math.h>
 #include <stdlib.h>
@@ -196,5 +196,35 @@ int ds_append_valid(dataset *ds, dataset *valid) {
     ds->fixed_split = true;
     for (int k = n; k < n + nv; k++)
         if (!(ds->items[k].rel = strdup(ds->items[k].path))) return sn_error("out of memory");
+    return 0;
+}
+
+int ds_make_folds(const dataset *ds, uint64_t seed, int k, int *fold_of) {
+    const int n = ds->n_items;
+    if (k < 2 || k > n) return sn_error("%d folds of %d items: between 2 and the number of items", k, n);
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!order) return sn_error("out of memory");
+    split_ctx ctx = {ds, seed};
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int), cmp_stratum, &ctx);
+    for (int j = 0; j < n; j++) fold_of[order[j]] = j % k; /* dealt in turn: every stratum spread over the folds */
+    free(order);
+    return 0;
+}
+
+int ds_fold_split(const dataset *ds, const int *fold_of, int fold, ds_split *out) {
+    memset(out, 0, sizeof *out);
+    const int n = ds->n_items;
+    out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!out->train || !out->valid) {
+        ds_split_free(out);
+        return sn_error("out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        if (fold_of[i] == fold) out->valid[out->n_valid++] = i;
+        else out->train[out->n_train++] = i;
+    }
+    out->stratified = true;
     return 0;
 }

@@ -142,7 +142,7 @@ fail:
 }
 
 void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const classifier *m) {
+                       char *const *group_names) {
     cJSON *e = cJSON_AddObjectToObject(o, key);
     cJSON_AddNumberToObject(e, loss_key, r->loss);
     if (multi) {
@@ -152,7 +152,7 @@ void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const ev
     } else {
         cJSON_AddNumberToObject(e, "accuracy", r->accuracy);
     }
-    for (int g = 0; g < r->n_groups && g < m->n_groups; g++) cJSON_AddNumberToObject(e, m->group_names[g], r->group_acc[g]);
+    for (int g = 0; g < r->n_groups; g++) cJSON_AddNumberToObject(e, group_names[g], r->group_acc[g]);
     if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
 }
 
@@ -187,8 +187,9 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);
-    if (split->n_valid > 0) recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
-    if (split->n_valid > 0 && o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
+    if (split->n_valid > 0) recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, ds->group_names);
+    if (split->n_valid > 0 && o->tta > 0)
+        recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, ds->group_names);
     char *hist = learner_history_json(l);
     if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
     free(hist);

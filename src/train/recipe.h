@@ -74,8 +74,9 @@ typedef struct {
  * 1 when stopped by lo.stop_after (the checkpoint holds the run), -1 on error */
 int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
 /* adds object `key` to o: the loss under loss_key, F-beta and its best threshold (multi-label) or
- * accuracy, each label group's accuracy and all-right; the form of `train --json`'s results */
+ * accuracy, each label group's accuracy (named group_names[g], g < r->n_groups) and all-right;
+ * the form of `train --json`'s results */
 struct cJSON;
 void recipe_add_result(struct cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const classifier *m);
+                       char *const *group_names);
 #endif

@@ -7,7 +7,8 @@
  *   - a folder-per-class set maps its folders by name; one class is enough with a scheme;
  *   - --names is found relative to the working directory, else beside the photos;
  *   - ds_split_all, and ds_append_valid: a separate folder as the validation share (a fixed
- *     split), refused when the classes differ. */
+ *     split), refused when the classes differ;
+ *   - ds_make_folds: K stratified folds, sizes within one, every tag set spread, seeded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,7 +226,33 @@ static void append_valid(void) {
     ds_free(tr);
 }
 
+/* K folds: a partition, sizes within one, each stratum spread evenly, the same for the same seed */
+static void folds(void) {
+    dataset *tr = training_set(); /* 6 tag sets of 2 photos */
+    if (!tr) return;
+    int a[12], b[12], c[12], size[3] = {0};
+    check(ds_make_folds(tr, 5, 3, a) == 0 && ds_make_folds(tr, 5, 3, b) == 0 && ds_make_folds(tr, 6, 3, c) == 0,
+          "folds made");
+    bool same = true, other = false, spread = true;
+    for (int i = 0; i < 12; i++) {
+        same &= a[i] == b[i];
+        other |= a[i] != c[i];
+        if (a[i] >= 0 && a[i] < 3) size[a[i]]++;
+        if (i % 2 == 1) spread &= a[i] != a[i - 1]; /* items 2j, 2j+1 share a tag set */
+    }
+    check(size[0] == 4 && size[1] == 4 && size[2] == 4, "3 folds of 4 (%d, %d, %d)", size[0], size[1], size[2]);
+    check(spread, "the two photos of each tag set are in different folds");
+    check(same && other, "the same seed gives the same folds, another seed others");
+    ds_split sp;
+    check(ds_fold_split(tr, a, 1, &sp) == 0 && sp.n_valid == 4 && sp.n_train == 8 && a[sp.valid[0]] == 1,
+          "ds_fold_split: fold 1 validates, the others train");
+    ds_split_free(&sp);
+    check(ds_make_folds(tr, 5, 1, a) < 0 && ds_make_folds(tr, 5, 13, a) < 0, "1 fold, or more folds than items: refused");
+    ds_free(tr);
+}
+
 static const test_case cases[] = {
+    {"folds", folds},
     {"plain_folder", plain_folder},   {"errors", errors},           {"folders_single", folders_single},
     {"names_path", names_path},       {"append_valid", append_valid},
 };

@@ -9,7 +9,10 @@
  *     single-label class folders, is refused naming the file; --valid-pct with it is a usage error;
  *   - `eval --data` on a plain folder of photos labels them with the model's own classes and
  *     label scheme: the same figures as the same photos with style.txt beside them, and with
- *     --names given relative to the working directory; an unknown brand names the file. */
+ *     --names given relative to the working directory; an unknown brand names the file;
+ *   - `cv --folds 3 --folds-run 1,3 --json`: two folds run, the mean and standard deviation are
+ *     those of the folds' figures, a fold run alone gives the same figures, --out-dir saves the
+ *     fold's model; bad --folds, --folds-run and train-only flags are usage errors. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
@@ -202,7 +205,43 @@ static void eval_plain_folder(void) {
           "an unknown product number: exit 1 naming the file, the products and the model: %.300s", flat_tail(out, 300));
 }
 
+/* the F2 of object `key` of a cv --json run or summary */
+static double f2_of(const cJSON *o, const char *key) { return num(cJSON_GetObjectItem(o, key), "fbeta"); }
+
+/* cv: two of three folds, their mean and spread; a fold alone is the same; usage errors */
+static void cv_cli(void) {
+    if (!setup()) return;
+    int rc = run("%s cv --data %s %s --tta 1 --lr 1e-3 --folds 3 --folds-run 1,3 --json", bin, at("style"), common);
+    cJSON *doc = rc == 0 ? cJSON_Parse(out) : NULL, *runs = cJSON_GetObjectItem(doc, "runs");
+    const cJSON *r0 = cJSON_GetArrayItem(runs, 0), *r1 = cJSON_GetArrayItem(runs, 1);
+    check(rc == 0 && cJSON_GetArraySize(runs) == 2 && num(r0, "fold") == 1 && num(r1, "fold") == 3 &&
+              num(r0, "valid_images") == 38 && num(r1, "valid_images") == 37 && num(r0, "train_images") == 74,
+          "cv --folds 3 --folds-run 1,3: folds 1 and 3 run, 112 photos in folds of 38, 37, 37 (exit %d)%s", rc,
+          rc ? flat_tail(out, 600) : "");
+    double a = f2_of(r0, "valid"), b = f2_of(r1, "valid"), m = f2_of(cJSON_GetObjectItem(doc, "mean"), "valid");
+    double sd = f2_of(cJSON_GetObjectItem(doc, "std"), "valid");
+    double ta = f2_of(r0, "valid_tta"), tb = f2_of(r1, "valid_tta"), tm = f2_of(cJSON_GetObjectItem(doc, "mean"), "valid_tta");
+    check(fabs(m - (a + b) / 2) < 1e-9 && fabs(sd - fabs(a - b) / sqrt(2)) < 1e-9 && fabs(tm - (ta + tb) / 2) < 1e-9,
+          "mean %.4f and standard deviation %.4f of the folds' F2 (%.4f, %.4f); TTA mean %.4f", m, sd, a, b, tm);
+    rc = run("%s cv --data %s %s --tta 1 --lr 1e-3 --folds 3 --folds-run 3 --out-dir %s --json", bin, at("style"),
+             common, at("cvm"));
+    cJSON *alone = rc == 0 ? cJSON_Parse(out) : NULL;
+    const cJSON *r3 = cJSON_GetArrayItem(cJSON_GetObjectItem(alone, "runs"), 0);
+    check(rc == 0 && f2_of(r3, "valid") == b && f2_of(r3, "valid_tta") == tb && num(r3, "valid_images") == num(r1, "valid_images"),
+          "fold 3 run alone gives the same figures (%.4f)", f2_of(r3, "valid"));
+    check(access(at("cvm/fold3.stn"), F_OK) == 0 && access(at("cvm/fold1.stn"), F_OK) != 0,
+          "--out-dir: the fold's model saved as fold3.stn");
+    cJSON_Delete(doc);
+    cJSON_Delete(alone);
+    const char *bad[] = {"--folds 1", "--folds 3 --folds-run 4", "--folds 3 --out x.stn", "--folds 3 --valid-pct 0.1", ""};
+    for (int i = 0; i < 5; i++) {
+        rc = run("%s cv --data %s %s %s", bin, at("style"), common, bad[i]);
+        check(rc == 2 && strstr(out, "usage: stylenet cv"), "cv %s: usage error (exit %d)", bad[i][0] ? bad[i] : "without --folds", rc);
+    }
+}
+
 static const test_case cases[] = {
+    {"cv_cli", cv_cli},
     {"valid_pct_zero", valid_pct_zero},
     {"valid_data", valid_data},
     {"valid_data_errors", valid_data_errors},
