@@ -15,7 +15,7 @@ CFLAGS    += $(shell pkg-config --cflags libcjson libpng cairo libmicrohttpd lib
 ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),clang)
 CFLAGS    += -Wno-format-truncation
 endif
-LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lcairo -lmicrohttpd -lzip -lm -fopenmp $(SANITIZE)
+LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebp -lcairo -lmicrohttpd -lzip -lm -fopenmp $(SANITIZE)
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what stylenet needs on Debian 12 (run as root, or it uses sudo).
 #   build: gcc/clang (with clang's OpenMP, sanitizer and libFuzzer runtimes), oneDNN (GEMM), cJSON,
-#          libpng, libjpeg-turbo, cairo, libmicrohttpd, libzip (PyTorch zip checkpoints)
+#          libpng, libjpeg-turbo, libwebp (background photos for augmentation), cairo, libmicrohttpd, libzip (PyTorch zip checkpoints)
 #   tests: Debian's PyTorch 1.13 + torchvision + numpy (the oracle), python3-venv (for the
 #          official safetensors / tflite readers from PyPI, installed by `make test` into build/venv);
 #          the serve tests: headless Chromium driven by Selenium, and wrk for the load test
@@ -10,7 +10,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential clang libomp-dev libclang-rt-dev pkg-config make
-      libdnnl-dev libcjson-dev libpng-dev libjpeg-dev libcairo2-dev libmicrohttpd-dev libzip-dev
+      libdnnl-dev libcjson-dev libpng-dev libjpeg-dev libwebp-dev libcairo2-dev libmicrohttpd-dev libzip-dev
       fonts-dejavu-core)
 [ "${1:-}" = "--build-only" ] || pkgs+=(python3 python3-venv python3-numpy python3-torch python3-torchvision
                                      chromium chromium-driver python3-selenium wrk)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "classifier/classifier.h"
 #include "train/recipe.h"
@@ -74,6 +75,29 @@ typedef struct {
 int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, void (*usage)(FILE *));
 /* the option lines of train's --help */
 void cli_train_help(FILE *f);
+
+/* the augmentation flags of `train` and `data --grid` (aug_flags.c): their getopt_long entries,
+ * their --help text, and cli_aug_flag, which stores flag c's argument into o: 1 when it was
+ * one, 0 when not, -1 with an error naming the flag when its argument is out of range */
+enum { CLI_O_SHIFT = 0x1800, CLI_O_BG_P, CLI_O_BG_DIRS, CLI_O_BG_PHOTO_P, CLI_O_BG_MIN_SCALE, CLI_O_SHADOW_P,
+       CLI_O_ROT_FULL_P, CLI_O_RRC_P, CLI_O_RRC_MIN, CLI_O_PERSP_P, CLI_O_PERSP, CLI_O_COLOR_P, CLI_O_HUE,
+       CLI_O_SAT, CLI_O_CONTRAST, CLI_O_BLUR_P, CLI_O_BLUR_SIGMA, CLI_O_JPEG_P, CLI_O_JPEG_MIN_Q, CLI_O_ERASE_P,
+       CLI_O_ERASE_MAX, CLI_O_CUTMIX_P, CLI_O_RRC_RATIO };
+#define CLI_AUG_FLAGS                                                                                                  \
+    {"shift-aug", no_argument, 0, CLI_O_SHIFT}, {"bg-p", required_argument, 0, CLI_O_BG_P},                            \
+        {"backgrounds", required_argument, 0, CLI_O_BG_DIRS}, {"bg-photo-p", required_argument, 0, CLI_O_BG_PHOTO_P}, \
+        {"bg-min-scale", required_argument, 0, CLI_O_BG_MIN_SCALE}, {"shadow-p", required_argument, 0, CLI_O_SHADOW_P}, \
+        {"rotate-full-p", required_argument, 0, CLI_O_ROT_FULL_P}, {"rrc-p", required_argument, 0, CLI_O_RRC_P},      \
+        {"rrc-min-scale", required_argument, 0, CLI_O_RRC_MIN}, {"persp-p", required_argument, 0, CLI_O_PERSP_P},     \
+        {"persp", required_argument, 0, CLI_O_PERSP}, {"color-p", required_argument, 0, CLI_O_COLOR_P},               \
+        {"hue", required_argument, 0, CLI_O_HUE}, {"saturation", required_argument, 0, CLI_O_SAT},                    \
+        {"contrast", required_argument, 0, CLI_O_CONTRAST}, {"blur-p", required_argument, 0, CLI_O_BLUR_P},           \
+        {"blur-sigma", required_argument, 0, CLI_O_BLUR_SIGMA}, {"jpeg-p", required_argument, 0, CLI_O_JPEG_P},       \
+        {"jpeg-min-q", required_argument, 0, CLI_O_JPEG_MIN_Q}, {"erase-p", required_argument, 0, CLI_O_ERASE_P},     \
+        {"erase-max", required_argument, 0, CLI_O_ERASE_MAX}, {"cutmix-p", required_argument, 0, CLI_O_CUTMIX_P},    \
+        {"rrc-ratio", required_argument, 0, CLI_O_RRC_RATIO}
+extern const char CLI_AUG_HELP[];
+int cli_aug_flag(int c, const char *arg, aug_opts *o);
 
 typedef struct {
     char **v;

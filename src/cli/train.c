@@ -59,6 +59,7 @@ void cli_train_help(FILE *f) {
         "  --stop-after N       stop after N epochs as if killed (exit status 3; then --resume)\n"
         "  --seed S (42)  --threads N  --json  --quiet\n"
         "  --split-seed S       seed of the validation split (default: --seed), to vary training alone\n");
+    fputs(CLI_AUG_HELP, f);
     fputs(CLI_PHOTO_FORMATS, f);
 }
 
@@ -81,7 +82,7 @@ enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR
        O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
        O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_VDATA };
 static const struct option train_flags[] = {
-    CLI_DATA_FLAGS,
+    CLI_DATA_FLAGS, CLI_AUG_FLAGS,
     {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
     {"arch", required_argument, 0, O_ARCH}, {"ps", required_argument, 0, O_PS},
     {"recipe", required_argument, 0, O_RECIPE}, {"sizes", required_argument, 0, O_SIZES},
@@ -111,6 +112,9 @@ int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, 
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:h", train_flags, NULL)) != -1) {
         if (cli_data_flag(c, optarg, &a->dso)) continue;
+        int aug = cli_aug_flag(c, optarg, &ro->lo.aug);
+        if (aug < 0) return cli_usage_error(verb, usage);
+        if (aug) continue;
         switch (c) {
         case O_VPCT:
             a->vpct_given = true;
