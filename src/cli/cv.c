@@ -12,13 +12,16 @@
 #include "train/cv.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: stylenet cv --data DIR --folds K [--folds-run I,J,...] [--out-dir DIR] [train options]\n"
+    fprintf(f, "usage: stylenet cv --data DIR --folds K [--folds-run I,J,...] [--shifted] [--out-dir DIR]\n"
+               "                   [train options]\n"
                "Cross-validation: the photos are dealt into K stratified folds (seeded by --split-seed, else\n"
                "--seed); the recipe trains one model per fold with that fold as validation and the others as\n"
                "training, and the figures of each fold are printed with every metric's mean and standard\n"
-               "deviation, plain and with TTA (--json: one JSON document).\n"
+               "deviation, plain, with TTA and on the shifted stress version (--json: one JSON document).\n"
                "  --folds K            number of folds (2 or more)\n"
                "  --folds-run I,J,...  run only these folds (1-based); the summary is over them\n"
+               "  --shifted            also score each fold's model on the fold's shifted stress version\n"
+               "                       (as `eval --shifted`: new backgrounds, any angle, clutter, light)\n"
                "  --out-dir DIR        save each fold's model as DIR/fold<I>.stn (default: not saved)\n"
                "The train options (below) set the recipe; --valid-pct, --valid-data, --out, --run-dir,\n"
                "--resume and --stop-after do not apply.\n");
@@ -29,6 +32,7 @@ typedef struct {
     int folds;
     bool run[1024];   /* which folds to run (0-based) */
     const char *out_dir;
+    bool shifted;
 } cv_args;
 
 /* --folds-run "1,3": the folds to run; -1 with an error */
@@ -54,6 +58,10 @@ static int take_cv_flags(int *argc, char **argv, cv_args *c) {
     for (int i = 1; i < *argc; i++) {
         const char *a = argv[i], *v = NULL, *names[3] = {"--folds", "--folds-run", "--out-dir"};
         int which = -1;
+        if (!strcmp(a, "--shifted")) {
+            c->shifted = true;
+            continue;
+        }
         for (int k = 0; k < 3 && which < 0; k++) {
             size_t L = strlen(names[k]);
             if (!strcmp(a, names[k])) which = k, v = i + 1 < *argc ? argv[++i] : NULL;
@@ -123,15 +131,18 @@ static void print_json(const cv_fold *r, int n, const dataset *ds, const cv_args
         cJSON_AddNumberToObject(f, "seconds", r[i].res.seconds);
         recipe_add_result(f, "valid", "loss", &r[i].res.plain, multi, ds->group_names);
         if (o->tta > 0) recipe_add_result(f, "valid_tta", "loss", &r[i].res.tta, multi, ds->group_names);
+        if (c->shifted) recipe_add_result(f, "valid_shifted", "loss", &r[i].shifted, multi, ds->group_names);
         cJSON_AddItemToArray(runs, f);
     }
     cJSON_AddItemToObject(doc, "runs", runs);
     cJSON *mean = cJSON_AddObjectToObject(doc, "mean"), *sd = cJSON_AddObjectToObject(doc, "std");
-    for (int k = 0; k < (o->tta > 0 ? 2 : 1); k++) {
+    const char *keys[3] = {"valid", "valid_tta", "valid_shifted"};
+    for (int k = 0; k < 3; k++) {
+        if ((k == CV_TTA && o->tta <= 0) || (k == CV_SHIFTED && !c->shifted)) continue;
         eval_result m, s;
         cv_summary(r, n, (cv_kind)k, &m, &s);
-        recipe_add_result(mean, k ? "valid_tta" : "valid", "loss", &m, multi, ds->group_names);
-        recipe_add_result(sd, k ? "valid_tta" : "valid", "loss", &s, multi, ds->group_names);
+        recipe_add_result(mean, keys[k], "loss", &m, multi, ds->group_names);
+        recipe_add_result(sd, keys[k], "loss", &s, multi, ds->group_names);
     }
     char *text = cJSON_Print(doc);
     if (text) puts(text);
@@ -150,7 +161,7 @@ static int run_folds(dataset *ds, const int *fold_of, const cv_args *c, const re
         if (c->out_dir) snprintf(save, sizeof save, "%s/fold%d.stn", c->out_dir, f + 1);
         if (!o->lo.quiet) printf("\nfold %d of %d (%d of %d run)\n", f + 1, c->folds, *n + 1, total);
         prog->table_header = false;
-        cv_opts co = {.save = c->out_dir ? save : NULL};
+        cv_opts co = {.save = c->out_dir ? save : NULL, .shifted = c->shifted};
         if (cv_run_fold(ds, fold_of, f, o, &co, &r[*n]) < 0) return -1;
         ++*n;
     }
@@ -192,6 +203,7 @@ int cmd_cv(int argc, char **argv) {
     else {
         print_table(r, n, CV_PLAIN, ds, "validation folds:");
         if (a.ro.tta > 0) print_table(r, n, CV_TTA, ds, "with TTA:");
+        if (c.shifted) print_table(r, n, CV_SHIFTED, ds, "shifted (stress version of the folds):");
     }
     free(r);
     free(fold_of);

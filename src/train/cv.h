@@ -8,8 +8,10 @@
  * - cv_run_fold builds a new model (recipe_model) and runs the recipe (recipe_run) with fold f as
  *   the validation share and the other folds as training: r.res holds the recipe's plain and TTA
  *   figures on the fold.  co->save (may be NULL) receives the trained model (classifier_save).
- *   The recipe's run_dir is not used (no checkpoints, no history file).
- * - cv_summary: for one kind of figure (plain, TTA) of n folds, the mean and the sample
+ *   With co->shifted the model is also scored (plain, at its size) on the shifted stress version
+ *   of the fold (evaluate_shifted, data/shift.h) into r.shifted.  The recipe's run_dir is not
+ *   used (no checkpoints, no history file).
+ * - cv_summary: for one kind of figure (plain, TTA, shifted) of n folds, the mean and the sample
  *   standard deviation (n - 1 in the denominator; 0 for one fold) of each metric of
  *   eval_result: loss, accuracy or F-beta, the best threshold and its F-beta, each label group's
  *   accuracy, all-right.
@@ -20,16 +22,18 @@
 #include <stdbool.h>
 #include "train/recipe.h"
 
-typedef enum { CV_PLAIN, CV_TTA } cv_kind;
+typedef enum { CV_PLAIN, CV_TTA, CV_SHIFTED } cv_kind;
 
 typedef struct {
     const char *save;        /* where the fold's model goes; NULL: not saved */
+    bool shifted;            /* also score the shifted stress version of the fold */
 } cv_opts;
 
 typedef struct {
     int fold;                /* 0-based */
     int n_train, n_valid;
     recipe_result res;       /* plain and TTA figures, the recipe's learning rate and seconds */
+    eval_result shifted;     /* with cv_opts.shifted */
 } cv_fold;
 
 int cv_run_fold(dataset *ds, const int *fold_of, int fold, const recipe_opts *o, const cv_opts *co, cv_fold *r);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "data/shift.h"
 
 /* a model's labelling as a data-set scheme (see evaluate.h), with its storage */
 typedef struct {
@@ -152,4 +153,19 @@ int evaluate_run(ensemble *e, dataset *ds, const ds_split *sp, const learner_opt
         return -1;
     }
     return 0;
+}
+
+int evaluate_shifted(ensemble *e, const dataset *ds, const ds_split *sp, const learner_opts *opts, int tta,
+                     evaluation *ev) {
+    memset(ev, 0, sizeof *ev);
+    dataset *sds = shift_dataset(ds, sp->valid, sp->n_valid, SHIFT_SEED);
+    ds_split all;
+    if (!sds || ds_split_all(sds, true, &all) < 0) {
+        ds_free(sds);
+        return -1;
+    }
+    int r = evaluate_run(e, sds, &all, opts, tta, ev);
+    ds_split_free(&all);
+    ds_free(sds);
+    return r;
 }

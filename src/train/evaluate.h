@@ -41,6 +41,10 @@ typedef struct {
     metrics_group groups[MODEL_MAX_GROUPS];
 } evaluation;
 
+/* the same scoring on the shifted stress version of sp's validation images (data/shift.h, seed
+ * SHIFT_SEED; built once here): a proxy for photos taken in the wild */
+int evaluate_shifted(ensemble *e, const dataset *ds, const ds_split *sp, const learner_opts *opts, int tta,
+                     evaluation *ev);
 dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, uint64_t seed, ds_split *sp);
 int evaluate_run(ensemble *e, dataset *ds, const ds_split *sp, const learner_opts *opts, int tta, evaluation *ev);
 void evaluate_free(evaluation *ev);

@@ -12,7 +12,10 @@
  *     --names given relative to the working directory; an unknown brand names the file;
  *   - `cv --folds 3 --folds-run 1,3 --json`: two folds run, the mean and standard deviation are
  *     those of the folds' figures, a fold run alone gives the same figures, --out-dir saves the
- *     fold's model; bad --folds, --folds-run and train-only flags are usage errors. */
+ *     fold's model; bad --folds, --folds-run and train-only flags are usage errors; with
+ *     --shifted each fold's shifted figures and their mean;
+ *   - `eval --shifted`: the stress version of the photos scored next to the plain ones, the same
+ *     numbers twice, other numbers than the plain photos'. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
@@ -223,14 +226,17 @@ static void cv_cli(void) {
     double ta = f2_of(r0, "valid_tta"), tb = f2_of(r1, "valid_tta"), tm = f2_of(cJSON_GetObjectItem(doc, "mean"), "valid_tta");
     check(fabs(m - (a + b) / 2) < 1e-9 && fabs(sd - fabs(a - b) / sqrt(2)) < 1e-9 && fabs(tm - (ta + tb) / 2) < 1e-9,
           "mean %.4f and standard deviation %.4f of the folds' F2 (%.4f, %.4f); TTA mean %.4f", m, sd, a, b, tm);
-    rc = run("%s cv --data %s %s --tta 1 --lr 1e-3 --folds 3 --folds-run 3 --out-dir %s --json", bin, at("style"),
-             common, at("cvm"));
+    rc = run("%s cv --data %s %s --tta 1 --lr 1e-3 --folds 3 --folds-run 3 --out-dir %s --shifted --json", bin,
+             at("style"), common, at("cvm"));
     cJSON *alone = rc == 0 ? cJSON_Parse(out) : NULL;
     const cJSON *r3 = cJSON_GetArrayItem(cJSON_GetObjectItem(alone, "runs"), 0);
     check(rc == 0 && f2_of(r3, "valid") == b && f2_of(r3, "valid_tta") == tb && num(r3, "valid_images") == num(r1, "valid_images"),
           "fold 3 run alone gives the same figures (%.4f)", f2_of(r3, "valid"));
     check(access(at("cvm/fold3.stn"), F_OK) == 0 && access(at("cvm/fold1.stn"), F_OK) != 0,
           "--out-dir: the fold's model saved as fold3.stn");
+    double sf = f2_of(r3, "valid_shifted"), sm = f2_of(cJSON_GetObjectItem(alone, "mean"), "valid_shifted");
+    check(sf >= 0 && sf <= 1 && sm == sf && !cJSON_GetObjectItem(r0, "valid_shifted"),
+          "--shifted: the fold's shifted F2 %.4f and its mean; none without the flag", sf);
     cJSON_Delete(doc);
     cJSON_Delete(alone);
     const char *bad[] = {"--folds 1", "--folds 3 --folds-run 4", "--folds 3 --out x.stn", "--folds 3 --valid-pct 0.1", ""};
@@ -240,7 +246,28 @@ static void cv_cli(void) {
     }
 }
 
+/* eval --shifted: next to the plain figures, deterministic, different */
+static void eval_shifted(void) {
+    if (!setup() || model_vd() < 0) return;
+    int rc = run("%s eval --model %s --data %s --shifted --json", bin, at("vd.stn"), at("plain"));
+    cJSON *a = rc == 0 ? cJSON_Parse(out) : NULL;
+    rc = run("%s eval --model %s --data %s --shifted --json", bin, at("vd.stn"), at("plain"));
+    cJSON *b = rc == 0 ? cJSON_Parse(out) : NULL;
+    const cJSON *sa = cJSON_GetObjectItem(a, "shifted"), *sb = cJSON_GetObjectItem(b, "shifted");
+    check(sa && sb && num(sa, "loss") == num(sb, "loss") && num(sa, "fbeta") == num(sb, "fbeta") &&
+              num(sa, "brand") == num(sb, "brand"),
+          "eval --shifted: the same figures twice (loss %.4f)", num(sa, "loss"));
+    check(sa && num(sa, "loss") != num(a, "loss"), "the stress version scores otherwise than the plain photos "
+          "(loss %.4f vs %.4f)", num(sa, "loss"), num(a, "loss"));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    rc = run("%s eval --model %s --data %s --shifted", bin, at("vd.stn"), at("plain"));
+    check(rc == 0 && strstr(out, "shifted (stress version) on ") && strstr(out, ": 13 images"),
+          "eval --shifted text: a line for the stress version: %.300s", out);
+}
+
 static const test_case cases[] = {
+    {"eval_shifted", eval_shifted},
     {"cv_cli", cv_cli},
     {"valid_pct_zero", valid_pct_zero},
     {"valid_data", valid_data},
