@@ -131,7 +131,7 @@ static void print_json(const cv_fold *r, int n, const dataset *ds, const cv_args
         cJSON_AddNumberToObject(f, "seconds", r[i].res.seconds);
         recipe_add_result(f, "valid", "loss", &r[i].res.plain, multi, ds->group_names);
         if (o->tta > 0) recipe_add_result(f, "valid_tta", "loss", &r[i].res.tta, multi, ds->group_names);
-        if (c->shifted) recipe_add_result(f, "valid_shifted", "loss", &r[i].shifted, multi, ds->group_names);
+        if (c->shifted) recipe_add_result(f, "valid_shifted", "loss", &r[i].res.shifted, multi, ds->group_names);
         cJSON_AddItemToArray(runs, f);
     }
     cJSON_AddItemToObject(doc, "runs", runs);
@@ -169,6 +169,11 @@ static int run_folds(dataset *ds, const int *fold_of, const cv_args *c, const re
 }
 
 int cmd_cv(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
     cv_args c = {0};
     int st = take_cv_flags(&argc, argv, &c);
     if (st) return st;

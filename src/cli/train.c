@@ -44,6 +44,8 @@ void cli_train_help(FILE *f) {
         "  --batch B            batch size (32); --no-aug: no augmentation\n"
         "  --max-zoom Z         augmentation zoom uniform in [1, Z] (1.1)\n"
         "  --tta N              augmented views added at evaluation (4)\n"
+        "  --shifted            also score the shifted stress version of the validation photos (as\n"
+        "                       `eval --shifted`)\n"
         "  --test-size S        side the trained model is scored at and saved for (default: the final\n"
         "                       training size)\n"
         "  --thresh T           multi-label threshold for F2 (0.2)\n"
@@ -80,7 +82,7 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
 enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
        O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
        O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
-       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_VDATA };
+       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_VDATA, O_SHIFTED };
 static const struct option train_flags[] = {
     CLI_DATA_FLAGS, CLI_AUG_FLAGS,
     {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
@@ -102,7 +104,7 @@ static const struct option train_flags[] = {
     {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
     {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
     {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
-    {"valid-data", required_argument, 0, O_VDATA}, {0, 0, 0, 0}};
+    {"valid-data", required_argument, 0, O_VDATA}, {"shifted", no_argument, 0, O_SHIFTED}, {0, 0, 0, 0}};
 
 int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, void (*usage)(FILE *)) {
     recipe_opts *ro = &a->ro;
@@ -120,6 +122,7 @@ int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, 
             a->vpct_given = true;
             NUM("--valid-pct", 0, 0.99, &a->vpct);
         case O_VDATA: ro->valid_data = optarg; break;
+        case O_SHIFTED: ro->shifted = true; break;
         case O_PRE: ro->pretrained = optarg; break;
         case O_ARCH: ro->arch = optarg; break;
         case O_PS: NUM("--ps", 0, 0.99, &ro->ps);
@@ -207,9 +210,10 @@ static void print_results(const cli_train_args *a, const dataset *ds, const clas
     const recipe_opts *ro = &a->ro;
     bool multi = ds->kind == DS_MULTI;
     if (r->plain.n == 0) printf("no validation: every one of the %d photos trained\n", ds->n_items);
-    for (int k = 0; r->plain.n > 0 && k < (ro->tta > 0 ? 2 : 1); k++) {
-        const eval_result *e = k ? &r->tta : &r->plain;
-        printf("%-18s", k ? "valid with TTA:" : "valid:");
+    for (int k = 0; r->plain.n > 0 && k < 3; k++) {
+        if ((k == 1 && ro->tta <= 0) || (k == 2 && !ro->shifted)) continue;
+        const eval_result *e = k == 2 ? &r->shifted : k ? &r->tta : &r->plain;
+        printf("%-18s", k == 2 ? "valid shifted:" : k ? "valid with TTA:" : "valid:");
         if (multi) printf(" F2@%.2f %.4f (best %.4f at %.2f)", ro->lo.thresh, e->fbeta, e->best_fbeta, e->best_thresh);
         else printf(" accuracy %.4f", e->accuracy);
         for (int g = 0; g < m->n_groups; g++) printf("  %s %.4f", m->group_names[g], e->group_acc[g]);

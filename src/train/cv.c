@@ -3,7 +3,6 @@
 #include <math.h>
 #include <string.h>
 #include "core/error.h"
-#include "train/evaluate.h"
 
 int cv_run_fold(dataset *ds, const int *fold_of, int fold, const recipe_opts *o, const cv_opts *co, cv_fold *r) {
     memset(r, 0, sizeof *r);
@@ -13,24 +12,19 @@ int cv_run_fold(dataset *ds, const int *fold_of, int fold, const recipe_opts *o,
     r->n_train = sp.n_train;
     r->n_valid = sp.n_valid;
     recipe_opts fo = *o;
+    fo.shifted = co && co->shifted;
     fo.lo.run_dir = NULL;
     fo.lo.stop_after = 0;
     classifier *m = recipe_model(ds, &fo, fo.sizes[0]);
     int rc = m ? recipe_run(m, ds, &sp, &fo, &r->res) : -1;
     if (rc == 0 && co && co->save) rc = classifier_save(m, co->save);
-    if (rc == 0 && co && co->shifted) { /* the trained model alone, as eval scores it */
-        ensemble one = {.n = 1, .members = {m}, .paths = {"the fold's model"}};
-        evaluation ev;
-        if ((rc = evaluate_shifted(&one, ds, &sp, &fo.lo, 0, &ev)) == 0) r->shifted = ev.mean;
-        evaluate_free(&ev);
-    }
     classifier_free(m);
     ds_split_free(&sp);
     return rc < 0 ? sn_error_prefix("fold %d", fold + 1) : 0;
 }
 
 const eval_result *cv_figures(const cv_fold *f, cv_kind kind) {
-    return kind == CV_TTA ? &f->res.tta : kind == CV_SHIFTED ? &f->shifted : &f->res.plain;
+    return kind == CV_TTA ? &f->res.tta : kind == CV_SHIFTED ? &f->res.shifted : &f->res.plain;
 }
 
 /* the metrics of an eval_result that are averaged, as pointers; their count */

@@ -9,7 +9,7 @@
  *   the validation share and the other folds as training: r.res holds the recipe's plain and TTA
  *   figures on the fold.  co->save (may be NULL) receives the trained model (classifier_save).
  *   With co->shifted the model is also scored (plain, at its size) on the shifted stress version
- *   of the fold (evaluate_shifted, data/shift.h) into r.shifted.  The recipe's run_dir is not
+ *   of the fold (recipe_opts.shifted) into r.res.shifted.  The recipe's run_dir is not
  *   used (no checkpoints, no history file).
  * - cv_summary: for one kind of figure (plain, TTA, shifted) of n folds, the mean and the sample
  *   standard deviation (n - 1 in the denominator; 0 for one fold) of each metric of
@@ -32,8 +32,7 @@ typedef struct {
 typedef struct {
     int fold;                /* 0-based */
     int n_train, n_valid;
-    recipe_result res;       /* plain and TTA figures, the recipe's learning rate and seconds */
-    eval_result shifted;     /* with cv_opts.shifted */
+    recipe_result res;       /* plain, TTA and shifted figures, the recipe's learning rate and seconds */
 } cv_fold;
 
 int cv_run_fold(dataset *ds, const int *fold_of, int fold, const recipe_opts *o, const cv_opts *co, cv_fold *r);

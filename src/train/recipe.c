@@ -10,6 +10,7 @@
 #include "io/state.h"
 #include "io/tflite_net.h"
 #include "models/zoo.h"
+#include "train/evaluate.h"
 
 recipe_opts recipe_defaults(void) {
     recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
@@ -163,6 +164,16 @@ double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfr
     return learner_lr_find_info(l, size, start, end, n, png, info);
 }
 
+/* the trained model alone on the shifted stress version of the validation photos, as eval scores it */
+static int score_shifted(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, eval_result *r) {
+    ensemble one = {.n = 1, .members = {m}, .paths = {"the trained model"}};
+    evaluation ev;
+    int rc = evaluate_shifted(&one, ds, split, &o->lo, 0, &ev);
+    if (rc == 0) *r = ev.mean;
+    evaluate_free(&ev);
+    return rc;
+}
+
 /* the model remembers how it was made: the recipe, the data, the results and the epochs (m->history) */
 static int record_history(const learner *l, classifier *m, const dataset *ds, const ds_split *split,
                           const recipe_opts *o, double lr, int train_size, int test_size, const recipe_result *res) {
@@ -190,6 +201,8 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     if (split->n_valid > 0) recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, ds->group_names);
     if (split->n_valid > 0 && o->tta > 0)
         recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, ds->group_names);
+    if (split->n_valid > 0 && o->shifted)
+        recipe_add_result(h, "valid_shifted", "valid_loss", &res->shifted, ds->kind == DS_MULTI, ds->group_names);
     char *hist = learner_history_json(l);
     if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
     free(hist);
@@ -275,6 +288,7 @@ int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_o
     const bool scored = split->n_valid > 0;
     if (scored && learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
     if (scored && o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
+    if (scored && o->shifted && score_shifted(m, ds, split, o, &res->shifted) < 0) goto done;
     res->seconds = learner_seconds(l);
     if (record_history(l, m, ds, split, o, lr, s1, st, res) < 0) goto done;
     rc = 0;

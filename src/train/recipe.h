@@ -45,6 +45,7 @@ typedef struct {
                                 predict, serve); 0 = the final training size */
     int64_t split_seed;      /* seed of the validation split; -1: the training seed lo.seed */
     const char *valid_data;  /* a folder scored instead of a split (every photo of the data trains); NULL: none */
+    bool shifted;            /* also score the shifted stress version of the validation photos (data/shift.h) */
     learner_opts lo;
 } recipe_opts;
 
@@ -65,12 +66,14 @@ double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfr
 
 typedef struct {
     eval_result plain, tta;
+    eval_result shifted;     /* with o->shifted: the stress version of the validation photos, plain */
     double lr;               /* the head learning rate used */
     double seconds;          /* wall time of the whole recipe */
 } recipe_result;
 
-/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r (without
- * validation images r's metrics stay 0, r.plain.n 0, and the history has no results).  Returns 0,
+/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r: plain, TTA,
+ * and with o->shifted the stress version's figures (without validation images r's metrics stay
+ * 0, r.plain.n 0, and the history has no results).  Returns 0,
  * 1 when stopped by lo.stop_after (the checkpoint holds the run), -1 on error */
 int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
 /* adds object `key` to o: the loss under loss_key, F-beta and its best threshold (multi-label) or

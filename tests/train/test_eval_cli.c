@@ -15,7 +15,7 @@
  *     fold's model; bad --folds, --folds-run and train-only flags are usage errors; with
  *     --shifted each fold's shifted figures and their mean;
  *   - `eval --shifted`: the stress version of the photos scored next to the plain ones, the same
- *     numbers twice, other numbers than the plain photos'. */
+ *     numbers twice, other numbers than the plain photos', the figure `train --shifted` printed. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
@@ -96,16 +96,18 @@ static bool setup(void) {
     return true;
 }
 
-/* the model trained on dir/style scored on dir/plain (--valid-data): dir/vd.stn; its printed F2
- * (-1 on failure) */
+/* the model trained on dir/style scored on dir/plain (--valid-data, --shifted): dir/vd.stn; its
+ * printed F2 (-1 on failure), and the shifted one in vd_shifted_f2 */
+static double vd_shifted_f2 = -1;
 static double model_vd(void) {
     static double f2 = -2;
     if (f2 != -2) return f2;
-    int rc = run("%s train --data %s %s --lr 1e-3 --valid-data %s --out %s", bin, at("style"), common, at("plain"),
-                 at("vd.stn"));
-    const char *v = strstr(out, "valid:");
-    const char *f = v ? strstr(v, "F2@0.20 ") : NULL;
+    int rc = run("%s train --data %s %s --lr 1e-3 --valid-data %s --shifted --out %s", bin, at("style"), common,
+                 at("plain"), at("vd.stn"));
+    const char *v = strstr(out, "valid:"), *vs = strstr(out, "valid shifted:");
+    const char *f = v ? strstr(v, "F2@0.20 ") : NULL, *fs = vs ? strstr(vs, "F2@0.20 ") : NULL;
     f2 = rc == 0 && f ? atof(f + 8) : -1;
+    vd_shifted_f2 = rc == 0 && fs ? atof(fs + 8) : -1;
     check(rc == 0 && strstr(out, "(112 train, 13 valid)"), "train --valid-data: 112 photos train, the folder's 13 "
           "are scored (exit %d)%s", rc, rc ? flat_tail(out, 800) : "");
     return f2;
@@ -259,6 +261,8 @@ static void eval_shifted(void) {
           "eval --shifted: the same figures twice (loss %.4f)", num(sa, "loss"));
     check(sa && num(sa, "loss") != num(a, "loss"), "the stress version scores otherwise than the plain photos "
           "(loss %.4f vs %.4f)", num(sa, "loss"), num(a, "loss"));
+    check(vd_shifted_f2 >= 0 && fabs(num(sa, "fbeta") - vd_shifted_f2) <= 5.1e-5,
+          "train --shifted printed the same shifted F2 (%.4f vs %.4f)", vd_shifted_f2, num(sa, "fbeta"));
     cJSON_Delete(a);
     cJSON_Delete(b);
     rc = run("%s eval --model %s --data %s --shifted", bin, at("vd.stn"), at("plain"));
