@@ -97,13 +97,13 @@ static void warp_in(const image *src, const float *alpha, const double m[6], int
 /* directional light, colour temperature and gamma over the frame */
 static void light(const draws *d, int S, uint8_t *px) {
     const double th = 2 * M_PI * U(d, 20), nx = cos(th), ny = sin(th), t = 2 * U(d, 21) - 1;
-    const double gamma = 0.7 + 0.7 * U(d, 22), gain[3] = {1 + 0.15 * t, 1, 1 - 0.15 * t};
+    const double gamma = 0.8 + 0.45 * U(d, 22), gain[3] = {1 + 0.1 * t, 1, 1 - 0.1 * t};
     uint8_t lut[256];
     for (int v = 0; v < 256; v++) lut[v] = (uint8_t)(255 * pow(v / 255.0, gamma) + 0.5);
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
             const double u = ((x + 0.5) / S - 0.5) * nx + ((y + 0.5) / S - 0.5) * ny; /* -0.71 .. 0.71 */
-            const double f = 0.9 + 0.35 * u / 0.7071;                                  /* 0.55 .. 1.25 */
+            const double f = 0.95 + 0.25 * u / 0.7071;                                 /* 0.7 .. 1.2 */
             uint8_t *p = px + ((size_t)y * S + x) * 3;
             for (int c = 0; c < 3; c++) {
                 double v = lut[p[c]] * f * gain[c];
@@ -158,19 +158,20 @@ int shift_render(const dataset *ds, const int *idx, int n, float *const *alpha, 
     out->w = out->h = S;
     if (!(out->rgb = malloc((size_t)S * S * 3))) return sn_error("out of memory");
     int r = background(&d, S, out->rgb);
-    const int n_clutter = n > 1 && U(&d, 6) < 0.5f ? 1 + (U(&d, 7) < 0.5f) : 0;
+    const int n_clutter = n > 1 && U(&d, 6) < 0.3f ? 1 + (U(&d, 7) < 0.3f) : 0;
     for (int c = 0; r == 0 && c < n_clutter; c++) { /* centred near an edge: partly in frame */
         int j = (k + 1 + (int)(U(&d, 8 + 4 * c) * (n - 1))) % n;
         const double along = U(&d, 9 + 4 * c), side = U(&d, 10 + 4 * c), e = 0.05;
         double cx = side < 0.5 ? along : side < 0.75 ? e : 1 - e, cy = side < 0.5 ? (side < 0.25 ? e : 1 - e) : along;
-        r = layer(ds, idx, alpha, j, cx, cy, 0.35 + 0.25 * U(&d, 11 + 4 * c), 2 * M_PI * U(&d, 16 + c), NULL, out);
+        r = layer(ds, idx, alpha, j, cx, cy, 0.25 + 0.2 * U(&d, 11 + 4 * c), 2 * M_PI * U(&d, 16 + c), NULL, out);
     }
-    const bool close = U(&d, 18) < 0.25f;
-    const double scale = close ? 1.15 + 0.3 * U(&d, 19) : 0.5 + 0.4 * U(&d, 19), room = close ? 0.2 : (1 - scale) / 2;
+    const bool close = U(&d, 18) < 0.2f;
+    const double scale = close ? 1.1 + 0.3 * U(&d, 19) : 0.6 + 0.35 * U(&d, 19), room = close ? 0.2 : (1 - scale) / 2;
     const double cx = 0.5 + room * (2 * U(&d, 23) - 1), cy = 0.5 + room * (2 * U(&d, 24) - 1);
     const matte_shadow sh = {.dx = S / 40.0f, .dy = S / 30.0f, .blur = 1 + S / 60, .opacity = 0.4f};
-    if (r == 0) r = layer(ds, idx, alpha, k, cx, cy, scale, 2 * M_PI * U(&d, 25), &sh, out);
-    if (r == 0) light(&d, S, out->rgb);
+    const double th = U(&d, 26) < 0.3f ? 2 * M_PI * U(&d, 25) : (2 * U(&d, 25) - 1) * 20 * M_PI / 180;
+    if (r == 0) r = layer(ds, idx, alpha, k, cx, cy, scale, th, &sh, out);
+    if (r == 0 && U(&d, 27) < 0.5f) light(&d, S, out->rgb);
     if (r < 0) image_free(out);
     return r;
 }

@@ -11,13 +11,14 @@
  *   2. a new background: a procedural texture (data/background.h) of SHIFT_SEED's own keys, not
  *      the training pool's, blurred as if out of focus, or a two-tone scene (two textures split
  *      by a line at any angle: a surface and a wall);
- *   3. clutter with probability 1/2: the products of one or two other photos of idx, at 35-60%
- *      of the frame, at any angle, centred near an edge (partly in frame), behind the product;
- *   4. the product at any angle (uniform over the circle), at 50-90% of the frame, or with
- *      probability 1/4 a close-up at 115-145% (cropped by the frame), at a random position,
- *      with a soft drop shadow;
- *   5. light: a directional gradient across the frame (x0.55 to x1.25), a colour temperature
- *      cast (red and blue gains 1 +- 0.15) and a gamma in [0.7, 1.4].
+ *   3. clutter with probability 0.3: the product of another photo of idx (two with probability
+ *      0.3 of that), at 25-45% of the frame, at any angle, centred near an edge (partly in
+ *      frame), behind the product;
+ *   4. the product at 60-95% of the frame, or with probability 0.2 a close-up at 110-140%
+ *      (cropped by the frame), at a random position, with a soft drop shadow; turned by any
+ *      angle with probability 0.3, else by up to 20 degrees either way;
+ *   5. light with probability 0.5: a directional gradient across the frame (x0.7 to x1.2), a
+ *      colour temperature cast (red and blue gains 1 +- 0.1) and a gamma in [0.8, 1.25].
  *   Training's augmentation draws none of these in this form (its backgrounds come from the
  *   training seed's pool and photo folders, its lighting is uniform, CutMix pastes rectangles
  *   and mixes the labels).  NULL + sn_error when out of memory or a photo cannot be read (the
