@@ -114,14 +114,22 @@ static int split_seeded(const dataset *ds, uint64_t seed, float valid_pct, bool 
     return done < 0 ? -1 : 0;
 }
 
-int ds_make_split(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, ds_split *out) {
+/* an empty split with room for the n items on either side */
+static int split_alloc(int n, ds_split *out) {
     memset(out, 0, sizeof *out);
-    int n = ds->n_items;
     out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
     out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (out->train && out->valid) return 0;
+    ds_split_free(out);
+    return sn_error("out of memory");
+}
+
+int ds_make_split(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, ds_split *out) {
+    int n = ds->n_items;
+    if (split_alloc(n, out) < 0) return -1;
     char *is_valid = calloc((size_t)(n ? n : 1), 1);
     int r = 0;
-    if (!out->train || !out->valid || !is_valid) r = sn_error("out of memory");
+    if (!is_valid) r = sn_error("out of memory");
     else if (ds->fixed_split)
         for (int i = 0; i < n; i++) is_valid[i] = ds->items[i].valid == 1;
     else r = split_seeded(ds, seed, valid_pct, stratify, is_valid, &out->stratified);
@@ -145,14 +153,8 @@ void ds_split_free(ds_split *s) {
 }
 
 int ds_split_all(const dataset *ds, bool valid, ds_split *out) {
-    memset(out, 0, sizeof *out);
     const int n = ds->n_items;
-    out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!out->train || !out->valid) {
-        ds_split_free(out);
-        return sn_error("out of memory");
-    }
+    if (split_alloc(n, out) < 0) return -1;
     for (int i = 0; i < n; i++) (valid ? out->valid : out->train)[i] = i;
     *(valid ? &out->n_valid : &out->n_train) = n;
     return 0;
@@ -213,14 +215,8 @@ int ds_make_folds(const dataset *ds, uint64_t seed, int k, int *fold_of) {
 }
 
 int ds_fold_split(const dataset *ds, const int *fold_of, int fold, ds_split *out) {
-    memset(out, 0, sizeof *out);
     const int n = ds->n_items;
-    out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!out->train || !out->valid) {
-        ds_split_free(out);
-        return sn_error("out of memory");
-    }
+    if (split_alloc(n, out) < 0) return -1;
     for (int i = 0; i < n; i++) {
         if (fold_of[i] == fold) out->valid[out->n_valid++] = i;
         else out->train[out->n_train++] = i;
