@@ -111,7 +111,8 @@ static void add_result(cJSON *o, const dataset *ds, const classifier *m, float t
 /* the text form: a line per member of an ensemble, the result, then each group's table */
 static void print_text(const ensemble *e, const dataset *ds, const evaluation *ev, const evaluation *sh, int tta) {
     const classifier *m = e->members[0];
-    for (int i = 0; e->n > 1 && i < e->n; i++) print_result(e->paths[i], ds, m, ev->n_images, tta, ev->thresh, &ev->member[i]);
+    for (int i = 0; e->n > 1 && i < e->n; i++)
+        print_result(e->paths[i], ds, m, ev->n_images, tta, ev->thresh, &ev->member[i]);
     char name[64];
     snprintf(name, sizeof name, "ensemble of %d models", e->n);
     print_result(e->n > 1 ? name : e->paths[0], ds, m, ev->n_images, tta, ev->thresh, &ev->mean);

@@ -94,7 +94,8 @@ static int open_layout(ds_builder *b, const ds_options *o) {
     if (pattern) {
         bool oom;
         char *names = names_file(o, preset, &oom);
-        r = oom ? sn_error("out of memory") : ds_open_pattern(b, pattern, names, task, preset ? "style preset: " : NULL);
+        const char *desc = preset ? "style preset: " : NULL;
+        r = oom ? sn_error("out of memory") : ds_open_pattern(b, pattern, names, task, desc);
         free(names);
         return r;
     }

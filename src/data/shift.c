@@ -55,7 +55,8 @@ static int background(const draws *d, int S, uint8_t *px) {
     const double th = 2 * M_PI * U(d, 4), nx = cos(th), ny = sin(th), off = (U(d, 5) - 0.5) * 0.6 * S;
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++)
-            if ((x - S / 2.0) * nx + (y - S / 2.0) * ny > off) memcpy(px + ((size_t)y * S + x) * 3, wall + ((size_t)y * S + x) * 3, 3);
+            if ((x - S / 2.0) * nx + (y - S / 2.0) * ny > off)
+                memcpy(px + ((size_t)y * S + x) * 3, wall + ((size_t)y * S + x) * 3, 3);
     free(wall);
     return 0;
 }
@@ -75,7 +76,8 @@ static void warp_in(const image *src, const float *alpha, const double m[6], int
     const int w = src->w, h = src->h;
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
-            const double sx = m[0] + m[1] * (x + 0.5) + m[2] * (y + 0.5) - 0.5, sy = m[3] + m[4] * (x + 0.5) + m[5] * (y + 0.5) - 0.5;
+            const double sx = m[0] + m[1] * (x + 0.5) + m[2] * (y + 0.5) - 0.5;
+            const double sy = m[3] + m[4] * (x + 0.5) + m[5] * (y + 0.5) - 0.5;
             const size_t o = (size_t)y * S + x;
             const int x0 = (int)floor(sx), y0 = (int)floor(sy);
             const float fx = (float)(sx - x0), fy = (float)(sy - y0);

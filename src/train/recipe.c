@@ -198,7 +198,8 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);
-    if (split->n_valid > 0) recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, ds->group_names);
+    if (split->n_valid > 0)
+        recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, ds->group_names);
     if (split->n_valid > 0 && o->tta > 0)
         recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, ds->group_names);
     if (split->n_valid > 0 && o->shifted)

@@ -68,7 +68,8 @@ static void differs_keeps_labels(void) {
         double diff = 0; /* against the plain image's central square */
         const int ox = (p->w - side) / 2, oy = (p->h - side) / 2;
         for (int y = 0; q->w == side && y < side; y++)
-            for (int x = 0; x < side * 3; x++) diff += abs(q->rgb[((size_t)y * side) * 3 + x] - p->rgb[((size_t)(y + oy) * p->w + ox) * 3 + x]);
+            for (int x = 0; x < side * 3; x++)
+                diff += abs(q->rgb[(size_t)y * side * 3 + x] - p->rgb[((size_t)(y + oy) * p->w + ox) * 3 + x]);
         differ += diff / (side * side * 3.0) > 10;
         labels += !memcmp(ds_hot(s, k), ds_hot(style, idx[k]), (size_t)style->n_classes) &&
                   !strcmp(s->items[k].path, style->items[idx[k]].path);

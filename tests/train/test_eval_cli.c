@@ -221,14 +221,16 @@ static void cv_cli(void) {
           rc ? flat_tail(out, 600) : "");
     double a = f2_of(r0, "valid"), b = f2_of(r1, "valid"), m = f2_of(cJSON_GetObjectItem(doc, "mean"), "valid");
     double sd = f2_of(cJSON_GetObjectItem(doc, "std"), "valid");
-    double ta = f2_of(r0, "valid_tta"), tb = f2_of(r1, "valid_tta"), tm = f2_of(cJSON_GetObjectItem(doc, "mean"), "valid_tta");
+    double ta = f2_of(r0, "valid_tta"), tb = f2_of(r1, "valid_tta");
+    double tm = f2_of(cJSON_GetObjectItem(doc, "mean"), "valid_tta");
     check(fabs(m - (a + b) / 2) < 1e-9 && fabs(sd - fabs(a - b) / sqrt(2)) < 1e-9 && fabs(tm - (ta + tb) / 2) < 1e-9,
           "mean %.4f and standard deviation %.4f of the folds' F2 (%.4f, %.4f); TTA mean %.4f", m, sd, a, b, tm);
     rc = run("%s cv --data %s %s --tta 1 --lr 1e-3 --folds 3 --folds-run 3 --out-dir %s --shifted --json", bin,
              at("style"), common, at("cvm"));
     cJSON *alone = rc == 0 ? cJSON_Parse(out) : NULL;
     const cJSON *r3 = cJSON_GetArrayItem(cJSON_GetObjectItem(alone, "runs"), 0);
-    check(rc == 0 && f2_of(r3, "valid") == b && f2_of(r3, "valid_tta") == tb && num(r3, "valid_images") == num(r1, "valid_images"),
+    check(rc == 0 && f2_of(r3, "valid") == b && f2_of(r3, "valid_tta") == tb &&
+              num(r3, "valid_images") == num(r1, "valid_images"),
           "fold 3 run alone gives the same figures (%.4f)", f2_of(r3, "valid"));
     check(access(at("cvm/fold3.stn"), F_OK) == 0 && access(at("cvm/fold1.stn"), F_OK) != 0,
           "--out-dir: the fold's model saved as fold3.stn");
@@ -237,10 +239,12 @@ static void cv_cli(void) {
           "--shifted: the fold's shifted F2 %.4f and its mean; none without the flag", sf);
     cJSON_Delete(doc);
     cJSON_Delete(alone);
-    const char *bad[] = {"--folds 1", "--folds 3 --folds-run 4", "--folds 3 --out x.stn", "--folds 3 --valid-pct 0.1", ""};
+    const char *bad[] = {"--folds 1", "--folds 3 --folds-run 4", "--folds 3 --out x.stn", "--folds 3 --valid-pct 0.1",
+                         ""};
     for (int i = 0; i < 5; i++) {
         rc = run("%s cv --data %s %s %s", bin, at("style"), common, bad[i]);
-        check(rc == 2 && strstr(out, "usage: stylenet cv"), "cv %s: usage error (exit %d)", bad[i][0] ? bad[i] : "without --folds", rc);
+        check(rc == 2 && strstr(out, "usage: stylenet cv"), "cv %s: usage error (exit %d)",
+              bad[i][0] ? bad[i] : "without --folds", rc);
     }
 }
 
