@@ -23,11 +23,11 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* one epoch of the loader in the caller: images/s */
-static double loader_rate(const dataset *ds, const int *idx, const aug_opts *aug, int S, float *x) {
+/* one epoch of the loader with n_threads workers (0: in the caller): images/s */
+static double loader_rate(const dataset *ds, const int *idx, const aug_opts *aug, int S, int n_threads, float *x) {
     loader_opts lo = loader_defaults();
     lo.size = S;
-    lo.n_threads = 0;
+    lo.n_threads = n_threads;
     lo.aug = *aug;
     loader *L = loader_create(ds, idx, ds->n_items, &lo);
     if (!L) {
@@ -59,7 +59,7 @@ static void shift_bench(const dataset *ds, const int *idx, int S, float *x) {
     aug_opts base;
     aug_defaults(&base);
     printf("loader in the caller (one core), %dx%d, after a warm-up epoch:\n", S, S);
-    printf("  %-34s %6.0f images/s\n", "fastai transforms only", loader_rate(ds, idx, &base, S, x));
+    printf("  %-34s %6.0f images/s\n", "fastai transforms only", loader_rate(ds, idx, &base, S, 0, x));
     static const char *names[] = {"--bg-p 1 (procedural only)", "--bg-p 1 (+ photos, 0.5)", "--bg-p 1 --shadow-p 1",
                                   "--rotate-full-p 1", "--rrc-p 1", "--persp-p 1", "--color-p 1", "--blur-p 1",
                                   "--jpeg-p 1", "--erase-p 1", "--cutmix-p 1", "--shift-aug"};
@@ -79,8 +79,12 @@ static void shift_bench(const dataset *ds, const int *idx, int S, float *x) {
         case 10: o.cutmix_p = 1; break;
         default: aug_shift_preset(&o); break;
         }
-        printf("  %-34s %6.0f images/s\n", names[k], loader_rate(ds, idx, &o, S, x));
+        printf("  %-34s %6.0f images/s\n", names[k], loader_rate(ds, idx, &o, S, 0, x));
     }
+    aug_opts o = base;
+    aug_shift_preset(&o);
+    printf("loader, 2 background threads: %.0f images/s fastai transforms only, %.0f images/s with --shift-aug\n",
+           loader_rate(ds, idx, &base, S, 2, x), loader_rate(ds, idx, &o, S, 2, x));
 }
 
 int main(int argc, char **argv) {

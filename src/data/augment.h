@@ -42,6 +42,7 @@
 #ifndef STYLENET_AUGMENT_H
 #define STYLENET_AUGMENT_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "io/image.h"
 
@@ -110,6 +111,10 @@ void aug_shift_preset(aug_opts *o);
 /* every shift probability to 0 (test-time augmentation keeps only the fastai transforms) */
 void aug_shift_off(aug_opts *o);
 bool aug_shift_enabled(const aug_opts *o);
+/* the shift augmentations that are on, as the command-line flags that give them (probability,
+ * then its strengths), e.g. "--bg-p 0.5 --bg-photo-p 0.5 --bg-min-scale 0.5 --shadow-p 0.5";
+ * "" when none; cut to cap */
+void aug_shift_describe(const aug_opts *o, char *buf, size_t cap);
 void aug_identity(aug_params *p);
 void aug_draw(const aug_opts *o, uint64_t seed, uint64_t epoch, uint64_t item, aug_params *p);
 /* the affine map, output pixel (x, y) (integer index of its centre) -> continuous source pixel

@@ -38,6 +38,41 @@ bool aug_shift_enabled(const aug_opts *o) {
            o->jpeg_p > 0 || o->erase_p > 0 || o->cutmix_p > 0;
 }
 
+/* appends " --name value" to buf */
+static void put_flag(char *buf, size_t cap, const char *name, double v) {
+    size_t n = strlen(buf);
+    if (n < cap) snprintf(buf + n, cap - n, "%s--%s %g", n ? " " : "", name, v);
+}
+
+void aug_shift_describe(const aug_opts *o, char *buf, size_t cap) {
+    if (cap) buf[0] = 0;
+    const struct {
+        const char *p_name;
+        float p;
+        const char *s_name[3];
+        float s[3];
+    } t[] = {
+        {"bg-p", o->bg_p, {"bg-photo-p", "bg-min-scale", "shadow-p"}, {o->bg_photo_p, o->bg_min_scale, o->shadow_p}},
+        {"rotate-full-p", o->rotate_full_p, {0}, {0}},
+        {"rrc-p", o->rrc_p, {"rrc-min-scale", "rrc-ratio"}, {o->rrc_min_scale, o->rrc_ratio}},
+        {"persp-p", o->persp_p, {"persp"}, {o->persp}},
+        {"color-p", o->color_p, {"hue", "saturation", "contrast"}, {o->hue, o->saturation, o->contrast}},
+        {"blur-p", o->blur_p, {"blur-sigma"}, {o->blur_sigma}},
+        {"jpeg-p", o->jpeg_p, {"jpeg-min-q"}, {(float)o->jpeg_min_q}},
+        {"erase-p", o->erase_p, {"erase-max"}, {o->erase_max}},
+        {"cutmix-p", o->cutmix_p, {0}, {0}},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (!(t[i].p > 0)) continue;
+        put_flag(buf, cap, t[i].p_name, t[i].p);
+        for (int k = 0; k < 3 && t[i].s_name[k]; k++) put_flag(buf, cap, t[i].s_name[k], t[i].s[k]);
+        if (i == 0 && o->bg_dirs) {
+            size_t n = strlen(buf);
+            if (n < cap) snprintf(buf + n, cap - n, " --backgrounds %s", o->bg_dirs);
+        }
+    }
+}
+
 /* a box of area share in [lo, hi] and aspect log-uniform in [1/2, 2], anywhere inside the unit
  * square (draws k .. k+3) */
 static void draw_box(uint64_t seed, uint64_t stream, uint64_t base, float lo, float hi, float box[4]) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/lazy.h"
 
 const char *const BG_FAMILY_NAMES[BG_FAMILIES] = {"gradient", "noise",  "stripes", "checks",
                                                   "weave",    "marble", "speckle", "dark"};
@@ -183,37 +184,46 @@ void bg_procedural(int family, uint64_t seed, uint64_t key, int w, int h, uint8_
  * wrapping around */
 static void crop_sample(const image *im, bool tile, const keyed *k, int w, int h, uint8_t *rgb) {
     const bool flip = U(k, 1) < 0.5f;
-    const int quarter = (int)(U(k, 2) * 4) & 3, L = w > h ? w : h;
-    const int s0 = im->w < im->h ? im->w : im->h;
+    const int quarter = (int)(U(k, 2) * 4) & 3, L = w > h ? w : h, iw = im->w, ih = im->h;
+    const int s0 = iw < ih ? iw : ih;
     float side = tile ? (float)L * (0.5f + 1.5f * U(k, 3)) : (float)s0 * (0.35f + 0.65f * U(k, 3));
-    float ox = U(k, 4) * (float)(tile ? im->w : im->w - side), oy = U(k, 5) * (float)(tile ? im->h : im->h - side);
+    float ox = U(k, 4) * (float)(tile ? iw : iw - side), oy = U(k, 5) * (float)(tile ? ih : ih - side);
     if (!tile && ox < 0) ox = 0;
     if (!tile && oy < 0) oy = 0;
+    /* (x, y) -> (u, v) = ((x + 0.5) / L, (y + 0.5) / L), turned a quarter `quarter` times
+     * ((u, v) -> (v, 1 - u): stays within [0,1]^2), flipped, then scaled into the window: an
+     * affine map, so its coefficients come from three points */
+    float m[3][2];
+    for (int j = 0; j < 3; j++) {
+        float u = ((float)(j == 1) + 0.5f) / (float)L, v = ((float)(j == 2) + 0.5f) / (float)L, t;
+        for (int q = 0; q < quarter; q++) t = u, u = v, v = 1 - t;
+        if (flip) u = 1 - u;
+        m[j][0] = ox + u * side - 0.5f;
+        m[j][1] = oy + v * side - 0.5f;
+    }
+    const float ax = m[1][0] - m[0][0], ay = m[1][1] - m[0][1], bx = m[2][0] - m[0][0], by = m[2][1] - m[0][1];
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            float u = ((float)x + 0.5f) / (float)L, v = ((float)y + 0.5f) / (float)L, t;
-            for (int q = 0; q < quarter; q++) t = u, u = v, v = 1 - t; /* stays within [0,1]^2 */
-            if (flip) u = 1 - u;
-            float sx = ox + u * side - 0.5f, sy = oy + v * side - 0.5f;
-            int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
-            float fx = sx - (float)x0, fy = sy - (float)y0;
-            int xs[2], ys[2];
-            for (int j = 0; j < 2; j++) {
-                int xx = x0 + j, yy = y0 + j;
+            const float sx = m[0][0] + ax * (float)x + bx * (float)y, sy = m[0][1] + ay * (float)x + by * (float)y;
+            int x0, y0, x1, y1;
+            if (sx >= 0 && sy >= 0 && sx < (float)(iw - 1) && sy < (float)(ih - 1)) {
+                x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1, y1 = y0 + 1;
+            } else {
+                x0 = (int)floorf(sx), y0 = (int)floorf(sy), x1 = x0 + 1, y1 = y0 + 1;
                 if (tile) {
-                    xx %= im->w, yy %= im->h;
-                    xs[j] = xx < 0 ? xx + im->w : xx;
-                    ys[j] = yy < 0 ? yy + im->h : yy;
+                    x0 %= iw, x1 %= iw, y0 %= ih, y1 %= ih;
+                    x0 += x0 < 0 ? iw : 0, x1 += x1 < 0 ? iw : 0, y0 += y0 < 0 ? ih : 0, y1 += y1 < 0 ? ih : 0;
                 } else {
-                    xs[j] = xx < 0 ? 0 : xx >= im->w ? im->w - 1 : xx;
-                    ys[j] = yy < 0 ? 0 : yy >= im->h ? im->h - 1 : yy;
+                    x0 = x0 < 0 ? 0 : x0 >= iw ? iw - 1 : x0, x1 = x1 < 0 ? 0 : x1 >= iw ? iw - 1 : x1;
+                    y0 = y0 < 0 ? 0 : y0 >= ih ? ih - 1 : y0, y1 = y1 < 0 ? 0 : y1 >= ih ? ih - 1 : y1;
                 }
             }
+            const float fx = sx - floorf(sx), fy = sy - floorf(sy);
             uint8_t *o = rgb + ((size_t)y * w + x) * 3;
-            const uint8_t *r0 = im->rgb + (size_t)ys[0] * im->w * 3, *r1 = im->rgb + (size_t)ys[1] * im->w * 3;
+            const uint8_t *r0 = im->rgb + (size_t)y0 * iw * 3, *r1 = im->rgb + (size_t)y1 * iw * 3;
             for (int c = 0; c < 3; c++) {
-                float a = r0[xs[0] * 3 + c] * (1 - fx) + r0[xs[1] * 3 + c] * fx;
-                float b = r1[xs[0] * 3 + c] * (1 - fx) + r1[xs[1] * 3 + c] * fx;
+                float a = r0[x0 * 3 + c] * (1 - fx) + r0[x1 * 3 + c] * fx;
+                float b = r1[x0 * 3 + c] * (1 - fx) + r1[x1 * 3 + c] * fx;
                 o[c] = (uint8_t)(a + (b - a) * fy + 0.5f);
             }
         }
@@ -234,7 +244,7 @@ int bg_photo(bg_library *lib, uint64_t seed, uint64_t key, int w, int h, uint8_t
  * t % BG_FAMILIES, each generated at its first use (lock free, as the library's images) */
 typedef struct pool {
     uint64_t seed;
-    _Atomic(image *) tex[BG_POOL];
+    _Atomic(void *) tex[BG_POOL];
     struct pool *next;
 } pool;
 static pool *g_pools;
@@ -260,13 +270,7 @@ const image *bg_pool_texture(uint64_t seed, int t) {
     }
     im->w = im->h = BG_POOL_SIDE;
     bg_procedural(t % BG_FAMILIES, seed, 0xB6000000ull + (uint64_t)t, BG_POOL_SIDE, BG_POOL_SIDE, im->rgb);
-    image *expected = NULL;
-    if (!atomic_compare_exchange_strong(&p->tex[t], &expected, im)) { /* another thread was first */
-        image_free(im);
-        free(im);
-        return expected;
-    }
-    return im;
+    return data_publish_once(&p->tex[t], im, data_drop_image);
 }
 
 void bg_draw(bg_library *lib, float photo_p, uint64_t seed, uint64_t key, int w, int h, uint8_t *rgb) {

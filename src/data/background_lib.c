@@ -13,12 +13,13 @@
 #include "core/file.h"
 #include "data/background.h"
 #include "data/dataset_build.h"
+#include "data/lazy.h"
 
 struct bg_library {
     int n, cap, max_side;
     char **paths;             /* [n] */
     bool *tile;               /* [n] a repeating pattern (GIMP .pat) */
-    _Atomic(image *) *im;     /* [n] decoded at first use */
+    _Atomic(void *) *im;      /* [n] images decoded at first use */
     atomic_bool *bad;         /* [n] could not be decoded */
     pthread_mutex_t mu;       /* guards the failure count and message */
     int n_failed;
@@ -208,13 +209,7 @@ const image *bg_library_image(bg_library *lib, int i) {
         }
         return NULL;
     }
-    image *expected = NULL;
-    if (!atomic_compare_exchange_strong(&lib->im[i], &expected, im)) { /* another thread was first */
-        image_free(im);
-        free(im);
-        return expected;
-    }
-    return im;
+    return data_publish_once(&lib->im[i], im, data_drop_image);
 }
 
 int bg_library_failed(bg_library *lib, char *first, size_t cap) {

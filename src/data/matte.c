@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "data/lazy.h"
 
 void matte_defaults(matte_opts *o) {
-    *o = (matte_opts){.threshold = 0.1f, .feather = 2, .inset = 0.3f, .min_border = 0.5f, .min_light = 0.5f,
+    *o = (matte_opts){.threshold = 0.1f, .feather = 2, .inset = 0.3f, .strong = 3, .min_border = 0.5f, .min_light = 0.5f,
                       .min_product = 0.01f, .max_product = 0.97f};
 }
 
@@ -131,8 +132,15 @@ int matte_estimate(const image *src, const matte_opts *o, float *alpha) {
         box_blur(alpha, w, h, o->feather, tmp);
         box_blur(alpha, w, h, o->feather, tmp);
         const float lo = o->inset < 0 ? 0 : o->inset > 0.99f ? 0.99f : o->inset, s = 1 / (1 - lo);
+        /* product pixels far from the background colour stay opaque (thin chains, hard edges) */
+        const float strong = o->strong > 1 ? (o->strong - 1) * (float)thr : 0;
         for (size_t i = 0; i < n; i++) {
             float a = (alpha[i] - lo) * s; /* the running sums leave ~1e-7: snap the ends */
+            if (!mask[i]) a = 0; /* the background stays background: no halo */
+            else if (strong > 0) {
+                float d = ((float)colour_dist(src->rgb + i * 3, bg) - (float)thr) / strong;
+                a = d > a ? d : a;
+            }
             alpha[i] = a < 1e-5f ? 0 : a > 1 - 1e-5f ? 1 : a;
         }
     }
@@ -238,7 +246,7 @@ void matte_map_free(matte_map *m) {
 struct matte_cache {
     int n;
     matte_opts o;
-    _Atomic(matte_map *) *maps;
+    _Atomic(void *) *maps;
 };
 
 matte_cache *matte_cache_create(int n_items, const matte_opts *o) {
@@ -254,6 +262,11 @@ matte_cache *matte_cache_create(int n_items, const matte_opts *o) {
     else matte_defaults(&c->o);
     for (int i = 0; i < n_items; i++) atomic_init(&c->maps[i], NULL);
     return c;
+}
+
+static void drop_map(void *m) {
+    matte_map_free(m);
+    free(m);
 }
 
 const matte_map *matte_cache_get(matte_cache *c, int i, const image *src) {
@@ -272,13 +285,7 @@ const matte_map *matte_cache_get(matte_cache *c, int i, const image *src) {
         free(m);
         return NULL;
     }
-    matte_map *expected = NULL;
-    if (!atomic_compare_exchange_strong(&c->maps[i], &expected, m)) { /* another thread was first */
-        matte_map_free(m);
-        free(m);
-        return expected;
-    }
-    return m;
+    return data_publish_once(&c->maps[i], m, drop_map);
 }
 
 void matte_cache_free(matte_cache *c) {

@@ -8,9 +8,11 @@
  *   is 4-connected to the image border (a flood fill from the border).  Regions of background
  *   colour enclosed by the product (the hole of a ring or a handle) are not reached and stay
  *   product.  The hard mask is feathered: box-blurred twice with radius o->feather (about a
- *   Gaussian), then alpha = clamp((b - o->inset) / (1 - o->inset)), so the soft edge lies mostly
- *   inside the product and the light fringe of anti-aliased edges does not come along (no white
- *   halo).  Returns 1 when a matte was found; 0 when the photo has no usable background (fewer
+ *   Gaussian), then alpha = clamp((b - o->inset) / (1 - o->inset)) on the product and 0 on the
+ *   background, so the soft edge lies inside the product and the light fringe of anti-aliased
+ *   edges does not come along (no white halo); but a product pixel whose distance d to the background colour is well above the
+ *   threshold t keeps alpha >= (d - t) / ((o->strong - 1) t) (opaque from strong x t on), so thin
+ *   chains and strongly coloured edges stay whole.  Returns 1 when a matte was found; 0 when the photo has no usable background (fewer
  *   than o->min_border of the border pixels near the border colour, a border colour darker than
  *   o->min_light, or a product covering less than o->min_product or more than o->max_product of
  *   the image: an all-white image, a full-frame photo): then alpha is all 1 (the photo is used as
@@ -35,6 +37,8 @@ typedef struct {
     float threshold;   /* colour distance to the border colour that is still background (0.1) */
     int feather;       /* feathering radius in pixels (2) */
     float inset;       /* share of the feather ramp kept outside the product (0.3) */
+    float strong;      /* product pixels at least strong x threshold from the background colour
+                          stay opaque, with a ramp from 1 x (3; <= 1: feathering alone) */
     float min_border;  /* border pixels near the border colour, at least (0.5) */
     float min_light;   /* luma of the border colour, at least (0.5; 1 = white) */
     float min_product, max_product; /* product area share (0.01, 0.97) */

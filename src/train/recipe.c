@@ -193,6 +193,11 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
         snprintf(ls, sizeof ls, "%g", o->lo.label_smooth);
         cJSON_AddNumberToObject(h, "label_smooth", atof(ls));
     }
+    if (aug_shift_enabled(&o->lo.aug)) { /* the shift augmentations, as their flags */
+        char flags[1024];
+        aug_shift_describe(&o->lo.aug, flags, sizeof flags);
+        cJSON_AddStringToObject(h, "shift_aug", flags);
+    }
     cJSON_AddNumberToObject(h, "train_size", train_size);
     cJSON_AddNumberToObject(h, "test_size", test_size);
     cJSON_AddNumberToObject(h, "train_images", split->n_train);

@@ -39,6 +39,12 @@ static double max_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
+/* aug_draw then aug_draw_shift of one image */
+static void draw(const aug_opts *o, uint64_t seed, uint64_t epoch, uint64_t item, aug_params *p, aug_shift *s) {
+    aug_draw(o, seed, epoch, item, p);
+    aug_draw_shift(o, seed, epoch, item, p, s);
+}
+
 static void all_on(aug_opts *o) {
     aug_defaults(o);
     aug_shift_preset(o);
@@ -62,6 +68,15 @@ static void off_by_default(void) {
         same &= memcmp(&p, &q, sizeof p) == 0;
     }
     check(inactive && same, "off: aug_draw_shift draws nothing and leaves aug_draw's parameters");
+    char d[1024];
+    aug_shift_describe(&o, d, sizeof d);
+    check(d[0] == 0, "nothing to describe");
+    aug_shift_preset(&o);
+    o.bg_dirs = "x";
+    aug_shift_describe(&o, d, sizeof d);
+    check(strstr(d, "--bg-p 0.5 --bg-photo-p 0.5 --bg-min-scale 0.5 --shadow-p 0.5 --backgrounds x --rotate-full-p 0.1") == d &&
+              strstr(d, "--jpeg-p 0.2 --jpeg-min-q 30") && strstr(d, "--cutmix-p 0.1"),
+          "the preset as flags: %s", d);
     all_on(&o);
     aug_shift_off(&o);
     check(!aug_shift_enabled(&o), "aug_shift_off turns everything off");
@@ -80,8 +95,7 @@ static void identity_at_zero(void) {
     for (int i = 0; i < 20; i++) {
         aug_params p;
         aug_shift s;
-        aug_draw(&o, 5, 0, (uint64_t)i, &p);
-        aug_draw_shift(&o, 5, 0, (uint64_t)i, &p, &s);
+        draw(&o, 5, 0, (uint64_t)i, &p, &s);
         aug_render(&im, NULL, &p, &s, &o, 5, S, AUG_IMAGENET_MEAN, AUG_IMAGENET_STD, a);
         aug_warp(&im, &p, S, AUG_IMAGENET_MEAN, AUG_IMAGENET_STD, b);
         worst = fmax(worst, max_diff(a, b, (size_t)S * S * 3));
@@ -108,14 +122,12 @@ static void determinism(void) {
         aug_params p[2];
         aug_shift s[2];
         for (int k = 0; k < 2; k++) {
-            aug_draw(&o, 9, 2, (uint64_t)i, &p[k]);
-            aug_draw_shift(&o, 9, 2, (uint64_t)i, &p[k], &s[k]);
+            draw(&o, 9, 2, (uint64_t)i, &p[k], &s[k]);
         }
         aug_render(&im, &m, &p[0], &s[0], &o, 9, S, ZERO, ONE, a);
         aug_render(&im, &m, &p[1], &s[1], &o, 9, S, ZERO, ONE, b);
         same &= memcmp(a, b, sizeof(float) * S * S * 3) == 0;
-        aug_draw(&o, 9, 3, (uint64_t)i, &p[1]);
-        aug_draw_shift(&o, 9, 3, (uint64_t)i, &p[1], &s[1]);
+        draw(&o, 9, 3, (uint64_t)i, &p[1], &s[1]);
         aug_render(&im, &m, &p[1], &s[1], &o, 9, S, ZERO, ONE, b);
         differ &= memcmp(a, b, sizeof(float) * S * S * 3) != 0;
         for (int k = 0; k < S * S * 3; k++) finite &= isfinite(a[k]) && a[k] >= 0 && a[k] <= 1;
@@ -137,8 +149,7 @@ static void ranges(void) {
     for (int i = 0; i < 400; i++) {
         aug_params p;
         aug_shift s;
-        aug_draw(&o, 1, 0, (uint64_t)i, &p);
-        aug_draw_shift(&o, 1, 0, (uint64_t)i, &p, &s);
+        draw(&o, 1, 0, (uint64_t)i, &p, &s);
         amax = fmaxf(amax, fabsf(p.angle));
         zlo = fminf(zlo, p.zoom), zhi = fmaxf(zhi, p.zoom);
         alo = fminf(alo, s.aspect), ahi = fmaxf(ahi, s.aspect);
@@ -160,8 +171,7 @@ static void ranges(void) {
     for (int i = 0; i < 2000; i++) {
         aug_params p;
         aug_shift s;
-        aug_draw(&o, 1, 0, (uint64_t)i, &p);
-        aug_draw_shift(&o, 1, 0, (uint64_t)i, &p, &s);
+        draw(&o, 1, 0, (uint64_t)i, &p, &s);
         n += fabsf(p.angle) > o.max_rotate;
     }
     check(n > 350 && n < 650, "rotation over the full circle at p 0.25: %d of 2000 beyond max_rotate", n);
@@ -331,6 +341,30 @@ static void cutmix_targets(void) {
     run_capture(log, sizeof log, "rm -rf %s", dir);
 }
 
+/* `stylenet data --grid` takes the augmentation flags; a value out of range is a usage error */
+static void cli(void) {
+    char dir[64], log[4096], png[128];
+    dataset *ds = tiny_set(dir);
+    if (!check(ds != NULL, "tiny data set")) return;
+    ds_free(ds);
+    const char *bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    snprintf(png, sizeof png, "%s/grid.png", dir);
+    int rc = run_capture(log, sizeof log, "%s data --data %s --valid-pct 0.25 --grid %s --grid-n 6 --size 32 --shift-aug "
+                         "--bg-p 1 --backgrounds none --cutmix-p 1", bin, dir, png);
+    image im;
+    check(rc == 0 && strstr(log, "grid") && image_load(png, &im) == 0, "data --grid with the shift flags: %s",
+          flat_tail(log, 200));
+    if (rc == 0) image_free(&im);
+    rc = run_capture(log, sizeof log, "%s data --data %s --bg-p 1.5 --grid %s", bin, dir, png);
+    check(rc == 2 && strstr(log, "--bg-p takes a number from 0 to 1"), "--bg-p 1.5 is refused: %s", flat_tail(log, 200));
+    rc = run_capture(log, sizeof log, "%s data --data %s --bg-p 1 --backgrounds %s/nowhere --grid %s", bin, dir, dir, png);
+    check(rc != 0 && strstr(log, "nowhere") && strstr(log, "not a folder"), "a missing --backgrounds folder is named: %s",
+          flat_tail(log, 200));
+    rc = run_capture(log, sizeof log, "%s train --help", bin);
+    check(rc == 0 && strstr(log, "--shift-aug") && strstr(log, "--cutmix-p"), "train --help lists the flags");
+    run_capture(log, sizeof log, "rm -rf %s", dir);
+}
+
 static const test_case cases[] = {
     {"off_by_default", off_by_default},
     {"identity_at_zero", identity_at_zero},
@@ -339,6 +373,7 @@ static const test_case cases[] = {
     {"transforms", transforms},
     {"background", background},
     {"cutmix_targets", cutmix_targets},
+    {"cli", cli},
 };
 
 TEST_MAIN(cases)
