@@ -20,6 +20,7 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 #include "classifier/classifier.h"
+#include "train/recipe.h"
 
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -31,6 +32,7 @@ int cmd_lr_find(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_cv(int argc, char **argv);
 
 /* prints "stylenet: <message>" to stderr and returns 1 */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -60,6 +62,21 @@ enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
         {"names", required_argument, 0, CLI_O_NAMES}
 /* stores data-set flag c ('d' or a CLI_O_ code) with its argument in o; false if c is not one */
 bool cli_data_flag(int c, const char *arg, ds_options *o);
+
+/* the flags train and cv share (train.c): data, model, recipe and run */
+typedef struct {
+    ds_options dso;
+    recipe_opts ro;     /* preset by the caller (recipe_defaults) */
+    float vpct;
+    bool vpct_given;
+    const char *out;
+    int json, resume;
+} cli_train_args;
+/* argv into a; errors name `verb` and print `usage`: -1 to go on, else the exit status (0 after
+ * --help, 2 on a usage error) */
+int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, void (*usage)(FILE *));
+/* the option lines of train's --help */
+void cli_train_help(FILE *f);
 
 /* the augmentation flags of `train` and `data --grid` (aug_flags.c): their getopt_long entries,
  * their --help text, and cli_aug_flag, which stores flag c's argument into o: 1 when it was

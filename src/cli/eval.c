@@ -13,9 +13,12 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: stylenet eval --model MODEL [--model MODEL2 ...] --data DIR [--task T]\n"
                "                     [--csv F --pattern P --names F] [--tta N] [--size S]\n"
-               "                     [--valid-pct P --seed S] [--batch B] [--threads N] [--json]\n"
+               "                     [--valid-pct P --seed S] [--shifted] [--batch B] [--threads N] [--json]\n"
                "Scores every image of DIR (other photos of the same classes) with the saved model alone,\n"
                "or only the validation share with --valid-pct (the same seeded split as training).\n"
+               "The photos are labelled with the model's own classes, task and file names: DIR may be a\n"
+               "plain folder of <brand>_<product>_<n>.png photos (numbers or names), class folders, or any\n"
+               "layout of `stylenet data`; --names is relative to the working directory.\n"
                "Prints loss, F2 or accuracy, per-group accuracy (Style: brand, product, both), per-class\n"
                "precision and recall, and the confusion matrix of each group.\n"
                "Calibration: the expected calibration error (15 bins; every tag's probability for a\n"
@@ -23,6 +26,9 @@ static void usage(FILE *f) {
                "the model's temperature and at the temperature these photos would fit, and the ECE of the\n"
                "probabilities scored (thresholds and F2 apply to those, calibrated probabilities).\n"
                "--size S scores at S x S pixels instead of the model's own size.\n"
+               "--shifted also scores a deterministic stress version of the same photos (new backgrounds\n"
+               "behind the cut-out product, any angle, close-ups, other products in frame, directional\n"
+               "light): a proxy for photos taken in the wild.\n"
                "With --model given several times (up to %d), scores the ensemble: the mean of the models'\n"
                "probabilities (each with its own image size and TTA), after one line per model; the models\n"
                "must have the same classes in the same order. The ensemble's loss is the mean per-image\n"
@@ -33,7 +39,7 @@ static void usage(FILE *f) {
 
 typedef struct {
     const char *paths[ENSEMBLE_MAX];
-    int n_models, tta, json, size;
+    int n_models, tta, json, size, shifted;
     float vpct;
     ds_options dso;
     learner_opts lo;
@@ -41,13 +47,13 @@ typedef struct {
 
 /* 0 to run, else the exit status (help, usage error) */
 static int parse(int argc, char **argv, eval_args *a) {
-    enum { O_TTA = CLI_O_VERB, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON, O_SIZE };
+    enum { O_TTA = CLI_O_VERB, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON, O_SIZE, O_SHIFTED };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, CLI_DATA_FLAGS,
         {"tta", required_argument, 0, O_TTA}, {"valid-pct", required_argument, 0, O_VPCT},
         {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
         {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
-        {"size", required_argument, 0, O_SIZE},
+        {"size", required_argument, 0, O_SIZE}, {"shifted", no_argument, 0, O_SHIFTED},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c, bad = 0;
     optind = 1;
@@ -64,6 +70,7 @@ static int parse(int argc, char **argv, eval_args *a) {
         case O_BATCH: bad = cli_int("--batch", optarg, 1, 4096, &a->lo.batch); break;
         case O_THREADS: bad = cli_threads(optarg); break;
         case O_JSON: a->json = 1; break;
+        case O_SHIFTED: a->shifted = 1; break;
         case O_SIZE: bad = cli_int("--size", optarg, 32, 1024, &a->size); break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
@@ -117,12 +124,14 @@ static void print_calibration(const ensemble *e, const evaluation *ev) {
 }
 
 /* the text form: a line per member of an ensemble, the result, then each group's table */
-static void print_text(const ensemble *e, const dataset *ds, const evaluation *ev, int tta) {
+static void print_text(const ensemble *e, const dataset *ds, const evaluation *ev, const evaluation *sh, int tta) {
     const classifier *m = e->members[0];
-    for (int i = 0; e->n > 1 && i < e->n; i++) print_result(e->paths[i], ds, m, ev->n_images, tta, ev->thresh, &ev->member[i]);
+    for (int i = 0; e->n > 1 && i < e->n; i++)
+        print_result(e->paths[i], ds, m, ev->n_images, tta, ev->thresh, &ev->member[i]);
     char name[64];
     snprintf(name, sizeof name, "ensemble of %d models", e->n);
     print_result(e->n > 1 ? name : e->paths[0], ds, m, ev->n_images, tta, ev->thresh, &ev->mean);
+    if (sh) print_result("shifted (stress version)", ds, m, sh->n_images, tta, sh->thresh, &sh->mean);
     print_calibration(e, ev);
     for (int g = 0; g < ev->n_groups; g++) {
         const metrics_group *gr = &ev->groups[g];
@@ -157,7 +166,7 @@ static void add_calibration(cJSON *doc, const ensemble *e, const evaluation *ev)
 }
 
 /* the --json form */
-static void print_json(const ensemble *e, const dataset *ds, const evaluation *ev, int tta) {
+static void print_json(const ensemble *e, const dataset *ds, const evaluation *ev, const evaluation *sh, int tta) {
     const classifier *m = e->members[0];
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", e->paths[0]);
@@ -175,6 +184,7 @@ static void print_json(const ensemble *e, const dataset *ds, const evaluation *e
     cJSON_AddNumberToObject(doc, "images", ev->n_images);
     cJSON_AddNumberToObject(doc, "tta", tta);
     add_result(doc, ds, m, ev->thresh, &ev->mean);
+    if (sh) add_result(cJSON_AddObjectToObject(doc, "shifted"), ds, m, sh->thresh, &sh->mean);
     add_calibration(doc, e, ev);
     cJSON *groups = cJSON_AddArrayToObject(doc, "groups");
     for (int g = 0; g < ev->n_groups; g++) {
@@ -218,10 +228,12 @@ int cmd_eval(int argc, char **argv) {
         if (evaluate_run(e, ds, &sp, &a.lo, a.tta, &ev) < 0) {
             cli_fail("%s", sn_last_error());
         } else {
-            if (a.json) print_json(e, ds, &ev, a.tta);
-            else print_text(e, ds, &ev, a.tta);
+            evaluation sh;
+            rc = a.shifted && evaluate_shifted(e, ds, &sp, &a.lo, a.tta, &sh) < 0 ? cli_fail("%s", sn_last_error()) : 0;
+            if (rc == 0 && a.json) print_json(e, ds, &ev, a.shifted ? &sh : NULL, a.tta);
+            else if (rc == 0) print_text(e, ds, &ev, a.shifted ? &sh : NULL, a.tta);
+            if (rc == 0 && a.shifted) evaluate_free(&sh);
             evaluate_free(&ev);
-            rc = 0;
         }
         ds_split_free(&sp);
         ds_free(ds);

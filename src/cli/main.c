@@ -18,6 +18,7 @@ static const struct {
     {"calibrate", cmd_calibrate, "fit a model's temperature on labelled photos so its probabilities are calibrated"},
     {"lr-find", cmd_lr_find, "learning rate finder: sweep the rate, plot loss against it, suggest one"},
     {"serve", cmd_serve, "HTTP service: POST /predict, a web page, /healthz, /model, /metrics"},
+    {"cv", cmd_cv, "cross-validation: the recipe on K stratified folds, each metric's mean and spread"},
     {"report", cmd_report, "turn a run directory into PNG plots and one HTML page"},
     {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
     {"data", cmd_data, "describe a data set: images, classes, train/valid split; --grid shows augmented samples"},

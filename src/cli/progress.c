@@ -4,7 +4,12 @@
 #include <unistd.h>
 
 static void header(const learner_epoch_event *e) {
-    printf("%5s  %-8s %4s  %10s  %10s", "epoch", "phase", "size", "train_loss", "valid_loss");
+    printf("%5s  %-8s %4s  %10s", "epoch", "phase", "size", "train_loss");
+    if (!e->valid) { /* no validation images: the training loss alone */
+        printf("  %7s\n", "time");
+        return;
+    }
+    printf("  %10s", "valid_loss");
     if (e->multi) printf("  %6s", "F2");
     else printf("  %8s", "accuracy");
     for (int g = 0; g < e->n_groups; g++) printf("  %8.8s", e->group_names[g]);
@@ -20,7 +25,13 @@ static void on_epoch(void *ctx, const learner_epoch_event *e) {
         p->table_header = true;
     }
     const eval_result *r = e->valid;
-    printf("%5d  %-8s %4d  %10.4f  %10.4f", e->epoch, e->phase, e->size, e->train_loss, r->loss);
+    printf("%5d  %-8s %4d  %10.4f", e->epoch, e->phase, e->size, e->train_loss);
+    if (!r) { /* no validation images */
+        printf("  %6.1fs\n", e->seconds);
+        fflush(stdout);
+        return;
+    }
+    printf("  %10.4f", r->loss);
     if (e->multi) printf("  %6.4f", r->fbeta);
     else printf("  %8.4f", r->accuracy);
     for (int g = 0; g < e->n_groups; g++) printf("  %8.4f", r->group_acc[g]);

@@ -13,15 +13,17 @@
 #include "train/predictions.h"
 #include "train/recipe.h"
 
-static void usage(FILE *f) {
+void cli_train_help(FILE *f) {
     fprintf(f,
-        "usage: stylenet train --data DIR --out MODEL [options]\n"
         "data:\n"
         "  --data DIR           image folder (folder per class, CSV with --csv, names by --pattern;\n"
         "                       the Style set is recognised by its style.txt)\n"
         "  --task T             Style: multi (brand+product tags), brand, product, combo\n"
         "  --csv F --pattern P --names F   other layouts (see `stylenet data --help`)\n"
-        "  --valid-pct P        validation share (0.2), stratified, seeded\n"
+        "  --valid-pct P        validation share (0.2), stratified, seeded; 0: every photo trains, no\n"
+        "                       validation (the training loss alone)\n"
+        "  --valid-data DIR     score on the photos of DIR instead of a split (every photo of --data\n"
+        "                       trains); read with the training data's classes, task and file names\n"
         "model:\n"
         "  --pretrained FILE    TFLite MobileNetV2, torchvision state dict (safetensors or torch.save .pth), or a stylenet model\n"
         "  --arch A             resnet18|resnet34|resnet50|mobilenet_v2|mobilenet_v2_tf|efficientnet_lite0|1|2\n"
@@ -42,6 +44,8 @@ static void usage(FILE *f) {
         "  --batch B            batch size (32); --no-aug: no augmentation\n"
         "  --max-zoom Z         augmentation zoom uniform in [1, Z] (1.1)\n"
         "  --tta N              augmented views added at evaluation (4)\n"
+        "  --shifted            also score the shifted stress version of the validation photos (as\n"
+        "                       `eval --shifted`)\n"
         "  --test-size S        side the trained model is scored at and saved for (default: the final\n"
         "                       training size)\n"
         "  --thresh T           multi-label threshold for F2 (0.2), applied to calibrated probabilities\n"
@@ -63,19 +67,24 @@ static void usage(FILE *f) {
     fputs(CLI_PHOTO_FORMATS, f);
 }
 
+static void usage(FILE *f) {
+    fprintf(f, "usage: stylenet train --data DIR --out MODEL [options]\n");
+    cli_train_help(f);
+}
+
 static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d", a, b) == 2 ? 0 : -1; }
 
 #define NUM(flag, lo, hi, dst)                                                                                         \
-    if (cli_float(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                              \
+    if (cli_float(flag, optarg, lo, hi, dst) < 0) return cli_usage_error(verb, usage);                                 \
     break
 #define INT(flag, lo, hi, dst)                                                                                         \
-    if (cli_int(flag, optarg, lo, hi, dst) < 0) return cli_usage_error("train", usage);                                \
+    if (cli_int(flag, optarg, lo, hi, dst) < 0) return cli_usage_error(verb, usage);                                   \
     break
 
 enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
        O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
        O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
-       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_NOCAL };
+       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_NOCAL, O_VDATA, O_SHIFTED };
 static const struct option train_flags[] = {
     CLI_DATA_FLAGS, CLI_AUG_FLAGS,
     {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
@@ -98,19 +107,9 @@ static const struct option train_flags[] = {
     {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
     {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
     {"no-calibrate", no_argument, 0, O_NOCAL},
-    {0, 0, 0, 0}};
+    {"valid-data", required_argument, 0, O_VDATA}, {"shifted", no_argument, 0, O_SHIFTED}, {0, 0, 0, 0}};
 
-/* what the command line asks for */
-typedef struct {
-    ds_options dso;
-    recipe_opts ro;
-    float vpct;
-    const char *out;
-    int json, resume;
-} train_args;
-
-/* argv into a: -1 to go on, else the exit status (0 after --help, 2 on a usage error) */
-static int parse_args(int argc, char **argv, train_args *a) {
+int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, void (*usage)(FILE *)) {
     recipe_opts *ro = &a->ro;
     bool no_aug = false;
     uint64_t split_seed;
@@ -119,10 +118,14 @@ static int parse_args(int argc, char **argv, train_args *a) {
     while ((c = getopt_long(argc, argv, "d:h", train_flags, NULL)) != -1) {
         if (cli_data_flag(c, optarg, &a->dso)) continue;
         int aug = cli_aug_flag(c, optarg, &ro->lo.aug);
-        if (aug < 0) return cli_usage_error("train", usage);
+        if (aug < 0) return cli_usage_error(verb, usage);
         if (aug) continue;
         switch (c) {
-        case O_VPCT: NUM("--valid-pct", 0.01, 0.99, &a->vpct);
+        case O_VPCT:
+            a->vpct_given = true;
+            NUM("--valid-pct", 0, 0.99, &a->vpct);
+        case O_VDATA: ro->valid_data = optarg; break;
+        case O_SHIFTED: ro->shifted = true; break;
         case O_PRE: ro->pretrained = optarg; break;
         case O_ARCH: ro->arch = optarg; break;
         case O_PS: NUM("--ps", 0, 0.99, &ro->ps);
@@ -131,11 +134,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
             if (parse_pair(optarg, &ro->sizes[0], &ro->sizes[1]) < 0 || ro->sizes[0] < 32 || ro->sizes[1] < 32 ||
                 ro->sizes[0] > 1024 || ro->sizes[1] > 1024) {
                 sn_error("--sizes takes two sides A,B from 32 to 1024, not '%s'", optarg);
-                return cli_usage_error("train", usage);
+                return cli_usage_error(verb, usage);
             }
             break;
         case O_SIZE:
-            if (cli_int("--size", optarg, 32, 1024, &ro->sizes[0]) < 0) return cli_usage_error("train", usage);
+            if (cli_int("--size", optarg, 32, 1024, &ro->sizes[0]) < 0) return cli_usage_error(verb, usage);
             ro->sizes[1] = ro->sizes[0];
             break;
         case O_LR: NUM("--lr", 1e-8, 10, &ro->lr);
@@ -143,7 +146,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
             if (sscanf(optarg, "%f,%f,%f", &ro->lrs[0], &ro->lrs[1], &ro->lrs[2]) != 3 || !(ro->lrs[0] > 0) ||
                 !(ro->lrs[1] > 0) || !(ro->lrs[2] > 0)) {
                 sn_error("--lrs takes three rates A,B,C > 0, not '%s'", optarg);
-                return cli_usage_error("train", usage);
+                return cli_usage_error(verb, usage);
             }
             break;
         case O_LRDIV: NUM("--lr-div", 1, 1000, &ro->lr_div);
@@ -155,7 +158,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_RESIZE: INT("--resize-after", 0, 30, &ro->resize_after);
         case O_EPOCHS: INT("--epochs", 1, 100000, &ro->epochs);
         case O_OPT:
-            if (optim_parse(optarg, &ro->lo.opt) < 0) return cli_usage_error("train", usage);
+            if (optim_parse(optarg, &ro->lo.opt) < 0) return cli_usage_error(verb, usage);
             break;
         case O_WD: NUM("--wd", 0, 10, &ro->lo.wd);
         case O_NOBNWD: ro->lo.bn_wd = false; break;
@@ -169,10 +172,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_RUN: ro->lo.run_dir = optarg; break;
         case O_RESUME: a->resume = 1; break;
         case O_SEED:
-            if (cli_seed("--seed", optarg, &ro->lo.seed) < 0) return cli_usage_error("train", usage);
+            if (cli_seed("--seed", optarg, &ro->lo.seed) < 0) return cli_usage_error(verb, usage);
             break;
         case O_THREADS:
-            if (cli_threads(optarg) < 0) return cli_usage_error("train", usage);
+            if (cli_threads(optarg) < 0) return cli_usage_error(verb, usage);
             break;
         case O_JSON: a->json = 1; break;
         case O_QUIET: ro->lo.quiet = true; break;
@@ -183,32 +186,38 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_TESTSIZE: INT("--test-size", 32, 1024, &ro->test_size);
         case O_MAXZOOM: NUM("--max-zoom", 1, 10, &ro->lo.aug.max_zoom);
         case O_SPLITSEED:
-            if (cli_seed("--split-seed", optarg, &split_seed) < 0) return cli_usage_error("train", usage);
+            if (cli_seed("--split-seed", optarg, &split_seed) < 0) return cli_usage_error(verb, usage);
             ro->split_seed = (int64_t)split_seed;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!a->dso.root || !a->out || optind != argc) {
+    if (!a->dso.root || optind != argc) {
         usage(stderr);
         return 2;
     }
     if (no_aug) ro->lo.aug = (aug_opts){0};
     if (a->resume && !ro->lo.run_dir) return cli_fail("--resume needs --run-dir");
+    if (a->vpct_given && ro->valid_data) {
+        sn_error("--valid-pct and --valid-data: one or the other");
+        return cli_usage_error(verb, usage);
+    }
     if (a->json) ro->lo.quiet = true;
     if (!strcmp(ro->recipe, "scratch")) ro->pretrained = NULL;
     return -1;
 }
 
 /* the final metrics and where the model went */
-static void print_results(const train_args *a, const dataset *ds, const classifier *m, const recipe_result *r,
+static void print_results(const cli_train_args *a, const dataset *ds, const classifier *m, const recipe_result *r,
                           double wall) {
     const recipe_opts *ro = &a->ro;
     bool multi = ds->kind == DS_MULTI;
-    for (int k = 0; k < (ro->tta > 0 ? 2 : 1); k++) {
-        const eval_result *e = k ? &r->tta : &r->plain;
-        printf("%-18s", k ? "valid with TTA:" : "valid:");
+    if (r->plain.n == 0) printf("no validation: every one of the %d photos trained\n", ds->n_items);
+    for (int k = 0; r->plain.n > 0 && k < 3; k++) {
+        if ((k == 1 && ro->tta <= 0) || (k == 2 && !ro->shifted)) continue;
+        const eval_result *e = k == 2 ? &r->shifted : k ? &r->tta : &r->plain;
+        printf("%-18s", k == 2 ? "valid shifted:" : k ? "valid with TTA:" : "valid:");
         if (multi) printf(" F2@%.2f %.4f (best %.4f at %.2f)", ro->lo.thresh, e->fbeta, e->best_fbeta, e->best_thresh);
         else printf(" accuracy %.4f", e->accuracy);
         for (int g = 0; g < m->n_groups; g++) printf("  %s %.4f", m->group_names[g], e->group_acc[g]);
@@ -219,11 +228,15 @@ static void print_results(const train_args *a, const dataset *ds, const classifi
 }
 
 int cmd_train(int argc, char **argv) {
-    train_args a = {.ro = recipe_defaults(), .vpct = 0.2f};
+    cli_train_args a = {.ro = recipe_defaults(), .vpct = 0.2f};
     cli_progress prog;
     a.ro.lo.events = cli_progress_init(&prog);
-    int st = parse_args(argc, argv, &a);
+    int st = cli_train_parse(argc, argv, &a, "train", usage);
     if (st >= 0) return st;
+    if (!a.out) {
+        usage(stderr);
+        return 2;
+    }
     const recipe_opts *ro = &a.ro;
     const char *out = a.out;
     double t0 = omp_get_wtime();

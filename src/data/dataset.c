@@ -51,24 +51,59 @@ static int mark_valid_list(dataset *ds, const ds_options *o) {
     return r;
 }
 
-/* the layout the options ask for: CSV, pattern, the Style preset, else a folder per class */
+/* the names file to open: o->names relative to the working directory (absolute as it is); when
+ * nothing of that name is there but root holds it, root's.  The Style preset's style.txt
+ * is root's.  NULL without a names file; *oom set when out of memory. */
+static char *names_file(const ds_options *o, bool preset, bool *oom) {
+    *oom = false;
+    char *p = NULL;
+    if (!o->names) p = preset ? ds_join(o->root, "style.txt") : NULL;
+    else if (o->names[0] == '/' || access(o->names, F_OK) == 0) p = ds_strdup(o->names);
+    else if (!(p = ds_join(o->root, o->names)) || access(p, F_OK) != 0) {
+        free(p);
+        p = ds_strdup(o->names); /* found nowhere: the error names it as given */
+    }
+    *oom = (o->names || preset) && !p;
+    return p;
+}
+
+/* whether root holds no folders (a folder of photos, not a folder per class) */
+static bool no_subfolders(const char *root) {
+    ds_strlist sub = {0};
+    bool none = ds_list_dir(root, true, &sub) == 0 && sub.n == 0;
+    ds_sl_free(&sub);
+    return none;
+}
+
+/* the layout the options ask for: CSV, pattern, the Style preset, the scheme's pattern for a
+ * folder of photos, else a folder per class */
 static int open_layout(ds_builder *b, const ds_options *o) {
     dataset *ds = b->ds;
+    const ds_scheme *sc = o->scheme;
+    const char *task = o->task ? o->task : sc ? sc->task : NULL;
     int r;
     if (o->csv) {
         r = ds_open_csv(b, o);
         if (r == 0 && !(ds->task = ds_strdup(ds->kind == DS_MULTI ? "multi" : "single"))) r = sn_error("out of memory");
         return r;
     }
-    if (o->pattern) return ds_open_pattern(b, o->pattern, o->names, o->task, NULL);
-    if (ds_is_style_layout(o->root))
-        return ds_open_pattern(b, "{brand}_{product}_{n}.png", o->names ? o->names : "style.txt", o->task,
-                               "style preset: ");
+    const bool preset = !o->pattern && ds_is_style_layout(o->root);
+    const char *pattern = o->pattern;
+    if (!pattern && preset) pattern = "{brand}_{product}_{n}.png";
+    if (!pattern && sc && sc->pattern && no_subfolders(o->root)) pattern = sc->pattern;
+    if (pattern) {
+        bool oom;
+        char *names = names_file(o, preset, &oom);
+        const char *desc = preset ? "style preset: " : NULL;
+        r = oom ? sn_error("out of memory") : ds_open_pattern(b, pattern, names, task, desc);
+        free(names);
+        return r;
+    }
     if (o->names)
         return sn_error("%s: --names goes with --pattern (file-name labels); folder and CSV sets name their classes",
                         o->root);
-    if (o->task && strcmp(o->task, "single"))
-        return sn_error("%s: task '%s': a folder-per-class data set is single-label (task single)", o->root, o->task);
+    if (task && strcmp(task, "single"))
+        return sn_error("%s: task '%s': a folder-per-class data set is single-label (task single)", o->root, task);
     r = ds_open_folders(b, o);
     if (r == 0 && !(ds->task = ds_strdup("single"))) r = sn_error("out of memory");
     return r;
@@ -89,9 +124,10 @@ dataset *ds_open(const ds_options *o) {
         free(ds);
         return NULL;
     }
-    ds_builder b = {.ds = ds, .strict = o->strict};
+    ds_builder b = {.ds = ds, .strict = o->strict, .fixed_classes = o->scheme != NULL};
     int r = open_layout(&b, o);
     ds_builder_free(&b);
+    if (r == 0 && o->scheme) r = ds_adopt_scheme(ds, o->scheme);
     if (r == 0 && o->valid_list) r = mark_valid_list(ds, o);
     if (r == 0 && (!ds->layout || !ds->task)) r = sn_error("out of memory");
     if (r < 0) {
@@ -120,6 +156,7 @@ void ds_free(dataset *ds) {
     free(ds->root);
     free(ds->layout);
     free(ds->task);
+    free(ds->pattern);
     free(ds);
 }
 

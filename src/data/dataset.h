@@ -44,6 +44,15 @@
  *   A missing root, a set with no usable items, or one with fewer than two classes (a
  *   classifier needs at least two; ds_open's message names the folder or CSV file) is always
  *   an error.
+ * - Fixed classes (o.scheme: a model's classes, or the training set's for a separate validation
+ *   folder): the labels read are mapped onto the scheme's classes, which become the set's
+ *   (ds_adopt_scheme).  A folder without class folders (and no --csv, --pattern or style.txt) is
+ *   read with the scheme's pattern; the task defaults to the scheme's.  A label maps to the
+ *   class of the same name in its label group (groups matched by name, else by position), or,
+ *   when it is a number k and no class has that name, to the group's k-th class (as a names
+ *   file's "Name,k" lines do for the Style set).  A label with no class is an error naming the
+ *   first file that has it and the classes it could be; so is a set whose kind (single- or
+ *   multi-label) differs from the scheme's.  A set of one class is then allowed.
  * - Thread safety: after ds_decode the dataset is read-only and may be shared by loader threads.
  */
 #ifndef STYLENET_DATASET_H
@@ -63,6 +72,20 @@ typedef struct {
     image cache; /* decoded (and resized) pixels when ds_decode kept them; rgb NULL otherwise */
 } ds_item;
 
+/* the classes a data set is to be labelled with, fixed beforehand (a model's, or the training
+ * set's): see "Fixed classes" above */
+typedef struct {
+    ds_kind kind;                   /* single- or multi-label */
+    int n_classes;
+    char *const *classes;           /* in output order */
+    const int *group;               /* [n_classes] label group of each class (contiguous); NULL: one group */
+    int n_groups;                   /* 0 or 1: one group */
+    const char *const *group_names; /* [n_groups] */
+    const char *task;               /* the task the labels are read with ("multi", "brand", "single", ...) */
+    const char *pattern;            /* file-name pattern for a folder of photos without class folders; NULL: none */
+    const char *source;             /* whose classes they are, for messages ("the model style.stn") */
+} ds_scheme;
+
 typedef struct {
     const char *root;        /* the data folder (required) */
     const char *task;        /* see above; NULL = the layout's default */
@@ -74,11 +97,13 @@ typedef struct {
     char label_delim;        /* tag separator (default ' ') */
     /* pattern layout */
     const char *pattern;     /* e.g. "{brand}_{product}_{n}.png" */
-    const char *names;       /* names file, relative to root unless absolute */
+    const char *names;       /* names file, relative to the working directory (the Style preset's
+                                style.txt: to root) */
     /* validation given by the data */
     const char *valid_dir;   /* folder layout: name of the validation folder (default: valid or val) */
     const char *valid_list;  /* file listing validation items (relative paths), one a line */
     bool strict;             /* the first bad input is an error */
+    const ds_scheme *scheme; /* NULL, or the classes the labels are mapped onto (see above) */
 } ds_options;
 
 typedef struct {
@@ -91,6 +116,7 @@ typedef struct {
     uint8_t *hot;            /* [n_items * n_classes] 0/1 targets */
     bool fixed_split;        /* items carry valid = 0/1 from the data (valid folder or list) */
     char *root, *layout, *task; /* layout: a one-line description, e.g. "style preset: pattern ..." */
+    char *pattern;           /* the file-name pattern of the pattern layouts; NULL for the others */
     int n_skipped;           /* bad items dropped */
     int n_problems;
     char **problems;         /* one message per problem, naming the file */
@@ -130,6 +156,26 @@ typedef struct {
  * of every class in training.  Same seed -> same split on every machine. */
 int ds_make_split(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, ds_split *out);
 void ds_split_free(ds_split *s);
+
+/* the data set's classes, groups, task and pattern as a scheme for another folder (pointers into
+ * ds; gn: room for ds->n_groups group-name pointers).  source: for messages. */
+ds_scheme ds_scheme_of(const dataset *ds, const char **gn, const char *source);
+/* maps ds's labels onto the scheme's classes (see "Fixed classes"); -1 with an error naming a file */
+int ds_adopt_scheme(dataset *ds, const ds_scheme *s);
+/* K folds for cross-validation: fold_of[i] in [0, k) for every item, stratified as the split is
+ * (items sorted by their targets, then by the seeded key, dealt to the folds in turn, so every
+ * class and tag set is spread over the folds and the folds' sizes differ by at most one).  Same
+ * seed -> same folds on every machine.  A given split in the data is not used.  -1 when k is
+ * not in [2, n_items]. */
+int ds_make_folds(const dataset *ds, uint64_t seed, int k, int *fold_of);
+/* fold `fold` as the validation share, the others as training */
+int ds_fold_split(const dataset *ds, const int *fold_of, int fold, ds_split *out);
+/* every item into the training share (valid false) or the validation share (valid true) */
+int ds_split_all(const dataset *ds, bool valid, ds_split *out);
+/* appends valid's items to ds as its validation share (ds's own items all train: a fixed split),
+ * with valid's problems; the classes must be the same (ds_adopt_scheme(valid, ds_scheme_of(ds))
+ * makes them so).  valid keeps its other contents (ds_free it).  -1 with an error. */
+int ds_append_valid(dataset *ds, dataset *valid);
 
 /* label text of item i: the class name, or the tags joined by " + " */
 void ds_label_text(const dataset *ds, int i, char *buf, size_t cap);

@@ -216,7 +216,7 @@ int ds_finish(ds_builder *b, const ds_strlist *names, const int *group, ds_strli
     if (b->n == 0) return sn_error("%s: no usable images found", ds->root);
     if (names->n == 0)
         return sn_error("%s: no classes (no image has a label); a classifier needs at least two classes", source);
-    if (names->n == 1)
+    if (names->n == 1 && !b->fixed_classes)
         return sn_error("%s: only one class ('%s'); a classifier needs at least two classes", source, names->v[0]);
     ds->kind = kind;
     ds->n_classes = names->n;

@@ -7,7 +7,8 @@
  *   It ends with ds_finish(), which moves the items into the dataset with their classes; the
  *   caller (ds_open) frees the builder with ds_builder_free().
  * - ds_finish() is where every layout's data set is validated: no items, or fewer than two
- *   classes, is an error naming the folder or file the set came from.
+ *   classes (one is enough when a scheme fixes the classes), is an error naming the folder or
+ *   file the set came from.
  * - Helpers return -1 (or NULL) after sn_error(); ds_join() and ds_strdup() return NULL without
  *   a message when out of memory.
  */
@@ -49,6 +50,7 @@ typedef struct {
 typedef struct {
     dataset *ds;
     bool strict;
+    bool fixed_classes;  /* the classes come from a scheme (ds_options.scheme): one class is enough */
     ds_raw_item *items;
     int n, cap;
 } ds_builder;
@@ -70,7 +72,8 @@ int ds_finish(ds_builder *b, const ds_strlist *names, const int *group, ds_strli
  * its task) */
 int ds_open_folders(ds_builder *b, const ds_options *o);
 int ds_open_csv(ds_builder *b, const ds_options *o);
-/* preset: a prefix for the layout description (NULL: none) */
+/* names_path: the names file to open (NULL: none); preset: a prefix for the layout description
+ * (NULL: none) */
 int ds_open_pattern(ds_builder *b, const char *pat, const char *names_path, const char *task, const char *preset);
 /* the Style set: style.txt beside files named <int>_<int>_<int>.png */
 bool ds_is_style_layout(const char *root);

@@ -199,7 +199,7 @@ static bool all_digits(const char *s) {
 typedef struct {
     pattern pt;
     const char *pat;                   /* the pattern's text */
-    const char *names_path;            /* the names file as given, NULL without one */
+    const char *names_path;            /* the names file (a path to open as it is), NULL without one */
     names_file nf;
     int lf[MAX_FIELDS], n_lab;         /* the label fields: field index of each */
     ds_strlist vals[MAX_FIELDS];       /* without names file: each label field's values found */
@@ -228,15 +228,13 @@ static void pat_state_free(pat_state *st) {
 }
 
 /* reads the names file: one section per label field */
-static int pat_names(pat_state *st, const char *root) {
-    char *full = ds_join(root, st->names_path);
-    if (!full) return sn_error("out of memory");
-    int r = names_read(full, &st->nf);
+static int pat_names(pat_state *st) {
+    const char *path = st->names_path;
+    int r = names_read(path, &st->nf);
     if (r == 0 && st->nf.n_sec != st->n_lab)
         r = sn_error("%s: %d section%s of names (separated by blank lines), but the pattern '%s' has %d label "
                      "field%s",
-                     full, st->nf.n_sec, st->nf.n_sec == 1 ? "" : "s", st->pat, st->n_lab, st->n_lab == 1 ? "" : "s");
-    free(full);
+                     path, st->nf.n_sec, st->nf.n_sec == 1 ? "" : "s", st->pat, st->n_lab, st->n_lab == 1 ? "" : "s");
     return r;
 }
 
@@ -442,9 +440,11 @@ static int pat_finish(ds_builder *b, pat_state *st, const char *preset) {
              st->names_path ? st->names_path : "");
     free(ds->layout);
     free(ds->task);
+    free(ds->pattern);
     ds->layout = ds_strdup(desc);
     ds->task = ds_strdup(st->tname);
-    if (!ds->layout || !ds->task) return sn_error("out of memory");
+    ds->pattern = ds_strdup(st->pat);
+    if (!ds->layout || !ds->task || !ds->pattern) return sn_error("out of memory");
     snprintf(source, sizeof source, "%s (pattern %s, task %s)", ds->root, st->pat, st->tname);
     return ds_finish(b, &st->classes, st->group, &st->gnames, st->kind, ds->root, source);
 }
@@ -457,7 +457,7 @@ int ds_open_pattern(ds_builder *b, const char *pat, const char *names_path, cons
     if (r < 0) goto done;
     for (int f = 0; f < st.pt.n_fields; f++)
         if (st.pt.label[f]) st.lf[st.n_lab++] = f;
-    if ((names_path && (r = pat_names(&st, ds->root)) < 0) || (r = ds_list_dir(ds->root, false, &files)) < 0 ||
+    if ((names_path && (r = pat_names(&st)) < 0) || (r = ds_list_dir(ds->root, false, &files)) < 0 ||
         (r = pat_match_files(b, &st, &files)) < 0 || (!names_path && (r = pat_sort_values(&st)) < 0))
         goto done;
     for (int k = 0; k < st.n_lab; k++) st.sec[k] = names_path ? &st.nf.names[k] : &st.vals[k];

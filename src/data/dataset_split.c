@@ -1,5 +1,5 @@
-/* dataset_split.c - the seeded train/validation split, stratified where the classes allow.
- * See dataset.h. */
+/* dataset_split.c - the seeded train/validation split, stratified where the classes allow; K folds; a
+ * split of every item to one side; a separate validation set appended.  See dataset.h. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +114,22 @@ static int split_seeded(const dataset *ds, uint64_t seed, float valid_pct, bool 
     return done < 0 ? -1 : 0;
 }
 
-int ds_make_split(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, ds_split *out) {
+/* an empty split with room for the n items on either side */
+static int split_alloc(int n, ds_split *out) {
     memset(out, 0, sizeof *out);
-    int n = ds->n_items;
     out->train = malloc(sizeof(int) * (size_t)(n ? n : 1));
     out->valid = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (out->train && out->valid) return 0;
+    ds_split_free(out);
+    return sn_error("out of memory");
+}
+
+int ds_make_split(const dataset *ds, uint64_t seed, float valid_pct, bool stratify, ds_split *out) {
+    int n = ds->n_items;
+    if (split_alloc(n, out) < 0) return -1;
     char *is_valid = calloc((size_t)(n ? n : 1), 1);
     int r = 0;
-    if (!out->train || !out->valid || !is_valid) r = sn_error("out of memory");
+    if (!is_valid) r = sn_error("out of memory");
     else if (ds->fixed_split)
         for (int i = 0; i < n; i++) is_valid[i] = ds->items[i].valid == 1;
     else r = split_seeded(ds, seed, valid_pct, stratify, is_valid, &out->stratified);
@@ -142,4 +150,77 @@ void ds_split_free(ds_split *s) {
     free(s->train);
     free(s->valid);
     memset(s, 0, sizeof *s);
+}
+
+int ds_split_all(const dataset *ds, bool valid, ds_split *out) {
+    const int n = ds->n_items;
+    if (split_alloc(n, out) < 0) return -1;
+    for (int i = 0; i < n; i++) (valid ? out->valid : out->train)[i] = i;
+    *(valid ? &out->n_valid : &out->n_train) = n;
+    return 0;
+}
+
+/* whether a and b have the same classes in the same order */
+static bool same_classes(const dataset *a, const dataset *b) {
+    if (a->kind != b->kind || a->n_classes != b->n_classes) return false;
+    for (int c = 0; c < a->n_classes; c++)
+        if (strcmp(a->classes[c], b->classes[c])) return false;
+    return true;
+}
+
+int ds_append_valid(dataset *ds, dataset *valid) {
+    if (!same_classes(ds, valid))
+        return sn_error("%s: its classes are not those of %s (%d and %d classes)", valid->root, ds->root,
+                        valid->n_classes, ds->n_classes);
+    const int n = ds->n_items, nv = valid->n_items, C = ds->n_classes;
+    ds_item *items = realloc(ds->items, sizeof(ds_item) * (size_t)(n + nv));
+    if (items) ds->items = items;
+    uint8_t *hot = items ? realloc(ds->hot, (size_t)(n + nv) * C) : NULL;
+    if (hot) ds->hot = hot;
+    char **pr = hot ? realloc(ds->problems, sizeof(char *) * (size_t)(ds->n_problems + valid->n_problems + 1)) : NULL;
+    if (!pr) return sn_error("out of memory");
+    ds->problems = pr;
+    for (int i = 0; i < n; i++) ds->items[i].valid = 0;
+    for (int k = 0; k < nv; k++) { /* moved over; shown by their full path */
+        ds_item *it = &ds->items[n + k];
+        *it = valid->items[k];
+        free(it->rel);
+        it->rel = NULL;
+        it->valid = 1;
+        memset(&valid->items[k], 0, sizeof valid->items[k]);
+        memcpy(ds->hot + (size_t)(n + k) * C, ds_hot(valid, k), (size_t)C);
+    }
+    ds->n_items = n + nv;
+    valid->n_items = 0;
+    for (int p = 0; p < valid->n_problems; p++) ds->problems[ds->n_problems++] = valid->problems[p];
+    valid->n_problems = 0;
+    ds->n_skipped += valid->n_skipped;
+    ds->fixed_split = true;
+    for (int k = n; k < n + nv; k++)
+        if (!(ds->items[k].rel = strdup(ds->items[k].path))) return sn_error("out of memory");
+    return 0;
+}
+
+int ds_make_folds(const dataset *ds, uint64_t seed, int k, int *fold_of) {
+    const int n = ds->n_items;
+    if (k < 2 || k > n) return sn_error("%d folds of %d items: between 2 and the number of items", k, n);
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!order) return sn_error("out of memory");
+    split_ctx ctx = {ds, seed};
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int), cmp_stratum, &ctx);
+    for (int j = 0; j < n; j++) fold_of[order[j]] = j % k; /* dealt in turn: every stratum spread over the folds */
+    free(order);
+    return 0;
+}
+
+int ds_fold_split(const dataset *ds, const int *fold_of, int fold, ds_split *out) {
+    const int n = ds->n_items;
+    if (split_alloc(n, out) < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        if (fold_of[i] == fold) out->valid[out->n_valid++] = i;
+        else out->train[out->n_train++] = i;
+    }
+    out->stratified = true;
+    return 0;
 }

@@ -1,31 +1,70 @@
 /* evaluate.c - scoring a classifier or an ensemble on labelled images (see evaluate.h). */
 #include "train/evaluate.h"
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "data/shift.h"
+
+/* a model's labelling as a data-set scheme (see evaluate.h), with its storage */
+typedef struct {
+    ds_scheme s;
+    const char *gn[MODEL_MAX_GROUPS];
+    int *group;
+    char task[64], pattern[512], source[4200];
+} model_scheme;
+
+/* a string field of the model's training history into out (cap bytes); false when absent */
+static bool history_string(const classifier *m, const char *key, char *out, size_t cap) {
+    cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(h, key);
+    bool ok = cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) < cap;
+    if (ok) snprintf(out, cap, "%s", v->valuestring);
+    cJSON_Delete(h);
+    return ok;
+}
+
+static int model_scheme_init(model_scheme *ms, const classifier *m, const char *path) {
+    memset(ms, 0, sizeof *ms);
+    snprintf(ms->source, sizeof ms->source, "the model %s", path);
+    if (!history_string(m, "task", ms->task, sizeof ms->task)) snprintf(ms->task, sizeof ms->task, "%s", m->task);
+    if (!history_string(m, "pattern", ms->pattern, sizeof ms->pattern) && m->n_groups > 1) {
+        for (int g = 0; g < m->n_groups; g++) { /* the Style naming: {brand}_{product}_{n}.png */
+            size_t L = strlen(ms->pattern);
+            snprintf(ms->pattern + L, sizeof ms->pattern - L, "{%s}_", m->group_names[g]);
+        }
+        strcat(ms->pattern, "{n}.png");
+    }
+    if (m->n_groups > 1) {
+        if (!(ms->group = malloc(sizeof(int) * (size_t)m->n_classes))) return sn_error("out of memory");
+        for (int g = 0; g < m->n_groups; g++) {
+            ms->gn[g] = m->group_names[g];
+            for (int c = m->group_lo[g]; c < m->group_hi[g]; c++) ms->group[c] = g;
+        }
+    }
+    ms->s = (ds_scheme){.kind = classifier_is_multi(m) ? DS_MULTI : DS_SINGLE, .n_classes = m->n_classes,
+                        .classes = m->classes, .group = ms->group, .n_groups = ms->group ? m->n_groups : 0,
+                        .group_names = ms->gn, .task = ms->task, .pattern = ms->pattern[0] ? ms->pattern : NULL,
+                        .source = ms->source};
+    return 0;
+}
 
 dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, uint64_t seed, ds_split *sp) {
     memset(sp, 0, sizeof *sp);
     const classifier *m = e->members[0];
-    if (!o.task && classifier_is_multi(m)) o.task = "multi";
-    dataset *ds = ds_open(&o);
-    if (!ds) return NULL;
+    model_scheme ms;
+    dataset *ds = NULL;
+    if (model_scheme_init(&ms, m, e->paths[0]) < 0) goto fail;
+    o.scheme = &ms.s;
+    if (!(ds = ds_open(&o))) goto fail;
     ds_decode_opts dd = {.max_side = ensemble_max_size(e) * 5 / 4};
     if (classifier_check_classes(m, e->paths[0], ds) < 0 || ds_decode(ds, &dd) < 0) goto fail;
-    if (valid_pct > 0) {
-        if (ds_make_split(ds, seed, valid_pct, true, sp) < 0) goto fail;
-        return ds;
-    }
-    sp->valid = malloc(sizeof(int) * (size_t)(ds->n_items > 0 ? ds->n_items : 1));
-    sp->train = malloc(sizeof(int));
-    if (!sp->valid || !sp->train) {
-        sn_error("out of memory");
-        goto fail;
-    }
-    for (int i = 0; i < ds->n_items; i++) sp->valid[i] = i;
-    sp->n_valid = ds->n_items;
+    if ((valid_pct > 0 ? ds_make_split(ds, seed, valid_pct, true, sp) : ds_split_all(ds, true, sp)) < 0) goto fail;
+    free(ms.group);
     return ds;
 fail:
+    free(ms.group);
     ds_split_free(sp);
     ds_free(ds);
     return NULL;
@@ -137,4 +176,19 @@ int evaluate_run(ensemble *e, dataset *ds, const ds_split *sp, const learner_opt
         return -1;
     }
     return 0;
+}
+
+int evaluate_shifted(ensemble *e, const dataset *ds, const ds_split *sp, const learner_opts *opts, int tta,
+                     evaluation *ev) {
+    memset(ev, 0, sizeof *ev);
+    dataset *sds = shift_dataset(ds, sp->valid, sp->n_valid, SHIFT_SEED);
+    ds_split all;
+    if (!sds || ds_split_all(sds, true, &all) < 0) {
+        ds_free(sds);
+        return -1;
+    }
+    int r = evaluate_run(e, sds, &all, opts, tta, ev);
+    ds_split_free(&all);
+    ds_free(sds);
+    return r;
 }

@@ -1,9 +1,12 @@
 /* evaluate.h - a classifier, or an ensemble of them, scored on labelled images (`stylenet eval`).
  *
  * Contract
- * - evaluate_open_data(e, o, valid_pct, seed, &sp) opens the data set of o (task "multi" when the
- *   models are multi-label and o names no task), checks that its classes are the models'
- *   (classifier_check_classes), decodes it large enough for the largest member with the margin
+ * - evaluate_open_data(e, o, valid_pct, seed, &sp) opens the data set of o labelled with the
+ *   models' own classes (data/dataset.h, "Fixed classes": the scheme of the first model: its
+ *   classes and label groups, the task its training history records (else "multi" or
+ *   "single"), and the file-name pattern it records, else for a model with label groups
+ *   "{group1}_{group2}_..._{n}.png", the Style naming, for a folder of photos without class
+ *   folders), decodes it large enough for the largest member with the margin
  *   of test-time augmentation (5/4 of the side), and picks the images to score into sp: with
  *   valid_pct > 0 the validation share of the seeded stratified split training makes
  *   (ds_make_split), else every image (sp.n_train 0).  NULL with an error naming the file.
@@ -45,6 +48,10 @@ typedef struct {
     metrics_group groups[MODEL_MAX_GROUPS];
 } evaluation;
 
+/* the same scoring on the shifted stress version of sp's validation images (data/shift.h, seed
+ * SHIFT_SEED; built once here): a proxy for photos taken in the wild */
+int evaluate_shifted(ensemble *e, const dataset *ds, const ds_split *sp, const learner_opts *opts, int tta,
+                     evaluation *ev);
 dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, uint64_t seed, ds_split *sp);
 int evaluate_run(ensemble *e, dataset *ds, const ds_split *sp, const learner_opts *opts, int tta, evaluation *ev);
 void evaluate_free(evaluation *ev);

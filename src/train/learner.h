@@ -22,6 +22,8 @@
  *   with the weights, the optimiser state and where the run is (phase, epoch, iteration, the
  *   history so far); learner_resume() restores it, and re-running the same phases then skips
  *   what was done and reaches the same result as an uninterrupted run.
+ * - A split without validation images trains all the same: the epochs' rows then carry the
+ *   training loss alone (learner_validate refuses).
  * - History: run_dir/history.jsonl gets one JSON object per optimiser step ({"iter", "loss",
  *   "lr"}), per epoch ({"epoch", ..., "iter": steps at its end}) and per LR-finder sweep
  *   ({"lr_find_lr", ...}); learner->history holds the epoch and sweep rows as a cJSON array.  A
@@ -73,7 +75,7 @@ typedef struct {
     const char *phase;       /* the phase's name ("" when it has none) */
     int size;                /* image side */
     double train_loss;       /* mean over the epoch's batches */
-    const eval_result *valid;
+    const eval_result *valid; /* NULL when the split has no validation images */
     double seconds;          /* the epoch's wall time, validation included */
     bool multi;              /* multi-label (F-beta) or single-label (accuracy) */
     int n_groups;            /* label groups scored (valid->group_acc), named group_names[g] */

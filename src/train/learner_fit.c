@@ -153,11 +153,13 @@ static int end_epoch(learner *l, const fit_state *s, int e, double t0, double lo
     double train_secs = learner_now() - t0;
     l->seconds += train_secs;
     eval_result r;
-    if ((s->cached ? learner_validate_cached(l, &r) : learner_validate(l, p->size, 0, &r, NULL)) < 0) return -1;
+    const bool scored = l->split.n_valid > 0; /* without validation images: the training loss alone */
+    if (scored && (s->cached ? learner_validate_cached(l, &r) : learner_validate(l, p->size, 0, &r, NULL)) < 0)
+        return -1;
     l->epoch++;
     const double secs = learner_now() - t0, train_loss = loss_sum / (batches ? batches : 1);
-    learner_report_epoch(l, p->name, p->size, train_loss, &r, secs);
-    cJSON *row = result_json(l, &r);
+    learner_report_epoch(l, p->name, p->size, train_loss, scored ? &r : NULL, secs);
+    cJSON *row = scored ? result_json(l, &r) : cJSON_CreateObject();
     cJSON_AddNumberToObject(row, "epoch", l->epoch);
     cJSON_AddStringToObject(row, "phase", p->name ? p->name : "");
     cJSON_AddNumberToObject(row, "size", p->size);

@@ -102,7 +102,7 @@ static int write_run(const char *path, const classifier *m, const dataset *ds, c
     cJSON_AddNumberToObject(o, "train_images", sp->n_train);
     cJSON_AddNumberToObject(o, "valid_images", sp->n_valid);
     cJSON_AddNumberToObject(o, "wall_seconds", wall);
-    recipe_add_result(o, "valid", "loss", r, multi, m);
+    recipe_add_result(o, "valid", "loss", r, multi, ds->group_names);
     cJSON *h = m->history ? cJSON_Parse(m->history) : NULL;
     if (h) {
         cJSON_DeleteItemFromObject(h, "epochs");

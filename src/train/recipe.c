@@ -12,6 +12,7 @@
 #include "io/model_file.h"
 #include "io/tflite_net.h"
 #include "models/zoo.h"
+#include "train/evaluate.h"
 
 recipe_opts recipe_defaults(void) {
     recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
@@ -26,6 +27,24 @@ uint64_t recipe_split_seed(const recipe_opts *o) {
     return o->split_seed >= 0 ? (uint64_t)o->split_seed : o->lo.seed;
 }
 
+/* the photos of folder dir as the validation share of ds, read with ds's classes, task and pattern */
+static int add_valid_data(dataset *ds, const ds_options *dso, const char *dir) {
+    const char **gn = malloc(sizeof(char *) * (size_t)ds->n_groups);
+    char source[4200];
+    snprintf(source, sizeof source, "the training data %s", ds->root);
+    if (!gn) return sn_error("out of memory");
+    ds_scheme s = ds_scheme_of(ds, gn, source);
+    ds_options vo = *dso;
+    vo.root = dir;
+    vo.scheme = &s;
+    vo.valid_list = NULL;
+    dataset *v = ds_open(&vo);
+    int r = v ? ds_append_valid(ds, v) : -1;
+    ds_free(v);
+    free(gn);
+    return r < 0 ? sn_error_prefix("--valid-data") : 0;
+}
+
 dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float valid_pct, ds_split *sp) {
     memset(sp, 0, sizeof *sp);
     dataset *ds = ds_open(dso);
@@ -33,12 +52,14 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
     ds_decode_opts dd = {.max_side = o->sizes[1] > o->sizes[0] ? o->sizes[1] : o->sizes[0]};
     if (o->test_size > dd.max_side) dd.max_side = o->test_size;
     dd.max_side = dd.max_side * 5 / 4; /* zoom and rotation read a little outside the crop */
-    if (ds_decode(ds, &dd) < 0) {
+    if ((o->valid_data && add_valid_data(ds, dso, o->valid_data) < 0) || ds_decode(ds, &dd) < 0) {
         ds_free(ds);
         return NULL;
     }
     for (int i = 0; i < ds->n_problems && i < 10; i++) learner_message(&o->lo, LEARNER_WARNING, "skipped: %s", ds->problems[i]);
-    if (ds_make_split(ds, recipe_split_seed(o), valid_pct, true, sp) < 0) {
+    int r = valid_pct == 0 && !o->valid_data ? ds_split_all(ds, false, sp)
+                                             : ds_make_split(ds, recipe_split_seed(o), valid_pct, true, sp);
+    if (r < 0) {
         ds_free(ds);
         return NULL;
     }
@@ -133,7 +154,7 @@ fail:
 }
 
 void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const classifier *m) {
+                       char *const *group_names) {
     cJSON *e = cJSON_AddObjectToObject(o, key);
     cJSON_AddNumberToObject(e, loss_key, r->loss);
     if (multi) {
@@ -143,7 +164,7 @@ void recipe_add_result(cJSON *o, const char *key, const char *loss_key, const ev
     } else {
         cJSON_AddNumberToObject(e, "accuracy", r->accuracy);
     }
-    for (int g = 0; g < r->n_groups && g < m->n_groups; g++) cJSON_AddNumberToObject(e, m->group_names[g], r->group_acc[g]);
+    for (int g = 0; g < r->n_groups; g++) cJSON_AddNumberToObject(e, group_names[g], r->group_acc[g]);
     if (r->n_groups) cJSON_AddNumberToObject(e, "all_right", r->all_right);
 }
 
@@ -152,6 +173,16 @@ double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfr
     net_freeze_groups(m->net, unfrozen ? 0 : 2);
     net_freeze_bn(m->net, 2, !unfrozen || o->lo.freeze_bn);
     return learner_lr_find_info(l, size, start, end, n, png, info);
+}
+
+/* the trained model alone on the shifted stress version of the validation photos, as eval scores it */
+static int score_shifted(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, eval_result *r) {
+    ensemble one = {.n = 1, .members = {m}, .paths = {"the trained model"}};
+    evaluation ev;
+    int rc = evaluate_shifted(&one, ds, split, &o->lo, 0, &ev);
+    if (rc == 0) *r = ev.mean;
+    evaluate_free(&ev);
+    return rc;
 }
 
 /* the model remembers how it was made: the recipe, the data, the results and the epochs (m->history) */
@@ -163,6 +194,8 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     cJSON_AddStringToObject(h, "pretrained", o->pretrained ? o->pretrained : "none");
     cJSON_AddStringToObject(h, "data", ds->root);
     cJSON_AddStringToObject(h, "task", ds->task ? ds->task : "");
+    if (ds->pattern) cJSON_AddStringToObject(h, "pattern", ds->pattern); /* eval reads folders of photos with it */
+    if (o->valid_data) cJSON_AddStringToObject(h, "valid_data", o->valid_data);
     cJSON_AddNumberToObject(h, "seed", (double)o->lo.seed);
     cJSON_AddNumberToObject(h, "split_seed", (double)recipe_split_seed(o));
     cJSON_AddNumberToObject(h, "lr", lr);
@@ -181,7 +214,8 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);
-    recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
+    if (split->n_valid > 0)
+        recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, ds->group_names);
     if (res->cal[1].temperature > 0) {
         cJSON *c = cJSON_AddObjectToObject(h, "calibration");
         cJSON_AddNumberToObject(c, "temperature", res->cal[1].temperature);
@@ -190,7 +224,10 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
         cJSON_AddNumberToObject(c, "nll_uncalibrated", res->cal[0].nll);
         cJSON_AddNumberToObject(c, "nll", res->cal[1].nll);
     }
-    if (o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
+    if (split->n_valid > 0 && o->tta > 0)
+        recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, ds->group_names);
+    if (split->n_valid > 0 && o->shifted)
+        recipe_add_result(h, "valid_shifted", "valid_loss", &res->shifted, ds->kind == DS_MULTI, ds->group_names);
     char *hist = learner_history_json(l);
     if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
     free(hist);
@@ -278,8 +315,10 @@ int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_o
         learner_message(&o->lo, LEARNER_NOTE, "calibration: temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f",
                         res->cal[1].temperature, res->cal[0].ece, res->cal[1].ece, res->cal[0].nll, res->cal[1].nll);
     }
-    if (learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
-    if (o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
+    const bool scored = split->n_valid > 0;
+    if (scored && learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
+    if (scored && o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
+    if (scored && o->shifted && score_shifted(m, ds, split, o, &res->shifted) < 0) goto done;
     res->seconds = learner_seconds(l);
     if (record_history(l, m, ds, split, o, lr, s1, st, res) < 0) goto done;
     rc = 0;

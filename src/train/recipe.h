@@ -53,13 +53,18 @@ typedef struct {
                                 predict, serve); 0 = the final training size */
     int64_t split_seed;      /* seed of the validation split; -1: the training seed lo.seed */
     bool calibrate;          /* fit the temperature on the validation photos at the end (true) */
+    const char *valid_data;  /* a folder scored instead of a split (every photo of the data trains); NULL: none */
+    bool shifted;            /* also score the shifted stress version of the validation photos (data/shift.h) */
     learner_opts lo;
 } recipe_opts;
 
 recipe_opts recipe_defaults(void);
 /* the data of a run, as `train` and `lr-find` set it up: opened (dso), decoded large enough for
  * the larger of o->sizes with augmentation's margin, unreadable images reported on stderr, and
- * the stratified split of valid_pct seeded by o->split_seed (or o->lo.seed) into *sp.  NULL (sn_error) on failure. */
+ * the stratified split of valid_pct seeded by o->split_seed (or o->lo.seed) into *sp; valid_pct
+ * 0: every photo trains (no validation).  With o->valid_data the photos of that folder, read
+ * with the data's classes, task and file-name pattern (data/dataset.h, "Fixed classes"), are the
+ * validation share and every photo of dso trains.  NULL (sn_error) on failure. */
 dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float valid_pct, ds_split *sp);
 uint64_t recipe_split_seed(const recipe_opts *o);
 classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size);
@@ -71,18 +76,22 @@ double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfr
 typedef struct {
     eval_result plain, tta;
     calibration_stats cal[2];  /* validation, plain view: at T = 1, at the fitted T (zeros if not fitted) */
+    eval_result shifted;     /* with o->shifted: the stress version of the validation photos, plain */
     double lr;               /* the head learning rate used */
     double seconds;          /* wall time of the whole recipe */
 } recipe_result;
 
-/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r.  Returns 0,
+/* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r: plain, TTA,
+ * and with o->shifted the stress version's figures (without validation images r's metrics stay
+ * 0, r.plain.n 0, and the history has no results).  Returns 0,
  * 1 when stopped by lo.stop_after (the checkpoint holds the run), -1 on error */
 int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
 int recipe_calibrate(learner *l, classifier *m, const dataset *ds, const ds_split *split, int size,
                      calibration_stats cal[2]);
 /* adds object `key` to o: the loss under loss_key, F-beta and its best threshold (multi-label) or
- * accuracy, each label group's accuracy and all-right; the form of `train --json`'s results */
+ * accuracy, each label group's accuracy (named group_names[g], g < r->n_groups) and all-right;
+ * the form of `train --json`'s results */
 struct cJSON;
 void recipe_add_result(struct cJSON *o, const char *key, const char *loss_key, const eval_result *r, bool multi,
-                       const classifier *m);
+                       char *const *group_names);
 #endif
