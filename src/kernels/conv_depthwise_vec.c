@@ -26,7 +26,9 @@
 #define AI static inline __attribute__((always_inline))
 #define NI 8  /* output columns of an interior block */
 #define NE 4  /* output columns of a border block */
-#define CHUNK 16 /* output columns per accumulator flush in backward-weights */
+#ifndef CHUNK
+#define CHUNK 32 /* output columns per accumulator flush in backward-weights */
+#endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -106,30 +108,44 @@ static void interior_cols(int K, int S, int W, int pl, int OW, int *oxa, int *ox
     *oxa = imin(a, OW), *oxb = imax(*oxa, imin(b, OW));
 }
 
+/* the output columns of the next block from ox: an interior block of NI or 4 columns when that
+ * many interior ones follow (*in = 1), else a border block of 1, 2 or 4 (its first `no` stored) */
+static inline int next_block(int ox, int oxa, int oxb, int end, int *in, int *nb) {
+    if (ox >= oxa && ox + 4 <= oxb) {
+        *in = 1;
+        return *nb = ox + NI <= oxb ? NI : 4;
+    }
+    int no = imin(NE, (ox < oxa ? oxa : end) - ox);
+    *in = 0, *nb = no >= 4 ? 4 : no >= 2 ? 2 : 1;
+    return imin(no, *nb);
+}
+
+/* one column block of every channel block: NB (a compile-time NI, 4, 2 or 1) outputs, E border */
+#define FWD_CBLOCKS(NB, E)                                                                                       \
+    for (int c = 0; c < C; c += VW) {                                                                            \
+        const vmask m = vm_first(imin(VW, C - c));                                                              \
+        const vf init = (b && !accum) ? ld(b + c, m, 1) : vzero();                                              \
+        if (C - c >= VW) fwd_blk(K, S, NB, E, 0, x + c, W, C, iy0, ky0, ky1, ix0, no, wr + c, init, accum, yp + c, m); \
+        else fwd_blk(K, S, NB, E, 1, x + c, W, C, iy0, ky0, ky1, ix0, no, wr + c, init, accum, yp + c, m);        \
+    }
+
 AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
                 const float *wr, const float *b, int accum, float *yrow) {
     const int iy0 = oy * S - pt, ky0 = imax(0, -iy0), ky1 = imin(K, H - iy0);
-    int oxa, oxb;
+    int oxa, oxb, in, nb;
     interior_cols(K, S, W, pl, OW, &oxa, &oxb);
-    for (int ox = 0; ox < OW;) {
-        const int in = ox >= oxa && ox + NI <= oxb, no = in ? NI : imin(NE, (ox < oxa ? oxa : OW) - ox);
+    for (int ox = 0, no; ox < OW; ox += no) {
+        no = next_block(ox, oxa, oxb, OW, &in, &nb);
         const int ix0 = ox * S - pl;
         float *yp = yrow + (long)ox * C;
-        for (int c = 0; c < C; c += VW) {
-            const vmask m = vm_first(imin(VW, C - c));
-            const vf init = (b && !accum) ? ld(b + c, m, 1) : vzero();
-            const float *xc = x + c, *wc = wr + c;
-            if (C - c >= VW) {
-                if (in) fwd_blk(K, S, NI, 0, 0, xc, W, C, iy0, ky0, ky1, ix0, no, wc, init, accum, yp + c, m);
-                else fwd_blk(K, S, NE, 1, 0, xc, W, C, iy0, ky0, ky1, ix0, no, wc, init, accum, yp + c, m);
-            } else {
-                if (in) fwd_blk(K, S, NI, 0, 1, xc, W, C, iy0, ky0, ky1, ix0, no, wc, init, accum, yp + c, m);
-                else fwd_blk(K, S, NE, 1, 1, xc, W, C, iy0, ky0, ky1, ix0, no, wc, init, accum, yp + c, m);
-            }
-        }
-        ox += no;
+        if (in && nb == NI) FWD_CBLOCKS(NI, 0)
+        else if (in) FWD_CBLOCKS(4, 0)
+        else if (nb == 4) FWD_CBLOCKS(4, 1)
+        else if (nb == 2) FWD_CBLOCKS(2, 1)
+        else FWD_CBLOCKS(1, 1)
     }
 }
+#undef FWD_CBLOCKS
 
 #define FWD_ROW(K, S)                                                                                           \
     static void fwd_row_##K##_##S(const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,          \
@@ -246,12 +262,15 @@ AI void bw_krow(const int K, const int S, const int T, const float *row, int W, 
     vf acc[5];
 #pragma GCC unroll 5
     for (int kx = 0; kx < K; kx++) acc[kx] = ld(pk + (long)kx * C, m, T);
-    for (int ox = o0; ox < o1;) {
-        const int in = ox >= oxa && ox + NI <= imin(oxb, o1);
-        const int no = in ? NI : imin(NE, (ox < oxa ? imin(oxa, o1) : o1) - ox);
-        if (in) bw_blk(K, S, NI, 0, T, row, W, C, g + (long)ox * C, ox * S - pl, no, acc, m);
-        else bw_blk(K, S, NE, 1, T, row, W, C, g + (long)ox * C, ox * S - pl, no, acc, m);
-        ox += no;
+    for (int ox = o0, no, in, nb; ox < o1; ox += no) {
+        no = next_block(ox, imin(oxa, o1), imin(oxb, o1), o1, &in, &nb);
+        const float *gp = g + (long)ox * C;
+        const int ix0 = ox * S - pl;
+        if (in && nb == NI) bw_blk(K, S, NI, 0, T, row, W, C, gp, ix0, no, acc, m);
+        else if (in) bw_blk(K, S, 4, 0, T, row, W, C, gp, ix0, no, acc, m);
+        else if (nb == 4) bw_blk(K, S, 4, 1, T, row, W, C, gp, ix0, no, acc, m);
+        else if (nb == 2) bw_blk(K, S, 2, 1, T, row, W, C, gp, ix0, no, acc, m);
+        else bw_blk(K, S, 1, 1, T, row, W, C, gp, ix0, no, acc, m);
     }
 #pragma GCC unroll 5
     for (int kx = 0; kx < K; kx++) st(pk + (long)kx * C, m, acc[kx], T);
