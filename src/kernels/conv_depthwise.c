@@ -8,9 +8,13 @@
  * one thread, in a fixed order), parallel over (image, row).  Backward-weights accumulates
  * per output row into a small row buffer, then into a per-thread partial, and the partials are
  * summed in thread order: deterministic for a given thread count.
- * The MobileNet case (m == 1, 3x3, stride 1 or 2) has specialised AVX-512 kernels below (register-
- * resident weights/accumulators, border columns peeled, no per-tap branches); without AVX-512, or
- * for other shapes, the generic loops run.  Tests check both against the reference backend.
+ * Kernels by shape, the first that applies:
+ *   m == 1, 3x3, stride 1 or 2, AVX-512: the specialised kernels below (register-resident
+ *     weights/accumulators, border columns peeled, no per-tap branches);
+ *   m == 1, 3x3 or 5x5, stride 1 or 2, AVX2+FMA or AVX-512: conv_depthwise_vec.c's kernels,
+ *     register-blocked over 8 output columns (backward-weights: their row into the thread partial);
+ *   anything else (another kernel size or stride, m > 1, no AVX2): the generic loops.
+ * tests/kernels/test_depthwise.c and test_conv.c check each against the reference backend.
  */
 #include "kernels/conv_backend.h"
 #include "kernels/conv_depthwise_vec.h"
