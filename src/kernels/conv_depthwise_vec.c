@@ -238,9 +238,10 @@ void dwv_backward_data_s2_row(int K, const float *dy, int OH, int OW, int C, int
 /* ---- backward-weights ------------------------------------------------------------------------- */
 
 /* NO output columns (input column ix0 = ox*S - pl), one channel block, one kernel row (x row
- * `row`): acc[kx] += sum_o x[ix0 + o*S + kx] * dy[ox + o] */
+ * `row`): acc[o % 2][kx] += x[ix0 + o*S + kx] * dy[ox + o] -- two sets of accumulators, so 2K
+ * independent FMA chains hide the FMA latency */
 AI void bw_blk(const int K, const int S, const int NO, const int E, const int T, const float *row, int W, int C,
-               const float *g, int ix0, int no, vf acc[5], vmask m) {
+               const float *g, int ix0, int no, vf acc[2][5], vmask m) {
     vf gv[NI];
 #pragma GCC unroll 8
     for (int o = 0; o < NO; o++) gv[o] = (!E || o < no) ? ld(g + (long)o * C, m, T) : vzero();
@@ -251,7 +252,7 @@ AI void bw_blk(const int K, const int S, const int NO, const int E, const int T,
 #pragma GCC unroll 8
         for (int o = 0; o < NO; o++) {
             const int kx = j - o * S;
-            if (kx >= 0 && kx < K) acc[kx] = vfma(xv, gv[o], acc[kx]);
+            if (kx >= 0 && kx < K) acc[o & 1][kx] = vfma(xv, gv[o], acc[o & 1][kx]);
         }
     }
 }
@@ -259,9 +260,9 @@ AI void bw_blk(const int K, const int S, const int NO, const int E, const int T,
 /* one kernel row over output columns [o0, o1) of one channel block, into p's tap rows */
 AI void bw_krow(const int K, const int S, const int T, const float *row, int W, int C, const float *g, int pl,
                 int oxa, int oxb, int o0, int o1, float *pk, vmask m) {
-    vf acc[5];
+    vf acc[2][5];
 #pragma GCC unroll 5
-    for (int kx = 0; kx < K; kx++) acc[kx] = ld(pk + (long)kx * C, m, T);
+    for (int kx = 0; kx < K; kx++) acc[0][kx] = ld(pk + (long)kx * C, m, T), acc[1][kx] = vzero();
     for (int ox = o0, no, in, nb; ox < o1; ox += no) {
         no = next_block(ox, imin(oxa, o1), imin(oxb, o1), o1, &in, &nb);
         const float *gp = g + (long)ox * C;
@@ -273,7 +274,7 @@ AI void bw_krow(const int K, const int S, const int T, const float *row, int W, 
         else bw_blk(K, S, 1, 1, T, row, W, C, gp, ix0, no, acc, m);
     }
 #pragma GCC unroll 5
-    for (int kx = 0; kx < K; kx++) st(pk + (long)kx * C, m, acc[kx], T);
+    for (int kx = 0; kx < K; kx++) st(pk + (long)kx * C, m, vadd(acc[0][kx], acc[1][kx]), T);
 }
 
 AI void bw_row(const int K, const int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
