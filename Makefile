@@ -119,12 +119,13 @@ check-asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
 # side-by-side benchmark against PyTorch (bench/run.py): `make bench` is the full run and writes
-# bench/RESULTS.md; `make bench-quick` is the reduced one (< 5 minutes), printing `ratio NAME = X` lines
-bench: all
-	$(MAKE) -C bench
+# bench/RESULTS.md; `make bench-quick` is the reduced one, printing `ratio NAME = X` lines.  PyTorch's
+# side runs in the test venv (its EfficientNet-Lite rows need efficientnet-lite-pytorch).
+bench: all $(VENV)/ok-effnet
+	$(MAKE) -C bench PY=$(CURDIR)/$(VENV)/bin/python
 
-bench-quick: all
-	$(MAKE) -C bench quick
+bench-quick: all $(VENV)/ok-effnet
+	$(MAKE) -C bench quick PY=$(CURDIR)/$(VENV)/bin/python
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

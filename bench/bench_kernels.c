@@ -1,11 +1,14 @@
 /* bench_kernels.c - GFLOPS of stylenet's convolutions (forward, backward-data,
  * backward-weights) on resnet34 layers and mobilenet_v2 depthwise layers at batch 32 and a
- * 128x128 input, and the machine's FMA peak for the same thread count.
+ * 128x128 input, EfficientNet-Lite0's depthwise layers (3x3 stride 2 and every 5x5 shape, TF
+ * 'SAME' padding) at batch 32 and a 224x224 input, and the machine's FMA peak for the same thread
+ * count (12 FMA chains per thread on AVX-512 or AVX2 vectors, whichever the build has).
  * GFLOPS = 2 * multiply-adds of the direct convolution / seconds ("effective" GFLOPS: a layer that
  * runs on Winograd F(4x4,3x3) does fewer multiplies and can exceed the FMA peak); each figure is
  * the median of R timed runs (7) after a warm-up.  "algo" says how the forward pass ran: direct
  * (oneDNN), winograd (oneDNN), im2col (im2col + sgemm) or depthwise (our kernels).
- * Usage: bench_kernels [batch] [--threads N] [--reps R] [--json]
+ * Usage: bench_kernels [batch] [--threads N] [--reps R] [--only TEXT] [--json]
+ *   --only TEXT  only the layers whose name contains TEXT (e.g. "dw5x5")
  *   --threads N  OpenMP threads (omp_set_num_threads; default: OMP_NUM_THREADS or all cores)
  *   --json       one JSON object per line instead of the table: first {"peak_gflops", "threads",
  *                "batch"}, then per layer {"layer", "kind", "algo", "gflop", "fwd", "bwd_data", "bwd_wt"}
@@ -20,7 +23,7 @@
 #include <time.h>
 #include "core/error.h"
 #include "kernels/conv_backend.h"
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -34,11 +37,19 @@ static int cmpd(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* peak: each thread runs 12 independent FMA chains on 16-float vectors */
+/* peak: each thread runs 12 independent FMA chains on the widest vectors the build has */
+#ifdef __AVX512F__
+#define PEAK_LOOP "AVX-512 FMA loop"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define PEAK_LOOP "AVX2 FMA loop"
+#else
+#define PEAK_LOOP "scalar fmaf loop"
+#endif
 static double fma_peak(void) {
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         long iters = 20000000;
+        int lanes = 16;
         double t0 = now();
         float sink = 0;
 #pragma omp parallel reduction(+ : sink)
@@ -49,6 +60,17 @@ static double fma_peak(void) {
             for (long i = 0; i < iters; i++)
                 for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], m, c);
             for (int k = 0; k < 12; k++) sink += _mm512_reduce_add_ps(a[k]);
+#elif defined(__AVX2__) && defined(__FMA__)
+            lanes = 8;
+            __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+            for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)k);
+            for (long i = 0; i < iters; i++)
+                for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], m, c);
+            float v[8];
+            for (int k = 0; k < 12; k++) {
+                _mm256_storeu_ps(v, a[k]);
+                sink += v[0];
+            }
 #else
             float a[12][16];
             for (int k = 0; k < 12; k++)
@@ -60,7 +82,7 @@ static double fma_peak(void) {
 #endif
         }
         double t = now() - t0;
-        double gf = 2.0 * 12 * 16 * iters * omp_get_max_threads() / t / 1e9;
+        double gf = 2.0 * 12 * lanes * iters * omp_get_max_threads() / t / 1e9;
         if (sink == 12345.0f) printf("#");
         if (gf > best) best = gf;
     }
@@ -69,7 +91,7 @@ static double fma_peak(void) {
 
 typedef struct {
     const char *name, *kind;
-    int h, w, cin, cout, k, s, p, groups;
+    int h, w, cin, cout, k, s, p, groups; /* p < 0: TF 'SAME' padding (asymmetric on stride 2) */
 } layer;
 
 enum { FWD, BWD_DATA, BWD_W };
@@ -91,19 +113,22 @@ static double time_op(int op, int reps, const conv_desc *d, int n, float *x, flo
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: bench_kernels [batch] [--threads N] [--reps R (1..%d)] [--json]\n", MAX_REPS);
+    fprintf(stderr, "usage: bench_kernels [batch] [--threads N] [--reps R (1..%d)] [--only TEXT] [--json]\n", MAX_REPS);
     return 2;
 }
 
 int main(int argc, char **argv) {
     int n = 32, reps = 7;
     bool json = false;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             int t = atoi(argv[++i]);
             if (t <= 0) return usage();
             omp_set_num_threads(t);
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             reps = atoi(argv[++i]);
             if (reps <= 0 || reps > MAX_REPS) return usage();
@@ -128,21 +153,33 @@ int main(int argc, char **argv) {
         {"mv2 dw3x3 384 @8", "depthwise3x3", 8, 8, 384, 384, 3, 1, 1, 384},
         {"mv2 dw3x3 s2 576 @8", "depthwise3x3", 8, 8, 576, 576, 3, 2, 1, 576},
         {"mv2 dw3x3 960 @4", "depthwise3x3", 4, 4, 960, 960, 3, 1, 1, 960},
+        {"el0 dw3x3 s2 96 @112", "depthwise3x3", 112, 112, 96, 96, 3, 2, -1, 96},
+        {"el0 dw5x5 s2 144 @56", "depthwise5x5", 56, 56, 144, 144, 5, 2, -1, 144},
+        {"el0 dw5x5 240 @28", "depthwise5x5", 28, 28, 240, 240, 5, 1, -1, 240},
+        {"el0 dw5x5 480 @14", "depthwise5x5", 14, 14, 480, 480, 5, 1, -1, 480},
+        {"el0 dw5x5 672 @14", "depthwise5x5", 14, 14, 672, 672, 5, 1, -1, 672},
+        {"el0 dw5x5 s2 672 @14", "depthwise5x5", 14, 14, 672, 672, 5, 2, -1, 672},
+        {"el0 dw5x5 1152 @7", "depthwise5x5", 7, 7, 1152, 1152, 5, 1, -1, 1152},
     };
     int nl = sizeof L / sizeof L[0];
     double peak = fma_peak();
     if (json) printf("{\"peak_gflops\": %.2f, \"threads\": %d, \"batch\": %d, \"reps\": %d}\n", peak,
                      omp_get_max_threads(), n, reps);
     else {
-        printf("threads %d, batch %d; FMA peak measured %.1f GFLOPS (AVX-512 FMA loop, %d threads)\n",
-               omp_get_max_threads(), n, peak, omp_get_max_threads());
+        printf("threads %d, batch %d; FMA peak measured %.1f GFLOPS (%s, %d threads)\n",
+               omp_get_max_threads(), n, peak, PEAK_LOOP, omp_get_max_threads());
         printf("%-28s %-9s %9s | %8s %6s | %8s %6s | %8s %6s\n", "layer", "algo", "GFLOP/fwd", "fwd", "%peak", "bwd-data",
                "%peak", "bwd-wt", "%peak");
     }
     for (int i = 0; i < nl; i++) {
+        if (only && !strstr(L[i].name, only)) continue;
         conv_desc d = {.h = L[i].h, .w = L[i].w, .cin = L[i].cin, .cout = L[i].cout, .kh = L[i].k, .kw = L[i].k,
                        .sh = L[i].s, .sw = L[i].s, .pt = L[i].p, .pb = L[i].p, .pl = L[i].p, .pr = L[i].p,
                        .groups = L[i].groups};
+        if (L[i].p < 0) {
+            conv_same_padding(d.h, d.kh, d.sh, &d.pt, &d.pb);
+            conv_same_padding(d.w, d.kw, d.sw, &d.pl, &d.pr);
+        }
         if (conv_desc_init(&d)) {
             fprintf(stderr, "bench_kernels: %s: %s\n", L[i].name, sn_last_error());
             return 1;

@@ -1,7 +1,8 @@
 """PyTorch's GFLOPS for the layers of bench_kernels.c (same shapes, batch 32, channels_last,
 2 threads unless --threads or OMP_NUM_THREADS says otherwise), forward / backward-data / backward-weights,
 median of R runs (7) after a warm-up.
-Usage: python bench/bench_kernels_torch.py [batch] [--threads N] [--reps R] [--json]
+Usage: python bench/bench_kernels_torch.py [batch] [--threads N] [--reps R] [--only TEXT] [--json]
+  --only  only the layers whose name contains TEXT (e.g. "dw5x5")
   --json  one JSON object per line, as bench_kernels --json: first {"torch", "threads", "batch"}, then per layer
           {"layer", "kind", "gflop", "fwd", "bwd_data", "bwd_wt"} (GFLOPS)"""
 import argparse
@@ -16,13 +17,16 @@ ap = argparse.ArgumentParser(description="PyTorch's GFLOPS for the layers of ben
 ap.add_argument("batch", nargs="?", type=int, default=32)
 ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
 ap.add_argument("--reps", type=int, default=7)
+ap.add_argument("--only", default="")
 ap.add_argument("--json", action="store_true")
 cli = ap.parse_args()
 if cli.batch <= 0 or cli.threads <= 0 or cli.reps <= 0:
     ap.error("batch, --threads and --reps must be positive")
 torch.set_num_threads(cli.threads)
 n = cli.batch
-# (name, h, w, cin, cout, k, stride, pad, groups); the kind is derived from the name as in bench_kernels.c
+# (name, h, w, cin, cout, k, stride, pad, groups); the kind is derived from the name as in bench_kernels.c;
+# pad -1: TF 'SAME' (asymmetric on stride 2), applied to x beforehand (F.pad, outside the timing, so the
+# figures are the convolution's alone, as on stylenet's side)
 L = [
     ("r34 stem 7x7 s2 3->64 @128", 128, 128, 3, 64, 7, 2, 3, 1),
     ("r34 3x3 64 @32", 32, 32, 64, 64, 3, 1, 1, 1),
@@ -39,6 +43,13 @@ L = [
     ("mv2 dw3x3 384 @8", 8, 8, 384, 384, 3, 1, 1, 384),
     ("mv2 dw3x3 s2 576 @8", 8, 8, 576, 576, 3, 2, 1, 576),
     ("mv2 dw3x3 960 @4", 4, 4, 960, 960, 3, 1, 1, 960),
+    ("el0 dw3x3 s2 96 @112", 112, 112, 96, 96, 3, 2, -1, 96),
+    ("el0 dw5x5 s2 144 @56", 56, 56, 144, 144, 5, 2, -1, 144),
+    ("el0 dw5x5 240 @28", 28, 28, 240, 240, 5, 1, -1, 240),
+    ("el0 dw5x5 480 @14", 14, 14, 480, 480, 5, 1, -1, 480),
+    ("el0 dw5x5 672 @14", 14, 14, 672, 672, 5, 1, -1, 672),
+    ("el0 dw5x5 s2 672 @14", 14, 14, 672, 672, 5, 2, -1, 672),
+    ("el0 dw5x5 1152 @7", 7, 7, 1152, 1152, 5, 1, -1, 1152),
 ]
 
 
@@ -47,9 +58,18 @@ def kind(name):
         return "conv7x7 stem"
     if "dw3x3" in name:
         return "depthwise3x3"
+    if "dw5x5" in name:
+        return "depthwise5x5"
     if "1x1" in name:
         return "conv1x1"
     return "conv3x3 s2" if "3x3 s2" in name else "conv3x3"
+
+
+def same_pad(size, k, s):
+    """TF 'SAME' padding of one axis: (low, high), the extra pixel on the high side"""
+    out = (size + s - 1) // s
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
 
 
 def med(f):
@@ -69,7 +89,13 @@ else:
     print(f"{'layer':28s} {'fwd':>8s} {'bwd-data':>9s} {'bwd-wt':>8s}   (GFLOPS)")
 with torch.no_grad():
     for (name, h, w, cin, cout, k, s, p, g) in L:
-        x = torch.randn(n, cin, h, w).to(memory_format=torch.channels_last)
+        if cli.only not in name:
+            continue
+        x = torch.randn(n, cin, h, w)
+        if p < 0:
+            (pt, pb), (pl, pr) = same_pad(h, k, s), same_pad(w, k, s)
+            x, p = torch.nn.functional.pad(x, (pl, pr, pt, pb)), 0
+        x = x.contiguous(memory_format=torch.channels_last)
         wt = torch.randn(cout, cin // g, k, k).to(memory_format=torch.channels_last)
         y = torch.nn.functional.conv2d(x, wt, None, s, p, 1, g)
         dy = torch.randn_like(y).contiguous(memory_format=torch.channels_last)

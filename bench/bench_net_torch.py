@@ -1,5 +1,5 @@
 """bench_net_torch.py - the work of bench_net.c in PyTorch: a training step or an inference pass of a
-torchvision model on synthetic data, timed per iteration.
+torchvision model (or EfficientNet-Lite) on synthetic data, timed per iteration.
 
 Usage: bench_net_torch.py MODE ARCH SIZE BATCH [--threads N] [--iters K] [--warmup W] [--seed S]
                           [--format channels_last|contiguous]
@@ -9,6 +9,10 @@ Usage: bench_net_torch.py MODE ARCH SIZE BATCH [--threads N] [--iters K] [--warm
         infer  model.eval() under torch.inference_mode()
         idle   import torch and torchvision, set the threads, run one tiny op: the baseline memory
   ARCH  resnet18 | resnet34 | resnet50 | mobilenet_v2 (torchvision 0.14, weights=None, 1000 classes)
+        | efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2 (the PyPI package
+        efficientnet-lite-pytorch 0.1.0, the graph stylenet's efficientnet_lite.c builds:
+        EfficientNet.from_name('efficientnet-lite<k>', num_classes=1000, image_size=[SIZE, SIZE]), its
+        defaults dropout 0.2 (lite2 0.3) and drop-connect 0.2 as stylenet's; needs the test venv's python)
   --threads N  torch.set_num_threads(N) (default 2)
   --format     memory format of the model and input (default channels_last); bench/run.py measures
                both once and uses the faster
@@ -87,6 +91,22 @@ def fwd_flops_per_image(model, size, fmt):
     return total[0]
 
 
+TORCHVISION = ("resnet18", "resnet34", "resnet50", "mobilenet_v2")
+EFFICIENTNET = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+
+
+def build_model(arch, size):
+    """the model of ARCH with fresh weights and 1000 classes"""
+    if arch in TORCHVISION:
+        return getattr(torchvision.models, arch)(weights=None, num_classes=N_CLASSES)
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        sys.exit(f"bench_net_torch: {arch} needs the PyPI package efficientnet-lite-pytorch (the test venv: "
+                 f"make build/venv/ok-effnet, then run with build/venv/bin/python)")
+    return EfficientNet.from_name(arch.replace("_", "-"), num_classes=N_CLASSES, image_size=[size, size])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=["train", "infer", "idle"])
@@ -108,11 +128,11 @@ def main():
         info.update(mode="idle", threads=torch.get_num_threads(), peak_rss_kb=peak_rss_kb())
         print(json.dumps(info))
         return 0
-    if a.arch not in ("resnet18", "resnet34", "resnet50", "mobilenet_v2"):
+    if a.arch not in TORCHVISION + EFFICIENTNET:
         ap.error(f"unknown architecture {a.arch}")
     fmt = torch.channels_last if a.format == "channels_last" else torch.contiguous_format
     torch.manual_seed(a.seed)
-    model = getattr(torchvision.models, a.arch)(weights=None, num_classes=N_CLASSES)
+    model = build_model(a.arch, a.size)
     model = model.to(memory_format=fmt)
     x = torch.randn(a.batch, 3, a.size, a.size).contiguous(memory_format=fmt)
     y = torch.randint(0, N_CLASSES, (a.batch,))

@@ -9,7 +9,8 @@ Options: --build DIR (../build), --threads N (2), --rounds R, --only NAME[,NAME.
 
 What runs.  Each figure is one configuration (mode, model, image size, batch) run by
   stylenet  BUILD/bench/bench_net   (bench_net.c: the trainer's step, net_forward/loss/net_backward/AdamW)
-  PyTorch   bench_net_torch.py      (torchvision model, F.cross_entropy, backward, torch.optim.AdamW)
+  PyTorch   bench_net_torch.py      (torchvision model, or EfficientNet-Lite from the PyPI package
+                                     efficientnet-lite-pytorch; F.cross_entropy, backward, torch.optim.AdamW)
 with the same threads (2), each run a fresh process that prints one JSON object.  Synthetic data
 (random pixels and labels, fixed seed); train runs must show a finite, decreasing loss over their
 warm-up steps (the guard) or the benchmark stops.  Per round, every configuration runs on both sides
@@ -88,6 +89,9 @@ CONFIGS = [
     Config("latency_mobilenet_v2_224_b1", "infer", "mobilenet_v2", 224, 1, "latency", ("<=", 0.7)),
     Config("infer_resnet34_224_b32", "infer", "resnet34", 224, 32, "speed"),
     Config("infer_mobilenet_v2_224_b32", "infer", "mobilenet_v2", 224, 32, "speed"),
+    Config("train_efficientnet_lite0_128_b32", "train", "efficientnet_lite0", 128, 32, "speed", (">=", 2.0)),
+    Config("latency_efficientnet_lite0_224_b1", "infer", "efficientnet_lite0", 224, 1, "latency", ("<=", 0.7)),
+    Config("infer_efficientnet_lite0_224_b32", "infer", "efficientnet_lite0", 224, 32, "speed"),
     Config("memory_resnet34_train_128_b64", "train", "resnet34", 128, 64, "memory", (">=", 1 / MEM_TARGET)),
 ]
 
@@ -99,6 +103,8 @@ PLANS = {
         "train_resnet18_128_b32": (3, 3), "train_resnet50_128_b32": (3, 2), "train_resnet34_224_b32": (3, 2),
         "latency_resnet34_224_b1": (3, 20), "latency_mobilenet_v2_224_b1": (3, 30),
         "infer_resnet34_224_b32": (1, 3), "infer_mobilenet_v2_224_b32": (1, 3),
+        "train_efficientnet_lite0_128_b32": (3, 3), "latency_efficientnet_lite0_224_b1": (3, 20),
+        "infer_efficientnet_lite0_224_b32": (1, 3),
         "memory_resnet34_train_128_b64": (3, 1),
     },
     "full": {
@@ -107,6 +113,8 @@ PLANS = {
         "train_resnet18_128_b32": (3, 6), "train_resnet50_128_b32": (3, 4), "train_resnet34_224_b32": (3, 3),
         "latency_resnet34_224_b1": (5, 40), "latency_mobilenet_v2_224_b1": (5, 60),
         "infer_resnet34_224_b32": (2, 5), "infer_mobilenet_v2_224_b32": (2, 5),
+        "train_efficientnet_lite0_128_b32": (3, 8), "latency_efficientnet_lite0_224_b1": (5, 60),
+        "infer_efficientnet_lite0_224_b32": (2, 5),
         "memory_resnet34_train_128_b64": (3, 2),
     },
 }
@@ -590,7 +598,8 @@ def make_report(a, plan, rounds, configs, runs, rows, idle, kern, peak, formats,
               f"{', AVX-512' if mach['avx512'] else ''}, {mach['memory_gb']} GiB RAM, Linux {mach['kernel']}; "
               f"load average {load_start:.2f} at the start; {sharing}")
     md.append(f"- Threads: {a.threads} on both sides (stylenet: omp_set_num_threads; PyTorch: torch.set_num_threads)")
-    md.append(f"- FMA peak measured (bench_kernels, AVX-512 FMA loop, {a.threads} threads): {pk_txt}")
+    md.append(f"- FMA peak measured (bench_kernels: FMA chains on the build's widest vectors, {a.threads} threads): "
+              f"{pk_txt}")
     md.append(f"- stylenet: {git_revision()}, gcc -O3 -march=native, oneDNN {dnnl_version()} (Debian libdnnl2, "
               f"convolution primitives and sgemm)")
     md.append(f"- PyTorch: {torch_version} (Debian python3-torch), oneDNN {onednn_torch}, BLAS {idle['torch'].get('blas')}"

@@ -8,17 +8,32 @@
  * one thread, in a fixed order), parallel over (image, row).  Backward-weights accumulates
  * per output row into a small row buffer, then into a per-thread partial, and the partials are
  * summed in thread order: deterministic for a given thread count.
- * The MobileNet case (m == 1, 3x3, stride 1 or 2) has specialised AVX-512 kernels below (register-
- * resident weights/accumulators, border columns peeled, no per-tap branches); without AVX-512, or
- * for other shapes, the generic loops run.  Tests check both against the reference backend.
+ * Kernels by shape, the first that applies:
+ *   m == 1, 3x3, stride 1 or 2, AVX-512: the specialised kernels below (register-resident
+ *     weights/accumulators, border columns peeled, no per-tap branches);
+ *   m == 1, 3x3 or 5x5, stride 1 or 2, AVX2+FMA or AVX-512: conv_depthwise_vec.c's kernels,
+ *     register-blocked over 8 output columns (backward-weights: their row into the thread partial);
+ *   anything else (another kernel size or stride, m > 1, no AVX2): the generic loops.
+ * tests/kernels/test_depthwise.c and test_conv.c check each against the reference backend.
  */
 #include "kernels/conv_backend.h"
+#include "kernels/conv_depthwise_vec.h"
 #include "core/error.h"
 #include <omp.h>
 #include <string.h>
 
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
+
+/* wr[k][c] -> wr[kh*kw-1-k][c]: the taps flipped in both axes */
+static void flip_taps(const conv_desc *d, float *wr) {
+    int KK = d->kh * d->kw, C = d->cout;
+    for (int k = 0; k < KK / 2; k++)
+        for (int c = 0; c < C; c++) {
+            float t = wr[(long)k * C + c];
+            wr[(long)k * C + c] = wr[(long)(KK - 1 - k) * C + c], wr[(long)(KK - 1 - k) * C + c] = t;
+        }
+}
 
 static float *repack(const conv_desc *d, const float *w) {
     int KK = d->kh * d->kw, C = d->cout;
@@ -414,6 +429,20 @@ int conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const fl
         return n;
     }
 #endif
+#ifdef DW_VEC
+    if (dwv_takes(d)) {
+        long isz = (long)d->h * d->w * C;
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            int i = (int)(r / d->oh), oy = (int)(r % d->oh);
+            float *yrow = y + r * d->ow * C;
+            dwv_forward_row(d->kh, d->sh, x + i * isz, d->h, d->w, C, d->pt, d->pl, oy, d->ow, wr, b, 0, yrow);
+            act_apply(d->act, (long)d->ow * C, yrow); /* the row is in cache */
+        }
+        sn_free(wr);
+        return n;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++) {
         int i = (int)(r / d->oh), oy = (int)(r % d->oh);
@@ -462,13 +491,7 @@ static int backward_data(const conv_desc *d, int n, const float *dy, const float
 #ifdef DW_FAST
     if (fast3(d)) {
         long isz = (long)d->h * d->w * C, osz = (long)d->oh * d->ow * C;
-        if (d->sh == 1) { /* the forward stencil on dy with the weights flipped in both axes */
-            for (int c = 0; c < C; c++)
-                for (int k = 0; k < 4; k++) {
-                    float t = wr[(long)k * C + c];
-                    wr[(long)k * C + c] = wr[(long)(8 - k) * C + c], wr[(long)(8 - k) * C + c] = t;
-                }
-        }
+        if (d->sh == 1) flip_taps(d, wr); /* the forward stencil on dy with the weights flipped */
 #pragma omp parallel for schedule(static)
         for (long r = 0; r < rows; r++) {
             int i = (int)(r / d->h), iy = (int)(r % d->h);
@@ -479,6 +502,27 @@ static int backward_data(const conv_desc *d, int n, const float *dy, const float
                 if (!accumulate) memset(dx + r * d->w * C, 0, sizeof(float) * d->w * C);
                 bd3s2_row(d, dy + i * osz, wr, iy, dx + r * d->w * C);
             }
+            mask_row(d, act, x, dx, r);
+        }
+        sn_free(wr);
+        return n;
+    }
+#endif
+#ifdef DW_VEC
+    if (dwv_takes(d)) {
+        long osz = (long)d->oh * d->ow * C;
+        int K = d->kh;
+        if (d->sh == 1) flip_taps(d, wr); /* the forward stencil on dy with the weights flipped */
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            int i = (int)(r / d->h), iy = (int)(r % d->h);
+            float *dxrow = dx + r * d->w * C;
+            if (d->sh == 1)
+                dwv_forward_row(K, 1, dy + i * osz, d->oh, d->ow, C, K - 1 - d->pt, K - 1 - d->pl, iy, d->w, wr, NULL,
+                                accumulate, dxrow);
+            else
+                dwv_backward_data_s2_row(K, dy + i * osz, d->oh, d->ow, C, d->pt, d->pl, iy, d->w, wr, accumulate,
+                                         dxrow);
             mask_row(d, act, x, dx, r);
         }
         sn_free(wr);
@@ -542,11 +586,46 @@ int conv2d_depthwise_backward_data_set(const conv_desc *d, int n, const float *d
     return backward_data(d, n, dy, w, dx, 0, act, x);
 }
 
+/* backward-weights of output rows [r0, r1) (image-major), any depthwise shape: each row summed
+ * into the row buffer rp, then added to the thread partial p (both (kh*kw + 1) x cout floats) */
+static void bw_rows_generic(const conv_desc *d, const float *x, const float *dy, long r0, long r1, int want_dw,
+                            float *p, float *rp) {
+    int C = d->cout, Ci = d->cin, m = C / Ci, KK = d->kh * d->kw;
+    long psz = (long)(KK + 1) * C;
+    for (long r = r0; r < r1; r++) {
+        int i = (int)(r / d->oh), oy = (int)(r % d->oh);
+        const float *xi = x + (long)i * d->h * d->w * Ci;
+        int iy0 = oy * d->sh - d->pt;
+        int ky0 = imax(0, -iy0), ky1 = imin(d->kh, d->h - iy0);
+        memset(rp, 0, sizeof(float) * psz);
+        for (int ox = 0; ox < d->ow; ox++) {
+            const float *restrict dyp = dy + (r * d->ow + ox) * C;
+            int ix0 = ox * d->sw - d->pl;
+            int kx0 = imax(0, -ix0), kx1 = imin(d->kw, d->w - ix0);
+            float *restrict pb = rp + (long)KK * C;
+            for (int c = 0; c < C; c++) pb[c] += dyp[c];
+            if (!want_dw) continue;
+            for (int ky = ky0; ky < ky1; ky++)
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const float *restrict xp = xi + ((long)(iy0 + ky) * d->w + ix0 + kx) * Ci;
+                    float *restrict pk = rp + (long)(ky * d->kw + kx) * C;
+                    if (m == 1) {
+                        for (int c = 0; c < C; c++) pk[c] += dyp[c] * xp[c];
+                    } else {
+                        for (int ci = 0; ci < Ci; ci++)
+                            for (int j = 0; j < m; j++) pk[ci * m + j] += dyp[ci * m + j] * xp[ci];
+                    }
+                }
+        }
+        for (long e = 0; e < psz; e++) p[e] += rp[e];
+    }
+}
+
 int conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw,
                                       float *db) {
     if (n <= 0 || !conv_is_depthwise(d)) return 0;
     if (!dw && !db) return n;
-    int C = d->cout, Ci = d->cin, m = C / Ci, KK = d->kh * d->kw;
+    int C = d->cout, KK = d->kh * d->kw;
     long rows = (long)n * d->oh, psz = (long)(KK + 1) * C; /* KK weight rows + 1 bias row */
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     float *part = sn_alloc(sizeof(float) * nt * 2 * psz, "depthwise weight-gradient partials");
@@ -565,33 +644,16 @@ int conv2d_depthwise_backward_weights(const conv_desc *d, int n, const float *x,
             }
         } else
 #endif
-        for (long r = rows * th / T; r < rows * (th + 1) / T; r++) {
-            int i = (int)(r / d->oh), oy = (int)(r % d->oh);
-            const float *xi = x + (long)i * d->h * d->w * Ci;
-            int iy0 = oy * d->sh - d->pt;
-            int ky0 = imax(0, -iy0), ky1 = imin(d->kh, d->h - iy0);
-            memset(rp, 0, sizeof(float) * psz);
-            for (int ox = 0; ox < d->ow; ox++) {
-                const float *restrict dyp = dy + (r * d->ow + ox) * C;
-                int ix0 = ox * d->sw - d->pl;
-                int kx0 = imax(0, -ix0), kx1 = imin(d->kw, d->w - ix0);
-                float *restrict pb = rp + (long)KK * C;
-                for (int c = 0; c < C; c++) pb[c] += dyp[c];
-                if (!dw) continue;
-                for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++) {
-                        const float *restrict xp = xi + ((long)(iy0 + ky) * d->w + ix0 + kx) * Ci;
-                        float *restrict pk = rp + (long)(ky * d->kw + kx) * C;
-                        if (m == 1) {
-                            for (int c = 0; c < C; c++) pk[c] += dyp[c] * xp[c];
-                        } else {
-                            for (int ci = 0; ci < Ci; ci++)
-                                for (int j = 0; j < m; j++) pk[ci * m + j] += dyp[ci * m + j] * xp[ci];
-                        }
-                    }
+#ifdef DW_VEC
+        if (dwv_takes(d)) {
+            for (long r = rows * th / T; r < rows * (th + 1) / T; r++) {
+                int i = (int)(r / d->oh), oy = (int)(r % d->oh);
+                dwv_backward_weights_row(d->kh, d->sh, x + (long)i * d->h * d->w * C, d->h, d->w, C, d->pt, d->pl, oy,
+                                         d->ow, dy + r * d->ow * C, dw != NULL, p);
             }
-            for (long e = 0; e < psz; e++) p[e] += rp[e];
-        }
+        } else
+#endif
+        bw_rows_generic(d, x, dy, rows * th / T, rows * (th + 1) / T, dw != NULL, p, rp);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int co = 0; co < C; co++) {
