@@ -31,7 +31,8 @@ void cli_train_help(FILE *f) {
         "  --ps P               head dropout (0.25; ps/2 before the first linear)\n"
         "recipe (every step has a flag):\n"
         "  --recipe R           seed (reference workflow), fine-tune, scratch\n"
-        "  --sizes A,B          progressive resizing sizes (104,128); --size S for one size\n"
+        "  --sizes A,B          progressive resizing sizes (104,128; EfficientNet-Lite bodies 128,160);\n"
+        "                       --size S for one size\n"
         "  --lr X               head learning rate (default: the LR finder's suggestion)\n"
         "  --lrs A,B,C          rates of the layer groups once unfrozen (1e-4,3e-4,1e-3)\n"
         "  --lr-div D           instead derive them from the head's rate: lr/D^2, lr/D, lr\n"
@@ -111,7 +112,7 @@ static const struct option train_flags[] = {
 
 int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, void (*usage)(FILE *)) {
     recipe_opts *ro = &a->ro;
-    bool no_aug = false;
+    bool no_aug = false, sizes_given = false;
     uint64_t split_seed;
     int c;
     optind = 1;
@@ -131,6 +132,7 @@ int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, 
         case O_PS: NUM("--ps", 0, 0.99, &ro->ps);
         case O_RECIPE: ro->recipe = optarg; break;
         case O_SIZES:
+            sizes_given = true;
             if (parse_pair(optarg, &ro->sizes[0], &ro->sizes[1]) < 0 || ro->sizes[0] < 32 || ro->sizes[1] < 32 ||
                 ro->sizes[0] > 1024 || ro->sizes[1] > 1024) {
                 sn_error("--sizes takes two sides A,B from 32 to 1024, not '%s'", optarg);
@@ -138,6 +140,7 @@ int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, 
             }
             break;
         case O_SIZE:
+            sizes_given = true;
             if (cli_int("--size", optarg, 32, 1024, &ro->sizes[0]) < 0) return cli_usage_error(verb, usage);
             ro->sizes[1] = ro->sizes[0];
             break;
@@ -205,6 +208,7 @@ int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, 
     }
     if (a->json) ro->lo.quiet = true;
     if (!strcmp(ro->recipe, "scratch")) ro->pretrained = NULL;
+    if (!sizes_given && recipe_default_sizes(ro) < 0) return cli_fail("%s", sn_last_error());
     return -1;
 }
 

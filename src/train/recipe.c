@@ -68,23 +68,45 @@ dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float val
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
-classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
+/* the architecture of a run into buf: o->arch, checked against the pretrained weights' own (TFLite:
+ * mobilenet_v2_tf; a stylenet model's metadata; a state dict's parameter names), else theirs, else
+ * resnet34.  With fp, *fp gets the open weights file (NULL for TFLite or none).  -1 on error */
+static int run_arch(const recipe_opts *o, st_file **fp, char *buf, size_t n) {
     const char *arch = o->arch;
-    bool tflite = o->pretrained && tflite_is_file(o->pretrained);
+    const bool tflite = o->pretrained && tflite_is_file(o->pretrained);
     if (tflite) arch = "mobilenet_v2_tf";
-    st_file *f = NULL; /* pretrained weights by name */
+    st_file *f = NULL;
     if (o->pretrained && !tflite) {
-        if (!(f = weights_open_st(o->pretrained))) return NULL;
+        if (!(f = weights_open_st(o->pretrained))) return -1;
         const char *march = st_meta(f, "arch");
         if (!march) march = model_file_guess_arch(f);
         if (march && arch && strcmp(march, arch) != 0) {
             sn_error("%s: a %s model, but the architecture asked for is %s", o->pretrained, march, arch);
             st_close(f);
-            return NULL;
+            return -1;
         }
         if (!arch) arch = march;
     }
-    if (!arch) arch = "resnet34";
+    snprintf(buf, n, "%s", arch ? arch : "resnet34");
+    if (fp) *fp = f;
+    else st_close(f);
+    return 0;
+}
+
+int recipe_default_sizes(recipe_opts *o) {
+    char arch[64];
+    if (run_arch(o, NULL, arch, sizeof arch) < 0) return -1;
+    const bool lite = !strncmp(arch, "efficientnet_lite", 17);
+    o->sizes[0] = lite ? 128 : 104;
+    o->sizes[1] = lite ? 160 : 128;
+    return 0;
+}
+
+classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
+    char arch[64];
+    st_file *f = NULL; /* pretrained weights by name */
+    if (run_arch(o, &f, arch, sizeof arch) < 0) return NULL;
+    const bool tflite = o->pretrained && !f;
     classifier *m = calloc(1, sizeof *m);
     if (!m) {
         sn_error("out of memory for a model");

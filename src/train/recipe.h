@@ -9,8 +9,8 @@
  *   "seed"  the reference workflow: LR finder on the frozen body; head on precomputed
  *           activations; head with augmentation; unfreeze; SGDR cycles of 1, 2, 4, 8, 16 epochs with
  *           differential learning rates (1e-4, 3e-4, 1e-3, or lr/9, lr/3, lr with lr_div 3) and
- *           augmentation, with progressive
- *           resizing (sizes[0] for the first cycles, sizes[1] for the last); TTA evaluation.
+ *           augmentation, with progressive resizing (sizes[0] for the first cycles, sizes[1] for
+ *           the last; `train` picks them per body with recipe_default_sizes); TTA evaluation.
  *   "fine-tune"  fastai v2's fine_tune: one frozen one-cycle epoch, then one-cycle over all
  *           layers for `epochs` epochs (lr/2 peak, differential).
  *   "scratch"  no pretrained weights: one-cycle over all layers for `epochs` epochs.
@@ -68,6 +68,10 @@ recipe_opts recipe_defaults(void);
 dataset *recipe_open_data(const ds_options *dso, const recipe_opts *o, float valid_pct, ds_split *sp);
 uint64_t recipe_split_seed(const recipe_opts *o);
 classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size);
+/* o->sizes for o's body when none are asked for: 104,128 (MobileNetV2, ResNet), 128,160
+ * (EfficientNet-Lite: measured best on the 150 px Style photos).  The body is o->arch or that of
+ * o->pretrained (as recipe_model finds it); -1 with an error if the weights cannot be read */
+int recipe_default_sizes(recipe_opts *o);
 /* the recipe's LR finder: the body frozen with its batch-norm statistics (or, with unfrozen, every
  * layer trainable, batch norm frozen only with o->lo.freeze_bn), then learner_lr_find_info. */
 double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfrozen, int size, double start,
