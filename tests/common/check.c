@@ -101,6 +101,14 @@ const char *shared_path(const char *name) {
     return buf;
 }
 
+const char *path_in(const char *dir, const char *name) {
+    static char buf[8][4400];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 void fill_uniform(float *x, size_t n, unsigned long long seed) {
     unsigned long long s = seed * 0x9E3779B97F4A7C15ull + 1;
     for (size_t i = 0; i < n; i++) {

@@ -49,6 +49,8 @@ void fill_uniform(float *x, size_t n, unsigned long long seed);
 /* the last n characters of text on one line (newlines shown as '|'), in a static buffer: errors
  * and sanitizer reports come last, and tests/run.sh shows only the "not ok" line */
 const char *flat_tail(const char *text, size_t n);
+/* "dir/name" in a static buffer, one of eight used in turn (so a call may hold a few at once) */
+const char *path_in(const char *dir, const char *name);
 /* copies file a to b; -1 if either cannot be opened */
 int copy_file(const char *a, const char *b);
 /* the names of the Style set's photos (shared_path("data/style"), "<brand>_<product>_<n>.png"),

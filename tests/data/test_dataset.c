@@ -55,11 +55,7 @@ static void rm_rf(const char *dir) {
     if (system(cmd) != 0) note("could not remove %s", dir);
 }
 
-static const char *in_tmp(const char *rel) {
-    static char p[1024];
-    snprintf(p, sizeof p, "%s/%s", tmp, rel);
-    return p;
-}
+static const char *in_tmp(const char *rel) { return path_in(tmp, rel); }
 
 /* ------------------------------------------------------------------ the Style set */
 

@@ -21,13 +21,7 @@
 
 static char tmp[256];
 
-static const char *in_tmp(const char *rel) {
-    static char p[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", tmp, rel);
-    return p[k];
-}
+static const char *in_tmp(const char *rel) { return path_in(tmp, rel); }
 
 static void write_text(const char *rel, const char *s) {
     FILE *f = fopen(in_tmp(rel), "w");

@@ -69,13 +69,7 @@ static void tmp_end(void) {
     if (system(cmd) != 0) note("could not remove %s", tmpdir);
 }
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *tmp_path(const char *name) { return path_in(tmpdir, name); }
 
 /* writes a copy of the torch fixture, without `drop` (prefix list) and with extra tensors */
 typedef struct { const char *name; st_dtype dt; int ndim; int64_t shape[4]; } extra_t;

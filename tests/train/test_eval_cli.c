@@ -38,14 +38,7 @@ static const char *common = "--arch resnet18 --size 32 --batch 16 --head-epochs 
 
 static void remove_dir(void) { run("rm -rf %s", dir); }
 
-/* dir/name in a static buffer (one of four in turn) */
-static const char *at(const char *name) {
-    static char buf[4][4400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return path_in(dir, name); }
 
 /* every 8th Style photo with style.txt in dir/style; 12 others renamed <b>_<p>_9NN.png in
  * dir/plain, and a 13th resized to 338x225 */

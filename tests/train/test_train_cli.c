@@ -109,14 +109,7 @@ static bool setup(void) {
     return true;
 }
 
-/* dir/name in a static buffer (one of four in turn, so a call may hold a few) */
-static const char *at(const char *name) {
-    static char buf[4][4400];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return path_in(dir, name); }
 
 /* the seed recipe with a run folder: dir/a.stn and dir/ra; its exit status, its output in a_out */
 static char a_out[sizeof out];
