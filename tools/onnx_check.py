@@ -6,8 +6,13 @@
 1. Builds the PyTorch reference of ARCH with fastai v1's head (create_head(2F, K, ps=0.5,
    lin_ftrs=32): torchvision / efficientnet-lite-pytorch 0.1.0 bodies, or the TF-slim MobileNetV2
    with TensorFlow 'SAME' padding written out here), random weights, batch norms made non-trivial
-   (fixtures_models.perturb_bn), the last linear scaled so that the logits have std 2 on the test
-   photos (probabilities neither saturated nor uniform).  resnet18, mobilenet_v2_tf and
+   (fixtures_models.perturb_bn; for the TF-slim body, whose batch norms are folded into the
+   convolutions, a random batch norm calibrated the same way is folded into each), the last linear
+   scaled so that the logits have std 1 on the test photos (probabilities neither saturated nor
+   uniform).  Random deep nets are not all well conditioned: the seed is the first of SEEDS whose
+   probabilities PyTorch's float32 pass computes within 2.5e-6 of its float64 pass (a quarter of
+   the tolerance below; else the best of them), so the comparisons measure the export, not the
+   conditioning.  resnet18, mobilenet_v2_tf and
    efficientnet_lite1 are multi-label with two label groups (sigmoid), the others single-label
    (softmax); 6 classes, 64 px.
 2. Writes it as a stylenet model file (its state dict + the model-file metadata), three PNG photos
@@ -21,13 +26,15 @@
    - ONNX Runtime's probabilities equal predict's within 1e-5, for the three photos as one batch
      of 3 and as a batch of 1 each (dynamic batch), inputs prepared as the metadata says;
    - the exported safetensors loads into a freshly initialised reference model with
-     load_state_dict(strict=True), every tensor equal to the original's; its logits equal ONNX
-     Runtime's within 1e-4 of their scale.
+     load_state_dict(strict=True), every tensor equal to the original's; its logits (a float64
+     pass) equal ONNX Runtime's within 1e-4 of their scale, or 4x PyTorch's own float32 error
+     where that is larger (random deep nets are not all that well conditioned).
 `tflite` exports $STYLENET_SHARED/weights/mobilenet_v2_1.0_224_quant.tflite with its 1001 ImageNet
 labels and compares ONNX Runtime with predict on the three imagenet-check photos (224x224, so no
 resize) the same way, and the top-1 classes with SOURCE.txt's (20, 986, 286).  In both modes the
 network input is prepared from what the ONNX file's metadata_props say (mean, std, size).
 """
+import copy
 import json
 import os
 import subprocess
@@ -48,6 +55,7 @@ SIZE, K, LIN = 64, 6, 32
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MULTI = ("resnet18", "mobilenet_v2_tf", "efficientnet_lite1")
 GROUPS = [["brand", 0, 2], ["product", 2, 6]]
+SEEDS = (1, 2, 3, 4, 5, 6)
 TF_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
              (6, 320, 1, 1)]
 torch.set_num_threads(2)
@@ -104,6 +112,8 @@ def tf_convs():
 
 
 def tf_features(self, x):
+    """the TF-slim body; with self.tf_calibrate a generator, each convolution's output is first made
+    a trained one's (a batch norm with random affine, calibrated on x, folded into weight and bias)"""
     convs, j = self.tf_convs, 0
 
     def conv(x):
@@ -113,6 +123,14 @@ def tf_features(self, x):
         (pt, pb), (pl, pr) = tf_same(x.shape[2], k, s), tf_same(x.shape[3], k, s)
         m = self._modules[name]
         y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), m.weight, m.bias, stride=s, groups=groups)
+        g = getattr(self, "tf_calibrate", None)
+        if g is not None:
+            mean, std = y.mean((0, 2, 3)), y.std((0, 2, 3)) + 1e-3
+            gamma = 0.5 + torch.rand(mean.shape, generator=g)
+            beta = 0.2 * torch.randn(mean.shape, generator=g)
+            m.weight.mul_((gamma / std)[:, None, None, None])
+            m.bias.copy_((m.bias - mean) * gamma / std + beta)
+            y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), m.weight, m.bias, stride=s, groups=groups)
         return F.relu6(y) if relu6 else y
 
     x, cin = conv(x), 32
@@ -143,9 +161,6 @@ def build(arch, seed):
         convs = tf_convs()
         model = Ref([(n, nn.Conv2d(ci, co, k, groups=g)) for n, ci, co, k, _, g, _ in convs], tf_features, 1280)
         model.tf_convs = convs
-        with torch.no_grad():  # the folded BN biases of a trained model are not zero
-            for n, *_ in convs:
-                model._modules[n].bias.normal_(0, 0.1)
         return model
     from efficientnet_lite_pytorch import EfficientNet
     eff = EfficientNet.from_name(arch.replace("_", "-"), num_classes=K, image_size=[SIZE, SIZE])
@@ -275,24 +290,53 @@ def tflite_main(workdir):
     return 1 if failures else 0
 
 
+def trained_like(arch, seed, x):
+    """the reference model with random weights made to look trained: batch norms perturbed and
+    calibrated, the logits of the photos x scaled to std 1"""
+    model = build(arch, seed)
+    g = torch.Generator().manual_seed(seed + 1000)
+    calib = torch.randn(4, 3, SIZE, SIZE, generator=g)
+    if arch == "mobilenet_v2_tf":  # on photos like the test's (smooth), as a trained net sees photos
+        smooth = F.interpolate(torch.rand(16, 3, 9, 11, generator=g), size=(SIZE, SIZE), mode="bilinear",
+                               align_corners=False)
+        model.tf_calibrate = g
+        with torch.no_grad():
+            model.features_fn(model, (smooth - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None])
+        del model.tf_calibrate
+    perturb_bn(model, calib, g)
+    model.eval()
+    with torch.no_grad():
+        s = model(x).std()
+        model.head[8].weight.mul_(1 / s)
+        model.head[8].bias.normal_(0, 0.5, generator=g)
+    return model
+
+
+def probabilities(arch, logits):
+    return torch.sigmoid(logits) if arch in MULTI else torch.softmax(logits, 1)
+
+
 def main():
     arch, workdir = sys.argv[1], sys.argv[2]
     os.makedirs(workdir, exist_ok=True)
     if arch == "tflite":
         return tflite_main(workdir)
     binary = os.environ.get("STYLENET_BIN", "build/stylenet")
-    model = build(arch, 1)
-    g = torch.Generator().manual_seed(2)
-    perturb_bn(model, torch.randn(4, 3, SIZE, SIZE, generator=g), g)
-    model.eval()
     paths, crops = photos(workdir)
-    x = network_input(crops, {"mean": ",".join(map(str, MEAN)), "std": ",".join(map(str, STD)),
-                              "input_size": str(SIZE)})
-    with torch.no_grad():
-        s = model(torch.from_numpy(x)).std()
-        model.head[8].weight.mul_(2 / s)
-        model.head[8].bias.normal_(0, 0.5)
-        ref_logits = model(torch.from_numpy(x)).numpy()
+    x = torch.from_numpy(network_input(crops, {"mean": ",".join(map(str, MEAN)), "std": ",".join(map(str, STD)),
+                                               "input_size": str(SIZE)}))
+    best = None
+    for seed in SEEDS:  # the first whose probabilities PyTorch's float32 computes within a quarter of 1e-5
+        model = trained_like(arch, seed, x)
+        with torch.no_grad():
+            p32, p64 = probabilities(arch, model(x)), probabilities(arch, copy.deepcopy(model).double()(x.double()))
+        err = (p32.double() - p64).abs().max().item()
+        if best is None or err < best[0]:
+            best = (err, seed, model)
+        if err <= 2.5e-6:
+            break
+    err, seed, model = best
+    print(f"# {arch}: seed {seed}: PyTorch's float32 error on the probabilities {err:.2e}")
     stn, onx, st = (os.path.join(workdir, f"{arch}.{e}") for e in ("stn", "onnx", "safetensors"))
     meta = write_model(model, arch, stn)
     run([binary, "export", "--onnx", onx, "--safetensors", st, stn])
@@ -312,11 +356,15 @@ def main():
     check(same, "every exported tensor equals the original's")
     back.eval()
     with torch.no_grad():
-        torch_logits = back(torch.from_numpy(x)).numpy()
-    scale = np.abs(ref_logits).max()
-    terr = np.abs(torch_logits - logits).max()
-    print(f"# {arch}: |pytorch - onnxruntime| logits {terr:.2e} (scale {scale:.2f})")
-    check(terr <= 1e-4 * max(1.0, scale), f"reloaded PyTorch logits = onnxruntime within 1e-4 of scale ({terr:.2e})")
+        t32 = back(x).numpy()
+        t64 = back.double()(x.double()).numpy()
+    scale, f32err = np.abs(t64).max(), np.abs(t32 - t64).max()
+    terr = np.abs(t64 - logits).max()
+    tol = max(1e-4 * scale, 4 * f32err)
+    print(f"# {arch}: |pytorch float64 - onnxruntime| logits {terr:.2e} (scale {scale:.2f}; PyTorch's own float32 "
+          f"error {f32err:.2e})")
+    check(terr <= tol, f"reloaded PyTorch logits (float64) = onnxruntime within {tol:.1e} = max(1e-4 of scale, "
+          f"4 x PyTorch's float32 error) ({terr:.2e})")
     return 1 if failures else 0
 
 
