@@ -395,12 +395,8 @@ static Onnx__GraphProto *build_graph(ox *b, const net *m, const onnx_export_opts
     v.rank[0] = 4;
     for (int i = 1; i <= last && !b->oom && !b->err; i++) emit_node(b, m, i, &v);
     if (b->oom || b->err) return NULL;
-    if (v.rank[last] == 4) {
-        Onnx__NodeProto *f = ox_node(b, "Flatten", "logits", "logits", 1, v.val[last]);
-        ox_attr_int(b, f, "axis", 1);
-    } else {
-        ox_node(b, "Identity", "logits", "logits", 1, v.val[last]);
-    }
+    /* [batch, K] in stylenet's order (channels last when the output is a map larger than 1x1) */
+    ox_node(b, "Identity", "logits", "logits", 1, flatten_value(b, m, last, &v, m->n_nodes));
     if (o->final == ONNX_FINAL_SIGMOID) ox_node(b, "Sigmoid", "probabilities", "probabilities", 1, "logits");
     if (o->final == ONNX_FINAL_SOFTMAX)
         ox_attr_int(b, ox_node(b, "Softmax", "probabilities", "probabilities", 1, "logits"), "axis", 1);
@@ -473,7 +469,7 @@ static int write_model(FILE *f, void *ctx) {
 int onnx_export_net(const net *m, const onnx_export_opts *o, const char *path) {
     if (!m || m->n_nodes < 2 || m->nodes[0].op != OP_INPUT)
         return sn_error("%s: the network has no nodes to export", path);
-    ox b = {.cap_nodes = 4 * (size_t)m->n_nodes + 8, .cap_inits = 2 * (size_t)m->n_params + 8};
+    ox b = {.cap_nodes = 4 * (size_t)m->n_nodes + 8, .cap_inits = (size_t)m->n_params + 4 * (size_t)m->n_nodes + 8};
     b.nodes = calloc(b.cap_nodes, sizeof *b.nodes);
     b.inits = calloc(b.cap_inits, sizeof *b.inits);
     Onnx__GraphProto *g = b.nodes && b.inits ? build_graph(&b, m, o) : NULL;
