@@ -7,12 +7,12 @@
    lin_ftrs=32): torchvision / efficientnet-lite-pytorch 0.1.0 bodies, or the TF-slim MobileNetV2
    with TensorFlow 'SAME' padding written out here), random weights, batch norms made non-trivial
    (fixtures_models.perturb_bn; for the TF-slim body, whose batch norms are folded into the
-   convolutions, a random batch norm calibrated the same way is folded into each), the last linear
+   convolutions, a random batch norm calibrated on smooth random photos is folded into each), the last linear
    scaled so that the logits have std 1 on the test photos (probabilities neither saturated nor
    uniform).  Random deep nets are not all well conditioned: the seed is the first of SEEDS whose
-   probabilities PyTorch's float32 pass computes within 2.5e-6 of its float64 pass (a quarter of
-   the tolerance below; else the best of them), so the comparisons measure the export, not the
-   conditioning.  resnet18, mobilenet_v2_tf and
+   probabilities PyTorch's float32 pass computes within 5e-6 of its float64 pass (half the
+   tolerance below, as tools/fixtures_models.py chooses its seeds; else the best of them), so the
+   comparisons measure the export, not the conditioning.  resnet18, mobilenet_v2_tf and
    efficientnet_lite1 are multi-label with two label groups (sigmoid), the others single-label
    (softmax); 6 classes, 64 px.
 2. Writes it as a stylenet model file (its state dict + the model-file metadata), three PNG photos
@@ -326,14 +326,14 @@ def main():
     x = torch.from_numpy(network_input(crops, {"mean": ",".join(map(str, MEAN)), "std": ",".join(map(str, STD)),
                                                "input_size": str(SIZE)}))
     best = None
-    for seed in SEEDS:  # the first whose probabilities PyTorch's float32 computes within a quarter of 1e-5
+    for seed in SEEDS:  # the first whose probabilities PyTorch's float32 computes within half of 1e-5
         model = trained_like(arch, seed, x)
         with torch.no_grad():
             p32, p64 = probabilities(arch, model(x)), probabilities(arch, copy.deepcopy(model).double()(x.double()))
         err = (p32.double() - p64).abs().max().item()
         if best is None or err < best[0]:
             best = (err, seed, model)
-        if err <= 2.5e-6:
+        if err <= 5e-6:
             break
     err, seed, model = best
     print(f"# {arch}: seed {seed}: PyTorch's float32 error on the probabilities {err:.2e}")

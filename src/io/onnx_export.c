@@ -146,7 +146,7 @@ static float *ox_tensor(ox *b, const char *name, int ndim, const int64_t *dims) 
         return NULL;
     }
     *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
-    memcpy(d, dims, (size_t)ndim * sizeof *d);
+    if (ndim > 0) memcpy(d, dims, (size_t)ndim * sizeof *d);
     t->n_dims = (size_t)ndim;
     t->dims = d;
     t->has_data_type = 1;
