@@ -8,11 +8,12 @@
    with TensorFlow 'SAME' padding written out here), random weights, batch norms made non-trivial
    (fixtures_models.perturb_bn; for the TF-slim body, whose batch norms are folded into the
    convolutions, a random batch norm calibrated on smooth random photos is folded into each), the last linear
-   scaled so that the logits have std 1 on the test photos (probabilities neither saturated nor
-   uniform).  Random deep nets are not all well conditioned: the seed is the first of SEEDS whose
-   probabilities PyTorch's float32 pass computes within 5e-6 of its float64 pass (half the
-   tolerance below, as tools/fixtures_models.py chooses its seeds; else the best of them), so the
-   comparisons measure the export, not the conditioning.  resnet18, mobilenet_v2_tf and
+   scaled so that the logits have std 0.25 on the test photos (probabilities neither saturated nor
+   uniform; exporting TensorFlow SAME pads top/left-heavy instead of bottom/right-heavy moves
+   efficientnet_lite0's by 0.1).  Random deep nets are not all well
+   conditioned: the seed is the first of SEEDS whose probabilities PyTorch's float32 pass computes
+   within 2.5e-6 of its float64 pass (a quarter of the tolerance below; else the best of them),
+   so the comparisons measure the export, not the conditioning.  resnet18, mobilenet_v2_tf and
    efficientnet_lite1 are multi-label with two label groups (sigmoid), the others single-label
    (softmax); 6 classes, 64 px.
 2. Writes it as a stylenet model file (its state dict + the model-file metadata), three PNG photos
@@ -292,7 +293,7 @@ def tflite_main(workdir):
 
 def trained_like(arch, seed, x):
     """the reference model with random weights made to look trained: batch norms perturbed and
-    calibrated, the logits of the photos x scaled to std 1"""
+    calibrated, the logits of the photos x scaled to std 0.25"""
     model = build(arch, seed)
     g = torch.Generator().manual_seed(seed + 1000)
     calib = torch.randn(4, 3, SIZE, SIZE, generator=g)
@@ -307,8 +308,8 @@ def trained_like(arch, seed, x):
     model.eval()
     with torch.no_grad():
         s = model(x).std()
-        model.head[8].weight.mul_(1 / s)
-        model.head[8].bias.normal_(0, 0.5, generator=g)
+        model.head[8].weight.mul_(0.25 / s)
+        model.head[8].bias.normal_(0, 0.125, generator=g)
     return model
 
 
@@ -326,14 +327,14 @@ def main():
     x = torch.from_numpy(network_input(crops, {"mean": ",".join(map(str, MEAN)), "std": ",".join(map(str, STD)),
                                                "input_size": str(SIZE)}))
     best = None
-    for seed in SEEDS:  # the first whose probabilities PyTorch's float32 computes within half of 1e-5
+    for seed in SEEDS:  # the first whose probabilities PyTorch's float32 computes within a quarter of 1e-5
         model = trained_like(arch, seed, x)
         with torch.no_grad():
             p32, p64 = probabilities(arch, model(x)), probabilities(arch, copy.deepcopy(model).double()(x.double()))
         err = (p32.double() - p64).abs().max().item()
         if best is None or err < best[0]:
             best = (err, seed, model)
-        if err <= 5e-6:
+        if err <= 2.5e-6:
             break
     err, seed, model = best
     print(f"# {arch}: seed {seed}: PyTorch's float32 error on the probabilities {err:.2e}")
@@ -342,7 +343,7 @@ def main():
     run([binary, "export", "--onnx", onx, "--safetensors", st, stn])
     pred = predict_probs(run([binary, "predict", "--model", stn, "--json", "--top", str(K), "--threads", "2"] + paths))
     props = check_onnx_file(onx, meta)
-    logits, _ = compare_runtime(arch, onx, network_input(crops, props), pred)
+    logits, probs = compare_runtime(arch, onx, network_input(crops, props), pred)
 
     back = build(arch, 99)
     loaded = load_file(st)
@@ -359,6 +360,9 @@ def main():
         t32 = back(x).numpy()
         t64 = back.double()(x.double()).numpy()
     scale, f32err = np.abs(t64).max(), np.abs(t32 - t64).max()
+    p64 = probabilities(arch, torch.from_numpy(t64)).numpy()
+    print(f"# {arch}: against PyTorch float64, probabilities: predict {np.abs(pred - p64).max():.2e}, onnxruntime "
+          f"{np.abs(probs - p64).max():.2e}, PyTorch float32 {err:.2e}")
     terr = np.abs(t64 - logits).max()
     tol = max(1e-4 * scale, 4 * f32err)
     print(f"# {arch}: |pytorch float64 - onnxruntime| logits {terr:.2e} (scale {scale:.2f}; PyTorch's own float32 "
