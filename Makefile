@@ -1,4 +1,6 @@
-# stylenet build.  `make` -> build/stylenet and build/libstylenet.a; `make test` runs every test.
+# stylenet build.  `make` -> build/stylenet, build/libstylenet.a and the shared library
+# build/libstylenet.so.X.Y.Z (the API of include/stylenet.h); `make test` runs every test;
+# `make install` (PREFIX, DESTDIR) installs the program, the shared library, its header and stylenet.pc.
 # Sources are discovered: every src/**/*.c goes into the library (src/cli/ into the CLI),
 # every tests/**/test_*.c becomes one test binary linked with tests/common/*.c.
 CC        ?= gcc
@@ -7,15 +9,22 @@ PY        ?= /usr/bin/python3
 # Built where it runs: -march=native lets the compiler use AVX-512 (or NEON/SVE) for our own loops;
 # -ffp-contract=fast lets it fuse a*b+c into FMA (ISO C mode would forbid it).
 # -Wno-format-truncation: messages are cut to their buffers on purpose (gcc -O3 flags every snprintf).
+# -fPIC -fvisibility=hidden: one set of objects serves the static and the shared library.  The
+# executables are position-independent already (Debian's gcc and clang build PIE by default), and
+# with hidden symbols the calls inside the library stay direct: against -fPIE, only thread-local
+# and extern data are reached another way (sn_error's buffer; tables in data/loader.c and
+# report/), no kernel, net or model code changes.  Only what include/stylenet.h marks STYLENET_API
+# is exported from libstylenet.so.
 ARCH      ?= -march=native
 OPT       ?= -O3
 SANITIZE  ?=
-CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -g -fopenmp -Wall -Wextra -Werror -Isrc -I$(BUILD)/gen $(SANITIZE)
-CFLAGS    += $(shell pkg-config --cflags libcjson libpng cairo libmicrohttpd libzip 2>/dev/null)
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -g -fopenmp -Wall -Wextra -Werror -Isrc -Iinclude -I$(BUILD)/gen \
+             -fPIC -fvisibility=hidden $(SANITIZE)
+CFLAGS    += $(shell pkg-config --cflags libcjson libpng libwebp cairo libmicrohttpd libzip 2>/dev/null)
 ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),clang)
 CFLAGS    += -Wno-format-truncation
 endif
-LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lcairo -lmicrohttpd -lzip -lprotobuf-c -lm -fopenmp $(SANITIZE)
+LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebpdemux -lwebp -lcairo -lmicrohttpd -lzip -lprotobuf-c -lm -fopenmp $(SANITIZE)
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
@@ -30,9 +39,13 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TCOM_OBJ  := $(TCOM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB       := $(BUILD)/libstylenet.a
+# the version is the header's (STYLENET_VERSION_STRING); the soname carries the major number
+VERSION   := $(shell sed -n 's/^\#define STYLENET_VERSION_STRING "\(.*\)"/\1/p' include/stylenet.h)
+SONAME    := libstylenet.so.$(firstword $(subst ., ,$(VERSION)))
+SO        := $(BUILD)/libstylenet.so.$(VERSION)
 
-.PHONY: all test check-asan bench bench-quick fixtures clean FORCE
-all: $(BUILD)/stylenet $(LIB)
+.PHONY: all test check-asan bench bench-quick fixtures clean install install-built uninstall FORCE
+all: $(BUILD)/stylenet $(LIB) $(SO)
 
 # objects depend on the compiler and flags too: changing either rebuilds everything
 $(BUILD)/.flags: FORCE
@@ -57,11 +70,37 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/stylenet: $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# -z defs: every symbol the library uses is resolved by the libraries it names
+$(SO): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs $^ -o $@ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TCOM_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-tests-build: $(TEST_BIN) $(BUILD)/stylenet
+tests-build: $(TEST_BIN) $(BUILD)/stylenet $(SO)
+
+# `make install`: the program, the shared library (libstylenet.so -> .so.MAJOR -> .so.X.Y.Z), the
+# public header and stylenet.pc under $(DESTDIR)$(PREFIX).  install-built copies what is built
+# without building (tests/api/test_install uses it on the tree the tests run from).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+install: all
+	$(MAKE) --no-print-directory install-built
+install-built:
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(BUILD)/stylenet $(DESTDIR)$(BINDIR)/stylenet
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/libstylenet.so.$(VERSION)
+	ln -sf libstylenet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libstylenet.so
+	install -m 644 include/stylenet.h $(DESTDIR)$(INCLUDEDIR)/stylenet.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	  src/api/stylenet.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/stylenet.pc
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/stylenet $(DESTDIR)$(LIBDIR)/libstylenet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libstylenet.so $(DESTDIR)$(INCLUDEDIR)/stylenet.h $(DESTDIR)$(LIBDIR)/pkgconfig/stylenet.pc
 
 # Python environment for the oracle: Debian's python3 (torch, torchvision, numpy) plus the
 # official safetensors and tflite readers from PyPI, in a venv that sees the system packages;

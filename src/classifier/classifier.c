@@ -42,6 +42,7 @@ static void take_meta(classifier *c, model_meta *m) {
     memcpy(c->mean, m->mean, sizeof c->mean);
     memcpy(c->std, m->std, sizeof c->std);
     c->threshold = m->threshold;
+    c->temperature = m->temperature;
     c->n_classes = m->n_classes;
     c->classes = m->classes;
     m->classes = NULL;
@@ -55,7 +56,7 @@ static void take_meta(classifier *c, model_meta *m) {
 
 model_meta classifier_meta(const classifier *c) {
     model_meta m = {.head_ps = c->head_ps, .head_lin_ftrs = c->head_lin_ftrs, .size = c->size,
-                    .threshold = c->threshold, .n_classes = c->n_classes, .classes = c->classes,
+                    .threshold = c->threshold, .temperature = c->temperature, .n_classes = c->n_classes, .classes = c->classes,
                     .n_groups = c->n_groups, .history = c->history};
     memcpy(m.arch, c->arch, sizeof m.arch);
     memcpy(m.head, c->head, sizeof m.head);
@@ -189,6 +190,7 @@ char *classifier_info_json(const classifier *c, const char *path, bool pretty) {
     cJSON_AddNumberToObject(o, "parameters", (double)model_num_params(c->net));
     cJSON_AddNumberToObject(o, "macs_per_image", net_macs(c->net));
     cJSON_AddStringToObject(o, "task", c->task);
+    cJSON_AddNumberToObject(o, "temperature", c->temperature > 0 ? c->temperature : 1);
     classifier_classes_json(o, c);
     cJSON *h = c->history ? cJSON_Parse(c->history) : NULL;
     if (h) cJSON_AddItemToObject(o, "training", h);

@@ -9,7 +9,8 @@
  *   overrides the input side.  NULL with an error naming the file and what is wrong.
  * - classifier_save writes a stylenet model file (atomically); classifier_free frees everything.
  * - Probabilities: sigmoid of each output for a multi-label task ("multi"), softmax over the
- *   outputs otherwise.  classifier_input turns a decoded photo into the network's input (centre
+ *   outputs otherwise, of the outputs divided by the classifier's temperature (fitted on
+ *   validation photos by `train` or `stylenet calibrate`; 1 when the file has none).  classifier_input turns a decoded photo into the network's input (centre
  *   crop, resize, normalise); classifier_image_probs adds `views` test-time-augmentation views:
  *   fastai's default augmentation drawn from (seed, 1000000 + view), applied to the photo shrunk
  *   to 5/4 of the input side (as `eval --tta` caches its images), and averages the
@@ -42,7 +43,9 @@ typedef struct classifier {
     int size;            /* input side */
     float mean[3], std[3];
     char task[16];       /* "single" | "multi" */
-    float threshold;     /* multi-label */
+    float threshold;     /* multi-label, applied to the calibrated probabilities */
+    float temperature;   /* logits / temperature before the sigmoid or softmax
+                            (classifier/calibration.h); 1 (or 0, unset): none */
     int n_classes;
     char **classes;
     int n_groups;        /* 0 = no groups */

@@ -3,15 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "classifier/calibration.h"
 #include "classifier/classifier.h"
 #include "classifier/metrics.h"
 #include "core/error.h"
 #include "data/augment.h"
-#include "kernels/loss.h"
 
 void classifier_probs(const classifier *c, int n, const float *logits, float *probs) {
-    if (classifier_is_multi(c)) loss_sigmoid(n * c->n_classes, logits, probs);
-    else loss_softmax(n, c->n_classes, logits, probs);
+    calibration_probs(n, c->n_classes, logits, c->temperature, classifier_is_multi(c), probs);
 }
 
 int classifier_input(const classifier *c, const image *im, float *out) {

@@ -123,6 +123,73 @@ double metrics_image_loss(int n_classes, const float *probs, const uint8_t *hot,
     return 0;
 }
 
+double metrics_nll(int n, int C, const float *const *probs, const uint8_t *const *hot, bool multi) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += metrics_image_loss(C, probs[i], hot[i], multi);
+    return n > 0 ? sum / n : NAN;
+}
+
+double metrics_brier(int n, int C, const float *const *probs, const uint8_t *const *hot) {
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++) {
+            double d = probs[i][c] - (hot[i][c] ? 1.0 : 0.0);
+            sum += d * d;
+        }
+    return n > 0 && C > 0 ? sum / ((double)n * C) : NAN;
+}
+
+void metrics_calibration_init(metrics_calibration *c, int bins) {
+    memset(c, 0, sizeof *c);
+    c->bins = bins >= 1 && bins <= METRICS_MAX_BINS ? bins : METRICS_ECE_BINS;
+}
+
+void metrics_calibration_add(metrics_calibration *c, double p, bool truth) {
+    if (!(p >= 0)) p = 0; /* NaN too */
+    if (p > 1) p = 1;
+    int b = (int)(p * c->bins);
+    if (b >= c->bins) b = c->bins - 1;
+    c->count[b]++;
+    c->conf[b] += p;
+    c->acc[b] += truth;
+    c->n++;
+}
+
+void metrics_calibration_finish(metrics_calibration *c) {
+    double ece = 0;
+    for (int b = 0; b < c->bins; b++) {
+        if (!c->count[b]) {
+            c->conf[b] = c->acc[b] = NAN;
+            continue;
+        }
+        c->conf[b] /= (double)c->count[b];
+        c->acc[b] /= (double)c->count[b];
+        ece += (double)c->count[b] / (double)c->n * fabs(c->acc[b] - c->conf[b]);
+    }
+    c->ece = c->n ? ece : NAN;
+}
+
+void metrics_tag_calibration(int n, const float *const *probs, const uint8_t *const *hot, int lo, int hi, int bins,
+                             metrics_calibration *c) {
+    metrics_calibration_init(c, bins);
+    for (int i = 0; i < n; i++)
+        for (int k = lo; k < hi; k++) metrics_calibration_add(c, probs[i][k], hot[i][k] != 0);
+    metrics_calibration_finish(c);
+}
+
+void metrics_top1_calibration(int n, const float *const *probs, const uint8_t *const *hot, int lo, int hi, int bins,
+                              metrics_calibration *c) {
+    metrics_calibration_init(c, bins);
+    for (int i = 0; i < n; i++) {
+        bool any = false;
+        for (int k = lo; k < hi && !any; k++) any = hot[i][k] != 0;
+        if (!any) continue;
+        int b = metrics_group_argmax(probs[i], lo, hi);
+        metrics_calibration_add(c, probs[i][b], hot[i][b] != 0);
+    }
+    metrics_calibration_finish(c);
+}
+
 void metrics_group_free(metrics_group *g) {
     free(g->cm);
     free(g->count);

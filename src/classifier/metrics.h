@@ -1,4 +1,5 @@
-/* metrics.h - what a classifier got right: accuracy, F-beta, per-group scores, confusion matrices.
+/* metrics.h - what a classifier got right: accuracy, F-beta, per-group scores, confusion matrices,
+ * and how well its probabilities are calibrated (NLL, Brier, ECE and the reliability bins).
  *
  * scores[n, c] are logits or probabilities (only their order matters, except for thresholds,
  * which apply to probabilities).  targets: class indices (single-label) or multi-hot [n, c]
@@ -26,7 +27,24 @@
  *   from it; metrics_group_score does all of it for one group from probabilities and targets.
  * - metrics_image_loss: one image's loss from its probabilities: mean binary cross-entropy over
  *   the classes (multi-label) or -log p(true class) (single-label), probabilities clamped to
- *   [1e-7, 1 - 1e-7], so a saturated prediction costs at most 16.1.
+ *   [1e-7, 1 - 1e-7], so a saturated prediction costs at most 16.1.  metrics_nll: its mean
+ *   over the photos (the negative log-likelihood the report and `eval` print).
+ * - metrics_brier: the mean over photos and classes of (p - y)^2, y the 0/1 truth of the class
+ *   (for single-label data, the multi-class Brier score divided by the number of classes).
+ *
+ * Calibration (does a probability of 0.8 come true 8 times in 10?)
+ * - Probabilities fall into B equal-width bins of [0, 1] (METRICS_ECE_BINS = 15 by default, at
+ *   most METRICS_MAX_BINS): p goes to bin min(floor(p * B), B - 1).  Each bin holds its count,
+ *   its confidence (the mean of its probabilities) and its accuracy (the fraction of its
+ *   outcomes that were true).  The expected calibration error (Naeini et al. 2015, Guo et al.
+ *   2017) is ECE = sum over bins of count_b / n * |accuracy_b - confidence_b|, in [0, 1].
+ * - metrics_tag_calibration: every (photo, class) probability of [lo, hi) against whether that
+ *   class is true: the view of multi-label tags, each judged on its own.
+ * - metrics_top1_calibration: per photo, the highest probability in [lo, hi) against whether its
+ *   class is the photo's true class there: the view of a softmax classifier, or of one label
+ *   group (Style's brand, product) of a multi-label model.  Photos without a true class in
+ *   [lo, hi) are left out.
+ * - Or by hand: metrics_calibration_init, _add per outcome, _finish.
  */
 #ifndef STYLENET_CLASSIFIER_METRICS_H
 #define STYLENET_CLASSIFIER_METRICS_H
@@ -47,6 +65,29 @@ double metrics_groups_all_right(int n, int c, const float *scores, const float *
 void metrics_confusion(int n, int k, const int *pred, const int *truth, int *cm);
 void metrics_precision_recall(int k, const int *cm, double *precision, double *recall);
 double metrics_image_loss(int n_classes, const float *probs, const uint8_t *hot, bool multi);
+/* the mean of metrics_image_loss over n photos given as rows probs[i][C], hot[i][C]; NaN for none */
+double metrics_nll(int n, int C, const float *const *probs, const uint8_t *const *hot, bool multi);
+double metrics_brier(int n, int C, const float *const *probs, const uint8_t *const *hot);
+
+enum { METRICS_ECE_BINS = 15, METRICS_MAX_BINS = 100 };
+
+typedef struct {
+    int bins;                        /* B */
+    long n;                          /* outcomes counted */
+    long count[METRICS_MAX_BINS];
+    double conf[METRICS_MAX_BINS];   /* mean probability of the bin; NaN when empty (after _finish) */
+    double acc[METRICS_MAX_BINS];    /* fraction true; NaN when empty (after _finish) */
+    double ece;                      /* NaN when n == 0 (after _finish) */
+} metrics_calibration;
+
+/* bins outside 1..METRICS_MAX_BINS become METRICS_ECE_BINS */
+void metrics_calibration_init(metrics_calibration *c, int bins);
+void metrics_calibration_add(metrics_calibration *c, double p, bool truth);
+void metrics_calibration_finish(metrics_calibration *c);
+void metrics_tag_calibration(int n, const float *const *probs, const uint8_t *const *hot, int lo, int hi, int bins,
+                             metrics_calibration *c);
+void metrics_top1_calibration(int n, const float *const *probs, const uint8_t *const *hot, int lo, int hi, int bins,
+                              metrics_calibration *c);
 
 /* the figures of one label group (or of every class at a threshold), from n images given as row
  * pointers: probs[i][C] and hot[i][C] (0/1) */

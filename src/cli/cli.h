@@ -8,7 +8,7 @@
  *   range and the argument, and return -1; the verb then answers with cli_usage_error (exit 2).
  * - The data-set flags --data --task --csv --pattern --names (CLI_DATA_FLAGS, cli_data_flag).
  * - The photos a verb is given (cli_photos, photos.c): a file stands for itself; a folder for its
- *   photos (.png, .jpg, .jpeg, any case; hidden names skipped), sorted by path, with recursive
+ *   photos (.png, .jpg, .jpeg, .webp, any case; hidden names skipped), sorted by path, with recursive
  *   those of its subfolders too.  A folder that cannot be read or holds no photo is reported on
  *   stderr ("stylenet: <folder>: ...") and counted in *failed; the others are still listed.
  */
@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "classifier/classifier.h"
 
@@ -30,6 +31,7 @@ int cmd_data(int argc, char **argv);
 int cmd_lr_find(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* prints "stylenet: <message>" to stderr and returns 1 */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -49,8 +51,9 @@ int cli_threads(const char *s);
 enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
 /* the photo formats every verb that reads photos takes (io/image.c decodes them), for each --help */
 #define CLI_PHOTO_FORMATS                                                                                              \
-    "photos: PNG (every colour type and bit depth, interlaced too) and JPEG (baseline and progressive;\n"                \
-    "        grey, RGB, CMYK), recognised by their bytes, not their names; alpha is composited on white\n"
+    "photos: PNG (every colour type and bit depth, interlaced too), JPEG (baseline and progressive;\n"                  \
+    "        grey, RGB, CMYK) and WebP (lossy and lossless; of an animation, the first frame), recognised\n"            \
+    "        by their bytes, not their names; alpha is composited on white\n"
 
 #define CLI_DATA_FLAGS                                                                                                 \
     {"data", required_argument, 0, 'd'}, {"task", required_argument, 0, CLI_O_TASK},                                   \
@@ -58,6 +61,29 @@ enum { CLI_O_TASK = 0x1000, CLI_O_CSV, CLI_O_PATTERN, CLI_O_NAMES, CLI_O_VERB };
         {"names", required_argument, 0, CLI_O_NAMES}
 /* stores data-set flag c ('d' or a CLI_O_ code) with its argument in o; false if c is not one */
 bool cli_data_flag(int c, const char *arg, ds_options *o);
+
+/* the augmentation flags of `train` and `data --grid` (aug_flags.c): their getopt_long entries,
+ * their --help text, and cli_aug_flag, which stores flag c's argument into o: 1 when it was
+ * one, 0 when not, -1 with an error naming the flag when its argument is out of range */
+enum { CLI_O_SHIFT = 0x1800, CLI_O_BG_P, CLI_O_BG_DIRS, CLI_O_BG_PHOTO_P, CLI_O_BG_MIN_SCALE, CLI_O_SHADOW_P,
+       CLI_O_ROT_FULL_P, CLI_O_RRC_P, CLI_O_RRC_MIN, CLI_O_PERSP_P, CLI_O_PERSP, CLI_O_COLOR_P, CLI_O_HUE,
+       CLI_O_SAT, CLI_O_CONTRAST, CLI_O_BLUR_P, CLI_O_BLUR_SIGMA, CLI_O_JPEG_P, CLI_O_JPEG_MIN_Q, CLI_O_ERASE_P,
+       CLI_O_ERASE_MAX, CLI_O_CUTMIX_P, CLI_O_RRC_RATIO };
+#define CLI_AUG_FLAGS                                                                                                  \
+    {"shift-aug", no_argument, 0, CLI_O_SHIFT}, {"bg-p", required_argument, 0, CLI_O_BG_P},                            \
+        {"backgrounds", required_argument, 0, CLI_O_BG_DIRS}, {"bg-photo-p", required_argument, 0, CLI_O_BG_PHOTO_P}, \
+        {"bg-min-scale", required_argument, 0, CLI_O_BG_MIN_SCALE}, {"shadow-p", required_argument, 0, CLI_O_SHADOW_P}, \
+        {"rotate-full-p", required_argument, 0, CLI_O_ROT_FULL_P}, {"rrc-p", required_argument, 0, CLI_O_RRC_P},      \
+        {"rrc-min-scale", required_argument, 0, CLI_O_RRC_MIN}, {"persp-p", required_argument, 0, CLI_O_PERSP_P},     \
+        {"persp", required_argument, 0, CLI_O_PERSP}, {"color-p", required_argument, 0, CLI_O_COLOR_P},               \
+        {"hue", required_argument, 0, CLI_O_HUE}, {"saturation", required_argument, 0, CLI_O_SAT},                    \
+        {"contrast", required_argument, 0, CLI_O_CONTRAST}, {"blur-p", required_argument, 0, CLI_O_BLUR_P},           \
+        {"blur-sigma", required_argument, 0, CLI_O_BLUR_SIGMA}, {"jpeg-p", required_argument, 0, CLI_O_JPEG_P},       \
+        {"jpeg-min-q", required_argument, 0, CLI_O_JPEG_MIN_Q}, {"erase-p", required_argument, 0, CLI_O_ERASE_P},     \
+        {"erase-max", required_argument, 0, CLI_O_ERASE_MAX}, {"cutmix-p", required_argument, 0, CLI_O_CUTMIX_P},    \
+        {"rrc-ratio", required_argument, 0, CLI_O_RRC_RATIO}
+extern const char CLI_AUG_HELP[];
+int cli_aug_flag(int c, const char *arg, aug_opts *o);
 
 typedef struct {
     char **v;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "core/error.h"
+#include "data/background.h"
 #include "data/dataset.h"
 #include "report/data_report.h"
 
@@ -36,14 +37,17 @@ static void usage(FILE *f) {
             "  --grid FILE.png     write a grid of augmented training samples with their labels\n"
             "  --grid-n N          samples in the grid (default 16)\n"
             "  --size N            sample side in pixels for the grid (default 128)\n"
+            "  the grid shows training's augmentation flags too (see below)\n"
             "  --threads N         decoding threads (default 2)\n"
             "  --json              one JSON document on stdout\n");
+    fputs(CLI_AUG_HELP, f);
     fputs(CLI_PHOTO_FORMATS, f);
 }
 
 typedef struct {
     ds_options o;
     const char *grid;
+    aug_opts aug;
     float pct;
     uint64_t seed;
     int stratify, grid_n, size, threads, json;
@@ -52,7 +56,8 @@ typedef struct {
 /* 0 to run, else the exit status (-1: help) */
 static int parse(int argc, char **argv, data_args *a) {
     static const struct option opts[] = {
-        CLI_DATA_FLAGS,                           {"file-col", required_argument, 0, 'F'},
+        CLI_DATA_FLAGS,                           CLI_AUG_FLAGS,
+        {"file-col", required_argument, 0, 'F'},
         {"label-col", required_argument, 0, 'L'}, {"label-delim", required_argument, 0, 'D'},
         {"folder", required_argument, 0, 'f'},    {"valid-pct", required_argument, 0, 'v'},
         {"valid-dir", required_argument, 0, 'V'}, {"valid-list", required_argument, 0, 'l'},
@@ -65,7 +70,10 @@ static int parse(int argc, char **argv, data_args *a) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:F:L:D:f:v:V:l:s:NSg:G:z:t:jh", opts, NULL)) != -1) {
         if (cli_data_flag(c, optarg, &a->o)) continue;
-        bad = 0;
+        if ((bad = cli_aug_flag(c, optarg, &a->aug)) != 0) {
+            if (bad < 0) return cli_usage_error("data", usage);
+            continue;
+        }
         switch (c) {
         case 'F': a->o.file_col = optarg; break;
         case 'L': a->o.label_col = optarg; break;
@@ -194,10 +202,18 @@ static void print_text(const data_view *v) {
     if (v->grid_ok)
         printf("\ngrid     %s (%d augmented training samples, %dx%d)\n", a->grid,
                a->grid_n < v->sp->n_train ? a->grid_n : v->sp->n_train, a->size, a->size);
+    if (v->grid_ok && a->aug.bg_lib) {
+        char first[512];
+        int bad = bg_library_failed(a->aug.bg_lib, first, sizeof first);
+        printf("backgrounds %d photos and patterns listed (%s) and %d procedural families; %d unreadable%s%s\n",
+               bg_library_size(a->aug.bg_lib), a->aug.bg_dirs ? a->aug.bg_dirs : BG_DEFAULT_DIRS, BG_FAMILIES, bad,
+               bad ? ", first: " : "", bad ? first : "");
+    }
 }
 
 int cmd_data(int argc, char **argv) {
     data_args a = {.pct = 0.2f, .seed = 42, .stratify = 1, .grid_n = 16, .size = 128, .threads = 2};
+    aug_defaults(&a.aug);
     int r = parse(argc, argv, &a);
     if (r) return r < 0 ? 0 : r;
     dataset *ds = ds_open(&a.o);
@@ -220,7 +236,9 @@ int cmd_data(int argc, char **argv) {
         rc = cli_fail("out of memory");
     } else {
         report_class_counts(ds, &sp, tr, va);
-        if (a.grid && report_sample_grid(ds, &sp, a.grid_n, a.size, a.seed, a.grid) < 0) rc = cli_fail("%s", sn_last_error());
+        if (a.grid && report_sample_grid(ds, &sp, &a.aug, a.grid_n, a.size, a.seed, a.grid) < 0) rc = cli_fail("%s", sn_last_error());
+        if (a.grid && rc == 0 && a.aug.bg_p > 0 && a.aug.bg_photo_p > 0 && !(a.aug.bg_dirs && !strcmp(a.aug.bg_dirs, "none")))
+            a.aug.bg_lib = bg_library_shared(a.aug.bg_dirs ? a.aug.bg_dirs : BG_DEFAULT_DIRS, BG_MAX_SIDE, !a.aug.bg_dirs);
         data_view v = {.a = &a, .ds = ds, .sp = &sp, .tr = tr, .va = va, .grid_ok = a.grid && rc == 0};
         if (a.json) print_json(&v);
         else print_text(&v);

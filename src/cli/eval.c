@@ -18,6 +18,10 @@ static void usage(FILE *f) {
                "or only the validation share with --valid-pct (the same seeded split as training).\n"
                "Prints loss, F2 or accuracy, per-group accuracy (Style: brand, product, both), per-class\n"
                "precision and recall, and the confusion matrix of each group.\n"
+               "Calibration: the expected calibration error (15 bins; every tag's probability for a\n"
+               "multi-label model, the top-1 probability otherwise) and NLL of the plain view at T = 1, at\n"
+               "the model's temperature and at the temperature these photos would fit, and the ECE of the\n"
+               "probabilities scored (thresholds and F2 apply to those, calibrated probabilities).\n"
                "--size S scores at S x S pixels instead of the model's own size.\n"
                "With --model given several times (up to %d), scores the ensemble: the mean of the models'\n"
                "probabilities (each with its own image size and TTA), after one line per model; the models\n"
@@ -101,6 +105,17 @@ static void add_result(cJSON *o, const dataset *ds, const classifier *m, float t
     if (m->n_groups) cJSON_AddNumberToObject(o, "all_right", r->all_right);
 }
 
+/* a line per member: ECE and NLL of its plain view at T = 1, at its own T, at the T these photos fit */
+static void print_calibration(const ensemble *e, const evaluation *ev) {
+    for (int i = 0; i < e->n; i++) {
+        const calibration_stats *c = ev->cal[i];
+        printf("  calibration%s%s: ECE %.4f at T=1, %.4f at the model's T=%.3f, %.4f at these photos' best T=%.3f"
+               " (NLL %.4f, %.4f, %.4f)\n", e->n > 1 ? " of " : "", e->n > 1 ? e->paths[i] : "", c[0].ece, c[1].ece,
+               c[1].temperature, c[2].ece, c[2].temperature, c[0].nll, c[1].nll, c[2].nll);
+    }
+    printf("  ECE of these probabilities: %.4f\n", ev->ece);
+}
+
 /* the text form: a line per member of an ensemble, the result, then each group's table */
 static void print_text(const ensemble *e, const dataset *ds, const evaluation *ev, int tta) {
     const classifier *m = e->members[0];
@@ -108,6 +123,7 @@ static void print_text(const ensemble *e, const dataset *ds, const evaluation *e
     char name[64];
     snprintf(name, sizeof name, "ensemble of %d models", e->n);
     print_result(e->n > 1 ? name : e->paths[0], ds, m, ev->n_images, tta, ev->thresh, &ev->mean);
+    print_calibration(e, ev);
     for (int g = 0; g < ev->n_groups; g++) {
         const metrics_group *gr = &ev->groups[g];
         printf("\n%s: precision / recall / count, then the confusion matrix (rows: truth)\n",
@@ -119,6 +135,25 @@ static void print_text(const ensemble *e, const dataset *ds, const evaluation *e
             printf("\n");
         }
     }
+}
+
+/* "calibration": [{model, uncalibrated, model_temperature, fitted} per member], "ece" */
+static void add_calibration(cJSON *doc, const ensemble *e, const evaluation *ev) {
+    static const char *key[3] = {"uncalibrated", "model_temperature", "fitted_here"};
+    cJSON *arr = cJSON_AddArrayToObject(doc, "calibration");
+    for (int i = 0; i < e->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", e->paths[i]);
+        for (int k = 0; k < 3; k++) {
+            cJSON *c = cJSON_AddObjectToObject(o, key[k]);
+            cJSON_AddNumberToObject(c, "temperature", ev->cal[i][k].temperature);
+            cJSON_AddNumberToObject(c, "ece", ev->cal[i][k].ece);
+            cJSON_AddNumberToObject(c, "nll", ev->cal[i][k].nll);
+            cJSON_AddNumberToObject(c, "brier", ev->cal[i][k].brier);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON_AddNumberToObject(doc, "ece", ev->ece);
 }
 
 /* the --json form */
@@ -140,6 +175,7 @@ static void print_json(const ensemble *e, const dataset *ds, const evaluation *e
     cJSON_AddNumberToObject(doc, "images", ev->n_images);
     cJSON_AddNumberToObject(doc, "tta", tta);
     add_result(doc, ds, m, ev->thresh, &ev->mean);
+    add_calibration(doc, e, ev);
     cJSON *groups = cJSON_AddArrayToObject(doc, "groups");
     for (int g = 0; g < ev->n_groups; g++) {
         const metrics_group *gr = &ev->groups[g];

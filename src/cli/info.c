@@ -22,6 +22,10 @@ static void print_text(const classifier *m, const char *path, bool summary) {
     printf("task          %s-label, %d classes:", m->task, m->n_classes);
     for (int i = 0; i < m->n_classes && i < 20; i++) printf("%s %s", i ? "," : "", m->classes[i]);
     printf("%s\n", m->n_classes > 20 ? ", ..." : "");
+    if (m->temperature > 0 && m->temperature != 1)
+        printf("calibration   temperature %g: probabilities of the logits / %g\n", m->temperature, m->temperature);
+    else
+        printf("calibration   none (temperature 1)\n");
     if (m->history) printf("training      %s\n", m->history);
     if (summary) model_summary(m->net, stdout);
 }

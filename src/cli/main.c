@@ -15,6 +15,7 @@ static const struct {
     {"predict", cmd_predict, "classify images with a model (top-k classes and probabilities)"},
     {"train", cmd_train, "transfer learning: pretrained body, fastai head, fit, fine-tune, evaluate"},
     {"eval", cmd_eval, "score a saved model on labelled images: F2, accuracies, confusion matrices"},
+    {"calibrate", cmd_calibrate, "fit a model's temperature on labelled photos so its probabilities are calibrated"},
     {"lr-find", cmd_lr_find, "learning rate finder: sweep the rate, plot loss against it, suggest one"},
     {"serve", cmd_serve, "HTTP service: POST /predict, a web page, /healthz, /model, /metrics"},
     {"report", cmd_report, "turn a run directory into PNG plots and one HTML page"},

@@ -31,7 +31,8 @@ static int push(cli_paths *p, const char *s) {
 
 static bool photo_name(const char *name) {
     const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+                   !strcasecmp(dot, ".webp"));
 }
 
 static int by_path(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -86,7 +87,7 @@ int cli_photos(char *const *args, int n, bool recursive, cli_paths *out, int *fa
         int first = out->n;
         if (scan(args[i], recursive, 0, out, failed) < 0) goto oom;
         if (out->n == first) {
-            fprintf(stderr, "stylenet: %s: no photos (.png, .jpg, .jpeg) in the folder%s\n", args[i],
+            fprintf(stderr, "stylenet: %s: no photos (.png, .jpg, .jpeg, .webp) in the folder%s\n", args[i],
                     recursive ? " or below it" : "");
             (*failed)++;
             continue;

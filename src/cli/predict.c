@@ -13,9 +13,10 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: stylenet predict --model FILE [options] PHOTO|FOLDER...\n"
-            "Scores each photo; a folder stands for its PNG and JPEG photos (.png, .jpg, .jpeg), in\n"
+            "Scores each photo; a folder stands for its photos (.png, .jpg, .jpeg, .webp), in\n"
             "name order.  A photo that cannot be read is reported by name, the others are still scored,\n"
-            "and the exit status is then 1.\n"
+            "and the exit status is then 1.  Probabilities are calibrated by the model's temperature\n"
+            "(`stylenet info` shows it; fitted by `train`, or `stylenet calibrate`).\n"
             "  --model FILE     stylenet model, torchvision/EfficientNet-Lite state dict (safetensors or .pth), or TFLite;\n"
             "                   several --model flags (up to %d): the mean of their probabilities (an ensemble;\n"
             "                   the same classes in the same order, each model at its own size)\n"

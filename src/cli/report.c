@@ -17,6 +17,7 @@ static void usage(FILE *f) {
                "  lr_find.png           the LR finder's loss against the rate, the suggested rate marked\n"
                "  confusion_<group>.png confusion matrix of each label group (confusion.png: single-label)\n"
                "  precision_recall.png  per-class precision and recall\n"
+               "  reliability.png       calibration: how often each probability came true (15 bins), with the ECE\n"
                "  top_losses.png        the N validation images with the highest loss (--top-losses, 16)\n"
                "  report.html           everything above, summary and final metrics, per-epoch table\n"
                "A run that has not finished gives the plots its history allows and says what is missing.\n"

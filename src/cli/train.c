@@ -44,7 +44,9 @@ static void usage(FILE *f) {
         "  --tta N              augmented views added at evaluation (4)\n"
         "  --test-size S        side the trained model is scored at and saved for (default: the final\n"
         "                       training size)\n"
-        "  --thresh T           multi-label threshold for F2 (0.2)\n"
+        "  --thresh T           multi-label threshold for F2 (0.2), applied to calibrated probabilities\n"
+        "  --no-calibrate       keep the raw probabilities (by default the model's temperature is fitted\n"
+        "                       on the validation photos at the end: see `stylenet calibrate`)\n"
         "  --group-ce W         multi-label with label groups (Style: brand, product): add W x the\n"
         "                       per-group softmax cross-entropy to the BCE (0: BCE alone)\n"
         "  --mixup A            mixup with Beta(A, A) in the augmented phases (0: off; fastai 0.4)\n"
@@ -57,6 +59,7 @@ static void usage(FILE *f) {
         "  --stop-after N       stop after N epochs as if killed (exit status 3; then --resume)\n"
         "  --seed S (42)  --threads N  --json  --quiet\n"
         "  --split-seed S       seed of the validation split (default: --seed), to vary training alone\n");
+    fputs(CLI_AUG_HELP, f);
     fputs(CLI_PHOTO_FORMATS, f);
 }
 
@@ -72,9 +75,9 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
 enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
        O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
        O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
-       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM };
+       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_NOCAL };
 static const struct option train_flags[] = {
-    CLI_DATA_FLAGS,
+    CLI_DATA_FLAGS, CLI_AUG_FLAGS,
     {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
     {"arch", required_argument, 0, O_ARCH}, {"ps", required_argument, 0, O_PS},
     {"recipe", required_argument, 0, O_RECIPE}, {"sizes", required_argument, 0, O_SIZES},
@@ -94,6 +97,7 @@ static const struct option train_flags[] = {
     {"split-seed", required_argument, 0, O_SPLITSEED}, {"group-ce", required_argument, 0, O_GROUPCE},
     {"mixup", required_argument, 0, O_MIXUP}, {"label-smooth", required_argument, 0, O_LSMOOTH},
     {"test-size", required_argument, 0, O_TESTSIZE}, {"max-zoom", required_argument, 0, O_MAXZOOM},
+    {"no-calibrate", no_argument, 0, O_NOCAL},
     {0, 0, 0, 0}};
 
 /* what the command line asks for */
@@ -114,6 +118,9 @@ static int parse_args(int argc, char **argv, train_args *a) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:h", train_flags, NULL)) != -1) {
         if (cli_data_flag(c, optarg, &a->dso)) continue;
+        int aug = cli_aug_flag(c, optarg, &ro->lo.aug);
+        if (aug < 0) return cli_usage_error("train", usage);
+        if (aug) continue;
         switch (c) {
         case O_VPCT: NUM("--valid-pct", 0.01, 0.99, &a->vpct);
         case O_PRE: ro->pretrained = optarg; break;
@@ -155,6 +162,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         case O_FREEZEBN: ro->lo.freeze_bn = true; break;
         case O_BATCH: INT("--batch", 1, 4096, &ro->lo.batch);
         case O_NOAUG: no_aug = true; break;
+        case O_NOCAL: ro->calibrate = false; break;
         case O_TTA: INT("--tta", 0, 64, &ro->tta);
         case O_THRESH: NUM("--thresh", 0, 1, &ro->lo.thresh);
         case O_OUT: a->out = optarg; break;

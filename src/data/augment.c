@@ -6,6 +6,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/augment_internal.h"
 
 const float AUG_IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f};
 const float AUG_IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
@@ -13,7 +14,9 @@ const float AUG_HALF[3] = {0.5f, 0.5f, 0.5f};
 
 void aug_defaults(aug_opts *o) {
     *o = (aug_opts){.do_flip = true, .max_rotate = 10, .max_zoom = 1.1f, .max_lighting = 0.2f, .p_affine = 0.75f,
-                    .p_lighting = 0.75f};
+                    .p_lighting = 0.75f, .bg_photo_p = 0.5f, .bg_min_scale = 0.5f, .rrc_min_scale = 0.35f, .rrc_ratio = 4.0f / 3,
+                    .persp = 0.2f, .hue = 0.05f, .saturation = 0.4f, .contrast = 0.3f, .blur_sigma = 1.5f,
+                    .jpeg_min_q = 30, .erase_max = 0.25f};
 }
 
 void aug_identity(aug_params *p) {
@@ -67,8 +70,7 @@ void aug_matrix(const aug_params *p, int src_w, int src_h, int S, float m[6]) {
     m[5] = (float)(h * t11 * a);
 }
 
-/* per channel: byte value -> lit, normalised float */
-static void make_lut(const aug_params *p, const float mean[3], const float std_[3], float lut[3][256]) {
+void aug_lut(const aug_params *p, const float mean[3], const float std_[3], float lut[3][256]) {
     bool lit = p->brightness != 0.5f || p->contrast != 1.0f;
     double lb = log(p->brightness / (1.0 - p->brightness));
     for (int v = 0; v < 256; v++) {
@@ -82,14 +84,6 @@ static void make_lut(const aug_params *p, const float mean[3], const float std_[
     }
 }
 
-/* reflection about -0.5 and n - 0.5, then clipped to [0, n-1] (grid_sample, align_corners=False) */
-static inline float reflect(float x, int n) {
-    float t = fabsf(x + 0.5f), span = (float)n;
-    float flips = floorf(t / span), extra = t - flips * span;
-    x = ((int)flips % 2 == 0 ? extra : span - extra) - 0.5f;
-    return x < 0 ? 0 : x > n - 1 ? (float)(n - 1) : x;
-}
-
 static inline bool inside(float sx, float sy, int w, int h) {
     return sx >= 0 && sy >= 0 && sx < (float)(w - 1) && sy < (float)(h - 1);
 }
@@ -97,7 +91,7 @@ static inline bool inside(float sx, float sy, int w, int h) {
 void aug_warp(const image *src, const aug_params *p, int S, const float mean[3], const float std_[3], float *out) {
     float m[6], lut[3][256];
     aug_matrix(p, src->w, src->h, S, m);
-    make_lut(p, mean, std_, lut);
+    aug_lut(p, mean, std_, lut);
     const int w = src->w, h = src->h;
     const uint8_t *px = src->rgb;
     const size_t stride = (size_t)w * 3;
@@ -137,7 +131,7 @@ void aug_warp(const image *src, const aug_params *p, int S, const float mean[3],
                 }
                 if (x >= S) break;
             }
-            float sx = reflect(bx + ax * (float)x, w), sy = reflect(by + ay * (float)x, h);
+            float sx = aug_reflect(bx + ax * (float)x, w), sy = aug_reflect(by + ay * (float)x, h);
             int x0 = (int)sx, y0 = (int)sy;
             float fx = sx - (float)x0, fy = sy - (float)y0;
             int x1 = x0 + 1 < w ? x0 + 1 : w - 1, y1 = y0 + 1 < h ? y0 + 1 : h - 1;
@@ -164,7 +158,7 @@ int aug_center(const image *src, int S, const float mean[3], const float std_[3]
     float lut[3][256];
     aug_params id;
     aug_identity(&id);
-    make_lut(&id, mean, std_, lut);
+    aug_lut(&id, mean, std_, lut);
     int x0 = (w - S) / 2, y0 = (h - S) / 2;
     for (int y = 0; y < S; y++) {
         const uint8_t *row = r.rgb + ((size_t)(y + y0) * w + x0) * 3;

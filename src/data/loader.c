@@ -2,12 +2,15 @@
  * See loader.h.  Global batch number g counts from the start of the current run (the epoch
  * given by loader_set_epoch): epoch = e0 + g / nb, batch g % nb; slot g % Q holds batch g. */
 #include "data/loader.h"
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/background.h"
+#include "data/matte.h"
 
 typedef struct {
     float *x, *t;
@@ -22,6 +25,8 @@ struct loader {
     const dataset *ds;
     int *idx, n, nb;
     loader_opts o;
+    bool shift;             /* shift augmentations on (aug_shift_enabled) */
+    matte_cache *mattes;    /* with new backgrounds: each item's matte, built at first use */
     int size_cap;           /* slot buffers hold this size */
     /* per-epoch orders for the (at most two) epochs in flight */
     int *perm[2];
@@ -76,6 +81,49 @@ static const int *epoch_order(loader *l, int e) {
     return l->perm[k];
 }
 
+/* item i's shift rendering: its matte from the cache when a new background was drawn */
+static int render(const loader *l, int i, const image *im, const aug_params *p, const aug_shift *s, int S, float *out) {
+    const matte_map *m = NULL;
+    if (s->bg && l->mattes && !(m = matte_cache_get(l->mattes, i, im))) return -1;
+    return aug_render(im, m, p, s, &l->o.aug, l->o.seed, S, l->o.mean, l->o.std, out);
+}
+
+/* CutMix: a rectangle of another training image (picked and augmented by item i's keys, never
+ * itself mixed) pasted into out; *partner its index, *share the share of the pixels it covers */
+static int cutmix(const loader *l, int epoch, int i, const aug_shift *s, int S, float *out, int *partner, float *share) {
+    int pick = (int)(s->cutmix_pick * (float)l->n);
+    int j = l->idx[pick < l->n ? pick : l->n - 1];
+    const uint64_t key = (uint64_t)i | 1ull << 62; /* no item has this index: a view of its own */
+    aug_params p;
+    aug_shift ps = {0};
+    aug_draw(&l->o.aug, l->o.seed, (uint64_t)epoch, key, &p);
+    aug_draw_shift(&l->o.aug, l->o.seed, (uint64_t)epoch, key, &p, &ps);
+    ps.cutmix = false;
+    image im;
+    bool owned;
+    float *view = malloc(sizeof(float) * (size_t)S * S * 3);
+    if (!view) return sn_error("out of memory for CutMix");
+    if (ds_image(l->ds, j, &im, &owned) < 0) {
+        free(view);
+        return -1;
+    }
+    int r = 0;
+    if (ps.active) r = render(l, j, &im, &p, &ps, S, view);
+    else aug_warp(&im, &p, S, l->o.mean, l->o.std, view);
+    if (owned) image_free(&im);
+    const float *b = s->cutmix_box;
+    int x0 = (int)lroundf(b[0] * S), y0 = (int)lroundf(b[1] * S);
+    int x1 = (int)lroundf((b[0] + b[2]) * S), y1 = (int)lroundf((b[1] + b[3]) * S);
+    x1 = x1 > S ? S : x1;
+    y1 = y1 > S ? S : y1;
+    for (int y = y0; r == 0 && y < y1; y++)
+        memcpy(out + ((size_t)y * S + x0) * 3, view + ((size_t)y * S + x0) * 3, sizeof(float) * 3 * (size_t)(x1 - x0));
+    free(view);
+    *partner = j;
+    *share = x1 > x0 && y1 > y0 ? (float)((x1 - x0) * (y1 - y0)) / (float)(S * S) : 0;
+    return r;
+}
+
 /* prepares batch b of an epoch whose order is `order` at size S; returns the image count, or -1
  * with the message in msg */
 static int prepare(const loader *l, const int *order, int epoch, int b, int S, float *x, int *y, float *t, char *msg,
@@ -91,11 +139,16 @@ static int prepare(const loader *l, const int *order, int epoch, int b, int S, f
             snprintf(msg, cap, "%s", sn_last_error());
             return -1;
         }
-        int r = 0;
+        int r = 0, partner = -1;
+        float share = 0; /* of the partner's pixels (CutMix) */
         if (l->o.augment) {
             aug_params p;
+            aug_shift s = {0};
             aug_draw(&l->o.aug, l->o.seed, (uint64_t)epoch, (uint64_t)i, &p);
-            aug_warp(&im, &p, S, l->o.mean, l->o.std, x + k * px);
+            if (l->shift) aug_draw_shift(&l->o.aug, l->o.seed, (uint64_t)epoch, (uint64_t)i, &p, &s);
+            if (s.active) r = render(l, i, &im, &p, &s, S, x + k * px);
+            else aug_warp(&im, &p, S, l->o.mean, l->o.std, x + k * px);
+            if (r == 0 && s.cutmix) r = cutmix(l, epoch, i, &s, S, x + k * px, &partner, &share);
         } else {
             r = aug_center(&im, S, l->o.mean, l->o.std, x + k * px);
         }
@@ -104,9 +157,13 @@ static int prepare(const loader *l, const int *order, int epoch, int b, int S, f
             snprintf(msg, cap, "%s: %s", ds->items[i].path, sn_last_error());
             return -1;
         }
-        if (y) y[k] = ds->items[i].label;
-        if (t)
-            for (int c = 0; c < ds->n_classes; c++) t[(size_t)k * ds->n_classes + c] = ds_hot(ds, i)[c];
+        if (y) y[k] = partner >= 0 && share > 0.5f ? ds->items[partner].label : ds->items[i].label;
+        if (t) {
+            const int C = ds->n_classes;
+            for (int c = 0; c < C; c++) t[(size_t)k * C + c] = ds_hot(ds, i)[c];
+            if (partner >= 0)
+                for (int c = 0; c < C; c++) t[(size_t)k * C + c] = (1 - share) * ds_hot(ds, i)[c] + share * ds_hot(ds, partner)[c];
+        }
     }
     return n;
 }
@@ -155,6 +212,18 @@ static int alloc_slots(loader *l, int S) {
     return 0;
 }
 
+/* the shift augmentations' state: the matte cache and the background photos */
+static int setup_shift(loader *l) {
+    l->shift = l->o.augment && aug_shift_enabled(&l->o.aug);
+    if (!l->shift || l->o.aug.bg_p <= 0) return 0;
+    if (!(l->mattes = matte_cache_create(l->ds->n_items, NULL))) return -1;
+    const char *dirs = l->o.aug.bg_dirs;
+    if (!l->o.aug.bg_lib && l->o.aug.bg_photo_p > 0 && !(dirs && !strcmp(dirs, "none"))) {
+        if (!(l->o.aug.bg_lib = bg_library_shared(dirs ? dirs : BG_DEFAULT_DIRS, BG_MAX_SIDE, !dirs))) return -1;
+    }
+    return 0;
+}
+
 loader *loader_create(const dataset *ds, const int *indices, int n, const loader_opts *o) {
     if (!ds || !o || n < 0 || (n > 0 && !indices)) {
         sn_error("loader: no data set or indices");
@@ -197,6 +266,10 @@ loader *loader_create(const dataset *ds, const int *indices, int n, const loader
     l->sync_t = malloc(sizeof(float) * (size_t)o->batch * (size_t)(ds->n_classes ? ds->n_classes : 1));
     if (!l->idx || !l->perm[0] || !l->perm[1] || !l->sync_y || !l->sync_t) goto oom;
     memcpy(l->idx, indices, sizeof(int) * (size_t)n);
+    if (setup_shift(l) < 0) {
+        loader_free(l);
+        return NULL;
+    }
     if (l->o.n_threads > 0) {
         l->Q = l->o.prefetch > 0 ? l->o.prefetch : 2 * l->o.n_threads + 2;
         l->slots = calloc((size_t)l->Q, sizeof(slot));
@@ -365,5 +438,6 @@ void loader_free(loader *l) {
     free(l->idx);
     free(l->perm[0]);
     free(l->perm[1]);
+    matte_cache_free(l->mattes);
     free(l);
 }

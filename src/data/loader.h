@@ -32,6 +32,15 @@
  *   (default 2 * n_threads + 2), across epoch boundaries, so the consumer waits only when it
  *   is faster than the data preparation.  n_threads = 0 prepares each batch inside loader_next.
  * - Augmentation on: aug_warp with aug_opts; off: aug_center (resize short side, centre crop).
+ *   With aug_opts' shift augmentations (data/augment.h) an image whose aug_draw_shift draws any
+ *   is made by aug_render instead; the loader keeps each item's matte (data/matte.h,
+ *   matte_cache: built at the item's first new background, thread safe) and, unless
+ *   aug.bg_dirs is "none" or bg_photo_p is 0, the process's background library of aug.bg_dirs
+ *   (BG_DEFAULT_DIRS, where installed, when NULL; bg_library_shared).  CutMix: the image gets a
+ *   rectangle of another image of the loader's list (picked and augmented with keys of its own
+ *   (seed, epoch, item)); t becomes (1 - a) t_self + a t_other with a the share of the pixels the
+ *   rectangle covers, and y the label of the larger share.  All of it is keyed as above, so
+ *   batches stay identical for any thread count.
  * - The dataset must stay alive and unchanged (ds_decode done) while the loader exists.
  */
 #ifndef STYLENET_LOADER_H

@@ -1,4 +1,4 @@
-/* image.c - PNG (libpng) and JPEG (libjpeg-turbo) decoding, resizing, normalisation. */
+/* image.c - PNG (libpng), JPEG (libjpeg-turbo) and WebP (libwebp) decoding, resizing, normalisation. */
 #include "io/image.h"
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,9 +7,10 @@
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <webp/decode.h>
+#include <webp/demux.h>
 #include "core/error.h"
 #include "core/file.h"
 
@@ -18,6 +19,15 @@ void image_free(image *im) {
     free(im->rgb);
     im->rgb = NULL;
     im->w = im->h = 0;
+}
+
+/* RGBA (not premultiplied) -> RGB on white, in place, in sRGB values rounded: px[n * 4] becomes
+ * px[n * 3] */
+static void rgba_on_white(uint8_t *px, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned a = px[i * 4 + 3];
+        for (int c = 0; c < 3; c++) px[i * 3 + c] = (uint8_t)((px[i * 4 + c] * a + 255 * (255 - a) + 127) / 255);
+    }
 }
 
 /* ------------------------------------------------------------------ PNG */
@@ -94,14 +104,10 @@ static int decode_png(const void *bytes, size_t n, const char *name, image *out)
     png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
-    uint8_t *rgb = px; /* composite in place: RGBA -> RGB on white */
-    for (size_t i = 0; i < (size_t)w * h; i++) {
-        unsigned a = px[i * 4 + 3];
-        for (int c = 0; c < 3; c++) rgb[i * 3 + c] = (uint8_t)((px[i * 4 + c] * a + 255 * (255 - a) + 127) / 255);
-    }
+    rgba_on_white(px, (size_t)w * h);
     out->w = (int)w;
     out->h = (int)h;
-    out->rgb = rgb;
+    out->rgb = px;
     return 0;
 }
 
@@ -188,17 +194,137 @@ static int decode_jpeg(const void *bytes, size_t n, const char *name, image *out
     return 0;
 }
 
+/* ------------------------------------------------------------------ WebP */
+
+static const char *webp_status(VP8StatusCode st) {
+    switch (st) {
+    case VP8_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case VP8_STATUS_BITSTREAM_ERROR: return "corrupt data";
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return "a feature libwebp does not support";
+    case VP8_STATUS_NOT_ENOUGH_DATA:
+    case VP8_STATUS_SUSPENDED: return "truncated (data ends before the image does)";
+    default: return "cannot be decoded";
+    }
+}
+
+/* the first frame of an animated WebP as RGBA on its full canvas (libwebpdemux composes it) */
+static int decode_webp_anim(const void *bytes, size_t n, const char *name, uint8_t *px, int w, int h) {
+    WebPAnimDecoderOptions opt;
+    if (!WebPAnimDecoderOptionsInit(&opt)) return sn_error("%s: libwebp's animation decoder does not start", name);
+    opt.color_mode = MODE_RGBA;
+    opt.use_threads = 0;
+    WebPData data = {bytes, n};
+    WebPAnimDecoder *dec = WebPAnimDecoderNew(&data, &opt);
+    WebPAnimInfo info;
+    uint8_t *frame = NULL;
+    int ts = 0;
+    int ok = dec && WebPAnimDecoderGetInfo(dec, &info) && (int)info.canvas_width == w && (int)info.canvas_height == h &&
+             info.frame_count > 0 && WebPAnimDecoderGetNext(dec, &frame, &ts) && frame;
+    if (ok) memcpy(px, frame, (size_t)w * h * 4);
+    WebPAnimDecoderDelete(dec);
+    return ok ? 0 : sn_error("%s: bad animated WebP: its first frame cannot be decoded (corrupt or truncated)", name);
+}
+
+/* lossy (VP8) and lossless (VP8L) WebP, with or without alpha; of an animation, the first frame */
+static int decode_webp(const void *bytes, size_t n, const char *name, image *out) {
+    WebPBitstreamFeatures f;
+    VP8StatusCode st = WebPGetFeatures(bytes, n, &f);
+    if (st != VP8_STATUS_OK) return sn_error("%s: bad WebP: %s", name, webp_status(st));
+    if (f.width <= 0 || f.height <= 0 || (uint64_t)f.width * f.height > 100000000ull)
+        return sn_error("%s: WebP of %dx%d pixels is outside what stylenet accepts", name, f.width, f.height);
+    const int w = f.width, h = f.height;
+    uint8_t *px = malloc((size_t)w * h * 4);
+    if (!px) return sn_error("%s: out of memory for a %dx%d image", name, w, h);
+    if (f.has_animation) {
+        if (decode_webp_anim(bytes, n, name, px, w, h) < 0) {
+            free(px);
+            return -1;
+        }
+    } else {
+        WebPDecoderConfig cfg;
+        if (!WebPInitDecoderConfig(&cfg)) {
+            free(px);
+            return sn_error("%s: libwebp's decoder does not start", name);
+        }
+        cfg.output.colorspace = MODE_RGBA;
+        cfg.output.is_external_memory = 1;
+        cfg.output.u.RGBA.rgba = px;
+        cfg.output.u.RGBA.stride = w * 4;
+        cfg.output.u.RGBA.size = (size_t)w * h * 4;
+        st = WebPDecode(bytes, n, &cfg);
+        WebPFreeDecBuffer(&cfg.output);
+        if (st != VP8_STATUS_OK) {
+            free(px);
+            return sn_error("%s: bad WebP: %s", name, webp_status(st));
+        }
+    }
+    rgba_on_white(px, (size_t)w * h);
+    out->w = w;
+    out->h = h;
+    out->rgb = px;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ entry points */
+
+const char *image_format(const void *bytes, size_t n) {
+    const uint8_t *b = bytes;
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return "WebP";
+    return NULL;
+}
 
 int image_decode(const void *bytes, size_t n, const char *name, image *out) {
     const uint8_t *b = bytes;
     memset(out, 0, sizeof *out);
     if (n == 0) return sn_error("%s: empty file (0 bytes)", name);
-    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return decode_png(bytes, n, name, out);
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decode_jpeg(bytes, n, name, out);
+    const char *fmt = image_format(bytes, n);
+    if (fmt && fmt[0] == 'P') return decode_png(bytes, n, name, out);
+    if (fmt && fmt[0] == 'J') return decode_jpeg(bytes, n, name, out);
+    if (fmt && fmt[0] == 'W') return decode_webp(bytes, n, name, out);
     char head[3 * 8 + 1] = "";
     for (size_t i = 0; i < n && i < 8; i++) snprintf(head + 3 * i, 4, "%02x ", b[i]);
-    return sn_error("%s: not a PNG or JPEG file (starts with %s)", name, head);
+    return sn_error("%s: not a PNG, JPEG or WebP file (starts with %s)", name, head);
+}
+
+static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
+int image_peek_size(const void *bytes, size_t n, int *w, int *h) {
+    const uint8_t *b = bytes;
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return WebPGetInfo(b, n, w, h) ? 0 : -1;
+    if (n >= 24 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4)) {
+        uint32_t pw = be32(b + 16), ph = be32(b + 20);
+        if (pw > INT32_MAX || ph > INT32_MAX) return -1;
+        *w = (int)pw;
+        *h = (int)ph;
+        return 0;
+    }
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return -1;
+    size_t i = 2; /* JPEG: walk the marker segments up to the frame header (SOFn) */
+    while (i + 4 <= n) {
+        if (b[i] != 0xFF) return -1;
+        uint8_t mk = b[i + 1];
+        if (mk == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (mk == 0x01 || (mk >= 0xD0 && mk <= 0xD8)) { /* markers without a length */
+            i += 2;
+            continue;
+        }
+        if (mk == 0xD9 || mk == 0xDA) return -1; /* end of image or scan data before a frame header */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2) return -1;
+        if (mk >= 0xC0 && mk <= 0xCF && mk != 0xC4 && mk != 0xC8 && mk != 0xCC) {
+            if (i + 9 > n) return -1;
+            *h = b[i + 5] << 8 | b[i + 6];
+            *w = b[i + 7] << 8 | b[i + 8];
+            return 0;
+        }
+        i += 2 + len;
+    }
+    return -1;
 }
 
 int image_load(const char *path, image *out) {

@@ -2,10 +2,16 @@
  *
  * Contract
  * - image_load(path) / image_decode(bytes): the format is found from the bytes, not the name:
- *   PNG (every colour type and bit depth, palette, interlaced; libpng) and JPEG (baseline and
- *   progressive, grey, RGB, CMYK/YCCK; libjpeg-turbo).  Alpha is composited on white.  16-bit
- *   samples are reduced to 8.  Failure: -1 and an error naming the file and the problem
- *   ("cat.png: not a PNG or JPEG file (starts with 3c 68 74 6d)", "x.jpg: truncated JPEG").
+ *   PNG (every colour type and bit depth, palette, interlaced; libpng), JPEG (baseline and
+ *   progressive, grey, RGB, CMYK/YCCK; libjpeg-turbo) and WebP (lossy and lossless, with or
+ *   without alpha; libwebp; of an animated WebP the first frame, composed on its canvas by
+ *   libwebpdemux).  Alpha is composited on white.  16-bit samples are reduced to 8.  At most
+ *   100 Mpixel.  Failure: -1 and an error naming the file and the problem
+ *   ("cat.png: not a PNG, JPEG or WebP file (starts with 3c 68 74 6d)", "x.jpg: truncated JPEG",
+ *   "x.webp: bad WebP: truncated (data ends before the image does)").
+ * - image_format(bytes) names the format by its signature ("PNG", "JPEG", "WebP"; NULL: none of
+ *   them); image_peek_size reads the pixel size from the header alone (no decoding), for refusing
+ *   an oversized image before its pixels are allocated.
  * - Pixels are RGB, row-major, 3 bytes per pixel (HWC), owned by the image (image_free).
  * - image_resize: separable triangle (bilinear) filter whose support widens with the scale
  *   factor when shrinking, so downscaling averages (anti-aliased, like PIL's BILINEAR).
@@ -24,6 +30,10 @@ typedef struct {
 
 int image_load(const char *path, image *out);
 int image_decode(const void *bytes, size_t n, const char *name, image *out);
+/* "PNG", "JPEG" or "WebP" from the first bytes; NULL when they are none of these */
+const char *image_format(const void *bytes, size_t n);
+/* width and height from the PNG, JPEG or WebP header; -1 when no header is found */
+int image_peek_size(const void *bytes, size_t n, int *w, int *h);
 void image_free(image *im);
 /* resamples src to w x h into dst (allocated) */
 int image_resize(const image *src, int w, int h, image *dst);

@@ -4,6 +4,7 @@
 #include "io/model_file.h"
 #include "io/weights.h"
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,14 @@ static int read_stylenet(const st_file *f, const char *path, model_meta *m) {
     if (st_meta(f, "head_ps")) m->head_ps = (float)atof(st_meta(f, "head_ps"));
     m->head_lin_ftrs = meta_int(f, "head_lin_ftrs", 0);
     if (st_meta(f, "threshold")) m->threshold = (float)atof(st_meta(f, "threshold"));
+    const char *temp = st_meta(f, "temperature");
+    if (temp) {
+        char *end;
+        double t = strtod(temp, &end);
+        if (end == temp || *end || !(t > 0) || !isfinite(t))
+            return sn_error("%s: metadata 'temperature' is '%s', not a positive number", path, temp);
+        m->temperature = (float)t;
+    }
     if (parse3(st_meta(f, "mean"), m->mean) < 0 || parse3(st_meta(f, "std"), m->std) < 0)
         return sn_error("%s: metadata 'mean'/'std' missing or not three numbers", path);
     if (read_classes(f, path, m) < 0 || read_groups(f, path, m) < 0) return -1;
@@ -190,6 +199,7 @@ int model_file_open(const char *path, const char *arch, model_file *f) {
     f->path = path;
     f->meta.head_ps = -1;
     f->meta.threshold = 0.5f;
+    f->meta.temperature = 1;
     FILE *fp = fopen(path, "rb");
     if (!fp) return sn_error("%s: cannot open model: %m", path);
     fclose(fp);
@@ -227,6 +237,7 @@ int model_meta_text_make(const model_meta *m, model_meta_text *t) {
     snprintf(t->ps, sizeof t->ps, "%g", m->head_ps);
     snprintf(t->lin, sizeof t->lin, "%d", m->head_lin_ftrs);
     snprintf(t->thr, sizeof t->thr, "%g", m->threshold);
+    snprintf(t->temp, sizeof t->temp, "%.9g", m->temperature > 0 ? m->temperature : 1.0f);
     snprintf(t->mean, sizeof t->mean, "%g,%g,%g", m->mean[0], m->mean[1], m->mean[2]);
     snprintf(t->std, sizeof t->std, "%g,%g,%g", m->std[0], m->std[1], m->std[2]);
     cJSON *arr = cJSON_CreateArray();
@@ -249,7 +260,7 @@ int model_meta_text_make(const model_meta *m, model_meta_text *t) {
     }
     const char *kv[] = {"stylenet.format", "1", "arch", m->arch, "head", m->head, "head_ps", t->ps,
                         "head_lin_ftrs", t->lin, "size", t->size, "mean", t->mean, "std", t->std, "task", m->task,
-                        "threshold", t->thr, "classes", t->classes, "groups", t->groups,
+                        "threshold", t->thr, "temperature", t->temp, "classes", t->classes, "groups", t->groups,
                         "history", m->history ? m->history : "{}"};
     _Static_assert(sizeof kv / sizeof *kv == MODEL_META_KEYS * 2, "model_meta_text.kv holds every key");
     memcpy(t->kv, kv, sizeof kv);

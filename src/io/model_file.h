@@ -11,6 +11,8 @@
  *   task             "single" (softmax) | "multi" (sigmoid, multi-label)
  *   classes          JSON array of class names, in output order
  *   threshold        multi-label decision threshold
+ *   temperature      logits are divided by it before the sigmoid / softmax
+ *                    (classifier/calibration.h); absent = 1; a positive number
  *   groups           JSON array of [name, first, end) class ranges for labels made of groups
  *                    (Style multi: [["brand",0,7],["product",7,17]]); absent = one group
  *   history          JSON text: how it was trained (free form, shown by `stylenet info`)
@@ -55,6 +57,7 @@ typedef struct {
     float mean[3], std[3];
     char task[16];       /* "single" | "multi" */
     float threshold;     /* multi-label */
+    float temperature;   /* > 0; 1: none */
     int n_classes;
     char **classes;      /* n_classes malloc'd names, or NULL when the file has none */
     int n_groups;        /* 0 = no groups */
@@ -84,11 +87,11 @@ const char *model_file_kind_name(model_file_kind k);
 int model_file_write(const char *path, const net *n, const model_meta *meta);
 /* the metadata entries above as text: kv = {key0, value0, key1, value1, ...} (n pairs), pointing
  * into t and into meta (which must outlive t); -1 with an error if out of memory */
-enum { MODEL_META_KEYS = 13 };
+enum { MODEL_META_KEYS = 14 };
 typedef struct {
     const char *kv[2 * MODEL_META_KEYS];
     int n;
-    char size[16], ps[32], lin[16], thr[32], mean[64], std[64];
+    char size[16], ps[32], lin[16], thr[32], temp[32], mean[64], std[64];
     char *classes, *groups; /* JSON text */
 } model_meta_text;
 int model_meta_text_make(const model_meta *meta, model_meta_text *t);

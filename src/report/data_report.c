@@ -45,13 +45,15 @@ static int wrap(const char *s, int width, char lines[][64], int max_lines) {
     return n;
 }
 
-int report_sample_grid(const dataset *ds, const ds_split *sp, int n, int S, uint64_t seed, const char *path) {
+int report_sample_grid(const dataset *ds, const ds_split *sp, const aug_opts *aug, int n, int S, uint64_t seed,
+                       const char *path) {
     if (sp->n_train == 0) return sn_error("%s: no training images to show", path);
     if (n > sp->n_train) n = sp->n_train;
     loader_opts lo = loader_defaults();
     lo.size = S;
     lo.batch = n;
     lo.seed = seed;
+    if (aug) lo.aug = *aug;
     lo.n_threads = 0;
     lo.drop_last = false;
     for (int c = 0; c < 3; c++) lo.mean[c] = 0, lo.std[c] = 1;
@@ -94,9 +96,11 @@ int report_sample_grid(const dataset *ds, const ds_split *sp, int n, int S, uint
                 }
         char label[1024] = "";
         for (int c = 0; c < ds->n_classes; c++)
-            if (t[(size_t)k * ds->n_classes + c] > 0.5f) {
+            if (t[(size_t)k * ds->n_classes + c] > 0) {
                 size_t L0 = strlen(label);
-                snprintf(label + L0, sizeof label - L0, "%s%s", L0 ? " + " : "", ds->classes[c]);
+                float v = t[(size_t)k * ds->n_classes + c];
+                if (v > 0.999f) snprintf(label + L0, sizeof label - L0, "%s%s", L0 ? " + " : "", ds->classes[c]);
+                else snprintf(label + L0, sizeof label - L0, "%s%s %.2f", L0 ? " + " : "", ds->classes[c], v);
             }
         char lines[4][64];
         int nl = wrap(label, width, lines, max_lines);

@@ -284,6 +284,7 @@ static int html_figures(FILE *f, const report_ctx *c) {
                                            {"lr_find.png", "Learning-rate finder"},
                                            {"confusion", "Confusion matrices"},
                                            {"precision_recall.png", "Precision and recall per class"},
+                                           {"reliability.png", "Calibration: reliability of the probabilities"},
                                            {"top_losses.png", "Top losses"}};
     for (size_t s = 0; s < sizeof order / sizeof order[0]; s++) {
         bool pr = !strcmp(order[s][0], "precision_recall.png") && c->n_groups > 0;

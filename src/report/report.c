@@ -120,7 +120,8 @@ cJSON *report_make(const report_opts *o) {
     int rc = 0;
     if (report_loss_plot(&c) < 0 || report_metrics_plot(&c) < 0 || report_lr_find_plot(&c) < 0) rc = -1;
     if (rc == 0 && r->n_preds > 0) {
-        if (report_evaluate(&c) < 0 || report_confusion_plots(&c) < 0 || report_pr_plot(&c) < 0 || report_top_losses(&c) < 0)
+        if (report_evaluate(&c) < 0 || report_confusion_plots(&c) < 0 || report_pr_plot(&c) < 0 ||
+            report_reliability_plot(&c) < 0 || report_top_losses(&c) < 0)
             rc = -1;
     }
     char html[4300];

@@ -10,6 +10,11 @@
  *   confusion_<group>.png one per label group (Style: brand, product), or confusion.png for
  *                         single-label data: rows true, columns predicted, counts in the cells
  *   precision_recall.png  per-class precision and recall, one panel per group
+ *   reliability.png       calibration of the validation probabilities (classifier/metrics.h's 15
+ *                         bins): accuracy against confidence, for every tag and each label group's
+ *                         top-1 (multi-label) or the top-1 (single-label), with the ECE; with a model
+ *                         temperature T != 1 (run.json) also the curve before it, the saved
+ *                         probabilities mapped back (sigmoid(T logit p), or p^T renormalised)
  *   top_losses.png        the validation images with the highest loss, thumbnails captioned with
  *                         the true and predicted labels, probabilities and loss
  *   report.html           all of the above embedded as base64 data URIs (the one file can be mailed),
@@ -21,6 +26,7 @@
  * Returns a JSON summary (caller cJSON_Delete()s):
  *   {"run_dir", "out_dir", "html", "files": [paths written], "missing": [...], "warnings": [...],
  *    "epochs": N, "predictions": N,
+ *    "calibration": {"temperature": T, "tags"|"<group>"|"top1": {"ece", "ece_uncalibrated"}},
  *    "confusion": {"<group>": {"classes": [...], "matrix": [[...]]}},   rows true, columns predicted
  *    "top_losses": [{"rank", "path", "rel", "loss", "truth", "pred"}]}   highest loss first
  * or NULL with sn_error naming the file on a fatal error (run_open's errors; an output that cannot

@@ -71,6 +71,8 @@ void report_free_groups(report_ctx *c);
 int report_confusion_plots(report_ctx *c);
 int report_pr_plot(report_ctx *c);
 int report_top_losses(report_ctx *c);
+/* reliability.c */
+int report_reliability_plot(report_ctx *c);
 /* html.c */
 int report_write_html(report_ctx *c, const char *path);
 #endif

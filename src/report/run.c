@@ -208,6 +208,8 @@ static int read_run(run_log *r) {
     r->multi = cJSON_IsString(kind) && !strcmp(kind->valuestring, "multi");
     double th = num(r->run, "threshold");
     if (isfinite(th) && th > 0 && th < 1) r->threshold = th;
+    double temp = num(r->run, "temperature");
+    if (isfinite(temp) && temp > 0) r->temperature = temp;
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(r->run, "groups"), *g;
     int k = 0, expect = 0;
     cJSON_ArrayForEach(g, groups) {
@@ -312,6 +314,7 @@ run_log *run_open(const char *dir) {
     }
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     r->threshold = 0.2;
+    r->temperature = 1;
     r->epoch_rows = cJSON_CreateArray();
     if (!r->epoch_rows || read_history(r) < 0 || read_run(r) < 0 || read_preds(r) < 0) {
         run_free(r);

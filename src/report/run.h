@@ -6,6 +6,7 @@
  *                                {"epoch","phase","size","train_loss","valid_loss", metrics, "lr",
  *                                "lrs", "iter", "seconds", ...} and LR-finder rows {"lr_find_lr", ...}
  *     DIR/run.json               optional (written when the run finished): classes, label groups, task,
+ *                                threshold, temperature,
  *                                model, data, final metrics with and without TTA, wall time
  *     DIR/valid_predictions.jsonl  optional (idem): per validation image its path, true classes,
  *                                probabilities and loss (train/predictions.h)
@@ -66,6 +67,7 @@ typedef struct {
     char group_names[8][64];
     int group_lo[8], group_hi[8];
     double threshold;          /* multi-label decision threshold (0.2 when unknown) */
+    double temperature;        /* the model's temperature (the probabilities are calibrated by it; 1 when unknown) */
     /* valid_predictions.jsonl */
     int n_preds;
     run_pred *preds;

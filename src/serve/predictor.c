@@ -165,54 +165,26 @@ void pred_pool_load(pred_pool *p, int *busy, int *waiting, int *workers) {
     pthread_mutex_unlock(&p->mu);
 }
 
-static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
-
-int pred_sniff_size(const void *bytes, size_t n, int *w, int *h) {
-    const uint8_t *b = bytes;
-    if (n >= 24 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4)) {
-        uint32_t pw = be32(b + 16), ph = be32(b + 20);
-        if (pw > INT32_MAX || ph > INT32_MAX) return -1;
-        *w = (int)pw;
-        *h = (int)ph;
-        return 0;
+int pred_run_image(predictor *w, image *im, int views, float *probs, double ms[2]) {
+    pred_pool *p = w->pool;
+    if (views < 0 || views > p->o.max_views) {
+        image_free(im);
+        sn_error("%d test-time augmentation views asked for, at most %d", views, p->o.max_views);
+        return PRED_INTERNAL;
     }
-    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return -1;
-    size_t i = 2; /* JPEG: walk the marker segments up to the frame header (SOFn) */
-    while (i + 4 <= n) {
-        if (b[i] != 0xFF) return -1;
-        uint8_t mk = b[i + 1];
-        if (mk == 0xFF) { /* fill byte */
-            i++;
-            continue;
-        }
-        if (mk == 0x01 || (mk >= 0xD0 && mk <= 0xD8)) { /* markers without a length */
-            i += 2;
-            continue;
-        }
-        if (mk == 0xD9 || mk == 0xDA) return -1; /* end of image or scan data before a frame header */
-        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
-        if (len < 2) return -1;
-        if (mk >= 0xC0 && mk <= 0xCF && mk != 0xC4 && mk != 0xC8 && mk != 0xCC) {
-            if (i + 9 > n) return -1;
-            *h = b[i + 5] << 8 | b[i + 6];
-            *w = b[i + 7] << 8 | b[i + 8];
-            return 0;
-        }
-        i += 2 + len;
-    }
-    return -1;
+    int old_threads = omp_get_max_threads();
+    omp_set_num_threads(p->o.compute_threads);
+    int rc = classifier_image_probs(p->model, w->net, im, views, p->o.seed, w->x, w->prob, probs, ms);
+    omp_set_num_threads(old_threads);
+    return rc < 0 ? PRED_INTERNAL : PRED_OK;
 }
 
 int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int views, float *probs, pred_info *info) {
     pred_pool *p = w->pool;
     pred_info inf = {0};
-    if (views < 0 || views > p->o.max_views) {
-        sn_error("%d test-time augmentation views asked for, at most %d", views, p->o.max_views);
-        return PRED_INTERNAL;
-    }
     double t0 = now_ms();
     int iw, ih;
-    if (pred_sniff_size(bytes, n, &iw, &ih) == 0 && (long long)iw * ih > p->o.max_pixels) {
+    if (image_peek_size(bytes, n, &iw, &ih) == 0 && (long long)iw * ih > p->o.max_pixels) {
         sn_error("%s: image of %dx%d pixels is larger than this server accepts (%ld pixels)", name, iw, ih,
                  p->o.max_pixels);
         return PRED_TOO_LARGE;
@@ -222,12 +194,9 @@ int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int vi
     inf.width = im.w;
     inf.height = im.h;
     inf.decode_ms = now_ms() - t0; /* decoding, and below each view's crop, resize, normalisation */
-    int old_threads = omp_get_max_threads();
-    omp_set_num_threads(p->o.compute_threads);
     double ms[2];
-    int rc = classifier_image_probs(p->model, w->net, &im, views, p->o.seed, w->x, w->prob, probs, ms);
-    omp_set_num_threads(old_threads);
-    if (rc < 0) return PRED_INTERNAL;
+    int rc = pred_run_image(w, &im, views, probs, ms);
+    if (rc != PRED_OK) return rc;
     inf.decode_ms += ms[0];
     inf.compute_ms = ms[1];
     if (info) *info = inf;

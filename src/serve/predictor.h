@@ -9,12 +9,12 @@
  *   callers already wait; beyond that, or after opts.wait_ms, or once pred_pool_shutdown() was
  *   called, it returns NULL at once (the server answers 503).  pred_release() gives it back.
  * - pred_run(worker, bytes, n, name, views, probs, info): sniffs the format and the pixel size
- *   from the header (more than opts.max_pixels: PRED_TOO_LARGE, nothing decoded), decodes PNG or
- *   JPEG (io/image.h) and scores it as `stylenet predict` does, with `views` test-time
+ *   from the header (more than opts.max_pixels: PRED_TOO_LARGE, nothing decoded), decodes PNG,
+ *   JPEG or WebP (io/image.h) and scores it as `stylenet predict` does, with `views` test-time
  *   augmentation views averaged in (classifier_image_probs, seeded by opts.seed: the same bytes
  *   give the same answer).  probs[n_classes] receives sigmoid (multi-label) or softmax
  *   probabilities.
- *   Errors: PRED_BAD_IMAGE (not PNG/JPEG, truncated, corrupt: sn_last_error() names `name` and
+ *   Errors: PRED_BAD_IMAGE (not PNG/JPEG/WebP, truncated, corrupt: sn_last_error() names `name` and
  *   the problem), PRED_TOO_LARGE, PRED_INTERNAL (out of memory).
  * - Compute inside pred_run uses opts.compute_threads OpenMP threads (default 1: one core per
  *   request, so n workers use n cores); the caller's own OpenMP setting is restored after.
@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "classifier/classifier.h"
+#include "io/image.h"
 
 enum { PRED_OK = 0, PRED_BAD_IMAGE = -1, PRED_TOO_LARGE = -2, PRED_INTERNAL = -3 };
 enum { PRED_MAX_VIEWS = 16 };
@@ -55,6 +56,7 @@ void pred_release(pred_pool *p, predictor *w);
 /* workers in use and callers waiting, right now */
 void pred_pool_load(pred_pool *p, int *busy, int *waiting, int *workers);
 int pred_run(predictor *w, const void *bytes, size_t n, const char *name, int views, float *probs, pred_info *info);
-/* the image's width and height from its PNG or JPEG header without decoding; -1 if not found */
-int pred_sniff_size(const void *bytes, size_t n, int *w, int *h);
+/* pred_run's scoring of an image already decoded; the image is consumed (freed); ms as
+ * classifier_image_probs's */
+int pred_run_image(predictor *w, image *im, int views, float *probs, double ms[2]);
 #endif

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "classifier/metrics.h"
 #include "core/error.h"
+#include "io/image.h"
 #include "serve/page.h"
 #include "serve/predictor.h"
 #include "serve/stats.h"
@@ -56,6 +57,8 @@ typedef struct {
     char filename[128];
     bool part_done;          /* the chosen field's part is complete (a repeated field is ignored) */
     bool form;               /* multipart/form-data */
+    bool sniff;              /* a content type that does not say image: the body's bytes must */
+    char ctype[104];         /* that content type, for the 415 message */
     bool tta;
     int top;
     double compute_s;
@@ -141,6 +144,15 @@ static void drop_body(req *r) {
     r->reserved = 0;
 }
 
+/* 415 for a body that neither is declared an image nor starts like one */
+static int refuse_type(req *r) {
+    drop_body(r);
+    return fail_later(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                      "content type %s with a body that is not a PNG, JPEG or WebP image: send the photo's bytes "
+                      "as the body (any content type) or as a multipart/form-data field named image",
+                      r->ctype);
+}
+
 /* appends image bytes within the request's and the server's limits; -1 (error noted) if not */
 static int append(req *r, const char *data, size_t n) {
     server *s = r->s;
@@ -174,6 +186,10 @@ static int append(req *r, const char *data, size_t n) {
     }
     memcpy(r->buf + r->len, data, n);
     r->len += n;
+    if (r->sniff && r->len >= 12) { /* enough bytes to know every format's signature */
+        if (!image_format(r->buf, r->len)) return refuse_type(r);
+        r->sniff = false;
+    }
     return 0;
 }
 
@@ -283,7 +299,7 @@ static enum MHD_Result answer_predict(struct MHD_Connection *c, req *r) {
         return respond_error(c, r, MHD_HTTP_BAD_REQUEST,
                              r->form
                                  ? "no image in the form: send the photo as a multipart/form-data field named image"
-                                 : "no image: send the photo as the request body (PNG or JPEG) or as a "
+                                 : "no image: send the photo as the request body (PNG, JPEG or WebP) or as a "
                                    "multipart/form-data field named image",
                              NULL);
     double tq = now_s();
@@ -409,12 +425,10 @@ static enum MHD_Result on_headers(struct MHD_Connection *c, req *r, const char *
         if (!r->pp)
             return respond_error(c, r, MHD_HTTP_BAD_REQUEST, "multipart/form-data without a valid boundary", NULL);
     } else if (ct && ct[0] && !media_is(ct, "image/png") && !media_is(ct, "image/jpeg") &&
-               !media_is(ct, "image/jpg") && !media_is(ct, "application/octet-stream")) {
-        snprintf(msg, sizeof msg,
-                 "content type %.100s is not accepted: send image/png, image/jpeg, application/octet-stream "
-                 "or multipart/form-data",
-                 ct);
-        return respond_error(c, r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, msg, NULL);
+               !media_is(ct, "image/jpg") && !media_is(ct, "image/webp") && !media_is(ct, "application/octet-stream")) {
+        /* curl --data-binary says application/x-www-form-urlencoded: the bytes decide */
+        r->sniff = true;
+        snprintf(r->ctype, sizeof r->ctype, "%.100s", ct);
     }
     return MHD_YES;
 }
@@ -459,6 +473,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->pp = NULL;
         if (ok != MHD_YES) fail_later(r, MHD_HTTP_BAD_REQUEST, "multipart/form-data body ends before its last boundary");
     }
+    if (!r->err_status && r->sniff && !image_format(r->buf, r->len)) refuse_type(r);
     if (r->err_status) return respond_error(c, r, r->err_status, r->err, NULL);
     return answer_predict(c, r);
 }

@@ -6,8 +6,9 @@
  *   it must outlive the server.  NULL with an error (address in use, bad host, out of memory).
  * - Routes (every answer to an API route is JSON; every error is {"error": "..."}):
  *     GET  /         the web page (page.c): pick or drop a photo, see the prediction
- *     POST /predict  the image as the raw body (Content-Type image/png, image/jpeg,
- *                    application/octet-stream, or none) or as a multipart/form-data field (the
+ *     POST /predict  the image as the raw body (PNG, JPEG or WebP, told by its bytes: under any
+ *                    Content-Type, curl --data-binary's application/x-www-form-urlencoded
+ *                    too, or none) or as a multipart/form-data field (the
  *                    field named "image" or "file", else the first file); query: tta=0|1,
  *                    top=K (1..classes).  Answer: the model's name, for grouped labels (Style:
  *                    brand, product) each group's best class and its top classes with
@@ -19,7 +20,9 @@
  * - Status codes: 400 bad query, bad or truncated multipart, no image; 404 unknown path; 405
  *   wrong method (with Allow); 413 body over max_body (at once from Content-Length, or when a
  *   body without one passes the limit; a client that keeps sending far past it is cut off);
- *   415 other content types; 422 bytes that are not a decodable PNG or JPEG, or an image of more
+ *   415 a body that is not an image under a content type that does not say image (image/png,
+ *   image/jpeg, image/webp, application/octet-stream: those are decoded, so bytes that are not a
+ *   decodable PNG, JPEG or WebP get 422); 422 also for an image of more
  *   than max_pixels; 503 every worker busy and `queue` requests already waiting, or more than
  *   max_buffered bytes of bodies held at once; 500 only when out of memory.
  * - Resources are bounded: max_connections connections (more are closed at once), each idle

@@ -37,17 +37,33 @@ void evaluate_free(evaluation *ev) {
     memset(ev, 0, sizeof *ev);
 }
 
+/* member m's calibration from its plain-view logits[n_valid x C] (see evaluate.h) */
+static int member_calibration(const classifier *m, const dataset *ds, const ds_split *sp, const float *logits,
+                              calibration_stats cal[3]) {
+    const int n = sp->n_valid;
+    const uint8_t **hot = malloc(sizeof(uint8_t *) * ((size_t)n + 1));
+    if (!hot) return sn_error("out of memory");
+    for (int i = 0; i < n; i++) hot[i] = ds_hot(ds, sp->valid[i]);
+    double fit = calibration_fit(n, m->n_classes, logits, hot, classifier_is_multi(m));
+    int rc = calibration_measure(m, n, logits, hot, 1, METRICS_ECE_BINS, &cal[0]) < 0 ||
+                     calibration_measure(m, n, logits, hot, m->temperature, METRICS_ECE_BINS, &cal[1]) < 0 ||
+                     calibration_measure(m, n, logits, hot, fit, METRICS_ECE_BINS, &cal[2]) < 0
+                 ? -1 : 0;
+    free(hot);
+    return rc;
+}
+
 /* each member's figures into ev->member, the mean of their probabilities into ev->probs and
  * its figures into ev->mean */
 static int score_members(ensemble *e, dataset *ds, const ds_split *sp, const learner_opts *lo, int tta,
                          evaluation *ev) {
     const size_t np = (size_t)sp->n_valid * ds->n_classes;
-    float *one = malloc(sizeof(float) * (np ? np : 1));
-    if (!one) return sn_error("out of memory");
-    int rc = 0;
+    float *one = malloc(sizeof(float) * (np ? np : 1)), *logits = malloc(sizeof(float) * (np ? np : 1));
+    int rc = one && logits ? 0 : sn_error("out of memory");
     for (int i = 0; i < e->n && rc == 0; i++) {
         learner *l = learner_create(e->members[i], ds, sp, lo);
-        if (!l || learner_validate(l, e->members[i]->size, tta, &ev->member[i], one) < 0) {
+        if (!l || learner_validate_logits(l, e->members[i]->size, tta, &ev->member[i], one, logits) < 0 ||
+            member_calibration(e->members[i], ds, sp, logits, ev->cal[i]) < 0) {
             if (e->n > 1) sn_error_prefix("%s", e->paths[i]);
             learner_free(l);
             rc = -1;
@@ -61,6 +77,7 @@ static int score_members(ensemble *e, dataset *ds, const ds_split *sp, const lea
         learner_free(l);
     }
     free(one);
+    free(logits);
     if (rc < 0) return -1;
     if (e->n == 1) {
         ev->mean = ev->member[0];
@@ -89,6 +106,12 @@ static int score_groups(const classifier *m, const dataset *ds, const ds_split *
         int lo = m->n_groups ? m->group_lo[g] : 0, hi = m->n_groups ? m->group_hi[g] : m->n_classes;
         rc = metrics_group_score(n, rows, hot, lo, hi, &ev->groups[g]);
         if (rc == 0) ev->n_groups = g + 1;
+    }
+    if (rc == 0) {
+        metrics_calibration cal;
+        if (classifier_is_multi(m)) metrics_tag_calibration(n, rows, hot, 0, m->n_classes, METRICS_ECE_BINS, &cal);
+        else metrics_top1_calibration(n, rows, hot, 0, m->n_classes, METRICS_ECE_BINS, &cal);
+        ev->ece = cal.ece;
     }
     free(rows);
     free(hot);

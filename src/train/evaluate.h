@@ -17,11 +17,16 @@
  *   Then per label group (the single label of a single-label task; none for multi-label data
  *   without groups) the confusion matrix with per-class precision and recall, in
  *   classifier/metrics.h's conventions: ev.groups[0 .. ev.n_groups).
+ *   Calibration (classifier/calibration.h): each member's plain-view logits give ev.cal[i][0]
+ *   (T = 1), [1] (the member's own temperature) and [2] (the temperature these photos would fit,
+ *   in .temperature); ev.ece is the ECE of the reported probabilities (ev.probs: calibrated,
+ *   with TTA, averaged over the members).
  *   Returns 0, or -1 with an error (naming the member's file in an ensemble); evaluate_free
  *   frees what it filled.
  */
 #ifndef STYLENET_EVALUATE_H
 #define STYLENET_EVALUATE_H
+#include "classifier/calibration.h"
 #include "classifier/ensemble.h"
 #include "classifier/metrics.h"
 #include "data/dataset.h"
@@ -34,6 +39,8 @@ typedef struct {
     eval_result member[ENSEMBLE_MAX];  /* each model on its own */
     eval_result mean;                  /* the ensemble (one model: member[0]) */
     float *probs;                      /* n_images x n_classes: the ensemble's, in split order */
+    calibration_stats cal[ENSEMBLE_MAX][3]; /* plain view: T = 1, the model's T, the T fitted here */
+    double ece;                        /* of probs */
     int n_groups;
     metrics_group groups[MODEL_MAX_GROUPS];
 } evaluation;

@@ -225,6 +225,7 @@ loader *learner_loader(learner *l, loader **slot, const int *idx, int n, bool au
         lo.batch = l->o.batch;
         lo.augment = augment;
         lo.aug = l->o.aug;
+        if (!train) aug_shift_off(&lo.aug); /* test-time views: no new backgrounds, no CutMix */
         memcpy(lo.mean, l->model->mean, sizeof lo.mean);
         memcpy(lo.std, l->model->std, sizeof lo.std);
         lo.seed = l->o.seed;

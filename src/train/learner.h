@@ -141,6 +141,10 @@ int learner_fit(learner *l, const phase *p);
 /* validation metrics at `size` with tta extra augmented views (0 = plain); probs may be NULL,
  * else receives n_valid * n_classes averaged probabilities */
 int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs);
+/* learner_validate, and the plain view's logits (before the model's temperature) into
+ * logits[n_valid * n_classes] when not NULL.  The figures and probabilities are those of the
+ * logits divided by the model's temperature (classifier/calibration.h). */
+int learner_validate_logits(learner *l, int size, int tta, eval_result *r, float *probs, float *logits);
 /* the metrics of given probabilities (n_valid * n_classes, in split order) of the validation
  * images, e.g. the average of several models: everything but the loss, which is left 0 */
 int learner_score(learner *l, const float *probs, eval_result *r);

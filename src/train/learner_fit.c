@@ -115,6 +115,7 @@ static int fit_batch(learner *l, const fit_state *s, loader *ld, int e, long b, 
     if (s->cached) learner_cached_batch(l, s->perm, b * n, n);
     else if ((n = loader_next(ld, l->x, l->y, l->t)) <= 0) return n;
     if (!s->cached && p->augment && l->o.mixup > 0 && mixup_batch(l, n, p->size) < 0) return -1;
+    if (!s->cached && p->augment && l->o.aug.cutmix_p > 0) l->soft = true; /* CutMix: targets mixed by area */
     if (l->o.label_smooth > 0) smooth_targets(l, n);
     int r = learner_train_step(l, n, s->cached, loss);
     l->soft = false;

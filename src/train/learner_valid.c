@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
-#include "kernels/loss.h"
+#include "classifier/calibration.h"
 #include "train/learner_internal.h"
 #include "classifier/metrics.h"
 
@@ -22,9 +22,16 @@ static void score(const learner *l, int n, const float *probs, const float *targ
     if (l->n_groups) r->all_right = metrics_groups_all_right(n, l->C, probs, targets, l->bounds, l->n_groups);
 }
 
+/* n rows of logits divided by the model's temperature into out (or logits themselves without one) */
+static const float *calibrated(const learner *l, int n, const float *logits, float *out) {
+    const double T = l->model->temperature;
+    if (!(T > 0) || T == 1) return logits;
+    calibration_scale((long)n * l->C, logits, T, out);
+    return out;
+}
+
 static void to_probs(const learner *l, int n, const float *logits, float *out) {
-    if (l->multi) loss_sigmoid(n * l->C, logits, out);
-    else loss_softmax(n, l->C, logits, out);
+    calibration_probs(n, l->C, logits, 1, l->multi, out);
 }
 
 /* targets tg[nv x C] and labels lab[nv] of the validation images */
@@ -37,8 +44,8 @@ static void valid_targets(const learner *l, float *tg, int *lab) {
 }
 
 /* view v (0: plain, else augmented) of every validation image: probabilities added to acc,
- * the loss summed into *loss (plain view only) */
-static int validate_view(learner *l, int size, int v, float *acc, float *pb, double *loss) {
+ * the loss summed into *loss and the raw logits into raw (when not NULL) (plain view only) */
+static int validate_view(learner *l, int size, int v, float *acc, float *pb, double *loss, float *raw) {
     const int nv = l->split.n_valid, C = l->C;
     loader *ld = v == 0 ? learner_loader(l, &l->valid, l->split.valid, nv, false, false, size, 0)
                         : learner_loader(l, &l->tta, l->split.valid, nv, true, false, size, 1000000 + v);
@@ -48,6 +55,8 @@ static int validate_view(learner *l, int size, int v, float *acc, float *pb, dou
         net_set_batch(l->net, got);
         const float *logits = net_forward(l->net, l->x, false);
         if (!logits) return -1; /* out of memory */
+        if (v == 0 && raw) memcpy(raw + (size_t)done_n * C, logits, sizeof(float) * (size_t)got * C);
+        logits = calibrated(l, got, logits, pb);
         if (v == 0) *loss += (double)learner_batch_loss(l, got, logits, NULL) * got;
         to_probs(l, got, logits, pb);
         for (size_t k = 0; k < (size_t)got * C; k++) acc[(size_t)done_n * C + k] += pb[k];
@@ -57,6 +66,10 @@ static int validate_view(learner *l, int size, int v, float *acc, float *pb, dou
 }
 
 int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs_out) {
+    return learner_validate_logits(l, size, tta, r, probs_out, NULL);
+}
+
+int learner_validate_logits(learner *l, int size, int tta, eval_result *r, float *probs_out, float *logits_out) {
     double t0 = learner_now();
     memset(r, 0, sizeof *r);
     const int nv = l->split.n_valid, C = l->C;
@@ -73,7 +86,7 @@ int learner_validate(learner *l, int size, int tta, eval_result *r, float *probs
     valid_targets(l, tg, lab);
     double loss = 0;
     for (int v = 0; v <= tta; v++)
-        if (validate_view(l, size, v, acc, pb, &loss) < 0) goto done;
+        if (validate_view(l, size, v, acc, pb, &loss, logits_out) < 0) goto done;
     for (size_t k = 0; k < (size_t)nv * C; k++) acc[k] /= (float)(tta + 1);
     r->loss = loss / nv;
     score(l, nv, acc, tg, lab, r);
@@ -121,6 +134,7 @@ int learner_validate_cached(learner *l, eval_result *r) {
         net_set_batch(l->net, n);
         const float *logits = net_forward_from(l->net, l->cache_node + 1, false);
         if (!logits) goto done;
+        logits = calibrated(l, n, logits, probs + (size_t)s * C);
         loss += (double)learner_batch_loss(l, n, logits, NULL) * n;
         to_probs(l, n, logits, probs + (size_t)s * C);
         memcpy(tg + (size_t)s * C, l->t, sizeof(float) * n * C);

@@ -94,6 +94,7 @@ static int write_run(const char *path, const classifier *m, const dataset *ds, c
     cJSON_AddStringToObject(o, "arch", m->arch);
     cJSON_AddNumberToObject(o, "size", m->size);
     cJSON_AddNumberToObject(o, "threshold", m->threshold);
+    cJSON_AddNumberToObject(o, "temperature", m->temperature > 0 ? m->temperature : 1);
     abs_path(ds->root, buf, sizeof buf);
     cJSON_AddStringToObject(o, "data", buf);
     cJSON_AddStringToObject(o, "layout", ds->layout ? ds->layout : "");

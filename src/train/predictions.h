@@ -8,13 +8,14 @@
  *     {"item": 12, "path": "/abs/path/0_1_003.png", "rel": "0_1_003.png",
  *      "truth": [0, 8], "probs": [0.91, ...], "loss": 0.153}
  *   truth: the indices of the image's true classes (one for single-label data); probs: the
- *   model's probability of every class (sigmoid for multi-label, softmax for single-label);
+ *   model's probability of every class (sigmoid for multi-label, softmax for single-label, of the
+ *   logits divided by the model's temperature);
  *   loss: the image's own loss from those probabilities (metrics_image_loss in
  *   classifier/metrics.h: mean binary cross-entropy over the classes for multi-label data,
  *   -log p(true class) for single-label, at most 16.1).
  * - run_dir/run.json: what the report needs to name things:
  *     {"format": 1, "kind": "multi"|"single", "task": "multi", "model": "/abs/style.stn",
- *      "arch": ..., "size": 128, "threshold": 0.2, "data": "/abs/data/style", "layout": ...,
+ *      "arch": ..., "size": 128, "threshold": 0.2, "temperature": 1.55, "data": "/abs/data/style", "layout": ...,
  *      "classes": [...], "groups": [{"name": "brand", "first": 0, "end": 7}, ...],
  *      "train_images": 715, "valid_images": 179, "wall_seconds": 106.2,
  *      "valid": {"loss": ..., "fbeta"|"accuracy": ..., "<group>": ..., "all_right": ...},

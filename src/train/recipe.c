@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "classifier/metrics.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "io/weights.h"
@@ -15,7 +16,8 @@
 recipe_opts recipe_defaults(void) {
     recipe_opts o = {.recipe = "seed", .arch = NULL, .pretrained = NULL, .sizes = {104, 128}, .lr = 0,
                      .lrs = {1e-4f, 3e-4f, 1e-3f}, .lr_div = 0, .head_epochs = 2, .head_aug_epochs = 1, .cycles = 5, .cycle_len = 1,
-                     .cycle_mult = 2, .resize_after = 3, .epochs = 5, .ps = 0.25f, .tta = 4, .split_seed = -1};
+                     .cycle_mult = 2, .resize_after = 3, .epochs = 5, .ps = 0.25f, .tta = 4, .split_seed = -1,
+                     .calibrate = true};
     o.lo = learner_defaults();
     return o;
 }
@@ -76,6 +78,7 @@ classifier *recipe_model(const dataset *ds, const recipe_opts *o, int size) {
     m->head_lin_ftrs = 512;
     m->size = size;
     m->threshold = o->lo.thresh;
+    m->temperature = 1;
     if (!strcmp(arch, "mobilenet_v2_tf")) {
         for (int c = 0; c < 3; c++) m->mean[c] = m->std[c] = 0.5f;
     } else if (!strncmp(arch, "efficientnet_lite", 17)) { /* TF lite preprocessing: (x - 127) / 128 */
@@ -168,12 +171,25 @@ static int record_history(const learner *l, classifier *m, const dataset *ds, co
         snprintf(ls, sizeof ls, "%g", o->lo.label_smooth);
         cJSON_AddNumberToObject(h, "label_smooth", atof(ls));
     }
+    if (aug_shift_enabled(&o->lo.aug)) { /* the shift augmentations, as their flags */
+        char flags[1024];
+        aug_shift_describe(&o->lo.aug, flags, sizeof flags);
+        cJSON_AddStringToObject(h, "shift_aug", flags);
+    }
     cJSON_AddNumberToObject(h, "train_size", train_size);
     cJSON_AddNumberToObject(h, "test_size", test_size);
     cJSON_AddNumberToObject(h, "train_images", split->n_train);
     cJSON_AddNumberToObject(h, "valid_images", split->n_valid);
     cJSON_AddNumberToObject(h, "seconds", res->seconds);
     recipe_add_result(h, "valid", "valid_loss", &res->plain, ds->kind == DS_MULTI, m);
+    if (res->cal[1].temperature > 0) {
+        cJSON *c = cJSON_AddObjectToObject(h, "calibration");
+        cJSON_AddNumberToObject(c, "temperature", res->cal[1].temperature);
+        cJSON_AddNumberToObject(c, "ece_uncalibrated", res->cal[0].ece);
+        cJSON_AddNumberToObject(c, "ece", res->cal[1].ece);
+        cJSON_AddNumberToObject(c, "nll_uncalibrated", res->cal[0].nll);
+        cJSON_AddNumberToObject(c, "nll", res->cal[1].nll);
+    }
     if (o->tta > 0) recipe_add_result(h, "valid_tta", "valid_loss", &res->tta, ds->kind == DS_MULTI, m);
     char *hist = learner_history_json(l);
     if (hist) cJSON_AddItemToObject(h, "epochs", cJSON_Parse(hist));
@@ -257,6 +273,11 @@ int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_o
     rc = -1;
     const int st = o->test_size > 0 ? o->test_size : s1; /* scored (and later used) at st */
     m->size = st;
+    if (o->calibrate && split->n_valid > 0) {
+        if (recipe_calibrate(l, m, ds, split, st, res->cal) < 0) goto done;
+        learner_message(&o->lo, LEARNER_NOTE, "calibration: temperature %.3f, ECE %.4f -> %.4f, NLL %.4f -> %.4f",
+                        res->cal[1].temperature, res->cal[0].ece, res->cal[1].ece, res->cal[0].nll, res->cal[1].nll);
+    }
     if (learner_validate(l, st, 0, &res->plain, NULL) < 0) goto done;
     if (o->tta > 0 && learner_validate(l, st, o->tta, &res->tta, NULL) < 0) goto done;
     res->seconds = learner_seconds(l);
@@ -264,5 +285,31 @@ int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_o
     rc = 0;
 done:
     learner_free(l);
+    return rc;
+}
+
+int recipe_calibrate(learner *l, classifier *m, const dataset *ds, const ds_split *split, int size,
+                     calibration_stats cal[2]) {
+    const int n = split->n_valid, C = m->n_classes;
+    float *logits = malloc(sizeof(float) * ((size_t)n * C + 1));
+    const uint8_t **hot = malloc(sizeof(uint8_t *) * ((size_t)n + 1));
+    int rc = -1;
+    eval_result r;
+    if (!logits || !hot) {
+        sn_error("out of memory calibrating on %d photos", n);
+        goto done;
+    }
+    m->temperature = 1;
+    if (learner_validate_logits(l, size, 0, &r, NULL, logits) < 0) goto done;
+    for (int i = 0; i < n; i++) hot[i] = ds_hot(ds, split->valid[i]);
+    const double T = (float)calibration_fit(n, C, logits, hot, classifier_is_multi(m)); /* as the model keeps it */
+    if (calibration_measure(m, n, logits, hot, 1, METRICS_ECE_BINS, &cal[0]) < 0 ||
+        calibration_measure(m, n, logits, hot, T, METRICS_ECE_BINS, &cal[1]) < 0)
+        goto done;
+    m->temperature = (float)T;
+    rc = 0;
+done:
+    free(logits);
+    free(hot);
     return rc;
 }

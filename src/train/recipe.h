@@ -14,6 +14,13 @@
  *   "fine-tune"  fastai v2's fine_tune: one frozen one-cycle epoch, then one-cycle over all
  *           layers for `epochs` epochs (lr/2 peak, differential).
  *   "scratch"  no pretrained weights: one-cycle over all layers for `epochs` epochs.
+ * Each recipe ends by fitting the model's temperature on the validation photos (calibrate, the
+ * default; recipe_calibrate) and then scores them: the final metrics, the history and the saved
+ * model all use the calibrated probabilities.
+ *
+ * recipe_calibrate(l, m, ds, split, size, cal): the validation photos' logits at `size` (plain
+ * view), the temperature minimising their NLL (classifier/calibration.h) set in m->temperature,
+ * and their NLL, Brier and ECE at T = 1 (cal[0]) and at the fitted T (cal[1]).
  * Every number has a flag (recipe_opts); the recipe keeps what worked on the Style set: the fifth
  * cycle (16 epochs) raised TTA F2, brand and both-right on each of three training seeds and left
  * product equal or higher; the grouped loss (learner_opts.group_ce), mixup, higher rates and a
@@ -23,6 +30,7 @@
 #define STYLENET_RECIPE_H
 #include <stdbool.h>
 #include "data/dataset.h"
+#include "classifier/calibration.h"
 #include "classifier/classifier.h"
 #include "train/learner.h"
 
@@ -44,6 +52,7 @@ typedef struct {
     int test_size;           /* side the finished model is scored at and saved for (its `size`: eval,
                                 predict, serve); 0 = the final training size */
     int64_t split_seed;      /* seed of the validation split; -1: the training seed lo.seed */
+    bool calibrate;          /* fit the temperature on the validation photos at the end (true) */
     learner_opts lo;
 } recipe_opts;
 
@@ -61,6 +70,7 @@ double recipe_lr_find(learner *l, classifier *m, const recipe_opts *o, bool unfr
 
 typedef struct {
     eval_result plain, tta;
+    calibration_stats cal[2];  /* validation, plain view: at T = 1, at the fitted T (zeros if not fitted) */
     double lr;               /* the head learning rate used */
     double seconds;          /* wall time of the whole recipe */
 } recipe_result;
@@ -68,6 +78,8 @@ typedef struct {
 /* runs the recipe (resuming from lo.run_dir when a checkpoint is there); fills r.  Returns 0,
  * 1 when stopped by lo.stop_after (the checkpoint holds the run), -1 on error */
 int recipe_run(classifier *m, dataset *ds, const ds_split *split, const recipe_opts *o, recipe_result *r);
+int recipe_calibrate(learner *l, classifier *m, const dataset *ds, const ds_split *split, int size,
+                     calibration_stats cal[2]);
 /* adds object `key` to o: the loss under loss_key, F-beta and its best threshold (multi-label) or
  * accuracy, each label group's accuracy and all-right; the form of `train --json`'s results */
 struct cJSON;

@@ -3,14 +3,16 @@
  *     normalisation, history) and gives bitwise the same logits; a bare state dict loads with
  *     --arch, with names from a labels file or "class_<i>";
  *   - bad files are refused with an error naming the file and what is wrong (format, missing
- *     metadata, groups outside the classes, normalisation, no --arch, a labels file of the wrong
+ *     metadata, groups outside the classes, normalisation, an unrecognised state dict without --arch, a labels file of the wrong
  *     length, a missing file);
  *   - probabilities: softmax / sigmoid by task, each group's best class, a photo with TTA views
  *     (the plain view equals the network's own answer; views are seeded);
  *   - ensembles: the mean of the members' probabilities, bitwise; models that cannot be averaged
  *     are refused naming both files;
  *   - the scoring conventions of classifier/metrics.h: undefined ratios are NaN, an image without
- *     a true tag in a group is left out, confusion matrices and per-class figures. */
+ *     a true tag in a group is left out, confusion matrices and per-class figures;
+ *   - the temperature: kept by the model file, 1 for a file without one, bad values refused,
+ *     and `stylenet predict` at T = 2 gives softmax(z / 2) with the same top class. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,10 @@
 #include <unistd.h>
 #include "../common/check.h"
 #include "classifier/classifier.h"
+#include "io/safetensors.h"
 #include "classifier/ensemble.h"
 #include "classifier/metrics.h"
+#include <cjson/cJSON.h>
 #include "core/error.h"
 #include "io/state.h"
 #include "models/zoo.h"
@@ -130,9 +134,19 @@ static void state_dict(void) {
     d = classifier_load(p, &(classifier_load_opts){.arch = "resnet18", .labels = lab, .size = S});
     check(!d && strstr(sn_last_error(), "labels.txt") && strstr(sn_last_error(), "has 2 class names"),
           "a labels file of the wrong length: %s", sn_last_error());
-    d = classifier_load(p, NULL);
-    check(!d && strstr(sn_last_error(), "bare.safetensors") && strstr(sn_last_error(), "--arch"),
-          "a bare state dict without its architecture: %s", sn_last_error());
+    d = classifier_load(p, &(classifier_load_opts){.size = S});
+    check(d && !strcmp(d->arch, "resnet18") && d->n_classes == 4,
+          "without --arch: a resnet18 state dict recognised by its parameter names (%s)", d ? d->arch : sn_last_error());
+    classifier_free(d);
+    const char *odd = tmp("odd.safetensors");
+    st_writer *w = st_writer_new();
+    const float v[2] = {1, 2};
+    check(w && st_writer_add_f32(w, "encoder.weight", 1, (const int64_t[]){2}, v) == 0 && st_writer_save(w, odd) == 0,
+          "a state dict of another architecture written");
+    st_writer_free(w);
+    d = classifier_load(odd, NULL);
+    check(!d && strstr(sn_last_error(), "odd.safetensors") && strstr(sn_last_error(), "--arch"),
+          "a state dict of an architecture not recognised, without --arch: %s", sn_last_error());
     classifier_free(c);
 }
 
@@ -301,8 +315,101 @@ static void metrics_conventions(void) {
           "ranking: highest first, ties to the lower index");
 }
 
+/* the temperature: saved and loaded (exactly), absent in an older file = 1, bad values refused */
+static void temperature_file(void) {
+    classifier *c = make(3, "multi", 5, true);
+    c->temperature = 1.7f;
+    const char *p = tmp("t.stn");
+    classifier_save(c, p);
+    classifier *d = classifier_load(p, NULL);
+    if (!check(d && d->temperature == 1.7f, "the temperature round-trips through the model file (%g)",
+               d ? d->temperature : -1.0))
+        goto done;
+    float x[S * S * 3], z[5], a[5];
+    fill_uniform(x, sizeof x / sizeof *x, 9);
+    memcpy(z, logits_of(d, 1, x), sizeof z);
+    classifier_probs(d, 1, z, a);
+    bool scaled = true;
+    for (int k = 0; k < 5; k++) scaled &= fabs(a[k] - 1 / (1 + exp(-z[k] / 1.7))) < 1e-6;
+    check(scaled, "its probabilities are the sigmoid of the logits / 1.7");
+    /* a file as written before models had a temperature: no such key */
+    const char *old[] = {"stylenet.format", "1", "arch", "resnet18", "head", "default", "size", "32", "mean",
+                         "0.5,0.5,0.5", "std", "0.25,0.25,0.25", "task", "multi", "threshold", "0.25",
+                         "classes", "[\"c0\",\"c1\",\"c2\",\"c3\",\"c4\"]", "temperature", NULL};
+    const char *op = tmp("old.stn");
+    net_save_safetensors(c->net, op, old, 9);
+    classifier *e = classifier_load(op, NULL);
+    float b[5];
+    if (e) classifier_probs(e, 1, z, b);
+    check(e && e->temperature == 1 && fabs(b[0] - 1 / (1 + exp(-z[0]))) < 1e-6,
+          "a model file without 'temperature' loads with T = 1: the plain sigmoid (%s)", e ? "ok" : sn_last_error());
+    classifier_free(e);
+    static const char *const bad[] = {"0", "-2", "abc", "1.5x", "nan"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        old[19] = bad[i];
+        net_save_safetensors(c->net, op, old, 10);
+        e = classifier_load(op, NULL);
+        check(!e && strstr(sn_last_error(), "old.stn") && strstr(sn_last_error(), "'temperature'"),
+              "temperature '%s' refused naming the file: %s", bad[i], sn_last_error());
+        classifier_free(e);
+    }
+done:
+    classifier_free(c);
+    classifier_free(d);
+}
+
+/* `stylenet predict --json` of one photo with a model at T = 1 and the same at T = 2 */
+static cJSON *predict_top(const char *model, const char *photo) {
+    const char *bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    static char out[1 << 14];
+    int rc = run_capture(out, sizeof out, "%s predict --json --top 4 --model %s %s 2>&1", bin, model, photo);
+    cJSON *doc = rc == 0 ? cJSON_Parse(out) : NULL;
+    if (!doc) note("predict: %s", flat_tail(out, 300));
+    return doc;
+}
+
+/* the probability predict gives class k in its --json answer; NaN if absent */
+static double predicted(const cJSON *doc, int k) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "results"), 0), "top"))
+        if (cJSON_GetObjectItem(e, "index")->valueint == k) return cJSON_GetObjectItem(e, "probability")->valuedouble;
+    return NAN;
+}
+
+static void temperature_predict(void) {
+    classifier *c = make(4, "single", 4, false);
+    image im = {.w = 40, .h = 40, .rgb = malloc(40 * 40 * 3)};
+    for (int i = 0; i < 40 * 40 * 3; i++) im.rgb[i] = (uint8_t)(i * 13 % 251);
+    const char *photo = tmp("photo.png"), *m1 = tmp("t1.stn"), *m2 = tmp("t2.stn");
+    image_save_png(&im, photo);
+    image_free(&im);
+    c->temperature = 1;
+    classifier_save(c, m1);
+    c->temperature = 2;
+    classifier_save(c, m2);
+    cJSON *a = predict_top(m1, photo), *b = predict_top(m2, photo);
+    if (check(a && b, "predict answers with both models")) {
+        /* softmax(z / 2) = softmax(z)^(1/2), renormalised */
+        double s = 0, p1[4], p2[4];
+        for (int k = 0; k < 4; k++) p1[k] = predicted(a, k), p2[k] = predicted(b, k), s += sqrt(p1[k]);
+        bool ok = true, softer = true;
+        for (int k = 0; k < 4; k++) ok &= fabs(p2[k] - sqrt(p1[k]) / s) < 2e-6;
+        const cJSON *t1 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "results"), 0), "top"), 0);
+        const cJSON *t2 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(b, "results"), 0), "top"), 0);
+        int top = cJSON_GetObjectItem(t1, "index")->valueint;
+        softer = p2[top] < p1[top];
+        check(ok, "at T = 2 predict gives softmax(z / 2): each probability sqrt(p) renormalised (top %.4f -> %.4f)",
+              p1[top], p2[top]);
+        check(softer && top == cJSON_GetObjectItem(t2, "index")->valueint, "the same top class, less confident");
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    classifier_free(c);
+}
+
 static const test_case cases[] = {
     {"file_round_trip", file_round_trip}, {"state_dict", state_dict}, {"file_errors", file_errors},
     {"probabilities", probabilities},     {"ensembles", ensembles},   {"metrics_conventions", metrics_conventions},
+    {"temperature_file", temperature_file}, {"temperature_predict", temperature_predict},
 };
 TEST_MAIN(cases)

@@ -114,7 +114,7 @@ static void predict_folder(void) {
     char *b = strstr(out, "/bird.png\n"), *c = strstr(out, "/cat.png\n");
     bool ok = rc == 1 && b && c && b < c && strstr(b, "1. chickadee") && strstr(c, "1. Egyptian cat");
     check(ok, "a folder: each photo in it scored, in name order (exit %d) %s", rc, ok ? "" : flat_tail(out, 300));
-    ok = strstr(out, "broken.png") && strstr(out, "not a PNG or JPEG");
+    ok = strstr(out, "broken.png") && strstr(out, "not a PNG, JPEG or WebP");
     check(ok, "a photo that cannot be read: an error line naming it %s", ok ? "" : flat_tail(out, 300));
     check(!strstr(out, "sunflower") && !strstr(out, "notes.txt") && !strstr(out, "hidden"),
           "without --recursive: not the subfolder's photos; no other files, no hidden ones");

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "../common/check.h"
+#include "../common/webp_fixture.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "io/image.h"
@@ -297,7 +298,7 @@ static void folder_set(void) {
     check(r == 0 && ds->n_items == 12 && ds->n_skipped == 4, "4 bad files skipped and counted, 12 images kept (%d, %d)",
           ds->n_items, ds->n_skipped);
     check(has_problem(ds, "zero.png", "empty file (0 bytes)"), "zero-byte image: named, 'empty file'");
-    check(has_problem(ds, "notes.txt", "not a PNG or JPEG"), "non-image file: named, 'not a PNG or JPEG'");
+    check(has_problem(ds, "notes.txt", "not a PNG, JPEG or WebP"), "non-image file: named, 'not a PNG, JPEG or WebP'");
     check(has_problem(ds, "corrupt.png", "bad PNG"), "corrupt PNG: named, 'bad PNG'");
     check(has_problem(ds, "trunc.png", "PNG"), "truncated PNG: named");
     check(ds->n_cached == 12 && ds->items[0].cache.w == 20, "images cached at their size (%d cached)", ds->n_cached);
@@ -628,6 +629,49 @@ static void valid_list(void) {
     ds_free(ds);
 }
 
+/* ------------------------------------------------------------------ WebP photos */
+
+/* an image of shade as a lossless WebP file */
+static void write_webp(const char *rel, int w, int h, int shade) {
+    uint8_t *px = malloc((size_t)w * h * 3);
+    for (int i = 0; px && i < w * h * 3; i++) px[i] = (uint8_t)(shade + i % 7);
+    size_t n;
+    uint8_t *b = px ? webp_encode(px, w, h, 3, 1, 0, &n) : NULL;
+    if (b) webp_write(in_tmp(rel), b, n);
+    free(b);
+    free(px);
+}
+
+/* .webp files in each layout: folder, CSV, pattern; they decode into the cache */
+static void webp_sets(void) {
+    mkdirs("w");
+    mkdirs("w/cat");
+    mkdirs("w/dog");
+    write_webp("w/cat/c0.webp", 9, 7, 10);
+    write_webp("w/cat/c1.webp", 9, 7, 20);
+    write_webp("w/dog/0_1_001.webp", 9, 7, 30);
+    write_webp("w/dog/1_0_002.webp", 9, 7, 40);
+    char root[512];
+    snprintf(root, sizeof root, "%s", in_tmp("w"));
+    dataset *ds = ds_open(&(ds_options){.root = root});
+    int r = ds ? ds_decode(ds, NULL) : -1;
+    check(r == 0 && ds->n_items == 4 && ds->n_classes == 2 && ds->n_problems == 0 && ds->items[0].cache.w == 9,
+          "folder set of .webp photos: 4 images, 2 classes, decoded (%s)", r ? sn_last_error() : "ok");
+    ds_free(ds);
+    write_text("w/labels.csv", "file,label\ncat/c0.webp,cat\ncat/c1.webp,cat\ndog/0_1_001.webp,dog\n");
+    ds = ds_open(&(ds_options){.root = root, .csv = "labels.csv", .file_col = "file", .label_col = "label"});
+    r = ds ? ds_decode(ds, NULL) : -1;
+    check(r == 0 && ds->n_items == 3 && ds->n_classes == 2 && ds->n_problems == 0,
+          "CSV set naming .webp photos: 3 images, 2 classes (%s)", r ? sn_last_error() : "ok");
+    ds_free(ds);
+    snprintf(root, sizeof root, "%s", in_tmp("w/dog"));
+    ds = ds_open(&(ds_options){.root = root, .pattern = "{maker}_{kind}_{n}.webp", .task = "maker"});
+    r = ds ? ds_decode(ds, NULL) : -1;
+    check(r == 0 && ds->n_items == 2 && ds->n_classes == 2, "pattern {maker}_{kind}_{n}.webp: 2 images, 2 makers (%s)",
+          r ? sn_last_error() : "ok");
+    ds_free(ds);
+}
+
 static const test_case cases[] = {
     {"style_readdir", style_readdir},
     {"style_brand", style_brand},
@@ -651,6 +695,7 @@ static const test_case cases[] = {
     {"label_file_unreadable", label_file_unreadable},
     {"split_edge", split_edge},
     {"valid_list", valid_list},
+    {"webp_sets", webp_sets},
 };
 
 int main(int argc, char **argv) {

@@ -1,6 +1,9 @@
-/* libFuzzer harness for io/image: image_decode on arbitrary bytes (PNG and JPEG via libpng and
- * libjpeg-turbo), then the data pipeline's transforms on what decoded (odd sizes such as 1xN
- * reach the warp's edge paths).  Build and run: make fuzz (see the end of the Makefile). */
+/* libFuzzer harness for io/image: image_decode on arbitrary bytes (PNG, JPEG and WebP via libpng,
+ * libjpeg-turbo, libwebp and libwebpdemux), then the data pipeline's transforms on what decoded
+ * (odd sizes such as 1xN reach the warp's edge paths).  Build and run: make fuzz (see the end of
+ * the Makefile).  The WebP seeds (corpus/image/seed_*.webp: 16x12 lossy and lossless, each with
+ * and without alpha, and a two-frame animation) were written by libwebp's encoder through
+ * tests/common/webp_fixture.c. */
 #include "core/error.h"
 #include "data/augment.h"
 #include "io/image.h"

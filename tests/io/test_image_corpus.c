@@ -80,7 +80,7 @@ static void decode_or_name(void) {
 static void seeds_decode(void) {
     corpus_stats s;
     if (!scan(&s)) return;
-    check(s.seeds > 0 && s.seeds_ok == s.seeds, "every seed (valid PNG/JPEG of each kind) decodes (%d of %d)",
+    check(s.seeds > 0 && s.seeds_ok == s.seeds, "every seed (valid PNG/JPEG/WebP of each kind) decodes (%d of %d)",
           s.seeds_ok, s.seeds);
 }
 

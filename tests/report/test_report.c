@@ -9,6 +9,9 @@
  *   - the confusion matrices (--json) sum to the number of validation images and equal the
  *     matrices recomputed here from the predictions file; the top losses are the highest losses
  *     of that file, sorted;
+ *   - calibration: the run's fitted temperature in run.json and the history; the report's ECE of
+ *     every tag equals the one recomputed from the predictions file; `stylenet calibrate` on the
+ *     same split refits the same temperature; `train --no-calibrate` keeps T = 1;
  *   - the helpers: smoothing, base64 (RFC 4648 vectors), number format, per-image loss;
  *   - bad input: a missing run dir, a folder without history, a corrupt history line, a corrupt
  *     predictions line (errors naming file and line); a history whose last line is cut short,
@@ -188,8 +191,10 @@ static cJSON *run_json_file(void) {
 }
 
 /* valid_predictions.jsonl: per line its loss, and the confusion matrices of brand and product
- * counted here; returns the lines read */
-static int read_predictions(double *losses, int cap, int cm[2][10 * 10]) {
+ * counted here; the probabilities and truths too when probs_out / hot_out are not NULL; returns
+ * the lines read */
+static int read_predictions(double *losses, int cap, int cm[2][10 * 10], float (*probs_out)[17],
+                            uint8_t (*hot_out)[17]) {
     char path[4400];
     snprintf(path, sizeof path, "%s/valid_predictions.jsonl", rd);
     char *pred_text = read_text(path, NULL);
@@ -206,6 +211,12 @@ static int read_predictions(double *losses, int cap, int cm[2][10 * 10]) {
             cJSON_ArrayForEach(v, tr) if (v->valueint >= lo && v->valueint < hi) t = v->valueint - lo;
             int k = hi - lo, p = metrics_group_argmax(probs, lo, hi) - lo;
             if (t >= 0) cm[g][t * k + p]++;
+        }
+        if (probs_out) memcpy(probs_out[np], probs, sizeof probs);
+        if (hot_out) {
+            memset(hot_out[np], 0, 17);
+            const cJSON *v;
+            cJSON_ArrayForEach(v, tr) if (v->valueint >= 0 && v->valueint < 17) hot_out[np][v->valueint] = 1;
         }
         losses[np++] = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "loss"));
         cJSON_Delete(o);
@@ -238,7 +249,7 @@ static void training_outputs(void) {
           "run.json: 17 classes, groups brand and product, 30 validation images (%d)", nv);
     double losses[64], loss_sum = 0;
     int cm[2][100];
-    int np = read_predictions(losses, 64, cm);
+    int np = read_predictions(losses, 64, cm, NULL, NULL);
     for (int i = 0; i < np; i++) loss_sum += losses[i];
     double vloss = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(rj, "valid"), "loss"));
     check(np == nv && fabs(loss_sum / np - vloss) < 1e-4 * (1 + vloss),
@@ -260,6 +271,69 @@ static void training_outputs(void) {
     free(hist);
     check(epochs == 3 && with_lrs == 3, "history: 3 epoch rows, each with train and valid loss, iteration, rate per group");
     cJSON_Delete(rj);
+}
+
+/* the run's temperature (fitted by train) in run.json, the history and the report; the report's
+ * ECE of every tag equals the one recomputed here from the predictions file */
+static void report_calibration(void) {
+    if (!trained()) return;
+    int rc;
+    cJSON *res = report_res(&rc), *rj = run_json_file();
+    double T = cJSON_GetNumberValue(cJSON_GetObjectItem(rj, "temperature"));
+    const cJSON *hc = cJSON_GetObjectItem(cJSON_GetObjectItem(rj, "training"), "calibration");
+    check(T > 0 && T != 1 && cJSON_GetNumberValue(cJSON_GetObjectItem(hc, "temperature")) == T,
+          "run.json and the training history carry the fitted temperature %.4f", T);
+    const cJSON *cal = cJSON_GetObjectItem(res, "calibration"), *tags = cJSON_GetObjectItem(cal, "tags");
+    double ece = cJSON_GetNumberValue(cJSON_GetObjectItem(tags, "ece"));
+    double raw = cJSON_GetNumberValue(cJSON_GetObjectItem(tags, "ece_uncalibrated"));
+    double losses[64];
+    int cm[2][100];
+    static float probs[64][17];
+    static uint8_t hot[64][17];
+    int np = read_predictions(losses, 64, cm, probs, hot);
+    const float *pr[64];
+    const uint8_t *hr[64];
+    for (int i = 0; i < np; i++) pr[i] = probs[i], hr[i] = hot[i];
+    metrics_calibration ref;
+    metrics_tag_calibration(np, pr, hr, 0, 17, METRICS_ECE_BINS, &ref);
+    check(cJSON_GetNumberValue(cJSON_GetObjectItem(cal, "temperature")) == T && fabs(ece - ref.ece) < 1e-9 &&
+              raw >= 0 && raw <= 1 && cJSON_GetObjectItem(cal, "brand") && cJSON_GetObjectItem(cal, "product"),
+          "report --json: calibration at T %.4f, ECE of every tag %.4f (recomputed %.4f; %.4f before T), brand, product",
+          T, ece, ref.ece, raw);
+    cJSON_Delete(rj);
+}
+
+/* `stylenet calibrate` on the run's validation split refits the temperature train fitted, and
+ * writes it; `train --no-calibrate` keeps T = 1 */
+static void calibrate_verb(void) {
+    if (!trained()) return;
+    cJSON *rj = run_json_file();
+    double T = cJSON_GetNumberValue(cJSON_GetObjectItem(rj, "temperature"));
+    cJSON_Delete(rj);
+    int rc = run("%s calibrate --model %s/m.stn --data %s --valid-pct 0.2 --seed 7 --threads 1 --out %s/c.stn --json",
+                 bin, dir, data, dir);
+    cJSON *doc = rc == 0 ? cJSON_Parse(out) : NULL;
+    double t = cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "temperature"));
+    const cJSON *before = cJSON_GetObjectItem(doc, "uncalibrated"), *after = cJSON_GetObjectItem(doc, "calibrated");
+    double nb = cJSON_GetNumberValue(cJSON_GetObjectItem(before, "nll")), na = cJSON_GetNumberValue(cJSON_GetObjectItem(after, "nll"));
+    check(rc == 0 && fabs(t - T) <= 1e-6 * T && na <= nb,
+          "calibrate on the training split refits train's temperature (%.6f vs %.6f), NLL %.4f -> %.4f (exit %d) %s", t, T,
+          nb, na, rc, rc ? tail_flat(600) : "");
+    cJSON_Delete(doc);
+    rc = run("%s info --json %s/c.stn", bin, dir);
+    doc = cJSON_Parse(out);
+    check(rc == 0 && fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "temperature")) - t) <= 1e-6 * t,
+          "the model it wrote holds that temperature");
+    cJSON_Delete(doc);
+    rc = run("%s calibrate --model %s/m.stn --data /nonexistent/photos --out %s/x.stn", bin, dir, dir);
+    check(rc == 1 && strstr(out, "/nonexistent/photos"), "calibrate on a missing folder: exit 1 naming it: %.200s", out);
+    rc = run("%s train --data %s %s --no-calibrate --out %s/n.stn", bin, data, common, dir);
+    int rc2 = run("%s info --json %s/n.stn", bin, dir);
+    doc = cJSON_Parse(out);
+    check(rc == 0 && rc2 == 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "temperature")) == 1 &&
+              !strstr(out, "\"calibration\""),
+          "train --no-calibrate: temperature 1, no calibration in the history (exit %d)", rc);
+    cJSON_Delete(doc);
 }
 
 /* the PNG name_i of the report: listed, of a sensible size, and in report.html byte for byte */
@@ -312,16 +386,16 @@ static void report_files(void) {
     cJSON *res = report_res(&rc);
     check(rc == 0 && res, "report --json runs (exit %d) %s", rc, rc ? tail_flat(1500) : "");
     const char *pngs[] = {"loss.png", "metrics.png", "lr_find.png", "confusion_brand.png", "confusion_product.png",
-                          "precision_recall.png", "top_losses.png"};
+                          "precision_recall.png", "top_losses.png", "reliability.png"};
     const cJSON *files = cJSON_GetObjectItem(res, "files");
-    check(cJSON_GetArraySize(files) == 8 && cJSON_GetArraySize(cJSON_GetObjectItem(res, "missing")) == 0,
-          "--json lists 8 files (7 PNGs and the HTML) and nothing missing (%d files)", cJSON_GetArraySize(files));
+    check(cJSON_GetArraySize(files) == 9 && cJSON_GetArraySize(cJSON_GetObjectItem(res, "missing")) == 0,
+          "--json lists 9 files (8 PNGs and the HTML) and nothing missing (%d files)", cJSON_GetArraySize(files));
     char path[4400];
     snprintf(path, sizeof path, "%s/report/report.html", rd);
     size_t hlen = 0;
     char *html = read_text(path, &hlen);
     check(html && hlen > 1000 && strstr(html, "</html>"), "report.html written (%zu bytes)", hlen);
-    for (int i = 0; i < 7; i++) check_png(pngs[i], files, html);
+    for (int i = 0; i < 8; i++) check_png(pngs[i], files, html);
     /* every number of every epoch row, as the page writes numbers */
     cJSON *erows = epoch_rows();
     int found = 0, wanted = 0;
@@ -369,7 +443,7 @@ static void report_confusion(void) {
     cJSON *res = report_res(&rc);
     double losses[64];
     int cm_ref[2][100];
-    int np = read_predictions(losses, 64, cm_ref);
+    int np = read_predictions(losses, 64, cm_ref, NULL, NULL);
     /* confusion matrices against the predictions file */
     const cJSON *conf = cJSON_GetObjectItem(res, "confusion");
     for (int g = 0; g < 2; g++) {
@@ -576,7 +650,8 @@ static void predict_csv_groups(void) {
 
 static const test_case cases[] = {
     {"helpers", helpers},           {"training_outputs", training_outputs}, {"report_files", report_files},
-    {"report_confusion", report_confusion}, {"report_out", report_out},     {"report_errors", report_errors},
+    {"report_confusion", report_confusion}, {"report_calibration", report_calibration},
+    {"calibrate_verb", calibrate_verb}, {"report_out", report_out},     {"report_errors", report_errors},
     {"partial_run", partial_run},   {"missing_image", missing_image},       {"predict_csv_groups", predict_csv_groups},
 };
 TEST_MAIN(cases)

@@ -6,6 +6,10 @@
  * `build/tests/serve/test_serve metrics`); the last case stops them.  Cases:
  *   - POST /predict, raw and multipart, gives the same classes and probabilities as
  *     `stylenet predict --json` on the same file; a JPEG; ?tta=1 (5 views, deterministic);
+ *   - the bytes decide: a PNG, JPEG or WebP (the Style photo re-encoded losslessly: the PNG's
+ *     answer) sent as curl --data-binary sends it (application/x-www-form-urlencoded), as
+ *     application/octet-stream or as image/webp is answered; a body that is not an image under a
+ *     content type that does not say image is 415;
  *     ?top=K; the ImageNet bird is a chickadee;
  *   - requests in parallel from several threads give exactly the answers given one at a time
  *     (the workers share the weights);
@@ -31,6 +35,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 #include "../common/check.h"
+#include "../common/webp_fixture.h"
 #include "io/image.h"
 #include "serve_http.h"
 
@@ -237,6 +242,71 @@ static void case_predict_jpeg(void) {
     free(jpeg);
 }
 
+/* the bytes decide, not the declared content type, whenever the body is an image */
+static void case_content_sniffing(void) {
+    if (!need_servers()) return;
+    char key_png[4096], key[4096], jpeg_path[4096] = "";
+    size_t pn, jn = 0, wn = 0;
+    uint8_t *png = load(photo, &pn), *jpeg = NULL, *webp = NULL;
+    if (find_repo_dir("tests/fuzz/corpus/image", jpeg_path, sizeof jpeg_path)) {
+        strncat(jpeg_path, "/seed_baseline.jpg", sizeof jpeg_path - strlen(jpeg_path) - 1);
+        jpeg = load(jpeg_path, &jn);
+    }
+    image im = {0};
+    if (png && image_decode(png, pn, "photo", &im) == 0) webp = webp_encode(im.rgb, im.w, im.h, 3, 1, 0, &wn);
+    image_free(&im);
+    if (!check(png && jpeg && webp, "a PNG, a JPEG and a lossless WebP of the PNG's pixels (%zu bytes)", wn)) {
+        free(png);
+        free(jpeg);
+        free(webp);
+        return;
+    }
+    int st = plain_answer(png, pn, key_png, sizeof key_png);
+    check(st == 200, "the PNG as image/png: 200");
+    static const char *types[] = {"application/x-www-form-urlencoded", "application/octet-stream", "text/plain"};
+    for (int t = 0; t < 3; t++) {
+        const uint8_t *body[3] = {png, jpeg, webp};
+        size_t len[3] = {pn, jn, wn};
+        for (int f = 0; f < 3; f++) {
+            resp r;
+            post_image(A.port, "/predict", types[t], body[f], len[f], &r);
+            answer_key(&r, key, sizeof key);
+            bool same = f == 1 || !strcmp(key, key_png); /* the WebP holds the PNG's pixels */
+            check(r.status == 200 && same, "a %s body sent as %s: %d%s%s", f == 0 ? "PNG" : f == 1 ? "JPEG" : "WebP",
+                  types[t], r.status, f == 1 ? "" : ", the PNG's answer", r.status == 200 ? "" : error_of(&r));
+            resp_free(&r);
+        }
+    }
+    resp r;
+    post_image(A.port, "/predict", "image/webp", webp, wn, &r);
+    answer_key(&r, key, sizeof key);
+    check(r.status == 200 && !strcmp(key, key_png), "the WebP as image/webp: 200, the PNG's answer (%d)", r.status);
+    resp_free(&r);
+    static const char form[] = "image=bag.png&note=hello";
+    post_image(A.port, "/predict", "application/x-www-form-urlencoded", (const uint8_t *)form, sizeof form - 1, &r);
+    check(r.status == 415 && strstr(error_of(&r), "x-www-form-urlencoded") && strstr(error_of(&r), "not a PNG, JPEG or WebP"),
+          "a urlencoded form (not an image): 415 %s", error_of(&r));
+    resp_free(&r);
+    post_image(A.port, "/predict", "text/plain", (const uint8_t *)"RIFF", 4, &r);
+    check(r.status == 415, "four bytes under text/plain: 415 %s", error_of(&r));
+    resp_free(&r);
+    http(A.port, "POST", "/predict", "Content-Type: text/plain\r\n", NULL, 0, &r);
+    check(r.status == 415, "an empty text/plain body: 415 %s", error_of(&r));
+    resp_free(&r);
+    /* a WebP header (VP8X) that claims 10000 x 10000 pixels: refused before decoding */
+    static const uint8_t huge[30] = "RIFF\x16\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x0f\x27\0\x0f\x27\0";
+    post_image(A.port, "/predict", "application/x-www-form-urlencoded", huge, sizeof huge, &r);
+    check(r.status == 422 && strstr(error_of(&r), "10000x10000"), "a 10000x10000 WebP header: 422 %s", error_of(&r));
+    resp_free(&r);
+    post_image(A.port, "/predict", "application/octet-stream", webp, wn / 2, &r);
+    check(r.status == 422 && strstr(error_of(&r), "WebP") && strstr(error_of(&r), "truncated"),
+          "half a WebP as application/octet-stream: 422 %s", error_of(&r));
+    resp_free(&r);
+    free(png);
+    free(jpeg);
+    free(webp);
+}
+
 /* the ImageNet model: the check photo is a chickadee, as `stylenet predict` says */
 static void case_predict_imagenet(void) {
     if (!need_servers()) return;
@@ -354,8 +424,9 @@ static void case_bad_requests(void) {
     http(A.port, "POST", "/healthz", "", "x", 1, &r);
     check(r.status == 405 && header(&r, "Allow") && strstr(header(&r, "Allow"), "GET"), "POST /healthz: 405 with Allow: GET, HEAD");
     resp_free(&r);
-    post_image(A.port, "/predict", "text/plain", png, pn, &r);
-    check(r.status == 415 && strstr(error_of(&r), "text/plain"), "text/plain body: 415 %s", error_of(&r));
+    static const char page[] = "<html>a web page, not a photo</html>";
+    post_image(A.port, "/predict", "text/html", (const uint8_t *)page, sizeof page - 1, &r);
+    check(r.status == 415 && strstr(error_of(&r), "text/html"), "HTML as text/html: 415 %s", error_of(&r));
     resp_free(&r);
     http(A.port, "POST", "/predict?tta=maybe", "Content-Type: image/png\r\n", png, pn, &r);
     check(r.status == 400 && strstr(error_of(&r), "tta"), "?tta=maybe: 400 %s", error_of(&r));
@@ -365,7 +436,8 @@ static void case_bad_requests(void) {
     resp_free(&r);
     static const char text[] = "<html>this is not a photo</html>";
     post_image(A.port, "/predict", "image/png", (const uint8_t *)text, sizeof text - 1, &r);
-    check(r.status == 422 && strstr(error_of(&r), "not a PNG or JPEG"), "HTML bytes as image/png: 422 %s", error_of(&r));
+    check(r.status == 422 && strstr(error_of(&r), "not a PNG, JPEG or WebP"), "HTML bytes as image/png: 422 %s",
+          error_of(&r));
     resp_free(&r);
     post_image(A.port, "/predict", "image/png", png, pn / 2, &r);
     check(r.status == 422 && strstr(error_of(&r), "PNG") && strstr(error_of(&r), "truncated"),
@@ -771,6 +843,7 @@ static const test_case cases[] = {
     {"health_model", case_health_model},
     {"predict_style", case_predict_style},
     {"predict_jpeg", case_predict_jpeg},
+    {"content_sniffing", case_content_sniffing},
     {"predict_imagenet", case_predict_imagenet},
     {"busy_503", case_busy_503},
     {"parallel", case_parallel},
