@@ -19,8 +19,8 @@ int classifier_export_onnx(const classifier *c, const char *path) {
              "crop the centre square (side: the photo's short side), resize it to %dx%d (bilinear), RGB / 255, "
              "(x - mean) / std per channel, as float32 NCHW",
              c->size, c->size);
-    snprintf(outs, sizeof outs, "logits [batch, %d]; probabilities [batch, %d] = %s", c->n_classes, c->n_classes,
-             multi ? "sigmoid(logits), one per class" : "softmax(logits) over the classes");
+    snprintf(outs, sizeof outs, "logits [batch, %d]; probabilities [batch, %d] = %s of logits / temperature (%s)",
+             c->n_classes, c->n_classes, multi ? "sigmoid, one per class," : "softmax over the classes", t.temp);
     if (!multi) snprintf(decision, sizeof decision, "the class of the highest probability");
     else if (c->n_groups > 0)
         snprintf(decision, sizeof decision,
@@ -41,8 +41,8 @@ int classifier_export_onnx(const classifier *c, const char *path) {
     char doc[160];
     snprintf(doc, sizeof doc, "stylenet %s classifier (%s head), %d classes, %s-label", c->arch, c->head, c->n_classes,
              multi ? "multi" : "single");
-    onnx_export_opts o = {.final = multi ? ONNX_FINAL_SIGMOID : ONNX_FINAL_SOFTMAX, .meta = kv, .n_meta = n,
-                          .doc = doc};
+    onnx_export_opts o = {.final = multi ? ONNX_FINAL_SIGMOID : ONNX_FINAL_SOFTMAX, .temperature = c->temperature,
+                          .meta = kv, .n_meta = n, .doc = doc};
     int r = onnx_export_net(c->net, &o, path);
     model_meta_text_free(&t);
     return r;

@@ -397,9 +397,16 @@ static Onnx__GraphProto *build_graph(ox *b, const net *m, const onnx_export_opts
     if (b->oom || b->err) return NULL;
     /* [batch, K] in stylenet's order (channels last when the output is a map larger than 1x1) */
     ox_node(b, "Identity", "logits", "logits", 1, flatten_value(b, m, last, &v, m->n_nodes));
-    if (o->final == ONNX_FINAL_SIGMOID) ox_node(b, "Sigmoid", "probabilities", "probabilities", 1, "logits");
+    const char *z = "logits";
+    if (o->final != ONNX_FINAL_NONE && o->temperature > 0 && o->temperature != 1) {
+        float *inv = ox_tensor(b, "inverse_temperature", 0, NULL);
+        if (inv) *inv = (float)(1.0 / o->temperature);
+        z = "calibrated_logits";
+        ox_node(b, "Mul", z, z, 2, "logits", "inverse_temperature");
+    }
+    if (o->final == ONNX_FINAL_SIGMOID) ox_node(b, "Sigmoid", "probabilities", "probabilities", 1, z);
     if (o->final == ONNX_FINAL_SOFTMAX)
-        ox_attr_int(b, ox_node(b, "Softmax", "probabilities", "probabilities", 1, "logits"), "axis", 1);
+        ox_attr_int(b, ox_node(b, "Softmax", "probabilities", "probabilities", 1, z), "axis", 1);
     const node *in = &m->nodes[0];
     ins[0] = ox_value_info(b, "input", 3, (const int64_t[]){in->c, in->h, in->w});
     outs[0] = ox_value_info(b, "logits", 1, (const int64_t[]){K});

@@ -8,7 +8,8 @@
  * - Graph input "input": float [batch, C, H, W] (NCHW, the ONNX convention; stylenet's own NHWC
  *   input transposed), H, W, C of m's input node; "batch" is a symbolic (dynamic) dimension.
  *   Graph outputs, float [batch, K] with K = the output node's h*w*c: "logits", and, unless
- *   opts->final is ONNX_FINAL_NONE, "probabilities" = Sigmoid(logits) or Softmax(logits, axis 1).
+ *   opts->final is ONNX_FINAL_NONE, "probabilities" = Sigmoid(z) or Softmax(z, axis 1) of
+ *   z = logits, or z = Mul(logits, 1 / opts->temperature) when that is > 0 and not 1.
  * - Nodes, eval-mode semantics: convolution -> Conv with explicit per-side pads [top, left,
  *   bottom, right] (so TensorFlow SAME padding, asymmetric on stride 2, is exact; never
  *   auto_pad), group, strides; batch norm -> BatchNormalization (running statistics, eps);
@@ -34,6 +35,7 @@ typedef enum { ONNX_FINAL_NONE, ONNX_FINAL_SIGMOID, ONNX_FINAL_SOFTMAX } onnx_fi
 
 typedef struct {
     onnx_final final;
+    float temperature;       /* > 0 and != 1: probabilities of logits / temperature (calibration) */
     const char *const *meta; /* {key0, value0, key1, value1, ...} */
     int n_meta;
     const char *doc;
