@@ -18,19 +18,23 @@ PY        ?= /usr/bin/python3
 ARCH      ?= -march=native
 OPT       ?= -O3
 SANITIZE  ?=
-CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -g -fopenmp -Wall -Wextra -Werror -Isrc -Iinclude \
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(ARCH) -ffp-contract=fast -g -fopenmp -Wall -Wextra -Werror -Isrc -Iinclude -I$(BUILD)/gen \
              -fPIC -fvisibility=hidden $(SANITIZE)
 CFLAGS    += $(shell pkg-config --cflags libcjson libpng libwebp cairo libmicrohttpd libzip 2>/dev/null)
 ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),clang)
 CFLAGS    += -Wno-format-truncation
 endif
-LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebpdemux -lwebp -lcairo -lmicrohttpd -lzip -lm -fopenmp $(SANITIZE)
+LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebpdemux -lwebp -lcairo -lmicrohttpd -lzip -lprotobuf-c -lm -fopenmp $(SANITIZE)
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(shell find tests -name 'test_*.c' | sort)
 TCOM_SRC  := $(sort $(wildcard tests/common/*.c))
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# ONNX export writes ONNX's own schema (Debian's libonnx-dev: /usr/include/onnx/onnx.proto) through
+# C code that protobuf-c's compiler generates from it into $(BUILD)/gen at build time
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+GEN_SRC   := $(BUILD)/gen/onnx.pb-c.c
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TCOM_OBJ  := $(TCOM_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -52,6 +56,12 @@ FORCE:
 $(BUILD)/obj/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen --proto_path=$(dir $(ONNX_PROTO)) $(notdir $(ONNX_PROTO))
+# the sources that include the generated header wait for it
+$(LIB_OBJ) $(CLI_OBJ): | $(BUILD)/gen/onnx.pb-c.h
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -105,9 +115,13 @@ $(VENV)/ok:
 $(VENV)/ok-effnet: $(VENV)/ok
 	$(VENV)/bin/pip install -q --no-deps efficientnet-lite-pytorch==0.1.0
 	touch $@
+# ok-onnx: the ONNX checker and ONNX Runtime, to load what `stylenet export --onnx` writes
+$(VENV)/ok-onnx: $(VENV)/ok
+	$(VENV)/bin/pip install -q onnx==1.17.0 onnxruntime==1.20.1 protobuf==7.36.2
+	touch $@
 
 # PyTorch writes the reference data the tests compare against (build/fixtures/).
-fixtures: $(VENV)/ok $(VENV)/ok-effnet
+fixtures: $(VENV)/ok $(VENV)/ok-effnet $(VENV)/ok-onnx
 	$(VENV)/bin/python tools/make_fixtures.py $(FIXTURES)
 
 test: tests-build fixtures

@@ -2,9 +2,12 @@
 # Installs what stylenet needs on Debian 12 (run as root, or it uses sudo).
 #   build: gcc/clang (with clang's OpenMP, sanitizer and libFuzzer runtimes), oneDNN (GEMM), cJSON,
 #          libpng, libjpeg-turbo, libwebp (decoder and demuxer; the tests use its encoder), cairo,
-#          libmicrohttpd, libzip (PyTorch zip checkpoints)
+#          libmicrohttpd, libzip (PyTorch zip checkpoints), ONNX's schema (libonnx-dev: onnx.proto)
+#          and protobuf-c (its compiler generates the C code of that schema at build time; its
+#          runtime packs the messages) for `export --onnx`
 #   tests: Debian's PyTorch 1.13 + torchvision + numpy (the oracle), python3-venv (for the
-#          official safetensors / tflite readers from PyPI, installed by `make test` into build/venv);
+#          official safetensors / tflite readers, onnx and onnxruntime from PyPI, installed by
+#          `make test` into build/venv);
 #          the serve tests: headless Chromium driven by Selenium, and wrk for the load test
 set -euo pipefail
 SUDO=""
@@ -12,6 +15,7 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential clang libomp-dev libclang-rt-dev pkg-config make
       libdnnl-dev libcjson-dev libpng-dev libjpeg-dev libwebp-dev libcairo2-dev libmicrohttpd-dev libzip-dev
+      libonnx-dev libprotobuf-c-dev protobuf-c-compiler
       fonts-dejavu-core)
 [ "${1:-}" = "--build-only" ] || pkgs+=(python3 python3-venv python3-numpy python3-torch python3-torchvision
                                      chromium chromium-driver python3-selenium wrk)

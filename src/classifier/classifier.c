@@ -54,8 +54,7 @@ static void take_meta(classifier *c, model_meta *m) {
     m->history = NULL;
 }
 
-/* c's description as a model file's (borrowing its names) */
-static model_meta to_meta(const classifier *c) {
+model_meta classifier_meta(const classifier *c) {
     model_meta m = {.head_ps = c->head_ps, .head_lin_ftrs = c->head_lin_ftrs, .size = c->size,
                     .threshold = c->threshold, .temperature = c->temperature, .n_classes = c->n_classes, .classes = c->classes,
                     .n_groups = c->n_groups, .history = c->history};
@@ -114,7 +113,7 @@ fail:
 }
 
 int classifier_save(const classifier *c, const char *path) {
-    model_meta m = to_meta(c);
+    model_meta m = classifier_meta(c);
     return model_file_write(path, c->net, &m);
 }
 

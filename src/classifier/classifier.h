@@ -63,6 +63,8 @@ typedef struct {
 
 classifier *classifier_load(const char *path, const classifier_load_opts *opts);
 int classifier_save(const classifier *c, const char *path);
+/* c's description as a model file's (io/model_file.h), borrowing c's names and history */
+model_meta classifier_meta(const classifier *c);
 void classifier_free(classifier *c);
 
 bool classifier_is_multi(const classifier *c);

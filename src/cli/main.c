@@ -23,6 +23,7 @@ static const struct {
     {"info", cmd_info, "describe a model file: architecture, classes, parameters, how it was trained"},
     {"data", cmd_data, "describe a data set: images, classes, train/valid split; --grid shows augmented samples"},
     {"convert", cmd_convert, "write any weights file stylenet reads (TFLite, .pth, model) as safetensors"},
+    {"export", cmd_export, "write a model as ONNX (body, head, sigmoid/softmax) and/or as a PyTorch state dict"},
 };
 
 int cli_fail(const char *fmt, ...) {

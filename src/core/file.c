@@ -1,4 +1,4 @@
-/* file.c - whole-file reads (see file.h). */
+/* file.c - whole-file reads and atomic writes (see file.h). */
 #include "core/file.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -46,4 +46,50 @@ uint8_t *sn_read_file(const char *path, size_t *len, size_t max) {
     close(fd);
     *len = n;
     return b;
+}
+
+/* fsyncs the folder that holds path, so that a rename in it is durable (best effort) */
+static void sync_dir(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+}
+
+int sn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return sn_error("%s: path too long", path);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return sn_error("%s: cannot create %s: %s", path, tmp, strerror(errno));
+    errno = 0;
+    if (write(fp, ctx) < 0) {
+        fclose(fp);
+        unlink(tmp);
+        return sn_error_prefix("%s", path);
+    }
+    if (ferror(fp) || fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
+        sn_error("%s: writing %s failed: %s", path, tmp, strerror(errno ? errno : EIO));
+        fclose(fp);
+        unlink(tmp);
+        return -1;
+    }
+    if (fclose(fp) != 0) {
+        sn_error("%s: closing %s failed: %s", path, tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        sn_error("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    sync_dir(path);
+    return 0;
 }

@@ -231,18 +231,18 @@ void model_file_close(model_file *f) {
     f->meta.history = NULL;
 }
 
-int model_file_write(const char *path, const net *n, const model_meta *m) {
-    char size[16], ps[32], lin[16], thr[32], temp[32], mean[64], sd[64];
-    snprintf(size, sizeof size, "%d", m->size);
-    snprintf(ps, sizeof ps, "%g", m->head_ps);
-    snprintf(lin, sizeof lin, "%d", m->head_lin_ftrs);
-    snprintf(thr, sizeof thr, "%g", m->threshold);
-    snprintf(temp, sizeof temp, "%.9g", m->temperature > 0 ? m->temperature : 1.0f);
-    snprintf(mean, sizeof mean, "%g,%g,%g", m->mean[0], m->mean[1], m->mean[2]);
-    snprintf(sd, sizeof sd, "%g,%g,%g", m->std[0], m->std[1], m->std[2]);
+int model_meta_text_make(const model_meta *m, model_meta_text *t) {
+    *t = (model_meta_text){0};
+    snprintf(t->size, sizeof t->size, "%d", m->size);
+    snprintf(t->ps, sizeof t->ps, "%g", m->head_ps);
+    snprintf(t->lin, sizeof t->lin, "%d", m->head_lin_ftrs);
+    snprintf(t->thr, sizeof t->thr, "%g", m->threshold);
+    snprintf(t->temp, sizeof t->temp, "%.9g", m->temperature > 0 ? m->temperature : 1.0f);
+    snprintf(t->mean, sizeof t->mean, "%g,%g,%g", m->mean[0], m->mean[1], m->mean[2]);
+    snprintf(t->std, sizeof t->std, "%g,%g,%g", m->std[0], m->std[1], m->std[2]);
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; arr && i < m->n_classes; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(m->classes[i]));
-    char *classes = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    t->classes = arr ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
     cJSON *ga = cJSON_CreateArray();
     for (int g = 0; ga && g < m->n_groups; g++) {
@@ -252,19 +252,32 @@ int model_file_write(const char *path, const net *n, const model_meta *m) {
         cJSON_AddItemToArray(e, cJSON_CreateNumber(m->group_hi[g]));
         cJSON_AddItemToArray(ga, e);
     }
-    char *groups = ga ? cJSON_PrintUnformatted(ga) : NULL;
+    t->groups = ga ? cJSON_PrintUnformatted(ga) : NULL;
     cJSON_Delete(ga);
-    if (!classes || !groups) {
-        free(classes);
-        free(groups);
-        return sn_error("%s: out of memory writing the class list", path);
+    if (!t->classes || !t->groups) {
+        model_meta_text_free(t);
+        return sn_error("out of memory writing the class list");
     }
-    const char *meta[] = {"stylenet.format", "1", "arch", m->arch, "head", m->head, "head_ps", ps,
-                          "head_lin_ftrs", lin, "size", size, "mean", mean, "std", sd, "task", m->task,
-                          "threshold", thr, "temperature", temp, "classes", classes, "groups", groups,
-                          "history", m->history ? m->history : "{}"};
-    int r = net_save_safetensors(n, path, meta, (int)(sizeof meta / sizeof *meta / 2));
-    free(classes);
-    free(groups);
+    const char *kv[] = {"stylenet.format", "1", "arch", m->arch, "head", m->head, "head_ps", t->ps,
+                        "head_lin_ftrs", t->lin, "size", t->size, "mean", t->mean, "std", t->std, "task", m->task,
+                        "threshold", t->thr, "temperature", t->temp, "classes", t->classes, "groups", t->groups,
+                        "history", m->history ? m->history : "{}"};
+    _Static_assert(sizeof kv / sizeof *kv == MODEL_META_KEYS * 2, "model_meta_text.kv holds every key");
+    memcpy(t->kv, kv, sizeof kv);
+    t->n = MODEL_META_KEYS;
+    return 0;
+}
+
+void model_meta_text_free(model_meta_text *t) {
+    free(t->classes);
+    free(t->groups);
+    *t = (model_meta_text){0};
+}
+
+int model_file_write(const char *path, const net *n, const model_meta *m) {
+    model_meta_text t;
+    if (model_meta_text_make(m, &t) < 0) return sn_error_prefix("%s", path);
+    int r = net_save_safetensors(n, path, t.kv, t.n);
+    model_meta_text_free(&t);
     return r;
 }

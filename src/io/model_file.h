@@ -33,7 +33,8 @@
  * model_file_load_weights can fill a net built from the description (strictly: every tensor
  * present with its shape).  Every failure names the file and what is wrong.
  *
- * model_file_write(path, net, meta) writes a stylenet model file atomically (io/safetensors.h).
+ * model_file_write(path, net, meta) writes a stylenet model file atomically (io/safetensors.h);
+ * model_meta_text_make gives its metadata entries as text, for other file formats.
  * model_file_read_labels(path, n): a labels file has one class name per line; its line count
  * must equal n.
  */
@@ -84,6 +85,17 @@ void model_file_close(model_file *f);
 const char *model_file_kind_name(model_file_kind k);
 
 int model_file_write(const char *path, const net *n, const model_meta *meta);
+/* the metadata entries above as text: kv = {key0, value0, key1, value1, ...} (n pairs), pointing
+ * into t and into meta (which must outlive t); -1 with an error if out of memory */
+enum { MODEL_META_KEYS = 14 };
+typedef struct {
+    const char *kv[2 * MODEL_META_KEYS];
+    int n;
+    char size[16], ps[32], lin[16], thr[32], temp[32], mean[64], std[64];
+    char *classes, *groups; /* JSON text */
+} model_meta_text;
+int model_meta_text_make(const model_meta *meta, model_meta_text *t);
+void model_meta_text_free(model_meta_text *t);
 /* n names (exactly), malloc'd, from a labels file; NULL with an error naming the file */
 char **model_file_read_labels(const char *path, int n);
 void model_file_free_names(char **names, int n);

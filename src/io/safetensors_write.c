@@ -2,13 +2,11 @@
 #include "io/safetensors.h"
 #include "io/safetensors_internal.h"
 #include "core/error.h"
-#include <errno.h>
-#include <fcntl.h>
+#include "core/file.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors_write.c assumes a little-endian host"
@@ -261,6 +259,24 @@ int st_writer_serialize(const st_writer *w, uint8_t **out, size_t *len) {
     return 0;
 }
 
+typedef struct {
+    const st_writer *w;
+    const sbuf *h;
+    const size_t *order;
+} st_out;
+
+/* the file's bytes: header length, header, tensors in data order */
+static int write_st(FILE *fp, void *ctx) {
+    const st_out *o = ctx;
+    uint64_t hl = o->h->n;
+    bool ok = fwrite(&hl, 8, 1, fp) == 1 && fwrite(o->h->b, 1, o->h->n, fp) == o->h->n;
+    for (size_t i = 0; ok && i < o->w->n; i++) {
+        const wtensor *t = &o->w->t[o->order[i]];
+        ok = t->nbytes == 0 || fwrite(t->data, 1, t->nbytes, fp) == t->nbytes;
+    }
+    return 0; /* a failed fwrite sets the stream's error flag, which the caller reports */
+}
+
 int st_writer_save(const st_writer *w, const char *path) {
     size_t *order = malloc((w->n + 1) * sizeof(size_t));
     sbuf h = {0};
@@ -271,53 +287,8 @@ int st_writer_save(const st_writer *w, const char *path) {
         free(h.b);
         return sn_error_prefix("%s", path);
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        free(order);
-        free(h.b);
-        return sn_error("%s: path too long", path);
-    }
-    int rc = -1;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        sn_error("%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    uint64_t hl = h.n;
-    bool ok = fwrite(&hl, 8, 1, fp) == 1 && fwrite(h.b, 1, h.n, fp) == h.n;
-    for (size_t i = 0; ok && i < w->n; i++) {
-        const wtensor *t = &w->t[order[i]];
-        ok = t->nbytes == 0 || fwrite(t->data, 1, t->nbytes, fp) == t->nbytes;
-    }
-    if (!ok || fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        sn_error("%s: writing %s failed: %s", path, tmp, strerror(errno));
-        fclose(fp);
-        unlink(tmp);
-        goto done;
-    }
-    if (fclose(fp) != 0) {
-        sn_error("%s: closing %s failed: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        sn_error("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    /* make the rename durable: fsync the directory (best effort) */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    else snprintf(dir, sizeof dir, ".");
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    rc = 0;
-done:
+    st_out o = {w, &h, order};
+    int rc = sn_write_file_atomic(path, write_st, &o);
     free(order);
     free(h.b);
     return rc;
