@@ -1,12 +1,15 @@
 /* file.c - whole-file reads and atomic writes (see file.h). */
 #include "core/file.h"
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/error.h"
+#include "core/fault.h"
 
 uint8_t *sn_read_file(const char *path, size_t *len, size_t max) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -48,7 +51,8 @@ uint8_t *sn_read_file(const char *path, size_t *len, size_t max) {
     return b;
 }
 
-/* fsyncs the folder that holds path, so that a rename in it is durable (best effort) */
+/* fsyncs the folder that holds path, so that a rename in it is durable (best effort: some file
+ * systems refuse to sync a folder, and the new file is in place already) */
 static void sync_dir(const char *path) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -60,6 +64,15 @@ static void sync_dir(const char *path) {
         (void)fsync(dfd);
         close(dfd);
     }
+}
+
+/* the error of a failed step of writing tmp (the system's reason: errno, else EIO), the
+ * temporary file closed (when fp is not NULL) and removed; -1 */
+static int write_failed(const char *path, const char *tmp, FILE *fp, const char *step) {
+    const int e = errno ? errno : EIO;
+    if (fp) fclose(fp);
+    unlink(tmp);
+    return sn_error("%s: %s %s failed: %s", path, step, tmp, strerror(e));
 }
 
 int sn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx) {
@@ -74,22 +87,43 @@ int sn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), voi
         unlink(tmp);
         return sn_error_prefix("%s", path);
     }
-    if (ferror(fp) || fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        sn_error("%s: writing %s failed: %s", path, tmp, strerror(errno ? errno : EIO));
-        fclose(fp);
-        unlink(tmp);
-        return -1;
-    }
-    if (fclose(fp) != 0) {
-        sn_error("%s: closing %s failed: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
+    sn_fault_point("write");
+    if (ferror(fp)) return write_failed(path, tmp, fp, "writing"); /* a short fwrite: errno says why */
+    errno = 0;
+    if (fflush(fp) != 0) return write_failed(path, tmp, fp, "writing");
+    if (fsync(fileno(fp)) != 0) return write_failed(path, tmp, fp, "syncing");
+    errno = 0;
+    if (fclose(fp) != 0) return write_failed(path, tmp, NULL, "closing");
     if (rename(tmp, path) != 0) {
-        sn_error("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+        const int e = errno;
         unlink(tmp);
-        return -1;
+        return sn_error("%s: cannot rename %s over it: %s", path, tmp, strerror(e));
     }
     sync_dir(path);
     return 0;
+}
+
+int sn_remove_stale_temps(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, sizeof dir, ".");
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    const size_t bn = strlen(base);
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, base, bn) != 0 || strncmp(e->d_name + bn, ".tmp.", 5) != 0) continue;
+        char *end;
+        const long pid = strtol(e->d_name + bn + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+        char full[8192];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        removed += unlink(full) == 0;
+    }
+    closedir(d);
+    return removed;
 }

@@ -19,9 +19,10 @@
  * - Reproducible: batches, augmentation and dropout come from counter-based randomness keyed by
  *   (seed, epoch, item) and (seed, step, node); the same seed gives the same weights.
  * - Checkpoints (opts.run_dir): after every epoch checkpoint.safetensors is written atomically
- *   with the weights, the optimiser state and where the run is (phase, epoch, iteration, the
- *   history so far); learner_resume() restores it, and re-running the same phases then skips
- *   what was done and reaches the same result as an uninterrupted run.
+ *   with the weights, the optimiser state, where the run is (phase, epoch, iteration, the
+ *   history so far), the architecture and a checksum of it all; learner_resume() restores it,
+ *   and re-running the same phases then skips what was done and reaches bitwise the same
+ *   weights as an uninterrupted run, wherever the process was killed (tests/faults).
  * - A split without validation images trains all the same: the epochs' rows then carry the
  *   training loss alone (learner_validate refuses).
  * - History: run_dir/history.jsonl gets one JSON object per optimiser step ({"iter", "loss",
@@ -167,8 +168,14 @@ typedef struct {
     bool diverged;           /* stopped early because the loss diverged */
 } lr_find_info;
 double learner_lr_find_info(learner *l, int size, double start, double end, int n, const char *png, lr_find_info *info);
-/* loads run_dir/checkpoint.safetensors if present: 1 resumed, 0 nothing to resume, -1 error */
+/* loads run_dir/checkpoint.safetensors if present: 1 resumed, 0 nothing to resume, -1 error (a
+ * file that is not a whole checkpoint, fails its checksum, or is of another architecture,
+ * optimiser or set of classes: the message names it); removes the temporary files of a
+ * checkpoint write cut short by a kill */
 int learner_resume(learner *l);
+/* path is a whole checkpoint (it opens, says where its run was, and matches its checksum): 0, or
+ * -1 naming the problem */
+int learner_check_checkpoint(const char *path);
 /* the run so far (epochs, metrics, timings) as JSON text; caller frees */
 char *learner_history_json(const learner *l);
 /* key/value pairs kept in checkpoints (e.g. the LR finder's suggestion), so a resumed run

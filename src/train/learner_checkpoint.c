@@ -1,18 +1,78 @@
 /* learner_checkpoint.c - checkpoints of a run and resuming from one, with the history file cut
- * back to the checkpoint (see learner.h). */
+ * back to the checkpoint (see learner.h).
+ *
+ * A checkpoint carries a digest of its own contents (metadata "checksum": every metadata entry
+ * but itself and every tensor's name, dtype, shape and bytes, in file order), so that a file
+ * damaged after it was written (flipped bytes the safetensors header check cannot see) is
+ * refused at resume instead of training on from garbage. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/error.h"
+#include "core/file.h"
+#include "core/rng.h"
 #include "io/safetensors.h"
 #include "io/state.h"
 #include "train/learner_internal.h"
+
+/* ---------------------------------------------------------------- the digest */
+
+/* n bytes of p mixed into h: 8-byte words, each through the splitmix64 finaliser (rng.h) */
+static uint64_t digest_bytes(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = rng_mix(h ^ w);
+    }
+    uint64_t last = (uint64_t)n << 56; /* the tail and the length */
+    for (size_t k = 0; i + k < n; k++) last ^= (uint64_t)b[i + k] << (8 * k);
+    return rng_mix(h ^ last);
+}
+
+static uint64_t digest_str(uint64_t h, const char *s) { return digest_bytes(h, s, strlen(s) + 1); }
+
+/* the digest of f's contents, the "checksum" entry left out */
+static uint64_t checkpoint_digest(const st_file *f) {
+    uint64_t h = 0x73746e636b707431ull;
+    for (size_t i = 0; i < st_meta_count(f); i++) {
+        if (!strcmp(st_meta_key(f, i), "checksum")) continue;
+        h = digest_str(digest_str(h, st_meta_key(f, i)), st_meta_value(f, i));
+    }
+    for (size_t i = 0; i < st_count(f); i++) {
+        const st_tensor *t = st_tensor_at(f, i);
+        const int64_t head[2] = {t->dtype, t->ndim};
+        h = digest_str(h, t->name);
+        h = digest_bytes(h, head, sizeof head);
+        h = digest_bytes(h, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+        h = digest_bytes(h, t->data, t->nbytes);
+    }
+    return h;
+}
+
+/* sets w's "checksum" to the digest of what w holds */
+static int add_checksum(st_writer *w, const char *path) {
+    uint8_t *buf;
+    size_t len;
+    if (st_writer_serialize(w, &buf, &len) < 0) return sn_error_prefix("%s", path);
+    st_file *f = st_open_mem(buf, len, path);
+    free(buf);
+    if (!f) return -1;
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checkpoint_digest(f));
+    st_close(f);
+    return st_writer_meta(w, "checksum", hex) < 0 ? sn_error_prefix("%s", path) : 0;
+}
+
+/* ---------------------------------------------------------------- saving */
 
 /* where the run is, as metadata of w */
 static void add_position(const learner *l, st_writer *w, int phase_epochs_done) {
     char buf[64];
     st_writer_meta(w, "stylenet.checkpoint", "1");
     st_writer_meta(w, "optimizer", optim_name(l->o.opt));
+    st_writer_meta(w, "arch", l->net->arch);
     snprintf(buf, sizeof buf, "%d", l->cur_phase);
     st_writer_meta(w, "phase", buf);
     snprintf(buf, sizeof buf, "%d", phase_epochs_done);
@@ -40,8 +100,8 @@ int learner_save_checkpoint(learner *l, int phase_epochs_done) {
     char *h = cJSON_PrintUnformatted(l->history), *nt = cJSON_PrintUnformatted(l->notes);
     int r = -1;
     if (!h || !nt) sn_error("%s: out of memory", path);
-    else if (st_writer_meta(w, "history", h) == 0 && st_writer_meta(w, "notes", nt) == 0) r = st_writer_save(w, path);
-    else sn_error_prefix("%s", path);
+    else if (st_writer_meta(w, "history", h) < 0 || st_writer_meta(w, "notes", nt) < 0) sn_error_prefix("%s", path);
+    else if (add_checksum(w, path) == 0) r = st_writer_save(w, path);
     free(h);
     free(nt);
     st_writer_free(w);
@@ -127,19 +187,54 @@ static void read_position(learner *l, const st_file *f) {
     }
 }
 
+/* f is a whole checkpoint: its digest matches (when it has one) and it says where the run was */
+static int check_checkpoint(const st_file *f) {
+    const char *path = st_filename(f), *sum = st_meta(f, "checksum");
+    if (!st_meta(f, "stylenet.checkpoint") || !st_meta(f, "optimizer"))
+        return sn_error("%s: not a stylenet checkpoint (no stylenet.checkpoint and optimizer metadata)", path);
+    if (sum) {
+        char hex[24];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checkpoint_digest(f));
+        if (strcmp(hex, sum) != 0)
+            return sn_error("%s: corrupted: its contents do not match its checksum (%s, the file gives %s); remove it "
+                            "to train from the start", path, sum, hex);
+    }
+    static const char *const need[] = {"phase", "phase_epochs_done", "epoch", "iter", "net_step"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        const char *v = st_meta(f, need[i]);
+        char *end;
+        if (!v || strtoll(v, &end, 10) < 0 || *end || end == v)
+            return sn_error("%s: corrupted: position '%s' is %s", path, need[i], v ? v : "missing");
+    }
+    return 0;
+}
+
+int learner_check_checkpoint(const char *path) {
+    st_file *f = st_open(path);
+    if (!f) return -1;
+    int r = check_checkpoint(f);
+    st_close(f);
+    return r;
+}
+
 int learner_resume(learner *l) {
     if (!l->o.run_dir) return 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", l->o.run_dir);
+    sn_remove_stale_temps(path); /* a write cut short by a kill */
     if (access(path, F_OK) != 0) /* nothing to resume: the history starts afresh */
         return l->hist && !l->hist_started ? learner_history_cut(l, 0) : 0;
     st_file *f = st_open(path);
     if (!f) return -1;
     int r = -1;
-    const char *ck = st_meta(f, "stylenet.checkpoint"), *opt = st_meta(f, "optimizer");
-    if (!ck || !opt || strcmp(opt, optim_name(l->o.opt)) != 0) {
-        sn_error("%s: not a checkpoint of this run (optimizer %s, this run uses %s)", path, opt ? opt : "none",
-                 optim_name(l->o.opt));
+    if (check_checkpoint(f) < 0) goto done;
+    const char *opt = st_meta(f, "optimizer"), *arch = st_meta(f, "arch");
+    if (arch && strcmp(arch, l->net->arch) != 0) {
+        sn_error("%s: a checkpoint of a %s network, this run trains a %s one", path, arch, l->net->arch);
+        goto done;
+    }
+    if (strcmp(opt, optim_name(l->o.opt)) != 0) {
+        sn_error("%s: not a checkpoint of this run (optimizer %s, this run uses %s)", path, opt, optim_name(l->o.opt));
         goto done;
     }
     net_load_opts lo = {.ignore_extra = "optim."};

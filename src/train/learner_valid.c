@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "core/fault.h"
 #include "classifier/calibration.h"
 #include "train/learner_internal.h"
 #include "classifier/metrics.h"
@@ -55,6 +56,7 @@ static int validate_view(learner *l, int size, int v, float *acc, float *pb, dou
         net_set_batch(l->net, got);
         const float *logits = net_forward(l->net, l->x, false);
         if (!logits) return -1; /* out of memory */
+        sn_fault_point("valid");
         if (v == 0 && raw) memcpy(raw + (size_t)done_n * C, logits, sizeof(float) * (size_t)got * C);
         logits = calibrated(l, got, logits, pb);
         if (v == 0) *loss += (double)learner_batch_loss(l, got, logits, NULL) * got;
@@ -134,6 +136,7 @@ int learner_validate_cached(learner *l, eval_result *r) {
         net_set_batch(l->net, n);
         const float *logits = net_forward_from(l->net, l->cache_node + 1, false);
         if (!logits) goto done;
+        sn_fault_point("valid");
         logits = calibrated(l, n, logits, probs + (size_t)s * C);
         loss += (double)learner_batch_loss(l, n, logits, NULL) * n;
         to_probs(l, n, logits, probs + (size_t)s * C);

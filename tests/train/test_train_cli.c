@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "../common/check.h"
+#include "../common/train_fixture.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 
@@ -35,23 +36,6 @@ static const char *bin;
 #define run(...) run_capture(out, sizeof out, __VA_ARGS__)
 
 #define tail_flat(n) flat_tail(out, (n))
-
-/* every tensor of a and b byte-equal (metadata such as timings may differ) */
-static int same_tensors(const char *a, const char *b, char *why, size_t cap) {
-    st_file *fa = st_open(a), *fb = st_open(b);
-    int same = fa && fb && st_count(fa) == st_count(fb);
-    snprintf(why, cap, "%s", same ? "" : "could not open both or counts differ");
-    for (size_t i = 0; same && i < st_count(fa); i++) {
-        const st_tensor *t = st_tensor_at(fa, i), *u = st_find(fb, t->name);
-        if (!u || u->nbytes != t->nbytes || memcmp(t->data, u->data, t->nbytes) != 0) {
-            snprintf(why, cap, "tensor %s differs", t->name);
-            same = 0;
-        }
-    }
-    st_close(fa);
-    st_close(fb);
-    return same;
-}
 
 /* ---------------------------------------------------------------- shared set-up */
 
@@ -63,37 +47,6 @@ static const char *common = "--arch resnet18 --size 32 --batch 16 --head-epochs 
 
 static void remove_dir(void) { run("rm -rf %s", dir); }
 
-/* copies up to `per_class` photos of each of the first n_products products into class folders
- * under dst; the count */
-static int product_folders(const char *dst, int n_products, int per_class) {
-    char path[4400], to[4400];
-    char style_dir[4096];
-    snprintf(style_dir, sizeof style_dir, "%s", shared_path("data/style"));
-    int copied = 0, per[10] = {0};
-    const char *products[10] = {"shoes", "lipstick", "handbag", "nail_polish", "necklace",
-                                "watches", "ring", "bracelet", "boots", "earrings"};
-    mkdir(dst, 0777);
-    for (int p = 0; p < n_products; p++) {
-        snprintf(path, sizeof path, "%s/%s", dst, products[p]);
-        mkdir(path, 0777);
-    }
-    char **names;
-    int nn = style_names(&names);
-    for (int i = 0; i < nn; i++) {
-        int prod = names[i][2] - '0';
-        if (strlen(names[i]) == 11 && prod >= 0 && prod < n_products && per[prod] < per_class) {
-            snprintf(path, sizeof path, "%s/%s", style_dir, names[i]);
-            snprintf(to, sizeof to, "%s/%s/%s", dst, products[prod], names[i]);
-            if (copy_file(path, to) == 0) {
-                per[prod]++;
-                copied++;
-            }
-        }
-    }
-    style_names_free(names, nn);
-    return copied;
-}
-
 static bool setup(void) {
     static int state; /* 0 not yet, 1 ready, -1 failed */
     if (state) return state > 0;
@@ -103,7 +56,7 @@ static bool setup(void) {
     if (!check(mkdtemp(dir) != NULL, "temp dir")) return false;
     atexit(remove_dir);
     snprintf(data, sizeof data, "%s/data", dir);
-    int copied = product_folders(data, 10, 12);
+    int copied = style_product_folders(data, 10, 12);
     if (!check(copied == 120, "a 10-class set of %d Style photos", copied)) return false;
     state = 1;
     return true;
@@ -189,25 +142,6 @@ static void mixup(void) {
     check(rc == 0 && rc2 == 0 && same_tensors(pm, pm2, why, sizeof why), "--mixup 0.4: the same seed gives the same weights %s",
           why);
     check(rc == 0 && !same_tensors(at("a.stn"), pm, why, sizeof why), "--mixup 0.4 trains differently from no mixup");
-}
-
-/* the rows of a history.jsonl without their timings ("seconds", "train_images_per_s"), as a
- * JSON array; *lines gets the count of lines; NULL if the file cannot be read */
-static cJSON *history_rows(const char *path, int *lines) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    cJSON *rows = cJSON_CreateArray();
-    static char line[1 << 16];
-    *lines = 0;
-    while (fgets(line, sizeof line, f)) {
-        cJSON *row = cJSON_Parse(line);
-        cJSON_DeleteItemFromObject(row, "seconds");
-        cJSON_DeleteItemFromObject(row, "train_images_per_s");
-        cJSON_AddItemToArray(rows, row ? row : cJSON_CreateNull());
-        (*lines)++;
-    }
-    fclose(f);
-    return rows;
 }
 
 /* appends to `to` lines first..first+n-1 of `from` (what a run killed after the checkpoint had
@@ -395,7 +329,7 @@ static void small_data_set(void) {
     if (!setup()) return;
     char tiny[4400];
     snprintf(tiny, sizeof tiny, "%s", at("tiny"));
-    int copied = product_folders(tiny, 2, 13);
+    int copied = style_product_folders(tiny, 2, 13);
     int rc = run("%s train --data %s --arch resnet18 --size 32 --head-epochs 1 --head-aug-epochs 1 --cycles 1 --lr 1e-3 "
                  "--tta 0 --seed 7 --threads 2 --out %s", bin, tiny, at("tiny.stn"));
     const char *says = strstr(out, "training images, fewer than one batch of 32: batches of ");
