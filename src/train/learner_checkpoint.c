@@ -230,7 +230,7 @@ int learner_resume(learner *l) {
     if (check_checkpoint(f) < 0) goto done;
     const char *opt = st_meta(f, "optimizer"), *arch = st_meta(f, "arch");
     if (arch && strcmp(arch, l->net->arch) != 0) {
-        sn_error("%s: a checkpoint of a %s network, this run trains a %s one", path, arch, l->net->arch);
+        sn_error("%s: a checkpoint of %s, this run trains %s", path, arch, l->net->arch);
         goto done;
     }
     if (strcmp(opt, optim_name(l->o.opt)) != 0) {
