@@ -1,5 +1,6 @@
 /* file.h - whole-file reads for the format readers (safetensors, TFLite, images), and atomic
- * whole-file writes for the format writers (safetensors, ONNX).
+ * whole-file writes for every file that matters (models and checkpoints, ONNX, plots, reports,
+ * validation predictions).
  *
  * sn_read_file(path, &len, max) returns the file's bytes in a malloc'd buffer (free() it) and its
  * length, or NULL with an error naming the file: cannot open (with the system's reason), not a

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "core/error.h"
+#include "core/file.h"
 
 /* ---------------------------------------------------------------- canvas */
 
@@ -44,23 +44,24 @@ void plot_canvas_free(plot_canvas *c) {
     free(c);
 }
 
+/* cairo's PNG bytes into the FILE in closure */
+static cairo_status_t png_bytes(void *closure, const unsigned char *data, unsigned int len) {
+    return fwrite(data, 1, len, closure) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* the canvas as PNG into f (sn_write_file_atomic's writer) */
+static int png_write(FILE *f, void *ctx) {
+    cairo_status_t st = cairo_surface_write_to_png_stream(ctx, png_bytes, f);
+    if (st == CAIRO_STATUS_WRITE_ERROR && ferror(f)) return 0; /* the caller reports the system's reason */
+    if (st != CAIRO_STATUS_SUCCESS) return sn_error("cannot write the plot: %s", cairo_status_to_string(st));
+    return 0;
+}
+
 int plot_canvas_save(plot_canvas *c, const char *path) {
     cairo_status_t st = cairo_status(c->cr);
     if (st != CAIRO_STATUS_SUCCESS) return sn_error("%s: cannot draw the plot: %s", path, cairo_status_to_string(st));
     cairo_surface_flush(c->surf);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    st = cairo_surface_write_to_png(c->surf, tmp);
-    if (st != CAIRO_STATUS_SUCCESS) {
-        unlink(tmp);
-        return sn_error("%s: cannot write the plot: %s", path, cairo_status_to_string(st));
-    }
-    if (rename(tmp, path) != 0) {
-        int r = sn_error("%s: cannot write the plot: %m", path);
-        unlink(tmp);
-        return r;
-    }
-    return 0;
+    return sn_write_file_atomic(path, png_write, c->surf);
 }
 
 /* ---------------------------------------------------------------- text */

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include "core/error.h"
 #include "core/file.h"
 #include "report/report_parts.h"
@@ -311,31 +310,20 @@ static void html_epochs(FILE *f, const run_log *r) {
     }
 }
 
-int report_write_html(report_ctx *c, const char *path) {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return sn_error("%s: cannot write: %m", path);
+/* report.html's contents into f (sn_write_file_atomic's writer) */
+static int html_write(FILE *f, void *ctx) {
+    report_ctx *c = ctx;
     html_head(f, c);
     html_summary(f, c->r);
     html_final_metrics(f, c->r);
-    if (html_figures(f, c) < 0) {
-        fclose(f);
-        unlink(tmp);
-        return -1;
-    }
+    if (html_figures(f, c) < 0) return -1;
     html_epochs(f, c->r);
     fputs("</body></html>\n", f);
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad) {
-        unlink(tmp);
-        return sn_error("%s: write failed (disk full?)", path);
-    }
-    if (rename(tmp, path) != 0) {
-        int rc = sn_error("%s: cannot write: %m", path);
-        unlink(tmp);
-        return rc;
-    }
+    return 0;
+}
+
+int report_write_html(report_ctx *c, const char *path) {
+    if (sn_write_file_atomic(path, html_write, c) < 0) return -1;
     cJSON_AddItemToArray(c->files, cJSON_CreateString(path));
     return 0;
 }

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "core/error.h"
+#include "core/file.h"
 #include "classifier/metrics.h"
 #include "train/recipe.h"
 
@@ -24,37 +24,21 @@ static void abs_path(const char *p, char *out, size_t cap) {
     else snprintf(out, cap, "%s", p ? p : "");
 }
 
-/* fopen of path's temp file; finish_atomic closes and renames it into place */
-static FILE *open_atomic(const char *path, char *tmp, size_t cap) {
-    snprintf(tmp, cap, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) sn_error("%s: cannot write: %m", path);
-    return f;
-}
+/* what write_predictions writes */
+typedef struct {
+    const dataset *ds;
+    const ds_split *sp;
+    const float *probs;
+} pred_rows;
 
-static int finish_atomic(FILE *f, const char *tmp, const char *path) {
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0) bad = true;
-    if (bad) {
-        unlink(tmp);
-        return sn_error("%s: write failed (disk full?)", path);
-    }
-    if (rename(tmp, path) != 0) {
-        int r = sn_error("%s: cannot write: %m", path);
-        unlink(tmp);
-        return r;
-    }
-    return 0;
-}
-
-static int write_predictions(const char *path, const dataset *ds, const ds_split *sp, const float *probs) {
-    char tmp[4200];
-    FILE *f = open_atomic(path, tmp, sizeof tmp);
-    if (!f) return -1;
+/* a JSON line per validation image into f (sn_write_file_atomic's writer) */
+static int pred_write(FILE *f, void *ctx) {
+    const pred_rows *p = ctx;
+    const dataset *ds = p->ds;
     const int C = ds->n_classes;
     const bool multi = ds->kind == DS_MULTI;
-    for (int i = 0; i < sp->n_valid; i++) {
-        const int item = sp->valid[i];
+    for (int i = 0; i < p->sp->n_valid; i++) {
+        const int item = p->sp->valid[i];
         const ds_item *it = &ds->items[item];
         char full[PATH_MAX];
         abs_path(it->path, full, sizeof full);
@@ -62,9 +46,7 @@ static int write_predictions(const char *path, const dataset *ds, const ds_split
         if (!jp || !jr) {
             free(jp);
             free(jr);
-            fclose(f);
-            unlink(tmp);
-            return sn_error("%s: out of memory", path);
+            return sn_error("out of memory");
         }
         fprintf(f, "{\"item\":%d,\"path\":%s,\"rel\":%s,\"truth\":[", item, jp, jr);
         free(jp);
@@ -74,11 +56,23 @@ static int write_predictions(const char *path, const dataset *ds, const ds_split
         for (int c = 0; c < C; c++)
             if (h[c]) fprintf(f, "%s%d", k++ ? "," : "", c);
         fputs("],\"probs\":[", f);
-        const float *p = probs + (size_t)i * C;
-        for (int c = 0; c < C; c++) fprintf(f, "%s%.9g", c ? "," : "", (double)p[c]);
-        fprintf(f, "],\"loss\":%.9g}\n", metrics_image_loss(C, p, h, multi));
+        const float *pr = p->probs + (size_t)i * C;
+        for (int c = 0; c < C; c++) fprintf(f, "%s%.9g", c ? "," : "", (double)pr[c]);
+        fprintf(f, "],\"loss\":%.9g}\n", metrics_image_loss(C, pr, h, multi));
     }
-    return finish_atomic(f, tmp, path);
+    return 0;
+}
+
+static int write_predictions(const char *path, const dataset *ds, const ds_split *sp, const float *probs) {
+    pred_rows p = {ds, sp, probs};
+    return sn_write_file_atomic(path, pred_write, &p);
+}
+
+/* a text and a newline into f (sn_write_file_atomic's writer) */
+static int text_write(FILE *f, void *ctx) {
+    fputs(ctx, f);
+    fputc('\n', f);
+    return 0;
 }
 
 static int write_run(const char *path, const classifier *m, const dataset *ds, const ds_split *sp, const char *model_path,
@@ -111,16 +105,9 @@ static int write_run(const char *path, const classifier *m, const dataset *ds, c
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) return sn_error("%s: out of memory", path);
-    char tmp[4200];
-    FILE *f = open_atomic(path, tmp, sizeof tmp);
-    if (!f) {
-        free(text);
-        return -1;
-    }
-    fputs(text, f);
-    fputc('\n', f);
+    int rc = sn_write_file_atomic(path, text_write, text);
     free(text);
-    return finish_atomic(f, tmp, path);
+    return rc;
 }
 
 int predictions_write(const char *run_dir, classifier *m, dataset *ds, const ds_split *split, const learner_opts *opts,
