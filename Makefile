@@ -44,7 +44,7 @@ VERSION   := $(shell sed -n 's/^\#define STYLENET_VERSION_STRING "\(.*\)"/\1/p' 
 SONAME    := libstylenet.so.$(firstword $(subst ., ,$(VERSION)))
 SO        := $(BUILD)/libstylenet.so.$(VERSION)
 
-.PHONY: all test check-asan bench bench-quick fixtures clean install install-built uninstall FORCE
+.PHONY: all test check-asan bench bench-quick bench-soak fixtures clean install install-built uninstall FORCE
 all: $(BUILD)/stylenet $(LIB) $(SO)
 
 # objects depend on the compiler and flags too: changing either rebuilds everything
@@ -140,6 +140,10 @@ bench: all $(VENV)/ok-effnet
 
 bench-quick: all $(VENV)/ok-effnet
 	$(MAKE) -C bench quick PY=$(CURDIR)/$(VENV)/bin/python
+
+# `stylenet serve` under a 10-minute mixed soak (tests/faults/test_serve_soak at full length)
+bench-soak: $(BUILD)/stylenet $(BUILD)/tests/faults/test_serve_soak
+	$(MAKE) -C bench soak BUILD=$(BUILD)
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
