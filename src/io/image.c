@@ -467,22 +467,19 @@ static void png_w_error(png_structp png, png_const_charp msg) {
     longjmp(e->jump, 1);
 }
 
-int image_save_png(const image *im, const char *path) {
-    if (!im || !im->rgb || im->w <= 0 || im->h <= 0) return sn_error("%s: no image to write", path);
-    FILE *volatile f = fopen(path, "wb");
-    if (!f) return sn_error("%s: cannot create: %m", path);
+/* im as PNG into f (sn_write_file_atomic's writer) */
+static int png_write(FILE *f, void *ctx) {
+    const image *im = ctx;
     png_werr err = {.msg = ""};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_w_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return sn_error("%s: out of memory starting the PNG encoder", path);
+        return sn_error("out of memory starting the PNG encoder");
     }
     if (setjmp(err.jump)) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return sn_error("%s: cannot write PNG: %s", path, err.msg);
+        return ferror(f) ? 0 : sn_error("cannot write PNG: %s", err.msg); /* a failed write: the caller says why */
     }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)im->w, (png_uint_32)im->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
@@ -491,8 +488,12 @@ int image_save_png(const image *im, const char *path) {
     for (int y = 0; y < im->h; y++) png_write_row(png, im->rgb + (size_t)y * im->w * 3);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) return sn_error("%s: cannot write: %m", path);
     return 0;
+}
+
+int image_save_png(const image *im, const char *path) {
+    if (!im || !im->rgb || im->w <= 0 || im->h <= 0) return sn_error("%s: no image to write", path);
+    return sn_write_file_atomic(path, png_write, (void *)im);
 }
 
 /* 5x7 font for ASCII 32..126: five column bytes per glyph, bit 0 = top row */

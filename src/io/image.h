@@ -39,7 +39,7 @@ void image_free(image *im);
 int image_resize(const image *src, int w, int h, image *dst);
 /* centre square crop (side = min(w, h)) resized to size x size, normalised into out[size*size*3] */
 int image_to_input(const image *im, int size, const float mean[3], const float std_[3], float *out);
-/* writes im as an 8-bit RGB PNG (libpng); -1 with an error naming the path on failure */
+/* writes im as an 8-bit RGB PNG (libpng), atomically (core/file.h); -1 with an error naming the path on failure */
 int image_save_png(const image *im, const char *path);
 /* draws ASCII text with a built-in 5x7 bitmap font (6x8 cell per character, scaled by `scale`)
  * into im at (x, y) in colour rgb, clipped to the image; characters outside 32..126 draw as '?'.
