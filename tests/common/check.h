@@ -10,6 +10,18 @@
  */
 #ifndef STYLENET_TEST_CHECK_H
 #define STYLENET_TEST_CHECK_H
+/* ASAN: 1 in the AddressSanitizer build (make check-asan), where tests allow for its slowness
+ * and memory, else 0 */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN 1
+#endif
+#endif
+#ifndef ASAN
+#define ASAN 0
+#endif
 #include <stddef.h>
 #include <stdbool.h>
 

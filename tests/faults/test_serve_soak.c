@@ -26,17 +26,6 @@
 #include "../common/check.h"
 #include "../serve/serve_http.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-
 enum { GOOD, CORRUPT, OVERSIZE, SLOW, HALFCLOSE, BURST, KINDS };
 static const char *const kind_names[KINDS] = {"good", "corrupt", "oversize", "slow", "halfclose", "burst"};
 #define MAX_STATUS 600

@@ -39,17 +39,6 @@
 #include "io/image.h"
 #include "serve_http.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-
 static char out[1 << 18];
 static const char *bin;
 
