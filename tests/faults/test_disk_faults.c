@@ -15,6 +15,8 @@
  *   - corrupt_checkpoint: the checkpoint truncated, one byte of its weights flipped, one byte of
  *     its metadata changed: each is exit 1 naming the checkpoint, before any epoch (no row
  *     printed, the history and the checkpoint left as they were).
+ *   - atomic_write_errors: sn_write_file_atomic itself with a failing writer, a folder in the
+ *     way of the rename and a missing folder: -1 naming the file and the reason, nothing left.
  * Where mounting is not permitted (a container without CAP_SYS_ADMIN), the tmpfs cases say SKIP
  * with the system's reason. */
 #include <errno.h>
@@ -237,7 +239,40 @@ static void corrupt_checkpoint(void) {
     check(strstr(out, "checksum") != NULL, "the changed metadata is found by the checksum");
 }
 
+/* sn_write_file_atomic's writers for atomic_write_errors */
+static int write_text(FILE *f, void *ctx) { return fputs(ctx, f) < 0 ? -1 : 0; }
+static int write_refused(FILE *f, void *ctx) {
+    (void)f;
+    (void)ctx;
+    return sn_error("the writer gave up");
+}
+
+/* the helper itself: a failing writer, a path that is a folder (rename fails), a missing folder:
+ * each -1 naming the path, nothing left behind, the old contents kept */
+static void atomic_write_errors(void) {
+    if (!setup()) return;
+    const char *path = path_in(dir, "atomic.txt");
+    check(sn_write_file_atomic(path, write_text, "old\n") == 0, "a file written");
+    int rc = sn_write_file_atomic(path, write_refused, NULL);
+    size_t n = 0;
+    uint8_t *b = sn_read_file(path, &n, 0);
+    check(rc < 0 && strstr(sn_last_error(), path) && strstr(sn_last_error(), "the writer gave up") && b && n == 4 &&
+          !memcmp(b, "old\n", 4), "a writer's error: -1 naming the file and the writer's reason, the old contents "
+          "kept: %s", sn_last_error());
+    free(b);
+    const char *folder = path_in(dir, "a_folder");
+    mkdir(folder, 0777);
+    rc = sn_write_file_atomic(folder, write_text, "new\n");
+    check(rc < 0 && strstr(sn_last_error(), "cannot rename") && strstr(sn_last_error(), "Is a directory"),
+          "a folder in the way: the rename's error with the system's reason: %s", sn_last_error());
+    rc = sn_write_file_atomic(path_in(dir, "nope/x.txt"), write_text, "new\n");
+    check(rc < 0 && strstr(sn_last_error(), "nope/x.txt") && strstr(sn_last_error(), "No such file"),
+          "a missing folder: -1 naming the file: %s", sn_last_error());
+    check(temp_files(dir) == 0, "no temporary file is left behind");
+}
+
 static const test_case cases[] = {
+    {"atomic_write_errors", atomic_write_errors},
     {"full_disk_checkpoint", full_disk_checkpoint},
     {"full_disk_model", full_disk_model},
     {"read_only_run_dir", read_only_run_dir},
