@@ -136,6 +136,7 @@ typedef struct net {
     bool shared;                 /* made by net_share: params and data are another net's */
     unsigned long wkey;          /* != 0: parameters frozen by net_freeze_weights (inference) */
     bool act_unfused;            /* net_set_act_fusion(m, false); read-only */
+    bool infer_only;             /* made by net_prepare_inference: eval-mode forwards only (nn/net_infer.h) */
 } net;
 
 net *net_create(int h, int w, int c);
