@@ -137,6 +137,8 @@ typedef struct net {
     unsigned long wkey;          /* != 0: parameters frozen by net_freeze_weights (inference) */
     bool act_unfused;            /* net_set_act_fusion(m, false); read-only */
     bool infer_only;             /* made by net_prepare_inference: eval-mode forwards only (nn/net_infer.h) */
+    struct net **workers;        /* infer_only: nets sharing this one's parameters, one per thread (net_infer.c) */
+    int n_workers;
 } net;
 
 net *net_create(int h, int w, int c);

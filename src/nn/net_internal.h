@@ -70,6 +70,11 @@ const float *net_value(net *m, int i);
 
 /* net_infer.c: the inference fusions of nodes 1..last of a prepared network, after the others */
 void net_plan_infer(net *m, int last);
+/* net_infer.c: whether a forward of m runs its batch image by image on worker threads (a prepared
+ * network, more than one image and thread, no kept node but the output), and that forward, from
+ * the input already in node 0's buffer */
+bool net_infer_by_image(const net *m);
+const float *net_infer_forward_images(net *m);
 /* net_infer.c: the 1x1 convolution pw (run[pw].dwpw) with its depthwise input, onto residual node
  * res (-1: none), activation act, into y; -1 with an error */
 int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y);

@@ -294,6 +294,7 @@ const float *net_forward(net *m, const float *x, bool training) {
         return NULL;
     }
     memcpy(m->run[0].y, x, (size_t)m->batch * node_size(&m->nodes[0]) * sizeof(float));
+    if (!training && net_infer_by_image(m)) return net_infer_forward_images(m);
     return net_forward_from(m, 1, training);
 }
 
