@@ -43,7 +43,8 @@
  *       convolution's (transient only if both were): TF MobileNetV2's conv + bias + ReLU6.
  *       net_set_act_fusion(m, false) leaves the ReLU a pass of its own;
  *     - a max pool whose input is a transient ReLU/ReLU6 (one consumer) of such a fused batch
- *       norm computes all three in one pass.
+ *       norm computes all three in one pass;
+ *     - a network prepared for inference (nn/net_infer.h) adds the forward-only fusions listed there.
  *   Backward:
  *     - a ReLU/ReLU6 whose batch-norm input has one consumer runs both backward passes in one, in
  *       place on its gradient, which becomes the batch norm's input's gradient;

@@ -94,7 +94,8 @@ static int copy_bn(net *m, net *s, int x, int b) {
 }
 
 /* the folds: fold[c] = b for a convolution c whose batch norm b is folded into it; into[l] = b for
- * a linear layer l that takes batch norm b of its input (b then passes its input through) */
+ * a linear layer l that takes batch norm b of its input, and then fold[b] = l (b passes its input
+ * through) */
 static void plan_folds(const net *s, const int *cnt, const int *who, int *fold, int *into) {
     for (int i = 0; i < s->n_nodes; i++) fold[i] = into[i] = -1;
     for (int b = 1; b <= net_output(s); b++) {
@@ -106,7 +107,7 @@ static void plan_folds(const net *s, const int *cnt, const int *who, int *fold, 
         }
         int r = b;
         while (cnt[r] == 1 && plain_node(s, r) && (r == b || s->nodes[r].op == OP_DROPOUT)) r = who[r];
-        if (r != b && s->nodes[r].op == OP_LINEAR) into[r] = b;
+        if (r != b && s->nodes[r].op == OP_LINEAR) into[r] = b, fold[b] = r;
     }
 }
 
@@ -163,10 +164,8 @@ net *net_prepare_inference(const net *src) {
         }
         int r = copy_node(m, s, i, map, fold, into, aff, aff + 65536);
         if (r == -2) { /* a batch norm: folded into its convolution or its linear reader, or kept */
-            const bool folded = s->nodes[d->in0].op == OP_CONV && fold[d->in0] == i;
-            bool passed = false;
-            for (int l = i + 1; l <= last && !passed && !folded; l++) passed = into[l] == i;
-            r = folded || passed ? map[d->in0] : copy_bn(m, s, map[d->in0], i);
+            const bool folded = (s->nodes[d->in0].op == OP_CONV && fold[d->in0] == i) || fold[i] >= 0;
+            r = folded ? map[d->in0] : copy_bn(m, s, map[d->in0], i);
         }
         if (r < 0) goto fail;
         map[i] = r;

@@ -24,6 +24,11 @@
  *       onto the residual);
  *     - a ReLU/ReLU6 of a residual add read by nothing else is applied in the add's pass;
  *     - (as in every net) a ReLU/ReLU6 of a convolution is the convolution's post-op.
+ * - A batch of more than one image, with more than one OpenMP thread and no node kept but the
+ *   output (net_keep), runs image by image: one worker thread per OpenMP thread, each with a net
+ *   sharing the parameters (net_share, batch 1, one OpenMP thread), on a contiguous share of the
+ *   batch.  Each image's activations stay in its core's cache, and the threads never wait for each
+ *   other inside a layer.  An image's logits are then those of a batch-1 pass on one thread.
  * - A prepared network refuses to train: net_forward with training = true and net_backward fail
  *   with an error naming the reason.  net_share, net_set_batch, net_set_input_size work as usual.
  * - Names: convolutions and linear layers keep src's names; folded batch norms have no parameters
