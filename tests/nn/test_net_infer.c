@@ -22,7 +22,7 @@
 #include "nn/net.h"
 #include "nn/net_infer.h"
 
-#define SIZE 64
+#define SIZE 32
 #define RTOL 2e-5f
 
 static bool ends_with(const char *s, const char *suffix) {
