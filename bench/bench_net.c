@@ -3,13 +3,16 @@
  * work in PyTorch; bench/run.py runs both and compares.
  *
  * Usage: bench_net MODE ARCH SIZE BATCH [--threads N] [--iters K] [--warmup W] [--seed S] [--no-mallopt]
+ *                  [--unprepared]
  *   MODE  train  one training step of the trainer itself (learner_step, src/train/learner_step.c):
  *                net_forward in training mode (batch norm on batch statistics, dropout on),
  *                softmax cross-entropy on the 1000 logits, net_zero_grad, net_backward, and an
  *                AdamW update of every parameter (lr 1e-3, wd 1e-2, betas 0.9/0.99, eps 1e-8:
  *                the learner's optimiser and defaults)
- *         infer  net_forward in eval mode (running statistics, no dropout, no backward) of a net
- *                whose weights are frozen (net_freeze_weights), as predict, eval and serve run it
+ *         infer  net_forward in eval mode of the net prepared for inference (net_prepare_inference:
+ *                batch norm folded, fused passes, weights frozen), as predict, eval, serve and the
+ *                library run it; with --unprepared, of the net itself (running statistics, no
+ *                dropout) with its weights frozen (net_freeze_weights)
  *         idle   nothing: the resident memory of a process with OpenMP's threads started
  *   ARCH  resnet18 | resnet34 | resnet50 | mobilenet_v2 (torchvision's graph, 1000 classes)
  *   --threads N  OpenMP threads (omp_set_num_threads; default 2)
@@ -23,7 +26,8 @@
  *
  * Output: progress and the guard's losses on stderr; one JSON object on stdout:
  *   {"side":"stylenet", "mode", "arch", "size", "batch", "threads", "warmup", "iters",
- *    "times": [seconds of each timed iteration], "median_s", "images_per_s",
+ *    "times": [seconds of each timed iteration], "cpu_times": [CPU seconds of each, all threads],
+ *    "median_s", "median_cpu_s", "images_per_s" (from median_s),
  *    "fwd_flops_per_image" (2 x multiply-adds of the convolutions and linear layers, net_macs),
  *    "losses": [warm-up losses] (train), "peak_rss_kb" (getrusage ru_maxrss at the end)}
  * OpenMP and memory are set up as the stylenet CLI sets them up (sn_openmp_setup, and the same
@@ -44,6 +48,7 @@
 #include "kernels/loss.h"
 #include "models/zoo.h"
 #include "nn/net.h"
+#include "nn/net_infer.h"
 #include "train/learner.h"
 #include "train/optim.h"
 
@@ -52,6 +57,14 @@
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* seconds of CPU time used by all threads of the process: on a machine shared with other work
+ * it counts the work done, where wall time also counts the waits for a core */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -67,7 +80,7 @@ static long peak_rss_kb(void) {
 
 static int usage(void) {
     fprintf(stderr, "usage: bench_net train|infer|idle ARCH SIZE BATCH [--threads N] [--iters K] [--warmup W] "
-                    "[--seed S] [--no-mallopt]\n  ARCH: %s\n",
+                    "[--seed S] [--no-mallopt] [--unprepared]\n  ARCH: %s\n",
             model_known_archs());
     return 2;
 }
@@ -117,11 +130,15 @@ int main(int argc, char **argv) {
     }
     int size = parse_pos(argv[3], "SIZE"), batch = parse_pos(argv[4], "BATCH");
     int threads = 2, iters = 10, warmup = 3, seed = 1;
-    bool cli_malloc = true;
+    bool cli_malloc = true, unprepared = false;
     if (size < 0 || batch < 0) return 2;
     for (int i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "--no-mallopt")) {
             cli_malloc = false;
+            continue;
+        }
+        if (!strcmp(argv[i], "--unprepared")) {
+            unprepared = true;
             continue;
         }
         int *dst = !strcmp(argv[i], "--threads") ? &threads
@@ -154,6 +171,11 @@ int main(int argc, char **argv) {
     model_opts mo = model_default_opts();
     mo.in_h = mo.in_w = size;
     net *m = model_build(arch, N_CLASSES, &mo);
+    if (m && infer && !unprepared) { /* as predict, eval, serve and the library do after loading a model */
+        net *p = net_prepare_inference(m);
+        net_free(m);
+        m = p;
+    }
     if (!m) {
         fprintf(stderr, "bench_net: %s\n", sn_last_error());
         return 1;
@@ -167,21 +189,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_net: %s x %d at %dx%d: %s\n", arch, batch, size, size, sn_last_error());
         return 1;
     }
-    if (infer) net_freeze_weights(m); /* as predict, eval and serve do after loading a model */
+    if (infer && unprepared) net_freeze_weights(m);
     for (size_t i = 0; i < X; i++) x[i] = rng_normal((uint64_t)seed, 0x78, i);
     for (int i = 0; i < batch; i++) y[i] = (int)(rng_u64((uint64_t)seed, 0x79, (uint64_t)i) % N_CLASSES);
 
     if (train && warmup < 3) warmup = 3;
     double *times = malloc(sizeof(double) * (size_t)iters), *sorted = malloc(sizeof(double) * (size_t)iters);
+    double *cpu = malloc(sizeof(double) * (size_t)iters);
     float *losses = malloc(sizeof(float) * (size_t)(warmup + iters));
-    if (!times || !sorted || !losses) {
+    if (!times || !sorted || !cpu || !losses) {
         fprintf(stderr, "bench_net: out of memory\n");
         return 1;
     }
     fprintf(stderr, "bench_net: %s %s %dx%d batch %d, %d threads, %d warm-up + %d timed\n", mode, arch, size, size,
             batch, threads, warmup, iters);
     for (int it = 0; it < warmup + iters; it++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         if (train) { /* the trainer's step */
             const learner_loss loss = {.fn = ce_loss, .ctx = y, .dl = dl};
             if (learner_step(m, opt, x, 0, batch, &loss, &losses[it]) < 0) {
@@ -200,26 +223,33 @@ int main(int argc, char **argv) {
             }
         }
         double t = now() - t0;
-        if (it >= warmup) times[it - warmup] = t;
+        if (it >= warmup) times[it - warmup] = t, cpu[it - warmup] = cpu_now() - c0;
         if (train && it < warmup) fprintf(stderr, "bench_net: warm-up step %d loss %.4f\n", it + 1, losses[it]);
         if (train && it == warmup - 1 && !guard_ok(losses, warmup)) return 1;
     }
     memcpy(sorted, times, sizeof(double) * (size_t)iters);
     qsort(sorted, (size_t)iters, sizeof(double), cmpd);
     double med = iters % 2 ? sorted[iters / 2] : 0.5 * (sorted[iters / 2 - 1] + sorted[iters / 2]);
+    memcpy(sorted, cpu, sizeof(double) * (size_t)iters);
+    qsort(sorted, (size_t)iters, sizeof(double), cmpd);
+    double med_cpu = iters % 2 ? sorted[iters / 2] : 0.5 * (sorted[iters / 2 - 1] + sorted[iters / 2]);
     printf("{\"side\": \"stylenet\", \"mode\": \"%s\", \"arch\": \"%s\", \"size\": %d, \"batch\": %d, \"threads\": %d, "
            "\"warmup\": %d, \"iters\": %d, \"times\": ",
            mode, arch, size, batch, threads, warmup, iters);
     print_times(times, iters);
-    printf(", \"median_s\": %.6f, \"images_per_s\": %.3f, \"fwd_flops_per_image\": %.0f", med, batch / med,
+    printf(", \"cpu_times\": ");
+    print_times(cpu, iters);
+    printf(", \"median_s\": %.6f, \"median_cpu_s\": %.6f, \"images_per_s\": %.3f, \"fwd_flops_per_image\": %.0f", med,
+           med_cpu, batch / med,
            2.0 * net_macs(m));
     if (train) {
         printf(", \"losses\": [");
         for (int k = 0; k < warmup; k++) printf("%s%.5f", k ? ", " : "", losses[k]);
         printf("]");
     }
-    printf(", \"mallopt\": %s, \"peak_rss_kb\": %ld}\n", cli_malloc ? "true" : "false", peak_rss_kb());
-    free(times), free(sorted), free(losses), free(y);
+    printf(", \"mallopt\": %s%s, \"peak_rss_kb\": %ld}\n", cli_malloc ? "true" : "false",
+           infer ? (unprepared ? ", \"prepared\": false" : ", \"prepared\": true") : "", peak_rss_kb());
+    free(times), free(sorted), free(cpu), free(losses), free(y);
     sn_free(x), sn_free(dl);
     optim_free(opt);
     net_free(m);

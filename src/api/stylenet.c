@@ -35,7 +35,7 @@ STYLENET_API stylenet_model *stylenet_open(const char *path, const stylenet_opti
         sn_error("%s: out of memory", path);
         return NULL;
     }
-    classifier_load_opts lo = {.arch = o.arch, .labels = o.labels};
+    classifier_load_opts lo = {.arch = o.arch, .labels = o.labels, .infer_only = true};
     m->c = classifier_load(path, &lo);
     pred_opts po = pred_defaults();
     po.max_pixels = 100000000; /* what the decoders accept */

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "classifier/metrics.h"
 #include "models/zoo.h"
+#include "nn/net_infer.h"
 
 void classifier_free(classifier *c) {
     if (!c) return;
@@ -100,6 +101,16 @@ classifier *classifier_load(const char *path, const classifier_load_opts *o) {
     take_meta(c, &f.meta);
     if (o && o->size > 0) c->size = o->size;
     if (build_net(c, path) < 0 || model_file_load_weights(&f, c->net) < 0) goto fail;
+    c->n_params = model_num_params(c->net);
+    if (o && o->infer_only) {
+        net *p = net_prepare_inference(c->net);
+        if (!p) {
+            sn_error_prefix("%s", path);
+            goto fail;
+        }
+        net_free(c->net);
+        c->net = p;
+    }
     if (!c->classes) {
         c->classes = o && o->labels ? model_file_read_labels(o->labels, c->n_classes) : default_names(c->n_classes);
         if (!c->classes) goto fail;
@@ -113,6 +124,9 @@ fail:
 }
 
 int classifier_save(const classifier *c, const char *path) {
+    if (c->net->infer_only)
+        return sn_error("%s: not written: the model was loaded prepared for inference only (batch norm folded into "
+                        "its weights)", path);
     model_meta m = classifier_meta(c);
     return model_file_write(path, c->net, &m);
 }
@@ -187,7 +201,7 @@ char *classifier_info_json(const classifier *c, const char *path, bool pretty) {
     cJSON_AddNumberToObject(o, "size", c->size);
     cJSON_AddItemToObject(o, "mean", cJSON_CreateFloatArray(c->mean, 3));
     cJSON_AddItemToObject(o, "std", cJSON_CreateFloatArray(c->std, 3));
-    cJSON_AddNumberToObject(o, "parameters", (double)model_num_params(c->net));
+    cJSON_AddNumberToObject(o, "parameters", (double)(c->n_params ? c->n_params : model_num_params(c->net)));
     cJSON_AddNumberToObject(o, "macs_per_image", net_macs(c->net));
     cJSON_AddStringToObject(o, "task", c->task);
     cJSON_AddNumberToObject(o, "temperature", c->temperature > 0 ? c->temperature : 1);

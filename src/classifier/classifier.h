@@ -7,7 +7,11 @@
  *   the architecture), a TFLite MobileNetV2.  Class names come from the file, else from
  *   opts->labels (one per line, as many as the model's outputs), else "class_<i>".  opts->size
  *   overrides the input side.  NULL with an error naming the file and what is wrong.
- * - classifier_save writes a stylenet model file (atomically); classifier_free frees everything.
+ *   opts->infer_only: the net is the one prepared for inference (nn/net_infer.h: batch norm
+ *   folded, fused passes, weights frozen), what predict, eval, serve and the library run; such a
+ *   classifier scores photos but cannot train or be saved.
+ * - classifier_save writes a stylenet model file (atomically; -1 with an error for a classifier
+ *   loaded infer_only); classifier_free frees everything.
  * - Probabilities: sigmoid of each output for a multi-label task ("multi"), softmax over the
  *   outputs otherwise, of the outputs divided by the classifier's temperature (fitted on
  *   validation photos by `train` or `stylenet calibrate`; 1 when the file has none).  classifier_input turns a decoded photo into the network's input (centre
@@ -53,12 +57,14 @@ typedef struct classifier {
     int group_lo[MODEL_MAX_GROUPS], group_hi[MODEL_MAX_GROUPS];
     char *history;       /* JSON text or NULL */
     char source[32];     /* "stylenet" | "safetensors" | "tflite": what the file was */
+    size_t n_params;     /* the model's parameters (model_num_params) as loaded, before any preparation; 0: count net's */
 } classifier;
 
 typedef struct {
     const char *arch;    /* for bare state dicts */
     const char *labels;  /* class names file, or NULL */
     int size;            /* override the input size (0: the model's own) */
+    bool infer_only;     /* prepare the net for inference only (see above) */
 } classifier_load_opts;
 
 classifier *classifier_load(const char *path, const classifier_load_opts *opts);

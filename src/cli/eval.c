@@ -214,7 +214,8 @@ int cmd_eval(int argc, char **argv) {
     eval_args a = {.lo = learner_defaults()};
     int r = parse(argc, argv, &a);
     if (r) return r < 0 ? 0 : r;
-    ensemble *e = ensemble_load(a.paths, a.n_models, NULL);
+    const classifier_load_opts lo = {.infer_only = true}; /* scoring only: the frozen inference path */
+    ensemble *e = ensemble_load(a.paths, a.n_models, &lo);
     if (!e) return cli_fail("%s", sn_last_error());
     for (int i = 0; a.size > 0 && i < e->n; i++) e->members[i]->size = a.size;
     ds_split sp;

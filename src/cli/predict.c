@@ -188,7 +188,7 @@ static int score(ensemble *e, const cli_paths *photos, int batch, sink *s, int *
 }
 
 int cmd_predict(int argc, char **argv) {
-    predict_args a = {.top = 5, .batch = 16};
+    predict_args a = {.top = 5, .batch = 16, .lo = {.infer_only = true}};
     int r = parse(argc, argv, &a);
     if (r) return r < 0 ? 0 : r;
     ensemble *e = ensemble_load(a.paths, a.n_models, &a.lo);

@@ -64,7 +64,7 @@ int cmd_serve(int argc, char **argv) {
         {0, 0, 0, 0}};
     serve_opts so = serve_defaults();
     so.threads = omp_get_num_procs();
-    classifier_load_opts lo = {0};
+    classifier_load_opts lo = {.infer_only = true}; /* the workers share the frozen inference path */
     const char *model_path = NULL;
     int c, bad = 0, max_pixels = 0;
     optind = 1;
@@ -115,7 +115,6 @@ int cmd_serve(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, 8 << 20);
     classifier *m = classifier_load(model_path, &lo);
     if (!m) return cli_fail("%s", sn_last_error());
-    net_freeze_weights(m->net); /* the workers share these weights and never change them */
     /* SIGINT/SIGTERM are taken by sigwait below; blocked before the server's threads start so
      * that none of them is interrupted.  A client that goes away must not kill the process. */
     sigset_t stop;

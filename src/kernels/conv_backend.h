@@ -20,6 +20,13 @@
 /* Depthwise (groups == cin > 1, cout = m*cin, channel multiplier m): direct NHWC kernels
  * vectorised over channels; declines every other shape. */
 int conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y);
+/* the pieces of the depthwise forward pass, for kernels that fuse it (conv_dwpw.c): the weights
+ * repacked for the row kernels (sn_free them; NULL if out of memory), and one output row oy of
+ * one image xi[h, w, cin]: yrow[ow, cout] = act(b + sum), exactly as conv2d_depthwise_forward
+ * computes that row (which runs on them) */
+float *conv2d_depthwise_repack(const conv_desc *d, const float *w);
+void conv2d_depthwise_forward_row(const conv_desc *d, const float *xi, const float *wr, const float *b, int oy,
+                                  float *yrow);
 int conv2d_depthwise_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 /* dx = ..., each row cleared just before it is summed; with act != ACT_NONE, each finished row
  * is then zeroed where act does not pass at x (conv.h: conv2d_backward_data_masked_set) */

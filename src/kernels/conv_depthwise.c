@@ -409,70 +409,60 @@ static void dw_row_bwd_data_m1(const conv_desc *d, const float *dyi, const float
     }
 }
 
-int conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
-    if (n <= 0 || !conv_is_depthwise(d)) return 0;
-    float *wr = repack(d, w);
-    if (!wr) return 0;
-    int C = d->cout, Ci = d->cin, m = C / Ci;
-    long rows = (long)n * d->oh;
+float *conv2d_depthwise_repack(const conv_desc *d, const float *w) { return repack(d, w); }
+
+void conv2d_depthwise_forward_row(const conv_desc *d, const float *xi, const float *wr, const float *b, int oy,
+                                  float *yrow) {
+    const int C = d->cout, Ci = d->cin, m = C / Ci;
 #ifdef DW_FAST
     if (fast3(d)) {
-        long isz = (long)d->h * d->w * C, osz = (long)d->oh * d->ow * C;
-#pragma omp parallel for schedule(static)
-        for (long r = 0; r < rows; r++) {
-            int i = (int)(r / d->oh), oy = (int)(r % d->oh);
-            (d->sh == 1 ? fwd3_rows_s1 : fwd3_rows_s2)(x + i * isz, d->h, d->w, C, d->pt, d->pl, oy, oy + 1, d->ow, wr,
-                                                        b, 0, y + i * osz);
-            act_apply(d->act, (long)d->ow * C, y + i * osz + (long)oy * d->ow * C); /* the row is in cache */
-        }
-        sn_free(wr);
-        return n;
+        /* fwd3_rows_* write row oy of an image-sized output */
+        (d->sh == 1 ? fwd3_rows_s1 : fwd3_rows_s2)(xi, d->h, d->w, C, d->pt, d->pl, oy, oy + 1, d->ow, wr, b, 0,
+                                                    yrow - (long)oy * d->ow * C);
+        act_apply(d->act, (long)d->ow * C, yrow); /* the row is in cache */
+        return;
     }
 #endif
 #ifdef DW_VEC
     if (dwv_takes(d)) {
-        long isz = (long)d->h * d->w * C;
-#pragma omp parallel for schedule(static)
-        for (long r = 0; r < rows; r++) {
-            int i = (int)(r / d->oh), oy = (int)(r % d->oh);
-            float *yrow = y + r * d->ow * C;
-            dwv_forward_row(d->kh, d->sh, x + i * isz, d->h, d->w, C, d->pt, d->pl, oy, d->ow, wr, b, 0, yrow);
-            act_apply(d->act, (long)d->ow * C, yrow); /* the row is in cache */
-        }
-        sn_free(wr);
-        return n;
+        dwv_forward_row(d->kh, d->sh, xi, d->h, d->w, C, d->pt, d->pl, oy, d->ow, wr, b, 0, yrow);
+        act_apply(d->act, (long)d->ow * C, yrow);
+        return;
     }
 #endif
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < rows; r++) {
-        int i = (int)(r / d->oh), oy = (int)(r % d->oh);
-        const float *xi = x + (long)i * d->h * d->w * Ci;
-        float *yrow = y + r * d->ow * C;
-        if (m == 1) {
-            dw_row_fwd_m1(d, xi, wr, b, oy, yrow);
-            act_apply(d->act, (long)d->ow * C, yrow);
-            continue;
-        }
-        int iy0 = oy * d->sh - d->pt, ky0 = imax(0, -iy0), ky1 = imin(d->kh, d->h - iy0);
-        for (int ox = 0; ox < d->ow; ox++) {
-            float *yp = yrow + (long)ox * C;
-            int ix0 = ox * d->sw - d->pl, kx0 = imax(0, -ix0), kx1 = imin(d->kw, d->w - ix0);
-            for (int c = 0; c < C; c++) yp[c] = b ? b[c] : 0.0f;
-            for (int ky = ky0; ky < ky1; ky++)
-                for (int kx = kx0; kx < kx1; kx++) {
-                    const float *xp = xi + ((long)(iy0 + ky) * d->w + ix0 + kx) * Ci;
-                    const float *wk = wr + (long)(ky * d->kw + kx) * C;
-                    for (int ci = 0; ci < Ci; ci++)
-                        for (int j = 0; j < m; j++) yp[ci * m + j] += xp[ci] * wk[ci * m + j];
-                }
-        }
+    if (m == 1) {
+        dw_row_fwd_m1(d, xi, wr, b, oy, yrow);
         act_apply(d->act, (long)d->ow * C, yrow);
+        return;
     }
+    int iy0 = oy * d->sh - d->pt, ky0 = imax(0, -iy0), ky1 = imin(d->kh, d->h - iy0);
+    for (int ox = 0; ox < d->ow; ox++) {
+        float *yp = yrow + (long)ox * C;
+        int ix0 = ox * d->sw - d->pl, kx0 = imax(0, -ix0), kx1 = imin(d->kw, d->w - ix0);
+        for (int c = 0; c < C; c++) yp[c] = b ? b[c] : 0.0f;
+        for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+                const float *xp = xi + ((long)(iy0 + ky) * d->w + ix0 + kx) * Ci;
+                const float *wk = wr + (long)(ky * d->kw + kx) * C;
+                for (int ci = 0; ci < Ci; ci++)
+                    for (int j = 0; j < m; j++) yp[ci * m + j] += xp[ci] * wk[ci * m + j];
+            }
+    }
+    act_apply(d->act, (long)d->ow * C, yrow);
+}
+
+int conv2d_depthwise_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
+    if (n <= 0 || !conv_is_depthwise(d)) return 0;
+    float *wr = repack(d, w);
+    if (!wr) return 0;
+    const long rows = (long)n * d->oh, isz = (long)d->h * d->w * d->cin;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++)
+        conv2d_depthwise_forward_row(d, x + (r / d->oh) * isz, wr, b, (int)(r % d->oh), y + r * d->ow * d->cout);
     sn_free(wr);
     return n;
 }
 
-/* dx row r (w * cin floats) = 0 where the activation whose output is x does not pass */
 static void mask_row(const conv_desc *d, sn_act act, const float *x, float *dx, long r) {
     if (act) act_mask((long)d->w * d->cin, act, x + r * d->w * d->cin, dx + r * d->w * d->cin);
 }

@@ -31,6 +31,11 @@ void eltwise_add_forward(size_t n, const float *a, const float *b, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+void eltwise_add_act_forward(size_t n, const float *a, const float *b, sn_act act, float *y) {
+#pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) y[i] = act_value(act, a[i] + b[i]);
+}
+
 void eltwise_axpy(size_t n, float alpha, const float *x, float *y) {
 #pragma omp parallel for simd schedule(static) if (parallel: n > PAR_MIN)
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];

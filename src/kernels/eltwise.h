@@ -11,12 +11,15 @@
 #define STYLENET_ELTWISE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "kernels/act.h"
 
 void eltwise_relu_forward(size_t n, const float *x, float *y);
 void eltwise_relu_backward(size_t n, const float *y, const float *dy, float *dx);
 void eltwise_relu6_forward(size_t n, const float *x, float *y);
 void eltwise_relu6_backward(size_t n, const float *y, const float *dy, float *dx);
 void eltwise_add_forward(size_t n, const float *a, const float *b, float *y); /* y = a + b */
+/* y = act(a + b) in one pass: a residual add and the ReLU after it (bitwise the two passes) */
+void eltwise_add_act_forward(size_t n, const float *a, const float *b, sn_act act, float *y);
 void eltwise_axpy(size_t n, float alpha, const float *x, float *y);           /* y += alpha * x */
 void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
                              uint8_t *mask);

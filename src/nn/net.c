@@ -67,12 +67,16 @@ net *net_share(const net *src) {
     c->batch = c->cap_batch = 0;
     c->training = false;
     c->shared = true;
+    c->workers = NULL;
+    c->n_workers = 0;
     net_plan(c);
     return c;
 }
 
 void net_free(net *m) {
     if (!m) return;
+    for (int i = 0; i < m->n_workers; i++) net_free(m->workers[i]);
+    free(m->workers);
     net_buffers_free(m);
     free(m->nodes);
     free(m->run);

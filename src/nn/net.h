@@ -43,7 +43,8 @@
  *       convolution's (transient only if both were): TF MobileNetV2's conv + bias + ReLU6.
  *       net_set_act_fusion(m, false) leaves the ReLU a pass of its own;
  *     - a max pool whose input is a transient ReLU/ReLU6 (one consumer) of such a fused batch
- *       norm computes all three in one pass.
+ *       norm computes all three in one pass;
+ *     - a network prepared for inference (nn/net_infer.h) adds the forward-only fusions listed there.
  *   Backward:
  *     - a ReLU/ReLU6 whose batch-norm input has one consumer runs both backward passes in one, in
  *       place on its gradient, which becomes the batch norm's input's gradient;
@@ -136,6 +137,9 @@ typedef struct net {
     bool shared;                 /* made by net_share: params and data are another net's */
     unsigned long wkey;          /* != 0: parameters frozen by net_freeze_weights (inference) */
     bool act_unfused;            /* net_set_act_fusion(m, false); read-only */
+    bool infer_only;             /* made by net_prepare_inference: eval-mode forwards only (nn/net_infer.h) */
+    struct net **workers;        /* infer_only: nets sharing this one's parameters, one per thread (net_infer.c) */
+    int n_workers;
 } net;
 
 net *net_create(int h, int w, int c);

@@ -5,6 +5,7 @@
  * net_buffers.c the activation buffers: sizing (net_set_batch), kept outputs, and the pool that
  *               transient outputs and all activation gradients borrow from.
  * net_run.c     the fusion plan, forward and backward.
+ * net_infer.c   networks prepared for inference (net_infer.h) and the fusions only they plan.
  *
  * Each node has a struct node_run (m->run[i], as many as m->nodes): the plan that net_plan()
  * decides from the graph (which nodes are transient, which are fused into their consumer, which
@@ -38,6 +39,10 @@ struct node_run {
     bool db_by_act;        /* OP_CONV whose bias gradient its fused ReLU/ReLU6 sums while masking */
     bool pool_bn_act;      /* OP_MAXPOOL: its backward, its ReLU's and its batch norm's in place over the
                               batch norm's input buffer, when that is pooled */
+    /* inference fusions (net_plan_infer; a prepared network only: no backward) */
+    bool dwpw;             /* 1x1 OP_CONV computing its depthwise input (and that one's activation) in its pass */
+    bool res_conv;         /* OP_ADD computing its dwpw input in its pass, onto the other input */
+    bool add_in;           /* OP_RELU/RELU6 computing its add input in the same pass */
     /* per run, sized by net_set_batch */
     float *y, *dy;         /* y: NULL between uses for a transient node; dy: from the pool */
     bool pooled_y;         /* y currently borrowed from the pool */
@@ -60,6 +65,19 @@ static inline sn_act act_of(op_kind op) { return op == OP_RELU ? ACT_RELU : op =
 
 /* net_run.c: decides the plan (see struct node_run) for the whole graph */
 void net_plan(net *m);
+/* net_run.c: node i's output, present or recomputed (a transient node); NULL with an error */
+const float *net_value(net *m, int i);
+
+/* net_infer.c: the inference fusions of nodes 1..last of a prepared network, after the others */
+void net_plan_infer(net *m, int last);
+/* net_infer.c: whether a forward of m runs its batch image by image on worker threads (a prepared
+ * network, more than one image and thread, no kept node but the output), and that forward, from
+ * the input already in node 0's buffer */
+bool net_infer_by_image(const net *m);
+const float *net_infer_forward_images(net *m);
+/* net_infer.c: the 1x1 convolution pw (run[pw].dwpw) with its depthwise input, onto residual node
+ * res (-1: none), activation act, into y; -1 with an error */
+int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y);
 
 /* net_buffers.c */
 /* a piece of the pool of at least n floats, 64-byte aligned; NULL with an error if out of memory */

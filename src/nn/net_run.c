@@ -101,7 +101,7 @@ void net_plan(net *m) {
         r->readers = 0;
         r->transient = is_transient(m, i);
         r->fused = r->conv_in = r->bn_act = r->mask_input = r->masked_by_reader = r->db_by_act = false;
-        r->pool_bn_act = false;
+        r->pool_bn_act = r->dwpw = r->res_conv = r->add_in = false;
     }
     for (int i = 1; i <= last; i++) {
         m->run[m->nodes[i].in0].readers++;
@@ -109,12 +109,14 @@ void net_plan(net *m) {
     }
     plan_need_dy(m);
     plan_forward(m, last);
+    if (m->infer_only) net_plan_infer(m, last);
     plan_backward(m, last);
 }
 
 /* ---------------------------------------------------------------- computing a node */
 
 static const float *value(net *m, int i);
+static int compute_add_into(net *m, int i, sn_act act, float *y);
 
 /* ReLU/ReLU6 node i: with its fused convolution, or from a batch-norm input that has no output
  * (fused into this node, or dropped since) in one pass, or from its input's output */
@@ -124,7 +126,13 @@ static int compute_act(net *m, int i, unsigned long wkey) {
     struct node_run *r = &m->run[i];
     const struct node_run *ra = &m->run[d->in0];
     const sn_act act = act_of(d->op);
-    if (r->conv_in) {
+    if (r->add_in) {
+        if (net_take_y(m, i) < 0) return -1;
+        return compute_add_into(m, d->in0, act, r->y);
+    } else if (r->conv_in && ra->dwpw) {
+        if (net_take_y(m, i) < 0) return -1;
+        return net_infer_dwpw(m, d->in0, -1, act, r->y);
+    } else if (r->conv_in) {
         const float *x = value(m, a->in0);
         if (!x || net_take_y(m, i) < 0) return -1;
         conv_desc cd = a->conv;
@@ -143,24 +151,34 @@ static int compute_act(net *m, int i, unsigned long wkey) {
     return 0;
 }
 
-/* add node i: a fused batch-norm input is applied with the residual in one pass */
-static int compute_add(net *m, int i) {
+/* add node i, then activation act, into y: a fused batch-norm input is applied with the residual
+ * in one pass; a fused depthwise + 1x1 convolution input accumulates onto the other input */
+static int compute_add_into(net *m, int i, sn_act act, float *y) {
     const int n = m->batch;
     const node *d = &m->nodes[i], *a = &m->nodes[d->in0], *b = &m->nodes[d->in1];
-    struct node_run *r = &m->run[i];
-    const struct node_run *ra = &m->run[d->in0], *rb = &m->run[d->in1];
+    const struct node_run *r = &m->run[i], *ra = &m->run[d->in0], *rb = &m->run[d->in1];
+    if (r->res_conv) {
+        const bool conv_b = rb->dwpw && rb->fused;
+        return net_infer_dwpw(m, conv_b ? d->in1 : d->in0, conv_b ? d->in0 : d->in1, act, y);
+    }
     const node *bn = a->op == OP_BN && ra->fused ? a : b->op == OP_BN && rb->fused ? b : NULL;
     if (bn) {
         const struct node_run *rbn = bn == a ? ra : rb;
         const float *x = value(m, bn->in0), *z = value(m, bn == a ? d->in1 : d->in0);
-        if (!x || !z || net_take_y(m, i) < 0) return -1;
-        batchnorm_apply(n * d->h * d->w, d->c, x, rbn->scale, rbn->shift, z, ACT_NONE, r->y);
+        if (!x || !z) return -1;
+        batchnorm_apply(n * d->h * d->w, d->c, x, rbn->scale, rbn->shift, z, act, y);
     } else {
         const float *x = value(m, d->in0), *z = value(m, d->in1);
-        if (!x || !z || net_take_y(m, i) < 0) return -1;
-        eltwise_add_forward((size_t)n * node_size(d), x, z, r->y);
+        if (!x || !z) return -1;
+        if (act == ACT_NONE) eltwise_add_forward((size_t)n * node_size(d), x, z, y);
+        else eltwise_add_act_forward((size_t)n * node_size(d), x, z, act, y);
     }
     return 0;
+}
+
+static int compute_add(net *m, int i) {
+    if (net_take_y(m, i) < 0) return -1;
+    return compute_add_into(m, i, ACT_NONE, m->run[i].y);
 }
 
 /* max pool node i of a fused ReLU/ReLU6 of a fused batch norm: all three in one pass */
@@ -188,6 +206,7 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
     if (is_act(d->op)) return compute_act(m, i, wkey);
     if (d->op == OP_ADD) return compute_add(m, i);
     if (d->op == OP_MAXPOOL && m->run[d->in0].fused) return compute_pool_bn_act(m, i);
+    if (r->dwpw) return net_take_y(m, i) < 0 ? -1 : net_infer_dwpw(m, i, -1, ACT_NONE, r->y);
     const node *a = &m->nodes[d->in0];
     const size_t cnt = (size_t)n * node_size(d);
     const float *x = value(m, d->in0);
@@ -234,7 +253,24 @@ static const float *value(net *m, int i) {
     return compute(m, i, m->training, 0) < 0 ? NULL : r->y;
 }
 
+const float *net_value(net *m, int i) { return value(m, i); }
+
 /* ---------------------------------------------------------------- forward */
+
+/* the forward pass is done with input j (a consumer has run): its buffer goes back when no other
+ * consumer needs it (in eval mode every pooled one: no backward will read it; in training the
+ * transient ones, which backward recomputes).  A fused input's own inputs are read by the fused
+ * node's consumer, so they are released here. */
+static void release_input(net *m, int j, bool training) {
+    while (m->run[j].fused && m->nodes[j].op != OP_ADD) j = m->nodes[j].in0;
+    if (m->run[j].fused) { /* an add computed by its reader: both its inputs */
+        release_input(m, m->nodes[j].in0, training);
+        release_input(m, m->nodes[j].in1, training);
+        return;
+    }
+    struct node_run *rj = &m->run[j];
+    if (--rj->refs == 0 && (rj->transient || !training)) net_drop_y(m, j);
+}
 
 /* batch norm node i's per-channel scale and shift for this pass: from the batch statistics
  * (training and not frozen; the running statistics move) or from the running ones */
@@ -258,12 +294,18 @@ const float *net_forward(net *m, const float *x, bool training) {
         return NULL;
     }
     memcpy(m->run[0].y, x, (size_t)m->batch * node_size(&m->nodes[0]) * sizeof(float));
+    if (!training && net_infer_by_image(m)) return net_infer_forward_images(m);
     return net_forward_from(m, 1, training);
 }
 
 const float *net_forward_from(net *m, int first, bool training) {
     if (m->cap_batch == 0) {
         sn_error("net_forward: no activation buffers (net_set_batch first)");
+        return NULL;
+    }
+    if (training && m->infer_only) {
+        sn_error("this network is prepared for inference only (batch norm folded into its weights): it cannot "
+                 "train; train the network it was prepared from");
         return NULL;
     }
     m->training = training;
@@ -284,18 +326,8 @@ const float *net_forward_from(net *m, int first, bool training) {
         if (d->op == OP_BN) bn_prepare(m, i, training);
         if (m->run[i].fused) continue; /* its consumer computes it */
         if (compute(m, i, training, wkey) < 0) return NULL;
-        /* inputs whose last consumer this was give their buffers back (in eval mode every pooled
-         * one: no backward will read it; in training the transient ones, which backward
-         * recomputes); a fused input's own input is read by the fused node's consumer, so it is
-         * released there */
-        int ins[2] = {d->in0, d->op == OP_ADD ? d->in1 : -1};
-        for (int k = 0; k < 2; k++) {
-            if (ins[k] < 0) continue;
-            int j = ins[k];
-            while (m->run[j].fused) j = m->nodes[j].in0;
-            struct node_run *rj = &m->run[j];
-            if (--rj->refs == 0 && (rj->transient || !training)) net_drop_y(m, j);
-        }
+        release_input(m, d->in0, training);
+        if (d->op == OP_ADD) release_input(m, d->in1, training);
     }
     return m->run[last].y;
 }
@@ -574,6 +606,9 @@ static int backward_node(net *m, int i) {
 
 int net_backward(net *m, const float *dout) {
     if (m->cap_batch == 0) return sn_error("net_backward: no activation buffers (net_set_batch first)");
+    if (m->infer_only)
+        return sn_error("net_backward: this network is prepared for inference only (batch norm folded into its "
+                        "weights): it has no backward pass; train the network it was prepared from");
     const int last = net_output(m);
     for (int i = 0; i <= last; i++) net_drop_dy(m, i);
     if (!m->run[last].need_dy) return 0;

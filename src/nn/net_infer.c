@@ -1,0 +1,346 @@
+/* net_infer.c - a network prepared for inference (see net_infer.h): the copy with batch norm
+ * folded in, and the inference fusions of its plan with the passes that run them. */
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "kernels/conv_dwpw.h"
+#include "kernels/eltwise.h"
+#include "nn/net_infer.h"
+#include "nn/net_internal.h"
+
+/* ---------------------------------------------------------------- preparing */
+
+/* the readers of each node of s among nodes 1..output (cnt), and the last of them (who) */
+static int count_readers(const net *s, int *cnt, int *who) {
+    for (int i = 0; i < s->n_nodes; i++) cnt[i] = 0, who[i] = -1;
+    for (int i = 1; i <= net_output(s); i++) {
+        const node *d = &s->nodes[i];
+        cnt[d->in0]++, who[d->in0] = i;
+        if (d->op == OP_ADD) cnt[d->in1]++, who[d->in1] = i;
+    }
+    return 0;
+}
+
+static bool plain_node(const net *s, int i) { return i != net_output(s) && !s->nodes[i].keep; }
+
+/* batch norm b's per-channel scale gamma / sqrt(var + eps) and shift beta - mean * scale */
+static void bn_affine(net *s, int b, int c, double *scale, double *shift) {
+    const node *d = &s->nodes[b];
+    const float *g = net_param(s, d->p_w), *be = net_param(s, d->p_b), *mu = net_param(s, d->p_mean),
+                *var = net_param(s, d->p_var);
+    for (int k = 0; k < c; k++) {
+        scale[k] = (double)g[k] / sqrt((double)var[k] + d->eps);
+        shift[k] = (double)be[k] - (double)mu[k] * scale[k];
+    }
+}
+
+/* a copy of convolution c of s reading x, with batch norm b (or -1) folded in */
+static int copy_conv(net *m, net *s, int x, int c, int b, double *scale, double *shift) {
+    const node *d = &s->nodes[c];
+    conv_desc cd = d->conv;
+    cd.act = ACT_NONE;
+    const bool bias = b >= 0 || d->p_b >= 0;
+    int i = net_conv_desc(m, x, d->name, cd, bias);
+    if (i < 0) return -1;
+    m->nodes[i].same_pad = d->same_pad;
+    const int O = cd.cout;
+    const size_t per = s->params[d->p_w].numel / (size_t)O;
+    const float *w = net_param(s, d->p_w), *b0 = d->p_b >= 0 ? net_param(s, d->p_b) : NULL;
+    float *nw = net_param(m, m->nodes[i].p_w), *nb = bias ? net_param(m, m->nodes[i].p_b) : NULL;
+    if (b >= 0) bn_affine(s, b, O, scale, shift);
+    for (int o = 0; o < O; o++) {
+        const double sc = b >= 0 ? scale[o] : 1.0;
+        for (size_t k = 0; k < per; k++) nw[o * per + k] = (float)(w[o * per + k] * sc);
+        if (nb) nb[o] = (float)((b0 ? (double)b0[o] : 0.0) * sc + (b >= 0 ? shift[o] : 0.0));
+    }
+    return i;
+}
+
+/* a copy of linear layer l of s reading x, with batch norm b (or -1) on its input folded in */
+static int copy_linear(net *m, net *s, int x, int l, int b, double *scale, double *shift) {
+    const node *d = &s->nodes[l];
+    const int in = s->nodes[d->in0].c, out = d->c;
+    const bool bias = b >= 0 || d->p_b >= 0;
+    int i = net_linear(m, x, d->name, out, bias);
+    if (i < 0) return -1;
+    const float *w = net_param(s, d->p_w), *b0 = d->p_b >= 0 ? net_param(s, d->p_b) : NULL;
+    float *nw = net_param(m, m->nodes[i].p_w), *nb = bias ? net_param(m, m->nodes[i].p_b) : NULL;
+    if (b >= 0) bn_affine(s, b, in, scale, shift);
+    for (int o = 0; o < out; o++) {
+        double acc = b0 ? b0[o] : 0.0;
+        for (int k = 0; k < in; k++) {
+            const double wk = w[(size_t)o * in + k];
+            nw[(size_t)o * in + k] = (float)(b >= 0 ? wk * scale[k] : wk);
+            if (b >= 0) acc += wk * shift[k];
+        }
+        if (nb) nb[o] = (float)acc;
+    }
+    return i;
+}
+
+/* a batch norm of s kept as one (nothing to fold it into) */
+static int copy_bn(net *m, net *s, int x, int b) {
+    const node *d = &s->nodes[b];
+    int i = net_bn(m, x, d->name, d->eps, d->momentum);
+    if (i < 0) return -1;
+    const int ps[4] = {d->p_w, d->p_b, d->p_mean, d->p_var}, pn[4] = {m->nodes[i].p_w, m->nodes[i].p_b,
+                                                                     m->nodes[i].p_mean, m->nodes[i].p_var};
+    for (int k = 0; k < 4; k++) memcpy(net_param(m, pn[k]), net_param(s, ps[k]), sizeof(float) * (size_t)d->c);
+    return i;
+}
+
+/* the folds: fold[c] = b for a convolution c whose batch norm b is folded into it; into[l] = b for
+ * a linear layer l that takes batch norm b of its input, and then fold[b] = l (b passes its input
+ * through) */
+static void plan_folds(const net *s, const int *cnt, const int *who, int *fold, int *into) {
+    for (int i = 0; i < s->n_nodes; i++) fold[i] = into[i] = -1;
+    for (int b = 1; b <= net_output(s); b++) {
+        const node *d = &s->nodes[b];
+        if (d->op != OP_BN) continue;
+        if (s->nodes[d->in0].op == OP_CONV && cnt[d->in0] == 1 && plain_node(s, d->in0)) {
+            fold[d->in0] = b;
+            continue;
+        }
+        int r = b;
+        while (cnt[r] == 1 && plain_node(s, r) && (r == b || s->nodes[r].op == OP_DROPOUT)) r = who[r];
+        if (r != b && s->nodes[r].op == OP_LINEAR) into[r] = b, fold[b] = r;
+    }
+}
+
+/* node i of s copied into m reading map[] (-2: leave it to the batch norm's conv or linear) */
+static int copy_node(net *m, net *s, int i, const int *map, const int *fold, const int *into, double *sc,
+                     double *sh) {
+    const node *d = &s->nodes[i];
+    const int x = map[d->in0];
+    switch (d->op) {
+    case OP_CONV: return copy_conv(m, s, x, i, fold[i], sc, sh);
+    case OP_BN: return -2;
+    case OP_LINEAR: return copy_linear(m, s, x, i, into[i], sc, sh);
+    case OP_RELU: return net_relu(m, x);
+    case OP_RELU6: return net_relu6(m, x);
+    case OP_ADD: return net_add(m, x, map[d->in1]);
+    case OP_MAXPOOL:
+        if (d->pool.kh != d->pool.kw || d->pool.sh != d->pool.sw || d->pool.pt != d->pool.pb ||
+            d->pool.pt != d->pool.pl || d->pool.pt != d->pool.pr)
+            return sn_error("max pool %d: an asymmetric window or padding is not copied", i);
+        return net_maxpool(m, x, d->pool.kh, d->pool.sh, d->pool.pt);
+    case OP_AVGPOOL: return net_avgpool(m, x, d->pool);
+    case OP_GAP: return net_gap(m, x);
+    case OP_CONCATPOOL: return net_concatpool(m, x);
+    case OP_FLATTEN: return net_flatten(m, x);
+    case OP_DROPOUT:
+    case OP_DROPPATH: return x; /* identities in eval mode */
+    case OP_INPUT: break;
+    }
+    return sn_error("node %d: an input in the middle of the network", i);
+}
+
+net *net_prepare_inference(const net *src) {
+    net *s = (net *)src; /* read only: net_param takes a non-const net */
+    const node *in = &s->nodes[0];
+    net *m = net_create(in->h, in->w, in->c);
+    int *ints = malloc(sizeof(int) * 5 * (size_t)s->n_nodes);
+    double *aff = malloc(sizeof(double) * 2 * 65536);
+    if (!m || !ints || !aff) {
+        sn_error("out of memory preparing a network for inference");
+        goto fail;
+    }
+    int *map = ints, *cnt = ints + s->n_nodes, *who = cnt + s->n_nodes, *fold = who + s->n_nodes,
+        *into = fold + s->n_nodes;
+    count_readers(s, cnt, who);
+    plan_folds(s, cnt, who, fold, into);
+    const int last = net_output(s);
+    map[0] = 0;
+    for (int i = 1; i <= last; i++) {
+        const node *d = &s->nodes[i];
+        net_set_group(m, d->group);
+        if (d->op == OP_BN && d->c > 65536) {
+            sn_error("node %d: %d channels, more than the preparation takes", i, d->c);
+            goto fail;
+        }
+        int r = copy_node(m, s, i, map, fold, into, aff, aff + 65536);
+        if (r == -2) { /* a batch norm: folded into its convolution or its linear reader, or kept */
+            const bool folded = (s->nodes[d->in0].op == OP_CONV && fold[d->in0] == i) || fold[i] >= 0;
+            r = folded ? map[d->in0] : copy_bn(m, s, map[d->in0], i);
+        }
+        if (r < 0) goto fail;
+        map[i] = r;
+    }
+    m->out = map[last];
+    snprintf(m->arch, sizeof m->arch, "%s", s->arch);
+    m->seed = s->seed;
+    for (int p = 0; p < m->n_params; p++) m->params[p].frozen = true;
+    m->infer_only = true;
+    net_freeze_weights(m);
+    net_plan(m);
+    free(ints);
+    free(aff);
+    return m;
+fail:
+    sn_error_prefix("preparing %s for inference", s->arch[0] ? s->arch : "a network");
+    net_free(m);
+    free(ints);
+    free(aff);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- the fusions */
+
+static bool is_act(op_kind op) { return op == OP_RELU || op == OP_RELU6; }
+
+/* a node computed only by its one reader: read by one node, neither kept nor the output */
+static bool private_to_reader(const net *m, int i) { return m->run[i].readers == 1 && !node_persists(m, i); }
+
+/* the depthwise convolution that 1x1 convolution p reads (directly, or through a ReLU/ReLU6
+ * computed with it), each read only by the next; -1 if none */
+static int dw_input(const net *m, int p) {
+    const node *d = &m->nodes[p];
+    if (d->op != OP_CONV || !private_to_reader(m, d->in0)) return -1;
+    int a = d->in0;
+    if (is_act(m->nodes[a].op)) {
+        if (!m->run[a].conv_in) return -1;
+        a = m->nodes[a].in0;
+    }
+    const node *dw = &m->nodes[a];
+    if (dw->op != OP_CONV || !private_to_reader(m, a) || !conv2d_dwpw_takes(&dw->conv, &d->conv)) return -1;
+    return a;
+}
+
+void net_plan_infer(net *m, int last) {
+    struct node_run *run = m->run;
+    for (int i = 1; i <= last; i++) {
+        const int dw = dw_input(m, i);
+        if (dw < 0) continue;
+        run[i].dwpw = true;
+        run[m->nodes[i].in0].fused = run[dw].fused = true;
+    }
+    for (int i = 1; i <= last; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op != OP_ADD) continue;
+        const int p = run[d->in1].dwpw && !run[d->in1].fused ? d->in1 : d->in0;
+        if (run[p].dwpw && !run[p].fused && private_to_reader(m, p)) {
+            run[p].fused = true;
+            run[i].res_conv = true;
+        }
+    }
+    for (int i = 1; i <= last; i++) {
+        const node *d = &m->nodes[i];
+        const node *a = &m->nodes[d->in0];
+        if (!is_act(d->op) || a->op != OP_ADD || !private_to_reader(m, d->in0)) continue;
+        /* a batch norm fused into the add takes a residual with ReLU only (batchnorm_apply) */
+        const bool bn_in = (m->nodes[a->in0].op == OP_BN && run[a->in0].fused) ||
+                           (m->nodes[a->in1].op == OP_BN && run[a->in1].fused);
+        if (bn_in && d->op == OP_RELU6) continue;
+        run[d->in0].fused = true;
+        run[i].add_in = true;
+    }
+}
+
+int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y) {
+    const node *p = &m->nodes[pw];
+    const int dwi = dw_input(m, pw);
+    if (dwi < 0) return sn_error("node %d: no depthwise input to compute with it", pw);
+    const node *dw = &m->nodes[dwi];
+    conv_desc dd = dw->conv, pd = p->conv;
+    dd.act = p->in0 != dwi ? act_of(m->nodes[p->in0].op) : ACT_NONE;
+    pd.act = act;
+    const float *x = net_value(m, dw->in0), *r = res >= 0 ? net_value(m, res) : NULL;
+    if (!x || (res >= 0 && !r)) return -1;
+    return conv2d_dwpw_forward(&dd, &pd, m->batch, x, net_param(m, dw->p_w), dw->p_b >= 0 ? net_param(m, dw->p_b) : NULL,
+                               net_param(m, p->p_w), p->p_b >= 0 ? net_param(m, p->p_b) : NULL, r, y);
+}
+
+/* ---------------------------------------------------------------- a batch image by image */
+
+/* A batch of a prepared network runs as independent single-image passes, one worker thread per
+ * OpenMP thread, each on a contiguous share of the images with a net of its own (net_share, batch
+ * 1, OpenMP set to one thread in it, as serve's workers run).  Each image's activations then stay
+ * in its core's cache from one layer to the next (a batch's would not: MobileNetV2 at 224 px
+ * needs 4.8 MB for its widest activation per image, 154 MB for 32), and the threads never wait
+ * for each other inside a layer.  An image's logits are those of a batch-1 pass on one thread. */
+
+bool net_infer_by_image(const net *m) {
+    if (!m->infer_only || m->batch < 2 || omp_in_parallel() || omp_get_max_threads() < 2) return false;
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i].keep && i != net_output(m)) return false;
+    return true;
+}
+
+typedef struct {
+    net *w;
+    const float *x;
+    float *y;
+    int n;
+    size_t in, out;
+    int rc;
+    char err[256];
+} image_job;
+
+static void *image_worker(void *arg) {
+    image_job *j = arg;
+    omp_set_num_threads(1);
+    j->rc = 0;
+    for (int i = 0; i < j->n && j->rc == 0; i++) {
+        const float *o = net_forward(j->w, j->x + (size_t)i * j->in, false);
+        if (!o) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", sn_last_error());
+        } else {
+            memcpy(j->y + (size_t)i * j->out, o, j->out * sizeof(float));
+        }
+    }
+    return NULL;
+}
+
+/* m's t worker nets, made (again) when there are fewer or their input size is not m's */
+static int ensure_workers(net *m, int t) {
+    if (m->n_workers >= t && m->workers[0]->nodes[0].h == m->nodes[0].h && m->workers[0]->nodes[0].w == m->nodes[0].w)
+        return 0;
+    for (int i = 0; i < m->n_workers; i++) net_free(m->workers[i]);
+    free(m->workers);
+    m->n_workers = 0;
+    m->workers = calloc((size_t)t, sizeof(net *));
+    if (!m->workers) return sn_error("out of memory for inference workers");
+    for (; m->n_workers < t; m->n_workers++) {
+        net *w = net_share(m);
+        if (!w || net_set_batch(w, 1) < 0) {
+            net_free(w);
+            return -1;
+        }
+        m->workers[m->n_workers] = w;
+    }
+    return 0;
+}
+
+const float *net_infer_forward_images(net *m) {
+    const int n = m->batch, threads = omp_get_max_threads(), t = threads < n ? threads : n, last = net_output(m);
+    if (t > 64 || ensure_workers(m, t) < 0) return t > 64 ? net_forward_from(m, 1, false) : NULL;
+    pthread_t th[64];
+    bool started[64] = {false};
+    image_job jobs[64];
+    const size_t in = node_size(&m->nodes[0]), out = node_size(&m->nodes[last]);
+    for (int k = 0, at = 0; k < t; k++) {
+        const int cnt = n / t + (k < n % t);
+        jobs[k] = (image_job){.w = m->workers[k], .x = m->run[0].y + at * in, .y = m->run[last].y + at * out,
+                              .n = cnt, .in = in, .out = out};
+        at += cnt;
+    }
+    for (int k = 1; k < t; k++) started[k] = pthread_create(&th[k], NULL, image_worker, &jobs[k]) == 0;
+    image_worker(&jobs[0]); /* the calling thread takes the first share */
+    omp_set_num_threads(threads);
+    for (int k = 1; k < t; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else image_worker(&jobs[k]); /* no thread: run its share here */
+    }
+    omp_set_num_threads(threads);
+    for (int k = 0; k < t; k++)
+        if (jobs[k].rc < 0) {
+            sn_error("%s", jobs[k].err);
+            return NULL;
+        }
+    return m->run[last].y;
+}

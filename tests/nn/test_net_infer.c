@@ -1,0 +1,315 @@
+/* test_net_infer.c - networks prepared for inference (nn/net_infer.h) and the fused depthwise +
+ * 1x1 kernel (kernels/conv_dwpw.h): for every zoo architecture and the fastai head, the prepared
+ * network's logits equal the eval-mode forward of the network it was prepared from, at batch 1
+ * and 3, on random inputs with random non-trivial batch-norm statistics; the source network is
+ * untouched and still trains; a prepared network refuses to train; the plan fuses what it should.
+ *
+ * Tolerance: folding rounds each product gamma/sqrt(var+eps) * w once into the weight instead of
+ * scaling each convolution's sum, and the fused kernels add the bias and residual before the sum
+ * instead of after: every layer differs from the unprepared one by a few float roundings (~1e-7
+ * relative), compounded through up to 50 layers.  The logits must agree within 2e-5 of their
+ * largest magnitude (max |a - b| <= 2e-5 * max |ref|); the worst measured is 2e-6 (the errors are
+ * printed).  Batch 3 runs image by image on worker threads when there are two threads or more. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/check.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/conv_dwpw.h"
+#include "models/zoo.h"
+#include "nn/net.h"
+#include "nn/net_infer.h"
+
+#define SIZE 32
+#define RTOL 2e-5f
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* non-trivial batch-norm statistics and affine parameters, and biases, from seed */
+static void randomise_bn(net *m, uint64_t seed) {
+    for (int p = 0; p < m->n_params; p++) {
+        const param *q = &m->params[p];
+        float *v = net_param(m, p);
+        const node *d = &m->nodes[q->node];
+        const bool bn = d->op == OP_BN, bias = ends_with(q->name, ".bias");
+        for (size_t j = 0; j < q->numel; j++) {
+            const float u = rng_uniform(seed, (uint64_t)p, j);
+            if (bn && ends_with(q->name, ".running_var")) v[j] = 0.5f + 1.5f * u;
+            else if (bn && ends_with(q->name, ".running_mean")) v[j] = 0.4f * (u - 0.5f);
+            else if (bn && ends_with(q->name, ".weight")) v[j] = 0.6f + 0.8f * u;
+            else if (bias) v[j] = 0.2f * (u - 0.5f);
+        }
+    }
+}
+
+static float *random_input(int n, uint64_t seed) {
+    const size_t cnt = (size_t)n * SIZE * SIZE * 3;
+    float *x = malloc(sizeof(float) * cnt);
+    for (size_t i = 0; x && i < cnt; i++) x[i] = rng_normal(seed, 0x1f, i);
+    return x;
+}
+
+static int count_op(const net *m, op_kind op) {
+    int k = 0;
+    for (int i = 0; i < m->n_nodes; i++) k += m->nodes[i].op == op;
+    return k;
+}
+
+/* the prepared net's logits against the unprepared eval forward, batch 1 and 3 */
+static void compare(const char *what, net *m, int kept_bn) {
+    randomise_bn(m, 7);
+    net_freeze_weights(m); /* the same convolution algorithms on both sides */
+    net *p = net_prepare_inference(m);
+    if (!check(p != NULL, "%s: prepared (%s)", what, p ? "" : sn_last_error())) return;
+    check(count_op(p, OP_BN) == kept_bn && count_op(p, OP_DROPOUT) == 0 && count_op(p, OP_DROPPATH) == 0,
+          "%s: %d of %d batch norms left, no dropout or drop-path", what, count_op(p, OP_BN), count_op(m, OP_BN));
+    const int K = (int)net_out_size(m);
+    check(net_out_size(p) == (size_t)K, "%s: as many outputs (%d)", what, K);
+    const int batches[2] = {1, 3};
+    for (int b = 0; b < 2; b++) {
+        const int n = batches[b];
+        float *x = random_input(n, 100 + (uint64_t)n), *ref = malloc(sizeof(float) * (size_t)n * K);
+        const float *y = NULL;
+        if (x && ref && net_set_batch(m, n) == 0 && (y = net_forward(m, x, false))) memcpy(ref, y, sizeof(float) * (size_t)n * K);
+        const float *got = y && net_set_batch(p, n) == 0 ? net_forward(p, x, false) : NULL;
+        char name[96];
+        snprintf(name, sizeof name, "%s batch %d: prepared logits = eval forward", what, n);
+        if (check(got != NULL, "%s: both ran (%s)", name, got ? "" : sn_last_error())) check_close(name, got, ref, (size_t)n * K, RTOL, 0);
+        free(x);
+        free(ref);
+    }
+    net_free(p);
+}
+
+static net *zoo(const char *arch, model_head head) {
+    model_opts o = model_default_opts();
+    o.in_h = o.in_w = SIZE;
+    o.head = head;
+    o.seed = 3;
+    net *m = model_build(arch, 10, &o);
+    check(m != NULL, "%s built", arch);
+    return m;
+}
+
+static void run_arch(const char *arch, model_head head) {
+    net *m = zoo(arch, head);
+    if (!m) return;
+    char what[64];
+    snprintf(what, sizeof what, "%s%s", arch, head == MODEL_HEAD_FASTAI ? " + fastai head" : "");
+    compare(what, m, 0);
+    net_free(m);
+}
+
+static void case_resnet18(void) { run_arch("resnet18", MODEL_HEAD_DEFAULT); }
+static void case_resnet34(void) { run_arch("resnet34", MODEL_HEAD_DEFAULT); }
+static void case_resnet50(void) { run_arch("resnet50", MODEL_HEAD_DEFAULT); }
+static void case_mobilenet_v2(void) { run_arch("mobilenet_v2", MODEL_HEAD_DEFAULT); }
+static void case_mobilenet_v2_tf(void) { run_arch("mobilenet_v2_tf", MODEL_HEAD_DEFAULT); }
+static void case_efficientnet_lite0(void) { run_arch("efficientnet_lite0", MODEL_HEAD_DEFAULT); }
+static void case_efficientnet_lite1(void) { run_arch("efficientnet_lite1", MODEL_HEAD_DEFAULT); }
+static void case_efficientnet_lite2(void) { run_arch("efficientnet_lite2", MODEL_HEAD_DEFAULT); }
+static void case_fastai_head(void) {
+    run_arch("resnet18", MODEL_HEAD_FASTAI);
+    run_arch("mobilenet_v2", MODEL_HEAD_FASTAI);
+    run_arch("efficientnet_lite0", MODEL_HEAD_FASTAI);
+}
+
+/* a small net with every op kind, a batch norm that cannot be folded (its convolution has two
+ * readers), a residual add with ReLU, and fastai's BN-dropout-linear */
+static net *every_op(void) {
+    net *m = net_create(13, 11, 3);
+    int x = net_conv(m, 0, "c0", 8, 3, 2, 1, 1, false);
+    int b = net_bn(m, x, "b0", 1e-5f, 0.1f);
+    x = net_relu(m, net_add(m, b, x)); /* c0 read twice: b0 stays a batch norm */
+    int r = x;
+    x = net_relu6(m, net_bn(m, net_conv(m, x, "e", 24, 1, 1, 0, 1, false), "eb", 1e-3f, 0.1f));
+    x = net_relu6(m, net_bn(m, net_conv_same(m, x, "dw", 24, 5, 1, 24, false), "dwb", 1e-3f, 0.1f));
+    x = net_bn(m, net_conv(m, x, "p", 8, 1, 1, 0, 1, true), "pb", 1e-3f, 0.1f);
+    x = net_add(m, r, net_droppath(m, x, 0.2f));
+    x = net_maxpool(m, x, 3, 2, 1);
+    x = net_conv_same(m, x, "g", 6, 3, 2, 2, true); /* grouped */
+    pool_desc ap = {.kh = 2, .kw = 2, .sh = 1, .sw = 1, .pt = 0, .pb = 1, .pl = 0, .pr = 1};
+    x = net_avgpool(m, x, ap);
+    x = net_concatpool(m, x);
+    x = net_flatten(m, x);
+    x = net_dropout(m, net_bn(m, x, "hb", 1e-5f, 0.1f), 0.3f);
+    x = net_relu(m, net_linear(m, x, "fc1", 10, true));
+    x = net_linear(m, net_bn(m, x, "hb2", 1e-5f, 0.1f), "fc2", 5, true);
+    net_init_params(m, 11);
+    return m;
+}
+
+static void case_every_op(void) {
+    net *m = every_op();
+    if (!check(m != NULL, "small net built")) return;
+    /* (compare() feeds SIZE x SIZE inputs) */
+    if (check(net_set_input_size(m, SIZE, SIZE) == 0, "small net at %dx%d", SIZE, SIZE))
+        compare("every op (b0 kept: its convolution has two readers)", m, 1);
+    net_free(m);
+}
+
+/* preparing leaves the source's parameters bitwise as they were, and the source still trains */
+static void case_source_unchanged(void) {
+    net *m = zoo("mobilenet_v2", MODEL_HEAD_FASTAI);
+    if (!m) return;
+    randomise_bn(m, 9);
+    float *before = malloc(sizeof(float) * m->n_floats);
+    if (!before) return;
+    memcpy(before, m->data, sizeof(float) * m->n_floats);
+    net *p = net_prepare_inference(m);
+    check(p && !memcmp(before, m->data, sizeof(float) * m->n_floats), "the source's parameters are unchanged");
+    check(!m->infer_only && p && p->infer_only && net_num_trainable(p) == 0 && net_num_trainable(m) > 0,
+          "only the prepared net is inference-only (%zu trainable floats in the source)", net_num_trainable(m));
+    float *x = random_input(2, 5), *dl = calloc(2 * 10, sizeof(float));
+    const float *y = x && dl && net_set_batch(m, 2) == 0 ? net_forward(m, x, true) : NULL;
+    for (int k = 0; y && k < 2; k++) dl[k * 10 + k] = 1.0f;
+    net_zero_grad(m);
+    bool grads = false;
+    if (check(y && net_backward(m, dl) == 0, "the source trains: forward and backward (%s)", y ? "" : sn_last_error()))
+        for (size_t j = 0; j < m->n_floats && !grads; j++) grads = m->grad[j] != 0.0f;
+    check(grads, "the source's backward gives gradients");
+    free(x);
+    free(dl);
+    free(before);
+    net_free(p);
+    net_free(m);
+}
+
+/* a prepared net refuses training forwards and backward with an error naming the reason */
+static void case_refuses_training(void) {
+    net *m = zoo("resnet18", MODEL_HEAD_DEFAULT);
+    net *p = m ? net_prepare_inference(m) : NULL;
+    float *x = random_input(1, 6), dl[10] = {1};
+    if (!check(p && x && net_set_batch(p, 1) == 0, "prepared")) goto out;
+    check(net_forward(p, x, true) == NULL && strstr(sn_last_error(), "inference only"),
+          "a training forward is refused: %s", sn_last_error());
+    check(net_forward(p, x, false) != NULL, "an eval forward runs");
+    check(net_backward(p, dl) < 0 && strstr(sn_last_error(), "inference only"), "backward is refused: %s",
+          sn_last_error());
+    net *sh = net_share(p);
+    check(sh && net_set_batch(sh, 1) == 0 && net_forward(sh, x, true) == NULL, "a net sharing it refuses too");
+    net_free(sh);
+out:
+    free(x);
+    net_free(p);
+    net_free(m);
+}
+
+/* the plan of a prepared net: every depthwise convolution computed with its 1x1 projection, each
+ * residual add of a projection in its pass (MobileNetV2, EfficientNet-Lite), every add + ReLU of
+ * a ResNet in one pass */
+static void case_plan(void) {
+    const char *archs[3] = {"mobilenet_v2", "efficientnet_lite0", "resnet18"};
+    for (int a = 0; a < 3; a++) {
+        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
+        net *p = m ? net_prepare_inference(m) : NULL;
+        if (!check(p && net_set_batch(p, 1) == 0, "%s prepared and sized", archs[a])) {
+            net_free(p);
+            net_free(m);
+            continue;
+        }
+        int dw = 0, dw_fused = 0, adds = 0, adds_fused = 0;
+        for (int i = 1; i < p->n_nodes; i++) {
+            const node *d = &p->nodes[i];
+            const bool fused = net_node_state(p, i) & NET_NODE_FUSED;
+            if (d->op == OP_CONV && conv_is_depthwise(&d->conv)) dw++, dw_fused += fused;
+            if (d->op != OP_ADD) continue;
+            adds++;
+            /* a residual computed by the projection's pass: the projection is fused into the add;
+             * an add + ReLU: the add is fused into the ReLU */
+            const int c = p->nodes[d->in1].op == OP_CONV ? d->in1 : d->in0;
+            adds_fused += a < 2 ? (net_node_state(p, c) & NET_NODE_FUSED) != 0 : fused;
+        }
+        check(dw_fused == dw && adds_fused == adds && adds > 0,
+              "%s: %d of %d depthwise convolutions and %d of %d residual adds fused", archs[a], dw_fused, dw,
+              adds_fused, adds);
+        net_free(p);
+        net_free(m);
+    }
+}
+
+/* nets sharing a prepared net's parameters (serve's workers) give its logits, bitwise */
+static void case_share(void) {
+    net *m = zoo("efficientnet_lite0", MODEL_HEAD_DEFAULT);
+    net *p = m ? net_prepare_inference(m) : NULL;
+    net *sh = p ? net_share(p) : NULL;
+    float *x = random_input(1, 8);
+    const float *a = sh && x && net_set_batch(p, 1) == 0 && net_set_batch(sh, 1) == 0 ? net_forward(p, x, false) : NULL;
+    const float *b = a ? net_forward(sh, x, false) : NULL;
+    check(a && b && !memcmp(a, b, sizeof(float) * net_out_size(p)), "a shared prepared net gives the same logits");
+    free(x);
+    net_free(sh);
+    net_free(p);
+    net_free(m);
+}
+
+/* the fused kernel against the reference composition: kernel sizes 3 and 5, strides 1 and 2,
+ * SAME and symmetric padding, with and without residual, activations, batch 1 and 3 */
+static void case_dwpw_kernel(void) {
+    struct { int h, w, c, co, k, s, same, res; sn_act a1, a2; } t[] = {
+        {9, 7, 16, 8, 3, 1, 0, 1, ACT_RELU6, ACT_NONE},  {17, 13, 24, 12, 3, 2, 1, 0, ACT_RELU6, ACT_NONE},
+        {10, 11, 40, 16, 5, 2, 1, 0, ACT_RELU, ACT_RELU}, {7, 7, 96, 24, 5, 1, 1, 1, ACT_NONE, ACT_RELU6},
+        {30, 29, 144, 24, 3, 1, 0, 1, ACT_RELU6, ACT_NONE},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+        for (int n = 1; n <= 3; n += 2) {
+            conv_desc dw = {.h = t[k].h, .w = t[k].w, .cin = t[k].c, .cout = t[k].c, .kh = t[k].k, .kw = t[k].k,
+                            .sh = t[k].s, .sw = t[k].s, .groups = t[k].c, .act = t[k].a1};
+            if (t[k].same) {
+                conv_same_padding(dw.h, dw.kh, dw.sh, &dw.pt, &dw.pb);
+                conv_same_padding(dw.w, dw.kw, dw.sw, &dw.pl, &dw.pr);
+            } else {
+                dw.pt = dw.pb = dw.pl = dw.pr = t[k].k / 2;
+            }
+            conv_desc_init(&dw);
+            conv_desc pw = {.h = dw.oh, .w = dw.ow, .cin = t[k].c, .cout = t[k].co, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+                            .groups = 1, .act = t[k].a2};
+            conv_desc_init(&pw);
+            const size_t xn = (size_t)n * dw.h * dw.w * dw.cin, yn = (size_t)n * pw.oh * pw.ow * pw.cout;
+            float *x = malloc(sizeof(float) * xn), *wd = malloc(sizeof(float) * 25 * dw.cout), *bd = malloc(sizeof(float) * dw.cout);
+            float *wp = malloc(sizeof(float) * pw.cin * pw.cout), *bp = malloc(sizeof(float) * pw.cout);
+            float *res = malloc(sizeof(float) * yn), *y = malloc(sizeof(float) * yn), *ref = malloc(sizeof(float) * yn);
+            fill_uniform(x, xn, 1 + k), fill_uniform(wd, 25 * (size_t)dw.cout, 2 + k), fill_uniform(bd, dw.cout, 3 + k);
+            fill_uniform(wp, (size_t)pw.cin * pw.cout, 4 + k), fill_uniform(bp, pw.cout, 5 + k), fill_uniform(res, yn, 6 + k);
+            const float *r = t[k].res ? res : NULL;
+            char what[128];
+            snprintf(what, sizeof what, "dwpw %dx%dx%d k%d s%d -> %d%s batch %d", dw.h, dw.w, dw.cin, dw.kh, dw.sh, pw.cout,
+                     r ? " + residual" : "", n);
+            if (check(conv2d_dwpw_takes(&dw, &pw) && conv2d_dwpw_forward(&dw, &pw, n, x, wd, bd, wp, bp, r, y) == 0 &&
+                          conv2d_dwpw_forward_ref(&dw, &pw, n, x, wd, bd, wp, bp, r, ref) == 0,
+                      "%s: ran", what))
+                check_close(what, y, ref, yn, 1e-5f, 0);
+            free(x), free(wd), free(bd), free(wp), free(bp), free(res), free(y), free(ref);
+        }
+    conv_desc a = {.h = 8, .w = 8, .cin = 8, .cout = 8, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                   .pr = 1, .groups = 8};
+    conv_desc b = {.h = 8, .w = 8, .cin = 8, .cout = 4, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                   .pr = 1, .groups = 1};
+    conv_desc_init(&a), conv_desc_init(&b);
+    check(!conv2d_dwpw_takes(&a, &b) && conv2d_dwpw_forward(&a, &b, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL) < 0,
+          "a 3x3 second convolution is refused: %s", sn_last_error());
+}
+
+static const test_case cases[] = {
+    {"resnet18", case_resnet18},
+    {"resnet34", case_resnet34},
+    {"resnet50", case_resnet50},
+    {"mobilenet_v2", case_mobilenet_v2},
+    {"mobilenet_v2_tf", case_mobilenet_v2_tf},
+    {"efficientnet_lite0", case_efficientnet_lite0},
+    {"efficientnet_lite1", case_efficientnet_lite1},
+    {"efficientnet_lite2", case_efficientnet_lite2},
+    {"fastai_head", case_fastai_head},
+    {"every_op", case_every_op},
+    {"source_unchanged", case_source_unchanged},
+    {"refuses_training", case_refuses_training},
+    {"plan", case_plan},
+    {"share", case_share},
+    {"dwpw_kernel", case_dwpw_kernel},
+};
+TEST_MAIN(cases)
