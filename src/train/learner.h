@@ -127,6 +127,9 @@ typedef struct {
     const learner_events *events; /* where rows, progress and messages go; NULL: nowhere */
     bool quiet;              /* no epoch rows, no notes */
     bool progress;           /* progress events */
+    bool sync_bn;            /* data parallelism: batch-norm batch statistics over the whole batch
+                                (summed across processes, forward and backward) instead of each
+                                process's share */
     int stop_after;          /* > 0: stop (as if killed) once this many epochs are done in all;
                                 learner_fit then returns 1.  For tests of --resume. */
 } learner_opts;
@@ -176,6 +179,9 @@ char *learner_history_json(const learner *l);
 void learner_set_note(learner *l, const char *key, double value);
 bool learner_get_note(const learner *l, const char *key, double *value);
 double learner_seconds(const learner *l);   /* wall time spent in fit/validate/lr_find */
+/* this process writes the run's files (checkpoints, history, plots, predictions): the only
+ * process, or rank 0 of a data-parallel run (see "Data parallelism") */
+bool learner_writes(const learner *l);
 int learner_batch(const learner *l);        /* the batch it trains with (opts.batch or the training share) */
 /* a message line to o->events (printf-style); a note is dropped when o->quiet */
 void learner_message(const learner_opts *o, learner_msg kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -187,11 +193,13 @@ typedef struct {
     float (*fn)(void *ctx, int n, const float *logits, float *dl);
     void *ctx;
     float *dl;
+    void (*reduce)(void *ctx); /* when not NULL: called between net_backward and optim_step (the
+                                  gradients summed across processes: learner_dist.c) */
 } learner_loss;
 /* one optimiser step of m on a batch of n: the forward pass in training mode from the images x
  * (n x the net's input), or, x NULL, from node `first` on (the kept output before it filled by
  * the caller: precomputed activations), then the loss and its gradient, net_zero_grad,
- * net_backward and optim_step.  *loss_out gets the loss (NaN or infinite when training
+ * net_backward, loss->reduce and optim_step.  *loss_out gets the loss (NaN or infinite when training
  * diverges).  0, or -1 (sn_error: out of memory for activations or gradients). */
 int learner_step(net *m, optim *opt, const float *x, int first, int n, const learner_loss *loss, float *loss_out);
 #endif

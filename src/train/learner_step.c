@@ -9,6 +9,7 @@ int learner_step(net *m, optim *opt, const float *x, int first, int n, const lea
     *loss_out = loss->fn(loss->ctx, n, logits, loss->dl);
     net_zero_grad(m);
     if (net_backward(m, loss->dl) < 0) return -1;
+    if (loss->reduce) loss->reduce(loss->ctx);
     optim_step(opt, m);
     return 0;
 }
