@@ -253,6 +253,7 @@ int cmd_train(int argc, char **argv) {
         snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", ro->lo.run_dir);
         remove(ck);
     }
+    dist_barrier(); /* under mpirun: no rank looks for a checkpoint before rank 0 has removed it */
     ds_split sp;
     dataset *ds = recipe_open_data(&a.dso, ro, a.vpct, &sp);
     if (!ds) return cli_fail("%s", sn_last_error());

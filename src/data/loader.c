@@ -238,8 +238,7 @@ loader *loader_create(const dataset *ds, const int *indices, int n, const loader
         sn_error("loader: image size %d (8..4096) or batch %d (>= 1) out of range", o->size, o->batch);
         return NULL;
     }
-    if (o->n_shards < 1 || o->shard < 0 || o->shard >= o->n_shards ||
-        (o->n_shards > 1 && (!o->drop_last || o->batch < o->n_shards))) {
+    if (o->n_shards > 1 && (o->shard < 0 || o->shard >= o->n_shards || !o->drop_last || o->batch < o->n_shards)) {
         sn_error("loader: share %d of %d of each batch of %d%s", o->shard, o->n_shards, o->batch,
                  o->drop_last ? "" : " without drop_last");
         return NULL;

@@ -34,6 +34,23 @@
  *   (unless opts.quiet), batch progress (with opts.progress) and message lines (notes of the
  *   run's results unless opts.quiet, and warnings); the CLI prints them (src/cli/progress.c).
  * - learner_step() is the training step itself, usable on any net (bench/bench_net.c times it).
+ * - Data parallelism: in a program started by mpirun (dist/dist.h) the learner trains on every
+ *   process at once.  opts.batch is the whole batch of all processes, the learning rates mean
+ *   what they mean on one process, and a batch's images are the single-process ones in the same
+ *   order: process r decodes only positions [B*r/N, B*(r+1)/N) (dist_share), their augmentation
+ *   keyed by (seed, epoch, item) as always, dropout and drop-path masks those of their position
+ *   in the whole batch.  Each process scales its loss gradient by its share of the batch; the
+ *   gradients are summed across processes in buckets of 4 MiB started from net_backward's hook
+ *   as the gradients at the end of the arena become final, the remainder after backward, so
+ *   every process takes the same optimiser step.  Batch norm uses each process's share for its
+ *   batch statistics (running statistics averaged over the processes at the end of every epoch),
+ *   or, with opts.sync_bn, the whole batch's (kernels/batchnorm.h: identical to one process up to
+ *   summation order).  Mixup blends within a process's share.  Validation, TTA, precomputed
+ *   activations and learner_validate spread their images over the processes and gather the
+ *   rows, so every process holds every figure.  Rank 0 alone writes files (history,
+ *   checkpoints, the LR finder's plot) and sends events; a checkpoint resumes on any number of
+ *   processes.  An epoch's row gets "ranks", "allreduce_bytes_per_step" and
+ *   "allreduce_wait_s_per_step" (the wait for the sums after backward, what it did not hide).
  */
 #ifndef STYLENET_LEARNER_H
 #define STYLENET_LEARNER_H

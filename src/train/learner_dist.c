@@ -20,7 +20,9 @@ struct learner_dist {
     bool done[MAX_BUCKETS];
     float *bn;                  /* the BN running statistics, gathered to be averaged */
     size_t n_bn;
-    double comm_s, comm_bytes;  /* time waiting for sums after backward, bytes summed (per step) */
+    double comm_bytes;          /* bytes of gradients summed in the current step */
+    double wait_s, bytes;       /* since learner_dist_epoch_stats: waits for sums after backward, bytes */
+    long steps;
 };
 
 /* the lowest offset of a parameter that takes gradients (n_floats when none does) */
@@ -113,7 +115,9 @@ void learner_dist_reduce(void *ctx) {
     launch(l, d->lo);
     for (int k = 0; k < d->n_req; k++)
         if (!d->done[k]) dist_wait(d->req[k]);
-    d->comm_s = learner_now() - t0;
+    d->wait_s += learner_now() - t0;
+    d->bytes += d->comm_bytes;
+    d->steps++;
 }
 
 double learner_dist_loss(learner *l, int n, int n_all, double loss) {
@@ -164,7 +168,12 @@ void learner_dist_sum_d(const learner *l, double *buf, size_t n) {
 
 bool learner_writes(const learner *l) { return !l->dist || dist_rank() == 0; }
 
-void learner_dist_stats(const learner *l, double *comm_s, double *bytes) {
-    *comm_s = l->dist ? l->dist->comm_s : 0;
-    *bytes = l->dist ? l->dist->comm_bytes : 0;
+int learner_dist_epoch_stats(learner *l, double *bytes, double *wait_s) {
+    struct learner_dist *d = l->dist;
+    if (!d || d->steps == 0) return 0;
+    *bytes = d->bytes / d->steps;
+    *wait_s = d->wait_s / d->steps;
+    d->bytes = d->wait_s = 0;
+    d->steps = 0;
+    return dist_size();
 }

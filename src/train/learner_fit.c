@@ -172,6 +172,13 @@ static int end_epoch(learner *l, const fit_state *s, int e, double t0, double lo
     cJSON_AddNumberToObject(row, "iter", (double)l->iter);                /* optimiser steps at the end of the epoch */
     cJSON_AddNumberToObject(row, "seconds", secs);
     cJSON_AddNumberToObject(row, "train_images_per_s", batches * l->o.batch / train_secs);
+    double bytes, wait;
+    int ranks = learner_dist_epoch_stats(l, &bytes, &wait);
+    if (ranks) { /* data parallelism: the gradient sums of a step, and what backward did not hide */
+        cJSON_AddNumberToObject(row, "ranks", ranks);
+        cJSON_AddNumberToObject(row, "allreduce_bytes_per_step", bytes);
+        cJSON_AddNumberToObject(row, "allreduce_wait_s_per_step", wait);
+    }
     learner_log(l, row, true);
     return learner_writes(l) ? learner_save_checkpoint(l, e + 1) : 0;
 }

@@ -103,6 +103,7 @@ int learner_dist_average_bn(learner *l);
 /* sums in place across processes (rows each process filled, zeros elsewhere: a gather) */
 void learner_dist_sum(const learner *l, float *buf, size_t n);
 void learner_dist_sum_d(const learner *l, double *buf, size_t n);
-/* the last step's wait for gradient sums after backward (s) and the bytes summed */
-void learner_dist_stats(const learner *l, double *comm_s, double *bytes);
+/* the processes (0: one process, or no step since the last call), and per step since the last
+ * call the bytes of gradients summed and the seconds spent waiting for the sums after backward */
+int learner_dist_epoch_stats(learner *l, double *bytes, double *wait_s);
 #endif

@@ -180,7 +180,7 @@ static bool file_exists(const char *p) {
 }
 
 /* a long run (20 epochs, per-rank batch norm) of 2 ranks; after its first checkpoint rank 1 gets
- * SIGKILL; then 1 process resumes it for one more epoch */
+ * SIGKILL; then 2 ranks resume it for one more epoch */
 static void rank_killed(void) {
     if (!setup()) return;
     char ck[256];
@@ -217,10 +217,10 @@ static void rank_killed(void) {
     check(c != NULL && st_count(c) > 100, "the checkpoint is whole (%zu tensors)",
           c ? st_count(c) : 0);
     st_close(c);
-    int rc = run("%s train --data %s --recipe scratch --arch resnet18 --size 32 --epochs 20 --batch 16 "
+    int rc = run(MPIRUN " %s train --data %s --recipe scratch --arch resnet18 --size 32 --epochs 20 --batch 16 "
                  "--seed 7 --threads 1 --tta 0 --no-calibrate --lr 0.001 --quiet --out %s --run-dir %s --resume "
                  "--stop-after 2", bin, at("data"), at("k.stn"), at("rk"));
-    check(rc == 3, "--resume on 1 process continues from it to epoch 2 (status %d: %s)", rc, flat_tail(out, 300));
+    check(rc == 3, "--resume on 2 ranks continues from it to epoch 2 (status %d: %s)", rc, flat_tail(out, 300));
 }
 
 /* rank 0 in namespace sn_dist_a and rank 1 in sn_dist_b, joined by a veth pair (snv0 in both)
