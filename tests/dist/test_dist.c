@@ -8,8 +8,9 @@
  *     rank; the checkpoint written before is whole, and --resume continues from it;
  *   - two ranks in two network namespaces joined by a veth pair, TCP forced (btl tcp,self on the
  *     veth): the run completes and the traffic crossed the veth.
- * Each case prints a SKIP note and passes nothing when stylenet is built without MPI, mpirun is
- * missing, or (the last case) network namespaces cannot be made. */
+ * Without MPI in the build, or without mpirun, those cases print a SKIP note and check nothing;
+ * one_process then checks the single-process side (rank 0 of 1, and a build without MPI refusing
+ * to be one of several ranks).  netns_tcp prints SKIP when namespaces cannot be made. */
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -268,7 +269,26 @@ static void netns_tcp(void) {
     run("ip netns del sn_dist_a; ip netns del sn_dist_b");
 }
 
+/* without mpirun the program is one process: rank 0 of 1, which takes every item; a build
+ * without MPI refuses to be one of several ranks, with a clear message */
+static void one_process(void) {
+    int argc = 1;
+    char *args[] = {"test_dist", NULL}, **argv = args;
+    int lo = -1, n = -1;
+    bool ok = dist_init(&argc, &argv) == 0;
+    dist_share(10, &lo, &n);
+    check(ok && dist_size() == 1 && dist_rank() == 0 && !dist_active() && lo == 0 && n == 10,
+          "outside mpirun: rank %d of %d, share [%d, %d) of 10", dist_rank(), dist_size(), lo, lo + n);
+    dist_finalize();
+    if (dist_built()) return;
+    const char *b = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    int rc = run("OMPI_COMM_WORLD_SIZE=2 %s train --data /nonexistent --out /tmp/x.stn", b);
+    check(rc == 1 && strstr(out, "built without MPI"), "a build without MPI refuses to run as one of 2 ranks (%s)",
+          flat_tail(out, 200));
+}
+
 static const test_case cases[] = {
+    {"one_process", one_process},
     {"same_result", same_result},
     {"resume_other_n", resume_other_n},
     {"rank_killed", rank_killed},
