@@ -127,34 +127,41 @@ double learner_dist_loss(learner *l, int n, int n_all, double loss) {
     return v;
 }
 
+/* the running statistics (mean, then variance) of every batch norm that trains with batch
+ * statistics, copied into buf (NULL: only counted) or, back, from buf scaled by `scale`; the count */
+static size_t bn_buffers(net *m, float *buf, bool back, float scale) {
+    size_t o = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op != OP_BN || d->bn_frozen) continue; /* frozen statistics are the same everywhere */
+        const int ps[2] = {d->p_mean, d->p_var};
+        for (int k = 0; k < 2; k++) {
+            if (ps[k] < 0) continue;
+            float *v = net_param(m, ps[k]);
+            const size_t n = m->params[ps[k]].numel;
+            if (buf && back)
+                for (size_t j = 0; j < n; j++) v[j] = buf[o + j] * scale;
+            else if (buf)
+                memcpy(buf + o, v, sizeof(float) * n);
+            o += n;
+        }
+    }
+    return o;
+}
+
 int learner_dist_average_bn(learner *l) {
     if (!l->dist || l->o.sync_bn) return 0; /* with synchronised statistics they agree already */
     struct learner_dist *d = l->dist;
-    net *m = l->net;
-    size_t n = 0;
-    for (int p = 0; p < m->n_params; p++)
-        if (m->params[p].buffer) n += m->params[p].numel;
+    const size_t n = bn_buffers(l->net, NULL, false, 1);
     if (n == 0) return 0;
     if (n > d->n_bn) {
         free(d->bn);
         if (!(d->bn = malloc(sizeof(float) * n))) return sn_error("out of memory");
         d->n_bn = n;
     }
-    size_t o = 0;
-    for (int p = 0; p < m->n_params; p++)
-        if (m->params[p].buffer) {
-            memcpy(d->bn + o, net_param(m, p), sizeof(float) * m->params[p].numel);
-            o += m->params[p].numel;
-        }
+    bn_buffers(l->net, d->bn, false, 1);
     dist_allreduce_sum_f(d->bn, n);
-    const float inv = 1.0f / (float)dist_size();
-    o = 0;
-    for (int p = 0; p < m->n_params; p++)
-        if (m->params[p].buffer) {
-            float *v = net_param(m, p);
-            for (size_t k = 0; k < m->params[p].numel; k++) v[k] = d->bn[o + k] * inv;
-            o += m->params[p].numel;
-        }
+    bn_buffers(l->net, d->bn, true, 1.0f / (float)dist_size());
     return 0;
 }
 

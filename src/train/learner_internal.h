@@ -98,7 +98,8 @@ void learner_dist_scale(learner *l, int n, int n_all, float *dl);
 void learner_dist_reduce(void *ctx);
 /* the whole batch's mean loss from this process's mean over its n rows */
 double learner_dist_loss(learner *l, int n, int n_all, double loss);
-/* BN running statistics averaged over the processes (per-process statistics; not with sync_bn) */
+/* the running statistics of the batch norms that train with batch statistics, averaged over the
+ * processes (per-process statistics; not with sync_bn, where they agree) */
 int learner_dist_average_bn(learner *l);
 /* sums in place across processes (rows each process filled, zeros elsewhere: a gather) */
 void learner_dist_sum(const learner *l, float *buf, size_t n);
