@@ -24,6 +24,14 @@ CFLAGS    += $(shell pkg-config --cflags libcjson libpng libwebp cairo libmicroh
 ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),clang)
 CFLAGS    += -Wno-format-truncation
 endif
+# Open MPI (Debian's libopenmpi-dev), when installed: data-parallel training over MPI ranks
+# (src/dist/, -DSN_MPI); without it src/dist/dist_none.c makes every run one process.  MPI=0
+# builds without it even where it is installed.
+MPI       ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(MPI),1)
+CFLAGS    += -DSN_MPI $(shell pkg-config --cflags ompi-c)
+LDLIBS    += $(shell pkg-config --libs ompi-c)
+endif
 LDLIBS    += -ldnnl -lcjson -lpng -ljpeg -lwebpdemux -lwebp -lcairo -lmicrohttpd -lzip -lprotobuf-c -lm -fopenmp $(SANITIZE)
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)

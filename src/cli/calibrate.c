@@ -110,7 +110,7 @@ int cmd_calibrate(int argc, char **argv) {
     int rc = 1;
     if (!l) cli_fail("%s", sn_last_error());
     else if (sp.n_valid == 0) cli_fail("%s: no labelled photos to calibrate on", a.dso.root);
-    else if (recipe_calibrate(l, m, ds, &sp, m->size, cal) < 0 || classifier_save(m, a.out) < 0)
+    else if (recipe_calibrate(l, m, ds, &sp, m->size, cal) < 0 || (learner_writes(l) && classifier_save(m, a.out) < 0))
         cli_fail("%s", sn_last_error());
     else {
         print_stats(&a, m, sp.n_valid, cal);

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "core/error.h"
 #include "core/openmp.h"
+#include "dist/dist.h"
 
 static const struct {
     const char *name;
@@ -42,6 +44,21 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 }
 
+/* verb i, as one of the ranks of an mpirun job when started so (src/dist/dist.h): rank 0 alone
+ * prints results; a rank that fails ends the whole job, naming itself */
+static int run_verb(size_t i, int argc, char **argv) {
+    if (dist_init(&argc, &argv) < 0) return cli_fail("%s", sn_last_error());
+    if (dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return cli_fail("rank %d: /dev/null: %m", dist_rank());
+    int rc = verbs[i].run(argc - 1, argv + 1);
+    if (dist_active() && rc != 0 && rc != 3) { /* 3: stopped by --stop-after, on every rank alike */
+        char msg[96];
+        snprintf(msg, sizeof msg, "`%s` failed (exit status %d): the job ends", verbs[i].name, rc);
+        dist_abort(rc, msg);
+    }
+    dist_finalize();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     sn_openmp_setup(argv); /* libgomp's barrier spinning, bounded (see core/openmp.h) */
     /* The kernels allocate large per-call workspaces (im2col, per-thread partial gradients).
@@ -54,7 +71,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], verbs[i].name)) return run_verb(i, argc, argv);
     fprintf(stderr, "stylenet: unknown verb '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "data/dataset.h"
 #include "classifier/classifier.h"
 #include "train/predictions.h"
@@ -42,6 +43,8 @@ void cli_train_help(FILE *f) {
         "  --epochs N           fine-tune / scratch epochs (5)\n"
         "  --opt O --wd W       sgd|adam|adamw (adamw), weight decay (0.01); --no-bn-wd\n"
         "  --freeze-bn          keep the body's batch-norm statistics frozen after unfreezing\n"
+        "  --sync-bn            under mpirun: batch-norm statistics of the whole batch, summed across the\n"
+        "                       ranks (default: each rank's share; see docs/cluster.md)\n"
         "  --batch B            batch size (32); --no-aug: no augmentation\n"
         "  --max-zoom Z         augmentation zoom uniform in [1, Z] (1.1)\n"
         "  --tta N              augmented views added at evaluation (4)\n"
@@ -85,7 +88,7 @@ static int parse_pair(const char *s, int *a, int *b) { return sscanf(s, "%d,%d",
 enum { O_VPCT = CLI_O_VERB, O_PRE, O_ARCH, O_PS, O_RECIPE, O_SIZES, O_SIZE, O_LR, O_LRS, O_LRDIV, O_HEADE, O_HEADAE,
        O_CYC, O_CYCLEN, O_CYCMULT, O_RESIZE, O_EPOCHS, O_OPT, O_WD, O_NOBNWD, O_FREEZEBN, O_BATCH, O_NOAUG, O_TTA,
        O_THRESH, O_OUT, O_RUN, O_RESUME, O_SEED, O_THREADS, O_JSON, O_QUIET, O_STOP, O_SPLITSEED, O_GROUPCE,
-       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_NOCAL, O_VDATA, O_SHIFTED };
+       O_MIXUP, O_LSMOOTH, O_TESTSIZE, O_MAXZOOM, O_NOCAL, O_VDATA, O_SHIFTED, O_SYNCBN };
 static const struct option train_flags[] = {
     CLI_DATA_FLAGS, CLI_AUG_FLAGS,
     {"valid-pct", required_argument, 0, O_VPCT}, {"pretrained", required_argument, 0, O_PRE},
@@ -97,7 +100,7 @@ static const struct option train_flags[] = {
     {"cycle-len", required_argument, 0, O_CYCLEN}, {"cycle-mult", required_argument, 0, O_CYCMULT},
     {"resize-after", required_argument, 0, O_RESIZE}, {"epochs", required_argument, 0, O_EPOCHS},
     {"opt", required_argument, 0, O_OPT}, {"wd", required_argument, 0, O_WD}, {"no-bn-wd", no_argument, 0, O_NOBNWD},
-    {"freeze-bn", no_argument, 0, O_FREEZEBN}, {"batch", required_argument, 0, O_BATCH},
+    {"freeze-bn", no_argument, 0, O_FREEZEBN}, {"sync-bn", no_argument, 0, O_SYNCBN}, {"batch", required_argument, 0, O_BATCH},
     {"no-aug", no_argument, 0, O_NOAUG}, {"tta", required_argument, 0, O_TTA},
     {"thresh", required_argument, 0, O_THRESH}, {"out", required_argument, 0, O_OUT},
     {"run-dir", required_argument, 0, O_RUN}, {"resume", no_argument, 0, O_RESUME},
@@ -166,6 +169,7 @@ int cli_train_parse(int argc, char **argv, cli_train_args *a, const char *verb, 
         case O_WD: NUM("--wd", 0, 10, &ro->lo.wd);
         case O_NOBNWD: ro->lo.bn_wd = false; break;
         case O_FREEZEBN: ro->lo.freeze_bn = true; break;
+        case O_SYNCBN: ro->lo.sync_bn = true; break;
         case O_BATCH: INT("--batch", 1, 4096, &ro->lo.batch);
         case O_NOAUG: no_aug = true; break;
         case O_NOCAL: ro->calibrate = false; break;
@@ -244,11 +248,12 @@ int cmd_train(int argc, char **argv) {
     const recipe_opts *ro = &a.ro;
     const char *out = a.out;
     double t0 = omp_get_wtime();
-    if (!a.resume && ro->lo.run_dir) { /* a fresh run must not pick up an old checkpoint */
+    if (!a.resume && ro->lo.run_dir && dist_rank() == 0) { /* a fresh run must not pick up an old checkpoint */
         char ck[4096];
         snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", ro->lo.run_dir);
         remove(ck);
     }
+    dist_barrier(); /* under mpirun: no rank looks for a checkpoint before rank 0 has removed it */
     ds_split sp;
     dataset *ds = recipe_open_data(&a.dso, ro, a.vpct, &sp);
     if (!ds) return cli_fail("%s", sn_last_error());
@@ -265,7 +270,7 @@ int cmd_train(int argc, char **argv) {
     recipe_result r;
     int rc = recipe_run(m, ds, &sp, ro, &r);
     double wall = omp_get_wtime() - t0;
-    if (rc == 0 && classifier_save(m, out) < 0) rc = -1;
+    if (rc == 0 && dist_rank() == 0 && classifier_save(m, out) < 0) rc = -1; /* rank 0 writes */
     /* what `stylenet report` needs besides the history: validation predictions, class names */
     if (rc == 0 && ro->lo.run_dir && predictions_write(ro->lo.run_dir, m, ds, &sp, &ro->lo, out, wall) < 0) rc = -1;
     if (rc == 1) {

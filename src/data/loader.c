@@ -52,7 +52,7 @@ struct loader {
 
 loader_opts loader_defaults(void) {
     loader_opts o = {.size = 128, .batch = 64, .augment = true, .seed = 0, .shuffle = true, .drop_last = true,
-                     .n_threads = 2, .prefetch = 0};
+                     .n_threads = 2, .prefetch = 0, .shard = 0, .n_shards = 1};
     aug_defaults(&o.aug);
     memcpy(o.mean, AUG_IMAGENET_MEAN, sizeof o.mean);
     memcpy(o.std, AUG_IMAGENET_STD, sizeof o.std);
@@ -130,6 +130,11 @@ static int prepare(const loader *l, const int *order, int epoch, int b, int S, f
                    size_t cap) {
     const dataset *ds = l->ds;
     int start = b * l->o.batch, n = l->n - start < l->o.batch ? l->n - start : l->o.batch;
+    if (l->o.n_shards > 1) { /* this process's share of the batch */
+        const int lo = (int)((long)n * l->o.shard / l->o.n_shards), hi = (int)((long)n * (l->o.shard + 1) / l->o.n_shards);
+        start += lo;
+        n = hi - lo;
+    }
     const size_t px = (size_t)S * S * 3;
     for (int k = 0; k < n; k++) {
         int i = order[start + k];
@@ -231,6 +236,11 @@ loader *loader_create(const dataset *ds, const int *indices, int n, const loader
     }
     if (o->size < 8 || o->size > 4096 || o->batch < 1) {
         sn_error("loader: image size %d (8..4096) or batch %d (>= 1) out of range", o->size, o->batch);
+        return NULL;
+    }
+    if (o->n_shards > 1 && (o->shard < 0 || o->shard >= o->n_shards || !o->drop_last || o->batch < o->n_shards)) {
+        sn_error("loader: share %d of %d of each batch of %d%s", o->shard, o->n_shards, o->batch,
+                 o->drop_last ? "" : " without drop_last");
         return NULL;
     }
     for (int k = 0; k < n; k++)

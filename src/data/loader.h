@@ -59,6 +59,10 @@ typedef struct {
     bool shuffle, drop_last;
     int n_threads;          /* background workers; 0 = synchronous */
     int prefetch;           /* batches kept ready (0 = 2 * n_threads + 2) */
+    int shard, n_shards;    /* deliver only part `shard` of n_shards of every batch (n_shards 0 or 1: all):
+                               positions [B*shard/n_shards, B*(shard+1)/n_shards) of each batch of B,
+                               decoded alone (data parallelism: each process its share).  n_shards > 1
+                               needs drop_last and batch >= n_shards */
 } loader_opts;
 
 typedef struct loader loader;

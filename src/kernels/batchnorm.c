@@ -10,7 +10,27 @@
 #include "core/error.h"
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static void (*g_sync)(double *buf, size_t n); /* synchronised batch norm: sums across processes */
+
+void batchnorm_set_sync(void (*reduce)(double *buf, size_t n)) { g_sync = reduce; }
+bool batchnorm_sync_on(void) { return g_sync != NULL; }
+
+/* s[0 .. 2c) (two per-channel sums) and the row count m summed across processes into s[2c];
+ * returns the whole count.  The sums of every process are needed: without memory for them the
+ * processes cannot agree, so that ends the program. */
+static double sync_sums(double *s, int c, int m) {
+    if (!s) {
+        fputs("stylenet: batchnorm: out of memory for synchronised statistics\n", stderr);
+        abort();
+    }
+    s[2 * c] = m;
+    g_sync(s, 2 * (size_t)c + 1);
+    return s[2 * c];
+}
 
 enum { SUM_B_AND_B_DEV_A, SUM_A_AND_SQ };
 
@@ -96,15 +116,16 @@ void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, con
                            float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
                            float *scale, float *shift) {
     if (m <= 0 || c <= 0) return;
-    double *mean = sn_alloc(sizeof(double) * 2 * c, "batchnorm statistics"), *var = mean ? mean + c : NULL;
+    double *mean = sn_alloc(sizeof(double) * (2 * c + 1), "batchnorm statistics"), *var = mean ? mean + c : NULL;
     /* one pass: sums of x and x^2 in double (the variance keeps ~1e-16 * mean^2/var relative
      * error, far below float32's) */
     int ok = mean && !col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, mean, var);
+    const double rows = g_sync ? sync_sums(ok ? mean : NULL, c, m) : m; /* rows of the whole batch */
     for (int j = 0; j < c; j++) {
         double mu, v;
         if (ok) {
-            mu = mean[j] / m;
-            v = var[j] / m - mu * mu;
+            mu = mean[j] / rows;
+            v = var[j] / rows - mu * mu;
             if (v < 0) v = 0;
         } else { /* out of memory: serial double loops, same results up to summation order */
             double s = 0, q = 0;
@@ -120,7 +141,7 @@ void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, con
         if (save_mean) save_mean[j] = (float)mu;
         if (save_invstd) save_invstd[j] = (float)is;
         if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
-        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (m > 1 ? v * m / (m - 1) : v));
+        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
     }
     if (mean) sn_free(mean);
 }
@@ -208,9 +229,11 @@ void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, co
  *   dgamma += sum dy * xhat,  dbeta += sum dy,  xhat = (x - mu) * is */
 static void bn_backward(int train, int m, int c, const float *x, const float *dy, const float *gamma,
                         const double *mu, const double *is, float *dx, float *dgamma, float *dbeta) {
-    double *sdy = sn_alloc(sizeof(double) * 2 * c, "batchnorm backward sums"), *sdyx = sdy ? sdy + c : NULL;
+    double *sdy = sn_alloc(sizeof(double) * (2 * c + 1), "batchnorm backward sums"), *sdyx = sdy ? sdy + c : NULL;
     float *k = sn_alloc(sizeof(float) * 4 * c, "batchnorm backward coefficients");
+    const bool sync = train && g_sync;
     if (!sdy || !k || col_sums(SUM_B_AND_B_DEV_A, m, c, x, dy, mu, sdy, sdyx)) {
+        if (sync) sync_sums(NULL, c, m);
         /* out of memory: serial, same formulas */
         for (int j = 0; j < c; j++) {
             double s1 = 0, s2 = 0;
@@ -234,12 +257,15 @@ static void bn_backward(int train, int m, int c, const float *x, const float *dy
     }
     /* dx += A*dy + B*(x - mu) + C with A = g*is, B = -g*is^3*sdyx/m, C = -g*is*sdy/m (train) */
     for (int j = 0; j < c; j++) {
-        double g = gamma ? gamma[j] : 1.0, a = g * is[j];
         if (dgamma) dgamma[j] += (float)(sdyx[j] * is[j]);
         if (dbeta) dbeta[j] += (float)sdy[j];
+    }
+    const double rows = sync ? sync_sums(sdy, c, m) : m; /* the whole batch's sums from here */
+    for (int j = 0; j < c; j++) {
+        double g = gamma ? gamma[j] : 1.0, a = g * is[j];
         k[j] = (float)a;
-        k[c + j] = (float)(train ? -a * is[j] * is[j] * sdyx[j] / m : 0.0);
-        k[2 * c + j] = (float)(train ? -a * sdy[j] / m : 0.0);
+        k[c + j] = (float)(train ? -a * is[j] * is[j] * sdyx[j] / rows : 0.0);
+        k[2 * c + j] = (float)(train ? -a * sdy[j] / rows : 0.0);
         k[3 * c + j] = (float)mu[j];
     }
     if (dx) {
@@ -288,8 +314,10 @@ void batchnorm_act_backward(int train, int m, int c, const float *x, const float
                             float *dgamma, float *dbeta) {
     if (m <= 0 || c <= 0) return;
     const bn_mask mk = {scale, shift, act}; /* the activation's gradient mask, recomputed */
-    double *mu = sn_alloc(sizeof(double) * 4 * c, "batchnorm backward");
+    double *mu = sn_alloc(sizeof(double) * (4 * c + 1), "batchnorm backward");
     float *k = sn_alloc(sizeof(float) * 4 * c, "batchnorm backward coefficients");
+    const bool sync = train && g_sync;
+    if (sync && (!mu || !k)) sync_sums(NULL, c, m);
     if (!mu || !k) { /* out of memory: serial, per channel */
         for (int j = 0; j < c; j++) {
             double u = mean[j], is = train ? var_or_invstd[j] : 1.0 / sqrt((double)var_or_invstd[j] + eps);
@@ -318,17 +346,21 @@ void batchnorm_act_backward(int train, int m, int c, const float *x, const float
         is[j] = train ? var_or_invstd[j] : 1.0 / sqrt((double)var_or_invstd[j] + eps);
     }
     if (col_sums_mask(SUM_B_AND_B_DEV_A, m, c, x, g, mu, &mk, sdy, sdyx)) {
+        if (sync) sync_sums(NULL, c, m);
         sn_free(mu);
         sn_free(k);
         return;
     }
     for (int j = 0; j < c; j++) {
-        double a = (gamma ? gamma[j] : 1.0) * is[j];
         if (dgamma) dgamma[j] += (float)(sdyx[j] * is[j]);
         if (dbeta) dbeta[j] += (float)sdy[j];
+    }
+    const double rows = sync ? sync_sums(sdy, c, m) : m; /* the whole batch's sums from here */
+    for (int j = 0; j < c; j++) {
+        double a = (gamma ? gamma[j] : 1.0) * is[j];
         k[j] = (float)a;
-        k[c + j] = (float)(train ? -a * is[j] * is[j] * sdyx[j] / m : 0.0);
-        k[2 * c + j] = (float)(train ? -a * sdy[j] / m : 0.0);
+        k[c + j] = (float)(train ? -a * is[j] * is[j] * sdyx[j] / rows : 0.0);
+        k[2 * c + j] = (float)(train ? -a * sdy[j] / rows : 0.0);
         k[3 * c + j] = (float)mu[j];
     }
     const float *A = k, *B = k + c, *C = k + 2 * c, *M = k + 3 * c;

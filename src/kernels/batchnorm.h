@@ -6,10 +6,22 @@
  * Eval (also "frozen" BN during fine-tuning): normalise with the running statistics.
  * Backward passes ACCUMULATE into dx, dgamma, dbeta; any of them may be NULL.
  * Statistics are accumulated in double, so results do not depend on the thread count.
+ * Synchronised batch norm (data parallelism over processes): with batchnorm_set_sync(reduce),
+ * every training-mode statistic (the sums of x and x^2, and the row count) and every sum of the
+ * training backward (of dy and dy*(x-mean)) is summed by reduce(buf, n) across the processes
+ * before use, so each process normalises its rows with the whole batch's mean and variance and
+ * computes their exact gradient; dgamma and dbeta stay this process's part (the processes'
+ * parameter gradients are summed afterwards).  Every process must run the same training passes
+ * in the same order (reduce is a collective).  Process-wide; NULL turns it off.
  */
 #ifndef STYLENET_BATCHNORM_H
 #define STYLENET_BATCHNORM_H
+#include <stdbool.h>
+#include <stddef.h>
 #include "kernels/act.h"
+
+void batchnorm_set_sync(void (*reduce)(double *buf, size_t n));
+bool batchnorm_sync_on(void);
 
 void batchnorm_forward_train(int m, int c, const float *x, const float *gamma, const float *beta,
                              float eps, float momentum, float *run_mean, float *run_var,

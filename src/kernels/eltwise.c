@@ -42,12 +42,12 @@ void eltwise_axpy(size_t n, float alpha, const float *x, float *y) {
 }
 
 /* mask[i] = 1 where element i is kept (rng_uniform >= p); mask may be NULL */
-void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
-                             uint8_t *mask) {
+void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, uint64_t first, const float *x,
+                             float *y, uint8_t *mask) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN / 8)
     for (size_t i = 0; i < n; i++) {
-        int keep = !(rng_uniform(seed, stream, i) < p);
+        int keep = !(rng_uniform(seed, stream, first + i) < p);
         if (mask) mask[i] = (uint8_t)keep;
         y[i] = keep ? x[i] * scale : 0.0f;
     }
@@ -67,12 +67,12 @@ void eltwise_dropout_backward_set(size_t n, float p, const uint8_t *mask, float 
 
 /* mask[s] = 1 where sample s is kept (rng_uniform >= p); mask may be NULL.  The drop-path passes
  * run one parallel region over the samples (threads when the whole pass is large). */
-void eltwise_droppath_forward(int n, size_t per, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
-                              uint8_t *mask) {
+void eltwise_droppath_forward(int n, size_t per, float p, uint64_t seed, uint64_t stream, uint64_t first,
+                              const float *x, float *y, uint8_t *mask) {
     const float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp parallel for schedule(static) if ((size_t)n * per > PAR_MIN)
     for (int s = 0; s < n; s++) {
-        const int keep = !(rng_uniform(seed, stream, (uint64_t)s) < p);
+        const int keep = !(rng_uniform(seed, stream, first + (uint64_t)s) < p);
         if (mask) mask[s] = (uint8_t)keep;
         const float *xs = x + (size_t)s * per;
         float *ys = y + (size_t)s * per;

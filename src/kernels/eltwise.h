@@ -21,14 +21,17 @@ void eltwise_add_forward(size_t n, const float *a, const float *b, float *y); /*
 /* y = act(a + b) in one pass: a residual add and the ReLU after it (bitwise the two passes) */
 void eltwise_add_act_forward(size_t n, const float *a, const float *b, sn_act act, float *y);
 void eltwise_axpy(size_t n, float alpha, const float *x, float *y);           /* y += alpha * x */
-void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
-                             uint8_t *mask);
+/* element i's keep draw is rng_uniform(seed, stream, first + i): `first` places x in a larger
+ * batch (a rank's share of a data-parallel batch draws what the whole batch would) */
+void eltwise_dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, uint64_t first, const float *x,
+                             float *y, uint8_t *mask);
 void eltwise_dropout_backward(size_t n, float p, const uint8_t *mask, const float *dy, float *dx);
 /* in place: g = d loss / d y on entry, d loss / d x on return (overwritten) */
 void eltwise_dropout_backward_set(size_t n, float p, const uint8_t *mask, float *g);
-/* x, y: n samples of `per` floats; mask[n] (may be NULL) records which samples were kept */
-void eltwise_droppath_forward(int n, size_t per, float p, uint64_t seed, uint64_t stream, const float *x, float *y,
-                              uint8_t *mask);
+/* x, y: n samples of `per` floats; mask[n] (may be NULL) records which samples were kept; sample
+ * s's draw is rng_uniform(seed, stream, first + s) */
+void eltwise_droppath_forward(int n, size_t per, float p, uint64_t seed, uint64_t stream, uint64_t first,
+                              const float *x, float *y, uint8_t *mask);
 /* dx += d loss / d x from dy and the forward's mask */
 void eltwise_droppath_backward(int n, size_t per, float p, const uint8_t *mask, const float *dy, float *dx);
 /* in place: g = d loss / d y on entry, d loss / d x on return (overwritten) */

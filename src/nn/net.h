@@ -140,6 +140,13 @@ typedef struct net {
     bool infer_only;             /* made by net_prepare_inference: eval-mode forwards only (nn/net_infer.h) */
     struct net **workers;        /* infer_only: nets sharing this one's parameters, one per thread (net_infer.c) */
     int n_workers;
+    /* data parallelism (train/learner_dist.c): net_backward calls grad_ready(ctx, off) after each
+     * node's backward, with off the lowest offset from which every gradient in net->grad is final
+     * (nodes below never write them), so their sum across processes can start; NULL: not called */
+    void (*grad_ready)(void *ctx, size_t off);
+    void *grad_ready_ctx;
+    int sample0;                 /* the first image's index in the whole batch a process trains a share
+                                    of: dropout and drop-path masks are those of that image (0) */
 } net;
 
 net *net_create(int h, int w, int c);

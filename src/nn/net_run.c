@@ -227,13 +227,15 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
         break;
     case OP_DROPOUT:
         if (training && d->p > 0)
-            eltwise_dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i, x, r->y, r->mask);
+            eltwise_dropout_forward(cnt, d->p, m->seed, m->step * 4096 + (uint64_t)i,
+                                    (uint64_t)m->sample0 * node_size(d), x, r->y, r->mask);
         else
             memcpy(r->y, x, cnt * sizeof(float));
         break;
     case OP_DROPPATH:
         if (training && d->p > 0)
-            eltwise_droppath_forward(n, node_size(d), d->p, m->seed, m->step * 4096 + (uint64_t)i, x, r->y, r->mask);
+            eltwise_droppath_forward(n, node_size(d), d->p, m->seed, m->step * 4096 + (uint64_t)i, (uint64_t)m->sample0,
+                                     x, r->y, r->mask);
         else
             memcpy(r->y, x, cnt * sizeof(float));
         break;
@@ -523,7 +525,8 @@ static int backward_pool(net *m, int i) {
     const node *d = &m->nodes[i], *a = &m->nodes[d->in0];
     const struct node_run *r = &m->run[i];
     if (!m->run[d->in0].need_dy) return 0;
-    if (r->pool_bn_act && maxpool_fused_backward(m, i)) return 0;
+    /* the fused pass sums its batch norm's gradients itself: not with synchronised statistics */
+    if (r->pool_bn_act && !batchnorm_sync_on() && maxpool_fused_backward(m, i)) return 0;
     float *dx = grad_buf(m, d->in0);
     if (!dx) return -1;
     if (d->op == OP_MAXPOOL) maxpool_backward(&d->pool, n, r->dy, r->argmax, dx);
@@ -616,9 +619,17 @@ int net_backward(net *m, const float *dout) {
     m->run[last].dy = net_pool_get(m, cnt);
     if (!m->run[last].dy) goto oom;
     memcpy(m->run[last].dy, dout, cnt * sizeof(float));
+    size_t ready = m->n_floats; /* gradients from this offset on are final */
     for (int i = last; i >= 1; i--) {
         const struct node_run *r = &m->run[i];
         if (r->need_dy && r->dy && backward_node(m, i) < 0) goto oom;
+        if (m->grad_ready) { /* node i's parameters are done: no node below writes them */
+            const node *d = &m->nodes[i];
+            const int ps[4] = {d->p_w, d->p_b, d->p_mean, d->p_var};
+            for (int k = 0; k < 4; k++)
+                if (ps[k] >= 0 && m->params[ps[k]].off < ready) ready = m->params[ps[k]].off;
+            m->grad_ready(m->grad_ready_ctx, ready);
+        }
         /* nothing at or above i needs its gradient or its output any more: both go back to the
          * pool, where the gradients of the nodes below take them */
         net_drop_dy(m, i);

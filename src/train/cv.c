@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "core/error.h"
+#include "dist/dist.h"
 
 int cv_run_fold(dataset *ds, const int *fold_of, int fold, const recipe_opts *o, const cv_opts *co, cv_fold *r) {
     memset(r, 0, sizeof *r);
@@ -17,7 +18,7 @@ int cv_run_fold(dataset *ds, const int *fold_of, int fold, const recipe_opts *o,
     fo.lo.stop_after = 0;
     classifier *m = recipe_model(ds, &fo, fo.sizes[0]);
     int rc = m ? recipe_run(m, ds, &sp, &fo, &r->res) : -1;
-    if (rc == 0 && co && co->save) rc = classifier_save(m, co->save);
+    if (rc == 0 && co && co->save && dist_rank() == 0) rc = classifier_save(m, co->save); /* rank 0 writes */
     classifier_free(m);
     ds_split_free(&sp);
     return rc < 0 ? sn_error_prefix("fold %d", fold + 1) : 0;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "core/error.h"
 #include "core/rng.h"
+#include "dist/dist.h"
 #include "kernels/loss.h"
 #include "train/learner_internal.h"
 
@@ -90,7 +91,8 @@ learner *learner_create(classifier *model, dataset *ds, const ds_split *split, c
     if (l->cache_node >= 0 && net_keep(l->net, l->cache_node) < 0) l->cache_node = -1;
     l->resume_phase = -1;
     if (l->opt && (!l->history || !l->notes)) sn_error("out of memory");
-    if (!l->opt || !l->history || !l->notes || (l->o.run_dir && open_history(l) < 0)) {
+    if (!l->opt || !l->history || !l->notes || learner_dist_setup(l) < 0 ||
+        (l->o.run_dir && learner_writes(l) && open_history(l) < 0)) {
         learner_free(l);
         return NULL;
     }
@@ -100,6 +102,7 @@ learner *learner_create(classifier *model, dataset *ds, const ds_split *split, c
 
 void learner_free(learner *l) {
     if (!l) return;
+    learner_dist_free(l);
     optim_free(l->opt);
     loader_free(l->train_aug);
     loader_free(l->train_plain);
@@ -147,6 +150,7 @@ void learner_log(learner *l, cJSON *row, bool keep) {
 
 int learner_history_cut(learner *l, long bytes) {
     l->hist_started = true;
+    if (!l->hist) return 0; /* a process that writes no files */
     fflush(l->hist);
     if (ftruncate(fileno(l->hist), (off_t)bytes) != 0) return sn_error("%s/history.jsonl: cannot cut it: %m", l->o.run_dir);
     return 0;
@@ -232,6 +236,10 @@ loader *learner_loader(learner *l, loader **slot, const int *idx, int n, bool au
         lo.shuffle = train;
         lo.drop_last = train;
         lo.n_threads = l->o.n_threads;
+        if (train && l->dist) { /* each process decodes its share of every batch */
+            lo.shard = dist_rank();
+            lo.n_shards = dist_size();
+        }
         *slot = loader_create(l->ds, idx, n, &lo);
         if (!*slot) return NULL;
     }
@@ -263,18 +271,39 @@ void learner_set_target(learner *l, int r, int item) {
 }
 
 static float step_loss(void *ctx, int n, const float *logits, float *dl) {
-    return learner_batch_loss(ctx, n, logits, dl);
+    learner *l = ctx;
+    float loss = learner_batch_loss(l, n, logits, dl);
+    learner_dist_scale(l, n, l->o.batch, dl);
+    return loss;
 }
 
 int learner_train_step(learner *l, int n, bool from_cache, float *loss) {
-    const learner_loss lf = {.fn = step_loss, .ctx = l, .dl = l->dl};
-    return learner_step(l->net, l->opt, from_cache ? NULL : l->x, l->cache_node + 1, n, &lf, loss);
+    const learner_loss lf = {.fn = step_loss, .ctx = l, .dl = l->dl, .reduce = l->dist ? learner_dist_reduce : NULL};
+    learner_dist_begin(l, n, l->o.batch);
+    if (learner_step(l->net, l->opt, from_cache ? NULL : l->x, l->cache_node + 1, n, &lf, loss) < 0) return -1;
+    *loss = (float)learner_dist_loss(l, n, l->o.batch, *loss);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- precompute */
 
-/* body activations (eval mode) of idx[0..n) at `size` into out[n * cache_dim] */
+static int compute_features_of(learner *l, const int *idx, int n, int size, float *out, loader **slot);
+
+/* body activations (eval mode) of idx[0..n) at `size` into out[n * cache_dim]; with several
+ * processes each computes its share and the rows are gathered */
 static int compute_features(learner *l, const int *idx, int n, int size, float *out, loader **slot) {
+    int lo, cnt;
+    learner_dist_share(l, n, &lo, &cnt);
+    memset(out, 0, sizeof(float) * (size_t)n * l->cache_dim);
+    int rc = cnt > 0 ? compute_features_of(l, idx + lo, cnt, size, out + (size_t)lo * l->cache_dim, slot) : 0;
+    if (dist_max_i(rc < 0) && rc == 0) return sn_error("precompute failed on another process");
+    if (rc < 0) return -1;
+    learner_dist_sum(l, out, (size_t)n * l->cache_dim);
+    return 0;
+}
+
+/* compute_features on one process */
+static int compute_features_of(learner *l, const int *idx, int n, int size, float *out, loader **slot) {
     loader *ld = learner_loader(l, slot, idx, n, false, false, size, 0);
     if (!ld) return -1;
     int got, done = 0;

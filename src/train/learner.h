@@ -35,6 +35,23 @@
  *   (unless opts.quiet), batch progress (with opts.progress) and message lines (notes of the
  *   run's results unless opts.quiet, and warnings); the CLI prints them (src/cli/progress.c).
  * - learner_step() is the training step itself, usable on any net (bench/bench_net.c times it).
+ * - Data parallelism: in a program started by mpirun (dist/dist.h) the learner trains on every
+ *   process at once.  opts.batch is the whole batch of all processes, the learning rates mean
+ *   what they mean on one process, and a batch's images are the single-process ones in the same
+ *   order: process r decodes only positions [B*r/N, B*(r+1)/N) (dist_share), their augmentation
+ *   keyed by (seed, epoch, item) as always, dropout and drop-path masks those of their position
+ *   in the whole batch.  Each process scales its loss gradient by its share of the batch; the
+ *   gradients are summed across processes in buckets of 4 MiB started from net_backward's hook
+ *   as the gradients at the end of the arena become final, the remainder after backward, so
+ *   every process takes the same optimiser step.  Batch norm uses each process's share for its
+ *   batch statistics (running statistics averaged over the processes at the end of every epoch),
+ *   or, with opts.sync_bn, the whole batch's (kernels/batchnorm.h: identical to one process up to
+ *   summation order).  Mixup blends within a process's share.  Validation, TTA, precomputed
+ *   activations and learner_validate spread their images over the processes and gather the
+ *   rows, so every process holds every figure.  Rank 0 alone writes files (history,
+ *   checkpoints, the LR finder's plot) and sends events; a checkpoint resumes on any number of
+ *   processes.  An epoch's row gets "ranks", "allreduce_bytes_per_step" and
+ *   "allreduce_wait_s_per_step" (the wait for the sums after backward, what it did not hide).
  */
 #ifndef STYLENET_LEARNER_H
 #define STYLENET_LEARNER_H
@@ -128,6 +145,9 @@ typedef struct {
     const learner_events *events; /* where rows, progress and messages go; NULL: nowhere */
     bool quiet;              /* no epoch rows, no notes */
     bool progress;           /* progress events */
+    bool sync_bn;            /* data parallelism: batch-norm batch statistics over the whole batch
+                                (summed across processes, forward and backward) instead of each
+                                process's share */
     int stop_after;          /* > 0: stop (as if killed) once this many epochs are done in all;
                                 learner_fit then returns 1.  For tests of --resume. */
 } learner_opts;
@@ -183,6 +203,9 @@ char *learner_history_json(const learner *l);
 void learner_set_note(learner *l, const char *key, double value);
 bool learner_get_note(const learner *l, const char *key, double *value);
 double learner_seconds(const learner *l);   /* wall time spent in fit/validate/lr_find */
+/* this process writes the run's files (checkpoints, history, plots, predictions): the only
+ * process, or rank 0 of a data-parallel run (see "Data parallelism") */
+bool learner_writes(const learner *l);
 int learner_batch(const learner *l);        /* the batch it trains with (opts.batch or the training share) */
 /* a message line to o->events (printf-style); a note is dropped when o->quiet */
 void learner_message(const learner_opts *o, learner_msg kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -194,11 +217,13 @@ typedef struct {
     float (*fn)(void *ctx, int n, const float *logits, float *dl);
     void *ctx;
     float *dl;
+    void (*reduce)(void *ctx); /* when not NULL: called between net_backward and optim_step (the
+                                  gradients summed across processes: learner_dist.c) */
 } learner_loss;
 /* one optimiser step of m on a batch of n: the forward pass in training mode from the images x
  * (n x the net's input), or, x NULL, from node `first` on (the kept output before it filled by
  * the caller: precomputed activations), then the loss and its gradient, net_zero_grad,
- * net_backward and optim_step.  *loss_out gets the loss (NaN or infinite when training
+ * net_backward, loss->reduce and optim_step.  *loss_out gets the loss (NaN or infinite when training
  * diverges).  0, or -1 (sn_error: out of memory for activations or gradients). */
 int learner_step(net *m, optim *opt, const float *x, int first, int n, const learner_loss *loss, float *loss_out);
 #endif

@@ -141,6 +141,7 @@ static long history_up_to(FILE *f, long iter, int n_rows, int *rows) {
 /* the history file as it was at the checkpoint: its rows up to there, or, when it lacks some
  * of the checkpoint's (another file, or none), the checkpoint's epoch and sweep rows */
 static int cut_history(learner *l) {
+    if (!learner_writes(l)) return 0; /* rank 0 of a data-parallel run keeps the file */
     char path[4096];
     snprintf(path, sizeof path, "%s/history.jsonl", l->o.run_dir);
     const int n_rows = cJSON_GetArraySize(l->history);

@@ -111,9 +111,11 @@ static float set_rates(learner *l, const fit_state *s, long it) {
 static int fit_batch(learner *l, const fit_state *s, loader *ld, int e, long b, float *loss) {
     const phase *p = s->p;
     const float lr = set_rates(l, s, (long)e * s->per_epoch + b);
-    int n = l->o.batch;
-    if (s->cached) learner_cached_batch(l, s->perm, b * n, n);
-    else if ((n = loader_next(ld, l->x, l->y, l->t)) <= 0) return n;
+    int n = l->o.batch, lo;
+    if (s->cached) { /* this process's share of the batch */
+        learner_dist_share(l, n, &lo, &n);
+        learner_cached_batch(l, s->perm, b * l->o.batch + lo, n);
+    } else if ((n = loader_next(ld, l->x, l->y, l->t)) <= 0) return n;
     if (!s->cached && p->augment && l->o.mixup > 0 && mixup_batch(l, n, p->size) < 0) return -1;
     if (!s->cached && p->augment && l->o.aug.cutmix_p > 0) l->soft = true; /* CutMix: targets mixed by area */
     if (l->o.label_smooth > 0) smooth_targets(l, n);
@@ -150,6 +152,7 @@ static cJSON *result_json(const learner *l, const eval_result *r) {
 /* after the batches of epoch e: validation, the row (event and history), the checkpoint */
 static int end_epoch(learner *l, const fit_state *s, int e, double t0, double loss_sum, int batches) {
     const phase *p = s->p;
+    if (learner_dist_average_bn(l) < 0) return -1;
     double train_secs = learner_now() - t0;
     l->seconds += train_secs;
     eval_result r;
@@ -169,8 +172,15 @@ static int end_epoch(learner *l, const fit_state *s, int e, double t0, double lo
     cJSON_AddNumberToObject(row, "iter", (double)l->iter);                /* optimiser steps at the end of the epoch */
     cJSON_AddNumberToObject(row, "seconds", secs);
     cJSON_AddNumberToObject(row, "train_images_per_s", batches * l->o.batch / train_secs);
+    double bytes, wait;
+    int ranks = learner_dist_epoch_stats(l, &bytes, &wait);
+    if (ranks) { /* data parallelism: the gradient sums of a step, and what backward did not hide */
+        cJSON_AddNumberToObject(row, "ranks", ranks);
+        cJSON_AddNumberToObject(row, "allreduce_bytes_per_step", bytes);
+        cJSON_AddNumberToObject(row, "allreduce_wait_s_per_step", wait);
+    }
     learner_log(l, row, true);
-    return learner_save_checkpoint(l, e + 1);
+    return learner_writes(l) ? learner_save_checkpoint(l, e + 1) : 0;
 }
 
 /* epoch e of the phase: 0, or -1 */

@@ -8,6 +8,7 @@
  *   learner_lr_find.c     the LR finder
  *   learner_checkpoint.c  checkpoints, learner_resume and the history file on resume
  *   learner_step.c        the training step of any net (learner_step)
+ *   learner_dist.c        data parallelism: shares of batches, gradient sums, BN statistics
  */
 #ifndef STYLENET_LEARNER_INTERNAL_H
 #define STYLENET_LEARNER_INTERNAL_H
@@ -47,6 +48,7 @@ struct learner {
     size_t cache_dim;
     float *feat_train, *feat_valid;
     int feat_size;              /* image size the features were computed at (0: none) */
+    struct learner_dist *dist;  /* data parallelism over processes (NULL: one process) */
 };
 
 double learner_now(void);
@@ -82,4 +84,27 @@ void learner_report_epoch(const learner *l, const char *phase, int size, double 
 int learner_validate_cached(learner *l, eval_result *r);
 /* checkpoint.safetensors after an epoch; phase_epochs_done: epochs of the current phase done */
 int learner_save_checkpoint(learner *l, int phase_epochs_done);
+
+/* data parallelism (learner_dist.c); each is a no-op (or the whole) with one process */
+int learner_dist_setup(learner *l);            /* in learner_create: hooks, rank 0's weights; -1 */
+void learner_dist_free(learner *l);
+/* this process's share [*lo, *lo + *n) of a batch of n_all */
+void learner_dist_share(const learner *l, int n_all, int *lo, int *n);
+/* before a step on this process's n rows of a batch of n_all: the buckets start afresh */
+void learner_dist_begin(learner *l, int n, int n_all);
+/* the loss gradient dl of n rows scaled by n / n_all (the sum over processes: the batch's mean) */
+void learner_dist_scale(learner *l, int n, int n_all, float *dl);
+/* learner_loss.reduce: the remaining gradients summed, every sum waited for */
+void learner_dist_reduce(void *ctx);
+/* the whole batch's mean loss from this process's mean over its n rows */
+double learner_dist_loss(learner *l, int n, int n_all, double loss);
+/* the running statistics of the batch norms that train with batch statistics, averaged over the
+ * processes (per-process statistics; not with sync_bn, where they agree) */
+int learner_dist_average_bn(learner *l);
+/* sums in place across processes (rows each process filled, zeros elsewhere: a gather) */
+void learner_dist_sum(const learner *l, float *buf, size_t n);
+void learner_dist_sum_d(const learner *l, double *buf, size_t n);
+/* the processes (0: one process, or no step since the last call), and per step since the last
+ * call the bytes of gradients summed and the seconds spent waiting for the sums after backward */
+int learner_dist_epoch_stats(learner *l, double *bytes, double *wait_s);
 #endif

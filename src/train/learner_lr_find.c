@@ -36,9 +36,11 @@ static int run_sweep(learner *l, sweep *s, int size, bool cached, int *perm, dou
         for (int b = 0; b < per_epoch && s->count < s->n; b++) {
             double lr = sched_lr_sweep(s->start, s->end, s->count, s->n);
             optim_set_lr(l->opt, (float)lr);
-            int got = B;
-            if (cached) learner_cached_batch(l, perm, (long)b * B, B);
-            else if ((got = loader_next(ld, l->x, l->y, l->t)) <= 0) {
+            int got = B, lo;
+            if (cached) { /* this process's share of the batch */
+                learner_dist_share(l, B, &lo, &got);
+                learner_cached_batch(l, perm, (long)b * B + lo, got);
+            } else if ((got = loader_next(ld, l->x, l->y, l->t)) <= 0) {
                 if (got < 0) return -1;
                 break;
             }
@@ -89,7 +91,7 @@ static double conclude(learner *l, const sweep *s, const char *png, lr_find_info
     cJSON_AddNumberToObject(row, "lr_find_min", s->lrs[mi]);
     cJSON_AddNumberToObject(row, "lr_find_steepest", s->lrs[steep]);
     learner_log(l, row, true);
-    if (png) {
+    if (png && learner_writes(l)) {
         plot_series ps = {.label = "smoothed loss", .x = s->lrs, .y = s->sm, .n = (int)stop, .r = 0.1, .g = 0.3, .b = 0.8};
         char lab[64];
         snprintf(lab, sizeof lab, "suggested %.2g", sug);

@@ -11,6 +11,7 @@ int learner_step(net *m, optim *opt, const float *x, int first, int n, const lea
     net_zero_grad(m);
     if (net_backward(m, loss->dl) < 0) return -1;
     sn_fault_point("step"); /* the fault tests' kill -9 during a step (core/fault.h) */
+    if (loss->reduce) loss->reduce(loss->ctx);
     optim_step(opt, m);
     return 0;
 }

@@ -44,12 +44,18 @@ static void valid_targets(const learner *l, float *tg, int *lab) {
     }
 }
 
-/* view v (0: plain, else augmented) of every validation image: probabilities added to acc,
- * the loss summed into *loss and the raw logits into raw (when not NULL) (plain view only) */
-static int validate_view(learner *l, int size, int v, float *acc, float *pb, double *loss, float *raw) {
-    const int nv = l->split.n_valid, C = l->C;
-    loader *ld = v == 0 ? learner_loader(l, &l->valid, l->split.valid, nv, false, false, size, 0)
-                        : learner_loader(l, &l->tta, l->split.valid, nv, true, false, size, 1000000 + v);
+/* view v (0: plain, else augmented) of the validation images first..first+nv-1 (this process's
+ * share): probabilities added to acc, the loss summed into *loss and the raw logits into raw
+ * (when not NULL) (plain view only); acc and raw hold the rows of every validation image */
+static int validate_view(learner *l, int size, int v, int first, int nv, float *acc, float *pb, double *loss,
+                         float *raw) {
+    const int C = l->C;
+    if (nv == 0) return 0;
+    acc += (size_t)first * C;
+    if (raw) raw += (size_t)first * C;
+    const int *idx = l->split.valid + first;
+    loader *ld = v == 0 ? learner_loader(l, &l->valid, idx, nv, false, false, size, 0)
+                        : learner_loader(l, &l->tta, idx, nv, true, false, size, 1000000 + v);
     if (!ld) return -1;
     int got, done_n = 0;
     while ((got = loader_next(ld, l->x, l->y, l->t)) > 0) {
@@ -87,8 +93,14 @@ int learner_validate_logits(learner *l, int size, int tta, eval_result *r, float
     }
     valid_targets(l, tg, lab);
     double loss = 0;
+    int first, mine; /* with several processes each scores its share; the rows are gathered */
+    learner_dist_share(l, nv, &first, &mine);
+    if (logits_out && l->dist) memset(logits_out, 0, sizeof(float) * (size_t)nv * C);
     for (int v = 0; v <= tta; v++)
-        if (validate_view(l, size, v, acc, pb, &loss, logits_out) < 0) goto done;
+        if (validate_view(l, size, v, first, mine, acc, pb, &loss, logits_out) < 0) goto done;
+    learner_dist_sum(l, acc, (size_t)nv * C);
+    learner_dist_sum_d(l, &loss, 1);
+    if (logits_out) learner_dist_sum(l, logits_out, (size_t)nv * C);
     for (size_t k = 0; k < (size_t)nv * C; k++) acc[k] /= (float)(tta + 1);
     r->loss = loss / nv;
     score(l, nv, acc, tg, lab, r);

@@ -127,7 +127,8 @@ int predictions_write(const char *run_dir, classifier *m, dataset *ds, const ds_
     int rc = -1;
     if (!probs) sn_error("out of memory");
     else if (l && learner_validate(l, m->size, 0, &r, probs) == 0)
-        rc = write_predictions(pp, ds, split, probs) < 0 ? -1 : write_run(rp, m, ds, split, model_path, wall_seconds, &r);
+        rc = !learner_writes(l) ? 0 /* rank 0 of a data-parallel run writes them */
+             : write_predictions(pp, ds, split, probs) < 0 ? -1 : write_run(rp, m, ds, split, model_path, wall_seconds, &r);
     if (rc < 0 && !strstr(sn_last_error(), run_dir)) sn_error_prefix("%s", pp);
     learner_free(l);
     free(probs);

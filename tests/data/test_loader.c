@@ -352,8 +352,53 @@ static void missing_image(void) {
     if (system(cmd) != 0) note("could not remove %s", tmp);
 }
 
+/* the shares of 3 processes (loader_opts.shard of n_shards) of each batch of 32, side by side,
+ * are the whole batch: images, labels and targets (the images decoded and augmented apart) */
+static void shards(void) {
+    const dataset *ds = style_set();
+    if (!ds) return;
+    loader_opts o = small_opts();
+    o.drop_last = true;
+    o.n_threads = 1;
+    const size_t px = (size_t)o.size * o.size * 3, C = (size_t)ds->n_classes;
+    float *x = malloc(sizeof(float) * 32 * px), *xs = malloc(sizeof(float) * 32 * px);
+    float *t = malloc(sizeof(float) * 32 * C), *ts = malloc(sizeof(float) * 32 * C);
+    int y[32], ys[32];
+    loader *whole = loader_create(ds, g_sp.train, 150, &o);
+    loader *part[3];
+    for (int r = 0; r < 3; r++) {
+        o.shard = r;
+        o.n_shards = 3;
+        part[r] = loader_create(ds, g_sp.train, 150, &o);
+    }
+    bool same = x && xs && t && ts && whole && part[0] && part[1] && part[2];
+    int sizes[3] = {0, 0, 0}, batches = 0;
+    for (int b = 0; same && loader_next(whole, x, y, t) == 32; b++, batches++) {
+        int at = 0;
+        for (int r = 0; r < 3; r++) {
+            int n = loader_next(part[r], xs + at * px, ys + at, ts + at * C);
+            sizes[r] = n;
+            at += n > 0 ? n : 0;
+        }
+        same = at == 32 && !memcmp(x, xs, sizeof(float) * 32 * px) && !memcmp(y, ys, sizeof y) &&
+               !memcmp(t, ts, sizeof(float) * 32 * C);
+    }
+    check(same && batches == 4 && sizes[0] == 10 && sizes[1] == 11 && sizes[2] == 11,
+          "3 shares (%d, %d, %d images) of each of %d batches of 32 make the whole batch", sizes[0], sizes[1], sizes[2],
+          batches);
+    o.shard = 0;
+    o.n_shards = 40;
+    loader *bad = loader_create(ds, g_sp.train, 150, &o);
+    check(!bad && strstr(sn_last_error(), "share 0 of 40"), "40 shares of a batch of 32 refused (%s)", sn_last_error());
+    loader_free(bad);
+    loader_free(whole);
+    for (int r = 0; r < 3; r++) loader_free(part[r]);
+    free(x); free(xs); free(t); free(ts);
+}
+
 static const test_case cases[] = {
     {"batches_threads", batches_threads},
+    {"shards", shards},
     {"batches_repeat", batches_repeat},
     {"batches_drop_last_seed", batches_drop_last_seed},
     {"epochs_and_resize", epochs_and_resize},

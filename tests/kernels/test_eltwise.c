@@ -69,9 +69,9 @@ static void large_and_dropout(void) {
     uint8_t *mask = malloc(n), *mask2 = malloc(n);
     int nt = omp_get_max_threads();
     omp_set_num_threads(1);
-    eltwise_dropout_forward(n, p, 42, 3, x, y2, mask2);
+    eltwise_dropout_forward(n, p, 42, 3, 0, x, y2, mask2);
     omp_set_num_threads(nt);
-    eltwise_dropout_forward(n, p, 42, 3, x, y, mask);
+    eltwise_dropout_forward(n, p, 42, 3, 0, x, y, mask);
     check(!memcmp(y, y2, n * 4) && !memcmp(mask, mask2, n), "dropout: same seed gives the same output with 1 and %d threads", nt);
     size_t kept = 0;
     ok = 1;
@@ -84,7 +84,7 @@ static void large_and_dropout(void) {
     double rate = (double)kept / n, sd = sqrt(p * (1 - p) / n);
     check(ok, "dropout: mask is rng_uniform(seed, stream, i) >= p, kept values scaled by 1/(1-p)");
     check(fabs(rate - (1 - p)) < 5 * sd, "dropout: keep rate %.5f vs %.2f (5 sigma %.5f)", rate, 1 - p, 5 * sd);
-    eltwise_dropout_forward(n, p, 43, 3, x, y2, mask2);
+    eltwise_dropout_forward(n, p, 43, 3, 0, x, y2, mask2);
     check(memcmp(mask, mask2, n) != 0, "dropout: another seed gives another mask");
     for (size_t i = 0; i < n; i++) dx[i] = 1.0f;
     eltwise_dropout_backward(n, p, mask, x, dx);
