@@ -44,7 +44,7 @@ VERSION   := $(shell sed -n 's/^\#define STYLENET_VERSION_STRING "\(.*\)"/\1/p' 
 SONAME    := libstylenet.so.$(firstword $(subst ., ,$(VERSION)))
 SO        := $(BUILD)/libstylenet.so.$(VERSION)
 
-.PHONY: all test check-asan bench bench-quick fixtures clean install install-built uninstall FORCE
+.PHONY: all test check-asan bench bench-quick bench-peers bench-serve fixtures clean install install-built uninstall FORCE
 all: $(BUILD)/stylenet $(LIB) $(SO)
 
 # objects depend on the compiler and flags too: changing either rebuilds everything
@@ -140,6 +140,15 @@ bench: all $(VENV)/ok-effnet
 
 bench-quick: all $(VENV)/ok-effnet
 	$(MAKE) -C bench quick PY=$(CURDIR)/$(VENV)/bin/python
+
+# against today's PyPI tools (PyTorch 2.x eager and torch.compile, ONNX Runtime, OpenVINO, LiteRT), in
+# their own venv build/venv-peers (bench/requirements-peers.txt): writes bench/RESULTS.md; and wrk
+# against `stylenet serve` next to the served model's raw latency (adds its table to RESULTS.md)
+bench-peers: all
+	$(MAKE) -C bench peers
+
+bench-serve: all
+	$(MAKE) -C bench serve-load
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

@@ -160,14 +160,15 @@ def machine_info(threads):
         cores = int(m.group(1)) if m else None
         flags = re.search(r"^flags\s*:\s*(.+)$", txt, re.M)
         avx512 = bool(flags and "avx512f" in flags.group(1).split())
+        avx2 = bool(flags and "avx2" in flags.group(1).split())
     except OSError:
-        avx512 = False
+        avx512 = avx2 = False
     logical = os.cpu_count()
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem_gb = 0
-    return {"cpu": model, "logical_cpus": logical, "cores_per_socket": cores, "avx512": avx512,
+    return {"cpu": model, "logical_cpus": logical, "cores_per_socket": cores, "avx512": avx512, "avx2": avx2,
             "memory_gb": round(mem_gb, 1), "threads": threads, "kernel": platform.release()}
 
 
