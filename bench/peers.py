@@ -61,7 +61,7 @@ def _rows():
 ROWS = _rows()
 # (warm-up, timed iterations) by mode and batch; torch.compile's warm-up holds the compilation
 PLANS = {
-    "quick": {"rounds": 2, "train": (3, 3), "infer1": (3, 15), "infer32": (1, 3)},
+    "quick": {"rounds": 2, "train": (3, 2), "infer1": (3, 10), "infer32": (1, 2)},
     "full": {"rounds": 3, "train": (3, 6), "infer1": (5, 40), "infer32": (2, 5)},
 }
 
