@@ -173,13 +173,7 @@ def main():
     for b in (a.bench_net, a.stylenet):
         if not os.access(b, os.X_OK):
             ap.error(f"{b} is not built (make all; make -C bench bins)")
-    rows = ROWS
-    if a.only:
-        names = [n.strip() for n in a.only.split(",") if n.strip()]
-        unknown = sorted(set(names) - {c.name for c, _, _ in ROWS})
-        if unknown:
-            ap.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(c.name for c, _, _ in ROWS)}")
-        rows = [r for r in ROWS if r[0].name in names]
+    rows = R.select(ROWS, a.only, ap, lambda r: r[0].name)
 
     mach = R.machine_info(a.threads)
     start = datetime.datetime.now().astimezone()
@@ -208,10 +202,7 @@ def main():
                 R.log(f"round {rnd + 1} {c.name} {t}: median {r['median_s'] * 1e3:.1f} ms{extra}")
 
     wall = time.monotonic() - wall0
-    busy1, own1 = R.cpu_busy_s(), R.own_cpu_s()
-    other = None
-    if busy0 is not None and busy1 is not None and wall > 0:
-        other = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
+    other = R.other_cpu_share(busy0, own0, wall)
     run = {"kind": "quick" if a.quick else "full", "rounds": rounds, "threads": a.threads,
            "date": start.strftime("%Y-%m-%d %H:%M %Z"), "machine": mach, "load_average_start": load0,
            "other_cpu_share": other, "wall_s": wall, "revision": R.git_revision(), "versions": versions,

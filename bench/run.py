@@ -172,6 +172,26 @@ def machine_info(threads):
             "memory_gb": round(mem_gb, 1), "threads": threads, "kernel": platform.release()}
 
 
+def other_cpu_share(busy0, own0, wall):
+    """the share of the machine's CPU time that other processes took since cpu_busy_s() was busy0 and
+    own_cpu_s() own0, wall seconds ago; None if unknown"""
+    busy1, own1 = cpu_busy_s(), own_cpu_s()
+    if busy0 is None or busy1 is None or wall <= 0:
+        return None
+    return max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
+
+
+def select(items, only, ap, name):
+    """the items named in the comma-separated list only (all if None); an unknown name is a usage error"""
+    if not only:
+        return items
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in {name(c) for c in items}]
+    if unknown:
+        ap.error(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(name(c) for c in items)}")
+    return [c for c in items if name(c) in names]
+
+
 def dnnl_version():
     try:
         p = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libdnnl2"], capture_output=True, text=True)
@@ -371,13 +391,7 @@ def main():
     for b in (a.bench_net, a.bench_kernels):
         if not os.access(b, os.X_OK):
             ap.error(f"{b} is not built (make -C bench BUILD=... bins)")
-    configs = CONFIGS
-    if a.only:
-        names = [n.strip() for n in a.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in {c.name for c in CONFIGS}]
-        if unknown:
-            ap.error(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(c.name for c in CONFIGS)}")
-        configs = [c for c in CONFIGS if c.name in names]
+    configs = select(CONFIGS, a.only, ap, lambda c: c.name)
 
     mach = machine_info(a.threads)
     start_date = datetime.datetime.now().astimezone()
@@ -449,10 +463,7 @@ def main():
 
     # --- machine sharing
     wall = time.monotonic() - wall0
-    busy1, own1 = cpu_busy_s(), own_cpu_s()
-    other = None
-    if busy0 is not None and busy1 is not None and wall > 0:
-        other = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
+    other = other_cpu_share(busy0, own0, wall)
     shared = other is not None and other > 0.05
 
     # --- figures

@@ -117,9 +117,7 @@ def main():
             srv.wait(timeout=30)
         except subprocess.TimeoutExpired:
             srv.kill()
-    wall = time.monotonic() - wall0
-    busy1, own1 = R.cpu_busy_s(), R.own_cpu_s()
-    other = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1)) if busy0 is not None else None
+    other = R.other_cpu_share(busy0, own0, time.monotonic() - wall0)
     serve = {"command": " ".join(["bench/serve_load.py"] + sys.argv[1:]), "date": start.strftime("%Y-%m-%d %H:%M %Z"),
              "sharing": peers_report.sharing({"other_cpu_share": other}), "other_cpu_share": other,
              "model": f"{os.path.basename(model)} (TF MobileNetV2 1.0/224, dequantised to fp32)", "arch": ARCH,
