@@ -24,7 +24,8 @@ torchvision graphs, but it needs onnxscript in PyTorch 2.x and has no graph for 
 
 Timing, as bench/run.py: each run is a fresh process printing one JSON object (warm-up untimed, then
 timed iterations); per round every tool runs each row, the order rotating from round to round; the
-figure is the median of all rounds' timed iterations pooled (run.py's figure_of).  A row's ratio is
+figure is the median of all rounds' timed iterations pooled (run.py's figure_of).  Within a round the
+inference rows run first, then the train rows.  A row's ratio is
 against its fastest peer, always "> 1: stylenet faster": images/s ours over the peer's, latency the
 peer's over ours.  GFLOPS use stylenet's FLOP count of the graph (2 x multiply-adds of convolutions and
 linear layers; a train step counts 3x the forward).
@@ -191,7 +192,7 @@ def main():
 
     runs = {c.name: {t: [] for t in ("stylenet",) + p + i} for c, p, i in rows}
     for rnd in range(rounds):
-        for c, p, i in rows:
+        for c, p, i in sorted(rows, key=lambda r: r[0].mode == "train"):  # inference rows first
             warmup, iters = plan_of(plan, c)
             tools = ("stylenet",) + p + i
             k = rnd % len(tools)
