@@ -132,8 +132,8 @@ check-asan:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-# side-by-side benchmark against PyTorch (bench/run.py): `make bench` is the full run and writes
-# bench/RESULTS.md; `make bench-quick` is the reduced one, printing `ratio NAME = X` lines.  PyTorch's
+# side-by-side benchmark against Debian's PyTorch (bench/run.py): `make bench` is the full run and
+# writes bench/RESULTS-debian-torch.md; `make bench-quick` is the reduced one, printing `ratio NAME = X` lines.  PyTorch's
 # side runs in the test venv (its EfficientNet-Lite rows need efficientnet-lite-pytorch).
 bench: all $(VENV)/ok-effnet
 	$(MAKE) -C bench PY=$(CURDIR)/$(VENV)/bin/python

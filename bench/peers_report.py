@@ -125,7 +125,8 @@ def render(run):
     if comp:
         md += ["torch.compile's compilation (warm-up time beyond that many steps at the timed median), per round: " +
                "; ".join(f"{n} " + ", ".join(f"{c:.0f} s" for c in cs) for n, cs in comp) +
-               " (later rounds reuse inductor's on-disk cache).", ""]
+               " (inductor's on-disk cache from earlier runs on the machine is used where present: a cold compilation takes "
+               "far longer).", ""]
     md += ["Iterations per run (warm-up + timed): " +
            ", ".join(f"{n} {w}+{i}" for n, (w, i) in run["plan"].items()) + ".", ""]
     md += serve_section(run)

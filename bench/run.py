@@ -3,7 +3,8 @@
 
 Usage (from bench/, after building the library; the Makefiles do this):
   run.py --quick                      reduced run, < 5 minutes on 2 cores: prints the table and `ratio` lines
-  run.py --full --results RESULTS.md  three rounds, more iterations; writes RESULTS.md (atomically)
+  run.py --full --results FILE.md     three rounds, more iterations; writes the report (atomically; `make bench`:
+                                      bench/RESULTS-debian-torch.md)
 Options: --build DIR (../build), --threads N (2), --rounds R, --only NAME[,NAME...], --no-kernels,
          --torch-python PATH (this interpreter), --torch-format auto|channels_last|contiguous.
 
@@ -46,7 +47,7 @@ which it picks for some convolutions, e.g. 1x1 at batch 1) to libblas.so.3 -- th
 BLAS unless an optimised one (OpenBLAS) is installed -- while its other convolutions use oneDNN.
 
 The machine: the run measures what other processes took of the CPU meanwhile (/proc/stat busy time
-minus this run's own) and, above 5%, flags the run as made on a shared machine (RESULTS.md says so at
+minus this run's own) and, above 5%, flags the run as made on a shared machine (the report says so at
 the top).  A quick run that takes over 5 minutes says so too.
 """
 import argparse
