@@ -52,7 +52,7 @@ VERSION   := $(shell sed -n 's/^\#define STYLENET_VERSION_STRING "\(.*\)"/\1/p' 
 SONAME    := libstylenet.so.$(firstword $(subst ., ,$(VERSION)))
 SO        := $(BUILD)/libstylenet.so.$(VERSION)
 
-.PHONY: all test check-asan bench bench-quick bench-soak fixtures clean install install-built uninstall FORCE
+.PHONY: all test check-asan bench bench-quick bench-soak bench-peers bench-serve fixtures clean install install-built uninstall FORCE
 all: $(BUILD)/stylenet $(LIB) $(SO)
 
 # objects depend on the compiler and flags too: changing either rebuilds everything
@@ -140,8 +140,8 @@ check-asan:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-# side-by-side benchmark against PyTorch (bench/run.py): `make bench` is the full run and writes
-# bench/RESULTS.md; `make bench-quick` is the reduced one, printing `ratio NAME = X` lines.  PyTorch's
+# side-by-side benchmark against Debian's PyTorch (bench/run.py): `make bench` is the full run and
+# writes bench/RESULTS-debian-torch.md; `make bench-quick` is the reduced one, printing `ratio NAME = X` lines.  PyTorch's
 # side runs in the test venv (its EfficientNet-Lite rows need efficientnet-lite-pytorch).
 bench: all $(VENV)/ok-effnet
 	$(MAKE) -C bench PY=$(CURDIR)/$(VENV)/bin/python
@@ -152,6 +152,15 @@ bench-quick: all $(VENV)/ok-effnet
 # `stylenet serve` under a 10-minute mixed soak (tests/faults/test_serve_soak at full length)
 bench-soak: $(BUILD)/stylenet $(BUILD)/tests/faults/test_serve_soak
 	$(MAKE) -C bench soak BUILD=$(BUILD)
+
+# against today's PyPI tools (PyTorch 2.x eager and torch.compile, ONNX Runtime, OpenVINO, LiteRT), in
+# their own venv build/venv-peers (bench/requirements-peers.txt): writes bench/RESULTS.md; and wrk
+# against `stylenet serve` next to the served model's raw latency (adds its table to RESULTS.md)
+bench-peers: all
+	$(MAKE) -C bench peers
+
+bench-serve: all
+	$(MAKE) -C bench serve-load
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

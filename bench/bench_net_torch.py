@@ -2,13 +2,15 @@
 torchvision model (or EfficientNet-Lite) on synthetic data, timed per iteration.
 
 Usage: bench_net_torch.py MODE ARCH SIZE BATCH [--threads N] [--iters K] [--warmup W] [--seed S]
-                          [--format channels_last|contiguous]
+                          [--format channels_last|contiguous] [--compile]
   MODE  train  model.train(); out = model(x); F.cross_entropy(out, y).backward();
                torch.optim.AdamW step (lr 1e-3, wd 1e-2, betas 0.9/0.99, eps 1e-8, PyTorch's default
                implementation); zero_grad(set_to_none=True)
         infer  model.eval() under torch.inference_mode()
         idle   import torch and torchvision, set the threads, run one tiny op: the baseline memory
-  ARCH  resnet18 | resnet34 | resnet50 | mobilenet_v2 (torchvision 0.14, weights=None, 1000 classes)
+        save   write the model's fresh weights (torch.manual_seed(--seed)) as a state dict to --out
+               (torch.save; bench/peers.py exports it to ONNX with `stylenet export --onnx`)
+  ARCH  resnet18 | resnet34 | resnet50 | mobilenet_v2 (torchvision, weights=None, 1000 classes)
         | efficientnet_lite0 | efficientnet_lite1 | efficientnet_lite2 (the PyPI package
         efficientnet-lite-pytorch 0.1.0, the graph stylenet's efficientnet_lite.c builds:
         EfficientNet.from_name('efficientnet-lite<k>', num_classes=1000, image_size=[SIZE, SIZE]), its
@@ -16,11 +18,15 @@ Usage: bench_net_torch.py MODE ARCH SIZE BATCH [--threads N] [--iters K] [--warm
   --threads N  torch.set_num_threads(N) (default 2)
   --format     memory format of the model and input (default channels_last); bench/run.py measures
                both once and uses the faster
+  --compile    torch.compile(model) (PyTorch 2.x, default inductor backend): the warm-up steps include
+               the compilation (and any recompilation), the timed ones do not; "compile_s" in the output
+               is the warm-up time beyond that many steps at the timed median.  The optimiser step stays
+               eager.  bench/peers.py runs it in the peers' venv (PyTorch from PyPI)
 Input: a fixed batch of torch.randn pixels [BATCH, 3, SIZE, SIZE] and torch.randint labels, from
 torch.manual_seed(--seed).  Train: the warm-up steps (at least 3) must give finite, decreasing losses,
 as in bench_net.c.
-Output: one JSON object on stdout with the keys of bench_net.c's, plus "format", "torch", "onednn" and
-"blas" (the BLAS libraries loaded: Debian's torch does its GEMM fallbacks through libblas.so.3, which is
+Output: one JSON object on stdout with the keys of bench_net.c's, plus "format", "compiled", "torch",
+"cpu_capability" (the vector kernels torch dispatches to, PyTorch 2.x), "onednn" and "blas" (the BLAS libraries loaded: Debian's torch does its GEMM fallbacks through libblas.so.3, which is
 the netlib reference BLAS unless an optimised one such as OpenBLAS is installed).
 """
 import argparse
@@ -109,7 +115,7 @@ def build_model(arch, size):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("mode", choices=["train", "infer", "idle"])
+    ap.add_argument("mode", choices=["train", "infer", "idle", "save"])
     ap.add_argument("arch", nargs="?", default="resnet34")
     ap.add_argument("size", nargs="?", type=int, default=224)
     ap.add_argument("batch", nargs="?", type=int, default=1)
@@ -118,11 +124,15 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--format", choices=["channels_last", "contiguous"], default="channels_last")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--out", help="save: the state dict file to write")
     a = ap.parse_args()
     if a.size <= 0 or a.batch <= 0 or a.iters <= 0 or a.warmup < 0 or a.threads <= 0:
         ap.error("SIZE, BATCH, --iters and --threads must be positive")
     torch.set_num_threads(a.threads)
-    info = {"side": "torch", "torch": torch.__version__, "onednn": onednn_version(), "blas": blas_libraries()}
+    cpu = getattr(torch.backends, "cpu", None)
+    info = {"side": "torch", "torch": torch.__version__, "onednn": onednn_version(), "blas": blas_libraries(),
+            "cpu_capability": cpu.get_cpu_capability() if cpu else "unknown"}
     if a.mode == "idle":
         torch.ones(8, 8).matmul(torch.ones(8, 8))
         info.update(mode="idle", threads=torch.get_num_threads(), peak_rss_kb=peak_rss_kb())
@@ -130,6 +140,12 @@ def main():
         return 0
     if a.arch not in TORCHVISION + EFFICIENTNET:
         ap.error(f"unknown architecture {a.arch}")
+    if a.mode == "save":
+        if not a.out:
+            ap.error("save needs --out FILE")
+        torch.manual_seed(a.seed)
+        torch.save(build_model(a.arch, a.size).state_dict(), a.out)
+        return 0
     fmt = torch.channels_last if a.format == "channels_last" else torch.contiguous_format
     torch.manual_seed(a.seed)
     model = build_model(a.arch, a.size)
@@ -137,10 +153,12 @@ def main():
     x = torch.randn(a.batch, 3, a.size, a.size).contiguous(memory_format=fmt)
     y = torch.randint(0, N_CLASSES, (a.batch,))
     flops = fwd_flops_per_image(model, a.size, fmt)
+    if a.compile:
+        model = torch.compile(model)
     train = a.mode == "train"
     warmup = max(a.warmup, 3) if train else a.warmup
     print(f"bench_net_torch: {a.mode} {a.arch} {a.size}x{a.size} batch {a.batch}, {a.threads} threads, "
-          f"{a.format}, {warmup} warm-up + {a.iters} timed", file=sys.stderr)
+          f"{a.format}{', compiled' if a.compile else ''}, {warmup} warm-up + {a.iters} timed", file=sys.stderr)
     if train:
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=1e-2)
@@ -163,12 +181,13 @@ def main():
                 sys.exit(f"bench_net_torch: {a.arch} inference gives a non-finite logit")
             return None
 
-    losses, times = [], []
+    losses, times, warm_s = [], [], 0.0
     for it in range(warmup + a.iters):
         t0 = time.perf_counter()
         loss = step()
         t = time.perf_counter() - t0
         if it < warmup:
+            warm_s += t
             if train:
                 losses.append(loss)
                 print(f"bench_net_torch: warm-up step {it + 1} loss {loss:.4f}", file=sys.stderr)
@@ -179,8 +198,10 @@ def main():
                 sys.exit(f"bench_net_torch: guard failed: losses {losses} are not finite and decreasing")
     med = statistics.median(times)
     info.update(mode=a.mode, arch=a.arch, size=a.size, batch=a.batch, threads=torch.get_num_threads(),
-                format=a.format, warmup=warmup, iters=a.iters, times=[round(t, 6) for t in times],
+                format=a.format, compiled=a.compile, warmup=warmup, iters=a.iters, times=[round(t, 6) for t in times],
                 median_s=round(med, 6), images_per_s=round(a.batch / med, 3), fwd_flops_per_image=flops)
+    if a.compile:
+        info["compile_s"] = round(max(0.0, warm_s - warmup * med), 3)
     if train:
         info["losses"] = [round(v, 5) for v in losses]
     info["peak_rss_kb"] = peak_rss_kb()

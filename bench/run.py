@@ -3,7 +3,8 @@
 
 Usage (from bench/, after building the library; the Makefiles do this):
   run.py --quick                      reduced run, < 5 minutes on 2 cores: prints the table and `ratio` lines
-  run.py --full --results RESULTS.md  three rounds, more iterations; writes RESULTS.md (atomically)
+  run.py --full --results FILE.md     three rounds, more iterations; writes the report (atomically; `make bench`:
+                                      bench/RESULTS-debian-torch.md)
 Options: --build DIR (../build), --threads N (2), --rounds R, --only NAME[,NAME...], --no-kernels,
          --torch-python PATH (this interpreter), --torch-format auto|channels_last|contiguous.
 
@@ -46,7 +47,7 @@ which it picks for some convolutions, e.g. 1x1 at batch 1) to libblas.so.3 -- th
 BLAS unless an optimised one (OpenBLAS) is installed -- while its other convolutions use oneDNN.
 
 The machine: the run measures what other processes took of the CPU meanwhile (/proc/stat busy time
-minus this run's own) and, above 5%, flags the run as made on a shared machine (RESULTS.md says so at
+minus this run's own) and, above 5%, flags the run as made on a shared machine (the report says so at
 the top).  A quick run that takes over 5 minutes says so too.
 """
 import argparse
@@ -160,15 +161,36 @@ def machine_info(threads):
         cores = int(m.group(1)) if m else None
         flags = re.search(r"^flags\s*:\s*(.+)$", txt, re.M)
         avx512 = bool(flags and "avx512f" in flags.group(1).split())
+        avx2 = bool(flags and "avx2" in flags.group(1).split())
     except OSError:
-        avx512 = False
+        avx512 = avx2 = False
     logical = os.cpu_count()
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):
         mem_gb = 0
-    return {"cpu": model, "logical_cpus": logical, "cores_per_socket": cores, "avx512": avx512,
+    return {"cpu": model, "logical_cpus": logical, "cores_per_socket": cores, "avx512": avx512, "avx2": avx2,
             "memory_gb": round(mem_gb, 1), "threads": threads, "kernel": platform.release()}
+
+
+def other_cpu_share(busy0, own0, wall):
+    """the share of the machine's CPU time that other processes took since cpu_busy_s() was busy0 and
+    own_cpu_s() own0, wall seconds ago; None if unknown"""
+    busy1, own1 = cpu_busy_s(), own_cpu_s()
+    if busy0 is None or busy1 is None or wall <= 0:
+        return None
+    return max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
+
+
+def select(items, only, ap, name):
+    """the items named in the comma-separated list only (all if None); an unknown name is a usage error"""
+    if not only:
+        return items
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in {name(c) for c in items}]
+    if unknown:
+        ap.error(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(name(c) for c in items)}")
+    return [c for c in items if name(c) in names]
 
 
 def dnnl_version():
@@ -370,13 +392,7 @@ def main():
     for b in (a.bench_net, a.bench_kernels):
         if not os.access(b, os.X_OK):
             ap.error(f"{b} is not built (make -C bench BUILD=... bins)")
-    configs = CONFIGS
-    if a.only:
-        names = [n.strip() for n in a.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in {c.name for c in CONFIGS}]
-        if unknown:
-            ap.error(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(c.name for c in CONFIGS)}")
-        configs = [c for c in CONFIGS if c.name in names]
+    configs = select(CONFIGS, a.only, ap, lambda c: c.name)
 
     mach = machine_info(a.threads)
     start_date = datetime.datetime.now().astimezone()
@@ -448,10 +464,7 @@ def main():
 
     # --- machine sharing
     wall = time.monotonic() - wall0
-    busy1, own1 = cpu_busy_s(), own_cpu_s()
-    other = None
-    if busy0 is not None and busy1 is not None and wall > 0:
-        other = max(0.0, (busy1 - busy0) - (own1 - own0)) / (wall * (os.cpu_count() or 1))
+    other = other_cpu_share(busy0, own0, wall)
     shared = other is not None and other > 0.05
 
     # --- figures
