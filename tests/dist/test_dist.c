@@ -1,7 +1,8 @@
 /* test_dist.c - data-parallel training under mpirun (src/dist/, train/learner_dist.c), on a
  * 4-class set of 48 Style photos with a random-init resnet18 at 32x32 (seconds per run):
- *   - same result: `mpirun -np 2` with --sync-bn ends with the weights of the single-process run
- *     within 2 * lr * steps (see same_result) and the same validation metrics to 3 decimals;
+ *   - same result: `mpirun -np 2` and `-np 4` with --sync-bn end with the weights of the
+ *     single-process run within 2 * lr * steps (see ranks_result) and the same validation
+ *     metrics to 3 decimals;
  *   - a run of 2 ranks stopped after its first epoch resumes on 1 process (--resume with another
  *     N) and ends where the single-process run does, within the same tolerance;
  *   - a rank killed with SIGKILL ends the whole job within seconds with a message naming the
@@ -125,28 +126,35 @@ static int single_run(void) {
 
 /* Tolerance of the weights: each step sums the gradient of the batch in another order (two
  * sums of 8 images added across the ranks instead of one of 16; batch-norm sums in double), so
- * the gradients differ by float32 rounding (~1e-7 relative).  SGD would turn that into weight
- * differences of lr * 1e-7 * |g|; AdamW divides by sqrt(v), so an element whose gradient is
+ * the gradients differ by float32 rounding (~1e-7 relative); with 4 ranks, four sums of 4.
+ * SGD would turn that into weight differences of lr * 1e-7 * |g|; AdamW divides by sqrt(v), so an element whose gradient is
  * near zero can step by up to lr in either direction: at most 2 * lr per step, 2 * lr * steps
  * in all (8e-3 here; 3.4e-5 measured).  The validation metrics agree to 3 decimals. */
-static void same_result(void) {
+static void ranks_result(int n) {
     if (!setup()) return;
     int rc1 = single_run();
     if (!check(rc1 == 0, "1 process trains (%s)", flat_tail(out, 300))) return;
+    char model[32], run_dir[32];
+    snprintf(model, sizeof model, "n%d.stn", n);
+    snprintf(run_dir, sizeof run_dir, "rn%d", n);
     double t0 = omp_get_wtime();
-    int rc2 = run(MPIRUN " %s train --data %s %s --sync-bn --out %s --run-dir %s", bin, at("data"), common,
-                  at("two.stn"), at("r2"));
-    note("mpirun -np 2: %.1f s", omp_get_wtime() - t0);
-    if (!check(rc2 == 0, "mpirun -np 2 --sync-bn trains (%s)", flat_tail(out, 400))) return;
+    int rc2 = run("mpirun -np %d --allow-run-as-root --oversubscribe %s train --data %s %s --sync-bn --out %s --run-dir %s",
+                  n, bin, at("data"), common, at(model), at(run_dir));
+    note("mpirun -np %d: %.1f s", n, omp_get_wtime() - t0);
+    if (!check(rc2 == 0, "mpirun -np %d --sync-bn trains (%s)", n, flat_tail(out, 400))) return;
     double err, scale;
-    bool ok = weights_diff(at("two.stn"), at("one.stn"), &err, &scale);
-    check(ok && err <= 2 * LR * STEPS, "2 ranks end with the weights of 1 process: max |diff| %.3g <= %.3g (max |w| %.3g)",
-          err, 2 * LR * STEPS, scale);
+    bool ok = weights_diff(at(model), at("one.stn"), &err, &scale);
+    check(ok && err <= 2 * LR * STEPS, "%d ranks end with the weights of 1 process: max |diff| %.3g <= %.3g (max |w| %.3g)",
+          n, err, 2 * LR * STEPS, scale);
     char m1[512], m2[512];
     epoch_metrics(at("r1"), m1, sizeof m1);
-    epoch_metrics(at("r2"), m2, sizeof m2);
-    check(m1[0] && !strcmp(m1, m2), "validation loss and accuracy to 3 decimals: 1 process [%s], 2 ranks [%s]", m1, m2);
+    epoch_metrics(at(run_dir), m2, sizeof m2);
+    check(m1[0] && !strcmp(m1, m2), "validation loss and accuracy to 3 decimals: 1 process [%s], %d ranks [%s]", m1, n,
+          m2);
 }
+
+static void same_result(void) { ranks_result(2); }
+static void same_result_4(void) { ranks_result(4); } /* 4 images per rank of each batch of 16 */
 
 /* 2 ranks stopped after epoch 1 (exit status 3 on every rank), resumed on 1 process */
 static void resume_other_n(void) {
@@ -290,6 +298,7 @@ static void one_process(void) {
 static const test_case cases[] = {
     {"one_process", one_process},
     {"same_result", same_result},
+    {"same_result_4", same_result_4},
     {"resume_other_n", resume_other_n},
     {"rank_killed", rank_killed},
     {"netns_tcp", netns_tcp},
