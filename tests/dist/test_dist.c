@@ -54,6 +54,9 @@ static bool setup(void) {
         return false;
     }
     bin = getenv("STYLENET_BIN") ? getenv("STYLENET_BIN") : "build/stylenet";
+    /* under ASan the ranks' leak report must see Open MPI's own allocations through its frames
+     * (tests/lsan.supp names its libraries): the fast unwinder stops at their first frame */
+    if (ASAN) setenv("ASAN_OPTIONS", "fast_unwind_on_malloc=0", 0);
     snprintf(dir, sizeof dir, "/tmp/stylenet_dist_XXXXXX");
     if (!check(mkdtemp(dir) != NULL, "temp dir")) return false;
     atexit(remove_dir);
@@ -98,23 +101,41 @@ static bool weights_diff(const char *a, const char *b, double *err, double *scal
     return ok;
 }
 
-/* the validation metrics of the epochs' rows of run_dir/history.jsonl, rounded to 3 decimals,
- * as one line "loss acc; loss acc; ..." into s */
-static void epoch_metrics(const char *run_dir, char *s, size_t cap) {
+/* the validation metrics of the epochs' rows of run_dir/history.jsonl: "loss acc; loss acc; ..."
+ * with 4 decimals into s, the numbers into v (at most 16); their count */
+static int epoch_metrics(const char *run_dir, char *s, size_t cap, double *v) {
     char path[256], line[8192];
     snprintf(path, sizeof path, "%s/history.jsonl", run_dir);
     s[0] = 0;
+    int n = 0;
     FILE *f = fopen(path, "r");
-    if (!f) return;
-    while (fgets(line, sizeof line, f)) {
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f) && n + 2 <= 16) {
         cJSON *row = cJSON_Parse(line);
         const cJSON *e = cJSON_GetObjectItem(row, "epoch"), *vl = cJSON_GetObjectItem(row, "valid_loss"),
                     *acc = cJSON_GetObjectItem(row, "accuracy");
-        if (cJSON_IsNumber(e) && cJSON_IsNumber(vl) && cJSON_IsNumber(acc))
-            snprintf(s + strlen(s), cap - strlen(s), "%.3f %.3f; ", vl->valuedouble, acc->valuedouble);
+        if (cJSON_IsNumber(e) && cJSON_IsNumber(vl) && cJSON_IsNumber(acc)) {
+            v[n++] = vl->valuedouble;
+            v[n++] = acc->valuedouble;
+            snprintf(s + strlen(s), cap - strlen(s), "%.4f %.4f; ", vl->valuedouble, acc->valuedouble);
+        }
         cJSON_Delete(row);
     }
     fclose(f);
+    return n;
+}
+
+/* the metrics of two run folders agree to 3 decimals: as many, each within 1e-3 (one unit of the
+ * 3rd decimal: the weights' differences, up to 2 * lr * steps, move the validation loss by up to
+ * 5.8e-4 in the -O1 sanitizer build; a rounded-string comparison would fail 1.3594 / 1.3596) */
+static void same_metrics(const char *dir_a, const char *dir_b, const char *what) {
+    char sa[512], sb[512];
+    double a[16], b[16];
+    int na = epoch_metrics(dir_a, sa, sizeof sa, a), nb = epoch_metrics(dir_b, sb, sizeof sb, b);
+    double worst = na == nb && na > 0 ? 0 : INFINITY;
+    for (int i = 0; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]));
+    check(worst <= 1e-3, "%s: validation loss and accuracy agree to 3 decimals (max |diff| %.2g): [%s] vs [%s]", what,
+          worst, sa, sb);
 }
 
 /* the single-process run: dir/one.stn, dir/r1; its exit status */
@@ -146,11 +167,9 @@ static void ranks_result(int n) {
     bool ok = weights_diff(at(model), at("one.stn"), &err, &scale);
     check(ok && err <= 2 * LR * STEPS, "%d ranks end with the weights of 1 process: max |diff| %.3g <= %.3g (max |w| %.3g)",
           n, err, 2 * LR * STEPS, scale);
-    char m1[512], m2[512];
-    epoch_metrics(at("r1"), m1, sizeof m1);
-    epoch_metrics(at(run_dir), m2, sizeof m2);
-    check(m1[0] && !strcmp(m1, m2), "validation loss and accuracy to 3 decimals: 1 process [%s], %d ranks [%s]", m1, n,
-          m2);
+    char what[64];
+    snprintf(what, sizeof what, "1 process vs %d ranks", n);
+    same_metrics(at("r1"), at(run_dir), what);
 }
 
 static void same_result(void) { ranks_result(2); }
@@ -169,10 +188,7 @@ static void resume_other_n(void) {
     bool ok = weights_diff(at("res.stn"), at("one.stn"), &err, &scale);
     check(ok && err <= 2 * LR * STEPS, "the resumed run ends with the weights of 1 process: max |diff| %.3g <= %.3g", err,
           2 * LR * STEPS);
-    char m1[512], m2[512];
-    epoch_metrics(at("r1"), m1, sizeof m1);
-    epoch_metrics(at("rr"), m2, sizeof m2);
-    check(m1[0] && !strcmp(m1, m2), "its history has the same epochs: [%s] vs [%s]", m2, m1);
+    same_metrics(at("rr"), at("r1"), "the resumed run's history vs 1 process");
 }
 
 /* the process of rank `rank` among the children of pid (mpirun forks the local ranks); 0 if none */
