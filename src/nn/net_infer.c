@@ -143,8 +143,11 @@ net *net_prepare_inference(const net *src) {
     net *s = (net *)src; /* read only: net_param takes a non-const net */
     const node *in = &s->nodes[0];
     net *m = net_create(in->h, in->w, in->c);
+    int maxc = 1; /* the widest batch norm: the room of its scale and shift */
+    for (int i = 0; i < s->n_nodes; i++)
+        if (s->nodes[i].op == OP_BN && s->nodes[i].c > maxc) maxc = s->nodes[i].c;
     int *ints = malloc(sizeof(int) * 5 * (size_t)s->n_nodes);
-    double *aff = malloc(sizeof(double) * 2 * 65536);
+    double *aff = malloc(sizeof(double) * 2 * (size_t)maxc);
     if (!m || !ints || !aff) {
         sn_error("out of memory preparing a network for inference");
         goto fail;
@@ -158,11 +161,7 @@ net *net_prepare_inference(const net *src) {
     for (int i = 1; i <= last; i++) {
         const node *d = &s->nodes[i];
         net_set_group(m, d->group);
-        if (d->op == OP_BN && d->c > 65536) {
-            sn_error("node %d: %d channels, more than the preparation takes", i, d->c);
-            goto fail;
-        }
-        int r = copy_node(m, s, i, map, fold, into, aff, aff + 65536);
+        int r = copy_node(m, s, i, map, fold, into, aff, aff + maxc);
         if (r == -2) { /* a batch norm: folded into its convolution or its linear reader, or kept */
             const bool folded = (s->nodes[d->in0].op == OP_CONV && fold[d->in0] == i) || fold[i] >= 0;
             r = folded ? map[d->in0] : copy_bn(m, s, map[d->in0], i);
