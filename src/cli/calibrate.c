@@ -104,7 +104,8 @@ int cmd_calibrate(int argc, char **argv) {
     if (!e) return cli_fail("%s", sn_last_error());
     classifier *m = e->members[0];
     ds_split sp;
-    dataset *ds = evaluate_open_data(e, a.dso, a.vpct, a.lo.seed, &sp);
+    const evaluate_pick pick = {.valid_pct = a.vpct, .seed = a.lo.seed};
+    dataset *ds = evaluate_open_data(e, a.dso, &pick, &sp);
     learner *l = ds ? learner_create(m, ds, &sp, &a.lo) : NULL;
     calibration_stats cal[2];
     int rc = 1;

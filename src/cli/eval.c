@@ -13,9 +13,13 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: stylenet eval --model MODEL [--model MODEL2 ...] --data DIR [--task T]\n"
                "                     [--csv F --pattern P --names F] [--tta N] [--size S]\n"
-               "                     [--valid-pct P --seed S] [--shifted] [--batch B] [--threads N] [--json]\n"
+               "                     [--valid-pct P | --folds K --fold I] [--seed S] [--split-seed S]\n"
+               "                     [--shifted] [--batch B] [--threads N] [--json]\n"
                "Scores every image of DIR (other photos of the same classes) with the saved model alone,\n"
-               "or only the validation share with --valid-pct (the same seeded split as training).\n"
+               "or only the validation share with --valid-pct (the same seeded split as training), or only\n"
+               "fold I of the K folds `stylenet cv --folds K` deals (the photos its fold<I>.stn validated on\n"
+               "and did not train on). The split and the folds are seeded by --split-seed, else --seed, as\n"
+               "in training and cv; --seed also seeds the TTA views.\n"
                "The photos are labelled with the model's own classes, task and file names: DIR may be a\n"
                "plain folder of <brand>_<product>_<n>.png photos (numbers or names), class folders, or any\n"
                "layout of `stylenet data`; --names is relative to the working directory.\n"
@@ -32,30 +36,48 @@ static void usage(FILE *f) {
                "With --model given several times (up to %d), scores the ensemble: the mean of the models'\n"
                "probabilities (each with its own image size and TTA), after one line per model; the models\n"
                "must have the same classes in the same order. The ensemble's loss is the mean per-image\n"
-               "loss of the averaged probabilities (BCE over the tags, or -log p of the true class).\n",
+               "loss of the averaged probabilities (BCE over the tags, or -log p of the true class).\n"
+               "So fold I's models of several cv runs (other recipes, the same folds) score as an\n"
+               "ensemble on photos none of them trained on: --model a/fold2.stn --model b/fold2.stn\n"
+               "--folds 5 --fold 2.\n",
             ENSEMBLE_MAX);
     fputs(CLI_PHOTO_FORMATS, f);
 }
 
 typedef struct {
     const char *paths[ENSEMBLE_MAX];
-    int n_models, tta, json, size, shifted;
+    int n_models, tta, json, size, shifted, folds, fold;
     float vpct;
+    int64_t split_seed;      /* -1: --seed */
     ds_options dso;
     learner_opts lo;
 } eval_args;
 
+/* --folds and --fold together, the fold one of the folds, not with --valid-pct; 0 or 2 (usage error) */
+static int check_folds(const eval_args *a) {
+    if (a->fold && !a->folds) sn_error("--fold I needs --folds K: the number of folds cv dealt");
+    else if (a->folds && !a->fold) sn_error("--folds K needs --fold I: the fold to score");
+    else if (a->fold > a->folds) sn_error("--fold %d: the folds are numbered 1 to %d (--folds)", a->fold, a->folds);
+    else if (a->folds && a->vpct > 0) sn_error("--folds and --valid-pct pick the photos two ways: give one of them");
+    else return 0;
+    return cli_usage_error("eval", usage);
+}
+
 /* 0 to run, else the exit status (help, usage error) */
 static int parse(int argc, char **argv, eval_args *a) {
-    enum { O_TTA = CLI_O_VERB, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON, O_SIZE, O_SHIFTED };
+    enum { O_TTA = CLI_O_VERB, O_VPCT, O_SEED, O_BATCH, O_THREADS, O_JSON, O_SIZE, O_SHIFTED, O_FOLDS, O_FOLD,
+           O_SPLITSEED };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, CLI_DATA_FLAGS,
         {"tta", required_argument, 0, O_TTA}, {"valid-pct", required_argument, 0, O_VPCT},
         {"seed", required_argument, 0, O_SEED}, {"batch", required_argument, 0, O_BATCH},
         {"threads", required_argument, 0, O_THREADS}, {"json", no_argument, 0, O_JSON},
         {"size", required_argument, 0, O_SIZE}, {"shifted", no_argument, 0, O_SHIFTED},
+        {"folds", required_argument, 0, O_FOLDS}, {"fold", required_argument, 0, O_FOLD},
+        {"split-seed", required_argument, 0, O_SPLITSEED},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c, bad = 0;
+    uint64_t split_seed = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:d:h", opts, NULL)) != -1) {
         if (cli_data_flag(c, optarg, &a->dso)) continue;
@@ -72,6 +94,12 @@ static int parse(int argc, char **argv, eval_args *a) {
         case O_JSON: a->json = 1; break;
         case O_SHIFTED: a->shifted = 1; break;
         case O_SIZE: bad = cli_int("--size", optarg, 32, 1024, &a->size); break;
+        case O_FOLDS: bad = cli_int("--folds", optarg, 2, 1024, &a->folds); break;
+        case O_FOLD: bad = cli_int("--fold", optarg, 1, 1024, &a->fold); break;
+        case O_SPLITSEED:
+            bad = cli_seed("--split-seed", optarg, &split_seed);
+            a->split_seed = (int64_t)split_seed;
+            break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
@@ -81,7 +109,7 @@ static int parse(int argc, char **argv, eval_args *a) {
         usage(stderr);
         return 2;
     }
-    return 0;
+    return check_folds(a);
 }
 
 /* a precision or recall as eval prints it: 0 where it is undefined (classifier/metrics.h's NaN) */
@@ -211,7 +239,7 @@ static void print_json(const ensemble *e, const dataset *ds, const evaluation *e
 }
 
 int cmd_eval(int argc, char **argv) {
-    eval_args a = {.lo = learner_defaults()};
+    eval_args a = {.lo = learner_defaults(), .split_seed = -1};
     int r = parse(argc, argv, &a);
     if (r) return r < 0 ? 0 : r;
     const classifier_load_opts lo = {.infer_only = true}; /* scoring only: the frozen inference path */
@@ -219,7 +247,9 @@ int cmd_eval(int argc, char **argv) {
     if (!e) return cli_fail("%s", sn_last_error());
     for (int i = 0; a.size > 0 && i < e->n; i++) e->members[i]->size = a.size;
     ds_split sp;
-    dataset *ds = evaluate_open_data(e, a.dso, a.vpct, a.lo.seed, &sp);
+    const evaluate_pick pick = {.valid_pct = a.vpct, .folds = a.folds, .fold = a.fold,
+                                .seed = a.split_seed >= 0 ? (uint64_t)a.split_seed : a.lo.seed};
+    dataset *ds = evaluate_open_data(e, a.dso, &pick, &sp);
     evaluation ev;
     int rc = 1;
     if (!ds) {

@@ -50,7 +50,21 @@ static int model_scheme_init(model_scheme *ms, const classifier *m, const char *
     return 0;
 }
 
-dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, uint64_t seed, ds_split *sp) {
+/* fold pick->fold of pick->folds cross-validation folds of ds as sp's validation share; 0 or -1 */
+static int pick_fold(const dataset *ds, const evaluate_pick *pick, ds_split *sp) {
+    if (pick->valid_pct > 0) return sn_error("cross-validation folds and a validation share are not both picked");
+    if (pick->folds < 2 || pick->fold < 1 || pick->fold > pick->folds)
+        return sn_error("fold %d of %d folds: the folds are 2 or more, the fold one of 1 to their number", pick->fold,
+                        pick->folds);
+    int *fold_of = malloc(sizeof(int) * (size_t)(ds->n_items ? ds->n_items : 1));
+    if (!fold_of) return sn_error("out of memory");
+    int r = ds_make_folds(ds, pick->seed, pick->folds, fold_of);
+    if (r == 0) r = ds_fold_split(ds, fold_of, pick->fold - 1, sp);
+    free(fold_of);
+    return r < 0 ? sn_error_prefix("%s", ds->root) : 0;
+}
+
+dataset *evaluate_open_data(const ensemble *e, ds_options o, const evaluate_pick *pick, ds_split *sp) {
     memset(sp, 0, sizeof *sp);
     const classifier *m = e->members[0];
     model_scheme ms;
@@ -60,7 +74,10 @@ dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, ui
     if (!(ds = ds_open(&o))) goto fail;
     ds_decode_opts dd = {.max_side = ensemble_max_size(e) * 5 / 4};
     if (classifier_check_classes(m, e->paths[0], ds) < 0 || ds_decode(ds, &dd) < 0) goto fail;
-    if ((valid_pct > 0 ? ds_make_split(ds, seed, valid_pct, true, sp) : ds_split_all(ds, true, sp)) < 0) goto fail;
+    const int picked = pick->folds > 0       ? pick_fold(ds, pick, sp)
+                       : pick->valid_pct > 0 ? ds_make_split(ds, pick->seed, pick->valid_pct, true, sp)
+                                             : ds_split_all(ds, true, sp);
+    if (picked < 0) goto fail;
     free(ms.group);
     return ds;
 fail:

@@ -1,15 +1,19 @@
 /* evaluate.h - a classifier, or an ensemble of them, scored on labelled images (`stylenet eval`).
  *
  * Contract
- * - evaluate_open_data(e, o, valid_pct, seed, &sp) opens the data set of o labelled with the
+ * - evaluate_open_data(e, o, &pick, &sp) opens the data set of o labelled with the
  *   models' own classes (data/dataset.h, "Fixed classes": the scheme of the first model: its
  *   classes and label groups, the task its training history records (else "multi" or
  *   "single"), and the file-name pattern it records, else for a model with label groups
  *   "{group1}_{group2}_..._{n}.png", the Style naming, for a folder of photos without class
  *   folders), decodes it large enough for the largest member with the margin
  *   of test-time augmentation (5/4 of the side), and picks the images to score into sp: with
- *   valid_pct > 0 the validation share of the seeded stratified split training makes
- *   (ds_make_split), else every image (sp.n_train 0).  NULL with an error naming the file.
+ *   pick.valid_pct > 0 the validation share of the seeded stratified split training makes
+ *   (ds_make_split with pick.seed); with pick.folds = K > 0 fold pick.fold (1-based) of the K
+ *   stratified folds `stylenet cv` deals with the same seed (ds_make_folds, ds_fold_split: the
+ *   photos that fold's model validated on and did not train on; sp.train the other folds); else every image (sp.n_train
+ *   0).  NULL with an error naming the file, or the folds when K < 2, the fold is not in 1..K,
+ *   or valid_pct is given too.
  * - evaluate_run(e, ds, sp, opts, tta, &ev): each member scored by the learner on sp's
  *   validation images at its own input size, with `tta` augmented views averaged in
  *   (learner_validate): ev.member[i].  The ensemble's probabilities are the members' mean
@@ -48,11 +52,18 @@ typedef struct {
     metrics_group groups[MODEL_MAX_GROUPS];
 } evaluation;
 
+/* which photos of the data set are scored (see evaluate_open_data) */
+typedef struct {
+    float valid_pct;   /* > 0: the validation share of the seeded split */
+    int folds, fold;   /* folds > 0: fold `fold` (1-based) of that many cross-validation folds */
+    uint64_t seed;     /* the split's or the folds' seed */
+} evaluate_pick;
+
 /* the same scoring on the shifted stress version of sp's validation images (data/shift.h, seed
  * SHIFT_SEED; built once here): a proxy for photos taken in the wild */
 int evaluate_shifted(ensemble *e, const dataset *ds, const ds_split *sp, const learner_opts *opts, int tta,
                      evaluation *ev);
-dataset *evaluate_open_data(const ensemble *e, ds_options o, float valid_pct, uint64_t seed, ds_split *sp);
+dataset *evaluate_open_data(const ensemble *e, ds_options o, const evaluate_pick *pick, ds_split *sp);
 int evaluate_run(ensemble *e, dataset *ds, const ds_split *sp, const learner_opts *opts, int tta, evaluation *ev);
 void evaluate_free(evaluation *ev);
 #endif

@@ -15,7 +15,12 @@
  *     fold's model; bad --folds, --folds-run and train-only flags are usage errors; with
  *     --shifted each fold's shifted figures and their mean;
  *   - `eval --shifted`: the stress version of the photos scored next to the plain ones, the same
- *     numbers twice, other numbers than the plain photos', the figure `train --shifted` printed. */
+ *     numbers twice, other numbers than the plain photos', the figure `train --shifted` printed;
+ *   - `eval --folds 3 --fold 2`: the photos picked are those cv validates fold 2 on (the same
+ *     paths as cv's own fold split, seeded by --split-seed, else --seed); the fold's model scores
+ *     the figures cv printed for it (plain, TTA, shifted); fold 2's models of two cv runs with
+ *     other seeds score as an ensemble, each member as in its run; --fold without --folds, a fold
+ *     out of range and --folds with --valid-pct are usage errors. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
@@ -25,7 +30,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "../common/check.h"
+#include "core/error.h"
 #include "io/image.h"
+#include "train/evaluate.h"
+#include "train/recipe.h"
 
 static char out[1 << 16];
 static char bin[PATH_MAX];
@@ -263,7 +271,114 @@ static void eval_shifted(void) {
           "eval --shifted text: a line for the stress version: %.300s", out);
 }
 
+/* the photo paths of sp's validation share of ds, one per line, into buf (cap bytes) */
+static void valid_paths(const dataset *ds, const ds_split *sp, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < sp->n_valid && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s\n", ds->items[sp->valid[k]].path);
+}
+
+/* eval's pick of fold 2 of 3 (seed 5) for model: the same photos as cv's own fold split of the data */
+static void same_photos_as_cv(const char *model) {
+    static char a[1 << 15], b[1 << 15];
+    const char *paths[1] = {model};
+    const classifier_load_opts lo = {.infer_only = true};
+    ensemble *e = ensemble_load(paths, 1, &lo);
+    const evaluate_pick pick = {.folds = 3, .fold = 2, .seed = 5};
+    ds_split sp, all, cv;
+    dataset *ds = e ? evaluate_open_data(e, (ds_options){.root = at("style")}, &pick, &sp) : NULL;
+    recipe_opts ro = recipe_defaults();
+    ro.split_seed = 5;
+    dataset *cds = recipe_open_data(&(ds_options){.root = at("style")}, &ro, 0, &all); /* as cmd_cv opens it */
+    int *fold_of = cds ? malloc(sizeof(int) * (size_t)cds->n_items) : NULL;
+    bool ok = ds && fold_of && ds_make_folds(cds, recipe_split_seed(&ro), 3, fold_of) == 0 &&
+              ds_fold_split(cds, fold_of, 1, &cv) == 0;
+    if (ok) {
+        valid_paths(ds, &sp, a, sizeof a);
+        valid_paths(cds, &cv, b, sizeof b);
+        ds_split_free(&cv);
+    }
+    check(ok && sp.n_valid == 37 && sp.n_train == 75 && !strcmp(a, b),
+          "eval's fold 2 of 3 is cv's: the same %d photo paths (%s)", ok ? sp.n_valid : -1, ok ? "" : sn_last_error());
+    free(fold_of);
+    if (ds) ds_split_free(&sp);
+    if (cds) ds_split_free(&all);
+    ds_free(ds);
+    ds_free(cds);
+    ensemble_free(e);
+}
+
+/* `eval ... --json` of the photos of fold 2 of 3 with extra flags: its document (NULL on failure) */
+static cJSON *eval_fold2(const char *models, const char *flags) {
+    int rc = run("%s eval %s --data %s --folds 3 --fold 2 --threads 2 --json %s", bin, models, at("style"), flags);
+    check(rc == 0, "eval %s --folds 3 --fold 2 %s (exit %d)%s", models, flags, rc, rc ? flat_tail(out, 600) : "");
+    return rc == 0 ? cJSON_Parse(out) : NULL;
+}
+
+/* a and b within 1e-4 (the training path and the frozen inference path round differently) */
+static bool near(double a, double b) { return fabs(a - b) <= 1e-4; }
+
+/* eval --folds K --fold I: cv's fold photos; the fold's figures; an ensemble of two runs' fold models */
+static void eval_fold(void) {
+    if (!setup()) return;
+    int rc = run("%s cv --data %s %s --lr 1e-3 --tta 1 --folds 3 --folds-run 2 --split-seed 5 --out-dir %s --shifted "
+                 "--json", bin, at("style"), common, at("cva"));
+    cJSON *ca = rc == 0 ? cJSON_Parse(out) : NULL;
+    rc = run("%s cv --data %s %s --lr 2e-3 --seed 9 --folds 3 --folds-run 2 --split-seed 5 --out-dir %s --json", bin,
+             at("style"), common, at("cvb"));
+    cJSON *cb = rc == 0 ? cJSON_Parse(out) : NULL;
+    const cJSON *ra = cJSON_GetArrayItem(cJSON_GetObjectItem(ca, "runs"), 0);
+    const cJSON *rb = cJSON_GetArrayItem(cJSON_GetObjectItem(cb, "runs"), 0);
+    if (!check(ra && rb && num(ra, "valid_images") == 37, "two cv runs of fold 2 (%s)", flat_tail(out, 400))) return;
+    same_photos_as_cv(at("cva/fold2.stn"));
+    char ma[4400], mb[4400], both[9000];
+    snprintf(ma, sizeof ma, "--model %s", at("cva/fold2.stn"));
+    snprintf(mb, sizeof mb, "--model %s", at("cvb/fold2.stn"));
+    snprintf(both, sizeof both, "%s %s", ma, mb);
+    cJSON *plain = eval_fold2(ma, "--split-seed 5 --shifted"), *by_seed = eval_fold2(ma, "--seed 5");
+    cJSON *tta = eval_fold2(ma, "--split-seed 5 --seed 7 --tta 1"), *ens = eval_fold2(both, "--split-seed 5");
+    const cJSON *va = cJSON_GetObjectItem(ra, "valid"), *sa = cJSON_GetObjectItem(ra, "valid_shifted");
+    check(num(plain, "images") == 37 && near(num(plain, "fbeta"), num(va, "fbeta")) &&
+              near(num(plain, "loss"), num(va, "loss")) && near(num(plain, "all_right"), num(va, "all_right")),
+          "fold 2's model on eval's fold 2: cv's figures (loss %.5f vs %.5f, F2 %.4f vs %.4f)", num(plain, "loss"),
+          num(va, "loss"), num(plain, "fbeta"), num(va, "fbeta"));
+    const cJSON *sh = cJSON_GetObjectItem(plain, "shifted");
+    check(sh && near(num(sh, "fbeta"), num(sa, "fbeta")) && near(num(sh, "loss"), num(sa, "loss")),
+          "--shifted: cv's shifted figures (F2 %.4f vs %.4f)", num(sh, "fbeta"), num(sa, "fbeta"));
+    check(num(by_seed, "images") == 37 && num(by_seed, "loss") == num(plain, "loss"),
+          "--seed 5 deals the folds as --split-seed 5 (loss %.5f)", num(by_seed, "loss"));
+    const cJSON *ta = cJSON_GetObjectItem(ra, "valid_tta");
+    check(num(tta, "tta") == 1 && near(num(tta, "fbeta"), num(ta, "fbeta")) && near(num(tta, "loss"), num(ta, "loss")),
+          "--tta 1 with cv's --seed: cv's TTA figures (F2 %.4f vs %.4f)", num(tta, "fbeta"), num(ta, "fbeta"));
+    const cJSON *members = cJSON_GetObjectItem(ens, "models"), *vb = cJSON_GetObjectItem(rb, "valid");
+    const cJSON *m0 = cJSON_GetArrayItem(members, 0), *m1 = cJSON_GetArrayItem(members, 1);
+    check(num(ens, "images") == 37 && cJSON_GetArraySize(members) == 2 && near(num(m0, "loss"), num(va, "loss")) &&
+              near(num(m1, "loss"), num(vb, "loss")) && num(m0, "loss") != num(m1, "loss"),
+          "two cv runs' fold 2 models as an ensemble on fold 2: each member as in its run (loss %.5f, %.5f; "
+          "ensemble %.5f)", num(m0, "loss"), num(m1, "loss"), num(ens, "loss"));
+    cJSON *f1 = eval_fold2(ma, "--split-seed 5 --fold 1");
+    check(num(f1, "images") == 38, "--fold 1: the 38 photos of fold 1 (%g)", num(f1, "images"));
+    cJSON_Delete(f1);
+    cJSON_Delete(plain);
+    cJSON_Delete(by_seed);
+    cJSON_Delete(tta);
+    cJSON_Delete(ens);
+    cJSON_Delete(ca);
+    cJSON_Delete(cb);
+    const char *bad[] = {"--fold 2", "--folds 3 --fold 4", "--folds 3 --fold 0", "--folds 3 --fold 2 --valid-pct 0.2",
+                         "--folds 3", "--folds 1 --fold 1"};
+    const char *why[] = {"--fold I needs --folds K", "numbered 1 to 3", "--fold", "--folds and --valid-pct",
+                         "--folds K needs --fold I", "--folds"};
+    for (int i = 0; i < 6; i++) {
+        rc = run("%s eval %s --data %s %s", bin, ma, at("style"), bad[i]);
+        check(rc == 2 && strstr(out, why[i]) && strstr(out, "usage: stylenet eval"),
+              "eval %s: usage error naming the flag (exit %d): %.*s", bad[i], rc, (int)strcspn(out, "\n"), out);
+    }
+}
+
 static const test_case cases[] = {
+    {"eval_fold", eval_fold},
     {"eval_shifted", eval_shifted},
     {"cv_cli", cv_cli},
     {"valid_pct_zero", valid_pct_zero},
