@@ -102,4 +102,10 @@ int st_writer_meta(st_writer *w, const char *key, const char *value);
 int st_writer_save(const st_writer *w, const char *path);
 /* the same bytes into a malloc'd buffer (free with free()); for tests and in-memory use */
 int st_writer_serialize(const st_writer *w, uint8_t **out, size_t *len);
+/* what st_writer_save would write, without writing it: meta(ctx, key, value) for each metadata
+ * entry, then tensor(ctx, t) for each tensor, in the order st_open of the file lists them
+ * (st_meta_key, st_tensor_at; t as st_tensor_at would give it, t->data the writer's copy, valid
+ * until the writer changes); -1 out of memory */
+int st_writer_walk(const st_writer *w, void (*meta)(void *ctx, const char *key, const char *value),
+                   void (*tensor)(void *ctx, const st_tensor *t), void *ctx);
 #endif

@@ -183,14 +183,19 @@ static int cmp_meta(const void *a, const void *b, void *ctx) {
     return strcmp(w->meta[2 * *(const size_t *)a], w->meta[2 * *(const size_t *)b]);
 }
 
-/* header (padded) and the tensor order; returns -1 on out-of-memory */
-static int build_header(const st_writer *w, sbuf *h, size_t *order, size_t *total_data) {
-    size_t *morder = malloc((w->n_meta + 1) * sizeof(size_t));
-    if (!morder) return sn_error("safetensors writer: out of memory");
+/* the file's order of the tensors (order[n]) and of the metadata entries (morder[n_meta]) */
+static void file_order(const st_writer *w, size_t *order, size_t *morder) {
     for (size_t i = 0; i < w->n; i++) order[i] = i;
     for (size_t i = 0; i < w->n_meta; i++) morder[i] = i;
     qsort_r(order, w->n, sizeof(size_t), cmp_write, (void *)w);
     qsort_r(morder, w->n_meta, sizeof(size_t), cmp_meta, (void *)w);
+}
+
+/* header (padded) and the tensor order; returns -1 on out-of-memory */
+static int build_header(const st_writer *w, sbuf *h, size_t *order, size_t *total_data) {
+    size_t *morder = malloc((w->n_meta + 1) * sizeof(size_t));
+    if (!morder) return sn_error("safetensors writer: out of memory");
+    file_order(w, order, morder);
     sb_put(h, "{", 1);
     bool first = true;
     if (w->n_meta) {
@@ -224,6 +229,44 @@ static int build_header(const st_writer *w, sbuf *h, size_t *order, size_t *tota
     if (h->oom) return sn_error("safetensors writer: out of memory building the header");
     *total_data = off;
     return 0;
+}
+
+typedef struct {
+    const st_writer *w;
+    const size_t *off;
+} read_ctx;
+
+/* st_open's order of the tensors: by offset, then size, then name */
+static int cmp_read(const void *a, const void *b, void *ctx) {
+    const read_ctx *c = ctx;
+    const size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    if (c->off[i] != c->off[j]) return c->off[i] < c->off[j] ? -1 : 1;
+    if (c->w->t[i].nbytes != c->w->t[j].nbytes) return c->w->t[i].nbytes < c->w->t[j].nbytes ? -1 : 1;
+    return strcmp(c->w->t[i].name, c->w->t[j].name);
+}
+
+int st_writer_walk(const st_writer *w, void (*meta)(void *ctx, const char *key, const char *value),
+                   void (*tensor)(void *ctx, const st_tensor *t), void *ctx) {
+    size_t *order = malloc((w->n + 1) * sizeof(size_t)), *morder = malloc((w->n_meta + 1) * sizeof(size_t));
+    size_t *off = malloc((w->n + 1) * sizeof(size_t));
+    int rc = order && morder && off ? 0 : sn_error("safetensors writer: out of memory");
+    if (rc == 0) {
+        file_order(w, order, morder);
+        for (size_t i = 0, pos = 0; i < w->n; pos += w->t[order[i]].nbytes, i++) off[order[i]] = pos;
+        qsort_r(order, w->n, sizeof(size_t), cmp_read, &(read_ctx){w, off}); /* empty tensors share offsets */
+        for (size_t i = 0; i < w->n_meta; i++) meta(ctx, w->meta[2 * morder[i]], w->meta[2 * morder[i] + 1]);
+    }
+    for (size_t i = 0; rc == 0 && i < w->n; i++) {
+        const wtensor *t = &w->t[order[i]];
+        st_tensor v = {.name = t->name, .dtype = t->dtype, .ndim = t->ndim, .numel = t->nbytes / st_dtype_size(t->dtype),
+                       .nbytes = t->nbytes, .offset = off[order[i]], .data = t->data};
+        memcpy(v.shape, t->shape, sizeof v.shape);
+        tensor(ctx, &v);
+    }
+    free(order);
+    free(morder);
+    free(off);
+    return rc;
 }
 
 int st_writer_serialize(const st_writer *w, uint8_t **out, size_t *len) {

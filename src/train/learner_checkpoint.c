@@ -33,35 +33,37 @@ static uint64_t digest_bytes(uint64_t h, const void *p, size_t n) {
 
 static uint64_t digest_str(uint64_t h, const char *s) { return digest_bytes(h, s, strlen(s) + 1); }
 
+static const uint64_t digest_seed = 0x73746e636b707431ull;
+
+/* a metadata entry mixed into *h (the "checksum" entry left out) */
+static void digest_meta(void *h, const char *key, const char *value) {
+    if (strcmp(key, "checksum") != 0) *(uint64_t *)h = digest_str(digest_str(*(uint64_t *)h, key), value);
+}
+
+/* a tensor's name, dtype, shape and bytes mixed into *h */
+static void digest_tensor(void *h, const st_tensor *t) {
+    const int64_t head[2] = {t->dtype, t->ndim};
+    uint64_t d = digest_str(*(uint64_t *)h, t->name);
+    d = digest_bytes(d, head, sizeof head);
+    d = digest_bytes(d, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+    *(uint64_t *)h = digest_bytes(d, t->data, t->nbytes);
+}
+
 /* the digest of f's contents, the "checksum" entry left out */
 static uint64_t checkpoint_digest(const st_file *f) {
-    uint64_t h = 0x73746e636b707431ull;
-    for (size_t i = 0; i < st_meta_count(f); i++) {
-        if (!strcmp(st_meta_key(f, i), "checksum")) continue;
-        h = digest_str(digest_str(h, st_meta_key(f, i)), st_meta_value(f, i));
-    }
-    for (size_t i = 0; i < st_count(f); i++) {
-        const st_tensor *t = st_tensor_at(f, i);
-        const int64_t head[2] = {t->dtype, t->ndim};
-        h = digest_str(h, t->name);
-        h = digest_bytes(h, head, sizeof head);
-        h = digest_bytes(h, t->shape, sizeof(int64_t) * (size_t)t->ndim);
-        h = digest_bytes(h, t->data, t->nbytes);
-    }
+    uint64_t h = digest_seed;
+    for (size_t i = 0; i < st_meta_count(f); i++) digest_meta(&h, st_meta_key(f, i), st_meta_value(f, i));
+    for (size_t i = 0; i < st_count(f); i++) digest_tensor(&h, st_tensor_at(f, i));
     return h;
 }
 
-/* sets w's "checksum" to the digest of what w holds */
+/* sets w's "checksum" to the digest of what w holds, in the order of the file it writes (no
+ * copy of the contents is made) */
 static int add_checksum(st_writer *w, const char *path) {
-    uint8_t *buf;
-    size_t len;
-    if (st_writer_serialize(w, &buf, &len) < 0) return sn_error_prefix("%s", path);
-    st_file *f = st_open_mem(buf, len, path);
-    free(buf);
-    if (!f) return -1;
+    uint64_t h = digest_seed;
+    if (st_writer_walk(w, digest_meta, digest_tensor, &h) < 0) return sn_error_prefix("%s", path);
     char hex[24];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checkpoint_digest(f));
-    st_close(f);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
     return st_writer_meta(w, "checksum", hex) < 0 ? sn_error_prefix("%s", path) : 0;
 }
 

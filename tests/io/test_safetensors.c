@@ -1,6 +1,7 @@
 /* test_safetensors: io/safetensors.h against files written by Python's safetensors package
  * (tools/fixtures_io.py), our writer's output read back by Python ($STYLENET_PY), byte-identical
- * rewrites, every validation rule, truncated files and the atomic save. */
+ * rewrites, every validation rule, truncated files, the atomic save, and the writer's walk of what
+ * it would write in file order. */
 #include "../common/check.h"
 #include "core/file.h"
 #include "core/error.h"
@@ -166,6 +167,57 @@ static void test_byte_identical(void) {
     st_writer_free(w2);
     st_close(g);
     st_close(f);
+}
+
+/* what st_writer_walk listed: its entries as text, one per line */
+typedef struct {
+    char text[4096];
+    size_t n;
+} walk_log;
+
+static void log_meta(void *ctx, const char *key, const char *value) {
+    walk_log *l = ctx;
+    l->n += (size_t)snprintf(l->text + l->n, sizeof l->text - l->n, "meta %s=%s\n", key, value);
+}
+
+static void log_tensor(void *ctx, const st_tensor *t) {
+    walk_log *l = ctx;
+    l->n += (size_t)snprintf(l->text + l->n, sizeof l->text - l->n, "tensor %s %d %d [%lld] %zu %zu %zu:", t->name,
+                             (int)t->dtype, t->ndim, t->ndim ? (long long)t->shape[0] : -1, t->numel, t->nbytes,
+                             t->offset);
+    for (size_t i = 0; i < t->nbytes && l->n < sizeof l->text; i++)
+        l->n += (size_t)snprintf(l->text + l->n, sizeof l->text - l->n, "%02x", ((const uint8_t *)t->data)[i]);
+    l->n += (size_t)snprintf(l->text + l->n, sizeof l->text - l->n, "\n");
+}
+
+/* st_writer_walk lists the entries in the order, and with the values, st_open of the file gives */
+static void test_writer_walk(void) {
+    st_writer *w = st_writer_new();
+    const float f[3] = {1, -2, 0.5f};
+    const int64_t i64[2] = {7, -9}, s3 = 3, s2 = 2, s0 = 0;
+    const uint8_t u8[2] = {1, 2};
+    bool ok = w && st_writer_meta(w, "zeta", "last") == 0 && st_writer_meta(w, "alpha", "first") == 0 &&
+              st_writer_add_f32(w, "b.weight", 1, &s3, f) == 0 && st_writer_add(w, "a.count", ST_I64, 1, &s2, i64) == 0 &&
+              st_writer_add(w, "a.flags", ST_U8, 1, &s2, u8) == 0 && st_writer_add_f32(w, "a.weight", 1, &s3, f) == 0 &&
+              st_writer_add_f32(w, "empty", 1, &s0, f) == 0 && st_writer_add_f32(w, "scalar", 0, NULL, f) == 0 &&
+              st_writer_meta(w, "mid", "x") == 0 && st_writer_add(w, "z0", ST_I64, 1, &s0, i64) == 0 &&
+              st_writer_add_f32(w, "a.empty", 1, &s0, f) == 0; /* empty tensors at one offset: read by name */
+    walk_log walked = {0}, read = {0};
+    ok = ok && st_writer_walk(w, log_meta, log_tensor, &walked) == 0;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    st_file *g = ok && st_writer_serialize(w, &b, &n) == 0 ? st_open_mem(b, n, "walk") : NULL;
+    for (size_t i = 0; g && i < st_meta_count(g); i++) log_meta(&read, st_meta_key(g, i), st_meta_value(g, i));
+    for (size_t i = 0; g && i < st_count(g); i++) log_tensor(&read, st_tensor_at(g, i));
+    const char *head = "meta alpha=first\nmeta mid=x\nmeta zeta=last\ntensor a.count";
+    check(g && st_count(g) == 8 && walked.n < sizeof walked.text && !strcmp(walked.text, read.text) &&
+              !strncmp(walked.text, head, strlen(head)),
+          "the walk lists metadata and tensors as the file holds them%s%s%s%s", g ? "" : " (no file)",
+          strcmp(walked.text, read.text) ? ":\n" : "", strcmp(walked.text, read.text) ? walked.text : "",
+          strcmp(walked.text, read.text) ? read.text : "");
+    st_close(g);
+    free(b);
+    st_writer_free(w);
 }
 
 static const char *python(void) {
@@ -423,5 +475,6 @@ static const test_case cases[] = {
     {"python_reads_ours", test_python_reads_ours},
     {"validation", test_validation},
     {"truncation", test_truncation},
+    {"writer_walk", test_writer_walk},
 };
 TEST_MAIN(cases)
