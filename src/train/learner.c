@@ -1,5 +1,6 @@
 /* learner.c - the learner's set-up and what its loops share: buffers, loaders, the loss and
  * targets, precomputed activations, history rows and events (see learner.h, learner_internal.h). */
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -112,7 +113,9 @@ void learner_free(learner *l) {
     free(l->feat_train); free(l->feat_valid);
     cJSON_Delete(l->history);
     cJSON_Delete(l->notes);
-    if (l->hist) fclose(l->hist);
+    if (l->hist && fclose(l->hist) != 0) /* its rows were flushed and checked as they were written */
+        learner_message(&l->o, LEARNER_WARNING, "%s/history.jsonl: closing the training history failed: %s",
+                        l->o.run_dir, strerror(errno));
     free(l);
 }
 
@@ -136,16 +139,26 @@ char *learner_history_json(const learner *l) { return cJSON_PrintUnformatted(l->
 
 /* ---------------------------------------------------------------- history and events */
 
-void learner_log(learner *l, cJSON *row, bool keep) {
+int learner_history_append(learner *l, const char *text) {
+    errno = 0;
+    const bool wrote = fprintf(l->hist, "%s\n", text) >= 0 && fflush(l->hist) == 0 && !ferror(l->hist);
+    if (wrote) return 0;
+    const int e = errno ? errno : EIO;
+    clearerr(l->hist);
+    return sn_error("%s/history.jsonl: writing the training history failed: %s", l->o.run_dir, strerror(e));
+}
+
+int learner_log(learner *l, cJSON *row, bool keep) {
+    int r = 0;
     if (l->hist) {
-        if (!l->hist_started) learner_history_cut(l, 0); /* a run that did not resume starts afresh */
-        char *s = row ? cJSON_PrintUnformatted(row) : NULL;
-        if (s) fprintf(l->hist, "%s\n", s);
+        if (!l->hist_started) r = learner_history_cut(l, 0); /* a run that did not resume starts afresh */
+        char *s = row && r == 0 ? cJSON_PrintUnformatted(row) : NULL;
+        if (r == 0) r = s ? learner_history_append(l, s) : sn_error("%s/history.jsonl: out of memory", l->o.run_dir);
         free(s);
-        fflush(l->hist);
     }
     if (keep && row) cJSON_AddItemToArray(l->history, row);
     else cJSON_Delete(row);
+    return r;
 }
 
 int learner_history_cut(learner *l, long bytes) {

@@ -159,10 +159,10 @@ static int cut_history(learner *l) {
     const cJSON *row;
     cJSON_ArrayForEach(row, l->history) {
         char *s = cJSON_PrintUnformatted(row);
-        if (s) fprintf(l->hist, "%s\n", s);
+        const int r = s ? learner_history_append(l, s) : sn_error("%s: out of memory", path);
         free(s);
+        if (r < 0) return -1;
     }
-    fflush(l->hist);
     return 0;
 }
 

@@ -130,8 +130,7 @@ static int fit_batch(learner *l, const fit_state *s, loader *ld, int e, long b, 
     cJSON_AddNumberToObject(row, "iter", (double)l->iter);
     cJSON_AddNumberToObject(row, "loss", *loss);
     cJSON_AddNumberToObject(row, "lr", lr);
-    learner_log(l, row, false);
-    return n;
+    return learner_log(l, row, false) < 0 ? -1 : n;
 }
 
 static cJSON *result_json(const learner *l, const eval_result *r) {
@@ -179,7 +178,7 @@ static int end_epoch(learner *l, const fit_state *s, int e, double t0, double lo
         cJSON_AddNumberToObject(row, "allreduce_bytes_per_step", bytes);
         cJSON_AddNumberToObject(row, "allreduce_wait_s_per_step", wait);
     }
-    learner_log(l, row, true);
+    if (learner_log(l, row, true) < 0) return -1;
     return learner_writes(l) ? learner_save_checkpoint(l, e + 1) : 0;
 }
 

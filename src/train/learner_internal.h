@@ -72,8 +72,12 @@ int learner_train_step(learner *l, int n, bool from_cache, float *loss);
 /* the number of training batches of an epoch; on the first training call, the warning that
  * the batch was made smaller; -1 (sn_error) with no batch at all */
 long learner_batches(learner *l);
-/* writes row to the history file; keep: also into l->history (which then owns it), else freed */
-void learner_log(learner *l, cJSON *row, bool keep);
+/* writes row to the history file (learner_history_append); keep: also into l->history (which
+ * then owns it), else freed, even when the write fails; 0, or -1 with the error */
+int learner_log(learner *l, cJSON *row, bool keep);
+/* text and a newline appended to the open history file and flushed; 0, or -1 with an error naming
+ * the file and the system's reason (a failed or short write, e.g. "No space left on device") */
+int learner_history_append(learner *l, const char *text);
 /* the history file cut to its first `bytes` (rows after them dropped); later rows are appended */
 int learner_history_cut(learner *l, long bytes);
 /* events */

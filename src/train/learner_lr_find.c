@@ -90,7 +90,7 @@ static double conclude(learner *l, const sweep *s, const char *png, lr_find_info
     cJSON_AddNumberToObject(row, "lr_find_suggestion", sug);
     cJSON_AddNumberToObject(row, "lr_find_min", s->lrs[mi]);
     cJSON_AddNumberToObject(row, "lr_find_steepest", s->lrs[steep]);
-    learner_log(l, row, true);
+    if (learner_log(l, row, true) < 0) return -1;
     if (png && learner_writes(l)) {
         plot_series ps = {.label = "smoothed loss", .x = s->lrs, .y = s->sm, .n = (int)stop, .r = 0.1, .g = 0.3, .b = 0.8};
         char lab[64];

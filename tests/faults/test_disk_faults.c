@@ -6,6 +6,9 @@
  *     checkpoint fits, the second cannot (the old file stays until the new one is renamed over
  *     it): exit 1, an error naming checkpoint.safetensors and "No space left on device", the
  *     first epoch's checkpoint intact and whole (its checksum), no temporary file left;
+ *   - full_disk_history: the run folder on a 64 kB tmpfs filled to the last byte: the first row
+ *     of history.jsonl cannot be written: exit 1 naming the file and "No space left on device",
+ *     no checkpoint, no model;
  *   - full_disk_model: --out on a 20 MB tmpfs holding a previous 15 MB model file: exit 1, an
  *     error naming the model file and the full disk, the previous file byte for byte intact;
  *   - read_only_run_dir: the run folder on a tmpfs remounted read-only (as root; a chmod when
@@ -64,13 +67,13 @@ static bool setup(void) {
     return true;
 }
 
-/* a tmpfs of size_mb at dir/name (made): its path, or NULL after a SKIP note naming why */
-static const char *tmpfs(const char *name, int size_mb) {
+/* a tmpfs of size_kb at dir/name (made): its path, or NULL after a SKIP note naming why */
+static const char *tmpfs(const char *name, int size_kb) {
     static char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     mkdir(path, 0777);
     char opts[32];
-    snprintf(opts, sizeof opts, "size=%dm", size_mb);
+    snprintf(opts, sizeof opts, "size=%dk", size_kb);
     if (n_mounts == 4 || mount("tmpfs", path, "tmpfs", 0, opts) != 0) {
         note("SKIP: cannot mount a tmpfs at %s: %s", path, n_mounts == 4 ? "too many" : strerror(errno));
         return NULL;
@@ -102,7 +105,7 @@ static int temp_files(const char *d) {
 
 static void full_disk_checkpoint(void) {
     if (!setup()) return;
-    const char *mnt = tmpfs("full_ck", 64);
+    const char *mnt = tmpfs("full_ck", 64 << 10);
     if (!mnt) return;
     char run_dir[300];
     snprintf(run_dir, sizeof run_dir, "%s/run", mnt);
@@ -119,9 +122,35 @@ static void full_disk_checkpoint(void) {
           "no temporary file is left and no model is written");
 }
 
+/* the run folder on a tmpfs filled to the last byte: the first history row cannot be written */
+static void full_disk_history(void) {
+    if (!setup()) return;
+    const char *mnt = tmpfs("full_hist", 64);
+    if (!mnt) return;
+    char run_dir[300], fill[300], hist[400], ck[400];
+    snprintf(run_dir, sizeof run_dir, "%s/run", mnt);
+    snprintf(fill, sizeof fill, "%s/fill", mnt);
+    snprintf(hist, sizeof hist, "%s/history.jsonl", run_dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run_dir);
+    mkdir(run_dir, 0777);
+    FILE *f = fopen(fill, "wb");
+    static const char block[4096];
+    long filled = 0;
+    while (f && fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0) filled += (long)sizeof block;
+    const bool full = f && errno == ENOSPC;
+    if (f) fclose(f);
+    if (!check(full, "the 64 kB tmpfs filled (%ld bytes)", filled)) return;
+    int rc = run("%s %s --data %s --out %s --run-dir %s --quiet", bin, train_args, data, path_in(dir, "x.stn"), run_dir);
+    check(rc == 1 && strstr(out, hist) && strstr(out, "No space left on device"),
+          "a full disk at the training history: exit 1 (%d) naming the file and the reason: %s", rc,
+          flat_tail(out, 400));
+    check(access(ck, F_OK) != 0 && access(path_in(dir, "x.stn"), F_OK) != 0,
+          "the run stops there: no checkpoint and no model written");
+}
+
 static void full_disk_model(void) {
     if (!setup()) return;
-    const char *mnt = tmpfs("full_model", 20);
+    const char *mnt = tmpfs("full_model", 20 << 10);
     if (!mnt) return;
     char model[300];
     snprintf(model, sizeof model, "%s/model.stn", mnt);
@@ -156,7 +185,7 @@ static void read_only_run_dir(void) {
     if (!setup()) return;
     char run_dir[300];
     const bool root = geteuid() == 0;
-    const char *mnt = root ? tmpfs("ro", 4) : dir;
+    const char *mnt = root ? tmpfs("ro", 4 << 10) : dir;
     if (!mnt) return;
     snprintf(run_dir, sizeof run_dir, "%s/run", mnt);
     mkdir(run_dir, 0777);
@@ -275,6 +304,7 @@ static const test_case cases[] = {
     {"atomic_write_errors", atomic_write_errors},
     {"full_disk_checkpoint", full_disk_checkpoint},
     {"full_disk_model", full_disk_model},
+    {"full_disk_history", full_disk_history},
     {"read_only_run_dir", read_only_run_dir},
     {"other_arch_checkpoint", other_arch_checkpoint},
     {"corrupt_checkpoint", corrupt_checkpoint},
