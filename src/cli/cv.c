@@ -9,6 +9,8 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "core/file.h"
+#include "dist/dist.h"
 #include "train/cv.h"
 
 static void usage(FILE *f) {
@@ -189,6 +191,10 @@ int cmd_cv(int argc, char **argv) {
     struct stat sb;
     if (c.out_dir && mkdir(c.out_dir, 0777) != 0 && !(stat(c.out_dir, &sb) == 0 && S_ISDIR(sb.st_mode)))
         return cli_fail("%s: cannot make the folder: %s", c.out_dir, strerror(errno));
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/fold1.stn", c.out_dir);
+    const int unwritable = c.out_dir && dist_rank() == 0 && sn_check_writable(probe) < 0; /* rank 0 writes */
+    if (dist_max_i(unwritable)) return dist_rank() == 0 ? cli_fail("--out-dir %s", sn_last_error()) : 1;
     ds_split all;
     dataset *ds = recipe_open_data(&a.dso, &a.ro, 0, &all);
     if (!ds) return cli_fail("%s", sn_last_error());

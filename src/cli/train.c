@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "dist/dist.h"
 #include "data/dataset.h"
 #include "classifier/classifier.h"
@@ -247,6 +248,8 @@ int cmd_train(int argc, char **argv) {
     }
     const recipe_opts *ro = &a.ro;
     const char *out = a.out;
+    const int unwritable = dist_rank() == 0 && sn_check_writable(out) < 0; /* rank 0 writes the model */
+    if (dist_max_i(unwritable)) return dist_rank() == 0 ? cli_fail("--out %s", sn_last_error()) : 1;
     double t0 = omp_get_wtime();
     if (!a.resume && ro->lo.run_dir && dist_rank() == 0) { /* a fresh run must not pick up an old checkpoint */
         char ck[4096];

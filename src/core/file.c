@@ -51,14 +51,21 @@ uint8_t *sn_read_file(const char *path, size_t *len, size_t max) {
     return b;
 }
 
+/* the folder that holds path into dir ("." for a bare name); path's last component */
+static const char *folder_of(const char *path, char dir[4096]) {
+    snprintf(dir, 4096, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = strrchr(path, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, 4096, ".");
+    return base ? base + 1 : path;
+}
+
 /* fsyncs the folder that holds path, so that a rename in it is durable (best effort: some file
  * systems refuse to sync a folder, and the new file is in place already) */
 static void sync_dir(const char *path) {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    else snprintf(dir, sizeof dir, ".");
+    folder_of(path, dir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
@@ -75,10 +82,16 @@ static int write_failed(const char *path, const char *tmp, FILE *fp, const char 
     return sn_error("%s: %s %s failed: %s", path, step, tmp, strerror(e));
 }
 
+/* "<path>.tmp.<pid>" of this process into tmp; -1 with an error when it does not fit */
+static int temp_name(const char *path, char tmp[4096]) {
+    if (snprintf(tmp, 4096, "%s.tmp.%ld", path, (long)getpid()) >= 4096) return sn_error("%s: path too long", path);
+    return 0;
+}
+
 int sn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return sn_error("%s: path too long", path);
+    if (temp_name(path, tmp) < 0) return -1;
+    sn_remove_stale_temps(path); /* those of an earlier write of path cut short by a kill */
     FILE *fp = fopen(tmp, "wb");
     if (!fp) return sn_error("%s: cannot create %s: %s", path, tmp, strerror(errno));
     errno = 0;
@@ -103,13 +116,25 @@ int sn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), voi
     return 0;
 }
 
+int sn_check_writable(const char *path) {
+    char tmp[4096], dir[4096];
+    struct stat s;
+    if (stat(path, &s) == 0 && S_ISDIR(s.st_mode)) return sn_error("%s: is a folder, not a file name", path);
+    if (temp_name(path, tmp) < 0) return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        const int e = errno;
+        folder_of(path, dir);
+        return sn_error("%s: cannot write a file in the folder %s: %s", path, dir, strerror(e));
+    }
+    close(fd);
+    unlink(tmp);
+    return 0;
+}
+
 int sn_remove_stale_temps(const char *path) {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    else snprintf(dir, sizeof dir, ".");
+    const char *base = folder_of(path, dir);
     DIR *d = opendir(dir);
     if (!d) return 0;
     const size_t bn = strlen(base);

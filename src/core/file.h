@@ -16,8 +16,20 @@
  * any failure the temporary file is removed and path is left as it was.  Only the final fsync of
  * the folder is best effort (some file systems refuse it; the new file is in place by then).
  *
+ * Before it writes, it removes the temporary files of path that killed writers left behind
+ * (sn_remove_stale_temps).
+ *
  * sn_remove_stale_temps(path) removes the "<path>.tmp.<pid>" files that a killed process left
- * behind (those whose pid is no running process); it returns how many it removed.
+ * behind (those whose pid is no running process on this machine: a live pid, one of another
+ * user, this process's own and any other name are kept); it returns how many it removed.  The
+ * pid says nothing of other machines: in a folder that processes on several machines write the
+ * same path to, one of them may remove another's temporary file, whose write then fails at its
+ * rename (the target is left as it was).
+ *
+ * sn_check_writable(path) checks, before a long computation, that a file can be written at path
+ * later: path is not a folder, and "<path>.tmp.<pid>" can be created in path's folder (it is
+ * removed again; path itself is not touched).  0, or -1 with an error naming path, its folder
+ * and the system's reason (e.g. "No such file or directory", "Read-only file system").
  */
 #ifndef STYLENET_FILE_H
 #define STYLENET_FILE_H
@@ -29,4 +41,5 @@
 uint8_t *sn_read_file(const char *path, size_t *len, size_t max);
 int sn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx);
 int sn_remove_stale_temps(const char *path);
+int sn_check_writable(const char *path);
 #endif

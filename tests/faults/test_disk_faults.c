@@ -19,7 +19,11 @@
  *     its metadata changed: each is exit 1 naming the checkpoint, before any epoch (no row
  *     printed, the history and the checkpoint left as they were).
  *   - atomic_write_errors: sn_write_file_atomic itself with a failing writer, a folder in the
- *     way of the rename and a missing folder: -1 naming the file and the reason, nothing left.
+ *     way of the rename and a missing folder: -1 naming the file and the reason, nothing left;
+ *   - stale_temps: the next atomic write of a file removes its "<file>.tmp.<pid>" of a process
+ *     that is gone, and keeps a running process's, another file's and an odd name's;
+ *   - unwritable_out: --out in a missing folder, and on a read-only tmpfs: exit 1 naming the file
+ *     and the system's reason, before any epoch (before the data is read).
  * Where mounting is not permitted (a container without CAP_SYS_ADMIN), the tmpfs cases say SKIP
  * with the system's reason. */
 #include <errno.h>
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "../common/check.h"
 #include "../common/train_fixture.h"
@@ -39,7 +44,7 @@
 static const char *bin;
 static char dir[64], data[256];
 static char out[1 << 16];
-static char mounts[4][256];
+static char mounts[8][256];
 static int n_mounts;
 static const char *const train_args =
     "train --arch mobilenet_v2 --size 32 --batch 8 --lr 1e-3 --head-epochs 1 --head-aug-epochs 1 --cycles 1 "
@@ -74,8 +79,8 @@ static const char *tmpfs(const char *name, int size_kb) {
     mkdir(path, 0777);
     char opts[32];
     snprintf(opts, sizeof opts, "size=%dk", size_kb);
-    if (n_mounts == 4 || mount("tmpfs", path, "tmpfs", 0, opts) != 0) {
-        note("SKIP: cannot mount a tmpfs at %s: %s", path, n_mounts == 4 ? "too many" : strerror(errno));
+    if (n_mounts == 8 || mount("tmpfs", path, "tmpfs", 0, opts) != 0) {
+        note("SKIP: cannot mount a tmpfs at %s: %s", path, n_mounts == 8 ? "too many" : strerror(errno));
         return NULL;
     }
     snprintf(mounts[n_mounts++], sizeof mounts[0], "%s", path);
@@ -300,7 +305,64 @@ static void atomic_write_errors(void) {
     check(temp_files(dir) == 0, "no temporary file is left behind");
 }
 
+/* a small file at path */
+static bool make_file(const char *path) {
+    FILE *f = fopen(path, "wb");
+    return f && fputs("half", f) >= 0 && fclose(f) == 0;
+}
+
+/* the next atomic write of a file removes the temporary files of it whose writer is gone */
+static void stale_temps(void) {
+    if (!setup()) return;
+    const pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0); /* its pid: no running process */
+    const char *path = path_in(dir, "stale.txt");
+    char dead[400], live[400], other[400], odd[400];
+    snprintf(dead, sizeof dead, "%s.tmp.%ld", path, (long)child);
+    snprintf(live, sizeof live, "%s.tmp.%ld", path, (long)getppid());
+    snprintf(other, sizeof other, "%s.tmp.%ld", path_in(dir, "stale2.txt"), (long)child);
+    snprintf(odd, sizeof odd, "%s.tmp.%ldx", path, (long)child);
+    if (!check(make_file(dead) && make_file(live) && make_file(other) && make_file(odd), "four temporary files"))
+        return;
+    check(sn_write_file_atomic(path, write_text, "new\n") == 0 && access(dead, F_OK) != 0,
+          "the write of stale.txt removes its temporary file of a process that is gone (pid %ld)", (long)child);
+    check(access(live, F_OK) == 0 && access(other, F_OK) == 0 && access(odd, F_OK) == 0,
+          "a running process's, another file's and an odd name's are kept");
+    unlink(live);
+    unlink(other);
+    unlink(odd);
+}
+
+/* --out in a missing folder or on a read-only file system: refused before the data is read */
+static void unwritable_out(void) {
+    if (!setup()) return;
+    const char *missing = path_in(dir, "no_such_folder/x.stn");
+    int rc = run("%s %s --data %s --out %s", bin, train_args, data, missing);
+    refused("--out in a missing folder", rc, missing);
+    check(strstr(out, "No such file or directory") && !strstr(out, "stylenet train:"),
+          "the system's reason, before the data is read");
+    if (geteuid() != 0) {
+        note("SKIP: a read-only --out folder needs a read-only mount (root)");
+        return;
+    }
+    const char *mnt = tmpfs("ro_out", 1024);
+    if (!mnt) return;
+    char model[300];
+    snprintf(model, sizeof model, "%s/x.stn", mnt);
+    if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, "size=1m") != 0) {
+        note("SKIP: cannot make %s read-only: %s", mnt, strerror(errno));
+        return;
+    }
+    rc = run("%s %s --data %s --out %s", bin, train_args, data, model);
+    refused("--out on a read-only file system", rc, model);
+    check(strstr(out, "Read-only file system") != NULL, "the system's reason is given");
+    check(temp_files(mnt) == 0, "no temporary file is left");
+}
+
 static const test_case cases[] = {
+    {"stale_temps", stale_temps},
+    {"unwritable_out", unwritable_out},
     {"atomic_write_errors", atomic_write_errors},
     {"full_disk_checkpoint", full_disk_checkpoint},
     {"full_disk_model", full_disk_model},
