@@ -18,8 +18,12 @@
  * - The plan of a prepared network adds the inference fusions (net_internal.h, net_run.c), none of
  *   which has a backward pass:
  *     - a depthwise convolution (with its ReLU/ReLU6) read only by a 1x1 convolution is computed
- *       with it, block of rows by block of rows (kernels/conv_dwpw.h): the depthwise output never
- *       goes to memory;
+ *       with it, block of rows by block of rows (kernels/conv_dwpw.h), and so is the 1x1
+ *       expansion (with its ReLU/ReLU6) the depthwise convolution reads when read by nothing
+ *       else: a whole inverted-residual block in one pass, whose expanded and depthwise outputs
+ *       never go to memory.  The depthwise weights are repacked for it once, into a buffer
+ *       parameter "<name>.packed" of the depthwise convolution, and its work buffers come from
+ *       the net's pool: a pass allocates nothing once the pool has grown;
  *     - a residual add of such a pair's output is done in the pair's pass (the GEMM accumulates
  *       onto the residual);
  *     - a ReLU/ReLU6 of a residual add read by nothing else is applied in the add's pass;
