@@ -84,13 +84,95 @@ static void bias_res_act(long M, int C, const float *bias, const float *res, sn_
     }
 }
 
+void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp) {
+    for (int n0 = 0; n0 < N; n0 += 16) {
+        const int nw = imin(16, N - n0);
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < nw; j++) wp[(long)n0 * K + (long)k * nw + j] = w[(long)(n0 + j) * K + k];
+    }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define DWPW_TILE 1
+#define AI static inline __attribute__((always_inline))
+
+/* one MR x (8 NV) tile of c = act(a * panel + bias + res): a[MR, K] (row stride K), panel[K, 8 NV]
+ * (conv2d_dwpw_pack_1x1), bias, res and c offset to the tile (row stride ldc); the sum in K order */
+AI void tile(const int MR, const int NV, int K, const float *a, const float *panel, const float *bias,
+             const float *res, long ldc, sn_act act, float *c) {
+    __m256 acc[6][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int k = 0; k < K; k++) {
+        const __m256 b0 = _mm256_loadu_ps(panel + (long)k * 8 * NV);
+        const __m256 b1 = NV > 1 ? _mm256_loadu_ps(panel + (long)k * 16 + 8) : b0;
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + (long)i * K + k);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            if (NV > 1) acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            __m256 r = acc[i][v];
+            if (bias) r = _mm256_add_ps(r, _mm256_loadu_ps(bias + 8 * v));
+            if (res) r = _mm256_add_ps(r, _mm256_loadu_ps(res + i * ldc + 8 * v));
+            if (act != ACT_NONE) r = _mm256_max_ps(r, zero); /* max(r, 0): 0 for NaN, as act_value */
+            if (act == ACT_RELU6) r = _mm256_min_ps(r, six);
+            _mm256_storeu_ps(c + i * ldc + 8 * v, r);
+        }
+}
+
+/* the rows of one panel, 6 at a time (the last tile fewer) */
+static void panel_rows(int NV, long M, int K, const float *a, const float *panel, const float *bias,
+                       const float *res, long ldc, sn_act act, float *c) {
+    for (long m0 = 0; m0 < M; m0 += 6) {
+        const float *am = a + m0 * K, *rm = res ? res + m0 * ldc : NULL;
+        float *cm = c + m0 * ldc;
+#define TILE(MR)                                                                                                  \
+    (NV == 2 ? tile(MR, 2, K, am, panel, bias, rm, ldc, act, cm) : tile(MR, 1, K, am, panel, bias, rm, ldc, act, cm))
+        switch (M - m0 < 6 ? M - m0 : 6) {
+        case 1: TILE(1); break;
+        case 2: TILE(2); break;
+        case 3: TILE(3); break;
+        case 4: TILE(4); break;
+        case 5: TILE(5); break;
+        default: TILE(6); break;
+        }
+#undef TILE
+    }
+}
+#endif
+
+/* c[M, N] = act(a[M, K] * w^T + bias + res) (bias, res may be NULL): from the packed weights wp
+ * (N a multiple of 8, AVX2), a panel of 16 output channels at a time over all rows, else with
+ * gemm_sgemm on w and a pass for the rest; the order of the unfused passes either way */
+static void pointwise(long M, int N, int K, const float *a, const float *w, const float *wp, const float *bias,
+                      const float *res, sn_act act, float *c) {
+#ifdef DWPW_TILE
+    if (wp && N % 8 == 0) {
+        for (int n0 = 0; n0 < N; n0 += 16)
+            panel_rows(N - n0 >= 16 ? 2 : 1, M, K, a, wp + (long)n0 * K, bias ? bias + n0 : NULL,
+                       res ? res + n0 : NULL, N, act, c + n0);
+        return;
+    }
+#endif
+    (void)wp;
+    gemm_sgemm(false, true, (int)M, N, K, 1.0f, a, K, w, K, 0.0f, c, N);
+    bias_res_act(M, N, bias, res, act, c);
+}
+
 /* rows [ya, yb) of e for one image xi[h, w, Cin], into er[(yb - ya) * w, Ce] */
 static void expand_rows(const conv_dwpw *b, const float *xi, int ya, int yb, float *er) {
     const conv_desc *ex = b->ex;
-    const long M = (long)(yb - ya) * ex->w;
-    gemm_sgemm(false, true, (int)M, ex->cout, ex->cin, 1.0f, xi + (long)ya * ex->w * ex->cin, ex->cin, b->we,
-               ex->cin, 0.0f, er, ex->cout);
-    bias_res_act(M, ex->cout, b->be, NULL, ex->act, er);
+    pointwise((long)(yb - ya) * ex->w, ex->cout, ex->cin, xi + (long)ya * ex->w * ex->cin, b->we, b->wep, b->be,
+              NULL, ex->act, er);
 }
 
 /* output rows [r0, r1) of one image (input xi, residual ri or NULL, output yi), block by block in
@@ -118,9 +200,8 @@ static void image_rows(const conv_dwpw *b, const dwpw_plan *p, const float *xi, 
         }
         for (int oy = oy0; oy < oy1; oy++)
             conv2d_depthwise_forward_row(&d, src, b->wd, b->bd, oy, t + (long)(oy - oy0) * OW * C);
-        const long M = (long)(oy1 - oy0) * OW, off = (long)oy0 * OW * CO;
-        gemm_sgemm(false, true, (int)M, CO, C, 1.0f, t, C, b->wp, C, 0.0f, yi + off, CO);
-        bias_res_act(M, CO, b->bp, ri ? ri + off : NULL, pw->act, yi + off);
+        const long off = (long)oy0 * OW * CO;
+        pointwise((long)(oy1 - oy0) * OW, CO, C, t, b->wp, b->wpp, b->bp, ri ? ri + off : NULL, pw->act, yi + off);
     }
 }
 

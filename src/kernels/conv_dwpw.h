@@ -38,7 +38,12 @@ typedef struct {
     const float *we, *be;  /* ex's weights [Ce, Cin] and bias (NULL: none); unused without ex */
     const float *wd, *bd;  /* dw's weights: repacked [kh*kw][Ce] (forward) or OHWI (forward_ref); bias */
     const float *wp, *bp;  /* pw's weights [CO, Ce] and bias */
+    const float *wep, *wpp; /* forward: ex's and pw's weights packed (conv2d_dwpw_pack_1x1), or NULL */
 } conv_dwpw;
+
+/* the weights w[N, K] of a 1x1 convolution packed for conv2d_dwpw_forward's tile kernel into
+ * wp[N * K]: panels of 16 output channels (the last N % 16), each [K][16] */
+void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp);
 
 /* whether dw and pw chain as above */
 bool conv2d_dwpw_takes(const conv_desc *dw, const conv_desc *pw);

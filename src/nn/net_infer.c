@@ -39,16 +39,49 @@ static void bn_affine(net *s, int b, int c, double *scale, double *shift) {
     }
 }
 
-/* depthwise convolution i of m gets buffer "<name>.packed": its weights repacked once for the
- * row kernels (conv2d_depthwise_repack), which the fused block passes read */
+static bool is_pointwise(const conv_desc *d) {
+    return d->groups == 1 && d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr;
+}
+
+/* convolution i of m gets buffer "<name>.packed": its weights in the layout of the fused block
+ * kernels (a depthwise one repacked for the row kernels, a 1x1 one in panels: kernels/conv_dwpw.h) */
 static int add_packed(net *m, int i) {
     const conv_desc *cd = &m->nodes[i].conv;
-    const int dims[2] = {cd->kh * cd->kw, cd->cout};
+    const bool dw = conv_is_depthwise(cd);
+    const int dims[2] = {dw ? cd->kh * cd->kw : cd->cout, dw ? cd->cout : cd->cin};
     const int p = net_add_buffer(m, i, "packed", 2, dims);
-    float *wr = p >= 0 ? conv2d_depthwise_repack(cd, net_param(m, m->nodes[i].p_w)) : NULL;
+    if (p < 0) return -1;
+    const float *w = net_param(m, m->nodes[i].p_w);
+    if (!dw) {
+        conv2d_dwpw_pack_1x1(cd->cout, cd->cin, w, net_param(m, p));
+        return 0;
+    }
+    float *wr = conv2d_depthwise_repack(cd, w);
     if (!wr) return -1;
     memcpy(net_param(m, p), wr, sizeof(float) * (size_t)dims[0] * (size_t)dims[1]);
     sn_free(wr);
+    return 0;
+}
+
+/* the convolution node a of m is, or that its ReLU/ReLU6 a reads; -1 if neither */
+static int conv_behind(const net *m, int a) {
+    if (m->nodes[a].op == OP_RELU || m->nodes[a].op == OP_RELU6) a = m->nodes[a].in0;
+    return m->nodes[a].op == OP_CONV ? a : -1;
+}
+
+/* the packed weights of every convolution a fused block may read: each depthwise convolution,
+ * the 1x1 one it reads (its expansion) and each 1x1 one reading it (its projection) */
+static int add_block_packs(net *m) {
+    const int n = m->n_nodes;
+    for (int i = 1; i < n; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op != OP_CONV) continue;
+        const int a = conv_behind(m, d->in0);
+        const bool dw = conv_is_depthwise(&d->conv);
+        const bool ex = dw && a >= 0 && is_pointwise(&m->nodes[a].conv);
+        const bool pw = !dw && is_pointwise(&d->conv) && a >= 0 && conv_is_depthwise(&m->nodes[a].conv);
+        if ((dw && add_packed(m, i) < 0) || (ex && add_packed(m, a) < 0) || (pw && add_packed(m, i) < 0)) return -1;
+    }
     return 0;
 }
 
@@ -71,7 +104,7 @@ static int copy_conv(net *m, net *s, int x, int c, int b, double *scale, double 
         for (size_t k = 0; k < per; k++) nw[o * per + k] = (float)(w[o * per + k] * sc);
         if (nb) nb[o] = (float)((b0 ? (double)b0[o] : 0.0) * sc + (b >= 0 ? shift[o] : 0.0));
     }
-    return conv_is_depthwise(&cd) && add_packed(m, i) < 0 ? -1 : i;
+    return i;
 }
 
 /* a copy of linear layer l of s reading x, with batch norm b (or -1) on its input folded in */
@@ -184,6 +217,7 @@ net *net_prepare_inference(const net *src) {
         map[i] = r;
     }
     m->out = map[last];
+    if (add_block_packs(m) < 0) goto fail;
     snprintf(m->arch, sizeof m->arch, "%s", s->arch);
     m->seed = s->seed;
     for (int p = 0; p < m->n_params; p++) m->params[p].frozen = true;
@@ -288,6 +322,9 @@ static conv_desc desc_act(const net *m, int c, int a) {
 
 static const float *bias_of(net *m, int c) { return m->nodes[c].p_b >= 0 ? net_param(m, m->nodes[c].p_b) : NULL; }
 
+/* convolution c's packed weights (add_packed), or NULL (also for c = -1) */
+static const float *packed_of(net *m, int c) { return c >= 0 && m->run[c].p_pack >= 0 ? net_param(m, m->run[c].p_pack) : NULL; }
+
 int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y) {
     const node *p = &m->nodes[pw];
     const int dwi = dw_input(m, pw);
@@ -299,7 +336,8 @@ int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y) {
     const conv_dwpw b = {.ex = exi >= 0 ? &ed : NULL, .dw = &dd, .pw = &pd,
                          .we = exi >= 0 ? net_param(m, m->nodes[exi].p_w) : NULL, .be = exi >= 0 ? bias_of(m, exi) : NULL,
                          .wd = net_param(m, m->run[dwi].p_pack), .bd = bias_of(m, dwi),
-                         .wp = net_param(m, p->p_w), .bp = bias_of(m, pw)};
+                         .wp = net_param(m, p->p_w), .bp = bias_of(m, pw), .wep = packed_of(m, exi),
+                         .wpp = packed_of(m, pw)};
     const float *x = net_value(m, in), *r = res >= 0 ? net_value(m, res) : NULL;
     if (!x || (res >= 0 && !r)) return -1;
     /* the work buffers come from the pool: after the first pass, no allocation */

@@ -1,6 +1,7 @@
 /* test_dwpw.c - the inverted-residual block in one pass (kernels/conv_dwpw.h) against the plain
  * composition of the reference convolutions (conv2d_dwpw_forward_ref, double sums), and against
- * the expansion run apart (conv2d_forward) followed by the fused depthwise + 1x1 pair: kernel
+ * the expansion run apart (conv2d_forward) followed by the fused depthwise + 1x1 pair, with the
+ * 1x1 weights packed (the tile kernel where the width is a multiple of 8) and not (gemm_sgemm): kernel
  * sizes 3 and 5, strides 1 and 2, symmetric and TensorFlow SAME (asymmetric) padding, odd sizes,
  * expansion widths that are no multiple of the vector width, with and without residual and
  * activations, batch 1 and 3, on 1 and 2 threads (an image's rows split between threads), images
@@ -64,7 +65,7 @@ static void descs(const shape *t, conv_desc *ex, conv_desc *dw, conv_desc *pw) {
 
 /* the tensors of one shape and batch */
 typedef struct {
-    float *x, *we, *be, *wd, *wr, *bd, *wp, *bp, *res, *e, *y, *y2, *ref, *scratch;
+    float *x, *we, *be, *wd, *wr, *bd, *wp, *bp, *res, *e, *y, *y2, *ref, *scratch, *wep, *wpp;
     size_t xn, en, yn;
 } tensors;
 
@@ -78,19 +79,22 @@ static bool tensors_make(tensors *a, const shape *t, const conv_desc *dw, const 
     a->wp = malloc(sizeof(float) * c * pw->cout), a->bp = malloc(sizeof(float) * pw->cout);
     a->res = malloc(sizeof(float) * a->yn), a->e = malloc(sizeof(float) * a->en);
     a->y = malloc(sizeof(float) * a->yn), a->y2 = malloc(sizeof(float) * a->yn), a->ref = malloc(sizeof(float) * a->yn);
+    a->wep = malloc(sizeof(float) * c * t->cin), a->wpp = malloc(sizeof(float) * c * pw->cout);
     if (!a->x || !a->we || !a->be || !a->wd || !a->bd || !a->wp || !a->bp || !a->res || !a->e || !a->y || !a->y2 ||
-        !a->ref)
+        !a->ref || !a->wep || !a->wpp)
         return false;
     fill_uniform(a->x, a->xn, 1), fill_uniform(a->we, c * t->cin, 2), fill_uniform(a->be, c, 3);
     fill_uniform(a->wd, k2 * c, 4), fill_uniform(a->bd, c, 5), fill_uniform(a->wp, c * pw->cout, 6);
     fill_uniform(a->bp, pw->cout, 7), fill_uniform(a->res, a->yn, 8);
+    conv2d_dwpw_pack_1x1((int)c, t->cin, a->we, a->wep);
+    conv2d_dwpw_pack_1x1(pw->cout, (int)c, a->wp, a->wpp);
     a->wr = conv2d_depthwise_repack(dw, a->wd);
     return a->wr != NULL;
 }
 
 static void tensors_free(tensors *a) {
     free(a->x), free(a->we), free(a->be), free(a->wd), free(a->bd), free(a->wp), free(a->bp), free(a->res);
-    free(a->e), free(a->y), free(a->y2), free(a->ref), sn_free(a->wr), free(a->scratch);
+    free(a->e), free(a->y), free(a->y2), free(a->ref), sn_free(a->wr), free(a->scratch), free(a->wep), free(a->wpp);
 }
 
 /* shape t at batch n on the current thread count: fused = reference, = twice the same, = the
@@ -105,7 +109,7 @@ static void run_shape(const shape *t, int n) {
     }
     const float *r = t->res ? a.res : NULL;
     conv_dwpw b = {.ex = t->ce ? &ex : NULL, .dw = &dw, .pw = &pw, .we = a.we, .be = a.be, .wd = a.wr, .bd = a.bd,
-                   .wp = a.wp, .bp = a.bp};
+                   .wp = a.wp, .bp = a.bp, .wep = a.wep, .wpp = a.wpp};
     const size_t sz = conv2d_dwpw_scratch(&b, n);
     a.scratch = malloc(sizeof(float) * (sz ? sz : 1));
     char what[160];
@@ -120,6 +124,12 @@ static void run_shape(const shape *t, int n) {
         check_close(what, a.y, a.ref, a.yn, RTOL, 0);
     check(conv2d_dwpw_forward(&b, n, a.x, r, a.y2, a.scratch) == 0 && !memcmp(a.y, a.y2, sizeof(float) * a.yn),
           "%s: a second call gives bitwise the same output", what);
+    conv_dwpw plain = b; /* the 1x1 parts on gemm_sgemm */
+    plain.wep = plain.wpp = NULL;
+    char w1[200];
+    snprintf(w1, sizeof w1, "%s, weights not packed", what);
+    if (check(conv2d_dwpw_forward(&plain, n, a.x, r, a.y2, a.scratch) == 0, "%s: ran", w1))
+        check_close(w1, a.y2, a.ref, a.yn, RTOL, 0);
     if (t->ce) { /* the expansion apart, then the pair */
         conv2d_forward(&ex, n, a.x, a.we, a.be, a.e);
         conv_dwpw pair = b;
