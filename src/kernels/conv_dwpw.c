@@ -8,9 +8,10 @@
 #include "kernels/gemm.h"
 
 /* A block of output rows holds at most DWPW_FLOATS floats of e and t together (320 KB: most of a
- * 512 KB L2, the rest for the weights and the rows of x and y streaming through) and at most
- * DWPW_M output pixels (the GEMMs' M; more gains nothing once the kernels' register blocking is
- * full). */
+ * 512 KB L2, the rest for the weights and the rows of x and y streaming through), or twice the
+ * block's 1x1 weights where that is more (each block streams them again: the deep blocks, whose
+ * weights outweigh their activations, run in one or two blocks), and at most DWPW_M output pixels
+ * (the GEMMs' M; more gains nothing once the kernels' register blocking is full). */
 #define DWPW_FLOATS 81920
 #define DWPW_M 512
 
@@ -52,9 +53,11 @@ static dwpw_plan plan_of(const conv_dwpw *b, int n) {
     p.P = imin(dw->oh, p.threads / gcd(n > 0 ? n : 1, p.threads));
     const int share = (dw->oh + p.P - 1) / p.P;
     const long erow = b->ex ? (long)dw->w * dw->cin : 0, trow = (long)dw->ow * dw->cout;
+    /* each block streams the 1x1 weights again: blocks hold at least twice their size */
+    const long wfl = (b->ex ? (long)b->ex->cin * dw->cin : 0) + (long)dw->cout * b->pw->cout;
+    const long budget = 2 * wfl > DWPW_FLOATS ? 2 * wfl : DWPW_FLOATS;
     p.R = 1;
-    while (p.R < share && (long)(p.R + 1) * dw->ow <= DWPW_M &&
-           e_rows(dw, p.R + 1) * erow + (p.R + 1) * trow <= DWPW_FLOATS)
+    while (p.R < share && (long)(p.R + 1) * dw->ow <= DWPW_M && e_rows(dw, p.R + 1) * erow + (p.R + 1) * trow <= budget)
         p.R++;
     p.efl = round16(e_rows(dw, p.R) * erow);
     p.tfl = round16(p.R * trow);
