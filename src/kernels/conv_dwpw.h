@@ -42,7 +42,7 @@ typedef struct {
 } conv_dwpw;
 
 /* the weights w[N, K] of a 1x1 convolution packed for conv2d_dwpw_forward's tile kernel into
- * wp[N * K]: panels of 16 output channels (the last N % 16), each [K][16] */
+ * wp[N * K]: panels of 24 output channels (the last N % 24), each [K][24] */
 void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp);
 
 /* whether dw and pw chain as above */
