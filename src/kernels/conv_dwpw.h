@@ -10,16 +10,19 @@
  * nor t goes to memory: each image's output rows are computed block by block, in order, into
  * per-thread buffers that stay in cache (L2): the rows of e the block's depthwise rows read (the
  * rows it shares with the previous block are kept, not computed again), then t, then y.  The two
- * 1x1 parts are gemm_sgemm calls on the calling thread (one thread per block), the depthwise part
- * conv_depthwise.c's row kernels.  This removes the write and the read of e and t (the widest
- * activations of the block) and the separate passes of the residual add and activation.
+ * 1x1 parts run on the calling thread (one thread per block): with their weights packed
+ * (conv2d_dwpw_pack_1x1, done once by the caller) and widths that are multiples of 8, a
+ * register-tiled AVX2/FMA kernel (4 x 24 or 6 x 16 outputs, bias, residual and activation applied
+ * in registers before the one store); else gemm_sgemm and a pass for the rest.  The depthwise
+ * part is conv_depthwise.c's row kernels.  This removes the write and the read of e and t (the
+ * widest activations of the block) and the separate passes of the residual add and activation.
  * Parallel over (image, share of its rows): with fewer images than threads each image's rows are
  * split between threads (the rows of e at a split are computed by both sides).  Each output is
  * computed by one thread in an order fixed by n and the thread count: deterministic for a thread
  * count.  Rounding is that of the three convolutions run apart (bias added after each sum, then
  * the residual, then the activation) up to the order of each sum's terms.
  *
- * conv2d_dwpw_forward computes nothing itself but into y: the depthwise weights come repacked
+ * conv2d_dwpw_forward writes nothing but y and scratch: the depthwise weights come repacked
  * (conv2d_depthwise_repack, done once by the caller) and the work buffers from the caller
  * (conv2d_dwpw_scratch floats, 64-byte aligned), so a call allocates nothing.
  * conv2d_dwpw_forward_ref is the plain composition of the reference convolutions (OHWI depthwise
