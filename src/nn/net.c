@@ -180,6 +180,10 @@ static int add_param(net *m, int nd, const char *suffix, int ndim, const int *di
     return m->n_params++;
 }
 
+int net_add_buffer(net *m, int nd, const char *suffix, int ndim, const int *dims) {
+    return add_param(m, nd, suffix, ndim, dims, false, true, INIT_NONE);
+}
+
 int net_conv_desc(net *m, int x, const char *name, conv_desc d, bool bias) {
     if (!valid_input(m, x)) return -1;
     const node *s = &m->nodes[x];

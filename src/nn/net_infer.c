@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "kernels/conv_backend.h"
 #include "kernels/conv_dwpw.h"
 #include "kernels/eltwise.h"
 #include "nn/net_infer.h"
@@ -36,6 +37,52 @@ static void bn_affine(net *s, int b, int c, double *scale, double *shift) {
         scale[k] = (double)g[k] / sqrt((double)var[k] + d->eps);
         shift[k] = (double)be[k] - (double)mu[k] * scale[k];
     }
+}
+
+static bool is_pointwise(const conv_desc *d) {
+    return d->groups == 1 && d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr;
+}
+
+/* convolution i of m gets buffer "<name>.packed": its weights in the layout of the fused block
+ * kernels (a depthwise one repacked for the row kernels, a 1x1 one in panels: kernels/conv_dwpw.h) */
+static int add_packed(net *m, int i) {
+    const conv_desc *cd = &m->nodes[i].conv;
+    const bool dw = conv_is_depthwise(cd);
+    const int dims[2] = {dw ? cd->kh * cd->kw : cd->cout, dw ? cd->cout : cd->cin};
+    const int p = net_add_buffer(m, i, "packed", 2, dims);
+    if (p < 0) return -1;
+    const float *w = net_param(m, m->nodes[i].p_w);
+    if (!dw) {
+        conv2d_dwpw_pack_1x1(cd->cout, cd->cin, w, net_param(m, p));
+        return 0;
+    }
+    float *wr = conv2d_depthwise_repack(cd, w);
+    if (!wr) return -1;
+    memcpy(net_param(m, p), wr, sizeof(float) * (size_t)dims[0] * (size_t)dims[1]);
+    sn_free(wr);
+    return 0;
+}
+
+/* the convolution node a of m is, or that its ReLU/ReLU6 a reads; -1 if neither */
+static int conv_behind(const net *m, int a) {
+    if (m->nodes[a].op == OP_RELU || m->nodes[a].op == OP_RELU6) a = m->nodes[a].in0;
+    return m->nodes[a].op == OP_CONV ? a : -1;
+}
+
+/* the packed weights of every convolution a fused block may read: each depthwise convolution,
+ * the 1x1 one it reads (its expansion) and each 1x1 one reading it (its projection) */
+static int add_block_packs(net *m) {
+    const int n = m->n_nodes;
+    for (int i = 1; i < n; i++) {
+        const node *d = &m->nodes[i];
+        if (d->op != OP_CONV) continue;
+        const int a = conv_behind(m, d->in0);
+        const bool dw = conv_is_depthwise(&d->conv);
+        const bool ex = dw && a >= 0 && is_pointwise(&m->nodes[a].conv);
+        const bool pw = !dw && is_pointwise(&d->conv) && a >= 0 && conv_is_depthwise(&m->nodes[a].conv);
+        if ((dw && add_packed(m, i) < 0) || (ex && add_packed(m, a) < 0) || (pw && add_packed(m, i) < 0)) return -1;
+    }
+    return 0;
 }
 
 /* a copy of convolution c of s reading x, with batch norm b (or -1) folded in */
@@ -170,6 +217,7 @@ net *net_prepare_inference(const net *src) {
         map[i] = r;
     }
     m->out = map[last];
+    if (add_block_packs(m) < 0) goto fail;
     snprintf(m->arch, sizeof m->arch, "%s", s->arch);
     m->seed = s->seed;
     for (int p = 0; p < m->n_params; p++) m->params[p].frozen = true;
@@ -194,28 +242,54 @@ static bool is_act(op_kind op) { return op == OP_RELU || op == OP_RELU6; }
 /* a node computed only by its one reader: read by one node, neither kept nor the output */
 static bool private_to_reader(const net *m, int i) { return m->run[i].readers == 1 && !node_persists(m, i); }
 
+/* the convolution computing node a: a itself, or the convolution of a ReLU/ReLU6 computed with it
+ * (conv_in); -1 if none */
+static int conv_of(const net *m, int a) {
+    if (is_act(m->nodes[a].op)) return m->run[a].conv_in ? m->nodes[a].in0 : -1;
+    return m->nodes[a].op == OP_CONV ? a : -1;
+}
+
 /* the depthwise convolution that 1x1 convolution p reads (directly, or through a ReLU/ReLU6
  * computed with it), each read only by the next; -1 if none */
 static int dw_input(const net *m, int p) {
     const node *d = &m->nodes[p];
     if (d->op != OP_CONV || !private_to_reader(m, d->in0)) return -1;
-    int a = d->in0;
-    if (is_act(m->nodes[a].op)) {
-        if (!m->run[a].conv_in) return -1;
-        a = m->nodes[a].in0;
-    }
-    const node *dw = &m->nodes[a];
-    if (dw->op != OP_CONV || !private_to_reader(m, a) || !conv2d_dwpw_takes(&dw->conv, &d->conv)) return -1;
+    const int a = conv_of(m, d->in0);
+    if (a < 0 || !private_to_reader(m, a) || !conv2d_dwpw_takes(&m->nodes[a].conv, &d->conv)) return -1;
     return a;
+}
+
+/* the 1x1 expansion that depthwise convolution dw reads (directly, or through a ReLU/ReLU6
+ * computed with it), each read only by the next; -1 if none */
+static int ex_input(const net *m, int dw) {
+    const int in = m->nodes[dw].in0;
+    if (!private_to_reader(m, in)) return -1;
+    const int a = conv_of(m, in);
+    if (a < 0 || !private_to_reader(m, a) || !conv2d_dwpw_takes_expansion(&m->nodes[a].conv, &m->nodes[dw].conv))
+        return -1;
+    return a;
+}
+
+/* run[i].p_pack of every depthwise convolution: its "<name>.packed" buffer (add_packed) */
+static void plan_packed(net *m) {
+    for (int i = 0; i < m->n_nodes; i++) m->run[i].p_pack = -1;
+    for (int p = 0; p < m->n_params; p++) {
+        const param *q = &m->params[p];
+        const size_t len = strlen(q->name);
+        if (len > 7 && !strcmp(q->name + len - 7, ".packed")) m->run[q->node].p_pack = p;
+    }
 }
 
 void net_plan_infer(net *m, int last) {
     struct node_run *run = m->run;
+    plan_packed(m);
     for (int i = 1; i <= last; i++) {
         const int dw = dw_input(m, i);
-        if (dw < 0) continue;
+        if (dw < 0 || run[dw].p_pack < 0) continue;
         run[i].dwpw = true;
         run[m->nodes[i].in0].fused = run[dw].fused = true;
+        const int ex = ex_input(m, dw);
+        if (ex >= 0) run[m->nodes[dw].in0].fused = run[ex].fused = true;
     }
     for (int i = 1; i <= last; i++) {
         const node *d = &m->nodes[i];
@@ -239,18 +313,39 @@ void net_plan_infer(net *m, int last) {
     }
 }
 
+/* the descriptor of convolution c with the activation of node a (c itself or its ReLU/ReLU6) */
+static conv_desc desc_act(const net *m, int c, int a) {
+    conv_desc d = m->nodes[c].conv;
+    d.act = a != c ? act_of(m->nodes[a].op) : ACT_NONE;
+    return d;
+}
+
+static const float *bias_of(net *m, int c) { return m->nodes[c].p_b >= 0 ? net_param(m, m->nodes[c].p_b) : NULL; }
+
+/* convolution c's packed weights (add_packed), or NULL (also for c = -1) */
+static const float *packed_of(net *m, int c) { return c >= 0 && m->run[c].p_pack >= 0 ? net_param(m, m->run[c].p_pack) : NULL; }
+
 int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y) {
     const node *p = &m->nodes[pw];
     const int dwi = dw_input(m, pw);
-    if (dwi < 0) return sn_error("node %d: no depthwise input to compute with it", pw);
-    const node *dw = &m->nodes[dwi];
-    conv_desc dd = dw->conv, pd = p->conv;
-    dd.act = p->in0 != dwi ? act_of(m->nodes[p->in0].op) : ACT_NONE;
+    if (dwi < 0 || m->run[dwi].p_pack < 0) return sn_error("node %d: no depthwise input to compute with it", pw);
+    const int exi = ex_input(m, dwi), in = exi >= 0 ? m->nodes[exi].in0 : m->nodes[dwi].in0;
+    conv_desc ed = exi >= 0 ? desc_act(m, exi, m->nodes[dwi].in0) : (conv_desc){0};
+    conv_desc dd = desc_act(m, dwi, p->in0), pd = p->conv;
     pd.act = act;
-    const float *x = net_value(m, dw->in0), *r = res >= 0 ? net_value(m, res) : NULL;
+    const conv_dwpw b = {.ex = exi >= 0 ? &ed : NULL, .dw = &dd, .pw = &pd,
+                         .we = exi >= 0 ? net_param(m, m->nodes[exi].p_w) : NULL, .be = exi >= 0 ? bias_of(m, exi) : NULL,
+                         .wd = net_param(m, m->run[dwi].p_pack), .bd = bias_of(m, dwi),
+                         .wp = net_param(m, p->p_w), .bp = bias_of(m, pw), .wep = packed_of(m, exi),
+                         .wpp = packed_of(m, pw)};
+    const float *x = net_value(m, in), *r = res >= 0 ? net_value(m, res) : NULL;
     if (!x || (res >= 0 && !r)) return -1;
-    return conv2d_dwpw_forward(&dd, &pd, m->batch, x, net_param(m, dw->p_w), dw->p_b >= 0 ? net_param(m, dw->p_b) : NULL,
-                               net_param(m, p->p_w), p->p_b >= 0 ? net_param(m, p->p_b) : NULL, r, y);
+    /* the work buffers come from the pool: after the first pass, no allocation */
+    float *scratch = net_pool_get(m, conv2d_dwpw_scratch(&b, m->batch));
+    if (!scratch) return -1;
+    const int rc = conv2d_dwpw_forward(&b, m->batch, x, r, y, scratch);
+    net_pool_put(m, scratch);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- a batch image by image */

@@ -18,8 +18,13 @@
  * - The plan of a prepared network adds the inference fusions (net_internal.h, net_run.c), none of
  *   which has a backward pass:
  *     - a depthwise convolution (with its ReLU/ReLU6) read only by a 1x1 convolution is computed
- *       with it, block of rows by block of rows (kernels/conv_dwpw.h): the depthwise output never
- *       goes to memory;
+ *       with it, block of rows by block of rows (kernels/conv_dwpw.h), and so is the 1x1
+ *       expansion (with its ReLU/ReLU6) the depthwise convolution reads when read by nothing
+ *       else: a whole inverted-residual block in one pass, whose expanded and depthwise outputs
+ *       never go to memory.  The weights of each depthwise convolution and of the 1x1 ones
+ *       it reads and that read it are packed once for it, into buffer parameters
+ *       "<name>.packed" of those convolutions, and its work buffers come from the net's pool:
+ *       a pass allocates nothing once the pool has grown;
  *     - a residual add of such a pair's output is done in the pair's pass (the GEMM accumulates
  *       onto the residual);
  *     - a ReLU/ReLU6 of a residual add read by nothing else is applied in the add's pass;
@@ -31,8 +36,9 @@
  *   other inside a layer.  An image's logits are then those of a batch-1 pass on one thread.
  * - A prepared network refuses to train: net_forward with training = true and net_backward fail
  *   with an error naming the reason.  net_share, net_set_batch, net_set_input_size work as usual.
- * - Names: convolutions and linear layers keep src's names; folded batch norms have no parameters
- *   left, so a prepared network is not saved (io/ would find their parameters missing).
+ * - Names: convolutions and linear layers keep src's names (plus the "<name>.packed" buffers
+ *   above); folded batch norms have no parameters left, so a prepared network is not saved (io/
+ *   would find their parameters missing).
  * NULL with an error if out of memory, or if src has a layer the preparation cannot copy.
  */
 #ifndef STYLENET_NET_INFER_H

@@ -40,9 +40,13 @@ struct node_run {
     bool pool_bn_act;      /* OP_MAXPOOL: its backward, its ReLU's and its batch norm's in place over the
                               batch norm's input buffer, when that is pooled */
     /* inference fusions (net_plan_infer; a prepared network only: no backward) */
-    bool dwpw;             /* 1x1 OP_CONV computing its depthwise input (and that one's activation) in its pass */
+    bool dwpw;             /* 1x1 OP_CONV computing its depthwise input (and that one's activation) in its
+                              pass, and the 1x1 expansion (and activation) the depthwise one reads when
+                              read by nothing else */
     bool res_conv;         /* OP_ADD computing its dwpw input in its pass, onto the other input */
     bool add_in;           /* OP_RELU/RELU6 computing its add input in the same pass */
+    int p_pack;            /* depthwise OP_CONV: its weights repacked for the row kernels (a buffer
+                              parameter net_prepare_inference adds), or -1 */
     /* per run, sized by net_set_batch */
     float *y, *dy;         /* y: NULL between uses for a transient node; dy: from the pool */
     bool pooled_y;         /* y currently borrowed from the pool */
@@ -78,6 +82,10 @@ const float *net_infer_forward_images(net *m);
 /* net_infer.c: the 1x1 convolution pw (run[pw].dwpw) with its depthwise input, onto residual node
  * res (-1: none), activation act, into y; -1 with an error */
 int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y);
+
+/* net.c: appends buffer parameter "<node nd's name>.<suffix>" (no gradient, not initialised) with
+ * shape dims[0..ndim); its index, or -1 with an error */
+int net_add_buffer(net *m, int nd, const char *suffix, int ndim, const int *dims);
 
 /* net_buffers.c */
 /* a piece of the pool of at least n floats, 64-byte aligned; NULL with an error if out of memory */
