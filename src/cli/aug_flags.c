@@ -3,10 +3,12 @@
 #include "data/background.h"
 
 const char CLI_AUG_HELP[] =
-    "augmentation for photos unlike the catalogue's (each off unless given; flags after --shift-aug\n"
-    "override it):\n"
-    "  --shift-aug          a combination: --bg-p 0.5 --shadow-p 0.5 --rotate-full-p 0.1 --rrc-p 0.3\n"
-    "                       --persp-p 0.2 --color-p 0.5 --blur-p 0.1 --jpeg-p 0.2 --erase-p 0.1 --cutmix-p 0.1\n"
+    "augmentation for photos unlike the catalogue's (on by default as --shift-aug; a flag overrides\n"
+    "what comes before it):\n"
+    "  --shift-aug          the default combination: --bg-p 0.5 --shadow-p 0.5 --rotate-full-p 0.1\n"
+    "                       --rrc-p 0.3 --persp-p 0.2 --color-p 0.5 --blur-p 0.1 --jpeg-p 0.2 --erase-p 0.1\n"
+    "                       --cutmix-p 0.1\n"
+    "  --no-shift-aug       every part below off (the catalogue-only augmentation)\n"
     "  --bg-p P             put the product on a new background with probability P: its matte (the\n"
     "                       near-white or light grey background connected to the border, feathered)\n"
     "                       over a procedural texture or a crop of a background photo\n"
@@ -33,6 +35,7 @@ int cli_aug_flag(int c, const char *arg, aug_opts *o) {
     float *dst = NULL, hi = 1;
     switch (c) {
     case CLI_O_SHIFT: aug_shift_preset(o); return 1;
+    case CLI_O_NO_SHIFT: aug_shift_off(o); return 1;
     case CLI_O_BG_DIRS: o->bg_dirs = arg; return 1;
     case CLI_O_JPEG_MIN_Q: return cli_int("--jpeg-min-q", arg, 1, 95, &o->jpeg_min_q) < 0 ? -1 : 1;
     case CLI_O_BG_P: name = "--bg-p", dst = &o->bg_p; break;

@@ -85,9 +85,10 @@ void cli_train_help(FILE *f);
 enum { CLI_O_SHIFT = 0x1800, CLI_O_BG_P, CLI_O_BG_DIRS, CLI_O_BG_PHOTO_P, CLI_O_BG_MIN_SCALE, CLI_O_SHADOW_P,
        CLI_O_ROT_FULL_P, CLI_O_RRC_P, CLI_O_RRC_MIN, CLI_O_PERSP_P, CLI_O_PERSP, CLI_O_COLOR_P, CLI_O_HUE,
        CLI_O_SAT, CLI_O_CONTRAST, CLI_O_BLUR_P, CLI_O_BLUR_SIGMA, CLI_O_JPEG_P, CLI_O_JPEG_MIN_Q, CLI_O_ERASE_P,
-       CLI_O_ERASE_MAX, CLI_O_CUTMIX_P, CLI_O_RRC_RATIO };
+       CLI_O_ERASE_MAX, CLI_O_CUTMIX_P, CLI_O_RRC_RATIO, CLI_O_NO_SHIFT };
 #define CLI_AUG_FLAGS                                                                                                  \
-    {"shift-aug", no_argument, 0, CLI_O_SHIFT}, {"bg-p", required_argument, 0, CLI_O_BG_P},                            \
+    {"shift-aug", no_argument, 0, CLI_O_SHIFT}, {"no-shift-aug", no_argument, 0, CLI_O_NO_SHIFT},                      \
+        {"bg-p", required_argument, 0, CLI_O_BG_P},                                                                    \
         {"backgrounds", required_argument, 0, CLI_O_BG_DIRS}, {"bg-photo-p", required_argument, 0, CLI_O_BG_PHOTO_P}, \
         {"bg-min-scale", required_argument, 0, CLI_O_BG_MIN_SCALE}, {"shadow-p", required_argument, 0, CLI_O_SHADOW_P}, \
         {"rotate-full-p", required_argument, 0, CLI_O_ROT_FULL_P}, {"rrc-p", required_argument, 0, CLI_O_RRC_P},      \

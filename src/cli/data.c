@@ -215,6 +215,7 @@ static void print_text(const data_view *v) {
 int cmd_data(int argc, char **argv) {
     data_args a = {.pct = 0.2f, .seed = 42, .stratify = 1, .grid_n = 16, .size = 128, .threads = 2};
     aug_defaults(&a.aug);
+    aug_shift_preset(&a.aug); /* as train draws them by default */
     int r = parse(argc, argv, &a);
     if (r) return r < 0 ? 0 : r;
     dataset *ds = ds_open(&a.o);
