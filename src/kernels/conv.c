@@ -8,6 +8,7 @@
  */
 #include "kernels/conv_backend.h"
 #include "core/error.h"
+#include "kernels/eltwise.h"
 #include <string.h>
 
 int conv_desc_init(conv_desc *d) {
@@ -63,6 +64,25 @@ void conv2d_forward_keyed(const conv_desc *d, int n, const float *x, const float
     const float *xr = x + done * x_size(d);
     float *yr = y + done * y_size(d);
     if (!conv2d_gemm_forward(d, n - done, xr, w, b, yr)) conv2d_ref_forward(d, n - done, xr, w, b, yr);
+}
+
+int conv2d_forward_keyed_add(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                             unsigned long wkey) {
+    if (n <= 0) return 0;
+    int done = conv_is_depthwise(d) ? 0 : conv2d_onednn_forward_add(d, n, x, w, b, y, wkey);
+    if (done == n) return 0;
+    /* the rest image by image: into a scratch copy, then added with the activation */
+    const long ys = y_size(d);
+    float *t = sn_alloc(sizeof(float) * (size_t)ys, "convolution output to add");
+    if (!t) return -1;
+    conv_desc plain = *d;
+    plain.act = ACT_NONE;
+    for (int i = done; i < n; i++) {
+        conv2d_forward_keyed(&plain, 1, x + i * x_size(d), w, b, t, wkey);
+        eltwise_add_act_forward((size_t)ys, t, y + i * ys, d->act, y + i * ys);
+    }
+    sn_free(t);
+    return 0;
 }
 
 void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx) {

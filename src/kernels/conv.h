@@ -71,6 +71,13 @@ void conv2d_forward(const conv_desc *d, int n, const float *x, const float *w, c
  * batch size; about 7 ms of a resnet34 batch-1 pass).  wkey == 0 is conv2d_forward. */
 void conv2d_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
                           unsigned long wkey);
+/* y = act(conv(x) + b + y): the forward pass (keyed as conv2d_forward_keyed) adding onto what y
+ * holds, before d->act -- a residual add and its ReLU in the convolution's pass (oneDNN's sum
+ * post-op; the other backends compute into a scratch copy and add it).  Same rounding as
+ * conv2d_forward followed by eltwise_add_act_forward where oneDNN runs it.  0, or -1 with an
+ * error when out of memory (y then partly updated). */
+int conv2d_forward_keyed_add(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                             unsigned long wkey);
 /* dy[n,oh,ow,cout], w -> dx[n,h,w,cin] += */
 void conv2d_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 /* as conv2d_backward_data, but dx = ... (overwritten; its contents on entry do not matter) */

@@ -44,6 +44,9 @@ int conv2d_onednn_forward_keyed(const conv_desc *d, int n, const float *x, const
 int conv2d_onednn_backward_data(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 int conv2d_onednn_backward_data_set(const conv_desc *d, int n, const float *dy, const float *w, float *dx);
 int conv2d_onednn_backward_weights(const conv_desc *d, int n, const float *x, const float *dy, float *dw);
+/* y = act(conv(x) + b + y) (d->act after the sum): the forward pass adding onto y's contents */
+int conv2d_onednn_forward_add(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                              unsigned long wkey);
 /* which oneDNN algorithm the forward pass of this shape uses: 0 none (declined), 1 direct, 2 Winograd */
 int conv2d_onednn_algorithm(const conv_desc *d, int n);
 

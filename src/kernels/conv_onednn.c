@@ -10,6 +10,9 @@
  *     tensors are reordered in and out around the convolution (memory-bound, a few percent).
  *     Rounding differs from a direct sum: measured errors are in tests/kernels/test_conv.c.
  *   - direct otherwise (or with CONV_ALGO_DIRECT): activations stay NHWC, no reorder.
+ * conv2d_onednn_forward_add adds the convolution onto y in the same pass (oneDNN's "sum" post-op,
+ * before the fused activation): a residual block's add + ReLU without a pass of its own; where
+ * the primitive's dst is blocked (Winograd), y is reordered into the blocked copy first.
  * Weights move: our OHWI weights are reordered into the primitive's blocked layout on every call
  * (but see conv2d_forward_keyed: frozen weights are reordered once), and the weight gradient back, added into ours by the reorder's "sum" post-op; a
  * backward-data pass that accumulates does the same for the input gradient.  Groups other than
@@ -39,6 +42,7 @@ enum { PASS_FWD, PASS_FWD_BIAS, PASS_BWD_DATA, PASS_BWD_WEIGHTS, PASS_INFER, PAS
 typedef struct {
     conv_desc d;
     int n, pass, threads;
+    int sum; /* forward: dst = act(conv + bias + dst), oneDNN's "sum" post-op (conv2d_onednn_forward_add) */
 } cache_key;
 
 typedef struct {
@@ -221,6 +225,8 @@ static int entry_build_alg(entry *e, dnnl_alg_kind_t alg, dnnl_format_tag_t tag,
     e->scratch = scratch_size(pd);
     if (tensor_init(&e->x, x_md, d->cin, n, d->h, d->w, !bd) || tensor_init(&e->y, y_md, d->cout, n, d->oh, d->ow, bw || bd))
         goto out;
+    /* the sum post-op reads dst in the primitive's layout: ours is reordered in first */
+    if (e->key.sum && !e->y.same && make_reorder(&e->y.in, &e->y.user, &e->y.prim, 0)) goto out;
     if (bw) {
         if (make_reorder(&e->w, &e->prim_w, &e->user_w, 1)) goto out;
     } else if (make_reorder(&e->w, &e->user_w, &e->prim_w, 0)) {
@@ -247,7 +253,8 @@ static void entry_build(entry *e) {
      * does not take it (Winograd inference takes ReLU but not a clip), the same algorithm runs
      * without it and the activation follows on each chunk: the algorithm, and so the rounding,
      * never depends on the activation */
-    dnnl_primitive_attr_t attr = make_attr(0, d->act), plain = d->act ? make_attr(0, ACT_NONE) : NULL;
+    const int sum = e->key.sum;
+    dnnl_primitive_attr_t attr = make_attr(sum, d->act), plain = d->act ? make_attr(sum, ACT_NONE) : NULL;
     e->usable = e->winograd = e->act_after = 0;
     if (!attr || (d->act && !plain) || dnnl_memory_desc_init_by_tag(&e->bias, 1, bdims, dnnl_f32, dnnl_a) ||
         dnnl_memory_desc_init_by_tag(&e->user_w, 4, wdims, dnnl_f32, dnnl_acdb)) { /* acdb = OHWI */
@@ -274,7 +281,7 @@ static void entry_build(entry *e) {
 }
 
 /* the cache entry for this call, built on first use, marked busy; NULL when oneDNN declines */
-static entry *lookup(const conv_desc *d, int n, int pass) {
+static entry *lookup(const conv_desc *d, int n, int pass, int sum) {
     if (d->groups != 1 || n <= 0 || omp_in_parallel()) return NULL;
     cache_key k;
     memset(&k, 0, sizeof k); /* padding bytes too: keys are compared with memcmp */
@@ -282,6 +289,7 @@ static entry *lookup(const conv_desc *d, int n, int pass) {
     if (pass == PASS_BWD_DATA || pass == PASS_BWD_WEIGHTS) k.d.act = ACT_NONE; /* forward only: one entry for both */
     k.n = n;
     k.pass = pass;
+    k.sum = sum;
     k.threads = omp_get_max_threads();
     entry *found = NULL;
     pthread_mutex_lock(&lock);
@@ -463,14 +471,16 @@ static float *forward_weights(entry *e, const float *w, unsigned long wkey, int 
     return wp;
 }
 
+/* y = act(conv(x) + b), or with sum y = act(conv(x) + b + y) */
 static int forward_chunk(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
-                         unsigned long wkey) {
-    entry *e = lookup(d, n, wkey ? (b ? PASS_INFER_BIAS : PASS_INFER) : b ? PASS_FWD_BIAS : PASS_FWD);
+                         unsigned long wkey, int sum) {
+    entry *e = lookup(d, n, wkey ? (b ? PASS_INFER_BIAS : PASS_INFER) : b ? PASS_FWD_BIAS : PASS_FWD, sum);
     if (!e) return 1;
     int rc = -1, owned = 0;
     float *wp = forward_weights(e, w, wkey, &owned), *xt = NULL, *yp = NULL;
     const float *xp = NULL;
-    if (wp && (xp = tensor_in(&e->x, x, &xt)) && (yp = tensor_dst(&e->y, y, 0))) {
+    if (wp && (xp = tensor_in(&e->x, x, &xt)) && (yp = tensor_dst(&e->y, y, 0)) &&
+        (!sum || yp == y || !run_reorder(&e->y.in, &e->y.user, y, &e->y.prim, yp))) {
         arg_t a[4] = {{DNNL_ARG_SRC, &e->x.prim, xp}, {DNNL_ARG_WEIGHTS, &e->prim_w, wp},
                       {DNNL_ARG_DST, &e->y.prim, yp}, {DNNL_ARG_BIAS, &e->bias, b}};
         rc = run(e->conv, a, b ? 4 : 3, e->scratch);
@@ -485,7 +495,7 @@ static int forward_chunk(const conv_desc *d, int n, const float *x, const float 
 }
 
 static int backward_data_chunk(const conv_desc *d, int n, const float *dy, const float *w, float *dx, int accumulate) {
-    entry *e = lookup(d, n, PASS_BWD_DATA);
+    entry *e = lookup(d, n, PASS_BWD_DATA, 0);
     if (!e) return 1;
     int rc = -1;
     float *wp = weights_to_prim(e, w), *yt = NULL, *xp = NULL;
@@ -505,7 +515,7 @@ static int backward_data_chunk(const conv_desc *d, int n, const float *dy, const
 }
 
 static int backward_weights_chunk(const conv_desc *d, int n, const float *x, const float *dy, float *dw) {
-    entry *e = lookup(d, n, PASS_BWD_WEIGHTS);
+    entry *e = lookup(d, n, PASS_BWD_WEIGHTS, 0);
     if (!e) return 1;
     int rc = -1;
     float *gw = sn_alloc(e->prim_w_bytes, "oneDNN convolution weight gradient"), *xt = NULL, *yt = NULL;
@@ -526,15 +536,25 @@ static int backward_weights_chunk(const conv_desc *d, int n, const float *x, con
 /* The passes run chunk by chunk and return the number of images done: 0 when oneDNN declines the
  * first chunk (nothing written), fewer than n when a later chunk fails (out of memory): the
  * dispatcher runs images [done, n) on the next backend. */
-int conv2d_onednn_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
-                                unsigned long wkey) {
+static int forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                   unsigned long wkey, int sum) {
     int ch = chunk_images(d, n);
     long xs = (long)d->h * d->w * d->cin, ys = (long)d->oh * d->ow * d->cout;
     for (int i = 0; i < n; i += ch) {
         int cn = n - i < ch ? n - i : ch;
-        if (forward_chunk(d, cn, x + i * xs, w, b, y + i * ys, wkey)) return i;
+        if (forward_chunk(d, cn, x + i * xs, w, b, y + i * ys, wkey, sum)) return i;
     }
     return n > 0 ? n : 0;
+}
+
+int conv2d_onednn_forward_keyed(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                                unsigned long wkey) {
+    return forward(d, n, x, w, b, y, wkey, 0);
+}
+
+int conv2d_onednn_forward_add(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y,
+                              unsigned long wkey) {
+    return forward(d, n, x, w, b, y, wkey, 1);
 }
 
 int conv2d_onednn_forward(const conv_desc *d, int n, const float *x, const float *w, const float *b, float *y) {
@@ -570,7 +590,7 @@ int conv2d_onednn_backward_weights(const conv_desc *d, int n, const float *x, co
 }
 
 int conv2d_onednn_algorithm(const conv_desc *d, int n) {
-    entry *e = lookup(d, n, PASS_FWD);
+    entry *e = lookup(d, n, PASS_FWD, 0);
     if (!e) return 0;
     int r = e->winograd ? 2 : 1;
     release(e);

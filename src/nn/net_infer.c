@@ -280,6 +280,27 @@ static void plan_packed(net *m) {
     }
 }
 
+/* a dense convolution that an add can compute in its pass: read by the add alone, not fused yet */
+static bool dense_conv_for_add(const net *m, int c) {
+    const node *d = &m->nodes[c];
+    return d->op == OP_CONV && d->conv.groups == 1 && !m->run[c].fused && !m->run[c].dwpw && private_to_reader(m, c);
+}
+
+/* each residual add of a dense convolution (ResNet's blocks): the convolution adds onto the other
+ * input in its own pass (run[add].res_conv; net_infer_add_conv), the main branch (in0) first */
+static void plan_add_conv(net *m, int last) {
+    for (int a = 1; a <= last; a++) {
+        const node *d = &m->nodes[a];
+        if (d->op != OP_ADD || m->run[a].res_conv || d->in0 == d->in1) continue;
+        for (int k = 0; k < 2; k++) {
+            const int c = k ? d->in1 : d->in0, o = k ? d->in0 : d->in1;
+            if (!dense_conv_for_add(m, c) || m->run[o].fused) continue;
+            m->run[c].fused = m->run[a].res_conv = true;
+            break;
+        }
+    }
+}
+
 void net_plan_infer(net *m, int last) {
     struct node_run *run = m->run;
     plan_packed(m);
@@ -311,6 +332,7 @@ void net_plan_infer(net *m, int last) {
         run[d->in0].fused = true;
         run[i].add_in = true;
     }
+    plan_add_conv(m, last);
 }
 
 /* the descriptor of convolution c with the activation of node a (c itself or its ReLU/ReLU6) */
@@ -346,6 +368,29 @@ int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y) {
     const int rc = conv2d_dwpw_forward(&b, m->batch, x, r, y, scratch);
     net_pool_put(m, scratch);
     return rc;
+}
+
+int net_infer_add_conv(net *m, int a, int out, sn_act act) {
+    const node *d = &m->nodes[a];
+    const int c = m->run[d->in1].fused && m->nodes[d->in1].op == OP_CONV ? d->in1 : d->in0;
+    const int res = c == d->in1 ? d->in0 : d->in1;
+    struct node_run *ro = &m->run[out], *rr = &m->run[res];
+    if (m->run[c].dwpw) return net_take_y(m, out) < 0 ? -1 : net_infer_dwpw(m, c, res, act, ro->y);
+    const node *cv = &m->nodes[c];
+    const float *x = net_value(m, cv->in0), *r = net_value(m, res);
+    if (!x || !r) return -1;
+    if (!ro->y && rr->pooled_y && rr->refs == 1 && res != cv->in0) {
+        /* the add is the residual's last reader: its buffer becomes the output, updated in place */
+        ro->y = rr->y, ro->pooled_y = true;
+        rr->y = NULL, rr->pooled_y = false;
+    } else {
+        if (net_take_y(m, out) < 0) return -1;
+        memcpy(ro->y, r, sizeof(float) * (size_t)m->batch * node_size(d));
+    }
+    conv_desc cd = cv->conv;
+    cd.act = act;
+    return conv2d_forward_keyed_add(&cd, m->batch, x, net_param(m, cv->p_w), cv->p_b >= 0 ? net_param(m, cv->p_b) : NULL,
+                                    ro->y, m->wkey);
 }
 
 /* ---------------------------------------------------------------- a batch image by image */

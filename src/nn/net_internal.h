@@ -43,7 +43,8 @@ struct node_run {
     bool dwpw;             /* 1x1 OP_CONV computing its depthwise input (and that one's activation) in its
                               pass, and the 1x1 expansion (and activation) the depthwise one reads when
                               read by nothing else */
-    bool res_conv;         /* OP_ADD computing its dwpw input in its pass, onto the other input */
+    bool res_conv;         /* OP_ADD computing its fused convolution input in its pass, onto the other
+                              input: a dwpw one, or a dense one (conv2d_forward_keyed_add) */
     bool add_in;           /* OP_RELU/RELU6 computing its add input in the same pass */
     int p_pack;            /* depthwise OP_CONV: its weights repacked for the row kernels (a buffer
                               parameter net_prepare_inference adds), or -1 */
@@ -82,6 +83,9 @@ const float *net_infer_forward_images(net *m);
 /* net_infer.c: the 1x1 convolution pw (run[pw].dwpw) with its depthwise input, onto residual node
  * res (-1: none), activation act, into y; -1 with an error */
 int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y);
+/* net_infer.c: add node a (run[a].res_conv), then activation act, into node out's output (a, or
+ * the ReLU/ReLU6 computing it): its fused convolution onto the other input; -1 with an error */
+int net_infer_add_conv(net *m, int a, int out, sn_act act);
 
 /* net.c: appends buffer parameter "<node nd's name>.<suffix>" (no gradient, not initialised) with
  * shape dims[0..ndim); its index, or -1 with an error */

@@ -127,6 +127,7 @@ static int compute_act(net *m, int i, unsigned long wkey) {
     const struct node_run *ra = &m->run[d->in0];
     const sn_act act = act_of(d->op);
     if (r->add_in) {
+        if (m->run[d->in0].res_conv) return net_infer_add_conv(m, d->in0, i, act);
         if (net_take_y(m, i) < 0) return -1;
         return compute_add_into(m, d->in0, act, r->y);
     } else if (r->conv_in && ra->dwpw) {
@@ -152,15 +153,11 @@ static int compute_act(net *m, int i, unsigned long wkey) {
 }
 
 /* add node i, then activation act, into y: a fused batch-norm input is applied with the residual
- * in one pass; a fused depthwise + 1x1 convolution input accumulates onto the other input */
+ * in one pass (an add with a fused convolution input is net_infer_add_conv's) */
 static int compute_add_into(net *m, int i, sn_act act, float *y) {
     const int n = m->batch;
     const node *d = &m->nodes[i], *a = &m->nodes[d->in0], *b = &m->nodes[d->in1];
-    const struct node_run *r = &m->run[i], *ra = &m->run[d->in0], *rb = &m->run[d->in1];
-    if (r->res_conv) {
-        const bool conv_b = rb->dwpw && rb->fused;
-        return net_infer_dwpw(m, conv_b ? d->in1 : d->in0, conv_b ? d->in0 : d->in1, act, y);
-    }
+    const struct node_run *ra = &m->run[d->in0], *rb = &m->run[d->in1];
     const node *bn = a->op == OP_BN && ra->fused ? a : b->op == OP_BN && rb->fused ? b : NULL;
     if (bn) {
         const struct node_run *rbn = bn == a ? ra : rb;
@@ -177,6 +174,7 @@ static int compute_add_into(net *m, int i, sn_act act, float *y) {
 }
 
 static int compute_add(net *m, int i) {
+    if (m->run[i].res_conv) return net_infer_add_conv(m, i, i, ACT_NONE);
     if (net_take_y(m, i) < 0) return -1;
     return compute_add_into(m, i, ACT_NONE, m->run[i].y);
 }

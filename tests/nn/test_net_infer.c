@@ -11,6 +11,7 @@
  * largest magnitude (max |a - b| <= 2e-5 * max |ref|); the worst measured is 2e-6 (the errors are
  * printed).  Batch 3 runs image by image on worker threads when there are two threads or more. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/conv_dwpw.h"
+#include "kernels/eltwise.h"
 #include "models/zoo.h"
 #include "nn/net.h"
 #include "nn/net_infer.h"
@@ -50,12 +52,13 @@ static void randomise_bn(net *m, uint64_t seed) {
     }
 }
 
-static float *random_input(int n, uint64_t seed) {
-    const size_t cnt = (size_t)n * SIZE * SIZE * 3;
+static float *random_pixels(size_t cnt, uint64_t seed) {
     float *x = malloc(sizeof(float) * cnt);
     for (size_t i = 0; x && i < cnt; i++) x[i] = rng_normal(seed, 0x1f, i);
     return x;
 }
+
+static float *random_input(int n, uint64_t seed) { return random_pixels((size_t)n * SIZE * SIZE * 3, seed); }
 
 static int count_op(const net *m, op_kind op) {
     int k = 0;
@@ -76,7 +79,7 @@ static void compare(const char *what, net *m, int kept_bn) {
     const int batches[2] = {1, 3};
     for (int b = 0; b < 2; b++) {
         const int n = batches[b];
-        float *x = random_input(n, 100 + (uint64_t)n), *ref = malloc(sizeof(float) * (size_t)n * K);
+        float *x = random_pixels((size_t)n * m->nodes[0].h * m->nodes[0].w * m->nodes[0].c, 100 + (uint64_t)n), *ref = malloc(sizeof(float) * (size_t)n * K);
         const float *y = NULL;
         if (x && ref && net_set_batch(m, n) == 0 && (y = net_forward(m, x, false))) memcpy(ref, y, sizeof(float) * (size_t)n * K);
         const float *got = y && net_set_batch(p, n) == 0 ? net_forward(p, x, false) : NULL;
@@ -89,15 +92,17 @@ static void compare(const char *what, net *m, int kept_bn) {
     net_free(p);
 }
 
-static net *zoo(const char *arch, model_head head) {
+static net *zoo_at(const char *arch, model_head head, int h, int w) {
     model_opts o = model_default_opts();
-    o.in_h = o.in_w = SIZE;
+    o.in_h = h, o.in_w = w;
     o.head = head;
     o.seed = 3;
     net *m = model_build(arch, 10, &o);
     check(m != NULL, "%s built", arch);
     return m;
 }
+
+static net *zoo(const char *arch, model_head head) { return zoo_at(arch, head, SIZE, SIZE); }
 
 static void run_arch(const char *arch, model_head head) {
     net *m = zoo(arch, head);
@@ -116,6 +121,94 @@ static void case_mobilenet_v2_tf(void) { run_arch("mobilenet_v2_tf", MODEL_HEAD_
 static void case_efficientnet_lite0(void) { run_arch("efficientnet_lite0", MODEL_HEAD_DEFAULT); }
 static void case_efficientnet_lite1(void) { run_arch("efficientnet_lite1", MODEL_HEAD_DEFAULT); }
 static void case_efficientnet_lite2(void) { run_arch("efficientnet_lite2", MODEL_HEAD_DEFAULT); }
+/* ResNets at an odd, non-square input size, on one thread (the whole batch in one pass, each
+ * block's residual updated in place by its last convolution) and on two (image by image) */
+static void case_resnet_odd_sizes(void) {
+    const char *archs[3] = {"resnet18", "resnet34", "resnet50"};
+    const int threads = omp_get_max_threads();
+    for (int a = 0; a < 3; a++)
+        for (int t = 1; t <= 2; t++) {
+            net *m = zoo_at(archs[a], MODEL_HEAD_DEFAULT, 45, 37);
+            if (!m) continue;
+            omp_set_num_threads(t);
+            char what[64];
+            snprintf(what, sizeof what, "%s 45x37, %d thread%s", archs[a], t, t > 1 ? "s" : "");
+            compare(what, m, 0);
+            omp_set_num_threads(threads);
+            net_free(m);
+        }
+}
+
+/* residual adds of dense convolutions: onto the network input (which persists: a copy), onto the
+ * convolution's own input (read twice), with ReLU6 / ReLU / no activation, in place onto a
+ * strided convolution's output */
+static net *conv_adds(void) {
+    net *m = net_create(13, 11, 3);
+    int x = net_relu6(m, net_add(m, net_conv(m, 0, "c1", 3, 3, 1, 1, 1, true), 0));
+    x = net_relu(m, net_add(m, net_conv(m, x, "c2", 3, 3, 1, 1, 1, false), x));
+    int c = net_bn(m, net_conv(m, net_relu(m, net_conv(m, x, "c3", 8, 3, 1, 1, 1, false)), "c4", 3, 3, 1, 1, 1, false),
+                   "b4", 1e-5f, 0.1f);
+    x = net_relu(m, net_add(m, c, x));
+    const int d = net_conv(m, x, "d", 16, 3, 2, 1, 1, true);
+    x = net_add(m, net_conv(m, x, "e", 16, 1, 2, 0, 1, true), d);
+    x = net_linear(m, net_flatten(m, net_gap(m, x)), "fc", 5, true);
+    net_init_params(m, 12);
+    return m;
+}
+
+static void case_conv_adds(void) {
+    net *m = conv_adds();
+    if (!check(m != NULL && net_set_input_size(m, SIZE, SIZE) == 0, "small net built")) {
+        net_free(m);
+        return;
+    }
+    compare("residual adds of dense convolutions", m, 0);
+    net *p = net_prepare_inference(m);
+    int adds = 0, fused = 0;
+    for (int i = 1; p && i < p->n_nodes; i++)
+        if (p->nodes[i].op == OP_ADD) adds++, fused += (net_node_state(p, p->nodes[i].in0) & NET_NODE_FUSED) != 0;
+    check(p && adds == 4 && fused == 4, "%d of %d adds compute their convolution in its pass", fused, adds);
+    net_free(p);
+    net_free(m);
+}
+
+/* conv2d_forward_keyed_add = conv2d_forward_keyed without activation, then eltwise_add_act_forward:
+ * oneDNN's sum post-op (dense) and the scratch-copy path (grouped), batch 1 and 3.  oneDNN's
+ * kernel with the post-op sums in its own order: a few roundings of the pre-activation values
+ * (worst measured 1.03e-6 of the largest output), within 5e-6 */
+static void case_conv_add_kernel(void) {
+    struct { int h, w, cin, cout, k, s, g; sn_act a; } t[] = {
+        {9, 7, 16, 16, 3, 1, 1, ACT_RELU}, {13, 11, 8, 24, 1, 2, 1, ACT_NONE}, {9, 9, 32, 32, 3, 1, 1, ACT_RELU6},
+        {7, 10, 8, 12, 3, 1, 2, ACT_RELU},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+        for (int n = 1; n <= 3; n += 2) {
+            conv_desc d = {.h = t[k].h, .w = t[k].w, .cin = t[k].cin, .cout = t[k].cout, .kh = t[k].k, .kw = t[k].k,
+                           .sh = t[k].s, .sw = t[k].s, .pt = t[k].k / 2, .pb = t[k].k / 2, .pl = t[k].k / 2,
+                           .pr = t[k].k / 2, .groups = t[k].g};
+            conv_desc_init(&d);
+            const size_t xn = (size_t)n * d.h * d.w * d.cin, yn = (size_t)n * d.oh * d.ow * d.cout,
+                         wn = (size_t)d.cout * d.kh * d.kw * (d.cin / d.groups);
+            float *x = malloc(sizeof(float) * xn), *w = malloc(sizeof(float) * wn), *b = malloc(sizeof(float) * d.cout);
+            float *y = malloc(sizeof(float) * yn), *ref = malloc(sizeof(float) * yn);
+            if (!x || !w || !b || !y || !ref) {
+                check(false, "out of memory");
+            } else {
+                fill_uniform(x, xn, 1 + k), fill_uniform(w, wn, 2 + k), fill_uniform(b, d.cout, 3 + k);
+                fill_uniform(y, yn, 4 + k);
+                conv2d_forward_keyed(&d, n, x, w, b, ref, 78);
+                eltwise_add_act_forward(yn, ref, y, t[k].a, ref);
+                d.act = t[k].a;
+                char what[96];
+                snprintf(what, sizeof what, "conv+add %dx%dx%d k%d s%d g%d -> %d act %d batch %d", d.h, d.w, d.cin, d.kh,
+                         d.sh, d.groups, d.cout, (int)d.act, n);
+                if (check(conv2d_forward_keyed_add(&d, n, x, w, b, y, 77) == 0, "%s: ran", what))
+                    check_close(what, y, ref, yn, 5e-6f, 0);
+            }
+            free(x), free(w), free(b), free(y), free(ref);
+        }
+}
+
 static void case_fastai_head(void) {
     run_arch("resnet18", MODEL_HEAD_FASTAI);
     run_arch("mobilenet_v2", MODEL_HEAD_FASTAI);
@@ -214,7 +307,7 @@ static int expansion_of(const net *m, int dw) {
 
 /* the plan of a prepared net: every depthwise convolution computed with its 1x1 projection and
  * its 1x1 expansion, each residual add of a projection in its pass (MobileNetV2,
- * EfficientNet-Lite), every add + ReLU of a ResNet in one pass */
+ * EfficientNet-Lite), every add + ReLU of a ResNet in the pass of the block's last convolution */
 static void case_plan(void) {
     const char *archs[3] = {"mobilenet_v2", "efficientnet_lite0", "resnet18"};
     for (int a = 0; a < 3; a++) {
@@ -235,9 +328,10 @@ static void case_plan(void) {
             if (d->op != OP_ADD) continue;
             adds++;
             /* a residual computed by the projection's pass: the projection is fused into the add;
-             * an add + ReLU: the add is fused into the ReLU */
+             * an add + ReLU: the add is fused into the ReLU, the block's convolution into the add */
             const int c = p->nodes[d->in1].op == OP_CONV ? d->in1 : d->in0;
-            adds_fused += a < 2 ? (net_node_state(p, c) & NET_NODE_FUSED) != 0 : fused;
+            adds_fused += a < 2 ? (net_node_state(p, c) & NET_NODE_FUSED) != 0
+                                : fused && (net_node_state(p, d->in0) & NET_NODE_FUSED);
         }
         check(dw_fused == dw && adds_fused == adds && adds > 0 && ex_fused == ex && (a == 2 || ex > 0),
               "%s: %d of %d depthwise convolutions, %d of %d expansions and %d of %d residual adds fused", archs[a],
@@ -316,6 +410,9 @@ static const test_case cases[] = {
     {"efficientnet_lite0", case_efficientnet_lite0},
     {"efficientnet_lite1", case_efficientnet_lite1},
     {"efficientnet_lite2", case_efficientnet_lite2},
+    {"resnet_odd_sizes", case_resnet_odd_sizes},
+    {"conv_adds", case_conv_adds},
+    {"conv_add_kernel", case_conv_add_kernel},
     {"fastai_head", case_fastai_head},
     {"every_op", case_every_op},
     {"source_unchanged", case_source_unchanged},
