@@ -343,7 +343,7 @@ static void cutmix_targets(void) {
 
 /* `stylenet data --grid` takes the augmentation flags; a value out of range is a usage error */
 static void cli(void) {
-    char dir[64], log[4096], png[128];
+    char dir[64], log[16384], png[128];
     dataset *ds = tiny_set(dir);
     if (!check(ds != NULL, "tiny data set")) return;
     ds_free(ds);
