@@ -389,8 +389,7 @@ int net_infer_add_conv(net *m, int a, int out, sn_act act) {
     }
     conv_desc cd = cv->conv;
     cd.act = act;
-    return conv2d_forward_keyed_add(&cd, m->batch, x, net_param(m, cv->p_w), cv->p_b >= 0 ? net_param(m, cv->p_b) : NULL,
-                                    ro->y, m->wkey);
+    return conv2d_forward_keyed_add(&cd, m->batch, x, net_param(m, cv->p_w), bias_of(m, c), ro->y, m->wkey);
 }
 
 /* ---------------------------------------------------------------- a batch image by image */
