@@ -5,6 +5,10 @@ Usage (from bench/; `make -C bench peers` builds, installs the peers' venv and r
   peers.py --peers-python VENV/bin/python [--quick] [--rounds R] [--only ROW,...] [--threads N]
            [--build DIR] [--json OUT.json] [--results RESULTS.md]
   peers.py --render RUN.json --results RESULTS.md     rewrite RESULTS.md from a run's JSON (peers_report.py)
+  --baseline DIR   also run DIR/bench/bench_net (a build of another revision of stylenet, e.g. a worktree of
+                   the last release built with `make all && make -C bench bins`) on every row, in the same
+                   rounds: the report shows its figure and the speed-up of this build over it (no ratio
+                   against peers); --baseline-label names it (default: DIR's git revision)
 
 The peers (bench/requirements-peers.txt, in build/venv-peers):
   torch           PyTorch 2.x eager: bench_net_torch.py, channels_last (train and inference rows)
@@ -29,7 +33,8 @@ figure is the median of all rounds' timed iterations pooled (run.py's figure_of)
 inference rows run first, then the train rows.  A row's ratio is
 against its fastest peer, always "> 1: stylenet faster": images/s ours over the peer's, latency the
 peer's over ours.  GFLOPS use stylenet's FLOP count of the graph (2 x multiply-adds of convolutions and
-linear layers; a train step counts 3x the forward).
+linear layers; a train step counts 3x the forward); the % of peak is against the FMA peak that
+bench_kernels measures at the start of the run on the same threads (12 independent FMA chains per thread).
 """
 import argparse
 import datetime
@@ -111,6 +116,8 @@ def run_tool(a, tool, cfg, warmup, iters, onnx):
             "--warmup", str(warmup)]
     if tool == "stylenet":
         cmd = [a.bench_net] + args
+    elif tool == "before":
+        cmd = [a.baseline_bench_net] + args
     elif tool in ("torch", "torch.compile"):
         cmd = [a.peers_python, os.path.join(HERE, "bench_net_torch.py")] + args + ["--format", "channels_last"]
         cmd += ["--compile"] if tool == "torch.compile" else []
@@ -146,6 +153,13 @@ def row_result(cfg, peers, info, runs):
             "gflop_per_image": flops / 1e9 if flops else None}
 
 
+def baseline_revision(d):
+    """the git revision of the checkout holding build directory d (its parent), or d's name"""
+    p = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(d)), "rev-parse", "--short", "HEAD"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else os.path.basename(os.path.abspath(d))
+
+
 def main():
     ap = argparse.ArgumentParser(description="stylenet against today's PyPI peers (see the top of this file)")
     ap.add_argument("--render", metavar="RUN.json", help="only rewrite --results from a run's JSON")
@@ -157,6 +171,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--json", help="write the run's JSON here")
     ap.add_argument("--results", help="write the markdown report here")
+    ap.add_argument("--baseline", metavar="DIR", help="a build directory of another stylenet revision, run beside")
+    ap.add_argument("--baseline-label", help="its name in the report (default: its checkout's git revision)")
     a = ap.parse_args()
     if a.render:
         with open(a.render) as f:
@@ -178,6 +194,12 @@ def main():
         if not os.access(b, os.X_OK):
             ap.error(f"{b} is not built (make all; make -C bench bins)")
     rows = R.select(ROWS, a.only, ap, lambda r: r[0].name)
+    ours = ("stylenet",)
+    if a.baseline:
+        a.baseline_bench_net = os.path.join(os.path.abspath(a.baseline), "bench", "bench_net")
+        if not os.access(a.baseline_bench_net, os.X_OK):
+            ap.error(f"{a.baseline_bench_net} is not built (make all; make -C bench bins in that checkout)")
+        ours += ("before",)
 
     mach = R.machine_info(a.threads)
     start = datetime.datetime.now().astimezone()
@@ -188,16 +210,19 @@ def main():
     R.log(f"peers: {len(rows)} rows x {rounds} round(s), {a.threads} threads, {mach['cpu']}; load average "
           f"{load0:.2f}; torch {versions['torch']} ({versions['cpu_capability']}), onnxruntime "
           f"{versions['onnxruntime']}, openvino {versions['openvino']}")
+    peak = R.run_json([os.path.join(a.build, "bench", "bench_kernels"), "--threads", str(a.threads), "--only",
+                       "(the FMA peak alone)", "--json"], "the FMA peak (bench_kernels)")[0]["peak_gflops"]
+    R.log(f"FMA peak measured: {peak:.1f} GFLOPS ({a.threads} threads)")
     onnx = {}
     for arch in sorted({c.arch for c, p, _ in rows if c.mode == "infer"}):
         onnx[arch] = export_onnx(a, arch)
         R.log(f"exported {os.path.relpath(onnx[arch], ROOT)}")
 
-    runs = {c.name: {t: [] for t in ("stylenet",) + p + i} for c, p, i in rows}
+    runs = {c.name: {t: [] for t in ours + p + i} for c, p, i in rows}
     for rnd in range(rounds):
         for c, p, i in sorted(rows, key=lambda r: r[0].mode == "train"):  # inference rows first
             warmup, iters = plan_of(plan, c)
-            tools = ("stylenet",) + p + i
+            tools = ours + p + i
             k = rnd % len(tools)
             for t in tools[k:] + tools[:k]:
                 r = run_tool(a, t, c, warmup, iters, onnx)
@@ -211,8 +236,10 @@ def main():
            "date": start.strftime("%Y-%m-%d %H:%M %Z"), "machine": mach, "load_average_start": load0,
            "other_cpu_share": other, "wall_s": wall, "revision": R.git_revision(), "versions": versions,
            "command": " ".join(["bench/peers.py"] + sys.argv[1:]),
-           "plan": {c.name: plan_of(plan, c) for c, _, _ in rows},
+           "plan": {c.name: plan_of(plan, c) for c, _, _ in rows}, "peak_gflops": peak,
            "rows": [row_result(c, p, i, runs[c.name]) for c, p, i in rows]}
+    if a.baseline:
+        run["baseline"] = {"label": a.baseline_label or baseline_revision(a.baseline), "dir": a.baseline}
     if a.json:
         old = {}
         if os.path.isfile(a.json):  # keep the serve-load rows of an earlier run

@@ -5,7 +5,7 @@ rewrites the file from one).  render(run) -> markdown; ratio_lines(run) -> the `
 
 TOOLS = ("stylenet", "torch", "torch.compile", "onnxruntime", "openvino")
 LABEL = {"stylenet": "stylenet", "torch": "PyTorch eager", "torch.compile": "torch.compile",
-         "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT"}
+         "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "litert": "LiteRT", "before": "stylenet before"}
 
 
 def fmt_value(figure, v):
@@ -14,14 +14,21 @@ def fmt_value(figure, v):
     return f"{v:.1f} img/s" if v < 1000 else f"{v:.0f} img/s"
 
 
-def cell(row, tool):
+def cell(row, tool, peak=None):
+    """a tool's figure with its GF/s (and, given the machine's FMA peak, its share of it)"""
     t = row["tools"].get(tool)
     if not t:
         return "n/a"
     s = fmt_value(row["figure"], t["value"])
     if t.get("gflops"):
-        s += f" ({t['gflops']:.0f} GF/s)"
+        s += f" ({t['gflops']:.0f} GF/s" + (f", {100 * t['gflops'] / peak:.0f}% of peak)" if peak else ")")
     return f"**{s}**" if tool == row["fastest_peer"] else s
+
+
+def speedup(row):
+    """this build over the baseline build: > 1 faster"""
+    a, b = row["tools"]["stylenet"]["value"], row["tools"]["before"]["value"]
+    return b / a if row["figure"] == "latency" else a / b
 
 
 def met(row):
@@ -107,11 +114,23 @@ def render(run):
            "rotating between rounds); GF/s = stylenet's FLOP count of the graph x images/s (a train step counts "
            "3x the forward).  Ratio: against the fastest peer (bold), > 1 means stylenet is faster (images/s "
            "ours / peer's; latency peer's / ours); targets: inference >= 1.2, training >= 1.5.", ""]
+    peak = run.get("peak_gflops")
+    if peak:
+        md[-2] += (f"  % of peak: of the FMA peak bench_kernels measured at the start of the run, {peak:.0f} GFLOPS "
+                   f"on {run['threads']} threads.")
     hdr = ["row"] + [LABEL[t] for t in TOOLS] + ["fastest peer", "ratio", "target", "met"]
-    body = [[r["name"]] + [cell(r, t) for t in TOOLS] +
+    body = [[r["name"]] + [cell(r, t, peak if t == "stylenet" else None) for t in TOOLS] +
             [LABEL[r["fastest_peer"]], f"{r['ratio']:.2f}", f"{r['target'][0]} {r['target'][1]:.3g}"
              if r.get("target") else "", met(r)] for r in rows]
     md += [table(hdr, body), ""]
+    base = run.get("baseline")
+    if base:
+        md += [f"Before and after: the same rows, in the same rounds, run by bench_net of the revision "
+               f"{base['label']} (a build in `{base['dir']}`).", ""]
+        md += [table(["row", f"stylenet {base['label']}", f"stylenet {run['revision']}", "speed-up",
+                      "ratio to fastest peer, before", "after"],
+                     [[r["name"], cell(r, "before", peak), cell(r, "stylenet", peak), f"{speedup(r):.2f}x",
+                       f"{r['ratio'] / speedup(r):.2f}", f"{r['ratio']:.2f}"] for r in rows]), ""]
     info = [r for r in rows if r.get("informational")]
     if info:
         md += ["Informational, not the same work (no ratio): LiteRT runs the shared TFLite MobileNetV2 as it "
