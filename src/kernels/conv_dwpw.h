@@ -17,9 +17,15 @@
  * part is conv_depthwise.c's row kernels.  This removes the write and the read of e and t (the
  * widest activations of the block) and the separate passes of the residual add and activation.
  * Parallel over (image, share of its rows): with fewer images than threads each image's rows are
- * split between threads (the rows of e at a split are computed by both sides).  Each output is
- * computed by one thread in an order fixed by n and the thread count: deterministic for a thread
- * count.  Rounding is that of the three convolutions run apart (bias added after each sum, then
+ * split between threads (the rows of e at a split are computed by both sides); or, where such an
+ * image's rows do not divide evenly between the threads and its e and t fit in their caches
+ * (the 7x7 blocks at batch 1), each image runs whole
+ * by all threads: each computes a share of e's pixels into one buffer, then (after a barrier) a
+ * share of the output pixels, their depthwise outputs and projection, so no row of e is computed
+ * twice and the shares are equal to a tile of rows.  Each output is computed by one thread in an order fixed by n
+ * and the thread count: deterministic for a thread count; with both 1x1 parts on the tile kernel
+ * each output's sums are the same however the work is cut, so the output is bitwise the same
+ * for every thread count.  Rounding is that of the three convolutions run apart (bias added after each sum, then
  * the residual, then the activation) up to the order of each sum's terms.
  *
  * conv2d_dwpw_forward writes nothing but y and scratch: the depthwise weights come repacked

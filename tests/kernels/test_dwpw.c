@@ -5,7 +5,8 @@
  * sizes 3 and 5, strides 1 and 2, symmetric and TensorFlow SAME (asymmetric) padding, odd sizes,
  * expansion widths that are no multiple of the vector width, with and without residual and
  * activations, batch 1 and 3, on 1 and 2 threads (an image's rows split between threads), images
- * tall enough for several blocks of rows (the rows of e shared by consecutive blocks kept).
+ * tall enough for several blocks of rows (the rows of e shared by consecutive blocks kept) and
+ * small enough to run whole by both threads; with the tile kernel, 2 threads against 1 bitwise.
  *
  * Tolerance: max |got - ref| <= 1e-5 * max |ref| (float sums of at most 160 terms per 1x1 part
  * against double ones; the worst measured is printed).  A second call on the same thread count
@@ -155,6 +156,38 @@ static void case_pair(void) { run_shapes(0, 3); }
 static void case_block(void) { run_shapes(4, 7); }
 static void case_block_tall(void) { run_shapes(8, 11); }
 
+/* with packed weights and widths that are multiples of 8 (the tile kernel), batch 1 on 2 threads
+ * (an image split by rows, or run whole by both threads) is bitwise the output of 1 thread */
+static void case_threads_bitwise(void) {
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const shape *t = &shapes[k];
+        if ((t->ce ? t->ce : t->cin) % 8 || t->co % 8 || t->cin % 8) continue;
+        conv_desc ex, dw, pw;
+        descs(t, &ex, &dw, &pw);
+        tensors a;
+        if (!check(tensors_make(&a, t, &dw, &pw, 1), "tensors allocated")) {
+            tensors_free(&a);
+            continue;
+        }
+        const conv_dwpw b = {.ex = t->ce ? &ex : NULL, .dw = &dw, .pw = &pw, .we = a.we, .be = a.be, .wd = a.wr,
+                             .bd = a.bd, .wp = a.wp, .bp = a.bp, .wep = a.wep, .wpp = a.wpp};
+        const float *r = t->res ? a.res : NULL;
+        omp_set_num_threads(1);
+        size_t sz = conv2d_dwpw_scratch(&b, 1);
+        omp_set_num_threads(2);
+        if (conv2d_dwpw_scratch(&b, 1) > sz) sz = conv2d_dwpw_scratch(&b, 1);
+        a.scratch = malloc(sizeof(float) * (sz ? sz : 1));
+        omp_set_num_threads(1);
+        const int r1 = a.scratch ? conv2d_dwpw_forward(&b, 1, a.x, r, a.y, a.scratch) : -1;
+        omp_set_num_threads(2);
+        const int r2 = a.scratch ? conv2d_dwpw_forward(&b, 1, a.x, r, a.y2, a.scratch) : -1;
+        check(r1 == 0 && r2 == 0 && !memcmp(a.y, a.y2, sizeof(float) * a.yn),
+              "%dx%dx%d -> %d k%d s%d -> %d: 2 threads give bitwise the output of 1", t->h, t->w, t->cin, t->ce, t->k,
+              t->s, t->co);
+        tensors_free(&a);
+    }
+}
+
 /* descriptors that do not chain are refused, with an error and nothing written */
 static void case_refused(void) {
     conv_desc a = {.h = 8, .w = 8, .cin = 8, .cout = 8, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
@@ -178,6 +211,7 @@ static const test_case cases[] = {
     {"pair", case_pair},
     {"block", case_block},
     {"block_tall", case_block_tall},
+    {"threads_bitwise", case_threads_bitwise},
     {"refused", case_refused},
 };
 TEST_MAIN(cases)
