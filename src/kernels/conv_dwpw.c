@@ -204,6 +204,43 @@ static void pointwise(long M, int N, int K, const float *a, const float *w, cons
     bias_res_act(M, N, bias, res, act, c);
 }
 
+bool conv2d_pw_gap_takes(int N) {
+#ifdef DWPW_TILE
+    return N > 0 && N % 8 == 0;
+#else
+    (void)N;
+    return false;
+#endif
+}
+
+int conv2d_pw_gap_forward(int n, int M, int N, int K, const float *x, const float *wp, const float *b, sn_act act,
+                          float *y) {
+    if (!conv2d_pw_gap_takes(N) || M <= 0 || K <= 0)
+        return sn_error("1x1 convolution + global average pool: %d output channels, %d pixels, %d inputs not taken", N,
+                        M, K);
+#ifdef DWPW_TILE
+    const int panels = (N + 23) / 24;
+#pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && omp_get_max_threads() > 1)
+    for (int i = 0; i < n; i++)
+        for (int q = 0; q < panels; q++) { /* one panel of output channels: rows 48 at a time, into buf */
+            const int n0 = q * 24, NV = imin(3, (N - n0) / 8), nw = 8 * NV;
+            float buf[48 * 24];
+            double acc[24] = {0};
+            for (int m0 = 0; m0 < M; m0 += 48) {
+                const int mr = imin(48, M - m0);
+                panel_rows(NV, mr, K, x + ((long)i * M + m0) * K, wp + (long)n0 * K, b ? b + n0 : NULL, NULL, nw, act,
+                           buf);
+                for (int r = 0; r < mr; r++)
+                    for (int j = 0; j < nw; j++) acc[j] += buf[r * nw + j];
+            }
+            for (int j = 0; j < nw; j++) y[(long)i * N + n0 + j] = (float)(acc[j] / M);
+        }
+#else
+    (void)n, (void)x, (void)wp, (void)b, (void)act, (void)y;
+#endif
+    return 0;
+}
+
 /* rows [ya, yb) of e for one image xi[h, w, Cin], into er[(yb - ya) * w, Ce] */
 static void expand_rows(const conv_dwpw *b, const float *xi, int ya, int yb, float *er) {
     const conv_desc *ex = b->ex;

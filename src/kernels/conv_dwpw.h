@@ -65,4 +65,17 @@ size_t conv2d_dwpw_scratch(const conv_dwpw *b, int n);
 int conv2d_dwpw_forward(const conv_dwpw *b, int n, const float *x, const float *res, float *y, float *scratch);
 /* the same result from the reference convolutions (double sums); -1 if out of memory */
 int conv2d_dwpw_forward_ref(const conv_dwpw *b, int n, const float *x, const float *res, float *y);
+
+/* The head of MobileNetV2 and EfficientNet-Lite, the last 1x1 convolution and the global average
+ * pool, in one pass: y[n, N] = the mean over the M pixels of act(x[n, M, K] * w^T + b) (b may be
+ * NULL), from the weights packed by conv2d_dwpw_pack_1x1, on the tile kernel; the [M, N] output
+ * never goes to memory (48 rows of one panel of 24 channels at a time, in L1).  Each mean is
+ * summed in double in pixel order and divided by M, as global_avgpool_forward does.  Parallel over
+ * (image, panel of 24 channels) (the calling thread alone inside a parallel region): each output
+ * by one thread, its sums in an order independent of the thread count.  conv2d_pw_gap_takes:
+ * whether this build runs it for N output channels (a multiple of 8, AVX2 and FMA); else
+ * conv2d_pw_gap_forward returns -1 with an error and writes nothing. */
+bool conv2d_pw_gap_takes(int N);
+int conv2d_pw_gap_forward(int n, int M, int N, int K, const float *x, const float *wp, const float *b, sn_act act,
+                          float *y);
 #endif

@@ -69,6 +69,20 @@ static int conv_behind(const net *m, int a) {
     return m->nodes[a].op == OP_CONV ? a : -1;
 }
 
+/* the packed weights of each 1x1 convolution that a global average pool reads (through its
+ * ReLU/ReLU6 or not) and the tile kernel takes, unless it reads a depthwise one (packed as its
+ * projection): net_infer_pw_gap's */
+static int add_head_packs(net *m) {
+    for (int i = 1; i < m->n_nodes; i++) {
+        if (m->nodes[i].op != OP_GAP) continue;
+        const int c = conv_behind(m, m->nodes[i].in0);
+        if (c < 0 || !is_pointwise(&m->nodes[c].conv) || !conv2d_pw_gap_takes(m->nodes[c].conv.cout)) continue;
+        const int a = conv_behind(m, m->nodes[c].in0);
+        if ((a < 0 || !conv_is_depthwise(&m->nodes[a].conv)) && add_packed(m, c) < 0) return -1;
+    }
+    return 0;
+}
+
 /* the packed weights of every convolution a fused block may read: each depthwise convolution,
  * the 1x1 one it reads (its expansion) and each 1x1 one reading it (its projection) */
 static int add_block_packs(net *m) {
@@ -82,7 +96,7 @@ static int add_block_packs(net *m) {
         const bool pw = !dw && is_pointwise(&d->conv) && a >= 0 && conv_is_depthwise(&m->nodes[a].conv);
         if ((dw && add_packed(m, i) < 0) || (ex && add_packed(m, a) < 0) || (pw && add_packed(m, i) < 0)) return -1;
     }
-    return 0;
+    return add_head_packs(m);
 }
 
 /* a copy of convolution c of s reading x, with batch norm b (or -1) folded in */
@@ -270,6 +284,18 @@ static int ex_input(const net *m, int dw) {
     return a;
 }
 
+/* the 1x1 convolution that global average pool g reads (directly, or through a ReLU/ReLU6
+ * computed with it), each read only by the next, when conv2d_pw_gap_forward takes it with its
+ * packed weights; -1 if none */
+static int gap_input(const net *m, int g) {
+    const int in = m->nodes[g].in0;
+    if (!private_to_reader(m, in)) return -1;
+    const int c = conv_of(m, in);
+    if (c < 0 || (c != in && !private_to_reader(m, c)) || m->run[c].dwpw || m->run[c].p_pack < 0) return -1;
+    const conv_desc *d = &m->nodes[c].conv;
+    return is_pointwise(d) && conv2d_pw_gap_takes(d->cout) ? c : -1;
+}
+
 /* run[i].p_pack of every depthwise convolution: its "<name>.packed" buffer (add_packed) */
 static void plan_packed(net *m) {
     for (int i = 0; i < m->n_nodes; i++) m->run[i].p_pack = -1;
@@ -333,6 +359,12 @@ void net_plan_infer(net *m, int last) {
         run[i].add_in = true;
     }
     plan_add_conv(m, last);
+    for (int g = 1; g <= last; g++) {
+        const int c = m->nodes[g].op == OP_GAP && !run[g].fused ? gap_input(m, g) : -1;
+        if (c < 0) continue;
+        run[g].pw_gap = true;
+        run[m->nodes[g].in0].fused = run[c].fused = true;
+    }
 }
 
 /* the descriptor of convolution c with the activation of node a (c itself or its ReLU/ReLU6) */
@@ -390,6 +422,17 @@ int net_infer_add_conv(net *m, int a, int out, sn_act act) {
     conv_desc cd = cv->conv;
     cd.act = act;
     return conv2d_forward_keyed_add(&cd, m->batch, x, net_param(m, cv->p_w), bias_of(m, c), ro->y, m->wkey);
+}
+
+int net_infer_pw_gap(net *m, int g, float *y) {
+    const int in = m->nodes[g].in0, c = gap_input(m, g);
+    if (c < 0) return sn_error("node %d: no 1x1 convolution input to compute with it", g);
+    const node *cv = &m->nodes[c];
+    const float *x = net_value(m, cv->in0);
+    if (!x) return -1;
+    const sn_act act = c != in ? act_of(m->nodes[in].op) : ACT_NONE;
+    return conv2d_pw_gap_forward(m->batch, cv->conv.h * cv->conv.w, cv->conv.cout, cv->conv.cin, x,
+                                 net_param(m, m->run[c].p_pack), bias_of(m, c), act, y);
 }
 
 /* ---------------------------------------------------------------- a batch image by image */

@@ -341,6 +341,35 @@ static void case_plan(void) {
     }
 }
 
+/* the head of MobileNetV2 and EfficientNet-Lite: the last 1x1 convolution and its ReLU6 computed
+ * in the global average pool's pass (kernels/conv_dwpw.h: conv2d_pw_gap_forward) where this
+ * build runs it; their logits are case mobilenet_v2's and the others' */
+static void case_plan_head(void) {
+    const char *archs[3] = {"mobilenet_v2", "mobilenet_v2_tf", "efficientnet_lite0"};
+    for (int a = 0; a < 3; a++) {
+        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
+        net *p = m ? net_prepare_inference(m) : NULL;
+        if (!check(p && net_set_batch(p, 1) == 0, "%s prepared and sized", archs[a])) {
+            net_free(p);
+            net_free(m);
+            continue;
+        }
+        int gaps = 0, fused = 0, takes = 0;
+        for (int g = 1; g < p->n_nodes; g++) {
+            const node *d = &p->nodes[g];
+            if (d->op != OP_GAP) continue;
+            const int c = p->nodes[d->in0].op == OP_CONV ? d->in0 : p->nodes[d->in0].in0;
+            gaps++;
+            takes += conv2d_pw_gap_takes(p->nodes[c].conv.cout);
+            fused += (net_node_state(p, d->in0) & NET_NODE_FUSED) && (net_node_state(p, c) & NET_NODE_FUSED);
+        }
+        check(gaps == 1 && fused == takes, "%s: the last 1x1 convolution computed in the pool's pass (%d of %d)",
+              archs[a], fused, takes);
+        net_free(p);
+        net_free(m);
+    }
+}
+
 /* nets sharing a prepared net's parameters (serve's workers) give its logits, bitwise */
 static void case_share(void) {
     net *m = zoo("efficientnet_lite0", MODEL_HEAD_DEFAULT);
@@ -418,6 +447,7 @@ static const test_case cases[] = {
     {"source_unchanged", case_source_unchanged},
     {"refuses_training", case_refuses_training},
     {"plan", case_plan},
+    {"plan_head", case_plan_head},
     {"share", case_share},
     {"fused_vs_unfused", case_fused_vs_unfused},
 };
