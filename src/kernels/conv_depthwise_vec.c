@@ -144,6 +144,23 @@ static inline int next_block(int ox, int oxa, int oxb, int end, int *in, int *nb
         else fwd_blk(K, S, NB, E, 1, x + c, W, C, iy0, ky0, ky1, ix0, no, wr + c, init, accum, act, yp + c, m);  \
     }
 
+/* the interior blocks of NI columns of a 3x3 stride-1 row, in a function of its own (measured
+ * 10-15% faster on AVX2 than inlined into the row, where the loop's registers spill; 5x5 and
+ * stride 2 are not faster so) */
+AI void fwd_in(const int K, const int S, const float *x, int W, int C, int iy0, int ky0, int ky1, int ix0,
+               const float *wr, const float *b, sn_act act, int accum, float *yp) {
+    const int no = NI;
+    FWD_CBLOCKS(NI, 0)
+}
+#define FWD_IN(K, S)                                                                                            \
+    static __attribute__((noinline)) void fwd_in_##K##_##S(const float *x, int W, int C, int iy0, int ky0,     \
+                                                           int ky1, int ix0, const float *wr, const float *b,  \
+                                                           sn_act act, int accum, float *yp) {                 \
+        fwd_in(K, S, x, W, C, iy0, ky0, ky1, ix0, wr, b, act, accum, yp);                                       \
+    }
+FWD_IN(3, 1)
+#undef FWD_IN
+
 AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
                 const float *wr, const float *b, sn_act act, int accum, float *yrow) {
     const int iy0 = oy * S - pt, ky0 = imax(0, -iy0), ky1 = imin(K, H - iy0);
@@ -153,7 +170,8 @@ AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, i
         no = next_block(ox, oxa, oxb, OW, &in, &nb);
         const int ix0 = ox * S - pl;
         float *yp = yrow + (long)ox * C;
-        if (in && nb == NI) FWD_CBLOCKS(NI, 0)
+        if (in && nb == NI && K == 3 && S == 1) fwd_in_3_1(x, W, C, iy0, ky0, ky1, ix0, wr, b, act, accum, yp);
+        else if (in && nb == NI) FWD_CBLOCKS(NI, 0)
         else if (in) FWD_CBLOCKS(4, 0)
         else if (nb == 4) FWD_CBLOCKS(4, 1)
         else if (nb == 2) FWD_CBLOCKS(2, 1)
