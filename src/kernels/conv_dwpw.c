@@ -100,9 +100,19 @@ static void bias_res_act(long M, int C, const float *bias, const float *res, sn_
     }
 }
 
+/* the panels of N output channels: 24 wide, the last N % 24, but 16 + 16 where that would leave
+ * 8 (a 6 x 8 tile does half the multiplies per load of a 6 x 16 one): where panel q starts, and
+ * how many there are */
+static bool split16(int N) { return N % 24 == 8 && N >= 32; }
+static int panel_start(int N, int q) {
+    const int full = split16(N) ? (N - 32) / 24 : N / 24;
+    return split16(N) ? (q <= full ? q * 24 : full * 24 + 16 * (q - full)) : imin(N, q * 24);
+}
+static int panel_count(int N) { return split16(N) ? (N - 32) / 24 + 2 : (N + 23) / 24; }
+
 void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp) {
-    for (int n0 = 0; n0 < N; n0 += 24) {
-        const int nw = imin(24, N - n0);
+    for (int q = 0; q < panel_count(N); q++) {
+        const int n0 = panel_start(N, q), nw = panel_start(N, q + 1) - n0;
         for (int k = 0; k < K; k++)
             for (int j = 0; j < nw; j++) wp[(long)n0 * K + (long)k * nw + j] = w[(long)(n0 + j) * K + k];
     }
@@ -187,15 +197,17 @@ static void panel_rows(int NV, long M, int K, const float *a, const float *panel
 #endif
 
 /* c[M, N] = act(a[M, K] * w^T + bias + res) (bias, res may be NULL): from the packed weights wp
- * (N a multiple of 8, AVX2), a panel of 24 output channels at a time over all rows, else with
+ * (N a multiple of 8, AVX2), a panel of output channels at a time over all rows, else with
  * gemm_sgemm on w and a pass for the rest; the order of the unfused passes either way */
 static void pointwise(long M, int N, int K, const float *a, const float *w, const float *wp, const float *bias,
                       const float *res, sn_act act, float *c) {
 #ifdef DWPW_TILE
     if (wp && N % 8 == 0) {
-        for (int n0 = 0; n0 < N; n0 += 24)
-            panel_rows(imin(3, (N - n0) / 8), M, K, a, wp + (long)n0 * K, bias ? bias + n0 : NULL,
+        for (int q = 0; q < panel_count(N); q++) {
+            const int n0 = panel_start(N, q);
+            panel_rows((panel_start(N, q + 1) - n0) / 8, M, K, a, wp + (long)n0 * K, bias ? bias + n0 : NULL,
                        res ? res + n0 : NULL, N, act, c + n0);
+        }
         return;
     }
 #endif
@@ -219,11 +231,11 @@ int conv2d_pw_gap_forward(int n, int M, int N, int K, const float *x, const floa
         return sn_error("1x1 convolution + global average pool: %d output channels, %d pixels, %d inputs not taken", N,
                         M, K);
 #ifdef DWPW_TILE
-    const int panels = (N + 23) / 24;
+    const int panels = panel_count(N);
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && omp_get_max_threads() > 1)
     for (int i = 0; i < n; i++)
         for (int q = 0; q < panels; q++) { /* one panel of output channels: rows 48 at a time, into buf */
-            const int n0 = q * 24, NV = imin(3, (N - n0) / 8), nw = 8 * NV;
+            const int n0 = panel_start(N, q), nw = panel_start(N, q + 1) - n0, NV = nw / 8;
             float buf[48 * 24];
             double acc[24] = {0};
             for (int m0 = 0; m0 < M; m0 += 48) {

@@ -51,7 +51,8 @@ typedef struct {
 } conv_dwpw;
 
 /* the weights w[N, K] of a 1x1 convolution packed for conv2d_dwpw_forward's tile kernel into
- * wp[N * K]: panels of 24 output channels (the last N % 24), each [K][24] */
+ * wp[N * K]: panels of 24 output channels (the last N % 24, or two of 16 where that would be 8),
+ * each [K][its width] */
 void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp);
 
 /* whether dw and pw chain as above */
@@ -69,9 +70,9 @@ int conv2d_dwpw_forward_ref(const conv_dwpw *b, int n, const float *x, const flo
 /* The head of MobileNetV2 and EfficientNet-Lite, the last 1x1 convolution and the global average
  * pool, in one pass: y[n, N] = the mean over the M pixels of act(x[n, M, K] * w^T + b) (b may be
  * NULL), from the weights packed by conv2d_dwpw_pack_1x1, on the tile kernel; the [M, N] output
- * never goes to memory (48 rows of one panel of 24 channels at a time, in L1).  Each mean is
+ * never goes to memory (48 rows of one panel of at most 24 channels at a time, in L1).  Each mean is
  * summed in double in pixel order and divided by M, as global_avgpool_forward does.  Parallel over
- * (image, panel of 24 channels) (the calling thread alone inside a parallel region): each output
+ * (image, panel of channels) (the calling thread alone inside a parallel region): each output
  * by one thread, its sums in an order independent of the thread count.  conv2d_pw_gap_takes:
  * whether this build runs it for N output channels (a multiple of 8, AVX2 and FMA); else
  * conv2d_pw_gap_forward returns -1 with an error and writes nothing. */
