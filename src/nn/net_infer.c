@@ -437,12 +437,26 @@ int net_infer_pw_gap(net *m, int g, float *y) {
 
 /* ---------------------------------------------------------------- a batch image by image */
 
-/* A batch of a prepared network runs as independent single-image passes, one worker thread per
- * OpenMP thread, each on a contiguous share of the images with a net of its own (net_share, batch
- * 1, OpenMP set to one thread in it, as serve's workers run).  Each image's activations then stay
- * in its core's cache from one layer to the next (a batch's would not: MobileNetV2 at 224 px
- * needs 4.8 MB for its widest activation per image, 154 MB for 32), and the threads never wait
- * for each other inside a layer.  An image's logits are those of a batch-1 pass on one thread. */
+/* A batch of a prepared network runs as independent passes of one image, one worker thread per
+ * OpenMP thread, each on a contiguous share of the images with a net of its own (net_share, OpenMP
+ * set to one thread in it, as serve's workers run).  Each image's activations then stay in its
+ * core's cache from one layer to the next (a batch's would not: MobileNetV2 at 224 px needs 4.8
+ * MB for its widest activation per image, 154 MB for 32), and the threads never wait for each
+ * other inside a layer.  A network with fused inverted-residual blocks (MobileNetV2,
+ * EfficientNet-Lite: run[].dwpw) passes BY_IMAGE_PASS images at a time instead: its fused blocks
+ * still run image by image on the one thread, but each block's weights, read from memory once
+ * per pass, serve that many images (measured 8% faster for MobileNetV2 at batch 32 on 2
+ * threads).  An image's logits are those of a batch-1 pass on one thread; with passes of several
+ * images, up to the order of the sums of the linear head (gemm_sgemm's blocking depends on the
+ * number of rows: ~1e-7 relative).  Deterministic for a batch size and thread count either way. */
+#define BY_IMAGE_PASS 4
+
+/* images per pass of m's workers (above) */
+static int images_per_pass(const net *m) {
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->run[i].dwpw) return BY_IMAGE_PASS;
+    return 1;
+}
 
 bool net_infer_by_image(const net *m) {
     if (!m->infer_only || m->batch < 2 || omp_in_parallel() || omp_get_max_threads() < 2) return false;
@@ -455,7 +469,7 @@ typedef struct {
     net *w;
     const float *x;
     float *y;
-    int n;
+    int n, k; /* images, and at most k per pass */
     size_t in, out;
     int rc;
     char err[256];
@@ -465,13 +479,14 @@ static void *image_worker(void *arg) {
     image_job *j = arg;
     omp_set_num_threads(1);
     j->rc = 0;
-    for (int i = 0; i < j->n && j->rc == 0; i++) {
-        const float *o = net_forward(j->w, j->x + (size_t)i * j->in, false);
+    for (int i = 0; i < j->n && j->rc == 0; i += j->k) {
+        const int k = j->n - i < j->k ? j->n - i : j->k; /* no allocation: the workers hold j->k */
+        const float *o = net_set_batch(j->w, k) < 0 ? NULL : net_forward(j->w, j->x + (size_t)i * j->in, false);
         if (!o) {
             j->rc = -1;
             snprintf(j->err, sizeof j->err, "%s", sn_last_error());
         } else {
-            memcpy(j->y + (size_t)i * j->out, o, j->out * sizeof(float));
+            memcpy(j->y + (size_t)i * j->out, o, (size_t)k * j->out * sizeof(float));
         }
     }
     return NULL;
@@ -488,7 +503,7 @@ static int ensure_workers(net *m, int t) {
     if (!m->workers) return sn_error("out of memory for inference workers");
     for (; m->n_workers < t; m->n_workers++) {
         net *w = net_share(m);
-        if (!w || net_set_batch(w, 1) < 0) {
+        if (!w || net_set_batch(w, images_per_pass(m)) < 0) {
             net_free(w);
             return -1;
         }
@@ -507,7 +522,7 @@ const float *net_infer_forward_images(net *m) {
     for (int k = 0, at = 0; k < t; k++) {
         const int cnt = n / t + (k < n % t);
         jobs[k] = (image_job){.w = m->workers[k], .x = m->run[0].y + at * in, .y = m->run[last].y + at * out,
-                              .n = cnt, .in = in, .out = out};
+                              .n = cnt, .k = images_per_pass(m), .in = in, .out = out};
         at += cnt;
     }
     for (int k = 1; k < t; k++) started[k] = pthread_create(&th[k], NULL, image_worker, &jobs[k]) == 0;

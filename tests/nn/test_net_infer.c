@@ -370,6 +370,44 @@ static void case_plan_head(void) {
     }
 }
 
+/* a batch run image by image on 2 threads, the workers passing several images at a time (7
+ * images: 4 and 3 per worker), gives each image the logits of its batch-1 pass on one thread (up
+ * to the order of the linear head's sums: within 1e-6 of the largest), and bitwise the same
+ * logits a second time */
+static void case_by_image_passes(void) {
+    const char *archs[2] = {"mobilenet_v2", "efficientnet_lite0"};
+    const int threads = omp_get_max_threads(), n = 7;
+    for (int a = 0; a < 2; a++) {
+        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
+        net *p = m ? net_prepare_inference(m) : NULL;
+        float *x = random_input(n, 21), *one = malloc(sizeof(float) * 64 * n);
+        const size_t K = p ? net_out_size(p) : 0, in = (size_t)SIZE * SIZE * 3;
+        if (!check(p && x && one && K <= 64, "%s prepared", archs[a])) {
+            net_free(p), net_free(m), free(x), free(one);
+            continue;
+        }
+        omp_set_num_threads(1);
+        bool ok = net_set_batch(p, 1) == 0;
+        for (int i = 0; i < n && ok; i++) {
+            const float *y = net_forward(p, x + i * in, false);
+            ok = y != NULL;
+            if (ok) memcpy(one + i * K, y, sizeof(float) * K);
+        }
+        omp_set_num_threads(2);
+        const float *all = ok && net_set_batch(p, n) == 0 ? net_forward(p, x, false) : NULL;
+        char what[96];
+        snprintf(what, sizeof what, "%s batch %d on 2 threads: each image's logits = its batch-1 pass's", archs[a], n);
+        if (check(all != NULL, "%s: ran", what)) {
+            check_close(what, all, one, K * n, 1e-6f, 0);
+            memcpy(one, all, sizeof(float) * K * n);
+            const float *again = net_forward(p, x, false);
+            check(again && !memcmp(again, one, sizeof(float) * K * n), "%s: bitwise the same a second time", what);
+        }
+        omp_set_num_threads(threads);
+        net_free(p), net_free(m), free(x), free(one);
+    }
+}
+
 /* nets sharing a prepared net's parameters (serve's workers) give its logits, bitwise */
 static void case_share(void) {
     net *m = zoo("efficientnet_lite0", MODEL_HEAD_DEFAULT);
@@ -448,6 +486,7 @@ static const test_case cases[] = {
     {"refuses_training", case_refuses_training},
     {"plan", case_plan},
     {"plan_head", case_plan_head},
+    {"by_image_passes", case_by_image_passes},
     {"share", case_share},
     {"fused_vs_unfused", case_fused_vs_unfused},
 };
