@@ -305,19 +305,25 @@ static int expansion_of(const net *m, int dw) {
     return d->op == OP_CONV && d->conv.groups == 1 && d->conv.kh == 1 && d->conv.kw == 1 && d->conv.sh == 1 ? a : -1;
 }
 
+/* zoo architecture arch (*m) prepared for inference and sized for batch 1 (*p); false, both
+ * freed, if that fails */
+static bool prepared(const char *arch, net **m, net **p) {
+    *m = zoo(arch, MODEL_HEAD_DEFAULT);
+    *p = *m ? net_prepare_inference(*m) : NULL;
+    if (check(*p && net_set_batch(*p, 1) == 0, "%s prepared and sized", arch)) return true;
+    net_free(*p);
+    net_free(*m);
+    return false;
+}
+
 /* the plan of a prepared net: every depthwise convolution computed with its 1x1 projection and
  * its 1x1 expansion, each residual add of a projection in its pass (MobileNetV2,
  * EfficientNet-Lite), every add + ReLU of a ResNet in the pass of the block's last convolution */
 static void case_plan(void) {
     const char *archs[3] = {"mobilenet_v2", "efficientnet_lite0", "resnet18"};
     for (int a = 0; a < 3; a++) {
-        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
-        net *p = m ? net_prepare_inference(m) : NULL;
-        if (!check(p && net_set_batch(p, 1) == 0, "%s prepared and sized", archs[a])) {
-            net_free(p);
-            net_free(m);
-            continue;
-        }
+        net *m, *p;
+        if (!prepared(archs[a], &m, &p)) continue;
         int dw = 0, dw_fused = 0, adds = 0, adds_fused = 0, ex = 0, ex_fused = 0;
         for (int i = 1; i < p->n_nodes; i++) {
             const node *d = &p->nodes[i];
@@ -347,13 +353,8 @@ static void case_plan(void) {
 static void case_plan_head(void) {
     const char *archs[3] = {"mobilenet_v2", "mobilenet_v2_tf", "efficientnet_lite0"};
     for (int a = 0; a < 3; a++) {
-        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
-        net *p = m ? net_prepare_inference(m) : NULL;
-        if (!check(p && net_set_batch(p, 1) == 0, "%s prepared and sized", archs[a])) {
-            net_free(p);
-            net_free(m);
-            continue;
-        }
+        net *m, *p;
+        if (!prepared(archs[a], &m, &p)) continue;
         int gaps = 0, fused = 0, takes = 0;
         for (int g = 1; g < p->n_nodes; g++) {
             const node *d = &p->nodes[g];
@@ -378,11 +379,11 @@ static void case_by_image_passes(void) {
     const char *archs[2] = {"mobilenet_v2", "efficientnet_lite0"};
     const int threads = omp_get_max_threads(), n = 7;
     for (int a = 0; a < 2; a++) {
-        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
-        net *p = m ? net_prepare_inference(m) : NULL;
+        net *m, *p;
+        if (!prepared(archs[a], &m, &p)) continue;
         float *x = random_input(n, 21), *one = malloc(sizeof(float) * 64 * n);
-        const size_t K = p ? net_out_size(p) : 0, in = (size_t)SIZE * SIZE * 3;
-        if (!check(p && x && one && K <= 64, "%s prepared", archs[a])) {
+        const size_t K = net_out_size(p), in = (size_t)SIZE * SIZE * 3;
+        if (!check(x && one && K <= 64, "%s: inputs allocated", archs[a])) {
             net_free(p), net_free(m), free(x), free(one);
             continue;
         }
