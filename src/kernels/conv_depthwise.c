@@ -425,8 +425,7 @@ void conv2d_depthwise_forward_row(const conv_desc *d, const float *xi, const flo
 #endif
 #ifdef DW_VEC
     if (dwv_takes(d)) {
-        dwv_forward_row(d->kh, d->sh, xi, d->h, d->w, C, d->pt, d->pl, oy, d->ow, wr, b, 0, yrow);
-        act_apply(d->act, (long)d->ow * C, yrow);
+        dwv_forward_row(d->kh, d->sh, xi, d->h, d->w, C, d->pt, d->pl, oy, d->ow, wr, b, d->act, 0, yrow);
         return;
     }
 #endif
@@ -509,7 +508,7 @@ static int backward_data(const conv_desc *d, int n, const float *dy, const float
             float *dxrow = dx + r * d->w * C;
             if (d->sh == 1)
                 dwv_forward_row(K, 1, dy + i * osz, d->oh, d->ow, C, K - 1 - d->pt, K - 1 - d->pl, iy, d->w, wr, NULL,
-                                accumulate, dxrow);
+                                ACT_NONE, accumulate, dxrow);
             else
                 dwv_backward_data_s2_row(K, dy + i * osz, d->oh, d->ow, C, d->pt, d->pl, iy, d->w, wr, accumulate,
                                          dxrow);

@@ -18,10 +18,10 @@
 int dwv_takes(const conv_desc *d);
 
 /* one output row oy of a stride-S correlation of x[H, W, C] with wr, top/left padding pt/pl (any
- * sign; taps outside x read zeros), output width OW: yrow[OW, C] = b + sum (b may be NULL), or
- * yrow += sum when accum */
+ * sign; taps outside x read zeros), output width OW: yrow[OW, C] = act(b + sum) (b may be NULL;
+ * act applied in registers before the store, as act_value), or yrow = act(yrow + sum) when accum */
 void dwv_forward_row(int K, int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
-                     const float *wr, const float *b, int accum, float *yrow);
+                     const float *wr, const float *b, sn_act act, int accum, float *yrow);
 
 /* one row iy of backward-data for stride 2 (the transposed stencil): dxrow[W, C] (+)= sum over the
  * taps (ky, kx) of dy[(iy+pt-ky)/2, (ix+pl-kx)/2] * w[ky, kx] where both are even and in range;

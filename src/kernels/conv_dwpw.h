@@ -17,9 +17,15 @@
  * part is conv_depthwise.c's row kernels.  This removes the write and the read of e and t (the
  * widest activations of the block) and the separate passes of the residual add and activation.
  * Parallel over (image, share of its rows): with fewer images than threads each image's rows are
- * split between threads (the rows of e at a split are computed by both sides).  Each output is
- * computed by one thread in an order fixed by n and the thread count: deterministic for a thread
- * count.  Rounding is that of the three convolutions run apart (bias added after each sum, then
+ * split between threads (the rows of e at a split are computed by both sides); or, where such an
+ * image's rows do not divide evenly between the threads and its e and t fit in their caches
+ * (the 7x7 blocks at batch 1), each image runs whole
+ * by all threads: each computes a share of e's pixels into one buffer, then (after a barrier) a
+ * share of the output pixels, their depthwise outputs and projection, so no row of e is computed
+ * twice and the shares are equal to a tile of rows.  Each output is computed by one thread in an order fixed by n
+ * and the thread count: deterministic for a thread count; with both 1x1 parts on the tile kernel
+ * each output's sums are the same however the work is cut, so the output is bitwise the same
+ * for every thread count.  Rounding is that of the three convolutions run apart (bias added after each sum, then
  * the residual, then the activation) up to the order of each sum's terms.
  *
  * conv2d_dwpw_forward writes nothing but y and scratch: the depthwise weights come repacked
@@ -45,7 +51,8 @@ typedef struct {
 } conv_dwpw;
 
 /* the weights w[N, K] of a 1x1 convolution packed for conv2d_dwpw_forward's tile kernel into
- * wp[N * K]: panels of 24 output channels (the last N % 24), each [K][24] */
+ * wp[N * K]: panels of 24 output channels (the last N % 24, or two of 16 where that would be 8),
+ * each [K][its width] */
 void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp);
 
 /* whether dw and pw chain as above */
@@ -59,4 +66,17 @@ size_t conv2d_dwpw_scratch(const conv_dwpw *b, int n);
 int conv2d_dwpw_forward(const conv_dwpw *b, int n, const float *x, const float *res, float *y, float *scratch);
 /* the same result from the reference convolutions (double sums); -1 if out of memory */
 int conv2d_dwpw_forward_ref(const conv_dwpw *b, int n, const float *x, const float *res, float *y);
+
+/* The head of MobileNetV2 and EfficientNet-Lite, the last 1x1 convolution and the global average
+ * pool, in one pass: y[n, N] = the mean over the M pixels of act(x[n, M, K] * w^T + b) (b may be
+ * NULL), from the weights packed by conv2d_dwpw_pack_1x1, on the tile kernel; the [M, N] output
+ * never goes to memory (48 rows of one panel of at most 24 channels at a time, in L1).  Each mean is
+ * summed in double in pixel order and divided by M, as global_avgpool_forward does.  Parallel over
+ * (image, panel of channels) (the calling thread alone inside a parallel region): each output
+ * by one thread, its sums in an order independent of the thread count.  conv2d_pw_gap_takes:
+ * whether this build runs it for N output channels (a multiple of 8, AVX2 and FMA); else
+ * conv2d_pw_gap_forward returns -1 with an error and writes nothing. */
+bool conv2d_pw_gap_takes(int N);
+int conv2d_pw_gap_forward(int n, int M, int N, int K, const float *x, const float *wp, const float *b, sn_act act,
+                          float *y);
 #endif

@@ -46,6 +46,8 @@ struct node_run {
     bool res_conv;         /* OP_ADD computing its fused convolution input in its pass, onto the other
                               input: a dwpw one, or a dense one (conv2d_forward_keyed_add) */
     bool add_in;           /* OP_RELU/RELU6 computing its add input in the same pass */
+    bool pw_gap;           /* OP_GAP computing its 1x1 OP_CONV input (and that one's ReLU/ReLU6) in its
+                              pass (net_infer_pw_gap) */
     int p_pack;            /* depthwise OP_CONV: its weights repacked for the row kernels (a buffer
                               parameter net_prepare_inference adds), or -1 */
     /* per run, sized by net_set_batch */
@@ -86,6 +88,9 @@ int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y);
 /* net_infer.c: add node a (run[a].res_conv), then activation act, into node out's output (a, or
  * the ReLU/ReLU6 computing it): its fused convolution onto the other input; -1 with an error */
 int net_infer_add_conv(net *m, int a, int out, sn_act act);
+/* net_infer.c: global average pool g (run[g].pw_gap) with its 1x1 convolution input, into y; -1
+ * with an error */
+int net_infer_pw_gap(net *m, int g, float *y);
 
 /* net.c: appends buffer parameter "<node nd's name>.<suffix>" (no gradient, not initialised) with
  * shape dims[0..ndim); its index, or -1 with an error */

@@ -101,7 +101,7 @@ void net_plan(net *m) {
         r->readers = 0;
         r->transient = is_transient(m, i);
         r->fused = r->conv_in = r->bn_act = r->mask_input = r->masked_by_reader = r->db_by_act = false;
-        r->pool_bn_act = r->dwpw = r->res_conv = r->add_in = false;
+        r->pool_bn_act = r->dwpw = r->res_conv = r->add_in = r->pw_gap = false;
     }
     for (int i = 1; i <= last; i++) {
         m->run[m->nodes[i].in0].readers++;
@@ -205,6 +205,7 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
     if (d->op == OP_ADD) return compute_add(m, i);
     if (d->op == OP_MAXPOOL && m->run[d->in0].fused) return compute_pool_bn_act(m, i);
     if (r->dwpw) return net_take_y(m, i) < 0 ? -1 : net_infer_dwpw(m, i, -1, ACT_NONE, r->y);
+    if (r->pw_gap) return net_take_y(m, i) < 0 ? -1 : net_infer_pw_gap(m, i, r->y);
     const node *a = &m->nodes[d->in0];
     const size_t cnt = (size_t)n * node_size(d);
     const float *x = value(m, d->in0);

@@ -5,7 +5,9 @@
  * sizes 3 and 5, strides 1 and 2, symmetric and TensorFlow SAME (asymmetric) padding, odd sizes,
  * expansion widths that are no multiple of the vector width, with and without residual and
  * activations, batch 1 and 3, on 1 and 2 threads (an image's rows split between threads), images
- * tall enough for several blocks of rows (the rows of e shared by consecutive blocks kept).
+ * tall enough for several blocks of rows (the rows of e shared by consecutive blocks kept) and
+ * small enough to run whole by both threads; with the tile kernel, 2 threads against 1 bitwise;
+ * and the last 1x1 convolution + global average pool in one pass against the reference.
  *
  * Tolerance: max |got - ref| <= 1e-5 * max |ref| (float sums of at most 160 terms per 1x1 part
  * against double ones; the worst measured is printed).  A second call on the same thread count
@@ -20,6 +22,12 @@
 #include "kernels/conv_dwpw.h"
 
 #define RTOL 1e-5f
+/* whether this build runs the tile kernel (AVX2 and FMA): conv2d_pw_gap_takes */
+#if defined(__AVX2__) && defined(__FMA__)
+#define DWPW_TAKES 1
+#else
+#define DWPW_TAKES 0
+#endif
 
 /* one block shape: input h x w x cin, expansion to ce channels (0: none), depthwise k x k stride
  * s (same: TensorFlow SAME padding, else k/2 on every side), projection to co, residual */
@@ -155,6 +163,84 @@ static void case_pair(void) { run_shapes(0, 3); }
 static void case_block(void) { run_shapes(4, 7); }
 static void case_block_tall(void) { run_shapes(8, 11); }
 
+/* with packed weights and widths that are multiples of 8 (the tile kernel), batch 1 on 2 threads
+ * (an image split by rows, or run whole by both threads) is bitwise the output of 1 thread */
+static void case_threads_bitwise(void) {
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const shape *t = &shapes[k];
+        if ((t->ce ? t->ce : t->cin) % 8 || t->co % 8 || t->cin % 8) continue;
+        conv_desc ex, dw, pw;
+        descs(t, &ex, &dw, &pw);
+        tensors a;
+        if (!check(tensors_make(&a, t, &dw, &pw, 1), "tensors allocated")) {
+            tensors_free(&a);
+            continue;
+        }
+        const conv_dwpw b = {.ex = t->ce ? &ex : NULL, .dw = &dw, .pw = &pw, .we = a.we, .be = a.be, .wd = a.wr,
+                             .bd = a.bd, .wp = a.wp, .bp = a.bp, .wep = a.wep, .wpp = a.wpp};
+        const float *r = t->res ? a.res : NULL;
+        omp_set_num_threads(1);
+        size_t sz = conv2d_dwpw_scratch(&b, 1);
+        omp_set_num_threads(2);
+        if (conv2d_dwpw_scratch(&b, 1) > sz) sz = conv2d_dwpw_scratch(&b, 1);
+        a.scratch = malloc(sizeof(float) * (sz ? sz : 1));
+        omp_set_num_threads(1);
+        const int r1 = a.scratch ? conv2d_dwpw_forward(&b, 1, a.x, r, a.y, a.scratch) : -1;
+        omp_set_num_threads(2);
+        const int r2 = a.scratch ? conv2d_dwpw_forward(&b, 1, a.x, r, a.y2, a.scratch) : -1;
+        check(r1 == 0 && r2 == 0 && !memcmp(a.y, a.y2, sizeof(float) * a.yn),
+              "%dx%dx%d -> %d k%d s%d -> %d: 2 threads give bitwise the output of 1", t->h, t->w, t->cin, t->ce, t->k,
+              t->s, t->co);
+        tensors_free(&a);
+    }
+}
+
+/* the last 1x1 convolution + global average pool in one pass (conv2d_pw_gap_forward) against the
+ * reference convolution, its activation and a mean in double: panels of 24 and fewer channels,
+ * pixels more than one chunk of 48 rows, batch 1 and 3, on 1 and 2 threads (2 bitwise as 1);
+ * widths that are no multiple of 8 are refused */
+static void case_pw_gap(void) {
+    const int shapes_g[4][3] = {{49, 1280, 320}, {7, 40, 20}, {100, 8, 33}, {50, 48, 16}}; /* M, N, K */
+    const sn_act acts[4] = {ACT_RELU6, ACT_NONE, ACT_RELU, ACT_RELU6};
+    for (int k = 0; k < 4; k++) {
+        const int M = shapes_g[k][0], N = shapes_g[k][1], K = shapes_g[k][2], n = 3;
+        if (!check(conv2d_pw_gap_takes(N) == DWPW_TAKES, "%d channels: taken (%d)", N, DWPW_TAKES)) continue;
+        if (!DWPW_TAKES) continue;
+        conv_desc d = {.h = M, .w = 1, .cin = K, .cout = N, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .groups = 1,
+                       .act = acts[k]};
+        conv_desc_init(&d);
+        float *x = malloc(sizeof(float) * (size_t)n * M * K), *w = malloc(sizeof(float) * (size_t)N * K),
+              *wp = malloc(sizeof(float) * (size_t)N * K), *b = malloc(sizeof(float) * (size_t)N),
+              *c = malloc(sizeof(float) * (size_t)n * M * N), *ref = malloc(sizeof(float) * (size_t)n * N),
+              *y = malloc(sizeof(float) * (size_t)n * N), *y2 = malloc(sizeof(float) * (size_t)n * N);
+        if (check(x && w && wp && b && c && ref && y && y2, "tensors allocated")) {
+            fill_uniform(x, (size_t)n * M * K, 11), fill_uniform(w, (size_t)N * K, 12), fill_uniform(b, (size_t)N, 13);
+            conv2d_dwpw_pack_1x1(N, K, w, wp);
+            conv2d_ref_forward(&d, n, x, w, b, c);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int m = 0; m < M; m++) s += c[((size_t)i * M + m) * N + j];
+                    ref[(size_t)i * N + j] = (float)(s / M);
+                }
+            for (int nn = 1; nn <= n; nn += 2) {
+                omp_set_num_threads(1);
+                const int r1 = conv2d_pw_gap_forward(nn, M, N, K, x, wp, b, acts[k], y);
+                omp_set_num_threads(2);
+                const int r2 = conv2d_pw_gap_forward(nn, M, N, K, x, wp, b, acts[k], y2);
+                char what[96];
+                snprintf(what, sizeof what, "1x1 %d -> %d on %d pixels + mean, batch %d", K, N, M, nn);
+                if (check(r1 == 0 && r2 == 0, "%s: ran", what)) check_close(what, y, ref, (size_t)nn * N, RTOL, 0);
+                check(!memcmp(y, y2, sizeof(float) * (size_t)nn * N), "%s: 2 threads bitwise as 1", what);
+            }
+        }
+        free(x), free(w), free(wp), free(b), free(c), free(ref), free(y), free(y2);
+    }
+    float one = 0;
+    const int rc = conv2d_pw_gap_forward(1, 1, 12, 1, &one, &one, NULL, ACT_NONE, &one);
+    check(!conv2d_pw_gap_takes(12) && rc < 0 && one == 0, "12 channels refused: %s", sn_last_error());
+}
+
 /* descriptors that do not chain are refused, with an error and nothing written */
 static void case_refused(void) {
     conv_desc a = {.h = 8, .w = 8, .cin = 8, .cout = 8, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
@@ -178,6 +264,8 @@ static const test_case cases[] = {
     {"pair", case_pair},
     {"block", case_block},
     {"block_tall", case_block_tall},
+    {"threads_bitwise", case_threads_bitwise},
+    {"pw_gap", case_pw_gap},
     {"refused", case_refused},
 };
 TEST_MAIN(cases)

@@ -305,19 +305,25 @@ static int expansion_of(const net *m, int dw) {
     return d->op == OP_CONV && d->conv.groups == 1 && d->conv.kh == 1 && d->conv.kw == 1 && d->conv.sh == 1 ? a : -1;
 }
 
+/* zoo architecture arch (*m) prepared for inference and sized for batch 1 (*p); false, both
+ * freed, if that fails */
+static bool prepared(const char *arch, net **m, net **p) {
+    *m = zoo(arch, MODEL_HEAD_DEFAULT);
+    *p = *m ? net_prepare_inference(*m) : NULL;
+    if (check(*p && net_set_batch(*p, 1) == 0, "%s prepared and sized", arch)) return true;
+    net_free(*p);
+    net_free(*m);
+    return false;
+}
+
 /* the plan of a prepared net: every depthwise convolution computed with its 1x1 projection and
  * its 1x1 expansion, each residual add of a projection in its pass (MobileNetV2,
  * EfficientNet-Lite), every add + ReLU of a ResNet in the pass of the block's last convolution */
 static void case_plan(void) {
     const char *archs[3] = {"mobilenet_v2", "efficientnet_lite0", "resnet18"};
     for (int a = 0; a < 3; a++) {
-        net *m = zoo(archs[a], MODEL_HEAD_DEFAULT);
-        net *p = m ? net_prepare_inference(m) : NULL;
-        if (!check(p && net_set_batch(p, 1) == 0, "%s prepared and sized", archs[a])) {
-            net_free(p);
-            net_free(m);
-            continue;
-        }
+        net *m, *p;
+        if (!prepared(archs[a], &m, &p)) continue;
         int dw = 0, dw_fused = 0, adds = 0, adds_fused = 0, ex = 0, ex_fused = 0;
         for (int i = 1; i < p->n_nodes; i++) {
             const node *d = &p->nodes[i];
@@ -338,6 +344,68 @@ static void case_plan(void) {
               dw_fused, dw, ex_fused, ex, adds_fused, adds);
         net_free(p);
         net_free(m);
+    }
+}
+
+/* the head of MobileNetV2 and EfficientNet-Lite: the last 1x1 convolution and its ReLU6 computed
+ * in the global average pool's pass (kernels/conv_dwpw.h: conv2d_pw_gap_forward) where this
+ * build runs it; their logits are case mobilenet_v2's and the others' */
+static void case_plan_head(void) {
+    const char *archs[3] = {"mobilenet_v2", "mobilenet_v2_tf", "efficientnet_lite0"};
+    for (int a = 0; a < 3; a++) {
+        net *m, *p;
+        if (!prepared(archs[a], &m, &p)) continue;
+        int gaps = 0, fused = 0, takes = 0;
+        for (int g = 1; g < p->n_nodes; g++) {
+            const node *d = &p->nodes[g];
+            if (d->op != OP_GAP) continue;
+            const int c = p->nodes[d->in0].op == OP_CONV ? d->in0 : p->nodes[d->in0].in0;
+            gaps++;
+            takes += conv2d_pw_gap_takes(p->nodes[c].conv.cout);
+            fused += (net_node_state(p, d->in0) & NET_NODE_FUSED) && (net_node_state(p, c) & NET_NODE_FUSED);
+        }
+        check(gaps == 1 && fused == takes, "%s: the last 1x1 convolution computed in the pool's pass (%d of %d)",
+              archs[a], fused, takes);
+        net_free(p);
+        net_free(m);
+    }
+}
+
+/* a batch run image by image on 2 threads, the workers passing several images at a time (7
+ * images: 4 and 3 per worker), gives each image the logits of its batch-1 pass on one thread (up
+ * to the order of the linear head's sums: within 1e-6 of the largest), and bitwise the same
+ * logits a second time */
+static void case_by_image_passes(void) {
+    const char *archs[2] = {"mobilenet_v2", "efficientnet_lite0"};
+    const int threads = omp_get_max_threads(), n = 7;
+    for (int a = 0; a < 2; a++) {
+        net *m, *p;
+        if (!prepared(archs[a], &m, &p)) continue;
+        float *x = random_input(n, 21), *one = malloc(sizeof(float) * 64 * n);
+        const size_t K = net_out_size(p), in = (size_t)SIZE * SIZE * 3;
+        if (!check(x && one && K <= 64, "%s: inputs allocated", archs[a])) {
+            net_free(p), net_free(m), free(x), free(one);
+            continue;
+        }
+        omp_set_num_threads(1);
+        bool ok = net_set_batch(p, 1) == 0;
+        for (int i = 0; i < n && ok; i++) {
+            const float *y = net_forward(p, x + i * in, false);
+            ok = y != NULL;
+            if (ok) memcpy(one + i * K, y, sizeof(float) * K);
+        }
+        omp_set_num_threads(2);
+        const float *all = ok && net_set_batch(p, n) == 0 ? net_forward(p, x, false) : NULL;
+        char what[96];
+        snprintf(what, sizeof what, "%s batch %d on 2 threads: each image's logits = its batch-1 pass's", archs[a], n);
+        if (check(all != NULL, "%s: ran", what)) {
+            check_close(what, all, one, K * n, 1e-6f, 0);
+            memcpy(one, all, sizeof(float) * K * n);
+            const float *again = net_forward(p, x, false);
+            check(again && !memcmp(again, one, sizeof(float) * K * n), "%s: bitwise the same a second time", what);
+        }
+        omp_set_num_threads(threads);
+        net_free(p), net_free(m), free(x), free(one);
     }
 }
 
@@ -418,6 +486,8 @@ static const test_case cases[] = {
     {"source_unchanged", case_source_unchanged},
     {"refuses_training", case_refuses_training},
     {"plan", case_plan},
+    {"plan_head", case_plan_head},
+    {"by_image_passes", case_by_image_passes},
     {"share", case_share},
     {"fused_vs_unfused", case_fused_vs_unfused},
 };
