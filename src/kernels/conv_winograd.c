@@ -1,0 +1,268 @@
+/* conv_winograd.c - Winograd F(2x2,3x3) and F(4x4,3x3) convolution for inference (see
+ * conv_winograd.h). */
+#include "kernels/conv_winograd.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "kernels/conv_dwpw.h"
+#include "kernels/gemm_tile.h"
+
+/* A block of tiles holds at most WG_FLOATS floats of transformed input and output together (2 MB:
+ * each GEMM's rows of input stay in L2 while its weight panels stream, the block in L2 and L3),
+ * and at most WG_TILES tiles. */
+#define WG_FLOATS (512 * 1024)
+#define WG_TILES 512
+/* the vector width the transforms run on: 8 channels */
+#define VL 8
+
+#define AI static inline __attribute__((always_inline))
+
+/* the transforms, row-major: B^T [alpha][alpha], G [alpha][3], A^T [m][alpha] */
+static const float BT2[4 * 4] = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, 1, 0, -1};
+static const double G2[4 * 3] = {1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1};
+static const float AT2[2 * 4] = {1, 1, 1, 0, 0, 1, -1, -1};
+static const float BT4[6 * 6] = {4, 0, -5, 0, 1, 0, 0, -4, -4, 1,  1, 0, 0, 4, -4, -1, 1, 0,
+                                 0, -2, -1, 2, 1, 0, 0, 2, -1, -2, 1, 0, 0, 4, 0,  -5, 0, 1};
+static const double G4[6 * 3] = {1.0 / 4,  0,        0,       -1.0 / 6, -1.0 / 6, -1.0 / 6,
+                                 -1.0 / 6, 1.0 / 6,  -1.0 / 6, 1.0 / 24, 1.0 / 12, 1.0 / 6,
+                                 1.0 / 24, -1.0 / 12, 1.0 / 6, 0,        0,        1};
+static const float AT4[4 * 6] = {1, 1, 1, 1, 1, 0, 0, 1, -1, 2, -2, 0, 0, 1, 1, 4, 4, 0, 0, 1, -1, 8, -8, 1};
+
+static long imin(long a, long b) { return a < b ? a : b; }
+static long round8(long v) { return (v + 7) / 8 * 8; }
+static long round16(long v) { return (v + 15) / 16 * 16; }
+
+bool conv2d_winograd_takes(const conv_desc *d) {
+    return d->groups == 1 && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 && d->oh > 0 && d->ow > 0;
+}
+
+int conv2d_winograd_tile(const conv_desc *d) { return d->oh >= 12 && d->ow >= 12 ? 4 : 2; }
+
+size_t conv2d_winograd_weights_size(const conv_desc *d, int m) {
+    return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)d->cin * (size_t)round8(d->cout);
+}
+
+int conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
+    const int A = m + 2, C = d->cin;
+    const long N8 = round8(d->cout);
+    const double *G = m == 4 ? G4 : G2;
+    float *wg = sn_alloc(sizeof(float) * (size_t)(N8 * C), "Winograd weights"); /* one matrix [N8][C] */
+    if (!wg) return -1;
+    for (int g = 0; g < A * A; g++) {
+        const int a = g / A, b = g % A;
+        for (long o = 0; o < N8; o++)
+            for (int c = 0; c < C; c++) {
+                double s = 0; /* (G w G^T)[a][b], zero for the rows past cout */
+                for (int ky = 0; ky < 3 && o < d->cout; ky++)
+                    for (int kx = 0; kx < 3; kx++) s += G[a * 3 + ky] * w[((o * 3 + ky) * 3 + kx) * C + c] * G[b * 3 + kx];
+                wg[o * C + c] = (float)s;
+            }
+        conv2d_dwpw_pack_1x1((int)N8, C, wg, u + g * N8 * C);
+    }
+    sn_free(wg);
+    return 0;
+}
+
+/* how a call is cut: tiles th x tw per image, T in all, blocks of TB; N8 output channels in the
+ * GEMMs; vfl and mfl floats of transformed input and output per block */
+typedef struct {
+    int m, A, th, tw, threads;
+    long N8, T, TB, vfl, mfl;
+} wg_plan;
+
+static wg_plan plan_of(const conv_desc *d, int m, int n) {
+    wg_plan p = {.m = m, .A = m + 2, .th = (d->oh + m - 1) / m, .tw = (d->ow + m - 1) / m};
+    p.threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (p.threads < 1) p.threads = 1;
+    p.N8 = round8(d->cout);
+    p.T = (long)n * p.th * p.tw;
+    const long per = (long)p.A * p.A * (d->cin + p.N8);
+    long tb = WG_FLOATS / per;
+    tb = tb < 4 ? 4 : tb > WG_TILES ? WG_TILES : tb;
+    const long blocks = (p.T + tb - 1) / tb;
+    p.TB = blocks > 0 ? (p.T + blocks - 1) / blocks : 1;
+    p.vfl = round16((long)p.A * p.A * p.TB * d->cin);
+    p.mfl = round16((long)p.A * p.A * p.TB * p.N8);
+    return p;
+}
+
+size_t conv2d_winograd_scratch(const conv_desc *d, int m, int n) {
+    if (!conv2d_winograd_takes(d) || (m != 2 && m != 4)) return 0;
+    const wg_plan p = plan_of(d, m, n);
+    return (size_t)(p.vfl + p.mfl);
+}
+
+/* s[i][j] = sum_k L[i][k] t[k][j] over VL lanes (L: r x A constant; the zero terms are skipped and
+ * the unit ones not multiplied, once the loops are unrolled around the constants) */
+AI void left(const int r, const int A, const float *L, const float (*t)[6][VL], float (*s)[6][VL]) {
+#pragma GCC unroll 6
+    for (int i = 0; i < r; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < A; j++) {
+            float acc[VL] = {0};
+#pragma GCC unroll 6
+            for (int k = 0; k < A; k++) {
+                const float c = L[i * A + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < VL; l++) acc[l] += c * t[k][j][l];
+            }
+            for (int l = 0; l < VL; l++) s[i][j][l] = acc[l];
+        }
+}
+
+/* s[i][j] = sum_k t[i][k] R[j][k] over VL lanes, for i < r (R: q x A constant) */
+AI void right(const int r, const int q, const int A, const float *R, const float (*t)[6][VL], float (*s)[6][VL]) {
+#pragma GCC unroll 6
+    for (int i = 0; i < r; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < q; j++) {
+            float acc[VL] = {0};
+#pragma GCC unroll 6
+            for (int k = 0; k < A; k++) {
+                const float c = R[j * A + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < VL; l++) acc[l] += c * t[i][k][l];
+            }
+            for (int l = 0; l < VL; l++) s[i][j][l] = acc[l];
+        }
+}
+
+/* the input transform of tile t of the block (its origin iy0, ix0 in image xi[h, w, C]):
+ * v[g][t][c] = (B^T d B)[g] for every channel c, d zero outside the image */
+AI void input_tile(const int A, const float *BT, const conv_desc *d, const float *xi, int iy0, int ix0, long TB,
+                   long t, float *v) {
+    const int C = d->cin;
+    float in[6][6][VL], tmp[6][6][VL], out[6][6][VL];
+    for (int c0 = 0; c0 < C; c0 += VL) {
+        const int cw = (int)imin(VL, C - c0);
+#pragma GCC unroll 6
+        for (int i = 0; i < A; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < A; j++) {
+                const int iy = iy0 + i, ix = ix0 + j;
+                const bool inside = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
+                const float *src = xi + ((long)iy * d->w + ix) * C + c0;
+                if (inside && cw == VL)
+                    for (int l = 0; l < VL; l++) in[i][j][l] = src[l];
+                else
+                    for (int l = 0; l < VL; l++) in[i][j][l] = inside && l < cw ? src[l] : 0.0f;
+            }
+        left(A, A, BT, (const float(*)[6][VL])in, tmp);
+        right(A, A, A, BT, (const float(*)[6][VL])tmp, out);
+#pragma GCC unroll 6
+        for (int i = 0; i < A; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < A; j++) {
+                float *dst = v + ((long)(i * A + j) * TB + t) * C + c0;
+                if (cw == VL)
+                    for (int l = 0; l < VL; l++) dst[l] = out[i][j][l];
+                else
+                    for (int l = 0; l < cw; l++) dst[l] = out[i][j][l];
+            }
+    }
+}
+
+/* the output transform of tile t of the block (its origin oy0, ox0 in image output yi, residual
+ * ri or NULL): y = act(A^T M A + b + res), the m x m outputs inside the map */
+AI void output_tile(const int m, const int A, const float *AT, const conv_desc *d, const float *mt, long TB, long N8,
+                    long t, const float *b, const float *ri, int oy0, int ox0, float *yi) {
+    const int O = d->cout;
+    float in[6][6][VL], tmp[6][6][VL], out[6][6][VL];
+    const int hy = (int)imin(m, d->oh - oy0), hx = (int)imin(m, d->ow - ox0);
+    for (int o0 = 0; o0 < O; o0 += VL) {
+        const int ow8 = (int)imin(VL, O - o0);
+#pragma GCC unroll 6
+        for (int i = 0; i < A; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < A; j++) {
+                const float *src = mt + ((long)(i * A + j) * TB + t) * N8 + o0;
+                for (int l = 0; l < VL; l++) in[i][j][l] = src[l];
+            }
+        left(m, A, AT, (const float(*)[6][VL])in, tmp);
+        right(m, m, A, AT, (const float(*)[6][VL])tmp, out);
+        float bias[VL] = {0};
+        for (int l = 0; l < ow8; l++) bias[l] = b ? b[o0 + l] : 0.0f;
+        for (int i = 0; i < hy; i++)
+            for (int j = 0; j < hx; j++) {
+                const long off = ((long)(oy0 + i) * d->ow + ox0 + j) * O + o0;
+                float r[VL];
+                for (int l = 0; l < VL; l++) {
+                    r[l] = out[i][j][l];
+                    if (b) r[l] += bias[l];
+                }
+                if (ri)
+                    for (int l = 0; l < ow8; l++) r[l] += ri[off + l];
+                if (d->act != ACT_NONE)
+                    for (int l = 0; l < VL; l++) r[l] = act_value(d->act, r[l]);
+                for (int l = 0; l < ow8; l++) yi[off + l] = r[l];
+            }
+    }
+}
+
+/* the GEMMs of a block of tb tiles for matrix g and panel pj: mt[g][t][n0..] = v[g][t] * u[g] */
+static void block_gemm(const wg_plan *p, int C, long tb, int g, long pj, const float *v, const float *u, float *mt) {
+    const long n0 = pj * 24, nw = imin(24, p->N8 - n0);
+    const float *a = v + (long)g * p->TB * C, *panel = u + (long)g * p->N8 * C + n0 * C;
+    float *c = mt + (long)g * p->TB * p->N8 + n0;
+#ifdef GEMM_TILE
+    gemm_panel_rows((int)(nw / 8), tb, C, a, panel, NULL, NULL, p->N8, ACT_NONE, c);
+#else
+    for (long r = 0; r < tb; r++)
+        for (long j = 0; j < nw; j++) {
+            float s = 0;
+            for (int k = 0; k < C; k++) s += a[r * C + k] * panel[k * nw + j];
+            c[r * p->N8 + j] = s;
+        }
+#endif
+}
+
+/* the tile's image, and its origin in tiles */
+static void tile_at(const wg_plan *p, long gt, long *img, int *ty, int *tx) {
+    const long per = (long)p->th * p->tw, r = gt % per;
+    *img = gt / per, *ty = (int)(r / p->tw), *tx = (int)(r % p->tw);
+}
+
+/* one thread's share of the whole pass: every phase of every block as an OpenMP work-sharing loop
+ * (called inside the parallel region; each loop ends at a barrier) */
+AI void run_blocks(const int m, const int A, const float *BT, const float *AT, const wg_plan *p, const conv_desc *d,
+                   const float *x, const float *u, const float *b, const float *res, float *y, float *v,
+                   float *mt) {
+    const long isz = (long)d->h * d->w * d->cin, osz = (long)d->oh * d->ow * d->cout;
+    const long panels = (p->N8 + 23) / 24, gemms = (long)A * A * panels;
+    for (long t0 = 0; t0 < p->T; t0 += p->TB) {
+        const long tb = imin(p->TB, p->T - t0);
+#pragma omp for schedule(static)
+        for (long t = 0; t < tb; t++) {
+            long img;
+            int ty, tx;
+            tile_at(p, t0 + t, &img, &ty, &tx);
+            input_tile(A, BT, d, x + img * isz, ty * m - d->pt, tx * m - d->pl, p->TB, t, v);
+        }
+#pragma omp for schedule(static)
+        for (long k = 0; k < gemms; k++) block_gemm(p, d->cin, tb, (int)(k / panels), k % panels, v, u, mt);
+#pragma omp for schedule(static)
+        for (long t = 0; t < tb; t++) {
+            long img;
+            int ty, tx;
+            tile_at(p, t0 + t, &img, &ty, &tx);
+            output_tile(m, A, AT, d, mt, p->TB, p->N8, t, b, res ? res + img * osz : NULL, ty * m, tx * m,
+                        y + img * osz);
+        }
+    }
+}
+
+int conv2d_winograd_forward(const conv_desc *d, int m, int n, const float *x, const float *u, const float *b,
+                            const float *res, float *y, float *scratch) {
+    if (!conv2d_winograd_takes(d)) return sn_error("Winograd convolution: not a dense 3x3 stride-1 shape");
+    if (m != 2 && m != 4) return sn_error("Winograd convolution: output tile %d (2 or 4 only)", m);
+    if (n <= 0) return 0;
+    const wg_plan p = plan_of(d, m, n);
+    float *v = scratch, *mt = scratch + p.vfl;
+#pragma omp parallel num_threads(p.threads) if (p.threads > 1)
+    {
+        if (m == 4) run_blocks(4, 6, BT4, AT4, &p, d, x, u, b, res, y, v, mt);
+        else run_blocks(2, 4, BT2, AT2, &p, d, x, u, b, res, y, v, mt);
+    }
+    return 0;
+}

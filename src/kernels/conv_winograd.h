@@ -1,0 +1,57 @@
+/* conv_winograd.h - Winograd convolution F(m x m, 3 x 3) for the dense 3x3 stride-1 layers of a
+ * network prepared for inference (ResNet's), on NHWC fp32 tensors.
+ *
+ * Contract: d a conv_desc filled by conv_desc_init with groups 1, a 3x3 kernel and stride 1
+ * (conv2d_winograd_takes); any padding (per side), any h, w, cin, cout.  For n images
+ * x[n, h, w, cin] and residual res[n, oh, ow, cout] (NULL: none; it may be y itself):
+ *   y = d->act(conv(x, w) + b + res)          (b may be NULL)
+ * the bias after the sum, then the residual, then the activation, as the unfused passes do.
+ *
+ * How: the output is cut into m x m tiles, each read from an alpha x alpha input tile (alpha =
+ * m + 2; zero outside the image).  Y = A^T [ (G w G^T) . (B^T d B) ] A: the input transform
+ * B^T d B (vectorised over 8 channels), then alpha^2 independent GEMMs [tiles x cin] x [cin x
+ * cout], then the output transform A^T M A with the bias, residual and activation applied before
+ * the one store.  F(2x2,3x3) (alpha 4) does 16 multiplications per 4 outputs where a direct sum
+ * does 36 (2.25x fewer), F(4x4,3x3) (alpha 6; Lavin and Gray's points 0, +-1, +-2, infinity) 36
+ * per 16 (4x fewer), less the tiles' overhang at the map's edges.
+ *
+ * The weights are transformed once by the caller (conv2d_winograd_pack, at preparation) into
+ * alpha^2 matrices [cout rounded up to 8][cin], each packed in panels of 24 output channels for
+ * the AVX2/FMA register-tiled kernel (gemm_tile.h; a portable loop without AVX2).  A call takes
+ * its work buffers from the caller (conv2d_winograd_scratch floats, 64-byte aligned) and
+ * allocates nothing.  The tiles run in blocks small enough that a block's transformed input and
+ * output stay in cache; each block is shared by the threads (OpenMP, omp_get_max_threads(), one
+ * inside a parallel region): the input transform split by tiles, the GEMMs by (matrix, panel),
+ * the output transform by tiles, so the transformed weights are read once per block whatever the
+ * thread count.  Every output is computed in an order fixed by the shape: bitwise the same for
+ * any thread count.
+ *
+ * Rounding: the transforms' coefficients make the error grow with alpha: measured against
+ * double sums, max |y - ref| / max_p sum |x||w| is about 1e-7 for F(2x2) and 1e-6 for F(4x4)
+ * (tests/kernels/test_winograd.c prints it), where a direct float sum has about 1e-7.
+ * conv2d_winograd_tile picks m per shape: 4 where the map is large enough for the 6x6 tiles to
+ * pay, else 2.
+ */
+#ifndef STYLENET_CONV_WINOGRAD_H
+#define STYLENET_CONV_WINOGRAD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "kernels/conv.h"
+
+/* whether d is a shape these kernels run: groups 1, 3x3 kernel, stride 1 */
+bool conv2d_winograd_takes(const conv_desc *d);
+/* the output tile m (2 or 4) that inference uses for d */
+int conv2d_winograd_tile(const conv_desc *d);
+/* floats of d's transformed weights for tile m: (m + 2)^2 * cin * (cout rounded up to 8) */
+size_t conv2d_winograd_weights_size(const conv_desc *d, int m);
+/* the weights w[cout, 3, 3, cin] (OHWI) transformed for tile m into u[conv2d_winograd_weights_size]
+ * (in double, rounded once); -1 with an error if out of memory */
+int conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u);
+/* floats of work buffers conv2d_winograd_forward needs for n images with tile m, called where it
+ * will be called (the thread count is omp_get_max_threads() outside a parallel region) */
+size_t conv2d_winograd_scratch(const conv_desc *d, int m, int n);
+/* y as above from the transformed weights u (tile m: 2 or 4), in scratch; -1 with an error
+ * (nothing written) if d is not a shape these kernels run or m is neither 2 nor 4 */
+int conv2d_winograd_forward(const conv_desc *d, int m, int n, const float *x, const float *u, const float *b,
+                            const float *res, float *y, float *scratch);
+#endif
