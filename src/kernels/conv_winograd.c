@@ -18,16 +18,11 @@
 
 #define AI static inline __attribute__((always_inline))
 
-/* the transforms, row-major: B^T [alpha][alpha], G [alpha][3], A^T [m][alpha] */
-static const float BT2[4 * 4] = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, 1, 0, -1};
+/* the weight transforms G [alpha][3], row-major (B^T and A^T are written out in bt_1d and at_1d) */
 static const double G2[4 * 3] = {1, 0, 0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0, 0, 1};
-static const float AT2[2 * 4] = {1, 1, 1, 0, 0, 1, -1, -1};
-static const float BT4[6 * 6] = {4, 0, -5, 0, 1, 0, 0, -4, -4, 1,  1, 0, 0, 4, -4, -1, 1, 0,
-                                 0, -2, -1, 2, 1, 0, 0, 2, -1, -2, 1, 0, 0, 4, 0,  -5, 0, 1};
 static const double G4[6 * 3] = {1.0 / 4,  0,        0,       -1.0 / 6, -1.0 / 6, -1.0 / 6,
                                  -1.0 / 6, 1.0 / 6,  -1.0 / 6, 1.0 / 24, 1.0 / 12, 1.0 / 6,
                                  1.0 / 24, -1.0 / 12, 1.0 / 6, 0,        0,        1};
-static const float AT4[4 * 6] = {1, 1, 1, 1, 1, 0, 0, 1, -1, 2, -2, 0, 0, 1, 1, 4, 4, 0, 0, 1, -1, 8, -8, 1};
 
 static long imin(long a, long b) { return a < b ? a : b; }
 static long round8(long v) { return (v + 7) / 8 * 8; }
@@ -37,7 +32,7 @@ bool conv2d_winograd_takes(const conv_desc *d) {
     return d->groups == 1 && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 && d->oh > 0 && d->ow > 0;
 }
 
-int conv2d_winograd_tile(const conv_desc *d) { return d->oh >= 12 && d->ow >= 12 ? 4 : 2; }
+int conv2d_winograd_tile(const conv_desc *d) { return d->oh >= 20 && d->ow >= 20 ? 4 : 2; }
 
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m) {
     return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)d->cin * (size_t)round8(d->cout);
@@ -93,109 +88,131 @@ size_t conv2d_winograd_scratch(const conv_desc *d, int m, int n) {
     return (size_t)(p.vfl + p.mfl);
 }
 
-/* s[i][j] = sum_k L[i][k] t[k][j] over VL lanes (L: r x A constant; the zero terms are skipped and
- * the unit ones not multiplied, once the loops are unrolled around the constants) */
-AI void left(const int r, const int A, const float *L, const float (*t)[6][VL], float (*s)[6][VL]) {
-#pragma GCC unroll 6
-    for (int i = 0; i < r; i++)
-#pragma GCC unroll 6
-        for (int j = 0; j < A; j++) {
-            float acc[VL] = {0};
-#pragma GCC unroll 6
-            for (int k = 0; k < A; k++) {
-                const float c = L[i * A + k];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < VL; l++) acc[l] += c * t[k][j][l];
-            }
-            for (int l = 0; l < VL; l++) s[i][j][l] = acc[l];
-        }
+/* 8 channels in one vector (GCC/clang vector extensions: one ymm register with AVX) */
+typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+
+static inline v8 load8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
+
+/* B^T applied to A vectors d[0], d[s], ..., written to r[0], r[q], ... */
+AI void bt_1d(const int A, const v8 *d, int s, v8 *r, int q) {
+    if (A == 4) {
+        r[0] = d[0] - d[2 * s], r[q] = d[s] + d[2 * s], r[2 * q] = d[2 * s] - d[s], r[3 * q] = d[s] - d[3 * s];
+        return;
+    }
+    const v8 four = splat(4.0f), five = splat(5.0f), two = splat(2.0f);
+    const v8 t1 = d[4 * s] - four * d[2 * s], t2 = d[3 * s] - four * d[s];
+    const v8 t3 = d[4 * s] - d[2 * s], t4 = two * (d[3 * s] - d[s]);
+    r[0] = four * d[0] - five * d[2 * s] + d[4 * s];
+    r[q] = t1 + t2, r[2 * q] = t1 - t2, r[3 * q] = t3 + t4, r[4 * q] = t3 - t4;
+    r[5 * q] = four * d[s] - five * d[3 * s] + d[5 * s];
 }
 
-/* s[i][j] = sum_k t[i][k] R[j][k] over VL lanes, for i < r (R: q x A constant) */
-AI void right(const int r, const int q, const int A, const float *R, const float (*t)[6][VL], float (*s)[6][VL]) {
-#pragma GCC unroll 6
-    for (int i = 0; i < r; i++)
-#pragma GCC unroll 6
-        for (int j = 0; j < q; j++) {
-            float acc[VL] = {0};
-#pragma GCC unroll 6
-            for (int k = 0; k < A; k++) {
-                const float c = R[j * A + k];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < VL; l++) acc[l] += c * t[i][k][l];
-            }
-            for (int l = 0; l < VL; l++) s[i][j][l] = acc[l];
-        }
+/* A^T applied to A vectors t[0], t[s], ..., written to r[0], r[q], ... (m of them) */
+AI void at_1d(const int A, const v8 *t, int s, v8 *r, int q) {
+    if (A == 4) {
+        r[0] = t[0] + t[s] + t[2 * s], r[q] = t[s] - t[2 * s] - t[3 * s];
+        return;
+    }
+    const v8 a = t[s] + t[2 * s], b = t[s] - t[2 * s], c = t[3 * s] + t[4 * s], e = t[3 * s] - t[4 * s];
+    r[0] = t[0] + a + c, r[q] = b + splat(2.0f) * e, r[2 * q] = a + splat(4.0f) * c;
+    r[3 * q] = b + splat(8.0f) * e + t[5 * s];
 }
 
 /* the input transform of tile t of the block (its origin iy0, ix0 in image xi[h, w, C]):
  * v[g][t][c] = (B^T d B)[g] for every channel c, d zero outside the image */
-AI void input_tile(const int A, const float *BT, const conv_desc *d, const float *xi, int iy0, int ix0, long TB,
-                   long t, float *v) {
+AI void input_tile(const int A, const conv_desc *d, const float *xi, int iy0, int ix0, long TB, long t, float *v) {
     const int C = d->cin;
-    float in[6][6][VL], tmp[6][6][VL], out[6][6][VL];
+    const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + A <= d->h && ix0 + A <= d->w;
+    v8 in[36], tmp[36];
     for (int c0 = 0; c0 < C; c0 += VL) {
         const int cw = (int)imin(VL, C - c0);
+        if (inside && cw == VL) {
 #pragma GCC unroll 6
-        for (int i = 0; i < A; i++)
+            for (int i = 0; i < A; i++)
 #pragma GCC unroll 6
-            for (int j = 0; j < A; j++) {
-                const int iy = iy0 + i, ix = ix0 + j;
-                const bool inside = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
-                const float *src = xi + ((long)iy * d->w + ix) * C + c0;
-                if (inside && cw == VL)
-                    for (int l = 0; l < VL; l++) in[i][j][l] = src[l];
-                else
-                    for (int l = 0; l < VL; l++) in[i][j][l] = inside && l < cw ? src[l] : 0.0f;
+                for (int j = 0; j < A; j++) in[i * A + j] = load8(xi + ((long)(iy0 + i) * d->w + ix0 + j) * C + c0);
+        } else {
+            for (int i = 0; i < A; i++)
+                for (int j = 0; j < A; j++) {
+                    const int iy = iy0 + i, ix = ix0 + j;
+                    float f[VL] = {0};
+                    if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
+                        memcpy(f, xi + ((long)iy * d->w + ix) * C + c0, sizeof(float) * (size_t)cw);
+                    in[i * A + j] = load8(f);
+                }
+        }
+#pragma GCC unroll 6
+        for (int j = 0; j < A; j++) bt_1d(A, in + j, A, tmp + j, A); /* columns: B^T d */
+#pragma GCC unroll 6
+        for (int i = 0; i < A; i++) bt_1d(A, tmp + i * A, 1, in + i * A, 1); /* rows: (B^T d) B */
+        float *dst = v + t * C + c0;
+        const long gs = TB * C; /* from one matrix g to the next */
+        if (cw == VL) {
+#pragma GCC unroll 6
+            for (int g = 0; g < A * A; g++) store8(dst + g * gs, in[g]);
+        } else {
+            for (int g = 0; g < A * A; g++) {
+                float f[VL];
+                store8(f, in[g]);
+                memcpy(dst + g * gs, f, sizeof(float) * (size_t)cw);
             }
-        left(A, A, BT, (const float(*)[6][VL])in, tmp);
-        right(A, A, A, BT, (const float(*)[6][VL])tmp, out);
-#pragma GCC unroll 6
-        for (int i = 0; i < A; i++)
-#pragma GCC unroll 6
-            for (int j = 0; j < A; j++) {
-                float *dst = v + ((long)(i * A + j) * TB + t) * C + c0;
-                if (cw == VL)
-                    for (int l = 0; l < VL; l++) dst[l] = out[i][j][l];
-                else
-                    for (int l = 0; l < cw; l++) dst[l] = out[i][j][l];
-            }
+        }
     }
+}
+
+/* act(r) of 8 lanes: ReLU max(r, 0) (0 for NaN, as act_value), ReLU6 min of that and 6 */
+static inline v8 act8(sn_act act, v8 r) {
+    if (act == ACT_NONE) return r;
+    const v8i pos = r > splat(0.0f);
+    r = (v8)((v8i)r & pos);
+    if (act == ACT_RELU6) {
+        const v8i lo = r < splat(6.0f);
+        r = (v8)(((v8i)r & lo) | ((v8i)splat(6.0f) & ~lo));
+    }
+    return r;
 }
 
 /* the output transform of tile t of the block (its origin oy0, ox0 in image output yi, residual
  * ri or NULL): y = act(A^T M A + b + res), the m x m outputs inside the map */
-AI void output_tile(const int m, const int A, const float *AT, const conv_desc *d, const float *mt, long TB, long N8,
-                    long t, const float *b, const float *ri, int oy0, int ox0, float *yi) {
+AI void output_tile(const int m, const int A, const conv_desc *d, const float *mt, long TB, long N8, long t,
+                    const float *b, const float *ri, int oy0, int ox0, float *yi) {
     const int O = d->cout;
-    float in[6][6][VL], tmp[6][6][VL], out[6][6][VL];
+    v8 in[36], tmp[24], out[16];
     const int hy = (int)imin(m, d->oh - oy0), hx = (int)imin(m, d->ow - ox0);
     for (int o0 = 0; o0 < O; o0 += VL) {
         const int ow8 = (int)imin(VL, O - o0);
+        const float *src = mt + t * N8 + o0;
 #pragma GCC unroll 6
-        for (int i = 0; i < A; i++)
+        for (int g = 0; g < A * A; g++) in[g] = load8(src + g * TB * N8);
 #pragma GCC unroll 6
-            for (int j = 0; j < A; j++) {
-                const float *src = mt + ((long)(i * A + j) * TB + t) * N8 + o0;
-                for (int l = 0; l < VL; l++) in[i][j][l] = src[l];
-            }
-        left(m, A, AT, (const float(*)[6][VL])in, tmp);
-        right(m, m, A, AT, (const float(*)[6][VL])tmp, out);
-        float bias[VL] = {0};
-        for (int l = 0; l < ow8; l++) bias[l] = b ? b[o0 + l] : 0.0f;
+        for (int j = 0; j < A; j++) at_1d(A, in + j, A, tmp + j, A); /* columns: A^T M, m rows of A */
+#pragma GCC unroll 4
+        for (int i = 0; i < m; i++) at_1d(A, tmp + i * A, 1, out + i * m, 1); /* rows: (A^T M) A */
+        float f[VL] = {0};
+        if (b) memcpy(f, b + o0, sizeof(float) * (size_t)ow8);
+        const v8 bias = load8(f);
         for (int i = 0; i < hy; i++)
             for (int j = 0; j < hx; j++) {
                 const long off = ((long)(oy0 + i) * d->ow + ox0 + j) * O + o0;
-                float r[VL];
-                for (int l = 0; l < VL; l++) {
-                    r[l] = out[i][j][l];
-                    if (b) r[l] += bias[l];
+                v8 r = out[i * m + j];
+                if (b) r += bias;
+                if (ow8 == VL) {
+                    if (ri) r += load8(ri + off);
+                    store8(yi + off, act8(d->act, r));
+                } else {
+                    float q[VL] = {0};
+                    if (ri) memcpy(q, ri + off, sizeof(float) * (size_t)ow8);
+                    if (ri) r += load8(q);
+                    store8(q, act8(d->act, r));
+                    memcpy(yi + off, q, sizeof(float) * (size_t)ow8);
                 }
-                if (ri)
-                    for (int l = 0; l < ow8; l++) r[l] += ri[off + l];
-                if (d->act != ACT_NONE)
-                    for (int l = 0; l < VL; l++) r[l] = act_value(d->act, r[l]);
-                for (int l = 0; l < ow8; l++) yi[off + l] = r[l];
             }
     }
 }
@@ -225,7 +242,7 @@ static void tile_at(const wg_plan *p, long gt, long *img, int *ty, int *tx) {
 
 /* one thread's share of the whole pass: every phase of every block as an OpenMP work-sharing loop
  * (called inside the parallel region; each loop ends at a barrier) */
-AI void run_blocks(const int m, const int A, const float *BT, const float *AT, const wg_plan *p, const conv_desc *d,
+AI void run_blocks(const int m, const int A, const wg_plan *p, const conv_desc *d,
                    const float *x, const float *u, const float *b, const float *res, float *y, float *v,
                    float *mt) {
     const long isz = (long)d->h * d->w * d->cin, osz = (long)d->oh * d->ow * d->cout;
@@ -237,7 +254,7 @@ AI void run_blocks(const int m, const int A, const float *BT, const float *AT, c
             long img;
             int ty, tx;
             tile_at(p, t0 + t, &img, &ty, &tx);
-            input_tile(A, BT, d, x + img * isz, ty * m - d->pt, tx * m - d->pl, p->TB, t, v);
+            input_tile(A, d, x + img * isz, ty * m - d->pt, tx * m - d->pl, p->TB, t, v);
         }
 #pragma omp for schedule(static)
         for (long k = 0; k < gemms; k++) block_gemm(p, d->cin, tb, (int)(k / panels), k % panels, v, u, mt);
@@ -246,7 +263,7 @@ AI void run_blocks(const int m, const int A, const float *BT, const float *AT, c
             long img;
             int ty, tx;
             tile_at(p, t0 + t, &img, &ty, &tx);
-            output_tile(m, A, AT, d, mt, p->TB, p->N8, t, b, res ? res + img * osz : NULL, ty * m, tx * m,
+            output_tile(m, A, d, mt, p->TB, p->N8, t, b, res ? res + img * osz : NULL, ty * m, tx * m,
                         y + img * osz);
         }
     }
@@ -261,8 +278,8 @@ int conv2d_winograd_forward(const conv_desc *d, int m, int n, const float *x, co
     float *v = scratch, *mt = scratch + p.vfl;
 #pragma omp parallel num_threads(p.threads) if (p.threads > 1)
     {
-        if (m == 4) run_blocks(4, 6, BT4, AT4, &p, d, x, u, b, res, y, v, mt);
-        else run_blocks(2, 4, BT2, AT2, &p, d, x, u, b, res, y, v, mt);
+        if (m == 4) run_blocks(4, 6, &p, d, x, u, b, res, y, v, mt);
+        else run_blocks(2, 4, &p, d, x, u, b, res, y, v, mt);
     }
     return 0;
 }
