@@ -32,7 +32,10 @@ bool conv2d_winograd_takes(const conv_desc *d) {
     return d->groups == 1 && d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1 && d->oh > 0 && d->ow > 0;
 }
 
-int conv2d_winograd_tile(const conv_desc *d) { return d->oh >= 20 && d->ow >= 20 ? 4 : 2; }
+int conv2d_winograd_tile(const conv_desc *d) {
+    const int s = d->oh < d->ow ? d->oh : d->ow;
+    return s >= 20 ? 4 : s >= 4 ? 2 : 0;
+}
 
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m) {
     return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)d->cin * (size_t)round8(d->cout);
@@ -59,11 +62,12 @@ int conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
     return 0;
 }
 
-/* how a call is cut: tiles th x tw per image, T in all, blocks of TB; N8 output channels in the
- * GEMMs; vfl and mfl floats of transformed input and output per block */
+/* how a call is cut: tiles th x tw per image, T in all, nb blocks of TB; N8 output channels in
+ * the GEMMs, in P panels of 24 split into G groups; the work items are (block, group), each run
+ * by one thread on vfl + mfl floats of its own (transformed input and output of a block) */
 typedef struct {
     int m, A, th, tw, threads;
-    long N8, T, TB, vfl, mfl;
+    long N8, P, G, T, TB, nb, vfl, mfl;
 } wg_plan;
 
 static wg_plan plan_of(const conv_desc *d, int m, int n) {
@@ -71,12 +75,18 @@ static wg_plan plan_of(const conv_desc *d, int m, int n) {
     p.threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (p.threads < 1) p.threads = 1;
     p.N8 = round8(d->cout);
+    p.P = (p.N8 + 23) / 24;
     p.T = (long)n * p.th * p.tw;
     const long per = (long)p.A * p.A * (d->cin + p.N8);
     long tb = WG_FLOATS / per;
     tb = tb < 4 ? 4 : tb > WG_TILES ? WG_TILES : tb;
-    const long blocks = (p.T + tb - 1) / tb;
-    p.TB = blocks > 0 ? (p.T + blocks - 1) / blocks : 1;
+    p.nb = p.T > 0 ? (p.T + tb - 1) / tb : 1;
+    /* fewer blocks than threads: as many more as the threads need, while each keeps 16 tiles */
+    while (p.nb < p.threads && (p.T + p.nb) / (p.nb + 1) >= 16) p.nb++;
+    p.TB = (p.T + p.nb - 1) / p.nb;
+    /* then the output channels split until every thread has as many items (or 4 at least) */
+    p.G = 1;
+    while ((p.nb * p.G) % p.threads && p.nb * p.G < 4 * p.threads && p.G < p.P) p.G++;
     p.vfl = round16((long)p.A * p.A * p.TB * d->cin);
     p.mfl = round16((long)p.A * p.A * p.TB * p.N8);
     return p;
@@ -85,7 +95,7 @@ static wg_plan plan_of(const conv_desc *d, int m, int n) {
 size_t conv2d_winograd_scratch(const conv_desc *d, int m, int n) {
     if (!conv2d_winograd_takes(d) || (m != 2 && m != 4)) return 0;
     const wg_plan p = plan_of(d, m, n);
-    return (size_t)(p.vfl + p.mfl);
+    return (size_t)(p.vfl + p.mfl) * (size_t)p.threads;
 }
 
 /* 8 channels in one vector (GCC/clang vector extensions: one ymm register with AVX) */
@@ -180,14 +190,14 @@ static inline v8 act8(sn_act act, v8 r) {
 }
 
 /* the output transform of tile t of the block (its origin oy0, ox0 in image output yi, residual
- * ri or NULL): y = act(A^T M A + b + res), the m x m outputs inside the map */
+ * ri or NULL): y = act(A^T M A + b + res), the m x m outputs inside the map, channels [o_lo, o_hi) */
 AI void output_tile(const int m, const int A, const conv_desc *d, const float *mt, long TB, long N8, long t,
-                    const float *b, const float *ri, int oy0, int ox0, float *yi) {
+                    int o_lo, int o_hi, const float *b, const float *ri, int oy0, int ox0, float *yi) {
     const int O = d->cout;
     v8 in[36], tmp[24], out[16];
     const int hy = (int)imin(m, d->oh - oy0), hx = (int)imin(m, d->ow - ox0);
-    for (int o0 = 0; o0 < O; o0 += VL) {
-        const int ow8 = (int)imin(VL, O - o0);
+    for (int o0 = o_lo; o0 < o_hi; o0 += VL) {
+        const int ow8 = (int)imin(VL, o_hi - o0);
         const float *src = mt + t * N8 + o0;
 #pragma GCC unroll 6
         for (int g = 0; g < A * A; g++) in[g] = load8(src + g * TB * N8);
@@ -240,32 +250,27 @@ static void tile_at(const wg_plan *p, long gt, long *img, int *ty, int *tx) {
     *img = gt / per, *ty = (int)(r / p->tw), *tx = (int)(r % p->tw);
 }
 
-/* one thread's share of the whole pass: every phase of every block as an OpenMP work-sharing loop
- * (called inside the parallel region; each loop ends at a barrier) */
-AI void run_blocks(const int m, const int A, const wg_plan *p, const conv_desc *d,
-                   const float *x, const float *u, const float *b, const float *res, float *y, float *v,
-                   float *mt) {
+/* work item (blk, grp): the tiles of block blk (their input transform unless the thread's last
+ * item had the same block) and the output channels of panel group grp */
+AI void run_item(const int m, const int A, const wg_plan *p, const conv_desc *d, const float *x, const float *u,
+                 const float *b, const float *res, float *y, long blk, long grp, bool transformed, float *v,
+                 float *mt) {
     const long isz = (long)d->h * d->w * d->cin, osz = (long)d->oh * d->ow * d->cout;
-    const long panels = (p->N8 + 23) / 24, gemms = (long)A * A * panels;
-    for (long t0 = 0; t0 < p->T; t0 += p->TB) {
-        const long tb = imin(p->TB, p->T - t0);
-#pragma omp for schedule(static)
-        for (long t = 0; t < tb; t++) {
-            long img;
-            int ty, tx;
-            tile_at(p, t0 + t, &img, &ty, &tx);
-            input_tile(A, d, x + img * isz, ty * m - d->pt, tx * m - d->pl, p->TB, t, v);
-        }
-#pragma omp for schedule(static)
-        for (long k = 0; k < gemms; k++) block_gemm(p, d->cin, tb, (int)(k / panels), k % panels, v, u, mt);
-#pragma omp for schedule(static)
-        for (long t = 0; t < tb; t++) {
-            long img;
-            int ty, tx;
-            tile_at(p, t0 + t, &img, &ty, &tx);
-            output_tile(m, A, d, mt, p->TB, p->N8, t, b, res ? res + img * osz : NULL, ty * m, tx * m,
-                        y + img * osz);
-        }
+    const long t0 = blk * p->TB, tb = imin(p->TB, p->T - t0);
+    const long pa = p->P * grp / p->G, pb = p->P * (grp + 1) / p->G;
+    long img;
+    int ty, tx;
+    for (long t = 0; t < tb && !transformed; t++) {
+        tile_at(p, t0 + t, &img, &ty, &tx);
+        input_tile(A, d, x + img * isz, ty * m - d->pt, tx * m - d->pl, p->TB, t, v);
+    }
+    for (int g = 0; g < A * A; g++)
+        for (long pj = pa; pj < pb; pj++) block_gemm(p, d->cin, tb, g, pj, v, u, mt);
+    const int o_lo = (int)(pa * 24), o_hi = (int)imin(d->cout, pb * 24);
+    for (long t = 0; t < tb; t++) {
+        tile_at(p, t0 + t, &img, &ty, &tx);
+        output_tile(m, A, d, mt, p->TB, p->N8, t, o_lo, o_hi, b, res ? res + img * osz : NULL, ty * m, tx * m,
+                    y + img * osz);
     }
 }
 
@@ -275,11 +280,18 @@ int conv2d_winograd_forward(const conv_desc *d, int m, int n, const float *x, co
     if (m != 2 && m != 4) return sn_error("Winograd convolution: output tile %d (2 or 4 only)", m);
     if (n <= 0) return 0;
     const wg_plan p = plan_of(d, m, n);
-    float *v = scratch, *mt = scratch + p.vfl;
+    const long items = p.nb * p.G;
 #pragma omp parallel num_threads(p.threads) if (p.threads > 1)
     {
-        if (m == 4) run_blocks(4, 6, &p, d, x, u, b, res, y, v, mt);
-        else run_blocks(2, 4, &p, d, x, u, b, res, y, v, mt);
+        float *v = scratch + (p.vfl + p.mfl) * omp_get_thread_num(), *mt = v + p.vfl;
+        long last = -1; /* the block whose input transform v holds */
+#pragma omp for schedule(static)
+        for (long it = 0; it < items; it++) {
+            const long blk = it / p.G, grp = it % p.G;
+            if (m == 4) run_item(4, 6, &p, d, x, u, b, res, y, blk, grp, blk == last, v, mt);
+            else run_item(2, 4, &p, d, x, u, b, res, y, blk, grp, blk == last, v, mt);
+            last = blk;
+        }
     }
     return 0;
 }

@@ -29,8 +29,6 @@
  * Rounding: the transforms' coefficients make the error grow with alpha: measured against
  * double sums, max |y - ref| / max_p sum |x||w| is about 1e-7 for F(2x2) and 1e-6 for F(4x4)
  * (tests/kernels/test_winograd.c prints it), where a direct float sum has about 1e-7.
- * conv2d_winograd_tile picks m per shape: 4 where the map is large enough for the 6x6 tiles to
- * pay, else 2.
  */
 #ifndef STYLENET_CONV_WINOGRAD_H
 #define STYLENET_CONV_WINOGRAD_H
@@ -40,7 +38,10 @@
 
 /* whether d is a shape these kernels run: groups 1, 3x3 kernel, stride 1 */
 bool conv2d_winograd_takes(const conv_desc *d);
-/* the output tile m (2 or 4) that inference uses for d */
+/* the output tile m that inference uses for d: 4 from 20x20 maps up, 2 from 4x4, else 0 (run it
+ * directly: too few outputs for the tiles' overhang).  Below 20x20 the maps have few tiles, each
+ * GEMM reads its weights for few rows, and F(4x4)'s transformed weights (4x the plain ones,
+ * against 1.8x for F(2x2)) cost more memory traffic than its multiplications save. */
 int conv2d_winograd_tile(const conv_desc *d);
 /* floats of d's transformed weights for tile m: (m + 2)^2 * cin * (cout rounded up to 8) */
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m);

@@ -86,14 +86,15 @@ static int add_block_packs(net *m) {
     return 0;
 }
 
-/* each dense 3x3 stride-1 convolution gets buffer "<name>.wino": its weights transformed for
- * Winograd with the tile that shape runs on (kernels/conv_winograd.h) */
+/* each dense 3x3 stride-1 convolution that Winograd runs faster (conv2d_winograd_tile) gets buffer
+ * "<name>.wino": its weights transformed for the tile that shape runs on (kernels/conv_winograd.h) */
 static int add_wino_packs(net *m) {
     const int n = m->n_nodes;
     for (int i = 1; i < n; i++) {
         const conv_desc *cd = &m->nodes[i].conv;
-        if (m->nodes[i].op != OP_CONV || !conv2d_winograd_takes(cd)) continue;
-        const int t = conv2d_winograd_tile(cd), a2 = (t + 2) * (t + 2);
+        const int t = m->nodes[i].op == OP_CONV && conv2d_winograd_takes(cd) ? conv2d_winograd_tile(cd) : 0;
+        if (!t) continue;
+        const int a2 = (t + 2) * (t + 2);
         const int dims[2] = {a2, (int)(conv2d_winograd_weights_size(cd, t) / (size_t)a2)};
         const int p = net_add_buffer(m, i, "wino", 2, dims);
         if (p < 0 || conv2d_winograd_pack(cd, t, net_param(m, m->nodes[i].p_w), net_param(m, p)) < 0) return -1;
