@@ -106,7 +106,7 @@ static void pointwise(long M, int N, int K, const float *a, const float *w, cons
     if (wp && N % 8 == 0) {
         for (int n0 = 0; n0 < N; n0 += 24)
             gemm_panel_rows(imin(3, (N - n0) / 8), M, K, a, wp + (long)n0 * K, bias ? bias + n0 : NULL,
-                       res ? res + n0 : NULL, N, act, c + n0);
+                            res ? res + n0 : NULL, N, act, c + n0, NULL);
         return;
     }
 #endif

@@ -227,14 +227,17 @@ AI void output_tile(const int m, const int A, const conv_desc *d, const float *m
     }
 }
 
-/* the GEMMs of a block of tb tiles for matrix g and panel pj: mt[g][t][n0..] = v[g][t] * u[g] */
-static void block_gemm(const wg_plan *p, int C, long tb, int g, long pj, const float *v, const float *u, float *mt) {
+/* the GEMMs of a block of tb tiles for matrix g and panel pj: mt[g][t][n0..] = v[g][t] * u[g];
+ * next: the panel read after this one (prefetched), or NULL */
+static void block_gemm(const wg_plan *p, int C, long tb, int g, long pj, const float *v, const float *u,
+                       const float *next, float *mt) {
     const long n0 = pj * 24, nw = imin(24, p->N8 - n0);
     const float *a = v + (long)g * p->TB * C, *panel = u + (long)g * p->N8 * C + n0 * C;
     float *c = mt + (long)g * p->TB * p->N8 + n0;
 #ifdef GEMM_TILE
-    gemm_panel_rows((int)(nw / 8), tb, C, a, panel, NULL, NULL, p->N8, ACT_NONE, c);
+    gemm_panel_rows((int)(nw / 8), tb, C, a, panel, NULL, NULL, p->N8, ACT_NONE, c, next);
 #else
+    (void)next;
     for (long r = 0; r < tb; r++)
         for (long j = 0; j < nw; j++) {
             float s = 0;
@@ -265,7 +268,11 @@ AI void run_item(const int m, const int A, const wg_plan *p, const conv_desc *d,
         input_tile(A, d, x + img * isz, ty * m - d->pt, tx * m - d->pl, p->TB, t, v);
     }
     for (int g = 0; g < A * A; g++)
-        for (long pj = pa; pj < pb; pj++) block_gemm(p, d->cin, tb, g, pj, v, u, mt);
+        for (long pj = pa; pj < pb; pj++) { /* the next panel: this matrix's, else the next one's first */
+            const long ng = pj + 1 < pb ? g : g + 1, np = pj + 1 < pb ? pj + 1 : pa;
+            const float *next = ng < A * A ? u + ng * p->N8 * d->cin + np * 24 * d->cin : NULL;
+            block_gemm(p, d->cin, tb, g, pj, v, u, next, mt);
+        }
     const int o_lo = (int)(pa * 24), o_hi = (int)imin(d->cout, pb * 24);
     for (long t = 0; t < tb; t++) {
         tile_at(p, t0 + t, &img, &ty, &tx);

@@ -17,11 +17,12 @@
 #define GEMM_TILE 1
 
 /* one MR x (8 NV) tile of c = act(a * panel + bias + res): a[MR, K] (row stride K), panel[K, 8 NV]
- * (conv2d_dwpw_pack_1x1), bias, res and c offset to the tile (row stride ldc); the sum in K order.
- * 4 x 24 uses 12 accumulators, 3 weight vectors and a broadcast: all 16 ymm registers. */
+ * (conv2d_dwpw_pack_1x1), bias, res and c offset to the tile (row stride ldc); the sum in K order;
+ * the first npf of K steps each prefetch one cache line from pf on.  4 x 24 uses 12 accumulators, 3
+ * weight vectors and a broadcast: all 16 ymm registers. */
 static inline __attribute__((always_inline)) void gemm_tile(const int MR, const int NV, int K, const float *a,
                                                            const float *panel, const float *bias, const float *res,
-                                                           long ldc, sn_act act, float *c) {
+                                                           long ldc, sn_act act, float *c, const float *pf, int npf) {
     __m256 acc[6][3];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++)
@@ -29,6 +30,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const int MR, const 
         for (int v = 0; v < NV; v++) acc[i][v] = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int k = 0; k < K; k++) {
+        if (k < npf) _mm_prefetch((const char *)(pf + 16L * k), _MM_HINT_T0);
         __m256 bv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) bv[v] = _mm256_loadu_ps(panel + (long)(k * NV + v) * 8);
@@ -53,15 +55,23 @@ static inline __attribute__((always_inline)) void gemm_tile(const int MR, const 
         }
 }
 
-/* the rows of one panel of 8 NV columns: 4 at a time for 24 columns, else 6 (the last tile fewer) */
+/* the rows of one panel of 8 NV columns: 4 at a time for 24 columns, else 6 (the last tile fewer);
+ * next (or NULL): the panel to be read after this one, K * 8 NV floats of it prefetched in even
+ * shares by the tiles (a GEMM of few rows, whose panels come from memory, then does not wait for
+ * them) */
 static inline void gemm_panel_rows(int NV, long M, int K, const float *a, const float *panel, const float *bias,
-                                   const float *res, long ldc, sn_act act, float *c) {
+                                   const float *res, long ldc, sn_act act, float *c, const float *next) {
     const int MB = NV == 3 ? 4 : 6;
+    const long lines = next ? ((long)K * NV * 8 + 15) / 16 : 0, tiles = (M + MB - 1) / MB;
+    const long share = (lines + tiles - 1) / tiles;
     for (long m0 = 0; m0 < M; m0 += MB) {
+        const long l0 = m0 / MB * share, left = lines - l0;
+        const float *pf = next ? next + 16 * l0 : NULL;
+        const int npf = (int)(left < share ? (left > 0 ? left : 0) : share);
         const float *am = a + m0 * K, *rm = res ? res + m0 * ldc : NULL;
         float *cm = c + m0 * ldc;
         const int mr = M - m0 < MB ? (int)(M - m0) : MB;
-#define TILE(MR, NV) gemm_tile(MR, NV, K, am, panel, bias, rm, ldc, act, cm)
+#define TILE(MR, NV) gemm_tile(MR, NV, K, am, panel, bias, rm, ldc, act, cm, pf, npf)
         if (NV == 3) {
             switch (mr) {
             case 1: TILE(1, 3); break;
