@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
-#include "kernels/conv_dwpw.h"
 #include "kernels/gemm_tile.h"
 
 /* A block of tiles holds at most WG_FLOATS floats of transformed input and output together (2 MB:
@@ -41,25 +40,26 @@ size_t conv2d_winograd_weights_size(const conv_desc *d, int m) {
     return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)d->cin * (size_t)round8(d->cout);
 }
 
-int conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
+void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
     const int A = m + 2, C = d->cin;
     const long N8 = round8(d->cout);
     const double *G = m == 4 ? G4 : G2;
-    float *wg = sn_alloc(sizeof(float) * (size_t)(N8 * C), "Winograd weights"); /* one matrix [N8][C] */
-    if (!wg) return -1;
-    for (int g = 0; g < A * A; g++) {
-        const int a = g / A, b = g % A;
-        for (long o = 0; o < N8; o++)
-            for (int c = 0; c < C; c++) {
-                double s = 0; /* (G w G^T)[a][b], zero for the rows past cout */
-                for (int ky = 0; ky < 3 && o < d->cout; ky++)
-                    for (int kx = 0; kx < 3; kx++) s += G[a * 3 + ky] * w[((o * 3 + ky) * 3 + kx) * C + c] * G[b * 3 + kx];
-                wg[o * C + c] = (float)s;
-            }
-        conv2d_dwpw_pack_1x1((int)N8, C, wg, u + g * N8 * C);
+#pragma omp parallel for schedule(static)
+    for (long o = 0; o < N8; o++) {
+        const long n0 = o / 24 * 24, nw = imin(24, N8 - n0); /* o's panel (conv2d_dwpw_pack_1x1's layout) */
+        for (int c = 0; c < C; c++) {
+            double k[3][3] = {{0}}, gk[6][3], v[6][6]; /* the kernel (zero past cout), G k, G k G^T */
+            for (int ky = 0; ky < 3 && o < d->cout; ky++)
+                for (int kx = 0; kx < 3; kx++) k[ky][kx] = w[((o * 3 + ky) * 3 + kx) * C + c];
+            for (int a = 0; a < A; a++)
+                for (int kx = 0; kx < 3; kx++)
+                    gk[a][kx] = G[a * 3] * k[0][kx] + G[a * 3 + 1] * k[1][kx] + G[a * 3 + 2] * k[2][kx];
+            for (int a = 0; a < A; a++)
+                for (int b = 0; b < A; b++)
+                    v[a][b] = gk[a][0] * G[b * 3] + gk[a][1] * G[b * 3 + 1] + gk[a][2] * G[b * 3 + 2];
+            for (int g = 0; g < A * A; g++) u[g * N8 * C + n0 * C + c * nw + (o - n0)] = (float)v[g / A][g % A];
+        }
     }
-    sn_free(wg);
-    return 0;
 }
 
 /* how a call is cut: tiles th x tw per image, T in all, nb blocks of TB; N8 output channels in

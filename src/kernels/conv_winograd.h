@@ -46,8 +46,8 @@ int conv2d_winograd_tile(const conv_desc *d);
 /* floats of d's transformed weights for tile m: (m + 2)^2 * cin * (cout rounded up to 8) */
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m);
 /* the weights w[cout, 3, 3, cin] (OHWI) transformed for tile m into u[conv2d_winograd_weights_size]
- * (in double, rounded once); -1 with an error if out of memory */
-int conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u);
+ * (in double, rounded once; OpenMP threads) */
+void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u);
 /* floats of work buffers conv2d_winograd_forward needs for n images with tile m, called where it
  * will be called (the thread count is omp_get_max_threads() outside a parallel region) */
 size_t conv2d_winograd_scratch(const conv_desc *d, int m, int n);

@@ -97,7 +97,8 @@ static int add_wino_packs(net *m) {
         const int a2 = (t + 2) * (t + 2);
         const int dims[2] = {a2, (int)(conv2d_winograd_weights_size(cd, t) / (size_t)a2)};
         const int p = net_add_buffer(m, i, "wino", 2, dims);
-        if (p < 0 || conv2d_winograd_pack(cd, t, net_param(m, m->nodes[i].p_w), net_param(m, p)) < 0) return -1;
+        if (p < 0) return -1;
+        conv2d_winograd_pack(cd, t, net_param(m, m->nodes[i].p_w), net_param(m, p));
     }
     return 0;
 }
