@@ -148,14 +148,22 @@ AI void input_tile(const int A, const conv_desc *d, const float *xi, int iy0, in
             for (int i = 0; i < A; i++)
 #pragma GCC unroll 6
                 for (int j = 0; j < A; j++) in[i * A + j] = load8(xi + ((long)(iy0 + i) * d->w + ix0 + j) * C + c0);
-        } else {
+        } else { /* a tile over the border (zero outside), or the last channels (cw < 8) */
+#pragma GCC unroll 6
             for (int i = 0; i < A; i++)
+#pragma GCC unroll 6
                 for (int j = 0; j < A; j++) {
                     const int iy = iy0 + i, ix = ix0 + j;
-                    float f[VL] = {0};
-                    if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
-                        memcpy(f, xi + ((long)iy * d->w + ix) * C + c0, sizeof(float) * (size_t)cw);
-                    in[i * A + j] = load8(f);
+                    const float *src = xi + ((long)iy * d->w + ix) * C + c0;
+                    in[i * A + j] = splat(0.0f);
+                    if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) continue;
+                    if (cw == VL) {
+                        in[i * A + j] = load8(src);
+                    } else {
+                        float f[VL] = {0};
+                        memcpy(f, src, sizeof(float) * (size_t)cw);
+                        in[i * A + j] = load8(f);
+                    }
                 }
         }
 #pragma GCC unroll 6
