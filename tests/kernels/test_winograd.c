@@ -7,10 +7,11 @@
  *
  * Tolerance: the transforms scale the rounding of each product by their coefficients, so the
  * error is judged against what bounds it: for each output, max |y - ref| / (sum |x||w| + |b| +
- * |res|) (the reference convolution of |x| and |w|, plus |b| and |res|).  F(2x2) adds and
- * subtracts with unit coefficients (bound 2e-6: about 30 float roundings); F(4x4)'s coefficients
- * reach 8 in A^T and 5 in B^T (25 in each direction of B^T d B, 10 in A^T M A: bound 2e-5).  The
- * worst measured is printed.  The output is bitwise the same on 1 and 2 threads. */
+ * |res|) (the reference convolution of |x| and |w|, plus |b| and |res|).  F(2x2)'s transforms
+ * add and subtract with unit coefficients (and halves in G): bound 2e-6; F(4x4)'s reach 8 in A^T,
+ * 5 in B^T and 1/24 in G, each scaling the rounding of what it multiplies: bound 2e-5.  Both are
+ * about ten times the worst measured (2.4e-7 and 2.8e-6), which each check prints.  The output
+ * is bitwise the same on 1 and 2 threads. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
