@@ -107,7 +107,8 @@ static void run_shape(const shape *t, int m, int n) {
             const size_t sz = conv2d_winograd_scratch(&d, m, n);
             scratch[th - 1] = sn_alloc(sizeof(float) * sz, "scratch");
             float *out = th == 1 ? y : y2;
-            check(sz > 0 && scratch[th - 1] && conv2d_winograd_forward(&d, m, n, x, u, b, res, out, scratch[th - 1]) == 0,
+            check(sz > 0 && scratch[th - 1] &&
+                      conv2d_winograd_forward(&d, m, n, x, u, b, res, out, scratch[th - 1]) == 0,
                   "%s, %d threads: ran", what, th);
         }
         const double e = worst(y, ref, bound, yn);
