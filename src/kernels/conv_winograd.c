@@ -213,9 +213,14 @@ AI void output_tile(const int m, const int A, const conv_desc *d, const float *m
         for (int j = 0; j < A; j++) at_1d(A, in + j, A, tmp + j, A); /* columns: A^T M, m rows of A */
 #pragma GCC unroll 4
         for (int i = 0; i < m; i++) at_1d(A, tmp + i * A, 1, out + i * m, 1); /* rows: (A^T M) A */
-        float f[VL] = {0};
-        if (b) memcpy(f, b + o0, sizeof(float) * (size_t)ow8);
-        const v8 bias = load8(f);
+        v8 bias = splat(0.0f);
+        if (b && ow8 == VL) {
+            bias = load8(b + o0);
+        } else if (b) {
+            float f[VL] = {0};
+            memcpy(f, b + o0, sizeof(float) * (size_t)ow8);
+            bias = load8(f);
+        }
         for (int i = 0; i < hy; i++)
             for (int j = 0; j < hx; j++) {
                 const long off = ((long)(oy0 + i) * d->ow + ox0 + j) * O + o0;
