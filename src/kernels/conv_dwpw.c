@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "kernels/conv_backend.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_tile.h"
 
 /* A block of output rows holds at most DWPW_FLOATS floats of e and t together (320 KB: most of a
  * 512 KB L2, the rest for the weights and the rows of x and y streaming through), or twice the
@@ -118,95 +119,17 @@ void conv2d_dwpw_pack_1x1(int N, int K, const float *w, float *wp) {
     }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define DWPW_TILE 1
-#define AI static inline __attribute__((always_inline))
-
-/* one MR x (8 NV) tile of c = act(a * panel + bias + res): a[MR, K] (row stride K), panel[K, 8 NV]
- * (conv2d_dwpw_pack_1x1), bias, res and c offset to the tile (row stride ldc); the sum in K order.
- * 4 x 24 uses 12 accumulators, 3 weight vectors and a broadcast: all 16 ymm registers. */
-AI void tile(const int MR, const int NV, int K, const float *a, const float *panel, const float *bias,
-             const float *res, long ldc, sn_act act, float *c) {
-    __m256 acc[6][3];
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) acc[i][v] = _mm256_setzero_ps();
-#pragma GCC unroll 4
-    for (int k = 0; k < K; k++) {
-        __m256 bv[3];
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) bv[v] = _mm256_loadu_ps(panel + (long)(k * NV + v) * 8);
-#pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + (long)i * K + k);
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
-        }
-    }
-    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) {
-            __m256 r = acc[i][v];
-            if (bias) r = _mm256_add_ps(r, _mm256_loadu_ps(bias + 8 * v));
-            if (res) r = _mm256_add_ps(r, _mm256_loadu_ps(res + i * ldc + 8 * v));
-            if (act != ACT_NONE) r = _mm256_max_ps(r, zero); /* max(r, 0): 0 for NaN, as act_value */
-            if (act == ACT_RELU6) r = _mm256_min_ps(r, six);
-            _mm256_storeu_ps(c + i * ldc + 8 * v, r);
-        }
-}
-
-/* the rows of one panel of 8 NV columns: 4 at a time for 24 columns, else 6 (the last tile fewer) */
-static void panel_rows(int NV, long M, int K, const float *a, const float *panel, const float *bias,
-                       const float *res, long ldc, sn_act act, float *c) {
-    const int MB = NV == 3 ? 4 : 6;
-    for (long m0 = 0; m0 < M; m0 += MB) {
-        const float *am = a + m0 * K, *rm = res ? res + m0 * ldc : NULL;
-        float *cm = c + m0 * ldc;
-        const int mr = M - m0 < MB ? (int)(M - m0) : MB;
-#define TILE(MR, NV) tile(MR, NV, K, am, panel, bias, rm, ldc, act, cm)
-        if (NV == 3) {
-            switch (mr) {
-            case 1: TILE(1, 3); break;
-            case 2: TILE(2, 3); break;
-            case 3: TILE(3, 3); break;
-            default: TILE(4, 3); break;
-            }
-        } else {
-            switch (mr + 6 * (NV - 1)) {
-            case 1: TILE(1, 1); break;
-            case 2: TILE(2, 1); break;
-            case 3: TILE(3, 1); break;
-            case 4: TILE(4, 1); break;
-            case 5: TILE(5, 1); break;
-            case 6: TILE(6, 1); break;
-            case 7: TILE(1, 2); break;
-            case 8: TILE(2, 2); break;
-            case 9: TILE(3, 2); break;
-            case 10: TILE(4, 2); break;
-            case 11: TILE(5, 2); break;
-            default: TILE(6, 2); break;
-            }
-        }
-#undef TILE
-    }
-}
-#endif
-
 /* c[M, N] = act(a[M, K] * w^T + bias + res) (bias, res may be NULL): from the packed weights wp
  * (N a multiple of 8, AVX2), a panel of output channels at a time over all rows, else with
  * gemm_sgemm on w and a pass for the rest; the order of the unfused passes either way */
 static void pointwise(long M, int N, int K, const float *a, const float *w, const float *wp, const float *bias,
                       const float *res, sn_act act, float *c) {
-#ifdef DWPW_TILE
+#ifdef GEMM_TILE
     if (wp && N % 8 == 0) {
         for (int q = 0; q < panel_count(N); q++) {
             const int n0 = panel_start(N, q);
-            panel_rows((panel_start(N, q + 1) - n0) / 8, M, K, a, wp + (long)n0 * K, bias ? bias + n0 : NULL,
-                       res ? res + n0 : NULL, N, act, c + n0);
+            gemm_panel_rows((panel_start(N, q + 1) - n0) / 8, M, K, a, wp + (long)n0 * K, bias ? bias + n0 : NULL,
+                            res ? res + n0 : NULL, N, act, c + n0, NULL);
         }
         return;
     }
@@ -217,7 +140,7 @@ static void pointwise(long M, int N, int K, const float *a, const float *w, cons
 }
 
 bool conv2d_pw_gap_takes(int N) {
-#ifdef DWPW_TILE
+#ifdef GEMM_TILE
     return N > 0 && N % 8 == 0;
 #else
     (void)N;
@@ -230,7 +153,7 @@ int conv2d_pw_gap_forward(int n, int M, int N, int K, const float *x, const floa
     if (!conv2d_pw_gap_takes(N) || M <= 0 || K <= 0)
         return sn_error("1x1 convolution + global average pool: %d output channels, %d pixels, %d inputs not taken", N,
                         M, K);
-#ifdef DWPW_TILE
+#ifdef GEMM_TILE
     const int panels = panel_count(N);
 #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel() && omp_get_max_threads() > 1)
     for (int i = 0; i < n; i++)
@@ -240,8 +163,8 @@ int conv2d_pw_gap_forward(int n, int M, int N, int K, const float *x, const floa
             double acc[24] = {0};
             for (int m0 = 0; m0 < M; m0 += 48) {
                 const int mr = imin(48, M - m0);
-                panel_rows(NV, mr, K, x + ((long)i * M + m0) * K, wp + (long)n0 * K, b ? b + n0 : NULL, NULL, nw, act,
-                           buf);
+                gemm_panel_rows(NV, mr, K, x + ((long)i * M + m0) * K, wp + (long)n0 * K, b ? b + n0 : NULL, NULL, nw,
+                                act, buf, NULL);
                 for (int r = 0; r < mr; r++)
                     for (int j = 0; j < nw; j++) acc[j] += buf[r * nw + j];
             }

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/conv_backend.h"
 #include "kernels/conv_dwpw.h"
+#include "kernels/conv_winograd.h"
 #include "kernels/eltwise.h"
 #include "nn/net_infer.h"
 #include "nn/net_internal.h"
@@ -97,6 +98,23 @@ static int add_block_packs(net *m) {
         if ((dw && add_packed(m, i) < 0) || (ex && add_packed(m, a) < 0) || (pw && add_packed(m, i) < 0)) return -1;
     }
     return add_head_packs(m);
+}
+
+/* each dense 3x3 stride-1 convolution that Winograd runs faster (conv2d_winograd_tile) gets buffer
+ * "<name>.wino": its weights transformed for the tile that shape runs on (kernels/conv_winograd.h) */
+static int add_wino_packs(net *m) {
+    const int n = m->n_nodes;
+    for (int i = 1; i < n; i++) {
+        const conv_desc *cd = &m->nodes[i].conv;
+        const int t = m->nodes[i].op == OP_CONV && conv2d_winograd_takes(cd) ? conv2d_winograd_tile(cd) : 0;
+        if (!t) continue;
+        const int a2 = (t + 2) * (t + 2);
+        const int dims[2] = {a2, (int)(conv2d_winograd_weights_size(cd, t) / (size_t)a2)};
+        const int p = net_add_buffer(m, i, "wino", 2, dims);
+        if (p < 0) return -1;
+        conv2d_winograd_pack(cd, t, net_param(m, m->nodes[i].p_w), net_param(m, p));
+    }
+    return 0;
 }
 
 /* a copy of convolution c of s reading x, with batch norm b (or -1) folded in */
@@ -231,7 +249,7 @@ net *net_prepare_inference(const net *src) {
         map[i] = r;
     }
     m->out = map[last];
-    if (add_block_packs(m) < 0) goto fail;
+    if (add_block_packs(m) < 0 || add_wino_packs(m) < 0) goto fail;
     snprintf(m->arch, sizeof m->arch, "%s", s->arch);
     m->seed = s->seed;
     for (int p = 0; p < m->n_params; p++) m->params[p].frozen = true;
@@ -296,13 +314,15 @@ static int gap_input(const net *m, int g) {
     return is_pointwise(d) && conv2d_pw_gap_takes(d->cout) ? c : -1;
 }
 
-/* run[i].p_pack of every depthwise convolution: its "<name>.packed" buffer (add_packed) */
+/* run[i].p_pack of every depthwise convolution: its "<name>.packed" buffer (add_packed); run[i].p_wino
+ * of every dense 3x3 stride-1 one: its "<name>.wino" buffer (add_wino_packs) */
 static void plan_packed(net *m) {
-    for (int i = 0; i < m->n_nodes; i++) m->run[i].p_pack = -1;
+    for (int i = 0; i < m->n_nodes; i++) m->run[i].p_pack = m->run[i].p_wino = -1;
     for (int p = 0; p < m->n_params; p++) {
         const param *q = &m->params[p];
         const size_t len = strlen(q->name);
         if (len > 7 && !strcmp(q->name + len - 7, ".packed")) m->run[q->node].p_pack = p;
+        if (len > 5 && !strcmp(q->name + len - 5, ".wino")) m->run[q->node].p_wino = p;
     }
 }
 
@@ -421,6 +441,7 @@ int net_infer_add_conv(net *m, int a, int out, sn_act act) {
     }
     conv_desc cd = cv->conv;
     cd.act = act;
+    if (m->run[c].p_wino >= 0) return net_infer_wino(m, c, &cd, x, ro->y, true);
     return conv2d_forward_keyed_add(&cd, m->batch, x, net_param(m, cv->p_w), bias_of(m, c), ro->y, m->wkey);
 }
 
@@ -433,6 +454,17 @@ int net_infer_pw_gap(net *m, int g, float *y) {
     const sn_act act = c != in ? act_of(m->nodes[in].op) : ACT_NONE;
     return conv2d_pw_gap_forward(m->batch, cv->conv.h * cv->conv.w, cv->conv.cout, cv->conv.cin, x,
                                  net_param(m, m->run[c].p_pack), bias_of(m, c), act, y);
+}
+
+int net_infer_wino(net *m, int c, const conv_desc *cd, const float *x, float *y, bool add) {
+    const int t = conv2d_winograd_tile(cd);
+    /* the work buffers come from the pool: after the first pass, no allocation */
+    float *scratch = net_pool_get(m, conv2d_winograd_scratch(cd, t, m->batch));
+    if (!scratch) return -1;
+    const int rc = conv2d_winograd_forward(cd, t, m->batch, x, net_param(m, m->run[c].p_wino), bias_of(m, c),
+                                           add ? y : NULL, y, scratch);
+    net_pool_put(m, scratch);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- a batch image by image */

@@ -50,6 +50,8 @@ struct node_run {
                               pass (net_infer_pw_gap) */
     int p_pack;            /* depthwise OP_CONV: its weights repacked for the row kernels (a buffer
                               parameter net_prepare_inference adds), or -1 */
+    int p_wino;            /* dense 3x3 stride-1 OP_CONV: its weights transformed for Winograd (a buffer
+                              parameter net_prepare_inference adds: kernels/conv_winograd.h), or -1 */
     /* per run, sized by net_set_batch */
     float *y, *dy;         /* y: NULL between uses for a transient node; dy: from the pool */
     bool pooled_y;         /* y currently borrowed from the pool */
@@ -85,6 +87,9 @@ const float *net_infer_forward_images(net *m);
 /* net_infer.c: the 1x1 convolution pw (run[pw].dwpw) with its depthwise input, onto residual node
  * res (-1: none), activation act, into y; -1 with an error */
 int net_infer_dwpw(net *m, int pw, int res, sn_act act, float *y);
+/* net_infer.c: convolution c (run[c].p_wino >= 0) with descriptor cd (its own, with the activation to
+ * apply) on input x into y, adding onto y's contents when add (a residual); -1 with an error */
+int net_infer_wino(net *m, int c, const conv_desc *cd, const float *x, float *y, bool add);
 /* net_infer.c: add node a (run[a].res_conv), then activation act, into node out's output (a, or
  * the ReLU/ReLU6 computing it): its fused convolution onto the other input; -1 with an error */
 int net_infer_add_conv(net *m, int a, int out, sn_act act);

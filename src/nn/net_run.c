@@ -138,6 +138,7 @@ static int compute_act(net *m, int i, unsigned long wkey) {
         if (!x || net_take_y(m, i) < 0) return -1;
         conv_desc cd = a->conv;
         cd.act = act;
+        if (m->infer_only && m->run[d->in0].p_wino >= 0) return net_infer_wino(m, d->in0, &cd, x, r->y, false);
         conv2d_forward_keyed(&cd, n, x, net_param(m, a->p_w), a->p_b >= 0 ? net_param(m, a->p_b) : NULL, r->y, wkey);
     } else if (a->op == OP_BN && !ra->y) {
         const float *x = value(m, a->in0);
@@ -212,6 +213,7 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
     if (!x || net_take_y(m, i) < 0) return -1;
     switch (d->op) {
     case OP_CONV:
+        if (m->infer_only && r->p_wino >= 0) return net_infer_wino(m, i, &d->conv, x, r->y, false);
         conv2d_forward_keyed(&d->conv, n, x, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y,
                              wkey);
         break;
