@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/conv_dwpw.h"
+#include "kernels/conv_winograd.h"
 #include "kernels/eltwise.h"
 #include "models/zoo.h"
 #include "nn/net.h"
@@ -137,6 +138,33 @@ static void case_resnet_odd_sizes(void) {
             omp_set_num_threads(threads);
             net_free(m);
         }
+}
+
+/* ResNets at 96 px, where the prepared net runs every Winograd tile: F(4x4) on the 24x24 maps of
+ * the first stage, F(2x2) on 12x12 and 6x6, the direct convolution on 3x3 (conv2d_winograd_tile) */
+static void case_resnet_winograd_tiles(void) {
+    const char *archs[2] = {"resnet18", "resnet34"};
+    const int threads = omp_get_max_threads();
+    for (int a = 0; a < 2; a++) {
+        net *m = zoo_at(archs[a], MODEL_HEAD_DEFAULT, 96, 96);
+        if (!m) continue;
+        net *p = net_prepare_inference(m);
+        int tiles[5] = {0};
+        for (int i = 0; p && i < p->n_nodes; i++)
+            if (p->nodes[i].op == OP_CONV && conv2d_winograd_takes(&p->nodes[i].conv))
+                tiles[conv2d_winograd_tile(&p->nodes[i].conv)]++;
+        check(p && tiles[4] > 0 && tiles[2] > 0 && tiles[0] > 0, "%s 96 px: Winograd F(4x4) on %d, F(2x2) on %d, "
+              "direct on %d dense 3x3 stride-1 convolutions", archs[a], tiles[4], tiles[2], tiles[0]);
+        net_free(p);
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            char what[64];
+            snprintf(what, sizeof what, "%s 96 px, %d thread%s", archs[a], t, t > 1 ? "s" : "");
+            compare(what, m, 0);
+            omp_set_num_threads(threads);
+        }
+        net_free(m);
+    }
 }
 
 /* residual adds of dense convolutions: onto the network input (which persists: a copy), onto the
@@ -479,6 +507,7 @@ static const test_case cases[] = {
     {"efficientnet_lite1", case_efficientnet_lite1},
     {"efficientnet_lite2", case_efficientnet_lite2},
     {"resnet_odd_sizes", case_resnet_odd_sizes},
+    {"resnet_winograd_tiles", case_resnet_winograd_tiles},
     {"conv_adds", case_conv_adds},
     {"conv_add_kernel", case_conv_add_kernel},
     {"fastai_head", case_fastai_head},
