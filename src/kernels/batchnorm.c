@@ -45,6 +45,74 @@ static inline float masked(const bn_mask *k, int j, float x, float g) {
     return act_passes(k->act, x * k->scale[j] + k->shift[j]) ? g : 0.0f;
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define BN_VEC 1
+
+/* one 8-channel chunk of one row into double accumulators s1 (2 halves) and s2: mode
+ * SUM_A_AND_SQ s1 += a, s2 += a^2; else s1 += b', s2 += b'*(a - mu) with b' = b masked where the
+ * activation act does not pass at a*sc + sh (computed as the forward computes it) */
+static inline void sums8(int mode, sn_act act, const float *a, const float *b, const double *mu, const float *sc,
+                         const float *sh, __m256d s1[2], __m256d s2[2]) {
+    __m256 va = _mm256_loadu_ps(a);
+    __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
+    if (mode == SUM_A_AND_SQ) {
+        s1[0] = _mm256_add_pd(s1[0], alo);
+        s1[1] = _mm256_add_pd(s1[1], ahi);
+        s2[0] = _mm256_fmadd_pd(alo, alo, s2[0]);
+        s2[1] = _mm256_fmadd_pd(ahi, ahi, s2[1]);
+        return;
+    }
+    __m256 vb = _mm256_loadu_ps(b);
+    if (act) {
+        __m256 v = _mm256_fmadd_ps(va, _mm256_loadu_ps(sc), _mm256_loadu_ps(sh));
+        __m256 pass = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+        if (act == ACT_RELU6) pass = _mm256_and_ps(pass, _mm256_cmp_ps(v, _mm256_set1_ps(6.0f), _CMP_LT_OQ));
+        vb = _mm256_and_ps(vb, pass);
+    }
+    __m256d blo = _mm256_cvtps_pd(_mm256_castps256_ps128(vb)), bhi = _mm256_cvtps_pd(_mm256_extractf128_ps(vb, 1));
+    s1[0] = _mm256_add_pd(s1[0], blo);
+    s1[1] = _mm256_add_pd(s1[1], bhi);
+    s2[0] = _mm256_fmadd_pd(blo, _mm256_sub_pd(alo, _mm256_loadu_pd(mu)), s2[0]);
+    s2[1] = _mm256_fmadd_pd(bhi, _mm256_sub_pd(ahi, _mm256_loadu_pd(mu + 4)), s2[1]);
+}
+
+/* col_sums_mask's sums of rows [r0, r1) for channels [0, c - c % 8), added to p1/p2: rows in
+ * groups of four, each 8-channel chunk summed over the group in registers */
+static void col_sums_rows_vec(int mode, long r0, long r1, int c, const float *a, const float *b, const double *mu,
+                              const bn_mask *mk, double *p1, double *p2) {
+    const sn_act act = mk ? mk->act : ACT_NONE;
+    const float *sc = mk ? mk->scale : NULL, *sh = mk ? mk->shift : NULL;
+    for (long r = r0; r < r1; r += 4) {
+        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+        for (int j = 0; j + 8 <= c; j += 8) {
+            __m256d s1[2] = {_mm256_loadu_pd(p1 + j), _mm256_loadu_pd(p1 + j + 4)};
+            __m256d s2[2] = {_mm256_loadu_pd(p2 + j), _mm256_loadu_pd(p2 + j + 4)};
+            const float *ar = a + r * c + j, *br = b ? b + r * c + j : NULL;
+            const double *mj = mu ? mu + j : NULL;
+            const float *scj = sc ? sc + j : NULL, *shj = sh ? sh + j : NULL;
+            if (nr == 4) { /* unrolled: the common case */
+                if (!(j & 15))
+                    for (int q = 0; q < 4; q++) { /* the next group: short rows defeat the hardware prefetcher */
+                        _mm_prefetch((const char *)(ar + (4 + q) * c), _MM_HINT_T0);
+                        if (br) _mm_prefetch((const char *)(br + (4 + q) * c), _MM_HINT_T0);
+                    }
+                sums8(mode, act, ar, br, mj, scj, shj, s1, s2);
+                sums8(mode, act, ar + c, br ? br + c : NULL, mj, scj, shj, s1, s2);
+                sums8(mode, act, ar + 2 * c, br ? br + 2 * c : NULL, mj, scj, shj, s1, s2);
+                sums8(mode, act, ar + 3 * c, br ? br + 3 * c : NULL, mj, scj, shj, s1, s2);
+            } else {
+                for (int q = 0; q < nr; q++) sums8(mode, act, ar + q * c, br ? br + q * c : NULL, mj, scj, shj, s1, s2);
+            }
+            _mm256_storeu_pd(p1 + j, s1[0]);
+            _mm256_storeu_pd(p1 + j + 4, s1[1]);
+            _mm256_storeu_pd(p2 + j, s2[0]);
+            _mm256_storeu_pd(p2 + j + 4, s2[1]);
+        }
+    }
+}
+#endif
+
 /* mode SUM_A_AND_SQ: o1 = sum a, o2 = sum a^2;
  * SUM_B_AND_B_DEV_A: o1 = sum b', o2 = sum b'*(a-mu) with b' = b masked by mk (if given).
  * Returns -1 if out of memory. */
@@ -61,10 +129,17 @@ static int col_sums_mask(int mode, int m, int c, const float *a, const float *b,
         float *restrict gm = mk && mk->act ? sn_alloc(sizeof(float) * c, "batchnorm backward row") : NULL;
         memset(p1, 0, sizeof(double) * 2 * c);
         long r1 = (k + 1) * br < m ? (k + 1) * br : m;
-        for (long r = k * br; r < r1; r++) {
+        int j0 = 0; /* channels [0, j0) are summed by the vector pass */
+#ifdef BN_VEC
+        if (mode == SUM_A_AND_SQ || !mk || !mk->act || mk->act == ACT_RELU || mk->act == ACT_RELU6) {
+            col_sums_rows_vec(mode, k * br, r1, c, a, b, mu, mk, p1, p2);
+            j0 = c - c % 8;
+        }
+#endif
+        for (long r = k * br; r < r1 && j0 < c; r++) {
             const float *restrict ar = a + r * c;
             if (mode == SUM_A_AND_SQ) {
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) {
                     double t = ar[j];
                     p1[j] += t;
                     p2[j] += t * t;
@@ -72,21 +147,21 @@ static int col_sums_mask(int mode, int m, int c, const float *a, const float *b,
             } else if (mk && mk->act && gm) { /* mask the row in float (vectorises), then sum */
                 const float *restrict bp = b + r * c, *restrict sc = mk->scale, *restrict sh = mk->shift;
                 const sn_act act = mk->act;
-                for (int j = 0; j < c; j++) gm[j] = act_passes(act, ar[j] * sc[j] + sh[j]) ? bp[j] : 0.0f;
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) gm[j] = act_passes(act, ar[j] * sc[j] + sh[j]) ? bp[j] : 0.0f;
+                for (int j = j0; j < c; j++) {
                     p1[j] += gm[j];
                     p2[j] += (double)gm[j] * ((double)ar[j] - mu[j]);
                 }
             } else if (mk && mk->act) { /* out of memory for the row: element by element */
                 const float *restrict bp = b + r * c;
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) {
                     float g = masked(mk, j, ar[j], bp[j]);
                     p1[j] += g;
                     p2[j] += (double)g * ((double)ar[j] - mu[j]);
                 }
             } else {
                 const float *restrict bp = b + r * c;
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) {
                     p1[j] += bp[j];
                     p2[j] += (double)bp[j] * ((double)ar[j] - mu[j]);
                 }
