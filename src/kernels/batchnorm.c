@@ -49,67 +49,85 @@ static inline float masked(const bn_mask *k, int j, float x, float g) {
 #include <immintrin.h>
 #define BN_VEC 1
 
-/* one 8-channel chunk of one row into double accumulators s1 (2 halves) and s2: mode
- * SUM_A_AND_SQ s1 += a, s2 += a^2; else s1 += b', s2 += b'*(a - mu) with b' = b masked where the
- * activation act does not pass at a*sc + sh (computed as the forward computes it) */
-static inline void sums8(int mode, sn_act act, const float *a, const float *b, const double *mu, const float *sc,
-                         const float *sh, __m256d s1[2], __m256d s2[2]) {
+/* one 8-channel chunk of one row: s1 += a, s2 += a^2 (double, two halves each) */
+static inline void sq8(const float *a, __m256d s1[2], __m256d s2[2]) {
     __m256 va = _mm256_loadu_ps(a);
-    __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
-    if (mode == SUM_A_AND_SQ) {
-        s1[0] = _mm256_add_pd(s1[0], alo);
-        s1[1] = _mm256_add_pd(s1[1], ahi);
-        s2[0] = _mm256_fmadd_pd(alo, alo, s2[0]);
-        s2[1] = _mm256_fmadd_pd(ahi, ahi, s2[1]);
-        return;
-    }
-    __m256 vb = _mm256_loadu_ps(b);
-    if (act) {
-        __m256 v = _mm256_fmadd_ps(va, _mm256_loadu_ps(sc), _mm256_loadu_ps(sh));
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
+    s1[0] = _mm256_add_pd(s1[0], lo);
+    s1[1] = _mm256_add_pd(s1[1], hi);
+    s2[0] = _mm256_fmadd_pd(lo, lo, s2[0]);
+    s2[1] = _mm256_fmadd_pd(hi, hi, s2[1]);
+}
+
+/* one 8-channel chunk of one row: s1 += b', s2 += b'*(a - mu) with b' = b masked where act does
+ * not pass at a*sc + sh (computed as the forward computes it) */
+static inline void dev8(sn_act act, const float *a, const float *b, const __m256d mu[2], __m256 sc, __m256 sh,
+                        __m256d s1[2], __m256d s2[2]) {
+    __m256 va = _mm256_loadu_ps(a), vb = _mm256_loadu_ps(b);
+    if (act != ACT_NONE) {
+        __m256 v = _mm256_fmadd_ps(va, sc, sh);
         __m256 pass = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
         if (act == ACT_RELU6) pass = _mm256_and_ps(pass, _mm256_cmp_ps(v, _mm256_set1_ps(6.0f), _CMP_LT_OQ));
         vb = _mm256_and_ps(vb, pass);
     }
+    __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
     __m256d blo = _mm256_cvtps_pd(_mm256_castps256_ps128(vb)), bhi = _mm256_cvtps_pd(_mm256_extractf128_ps(vb, 1));
     s1[0] = _mm256_add_pd(s1[0], blo);
     s1[1] = _mm256_add_pd(s1[1], bhi);
-    s2[0] = _mm256_fmadd_pd(blo, _mm256_sub_pd(alo, _mm256_loadu_pd(mu)), s2[0]);
-    s2[1] = _mm256_fmadd_pd(bhi, _mm256_sub_pd(ahi, _mm256_loadu_pd(mu + 4)), s2[1]);
+    s2[0] = _mm256_fmadd_pd(blo, _mm256_sub_pd(alo, mu[0]), s2[0]);
+    s2[1] = _mm256_fmadd_pd(bhi, _mm256_sub_pd(ahi, mu[1]), s2[1]);
 }
 
-/* col_sums_mask's sums of rows [r0, r1) for channels [0, c - c % 8), added to p1/p2: rows in
- * groups of four, each 8-channel chunk summed over the group in registers */
+/* rows [r, r + nr) (nr <= 4) of 8-channel chunk j, added to p1/p2; b == NULL: the sums of a and a^2,
+ * else of b' and b'*(a - mu) as dev8; with 4 rows, the next group's rows are prefetched (rows of
+ * a few hundred bytes defeat the hardware prefetcher) */
+static inline __attribute__((always_inline)) void group8(sn_act act, long r, int nr, int j, int c, const float *a,
+                                                          const float *b, const double *mu, const float *sc,
+                                                          const float *sh, double *p1, double *p2) {
+    __m256d s1[2] = {_mm256_loadu_pd(p1 + j), _mm256_loadu_pd(p1 + j + 4)};
+    __m256d s2[2] = {_mm256_loadu_pd(p2 + j), _mm256_loadu_pd(p2 + j + 4)};
+    const float *ar = a + r * c + j;
+    if (nr == 4 && !(j & 15))
+        for (int q = 4; q < 8; q++) {
+            _mm_prefetch((const char *)(ar + q * c), _MM_HINT_T0);
+            if (b) _mm_prefetch((const char *)(b + (r + q) * c + j), _MM_HINT_T0);
+        }
+    if (!b) {
+        for (int q = 0; q < nr; q++) sq8(ar + q * c, s1, s2);
+    } else {
+        const float *br = b + r * c + j;
+        const __m256d m[2] = {_mm256_loadu_pd(mu + j), _mm256_loadu_pd(mu + j + 4)};
+        const __m256 vsc = act ? _mm256_loadu_ps(sc + j) : _mm256_setzero_ps();
+        const __m256 vsh = act ? _mm256_loadu_ps(sh + j) : _mm256_setzero_ps();
+        for (int q = 0; q < nr; q++) dev8(act, ar + q * c, br + q * c, m, vsc, vsh, s1, s2);
+    }
+    _mm256_storeu_pd(p1 + j, s1[0]);
+    _mm256_storeu_pd(p1 + j + 4, s1[1]);
+    _mm256_storeu_pd(p2 + j, s2[0]);
+    _mm256_storeu_pd(p2 + j + 4, s2[1]);
+}
+
+/* rows [r0, r1) for channels [0, c - c % 8) with act fixed (specialised by the caller) */
+static inline __attribute__((always_inline)) void rows_vec(sn_act act, long r0, long r1, int c, const float *a,
+                                                            const float *b, const double *mu, const float *sc,
+                                                            const float *sh, double *p1, double *p2) {
+    for (long r = r0; r < r1; r += 4) {
+        if (r1 - r >= 4)
+            for (int j = 0; j + 8 <= c; j += 8) group8(act, r, 4, j, c, a, b, mu, sc, sh, p1, p2);
+        else
+            for (int j = 0; j + 8 <= c; j += 8) group8(act, r, (int)(r1 - r), j, c, a, b, mu, sc, sh, p1, p2);
+    }
+}
+
+/* col_sums_mask's sums of rows [r0, r1) for channels [0, c - c % 8), added to p1/p2: 8-channel
+ * chunks of four rows at a time summed in registers */
 static void col_sums_rows_vec(int mode, long r0, long r1, int c, const float *a, const float *b, const double *mu,
                               const bn_mask *mk, double *p1, double *p2) {
     const sn_act act = mk ? mk->act : ACT_NONE;
-    const float *sc = mk ? mk->scale : NULL, *sh = mk ? mk->shift : NULL;
-    for (long r = r0; r < r1; r += 4) {
-        const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
-        for (int j = 0; j + 8 <= c; j += 8) {
-            __m256d s1[2] = {_mm256_loadu_pd(p1 + j), _mm256_loadu_pd(p1 + j + 4)};
-            __m256d s2[2] = {_mm256_loadu_pd(p2 + j), _mm256_loadu_pd(p2 + j + 4)};
-            const float *ar = a + r * c + j, *br = b ? b + r * c + j : NULL;
-            const double *mj = mu ? mu + j : NULL;
-            const float *scj = sc ? sc + j : NULL, *shj = sh ? sh + j : NULL;
-            if (nr == 4) { /* unrolled: the common case */
-                if (!(j & 15))
-                    for (int q = 0; q < 4; q++) { /* the next group: short rows defeat the hardware prefetcher */
-                        _mm_prefetch((const char *)(ar + (4 + q) * c), _MM_HINT_T0);
-                        if (br) _mm_prefetch((const char *)(br + (4 + q) * c), _MM_HINT_T0);
-                    }
-                sums8(mode, act, ar, br, mj, scj, shj, s1, s2);
-                sums8(mode, act, ar + c, br ? br + c : NULL, mj, scj, shj, s1, s2);
-                sums8(mode, act, ar + 2 * c, br ? br + 2 * c : NULL, mj, scj, shj, s1, s2);
-                sums8(mode, act, ar + 3 * c, br ? br + 3 * c : NULL, mj, scj, shj, s1, s2);
-            } else {
-                for (int q = 0; q < nr; q++) sums8(mode, act, ar + q * c, br ? br + q * c : NULL, mj, scj, shj, s1, s2);
-            }
-            _mm256_storeu_pd(p1 + j, s1[0]);
-            _mm256_storeu_pd(p1 + j + 4, s1[1]);
-            _mm256_storeu_pd(p2 + j, s2[0]);
-            _mm256_storeu_pd(p2 + j + 4, s2[1]);
-        }
-    }
+    if (mode == SUM_A_AND_SQ) rows_vec(ACT_NONE, r0, r1, c, a, NULL, NULL, NULL, NULL, p1, p2);
+    else if (act == ACT_RELU6) rows_vec(ACT_RELU6, r0, r1, c, a, b, mu, mk->scale, mk->shift, p1, p2);
+    else if (act == ACT_RELU) rows_vec(ACT_RELU, r0, r1, c, a, b, mu, mk->scale, mk->shift, p1, p2);
+    else rows_vec(ACT_NONE, r0, r1, c, a, b, mu, NULL, NULL, p1, p2);
 }
 #endif
 
