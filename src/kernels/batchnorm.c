@@ -205,29 +205,19 @@ static int col_sums(int mode, int m, int c, const float *a, const float *b, cons
     return col_sums_mask(mode, m, c, a, b, mu, NULL, o1, o2);
 }
 
-void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
-                           float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
-                           float *scale, float *shift) {
-    if (m <= 0 || c <= 0) return;
-    double *mean = sn_alloc(sizeof(double) * (2 * c + 1), "batchnorm statistics"), *var = mean ? mean + c : NULL;
-    /* one pass: sums of x and x^2 in double (the variance keeps ~1e-16 * mean^2/var relative
-     * error, far below float32's) */
-    int ok = mean && !col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, mean, var);
-    const double rows = g_sync ? sync_sums(ok ? mean : NULL, c, m) : m; /* rows of the whole batch */
+int batchnorm_sums(int m, int c, const float *x, double *s) {
+    if (m <= 0 || c <= 0) return 0;
+    /* sums of x and x^2 in double (the variance keeps ~1e-16 * mean^2/var relative error, far
+     * below float32's) */
+    return col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, s, s + c);
+}
+
+void batchnorm_train_stats_from_sums(double rows, int c, const double *s, const float *gamma, const float *beta,
+                                     float eps, float momentum, float *run_mean, float *run_var, float *save_mean,
+                                     float *save_invstd, float *scale, float *shift) {
     for (int j = 0; j < c; j++) {
-        double mu, v;
-        if (ok) {
-            mu = mean[j] / rows;
-            v = var[j] / rows - mu * mu;
-            if (v < 0) v = 0;
-        } else { /* out of memory: serial double loops, same results up to summation order */
-            double s = 0, q = 0;
-            for (long r = 0; r < m; r++) s += x[r * c + j];
-            s /= m;
-            for (long r = 0; r < m; r++) q += ((double)x[r * c + j] - s) * ((double)x[r * c + j] - s);
-            mu = s;
-            v = q / m;
-        }
+        double mu = s[j] / rows, v = s[c + j] / rows - mu * mu;
+        if (v < 0) v = 0;
         double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
         scale[j] = (float)(g * is);
         shift[j] = (float)(bt - mu * g * is);
@@ -236,7 +226,36 @@ void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, con
         if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
         if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
     }
-    if (mean) sn_free(mean);
+}
+
+void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
+                           float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
+                           float *scale, float *shift) {
+    if (m <= 0 || c <= 0) return;
+    double *sums = sn_alloc(sizeof(double) * (2 * c + 1), "batchnorm statistics");
+    int ok = sums && !batchnorm_sums(m, c, x, sums);
+    const double rows = g_sync ? sync_sums(ok ? sums : NULL, c, m) : m; /* rows of the whole batch */
+    if (ok) {
+        batchnorm_train_stats_from_sums(rows, c, sums, gamma, beta, eps, momentum, run_mean, run_var, save_mean,
+                                        save_invstd, scale, shift);
+        sn_free(sums);
+        return;
+    }
+    for (int j = 0; j < c; j++) { /* out of memory: serial double loops, same results up to summation order */
+        double mu = 0, v = 0;
+        for (long r = 0; r < m; r++) mu += x[r * c + j];
+        mu /= m;
+        for (long r = 0; r < m; r++) v += ((double)x[r * c + j] - mu) * ((double)x[r * c + j] - mu);
+        v /= m;
+        double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
+        scale[j] = (float)(g * is);
+        shift[j] = (float)(bt - mu * g * is);
+        if (save_mean) save_mean[j] = (float)mu;
+        if (save_invstd) save_invstd[j] = (float)is;
+        if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
+        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
+    }
+    if (sums) sn_free(sums);
 }
 
 void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, const float *run_mean,
