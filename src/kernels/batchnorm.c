@@ -212,19 +212,27 @@ int batchnorm_sums(int m, int c, const float *x, double *s) {
     return col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, s, s + c);
 }
 
+/* channel j's outputs of the training statistics from its batch mean mu and biased variance v
+ * over `rows` rows */
+static void channel_stats(int j, double mu, double v, double rows, const float *gamma, const float *beta, float eps,
+                          float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
+                          float *scale, float *shift) {
+    double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
+    scale[j] = (float)(g * is);
+    shift[j] = (float)(bt - mu * g * is);
+    if (save_mean) save_mean[j] = (float)mu;
+    if (save_invstd) save_invstd[j] = (float)is;
+    if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
+    if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
+}
+
 void batchnorm_train_stats_from_sums(double rows, int c, const double *s, const float *gamma, const float *beta,
                                      float eps, float momentum, float *run_mean, float *run_var, float *save_mean,
                                      float *save_invstd, float *scale, float *shift) {
     for (int j = 0; j < c; j++) {
         double mu = s[j] / rows, v = s[c + j] / rows - mu * mu;
         if (v < 0) v = 0;
-        double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
-        scale[j] = (float)(g * is);
-        shift[j] = (float)(bt - mu * g * is);
-        if (save_mean) save_mean[j] = (float)mu;
-        if (save_invstd) save_invstd[j] = (float)is;
-        if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
-        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
+        channel_stats(j, mu, v, rows, gamma, beta, eps, momentum, run_mean, run_var, save_mean, save_invstd, scale, shift);
     }
 }
 
@@ -247,13 +255,7 @@ void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, con
         mu /= m;
         for (long r = 0; r < m; r++) v += ((double)x[r * c + j] - mu) * ((double)x[r * c + j] - mu);
         v /= m;
-        double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
-        scale[j] = (float)(g * is);
-        shift[j] = (float)(bt - mu * g * is);
-        if (save_mean) save_mean[j] = (float)mu;
-        if (save_invstd) save_invstd[j] = (float)is;
-        if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
-        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
+        channel_stats(j, mu, v, rows, gamma, beta, eps, momentum, run_mean, run_var, save_mean, save_invstd, scale, shift);
     }
     if (sums) sn_free(sums);
 }
