@@ -315,8 +315,8 @@ static int stats_reader(const net *m, int i, bool training) {
     return -1;
 }
 
-/* outputs of this many bytes per part: the part is still in cache when its sums are taken */
-#define STATS_PART_BYTES ((size_t)2 << 20)
+/* bytes of output per part: in the last-level cache when its sums are taken (oneDNN's chunk size) */
+#define STATS_PART_BYTES ((size_t)4 << 20)
 
 /* convolution i computed in parts of whole images, each part's batch-norm sums (node b) taken
  * right after it, and b's scale and shift set from them (bn_prepare's training branch, without
@@ -330,8 +330,7 @@ static int conv_bn_stats(net *m, int i, int b) {
     if (!x || net_take_y(m, i) < 0) return -1;
     const size_t xs = node_size(&m->nodes[d->in0]), ys = node_size(d);
     const int n = m->batch, c = d->c, hw = d->h * d->w;
-    int per = (int)(STATS_PART_BYTES / (ys * sizeof(float)));
-    if (per < 1) per = 1;
+    const int per = ys * sizeof(float) < STATS_PART_BYTES ? (int)(STATS_PART_BYTES / (ys * sizeof(float))) : 1;
     double *s = sn_alloc(sizeof(double) * 4 * (size_t)c, "batch norm sums");
     int ok = s != NULL;
     if (s) memset(s, 0, sizeof(double) * 2 * (size_t)c);
