@@ -45,6 +45,92 @@ static inline float masked(const bn_mask *k, int j, float x, float g) {
     return act_passes(k->act, x * k->scale[j] + k->shift[j]) ? g : 0.0f;
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define BN_VEC 1
+
+/* one 8-channel chunk of one row: s1 += a, s2 += a^2 (double, two halves each) */
+static inline void sq8(const float *a, __m256d s1[2], __m256d s2[2]) {
+    __m256 va = _mm256_loadu_ps(a);
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
+    s1[0] = _mm256_add_pd(s1[0], lo);
+    s1[1] = _mm256_add_pd(s1[1], hi);
+    s2[0] = _mm256_fmadd_pd(lo, lo, s2[0]);
+    s2[1] = _mm256_fmadd_pd(hi, hi, s2[1]);
+}
+
+/* one 8-channel chunk of one row: s1 += b', s2 += b'*(a - mu) with b' = b masked where act does
+ * not pass at a*sc + sh (computed as the forward computes it) */
+static inline void dev8(sn_act act, const float *a, const float *b, const __m256d mu[2], __m256 sc, __m256 sh,
+                        __m256d s1[2], __m256d s2[2]) {
+    __m256 va = _mm256_loadu_ps(a), vb = _mm256_loadu_ps(b);
+    if (act != ACT_NONE) {
+        __m256 v = _mm256_fmadd_ps(va, sc, sh);
+        __m256 pass = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+        if (act == ACT_RELU6) pass = _mm256_and_ps(pass, _mm256_cmp_ps(v, _mm256_set1_ps(6.0f), _CMP_LT_OQ));
+        vb = _mm256_and_ps(vb, pass);
+    }
+    __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(va)), ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(va, 1));
+    __m256d blo = _mm256_cvtps_pd(_mm256_castps256_ps128(vb)), bhi = _mm256_cvtps_pd(_mm256_extractf128_ps(vb, 1));
+    s1[0] = _mm256_add_pd(s1[0], blo);
+    s1[1] = _mm256_add_pd(s1[1], bhi);
+    s2[0] = _mm256_fmadd_pd(blo, _mm256_sub_pd(alo, mu[0]), s2[0]);
+    s2[1] = _mm256_fmadd_pd(bhi, _mm256_sub_pd(ahi, mu[1]), s2[1]);
+}
+
+/* rows [r, r + nr) (nr <= 4) of 8-channel chunk j, added to p1/p2; b == NULL: the sums of a and a^2,
+ * else of b' and b'*(a - mu) as dev8; with 4 rows, the next group's rows are prefetched (rows of
+ * a few hundred bytes defeat the hardware prefetcher) */
+static inline __attribute__((always_inline)) void group8(sn_act act, long r, int nr, int j, int c, const float *a,
+                                                          const float *b, const double *mu, const float *sc,
+                                                          const float *sh, double *p1, double *p2) {
+    __m256d s1[2] = {_mm256_loadu_pd(p1 + j), _mm256_loadu_pd(p1 + j + 4)};
+    __m256d s2[2] = {_mm256_loadu_pd(p2 + j), _mm256_loadu_pd(p2 + j + 4)};
+    const float *ar = a + r * c + j;
+    if (nr == 4 && !(j & 15))
+        for (int q = 4; q < 8; q++) {
+            _mm_prefetch((const char *)(ar + q * c), _MM_HINT_T0);
+            if (b) _mm_prefetch((const char *)(b + (r + q) * c + j), _MM_HINT_T0);
+        }
+    if (!b) {
+        for (int q = 0; q < nr; q++) sq8(ar + q * c, s1, s2);
+    } else {
+        const float *br = b + r * c + j;
+        const __m256d m[2] = {_mm256_loadu_pd(mu + j), _mm256_loadu_pd(mu + j + 4)};
+        const __m256 vsc = act ? _mm256_loadu_ps(sc + j) : _mm256_setzero_ps();
+        const __m256 vsh = act ? _mm256_loadu_ps(sh + j) : _mm256_setzero_ps();
+        for (int q = 0; q < nr; q++) dev8(act, ar + q * c, br + q * c, m, vsc, vsh, s1, s2);
+    }
+    _mm256_storeu_pd(p1 + j, s1[0]);
+    _mm256_storeu_pd(p1 + j + 4, s1[1]);
+    _mm256_storeu_pd(p2 + j, s2[0]);
+    _mm256_storeu_pd(p2 + j + 4, s2[1]);
+}
+
+/* rows [r0, r1) for channels [0, c - c % 8) with act fixed (specialised by the caller) */
+static inline __attribute__((always_inline)) void rows_vec(sn_act act, long r0, long r1, int c, const float *a,
+                                                            const float *b, const double *mu, const float *sc,
+                                                            const float *sh, double *p1, double *p2) {
+    for (long r = r0; r < r1; r += 4) {
+        if (r1 - r >= 4)
+            for (int j = 0; j + 8 <= c; j += 8) group8(act, r, 4, j, c, a, b, mu, sc, sh, p1, p2);
+        else
+            for (int j = 0; j + 8 <= c; j += 8) group8(act, r, (int)(r1 - r), j, c, a, b, mu, sc, sh, p1, p2);
+    }
+}
+
+/* col_sums_mask's sums of rows [r0, r1) for channels [0, c - c % 8), added to p1/p2: 8-channel
+ * chunks of four rows at a time summed in registers */
+static void col_sums_rows_vec(int mode, long r0, long r1, int c, const float *a, const float *b, const double *mu,
+                              const bn_mask *mk, double *p1, double *p2) {
+    const sn_act act = mk ? mk->act : ACT_NONE;
+    if (mode == SUM_A_AND_SQ) rows_vec(ACT_NONE, r0, r1, c, a, NULL, NULL, NULL, NULL, p1, p2);
+    else if (act == ACT_RELU6) rows_vec(ACT_RELU6, r0, r1, c, a, b, mu, mk->scale, mk->shift, p1, p2);
+    else if (act == ACT_RELU) rows_vec(ACT_RELU, r0, r1, c, a, b, mu, mk->scale, mk->shift, p1, p2);
+    else rows_vec(ACT_NONE, r0, r1, c, a, b, mu, NULL, NULL, p1, p2);
+}
+#endif
+
 /* mode SUM_A_AND_SQ: o1 = sum a, o2 = sum a^2;
  * SUM_B_AND_B_DEV_A: o1 = sum b', o2 = sum b'*(a-mu) with b' = b masked by mk (if given).
  * Returns -1 if out of memory. */
@@ -61,10 +147,17 @@ static int col_sums_mask(int mode, int m, int c, const float *a, const float *b,
         float *restrict gm = mk && mk->act ? sn_alloc(sizeof(float) * c, "batchnorm backward row") : NULL;
         memset(p1, 0, sizeof(double) * 2 * c);
         long r1 = (k + 1) * br < m ? (k + 1) * br : m;
-        for (long r = k * br; r < r1; r++) {
+        int j0 = 0; /* channels [0, j0) are summed by the vector pass */
+#ifdef BN_VEC
+        if (mode == SUM_A_AND_SQ || !mk || !mk->act || mk->act == ACT_RELU || mk->act == ACT_RELU6) {
+            col_sums_rows_vec(mode, k * br, r1, c, a, b, mu, mk, p1, p2);
+            j0 = c - c % 8;
+        }
+#endif
+        for (long r = k * br; r < r1 && j0 < c; r++) {
             const float *restrict ar = a + r * c;
             if (mode == SUM_A_AND_SQ) {
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) {
                     double t = ar[j];
                     p1[j] += t;
                     p2[j] += t * t;
@@ -72,21 +165,21 @@ static int col_sums_mask(int mode, int m, int c, const float *a, const float *b,
             } else if (mk && mk->act && gm) { /* mask the row in float (vectorises), then sum */
                 const float *restrict bp = b + r * c, *restrict sc = mk->scale, *restrict sh = mk->shift;
                 const sn_act act = mk->act;
-                for (int j = 0; j < c; j++) gm[j] = act_passes(act, ar[j] * sc[j] + sh[j]) ? bp[j] : 0.0f;
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) gm[j] = act_passes(act, ar[j] * sc[j] + sh[j]) ? bp[j] : 0.0f;
+                for (int j = j0; j < c; j++) {
                     p1[j] += gm[j];
                     p2[j] += (double)gm[j] * ((double)ar[j] - mu[j]);
                 }
             } else if (mk && mk->act) { /* out of memory for the row: element by element */
                 const float *restrict bp = b + r * c;
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) {
                     float g = masked(mk, j, ar[j], bp[j]);
                     p1[j] += g;
                     p2[j] += (double)g * ((double)ar[j] - mu[j]);
                 }
             } else {
                 const float *restrict bp = b + r * c;
-                for (int j = 0; j < c; j++) {
+                for (int j = j0; j < c; j++) {
                     p1[j] += bp[j];
                     p2[j] += (double)bp[j] * ((double)ar[j] - mu[j]);
                 }
@@ -112,38 +205,59 @@ static int col_sums(int mode, int m, int c, const float *a, const float *b, cons
     return col_sums_mask(mode, m, c, a, b, mu, NULL, o1, o2);
 }
 
+int batchnorm_sums(int m, int c, const float *x, double *s) {
+    if (m <= 0 || c <= 0) return 0;
+    /* sums of x and x^2 in double (the variance keeps ~1e-16 * mean^2/var relative error, far
+     * below float32's) */
+    return col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, s, s + c);
+}
+
+/* channel j's outputs of the training statistics from its batch mean mu and biased variance v
+ * over `rows` rows */
+static void channel_stats(int j, double mu, double v, double rows, const float *gamma, const float *beta, float eps,
+                          float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
+                          float *scale, float *shift) {
+    double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
+    scale[j] = (float)(g * is);
+    shift[j] = (float)(bt - mu * g * is);
+    if (save_mean) save_mean[j] = (float)mu;
+    if (save_invstd) save_invstd[j] = (float)is;
+    if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
+    if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
+}
+
+void batchnorm_train_stats_from_sums(double rows, int c, const double *s, const float *gamma, const float *beta,
+                                     float eps, float momentum, float *run_mean, float *run_var, float *save_mean,
+                                     float *save_invstd, float *scale, float *shift) {
+    for (int j = 0; j < c; j++) {
+        double mu = s[j] / rows, v = s[c + j] / rows - mu * mu;
+        if (v < 0) v = 0;
+        channel_stats(j, mu, v, rows, gamma, beta, eps, momentum, run_mean, run_var, save_mean, save_invstd, scale, shift);
+    }
+}
+
 void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
                            float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
                            float *scale, float *shift) {
     if (m <= 0 || c <= 0) return;
-    double *mean = sn_alloc(sizeof(double) * (2 * c + 1), "batchnorm statistics"), *var = mean ? mean + c : NULL;
-    /* one pass: sums of x and x^2 in double (the variance keeps ~1e-16 * mean^2/var relative
-     * error, far below float32's) */
-    int ok = mean && !col_sums(SUM_A_AND_SQ, m, c, x, NULL, NULL, mean, var);
-    const double rows = g_sync ? sync_sums(ok ? mean : NULL, c, m) : m; /* rows of the whole batch */
-    for (int j = 0; j < c; j++) {
-        double mu, v;
-        if (ok) {
-            mu = mean[j] / rows;
-            v = var[j] / rows - mu * mu;
-            if (v < 0) v = 0;
-        } else { /* out of memory: serial double loops, same results up to summation order */
-            double s = 0, q = 0;
-            for (long r = 0; r < m; r++) s += x[r * c + j];
-            s /= m;
-            for (long r = 0; r < m; r++) q += ((double)x[r * c + j] - s) * ((double)x[r * c + j] - s);
-            mu = s;
-            v = q / m;
-        }
-        double is = 1.0 / sqrt(v + eps), g = gamma ? gamma[j] : 1.0, bt = beta ? beta[j] : 0.0;
-        scale[j] = (float)(g * is);
-        shift[j] = (float)(bt - mu * g * is);
-        if (save_mean) save_mean[j] = (float)mu;
-        if (save_invstd) save_invstd[j] = (float)is;
-        if (run_mean) run_mean[j] = (float)((1.0 - momentum) * run_mean[j] + momentum * mu);
-        if (run_var) run_var[j] = (float)((1.0 - momentum) * run_var[j] + momentum * (rows > 1 ? v * rows / (rows - 1) : v));
+    double *sums = sn_alloc(sizeof(double) * (2 * c + 1), "batchnorm statistics");
+    int ok = sums && !batchnorm_sums(m, c, x, sums);
+    const double rows = g_sync ? sync_sums(ok ? sums : NULL, c, m) : m; /* rows of the whole batch */
+    if (ok) {
+        batchnorm_train_stats_from_sums(rows, c, sums, gamma, beta, eps, momentum, run_mean, run_var, save_mean,
+                                        save_invstd, scale, shift);
+        sn_free(sums);
+        return;
     }
-    if (mean) sn_free(mean);
+    for (int j = 0; j < c; j++) { /* out of memory: serial double loops, same results up to summation order */
+        double mu = 0, v = 0;
+        for (long r = 0; r < m; r++) mu += x[r * c + j];
+        mu /= m;
+        for (long r = 0; r < m; r++) v += ((double)x[r * c + j] - mu) * ((double)x[r * c + j] - mu);
+        v /= m;
+        channel_stats(j, mu, v, rows, gamma, beta, eps, momentum, run_mean, run_var, save_mean, save_invstd, scale, shift);
+    }
+    if (sums) sn_free(sums);
 }
 
 void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, const float *run_mean,

@@ -35,6 +35,15 @@ void batchnorm_forward_eval(int m, int c, const float *x, const float *gamma, co
 void batchnorm_train_stats(int m, int c, const float *x, const float *gamma, const float *beta, float eps,
                            float momentum, float *run_mean, float *run_var, float *save_mean, float *save_invstd,
                            float *scale, float *shift);
+/* the training statistics in two steps, for a caller that sums x part by part (while each part
+ * is in cache): batchnorm_sums OVERWRITES s[0..c) with the column sums of x[m, c] and s[c..2c)
+ * with those of x^2 (double; -1 if out of memory); batchnorm_train_stats_from_sums turns the sums
+ * over `rows` rows into what batchnorm_train_stats gives (no synchronised batch norm: the caller
+ * sums across processes, or uses batchnorm_train_stats) */
+int batchnorm_sums(int m, int c, const float *x, double *s);
+void batchnorm_train_stats_from_sums(double rows, int c, const double *s, const float *gamma, const float *beta,
+                                     float eps, float momentum, float *run_mean, float *run_var, float *save_mean,
+                                     float *save_invstd, float *scale, float *shift);
 void batchnorm_eval_scale_shift(int c, const float *gamma, const float *beta, const float *run_mean,
                                 const float *run_var, float eps, float *scale, float *shift);
 void batchnorm_apply(int m, int c, const float *x, const float *scale, const float *shift, const float *z, sn_act act,

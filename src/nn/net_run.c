@@ -301,6 +301,61 @@ const float *net_forward(net *m, const float *x, bool training) {
     return net_forward_from(m, 1, training);
 }
 
+/* the training batch norm whose statistics convolution i's forward sums as it goes (see
+ * conv_bn_stats), or -1: a kept convolution read only by a batch norm in training mode (not
+ * frozen, not synchronised across processes) */
+static int stats_reader(const net *m, int i, bool training) {
+    const node *d = &m->nodes[i];
+    const struct node_run *r = &m->run[i];
+    if (!training || batchnorm_sync_on() || d->op != OP_CONV || r->readers != 1 || r->transient || r->fused ||
+        r->dwpw)
+        return -1;
+    for (int j = i + 1; j <= net_output(m); j++) {
+        const node *b = &m->nodes[j];
+        if (b->in0 == i || (b->op == OP_ADD && b->in1 == i))
+            return b->op == OP_BN && b->in0 == i && !b->bn_frozen ? j : -1;
+    }
+    return -1;
+}
+
+/* bytes of output per part: in the last-level cache when its sums are taken (oneDNN's chunk size) */
+#define STATS_PART_BYTES ((size_t)4 << 20)
+
+/* convolution i computed in parts of whole images, each part's batch-norm sums (node b) taken
+ * right after it, and b's scale and shift set from them (bn_prepare's training branch, without
+ * its own pass over the output).  Parts depend only on the shapes: results do not depend on the
+ * thread count. */
+static int conv_bn_stats(net *m, int i, int b) {
+    const node *d = &m->nodes[i];
+    node *bn = &m->nodes[b];
+    struct node_run *r = &m->run[i], *rb = &m->run[b];
+    const float *x = value(m, d->in0);
+    if (!x || net_take_y(m, i) < 0) return -1;
+    const size_t xs = node_size(&m->nodes[d->in0]), ys = node_size(d);
+    const int n = m->batch, c = d->c, hw = d->h * d->w;
+    const int per = ys * sizeof(float) < STATS_PART_BYTES ? (int)(STATS_PART_BYTES / (ys * sizeof(float))) : 1;
+    double *s = sn_alloc(sizeof(double) * 4 * (size_t)c, "batch norm sums");
+    int ok = s != NULL;
+    if (s) memset(s, 0, sizeof(double) * 2 * (size_t)c);
+    for (int i0 = 0; i0 < n; i0 += per) {
+        const int cn = n - i0 < per ? n - i0 : per;
+        conv2d_forward_keyed(&d->conv, cn, x + i0 * xs, net_param(m, d->p_w),
+                             d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y + i0 * ys, 0);
+        if (ok && batchnorm_sums(cn * hw, c, r->y + i0 * ys, s + 2 * c)) ok = 0;
+        for (int j = 0; ok && j < 2 * c; j++) s[j] += s[2 * c + j];
+    }
+    if (ok) {
+        batchnorm_train_stats_from_sums((double)n * hw, c, s, net_param(m, bn->p_w), net_param(m, bn->p_b), bn->eps,
+                                        bn->momentum, net_param(m, bn->p_mean), net_param(m, bn->p_var),
+                                        rb->save_mean, rb->save_invstd, rb->scale, rb->shift);
+        bn->tracked++;
+    } else { /* out of memory for the sums: a pass of its own */
+        bn_prepare(m, b, true);
+    }
+    sn_free(s);
+    return 0;
+}
+
 const float *net_forward_from(net *m, int first, bool training) {
     if (m->cap_batch == 0) {
         sn_error("net_forward: no activation buffers (net_set_batch first)");
@@ -326,9 +381,10 @@ const float *net_forward_from(net *m, int first, bool training) {
     }
     for (int i = first; i <= last; i++) {
         const node *d = &m->nodes[i];
-        if (d->op == OP_BN) bn_prepare(m, i, training);
+        if (d->op == OP_BN && !(d->in0 >= first && stats_reader(m, d->in0, training) == i)) bn_prepare(m, i, training);
         if (m->run[i].fused) continue; /* its consumer computes it */
-        if (compute(m, i, training, wkey) < 0) return NULL;
+        const int sb = stats_reader(m, i, training);
+        if (sb >= 0 ? conv_bn_stats(m, i, sb) < 0 : compute(m, i, training, wkey) < 0) return NULL;
         release_input(m, d->in0, training);
         if (d->op == OP_ADD) release_input(m, d->in1, training);
     }

@@ -143,9 +143,76 @@ static void thread_independence(void) {
     free(x), free(g), free(b), free(dy), free(dx2), free(dg2);
 }
 
+/* batchnorm_train_stats and batchnorm_act_backward (train; ReLU6, ReLU, none) against the
+ * unfused definition summed in double, on shapes that leave channel tails (c % 8, c % 16) and
+ * row groups (m % 4) for the vector sums, with values on both sides of the ReLU6 bounds; and
+ * bitwise equal with 1 and all threads.  rtol as the fixtures' (2e-6 dx, 1e-6 sums) */
+static void act_backward_reference(void) {
+    const int shapes[][2] = {{7, 3}, {203, 8}, {401, 27}, {1031, 40}, {130, 96}};
+    const sn_act acts[3] = {ACT_RELU6, ACT_RELU, ACT_NONE};
+    int nt = omp_get_max_threads();
+    for (int si = 0; si < 5; si++)
+        for (int ai = 0; ai < 3; ai++) {
+            int M = shapes[si][0], c = shapes[si][1];
+            size_t X = (size_t)M * c;
+            sn_act act = acts[ai];
+            float *x = fr(X, 11 + si, 8, -1), *g0 = fr(c, 12, 0.5f, 1), *b = fr(c, 13, 4, 0), *dy = fr(X, 101 + si, 2, -1);
+            float *sm = fz(c), *is = fz(c), *sc = fz(c), *sh = fz(c), *g[2], *dg[2], *db[2];
+            double *ref = calloc(X + 4 * (size_t)c, sizeof(double)), *mu = ref + X, *iv = mu + c, *s1 = iv + c, *s2 = s1 + c;
+            batchnorm_train_stats(M, c, x, g0, b, 1e-5f, 0.1f, NULL, NULL, sm, is, sc, sh);
+            for (int j = 0; j < c; j++) {
+                for (int r = 0; r < M; r++) mu[j] += x[(size_t)r * c + j];
+                mu[j] /= M;
+                double v = 0;
+                for (int r = 0; r < M; r++) v += (x[(size_t)r * c + j] - mu[j]) * (x[(size_t)r * c + j] - mu[j]);
+                iv[j] = 1.0 / sqrt(v / M + 1e-5);
+                for (int r = 0; r < M; r++) {
+                    size_t e = (size_t)r * c + j;
+                    double gm = act_passes(act, fmaf(x[e], sc[j], sh[j])) ? dy[e] : 0.0;
+                    s1[j] += gm;
+                    s2[j] += gm * (x[e] - mu[j]);
+                }
+            }
+            float *fref = malloc(X * 4), *fmu = malloc(c * 8), *fiv = fmu + c, *fdg = malloc(c * 8), *fdb = fdg + c;
+            for (int j = 0; j < c; j++) {
+                fmu[j] = (float)mu[j], fiv[j] = (float)iv[j];
+                fdg[j] = (float)(s2[j] * iv[j]), fdb[j] = (float)s1[j];
+                for (int r = 0; r < M; r++) {
+                    size_t e = (size_t)r * c + j;
+                    double gm = act_passes(act, fmaf(x[e], sc[j], sh[j])) ? dy[e] : 0.0;
+                    fref[e] = (float)(g0[j] * iv[j] * (gm - s1[j] / M - (x[e] - mu[j]) * iv[j] * iv[j] * s2[j] / M));
+                }
+            }
+            char w[96];
+            snprintf(w, sizeof w, "bn act %d m %d c %d: saved mean", act, M, c);
+            check_close(w, sm, fmu, c, 1e-6f, 1e-6f);
+            snprintf(w, sizeof w, "bn act %d m %d c %d: saved invstd", act, M, c);
+            check_close(w, is, fiv, c, 1e-6f, 0);
+            for (int r = 0; r < 2; r++) {
+                omp_set_num_threads(r == 0 ? 1 : nt);
+                g[r] = malloc(X * 4), dg[r] = fz(c), db[r] = fz(c);
+                memcpy(g[r], dy, X * 4);
+                batchnorm_act_backward(1, M, c, x, sc, sh, act, g0, sm, is, 1e-5f, g[r], dg[r], db[r]);
+            }
+            omp_set_num_threads(nt);
+            snprintf(w, sizeof w, "bn act %d m %d c %d: backward dx", act, M, c);
+            check_close(w, g[1], fref, X, 2e-6f, 0);
+            snprintf(w, sizeof w, "bn act %d m %d c %d: dgamma", act, M, c);
+            check_close(w, dg[1], fdg, c, 1e-6f, 0);
+            snprintf(w, sizeof w, "bn act %d m %d c %d: dbeta", act, M, c);
+            check_close(w, db[1], fdb, c, 1e-6f, 0);
+            check(!memcmp(g[0], g[1], X * 4) && !memcmp(dg[0], dg[1], c * 4) && !memcmp(db[0], db[1], c * 4),
+                  "bn act %d m %d c %d: backward bitwise equal with 1 and %d threads", act, M, c, nt);
+            for (int r = 0; r < 2; r++) free(g[r]), free(dg[r]), free(db[r]);
+            free(x), free(g0), free(b), free(dy), free(sm), free(is), free(sc), free(sh), free(ref), free(fref), free(fmu),
+                free(fdg);
+        }
+}
+
 static const test_case cases[] = {
     {"pytorch", fixtures},
     {"finite-differences", finite_diff},
     {"thread-independence", thread_independence},
+    {"act-backward-reference", act_backward_reference},
 };
 TEST_MAIN(cases)

@@ -4,6 +4,7 @@
  * CosineAnnealingWarmRestarts, one-cycle's shape, the LR-finder analysis, and the metrics
  * against fastai's fbeta. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,51 @@ static void test_optim(const char *name, optim_kind kind) {
 static void optim_sgd(void) { test_optim("sgd", OPT_SGD); }
 static void optim_adam(void) { test_optim("adam", OPT_ADAM); }
 static void optim_adamw(void) { test_optim("adamw", OPT_ADAMW); }
+
+/* Adam and AdamW: vector blocks and the scalar rest give bitwise the same update (a weight
+ * matrix of 90300 elements, 4 past the last block of 8, all elements alike, stays uniform over
+ * three steps), and 1 thread and all threads give bitwise the same parameters */
+static void optim_adam_paths_agree(void) {
+    const optim_kind kinds[2] = {OPT_ADAM, OPT_ADAMW};
+    int nt = omp_get_max_threads();
+    for (int ki = 0; ki < 2; ki++) {
+        float *res[2] = {NULL, NULL};
+        size_t n = 0;
+        for (int r = 0; r < 2; r++) {
+            omp_set_num_threads(r == 0 ? 1 : nt);
+            net *m = net_create(1, 1, 301);
+            if (!m || net_linear(m, 0, "a", 300, true) < 0) {
+                check(0, "adam paths: net");
+                net_free(m);
+                break;
+            }
+            int pw = net_find_param(m, "a.weight");
+            n = m->params[pw].numel;
+            float *w = net_param(m, pw), *g = net_grad(m, pw);
+            optim *o = optim_create(m, kinds[ki], 1e-2f, 1e-2f);
+            for (int s = 0; s < 3; s++) {
+                for (size_t j = 0; j < n; j++) w[j] = s ? w[j] : 0.37f, g[j] = 0.25f - 0.1f * s;
+                optim_step(o, m);
+            }
+            res[r] = malloc(n * sizeof(float));
+            memcpy(res[r], w, n * sizeof(float));
+            optim_free(o);
+            net_free(m);
+        }
+        omp_set_num_threads(nt);
+        if (!res[0] || !res[1]) {
+            free(res[0]), free(res[1]);
+            continue;
+        }
+        size_t odd = 0;
+        for (size_t j = 0; j < n; j++) odd += memcmp(&res[1][j], &res[1][0], sizeof(float)) != 0;
+        check(n % 8 != 0 && odd == 0, "%s: %zu of %zu equal elements updated differently (vector blocks vs rest)",
+              kinds[ki] == OPT_ADAM ? "adam" : "adamw", odd, n);
+        check(!memcmp(res[0], res[1], n * sizeof(float)), "%s: bitwise equal parameters with 1 and %d threads",
+              kinds[ki] == OPT_ADAM ? "adam" : "adamw", nt);
+        free(res[0]), free(res[1]);
+    }
+}
 
 /* frozen parameters do not move; bn_wd=false exempts biases from decay */
 static void optim_frozen_and_decay(void) {
@@ -314,6 +360,7 @@ static const test_case cases[] = {
     {"optim_adam", optim_adam},
     {"optim_adamw", optim_adamw},
     {"optim_frozen_and_decay", optim_frozen_and_decay},
+    {"optim_adam_paths_agree", optim_adam_paths_agree},
     {"optim_names", optim_names},
     {"optim_state_round_trip", optim_state_round_trip},
     {"learner_step_is_the_step", learner_step_is_the_step},
