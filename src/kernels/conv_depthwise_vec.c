@@ -147,6 +147,7 @@ static inline int next_block(int ox, int oxa, int oxb, int end, int *in, int *nb
         else fwd_blk(K, S, NB, E, 1, x + c, W, C, iy0, ky0, ky1, ix0, no, wr + c, init, accum, act, yp + c, m);  \
     }
 
+/* one output row, column blocks outer: each column block over every channel block in turn */
 AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
                 const float *wr, const float *b, sn_act act, int accum, float *yrow) {
     const int iy0 = oy * S - pt, ky0 = imax(0, -iy0), ky1 = imin(K, H - iy0);
