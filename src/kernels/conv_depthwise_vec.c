@@ -3,16 +3,19 @@
  * conv_depthwise_vec.h.  conv_depthwise.c calls them row by row (and keeps its own AVX-512 3x3
  * kernels, which it prefers where it has them).
  *
- * Scheme: a block of NO output columns x one channel block keeps its NO accumulators in vector
- * registers across all kernel rows; per kernel row the K weight vectors are loaded once and each
- * input column of the block's window is loaded once and fed to every output of the block whose
- * window holds it (K, S and NO are compile-time constants of always-inlined bodies, so the tap
- * loops unroll into straight FMA chains: about one load per two FMAs at NO = 8).  Kernel rows
- * outside the input are skipped by the row bounds; interior column blocks read without checks,
- * border blocks (E) read zeros outside [0, W) and store only their first `no` outputs.  The
- * channel tail (C not a multiple of the vector width) runs the same bodies with masked loads and
- * stores (T).  Column blocks are the outer loop and channel blocks the inner one, so each block
- * walks memory in address order.
+ * Forward scheme: a block of NO output columns x one or two channel blocks keeps its accumulators
+ * in vector registers across all kernel rows; each input column of the block's window is loaded
+ * once per kernel row and fed to every output of the block whose window holds it (K, S and NO are
+ * compile-time constants of always-inlined bodies, so the tap loops unroll into straight FMA
+ * chains).  Channel blocks are the outer loop and columns the inner one: a pass over a row takes
+ * two channel blocks (a 64-byte line of each column) and reads its K*K weight vectors from a
+ * contiguous copy made once per row, so the FMAs take them as memory operands at fixed offsets;
+ * two channel blocks give twice the independent accumulator chains of one at the same number of
+ * input loads per FMA.  Kernel rows outside the input are skipped by the row bounds; interior
+ * column blocks read without checks, border columns (E) read zeros outside [0, W).  The channel
+ * tail (C not a multiple of the vector width) runs the same bodies with masked loads and stores
+ * (T).  Wide 5x5 stride-1 rows run column blocks outer instead (fwd_blk: NI columns of one channel
+ * block at a time, the K weight vectors of a kernel row loaded per block), faster there.
  * Backward-data stride 2 is the transposed stencil in gather form: dx column ix takes the taps kx
  * with ix + pl - kx even, so with the block start ix0 + pl even, output o of the block takes dy
  * column q0 + j through tap kx = o - 2j -- again straight FMA chains per loaded dy vector.
@@ -144,27 +147,7 @@ static inline int next_block(int ox, int oxa, int oxb, int end, int *in, int *nb
         else fwd_blk(K, S, NB, E, 1, x + c, W, C, iy0, ky0, ky1, ix0, no, wr + c, init, accum, act, yp + c, m);  \
     }
 
-/* the blocks of a 3x3 stride-1 row (NB columns, E border), each kind in a function of its own
- * (measured 10-20% faster on AVX2 than inlined into the row, where the loop's registers spill;
- * 5x5 and stride 2 are not faster so) */
-AI void fwd_cb(const int K, const int S, const int NB, const int E, const float *x, int W, int C, int iy0, int ky0,
-               int ky1, int ix0, int no, const float *wr, const float *b, sn_act act, int accum, float *yp) {
-    FWD_CBLOCKS(NB, E)
-}
-#define FWD_CB(NB, E)                                                                                           \
-    static __attribute__((noinline)) void fwd_cb_3_1_##NB##_##E(const float *x, int W, int C, int iy0, int ky0, \
-                                                                int ky1, int ix0, int no, const float *wr,      \
-                                                                const float *b, sn_act act, int accum,          \
-                                                                float *yp) {                                    \
-        fwd_cb(3, 1, NB, E, x, W, C, iy0, ky0, ky1, ix0, no, wr, b, act, accum, yp);                           \
-    }
-FWD_CB(8, 0)
-FWD_CB(4, 0)
-FWD_CB(4, 1)
-FWD_CB(2, 1)
-FWD_CB(1, 1)
-#undef FWD_CB
-
+/* one output row, column blocks outer: each column block over every channel block in turn */
 AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
                 const float *wr, const float *b, sn_act act, int accum, float *yrow) {
     const int iy0 = oy * S - pt, ky0 = imax(0, -iy0), ky1 = imin(K, H - iy0);
@@ -174,12 +157,7 @@ AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, i
         no = next_block(ox, oxa, oxb, OW, &in, &nb);
         const int ix0 = ox * S - pl;
         float *yp = yrow + (long)ox * C;
-        if (K == 3 && S == 1) {
-            const int n8 = in && nb == NI, n4 = in && !n8;
-            (n8 ? fwd_cb_3_1_8_0 : n4 ? fwd_cb_3_1_4_0 : nb == 4 ? fwd_cb_3_1_4_1 : nb == 2 ? fwd_cb_3_1_2_1
-                                                                                          : fwd_cb_3_1_1_1)(
-                x, W, C, iy0, ky0, ky1, ix0, no, wr, b, act, accum, yp);
-        } else if (in && nb == NI) FWD_CBLOCKS(NI, 0)
+        if (in && nb == NI) FWD_CBLOCKS(NI, 0)
         else if (in) FWD_CBLOCKS(4, 0)
         else if (nb == 4) FWD_CBLOCKS(4, 1)
         else if (nb == 2) FWD_CBLOCKS(2, 1)
@@ -188,20 +166,117 @@ AI void fwd_row(const int K, const int S, const float *x, int H, int W, int C, i
 }
 #undef FWD_CBLOCKS
 
-#define FWD_ROW(K, S)                                                                                           \
-    static void fwd_row_##K##_##S(const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,          \
-                                  const float *wr, const float *b, sn_act act, int accum, float *yrow) {        \
-        fwd_row(K, S, x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);                                      \
+/* 5x5 stride 1, column blocks outer (the rows wide enough for it, see dwv_forward_row) */
+static void fwd_row_5_1(const float *x, int H, int W, int C, int pt, int pl, int oy, int OW, const float *wr,
+                        const float *b, sn_act act, int accum, float *yrow) {
+    fwd_row(5, 1, x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);
+}
+
+/* ---- forward, channel blocks outer ------------------------------------------------------------ */
+
+/* NO output columns from input column ix0 (E: a border block, zeros outside [0, W)) of NB = 1 or 2
+ * channel blocks (T: the one block is the channel tail, lanes m), kernel rows [ky0, ky1) of the
+ * input rows r[ky] (offset to the channel block), weights wl[K*K][NB*VW]; yp offset to the first
+ * output; the sums in fwd_blk's order (kernel rows, then input columns) */
+AI void fwd_cblk(const int K, const int S, const int NO, const int NB, const int E, const int T,
+                 const float *const r[5], int W, int C, int ky0, int ky1, int ix0, const float *wl, const vf *init,
+                 int accum, sn_act act, float *yp, vmask m) {
+    vf acc[2][NI];
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NB; h++) acc[h][o] = accum ? ld(yp + (long)o * C + h * VW, m, T) : init[h];
+#pragma GCC unroll 5
+    for (int ky = 0; ky < K; ky++) {
+        if (ky < ky0 || ky >= ky1) continue;
+#pragma GCC unroll 32
+        for (int j = 0; j < (NO - 1) * S + K; j++) {
+            const int ix = ix0 + j, inside = !E || (unsigned)ix < (unsigned)W;
+            vf xv[2];
+#pragma GCC unroll 2
+            for (int h = 0; h < NB; h++) xv[h] = inside ? ld(r[ky] + (long)ix * C + h * VW, m, T) : vzero();
+#pragma GCC unroll 8
+            for (int o = 0; o < NO; o++) {
+                const int kx = j - o * S;
+                if (kx < 0 || kx >= K) continue;
+#pragma GCC unroll 2
+                for (int h = 0; h < NB; h++)
+                    acc[h][o] = vfma(xv[h], vld(wl + (ky * K + kx) * NB * VW + h * VW), acc[h][o]);
+            }
+        }
     }
-FWD_ROW(3, 1)
-FWD_ROW(3, 2)
-FWD_ROW(5, 1)
-FWD_ROW(5, 2)
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; o++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NB; h++) st(yp + (long)o * C + h * VW, m, act_v(act, acc[h][o]), T);
+}
+
+/* channels [c, c + NB*VW) (T: the tail from c) of one output row, its input rows from iy0 with
+ * kernel rows [ky0, ky1) inside: the weights copied to a contiguous block first, then the border
+ * columns one at a time and the interior columns [oxa, oxb) NO at a time */
+AI void fwd_crow(const int K, const int S, const int NO, const int NB, const int T, const float *x, int W, int C,
+                 int iy0, int ky0, int ky1, int pl, int OW, int oxa, int oxb, const float *wr, const float *b,
+                 sn_act act, int accum, float *yrow, int c) {
+    const vmask m = vm_first(imin(VW, C - c));
+    float wl[25 * 2 * VW] __attribute__((aligned(64)));
+#pragma GCC unroll 25
+    for (int k = 0; k < K * K; k++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NB; h++) vst(wl + (k * NB + h) * VW, ld(wr + (long)k * C + c + h * VW, m, T));
+    vf init[2];
+    for (int h = 0; h < NB; h++) init[h] = (b && !accum) ? ld(b + c + h * VW, m, T) : vzero();
+    const float *r[5];
+    for (int ky = ky0; ky < ky1; ky++) r[ky] = x + (long)(iy0 + ky) * W * C + c;
+    float *yp = yrow + c;
+    int ox = 0;
+    for (; ox < oxa; ox++)
+        fwd_cblk(K, S, 1, NB, 1, T, r, W, C, ky0, ky1, ox * S - pl, wl, init, accum, act, yp + (long)ox * C, m);
+    for (; ox + NO <= oxb; ox += NO)
+        fwd_cblk(K, S, NO, NB, 0, T, r, W, C, ky0, ky1, ox * S - pl, wl, init, accum, act, yp + (long)ox * C, m);
+    for (; ox < oxb; ox++)
+        fwd_cblk(K, S, 1, NB, 0, T, r, W, C, ky0, ky1, ox * S - pl, wl, init, accum, act, yp + (long)ox * C, m);
+    for (; ox < OW; ox++)
+        fwd_cblk(K, S, 1, NB, 1, T, r, W, C, ky0, ky1, ox * S - pl, wl, init, accum, act, yp + (long)ox * C, m);
+}
+
+/* one output row, channel blocks outer: pairs of channel blocks with NO2 interior columns per
+ * block, then single blocks (NO1 columns) and the channel tail */
+AI void fwd_crows(const int K, const int S, const int NO2, const int NO1, const float *x, int H, int W, int C,
+                  int pt, int pl, int oy, int OW, const float *wr, const float *b, sn_act act, int accum,
+                  float *yrow) {
+    const int iy0 = oy * S - pt, ky0 = imax(0, -iy0), ky1 = imin(K, H - iy0);
+    int oxa, oxb, c = 0;
+    interior_cols(K, S, W, pl, OW, &oxa, &oxb);
+    for (; c + 2 * VW <= C; c += 2 * VW)
+        fwd_crow(K, S, NO2, 2, 0, x, W, C, iy0, ky0, ky1, pl, OW, oxa, oxb, wr, b, act, accum, yrow, c);
+    for (; c + VW <= C; c += VW)
+        fwd_crow(K, S, NO1, 1, 0, x, W, C, iy0, ky0, ky1, pl, OW, oxa, oxb, wr, b, act, accum, yrow, c);
+    if (c < C) fwd_crow(K, S, NO1, 1, 1, x, W, C, iy0, ky0, ky1, pl, OW, oxa, oxb, wr, b, act, accum, yrow, c);
+}
+
+/* the interior columns per block (pairs of channel blocks, single blocks): the counts measured
+ * fastest on AVX2 for each K and S */
+#define FWD_CROWS(K, S, NO2, NO1)                                                                               \
+    static __attribute__((noinline)) void fwd_crows_##K##_##S(const float *x, int H, int W, int C, int pt,     \
+                                                              int pl, int oy, int OW, const float *wr,          \
+                                                              const float *b, sn_act act, int accum,            \
+                                                              float *yrow) {                                    \
+        fwd_crows(K, S, NO2, NO1, x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);                         \
+    }
+FWD_CROWS(3, 1, 4, 6)
+FWD_CROWS(3, 2, 2, 6)
+FWD_CROWS(5, 1, 3, 6)
+FWD_CROWS(5, 2, 2, 6)
+#undef FWD_CROWS
 
 void dwv_forward_row(int K, int S, const float *x, int H, int W, int C, int pt, int pl, int oy, int OW,
                      const float *wr, const float *b, sn_act act, int accum, float *yrow) {
-    if (K == 3) (S == 1 ? fwd_row_3_1 : fwd_row_3_2)(x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);
-    else (S == 1 ? fwd_row_5_1 : fwd_row_5_2)(x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);
+    int oxa, oxb;
+    interior_cols(K, S, W, pl, OW, &oxa, &oxb);
+    if (K == 5 && S == 1 && oxb - oxa >= NI) /* wide 5x5 rows: column blocks outer is faster */
+        fwd_row_5_1(x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);
+    else if (K == 3) (S == 1 ? fwd_crows_3_1 : fwd_crows_3_2)(x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);
+    else (S == 1 ? fwd_crows_5_1 : fwd_crows_5_2)(x, H, W, C, pt, pl, oy, OW, wr, b, act, accum, yrow);
 }
 
 /* ---- backward-data, stride 2 ------------------------------------------------------------------ */

@@ -124,6 +124,23 @@ static void network_layers(void) {
     vs_ref("mv2 3x3 s1 144 @9", dwd(9, 9, 144, 3, 1, 1, 1, 1, 1), 2);
 }
 
+/* the vector forward's blocking: channel counts of a pair of vector blocks + a single one + a tail
+ * (29) and a pair + a tail (21), widths around every interior-column count of a block (5x5 stride
+ * 1 switches kernels at 8 interior columns: widths 11 and 12), symmetric and TF-SAME padding */
+static void channel_blocks(void) {
+    char nm[80];
+    const int cs[] = {21, 29}, ws[] = {4, 5, 9, 11, 12, 13, 18};
+    for (int k = 3; k <= 5; k += 2)
+        for (int s = 1; s <= 2; s++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 7; j++) {
+                    snprintf(nm, sizeof nm, "%dx%d s%d c%d w%d symmetric", k, k, s, cs[i], ws[j]);
+                    vs_ref(nm, dwd(6, ws[j], cs[i], k, s, k / 2, k / 2, k / 2, k / 2), 1);
+                    snprintf(nm, sizeof nm, "%dx%d s%d c%d w%d TF-SAME", k, k, s, cs[i], ws[j]);
+                    vs_ref(nm, dwd_same(7, ws[j], cs[i], k, s), 1);
+                }
+}
+
 /* the fused activation is bitwise the separate pass; the masked _set bitwise _set + act_mask */
 static void fused(void) {
     const conv_desc ds[] = {dwd_same(9, 13, 40, 5, 1), dwd_same(10, 11, 21, 5, 2), dwd_same(9, 10, 19, 3, 2)};
@@ -247,7 +264,8 @@ static void pytorch(void) {
 }
 
 static const test_case cases[] = {
-    {"shapes-3x3", shapes3}, {"shapes-5x5", shapes5}, {"network-layers", network_layers}, {"fused", fused},
-    {"threads", threads},    {"vector-path", vector_path}, {"pytorch", pytorch},
+    {"shapes-3x3", shapes3}, {"shapes-5x5", shapes5},       {"network-layers", network_layers},
+    {"channel-blocks", channel_blocks}, {"fused", fused}, {"threads", threads},
+    {"vector-path", vector_path}, {"pytorch", pytorch},
 };
 TEST_MAIN(cases)
