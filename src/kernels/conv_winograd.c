@@ -36,11 +36,19 @@ int conv2d_winograd_tile(const conv_desc *d) {
     return s >= 20 ? 4 : s >= 4 ? 2 : 0;
 }
 
+int conv2d_winograd_train_tile(const conv_desc *d) {
+    const int s = d->oh < d->ow ? d->oh : d->ow;
+    return s >= 16 ? 4 : s >= 8 ? 2 : 0;
+}
+
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m) {
     return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)d->cin * (size_t)round8(d->cout);
 }
 
-void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
+/* the weights transformed for tile m into u: d's own (w OHWI for d), or with flip the rotated
+ * and transposed ones of a backward-data convolution (d = its descriptor, w the forward
+ * convolution's OHWI weights [d->cin][3][3][d->cout]) */
+static void pack_weights(const conv_desc *d, int m, const float *w, bool flip, float *u) {
     const int A = m + 2, C = d->cin;
     const long N8 = round8(d->cout);
     const double *G = m == 4 ? G4 : G2;
@@ -50,7 +58,9 @@ void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
         for (int c = 0; c < C; c++) {
             double k[3][3] = {{0}}, gk[6][3], v[6][6]; /* the kernel (zero past cout), G k, G k G^T */
             for (int ky = 0; ky < 3 && o < d->cout; ky++)
-                for (int kx = 0; kx < 3; kx++) k[ky][kx] = w[((o * 3 + ky) * 3 + kx) * C + c];
+                for (int kx = 0; kx < 3; kx++)
+                    k[ky][kx] = flip ? w[((c * 3L + 2 - ky) * 3 + 2 - kx) * d->cout + o]
+                                     : w[((o * 3 + ky) * 3 + kx) * C + c];
             for (int a = 0; a < A; a++)
                 for (int kx = 0; kx < 3; kx++)
                     gk[a][kx] = G[a * 3] * k[0][kx] + G[a * 3 + 1] * k[1][kx] + G[a * 3 + 2] * k[2][kx];
@@ -60,6 +70,20 @@ void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) {
             for (int g = 0; g < A * A; g++) u[g * N8 * C + n0 * C + c * nw + (o - n0)] = (float)v[g / A][g % A];
         }
     }
+}
+
+void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u) { pack_weights(d, m, w, false, u); }
+
+bool conv2d_winograd_backward_data_desc(const conv_desc *d, conv_desc *bd) {
+    if (!conv2d_winograd_takes(d) || d->pt > 2 || d->pb > 2 || d->pl > 2 || d->pr > 2) return false;
+    *bd = (conv_desc){.h = d->oh, .w = d->ow, .cin = d->cout, .cout = d->cin, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                      .pt = 2 - d->pt, .pb = 2 - d->pb, .pl = 2 - d->pl, .pr = 2 - d->pr, .groups = 1,
+                      .algo = d->algo};
+    return conv_desc_init(bd) == 0 && bd->oh == d->h && bd->ow == d->w;
+}
+
+void conv2d_winograd_pack_backward_data(const conv_desc *bd, int m, const float *w, float *u) {
+    pack_weights(bd, m, w, true, u);
 }
 
 /* how a call is cut: tiles th x tw per image, T in all, nb blocks of TB; N8 output channels in

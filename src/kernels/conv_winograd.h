@@ -1,5 +1,6 @@
-/* conv_winograd.h - Winograd convolution F(m x m, 3 x 3) for the dense 3x3 stride-1 layers of a
- * network prepared for inference (ResNet's), on NHWC fp32 tensors.
+/* conv_winograd.h - Winograd convolution F(m x m, 3 x 3) for the dense 3x3 stride-1 layers
+ * (ResNet's) of a network prepared for inference and of a training network's forward and
+ * backward-data passes, on NHWC fp32 tensors.
  *
  * Contract: d a conv_desc filled by conv_desc_init with groups 1, a 3x3 kernel and stride 1
  * (conv2d_winograd_takes); any padding (per side), any h, w, cin, cout.  For n images
@@ -15,7 +16,8 @@
  * does 36 (2.25x fewer), F(4x4,3x3) (alpha 6; Lavin and Gray's points 0, +-1, +-2, infinity) 36
  * per 16 (4x fewer), less the tiles' overhang at the map's edges.
  *
- * The weights are transformed once by the caller (conv2d_winograd_pack, at preparation) into
+ * The weights are transformed once by the caller (conv2d_winograd_pack: at preparation for inference,
+ * once per step for training) into
  * alpha^2 matrices [cout rounded up to 8][cin], each packed in panels of 24 output channels for
  * the AVX2/FMA register-tiled kernel (gemm_tile.h, which prefetches the next panel: the GEMMs of
  * small maps have few rows and read their weights from memory; a portable loop without AVX2).
@@ -46,11 +48,25 @@ bool conv2d_winograd_takes(const conv_desc *d);
  * GEMM reads its weights for few rows, and F(4x4)'s transformed weights (4x the plain ones,
  * against 1.8x for F(2x2)) cost more memory traffic than its multiplications save. */
 int conv2d_winograd_tile(const conv_desc *d);
+/* the output tile a training step (a batch of images, weights transformed every step) runs d
+ * on: 4 from 16x16 maps up, 2 from 8x8, else 0 (the direct convolution).  Measured on resnet34's
+ * training step at 128 px, batch 32, 2 threads (bench_net; maps 32, 16, 8, 4), in CPU seconds
+ * per step: 3.20 with these thresholds, 3.36 with conv2d_winograd_tile's, 3.93 with no Winograd. */
+int conv2d_winograd_train_tile(const conv_desc *d);
 /* floats of d's transformed weights for tile m: (m + 2)^2 * cin * (cout rounded up to 8) */
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m);
 /* the weights w[cout, 3, 3, cin] (OHWI) transformed for tile m into u[conv2d_winograd_weights_size]
  * (in double, rounded once; OpenMP threads) */
 void conv2d_winograd_pack(const conv_desc *d, int m, const float *w, float *u);
+/* the backward data pass of d as a convolution these kernels run: dx = conv(dy, w') where w' is
+ * w rotated by 180 degrees with its input and output channels swapped, padding 2 - p per side.
+ * Fills bd (input dy [oh, ow, cout], output dx [h, w, cin], ACT_NONE); false (bd unusable) when d
+ * is not a shape these kernels run or a padding exceeds 2 */
+bool conv2d_winograd_backward_data_desc(const conv_desc *d, conv_desc *bd);
+/* w' of conv2d_winograd_backward_data_desc transformed for tile m into
+ * u[conv2d_winograd_weights_size(bd, m)], from the forward weights w[bd->cin, 3, 3, bd->cout]
+ * (OHWI of the forward convolution), as conv2d_winograd_pack */
+void conv2d_winograd_pack_backward_data(const conv_desc *bd, int m, const float *w, float *u);
 /* floats of work buffers conv2d_winograd_forward needs for n images with tile m, called where it
  * will be called (the thread count is omp_get_max_threads() outside a parallel region) */
 size_t conv2d_winograd_scratch(const conv_desc *d, int m, int n);

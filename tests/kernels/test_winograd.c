@@ -3,7 +3,8 @@
  * add and the activation: odd and even sizes down to 1-3 pixel maps, 7x7 and maps of several
  * blocks of tiles, channel counts that are no multiple of 8 or 24, padding 0, 1, 2 and
  * asymmetric, batch 1 and 3, with and without bias, residual (also in place: res == y) and
- * ReLU/ReLU6, on 1 and 2 threads.
+ * ReLU/ReLU6, on 1 and 2 threads; the backward data pass of the same shapes as the convolution
+ * of conv2d_winograd_backward_data_desc, against conv2d_ref_backward_data.
  *
  * Tolerance: the transforms scale the rounding of each product by their coefficients, so the
  * error is judged against what bounds it: for each output, max |y - ref| / (sum |x||w| + |b| +
@@ -136,6 +137,49 @@ static void case_f4_small(void) { run_all(small, sizeof small / sizeof small[0],
 static void case_f2_large(void) { run_all(large, sizeof large / sizeof large[0], 2); }
 static void case_f4_large(void) { run_all(large, sizeof large / sizeof large[0], 4); }
 
+/* the backward data pass of shape t (its bias, residual and activation unused) on tile m as
+ * conv2d_winograd_backward_data_desc's convolution, accumulating onto dx0, against the reference
+ * conv2d_ref_backward_data onto dx0; bound sum |dy||w| + |dx0|, the same tolerance */
+static void run_backward(const shape *t, int m, int n) {
+    conv_desc d = {.h = t->h, .w = t->w, .cin = t->cin, .cout = t->cout, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                   .pt = t->pt, .pb = t->pb, .pl = t->pl, .pr = t->pr, .groups = 1}, bd;
+    if (!check(conv_desc_init(&d) == 0 && conv2d_winograd_backward_data_desc(&d, &bd), "backward shape accepted"))
+        return;
+    const size_t xn = (size_t)n * d.h * d.w * d.cin, wn = (size_t)d.cout * 9 * d.cin;
+    const size_t yn = (size_t)n * d.oh * d.ow * d.cout, un = conv2d_winograd_weights_size(&bd, m);
+    float *dy = filled(yn, 5), *w = filled(wn, 6), *dx0 = filled(xn, 7), *u = malloc(sizeof(float) * un);
+    float *ady = absolute(dy, yn), *aw = absolute(w, wn), *dx = malloc(sizeof(float) * xn);
+    float *ref = malloc(sizeof(float) * xn), *bound = malloc(sizeof(float) * xn);
+    float *scratch = sn_alloc(sizeof(float) * conv2d_winograd_scratch(&bd, m, n), "scratch");
+    if (check(dy && w && dx0 && u && ady && aw && dx && ref && bound && scratch, "tensors")) {
+        memcpy(ref, dx0, sizeof(float) * xn);
+        conv2d_ref_backward_data(&d, n, dy, w, ref);
+        memset(bound, 0, sizeof(float) * xn);
+        conv2d_ref_backward_data(&d, n, ady, aw, bound);
+        for (size_t i = 0; i < xn; i++) bound[i] += fabsf(dx0[i]);
+        memcpy(dx, dx0, sizeof(float) * xn);
+        conv2d_winograd_pack_backward_data(&bd, m, w, u);
+        const int rc = conv2d_winograd_forward(&bd, m, n, dy, u, NULL, dx, dx, scratch);
+        const double e = worst(dx, ref, bound, xn);
+        check(rc == 0 && e <= TOL[m],
+              "backward data F(%dx%d) %dx%dx%d -> %d pad %d,%d,%d,%d batch %d: max |dx - ref| / bound = %.3g (<= %.0e)",
+              m, m, t->h, t->w, t->cin, t->cout, t->pt, t->pb, t->pl, t->pr, n, e, TOL[m]);
+    }
+    free(dy), free(w), free(dx0), free(u), free(ady), free(aw), free(dx), free(ref), free(bound), sn_free(scratch);
+}
+
+/* the backward data pass, every shape above, on both tiles; a padding over 2 has none */
+static void case_backward_data(void) {
+    for (int m = 2; m <= 4; m += 2) {
+        for (size_t k = 0; k < sizeof small / sizeof small[0]; k++) run_backward(&small[k], m, 3);
+        for (size_t k = 0; k < sizeof large / sizeof large[0]; k++) run_backward(&large[k], m, 1);
+    }
+    conv_desc p3 = {.h = 8, .w = 8, .cin = 8, .cout = 8, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 3, .pb = 1,
+                    .pl = 1, .pr = 1, .groups = 1}, bd;
+    conv_desc_init(&p3);
+    check(!conv2d_winograd_backward_data_desc(&p3, &bd), "padding 3 has no Winograd backward data pass");
+}
+
 /* shapes and tiles these kernels do not run are refused, with an error and nothing written */
 static void case_refused(void) {
     conv_desc s2 = {.h = 8, .w = 8, .cin = 8, .cout = 8, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .pt = 1, .pb = 1,
@@ -155,6 +199,6 @@ static void case_refused(void) {
 
 static const test_case cases[] = {
     {"f2_small", case_f2_small}, {"f4_small", case_f4_small}, {"f2_large", case_f2_large},
-    {"f4_large", case_f4_large}, {"refused", case_refused},
+    {"f4_large", case_f4_large}, {"backward_data", case_backward_data}, {"refused", case_refused},
 };
 TEST_MAIN(cases)
