@@ -1,13 +1,14 @@
 /* test_net.c - the node-list engine: a small network using every op kind is differentiated
  * and checked by finite differences (directional derivatives per parameter tensor and for the
- * input path), freezing, BN freezing, determinism, memory, the fusion plan and error handling of
- * the builders. */
+ * input path), freezing, BN freezing, determinism, memory, the fusion plan, error handling of
+ * the builders, and the Winograd convolution of a training step against the reference. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../common/check.h"
 #include "core/error.h"
+#include "kernels/conv_backend.h"
 #include "kernels/loss.h"
 #include "nn/net.h"
 
@@ -431,6 +432,91 @@ static void case_fusion_plan(void) {
     net_free(m);
 }
 
+/* the worst of |got - ref| / bound over n values */
+static double worst_rel(const float *got, const float *ref, const float *bound, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double r = fabs((double)got[i] - ref[i]) / (bound[i] > 0 ? bound[i] : 1e-30);
+        if (!(r <= e)) e = r; /* NaN too */
+    }
+    return e;
+}
+
+static float *abs_copy(const float *a, size_t n) {
+    float *p = malloc(sizeof(float) * n);
+    for (size_t i = 0; p && i < n; i++) p[i] = fabsf(a[i]);
+    return p;
+}
+
+/* input -> 1x1 convolution a (kept) -> 3x3 convolution b + bias -> ReLU on an h x w map, batch 3,
+ * one training step: b's forward (with its ReLU) against the reference convolution of a's output,
+ * bound sum |x||w| + |b|, and a's weight gradient, which b's backward data pass feeds, against
+ * a's weight gradient (same backend) from the reference input gradient of b, bound the weight
+ * gradient of |x| and sum |dy||w|; the tolerance is kernels/test_winograd.c's for the tile
+ * conv2d_winograd_tile gives the map.  The same step with CONV_ALGO_DIRECT differs (the
+ * convolutions did run on Winograd). */
+static void winograd_step(int h, int w, double tol) {
+    enum { NB = 3, CI = 12, CA = 16, CB = 20 };
+    net *m = net_create(h, w, CI);
+    const int a = net_conv(m, 0, "a", CA, 1, 1, 0, 1, false);
+    const int b = net_conv(m, net_keep(m, a) < 0 ? -1 : a, "b", CB, 3, 1, 1, 1, true);
+    if (!check(net_relu(m, b) > 0 && net_set_batch(m, NB) == 0, "the network: %s", sn_last_error())) return;
+    net_init_params(m, 3);
+    const conv_desc da = m->nodes[a].conv, db = m->nodes[b].conv;
+    const size_t xn = (size_t)NB * h * w * CI, an = (size_t)NB * h * w * CA, yn = (size_t)NB * h * w * CB;
+    const size_t wan = (size_t)CA * CI, wbn = (size_t)CB * 9 * CA;
+    float *x = malloc(sizeof(float) * xn), *dout = malloc(sizeof(float) * yn), *y = malloc(sizeof(float) * yn);
+    float *ref = malloc(sizeof(float) * yn), *bound = malloc(sizeof(float) * yn), *dwa = malloc(sizeof(float) * wan);
+    float *g = malloc(sizeof(float) * yn), *dxb = calloc(an, sizeof(float)), *bdx = calloc(an, sizeof(float));
+    float *dwa_ref = calloc(wan, sizeof(float)), *bdw = calloc(wan, sizeof(float));
+    const float *wb = net_param(m, net_find_param(m, "b.weight")), *bb = net_param(m, net_find_param(m, "b.bias"));
+    const float *out = NULL;
+    if (check(x && dout && y && ref && bound && dwa && g && dxb && bdx && dwa_ref && bdw, "tensors")) {
+        fill_uniform(x, xn, 21), fill_uniform(dout, yn, 22);
+        net_zero_grad(m);
+        out = net_forward(m, x, true);
+    }
+    if (check(out && net_backward(m, dout) == 0, "a training step: %s", sn_last_error())) {
+        memcpy(y, out, sizeof(float) * yn);
+        memcpy(dwa, net_grad(m, net_find_param(m, "a.weight")), sizeof(float) * wan);
+        const float *ya = net_node_y(m, a);
+        float *aya = abs_copy(ya, an), *awb = abs_copy(wb, wbn), *abb = abs_copy(bb, CB), *ax = abs_copy(x, xn);
+        conv2d_ref_forward(&db, NB, ya, wb, bb, ref);
+        conv2d_ref_forward(&db, NB, aya, awb, abb, bound);
+        for (size_t i = 0; i < yn; i++) {
+            ref[i] = ref[i] > 0 ? ref[i] : 0;
+            g[i] = y[i] > 0 ? dout[i] : 0; /* the ReLU's mask, from its output */
+        }
+        double e = worst_rel(y, ref, bound, yn);
+        check(e <= tol, "%dx%d: forward max |y - ref| / bound = %.3g (<= %.0e)", h, w, e, tol);
+        float *ag = abs_copy(g, yn);
+        conv2d_ref_backward_data(&db, NB, g, wb, dxb);
+        conv2d_ref_backward_data(&db, NB, ag, awb, bdx);
+        conv2d_backward_weights(&da, NB, x, dxb, dwa_ref, NULL);
+        conv2d_ref_backward_weights(&da, NB, ax, bdx, bdw, NULL);
+        e = worst_rel(dwa, dwa_ref, bdw, wan);
+        check(e <= tol, "%dx%d: a's weight gradient through b's backward data: max |dw - ref| / bound = %.3g (<= %.0e)",
+              h, w, e, tol);
+        free(aya), free(awb), free(abb), free(ax), free(ag);
+        net_set_conv_algo(m, CONV_ALGO_DIRECT);
+        net_zero_grad(m);
+        out = net_forward(m, x, true);
+        check(out && net_backward(m, dout) == 0 && memcmp(out, y, sizeof(float) * yn) &&
+                  memcmp(dwa, net_grad(m, net_find_param(m, "a.weight")), sizeof(float) * wan),
+              "%dx%d: the direct convolution rounds differently", h, w);
+    }
+    free(x), free(dout), free(y), free(ref), free(bound), free(dwa), free(g), free(dxb), free(bdx), free(dwa_ref);
+    free(bdw);
+    net_free(m);
+}
+
+/* the training forward and backward data pass of a dense 3x3 stride-1 convolution on Winograd
+ * F(2x2) (a 10x9 map) and F(4x4) (22x20) */
+static void case_winograd_train(void) {
+    winograd_step(10, 9, 2e-6);
+    winograd_step(22, 20, 2e-5);
+}
+
 static const test_case cases[] = {
     {"gradcheck", case_gradcheck},
     {"determinism", case_determinism},
@@ -443,5 +529,6 @@ static const test_case cases[] = {
     {"memory", case_memory},
     {"relu_two_readers", case_relu_two_readers},
     {"fusion_plan", case_fusion_plan},
+    {"winograd_train", case_winograd_train},
 };
 TEST_MAIN(cases)
