@@ -97,6 +97,22 @@ int net_infer_add_conv(net *m, int a, int out, sn_act act);
  * with an error */
 int net_infer_pw_gap(net *m, int g, float *y);
 
+/* net_wino.c: a training network's dense 3x3 stride-1 convolutions on Winograd.  net_wino_tile: the
+ * output tile descriptor cd runs on, 0 for another backend (a prepared network, CONV_ALGO_DIRECT, a
+ * shape or map size Winograd does not take).  net_wino_weights: convolution node c's weights
+ * transformed for cd and tile t (flip: for its backward data pass, cd being that pass's
+ * descriptor: conv2d_winograd_backward_data_desc) into a pooled buffer (net_pool_put it), NULL with
+ * an error.  net_wino_apply: y = act(conv(x) + b + res) of n images from those weights (-1 with an
+ * error).  net_wino_forward: y = act(conv(x) + b) of the batch for node c, descriptor cd (its own,
+ * with the activation to apply), tile t.  net_wino_backward_data: dx = (add: dx +) node c's input
+ * gradient from dy: 1 done, 0 not a shape Winograd runs (nothing written), -1 with an error. */
+int net_wino_tile(const net *m, const conv_desc *cd);
+float *net_wino_weights(net *m, int c, const conv_desc *cd, int t, bool flip);
+int net_wino_apply(net *m, const conv_desc *cd, int t, int n, const float *x, const float *u, const float *b,
+                   const float *res, float *y);
+int net_wino_forward(net *m, int c, const conv_desc *cd, int t, const float *x, float *y);
+int net_wino_backward_data(net *m, int c, const float *dy, float *dx, bool add);
+
 /* net.c: appends buffer parameter "<node nd's name>.<suffix>" (no gradient, not initialised) with
  * shape dims[0..ndim); its index, or -1 with an error */
 int net_add_buffer(net *m, int nd, const char *suffix, int ndim, const int *dims);

@@ -3,7 +3,6 @@
 #include <string.h>
 #include "core/error.h"
 #include "kernels/batchnorm.h"
-#include "kernels/conv_winograd.h"
 #include "kernels/eltwise.h"
 #include "kernels/linear.h"
 #include "nn/net_internal.h"
@@ -114,56 +113,6 @@ void net_plan(net *m) {
     plan_backward(m, last);
 }
 
-/* ---------------------------------------------------------------- Winograd in training */
-
-/* A training forward of a network that is not prepared for inference runs its dense 3x3 stride-1
- * convolutions on Winograd (kernels/conv_winograd.h) where conv2d_winograd_train_tile gives the
- * shape a tile and its descriptor does not ask for CONV_ALGO_DIRECT: the forward, and the backward
- * data pass as the convolution of dy with the rotated, transposed weights.  The weights change
- * every step and each pass runs a convolution once (a recomputed one twice), so each call
- * transforms them into a pooled buffer, given back with the work buffers. */
-
-/* the output tile Winograd runs descriptor cd on in a network that trains, 0: another backend */
-static int wino_tile(const net *m, const conv_desc *cd) {
-    if (m->infer_only || cd->algo == CONV_ALGO_DIRECT || !conv2d_winograd_takes(cd)) return 0;
-    return conv2d_winograd_train_tile(cd);
-}
-
-/* y = act(conv(x) + b + res) of descriptor cd on tile t, with the weights of convolution node c
- * (flip: rotated and transposed for its backward data pass, cd being that pass's descriptor) */
-static int wino_run(net *m, int c, const conv_desc *cd, int t, bool flip, const float *x, const float *b,
-                    const float *res, float *y) {
-    float *u = net_pool_get(m, conv2d_winograd_weights_size(cd, t));
-    float *scratch = u ? net_pool_get(m, conv2d_winograd_scratch(cd, t, m->batch)) : NULL;
-    int rc = -1;
-    if (scratch) {
-        const float *w = net_param(m, m->nodes[c].p_w);
-        if (flip) conv2d_winograd_pack_backward_data(cd, t, w, u);
-        else conv2d_winograd_pack(cd, t, w, u);
-        rc = conv2d_winograd_forward(cd, t, m->batch, x, u, b, res, y, scratch);
-    }
-    if (scratch) net_pool_put(m, scratch);
-    if (u) net_pool_put(m, u);
-    return rc;
-}
-
-/* y = act(conv(x) + b) of convolution node c with descriptor cd (its own, with the activation to
- * apply) on tile t */
-static int wino_forward(net *m, int c, const conv_desc *cd, int t, const float *x, float *y) {
-    const int p_b = m->nodes[c].p_b;
-    return wino_run(m, c, cd, t, false, x, p_b >= 0 ? net_param(m, p_b) : NULL, NULL, y);
-}
-
-/* dx = (add: dx +) the input gradient of convolution node c from dy on Winograd: 1 done, 0 not a
- * shape it runs (nothing written), -1 with an error */
-static int wino_backward_data(net *m, int c, const float *dy, float *dx, bool add) {
-    conv_desc bd;
-    if (!wino_tile(m, &m->nodes[c].conv) || !conv2d_winograd_backward_data_desc(&m->nodes[c].conv, &bd)) return 0;
-    const int t = wino_tile(m, &bd);
-    if (!t) return 0;
-    return wino_run(m, c, &bd, t, true, dy, NULL, add ? dx : NULL, dx) < 0 ? -1 : 1;
-}
-
 /* ---------------------------------------------------------------- computing a node */
 
 static const float *value(net *m, int i);
@@ -190,8 +139,8 @@ static int compute_act(net *m, int i, unsigned long wkey) {
         conv_desc cd = a->conv;
         cd.act = act;
         if (m->infer_only && m->run[d->in0].p_wino >= 0) return net_infer_wino(m, d->in0, &cd, x, r->y, false);
-        const int t = m->training ? wino_tile(m, &cd) : 0;
-        if (t) return wino_forward(m, d->in0, &cd, t, x, r->y);
+        const int t = m->training ? net_wino_tile(m, &cd) : 0;
+        if (t) return net_wino_forward(m, d->in0, &cd, t, x, r->y);
         conv2d_forward_keyed(&cd, n, x, net_param(m, a->p_w), a->p_b >= 0 ? net_param(m, a->p_b) : NULL, r->y, wkey);
     } else if (a->op == OP_BN && !ra->y) {
         const float *x = value(m, a->in0);
@@ -267,7 +216,8 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
     switch (d->op) {
     case OP_CONV:
         if (m->infer_only && r->p_wino >= 0) return net_infer_wino(m, i, &d->conv, x, r->y, false);
-        if (training && wino_tile(m, &d->conv)) return wino_forward(m, i, &d->conv, wino_tile(m, &d->conv), x, r->y);
+        if (training && net_wino_tile(m, &d->conv))
+            return net_wino_forward(m, i, &d->conv, net_wino_tile(m, &d->conv), x, r->y);
         conv2d_forward_keyed(&d->conv, n, x, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y,
                              wkey);
         break;
@@ -388,13 +338,17 @@ static int conv_bn_stats(net *m, int i, int b) {
     const size_t xs = node_size(&m->nodes[d->in0]), ys = node_size(d);
     const int n = m->batch, c = d->c, hw = d->h * d->w;
     const int per = ys * sizeof(float) < STATS_PART_BYTES ? (int)(STATS_PART_BYTES / (ys * sizeof(float))) : 1;
+    const float *bias = d->p_b >= 0 ? net_param(m, d->p_b) : NULL;
+    const int t = net_wino_tile(m, &d->conv); /* Winograd: the weights transformed once for all parts */
+    float *u = t ? net_wino_weights(m, i, &d->conv, t, false) : NULL;
+    if (t && !u) return -1;
     double *s = sn_alloc(sizeof(double) * 4 * (size_t)c, "batch norm sums");
-    int ok = s != NULL;
+    int ok = s != NULL, rc = 0;
     if (s) memset(s, 0, sizeof(double) * 2 * (size_t)c);
-    for (int i0 = 0; i0 < n; i0 += per) {
+    for (int i0 = 0; i0 < n && rc == 0; i0 += per) {
         const int cn = n - i0 < per ? n - i0 : per;
-        conv2d_forward_keyed(&d->conv, cn, x + i0 * xs, net_param(m, d->p_w),
-                             d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y + i0 * ys, 0);
+        if (u) rc = net_wino_apply(m, &d->conv, t, cn, x + i0 * xs, u, bias, NULL, r->y + i0 * ys);
+        else conv2d_forward_keyed(&d->conv, cn, x + i0 * xs, net_param(m, d->p_w), bias, r->y + i0 * ys, 0);
         if (ok && batchnorm_sums(cn * hw, c, r->y + i0 * ys, s + 2 * c)) ok = 0;
         for (int j = 0; ok && j < 2 * c; j++) s[j] += s[2 * c + j];
     }
@@ -403,11 +357,12 @@ static int conv_bn_stats(net *m, int i, int b) {
                                         bn->momentum, net_param(m, bn->p_mean), net_param(m, bn->p_var),
                                         rb->save_mean, rb->save_invstd, rb->scale, rb->shift);
         bn->tracked++;
-    } else { /* out of memory for the sums: a pass of its own */
+    } else if (rc == 0) { /* out of memory for the sums: a pass of its own */
         bn_prepare(m, b, true);
     }
     sn_free(s);
-    return 0;
+    if (u) net_pool_put(m, u);
+    return rc;
 }
 
 const float *net_forward_from(net *m, int first, bool training) {
@@ -518,14 +473,14 @@ static int backward_conv(net *m, int i) {
     }
     if (!ra->need_dy) return 0;
     if (ra->dy) {
-        const int w = wino_backward_data(m, i, r->dy, ra->dy, true);
+        const int w = net_wino_backward_data(m, i, r->dy, ra->dy, true);
         if (!w) conv2d_backward_data(&d->conv, n, r->dy, net_param(m, d->p_w), ra->dy);
         return w < 0 ? -1 : 0;
     }
     /* first gradient to reach the input: written, not added */
     ra->dy = net_pool_get(m, (size_t)n * node_size(a));
     if (!ra->dy) return -1;
-    const int w = r->mask_input ? 0 : wino_backward_data(m, i, r->dy, ra->dy, false);
+    const int w = r->mask_input ? 0 : net_wino_backward_data(m, i, r->dy, ra->dy, false);
     if (w) {
         return w < 0 ? -1 : 0;
     } else if (r->mask_input) {

@@ -452,15 +452,17 @@ static float *abs_copy(const float *a, size_t n) {
  * one training step: b's forward (with its ReLU) against the reference convolution of a's output,
  * bound sum |x||w| + |b|, and a's weight gradient, which b's backward data pass feeds, against
  * a's weight gradient (same backend) from the reference input gradient of b, bound the weight
- * gradient of |x| and sum |dy||w|; the tolerance is kernels/test_winograd.c's for the tile
+ * gradient of |x| and sum |dy||w|.  With bn, b (kept) -> batch norm -> ReLU: b's forward, which
+ * runs with the batch norm's statistics, against the reference (not a's gradient).  The tolerance is kernels/test_winograd.c's for the tile
  * conv2d_winograd_tile gives the map.  The same step with CONV_ALGO_DIRECT differs (the
  * convolutions did run on Winograd). */
-static void winograd_step(int h, int w, double tol) {
+static void winograd_step(int h, int w, double tol, bool bn) {
     enum { NB = 3, CI = 12, CA = 16, CB = 20 };
     net *m = net_create(h, w, CI);
     const int a = net_conv(m, 0, "a", CA, 1, 1, 0, 1, false);
     const int b = net_conv(m, net_keep(m, a) < 0 ? -1 : a, "b", CB, 3, 1, 1, 1, true);
-    if (!check(net_relu(m, b) > 0 && net_set_batch(m, NB) == 0, "the network: %s", sn_last_error())) return;
+    const int top = bn ? net_bn(m, net_keep(m, b) < 0 ? -1 : b, "bn", 1e-5f, 0.1f) : b;
+    if (!check(net_relu(m, top) > 0 && net_set_batch(m, NB) == 0, "the network: %s", sn_last_error())) return;
     net_init_params(m, 3);
     const conv_desc da = m->nodes[a].conv, db = m->nodes[b].conv;
     const size_t xn = (size_t)NB * h * w * CI, an = (size_t)NB * h * w * CA, yn = (size_t)NB * h * w * CB;
@@ -477,31 +479,32 @@ static void winograd_step(int h, int w, double tol) {
         out = net_forward(m, x, true);
     }
     if (check(out && net_backward(m, dout) == 0, "a training step: %s", sn_last_error())) {
-        memcpy(y, out, sizeof(float) * yn);
+        memcpy(y, bn ? net_node_y(m, b) : out, sizeof(float) * yn);
         memcpy(dwa, net_grad(m, net_find_param(m, "a.weight")), sizeof(float) * wan);
         const float *ya = net_node_y(m, a);
         float *aya = abs_copy(ya, an), *awb = abs_copy(wb, wbn), *abb = abs_copy(bb, CB), *ax = abs_copy(x, xn);
         conv2d_ref_forward(&db, NB, ya, wb, bb, ref);
         conv2d_ref_forward(&db, NB, aya, awb, abb, bound);
         for (size_t i = 0; i < yn; i++) {
-            ref[i] = ref[i] > 0 ? ref[i] : 0;
+            ref[i] = ref[i] > 0 || bn ? ref[i] : 0;
             g[i] = y[i] > 0 ? dout[i] : 0; /* the ReLU's mask, from its output */
         }
         double e = worst_rel(y, ref, bound, yn);
-        check(e <= tol, "%dx%d: forward max |y - ref| / bound = %.3g (<= %.0e)", h, w, e, tol);
+        check(e <= tol, "%dx%d%s: forward max |y - ref| / bound = %.3g (<= %.0e)", h, w, bn ? " + batch norm" : "", e,
+              tol);
         float *ag = abs_copy(g, yn);
         conv2d_ref_backward_data(&db, NB, g, wb, dxb);
         conv2d_ref_backward_data(&db, NB, ag, awb, bdx);
         conv2d_backward_weights(&da, NB, x, dxb, dwa_ref, NULL);
         conv2d_ref_backward_weights(&da, NB, ax, bdx, bdw, NULL);
         e = worst_rel(dwa, dwa_ref, bdw, wan);
-        check(e <= tol, "%dx%d: a's weight gradient through b's backward data: max |dw - ref| / bound = %.3g (<= %.0e)",
+        check(bn || e <= tol, "%dx%d: a's weight gradient through b's backward data: max |dw - ref| / bound = %.3g (<= %.0e)",
               h, w, e, tol);
         free(aya), free(awb), free(abb), free(ax), free(ag);
         net_set_conv_algo(m, CONV_ALGO_DIRECT);
         net_zero_grad(m);
         out = net_forward(m, x, true);
-        check(out && net_backward(m, dout) == 0 && memcmp(out, y, sizeof(float) * yn) &&
+        check(out && net_backward(m, dout) == 0 && memcmp(bn ? net_node_y(m, b) : out, y, sizeof(float) * yn) &&
                   memcmp(dwa, net_grad(m, net_find_param(m, "a.weight")), sizeof(float) * wan),
               "%dx%d: the direct convolution rounds differently", h, w);
     }
@@ -513,8 +516,10 @@ static void winograd_step(int h, int w, double tol) {
 /* the training forward and backward data pass of a dense 3x3 stride-1 convolution on Winograd
  * F(2x2) (a 10x9 map) and F(4x4) (22x20) */
 static void case_winograd_train(void) {
-    winograd_step(10, 9, 2e-6);
-    winograd_step(22, 20, 2e-5);
+    winograd_step(10, 9, 2e-6, false);
+    winograd_step(22, 20, 2e-5, false);
+    winograd_step(10, 9, 2e-6, true);
+    winograd_step(22, 20, 2e-5, true);
 }
 
 static const test_case cases[] = {
