@@ -117,6 +117,15 @@ void fill_uniform(float *x, size_t n, unsigned long long seed) {
     }
 }
 
+double max_rel_error(const float *got, const float *ref, const float *bound, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double r = fabs((double)got[i] - ref[i]) / (bound[i] > 0 ? bound[i] : 1e-30);
+        if (!(r <= e)) e = r; /* NaN too */
+    }
+    return e;
+}
+
 int run_capture(char *out, size_t cap, const char *fmt, ...) {
     char cmd[8192];
     va_list ap;

@@ -58,6 +58,9 @@ bool find_repo_dir(const char *rel, char *out, size_t cap);
 int run_capture(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* deterministic test data in [-1, 1) */
 void fill_uniform(float *x, size_t n, unsigned long long seed);
+/* the worst |got - ref| / bound over n values (a NaN gives NaN): an error judged against what
+ * bounds it, e.g. sum |x||w| for a convolution */
+double max_rel_error(const float *got, const float *ref, const float *bound, size_t n);
 /* the last n characters of text on one line (newlines shown as '|'), in a static buffer: errors
  * and sanitizer reports come last, and tests/run.sh shows only the "not ok" line */
 const char *flat_tail(const char *text, size_t n);

@@ -44,16 +44,6 @@ static const shape large[] = {
 
 static const double TOL[5] = {0, 0, 2e-6, 0, 2e-5}; /* by tile m */
 
-/* the worst of |got - ref| / bound over n values */
-static double worst(const float *got, const float *ref, const float *bound, size_t n) {
-    double e = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double r = fabs((double)got[i] - ref[i]) / (bound[i] > 0 ? bound[i] : 1e-30);
-        if (!(r <= e)) e = r; /* NaN too */
-    }
-    return e;
-}
-
 static float *filled(size_t n, unsigned long long seed) {
     float *p = malloc(sizeof(float) * (n ? n : 1));
     if (p) fill_uniform(p, n, seed);
@@ -112,7 +102,7 @@ static void run_shape(const shape *t, int m, int n) {
                       conv2d_winograd_forward(&d, m, n, x, u, b, res, out, scratch[th - 1]) == 0,
                   "%s, %d threads: ran", what, th);
         }
-        const double e = worst(y, ref, bound, yn);
+        const double e = max_rel_error(y, ref, bound, yn);
         check(e <= TOL[m], "%s: max |y - ref| / sum |x||w| = %.3g (<= %.0e)", what, e, TOL[m]);
         check(!memcmp(y, y2, sizeof(float) * yn), "%s: 2 threads give bitwise the 1-thread output", what);
         if (res) { /* the residual in y itself */
@@ -160,7 +150,7 @@ static void run_backward(const shape *t, int m, int n) {
         memcpy(dx, dx0, sizeof(float) * xn);
         conv2d_winograd_pack_backward_data(&bd, m, w, u);
         const int rc = conv2d_winograd_forward(&bd, m, n, dy, u, NULL, dx, dx, scratch);
-        const double e = worst(dx, ref, bound, xn);
+        const double e = max_rel_error(dx, ref, bound, xn);
         check(rc == 0 && e <= TOL[m],
               "backward data F(%dx%d) %dx%dx%d -> %d pad %d,%d,%d,%d batch %d: max |dx - ref| / bound = %.3g (<= %.0e)",
               m, m, t->h, t->w, t->cin, t->cout, t->pt, t->pb, t->pl, t->pr, n, e, TOL[m]);

@@ -432,16 +432,6 @@ static void case_fusion_plan(void) {
     net_free(m);
 }
 
-/* the worst of |got - ref| / bound over n values */
-static double worst_rel(const float *got, const float *ref, const float *bound, size_t n) {
-    double e = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double r = fabs((double)got[i] - ref[i]) / (bound[i] > 0 ? bound[i] : 1e-30);
-        if (!(r <= e)) e = r; /* NaN too */
-    }
-    return e;
-}
-
 static float *abs_copy(const float *a, size_t n) {
     float *p = malloc(sizeof(float) * n);
     for (size_t i = 0; p && i < n; i++) p[i] = fabsf(a[i]);
@@ -489,7 +479,7 @@ static void winograd_step(int h, int w, double tol, bool bn) {
             ref[i] = ref[i] > 0 || bn ? ref[i] : 0;
             g[i] = y[i] > 0 ? dout[i] : 0; /* the ReLU's mask, from its output */
         }
-        double e = worst_rel(y, ref, bound, yn);
+        double e = max_rel_error(y, ref, bound, yn);
         check(e <= tol, "%dx%d%s: forward max |y - ref| / bound = %.3g (<= %.0e)", h, w, bn ? " + batch norm" : "", e,
               tol);
         float *ag = abs_copy(g, yn);
@@ -497,7 +487,7 @@ static void winograd_step(int h, int w, double tol, bool bn) {
         conv2d_ref_backward_data(&db, NB, ag, awb, bdx);
         conv2d_backward_weights(&da, NB, x, dxb, dwa_ref, NULL);
         conv2d_ref_backward_weights(&da, NB, ax, bdx, bdw, NULL);
-        e = worst_rel(dwa, dwa_ref, bdw, wan);
+        e = max_rel_error(dwa, dwa_ref, bdw, wan);
         check(bn || e <= tol, "%dx%d: a's weight gradient through b's backward data: max |dw - ref| / bound = %.3g (<= %.0e)",
               h, w, e, tol);
         free(aya), free(awb), free(abb), free(ax), free(ag);
