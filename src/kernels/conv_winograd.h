@@ -16,11 +16,11 @@
  * does 36 (2.25x fewer), F(4x4,3x3) (alpha 6; Lavin and Gray's points 0, +-1, +-2, infinity) 36
  * per 16 (4x fewer), less the tiles' overhang at the map's edges.
  *
- * The weights are transformed once by the caller (conv2d_winograd_pack: at preparation for inference,
- * once per step for training) into
- * alpha^2 matrices [cout rounded up to 8][cin], each packed in panels of 24 output channels for
- * the AVX2/FMA register-tiled kernel (gemm_tile.h, which prefetches the next panel: the GEMMs of
- * small maps have few rows and read their weights from memory; a portable loop without AVX2).
+ * The weights are transformed by the caller (conv2d_winograd_pack: once at preparation for
+ * inference, at each use in training) into alpha^2 matrices [cout rounded up to 8][cin], each
+ * packed in panels of 24 output channels for the AVX2/FMA register-tiled kernel (gemm_tile.h,
+ * which prefetches the next panel: the GEMMs of small maps have few rows and read their weights
+ * from memory; a portable loop without AVX2).
  * A call takes its work buffers from the caller (conv2d_winograd_scratch floats, 64-byte
  * aligned) and allocates nothing.  The tiles run in blocks (2 MB of transformed input and output
  * at most); the work items are (block, group of output panels), shared by the threads (OpenMP,
@@ -51,7 +51,9 @@ int conv2d_winograd_tile(const conv_desc *d);
 /* the output tile a training step (a batch of images, weights transformed every step) runs d
  * on: 4 from 16x16 maps up, 2 from 8x8, else 0 (the direct convolution).  Measured on resnet34's
  * training step at 128 px, batch 32, 2 threads (bench_net; maps 32, 16, 8, 4), in CPU seconds
- * per step: 3.20 with these thresholds, 3.36 with conv2d_winograd_tile's, 3.93 with no Winograd. */
+ * per step (medians of 3 runs on a loaded machine): 3.20 with these thresholds, 3.42 with
+ * conv2d_winograd_tile's, 3.95 with no Winograd.  A batch has more tiles per weight than one
+ * image: F(4x4) pays from smaller maps, and the 4x4 maps' 4 tiles per image do not. */
 int conv2d_winograd_train_tile(const conv_desc *d);
 /* floats of d's transformed weights for tile m: (m + 2)^2 * cin * (cout rounded up to 8) */
 size_t conv2d_winograd_weights_size(const conv_desc *d, int m);
