@@ -45,6 +45,9 @@ size_t conv2d_winograd_weights_size(const conv_desc *d, int m) {
     return (size_t)(m + 2) * (size_t)(m + 2) * (size_t)d->cin * (size_t)round8(d->cout);
 }
 
+/* input channels whose weights are transformed together (loops over them vectorise) */
+#define PB 8
+
 /* the weights transformed for tile m into u: d's own (w OHWI for d), or with flip the rotated
  * and transposed ones of a backward-data convolution (d = its descriptor, w the forward
  * convolution's OHWI weights [d->cin][3][3][d->cout]) */
@@ -55,19 +58,26 @@ static void pack_weights(const conv_desc *d, int m, const float *w, bool flip, f
 #pragma omp parallel for schedule(static)
     for (long o = 0; o < N8; o++) {
         const long n0 = o / 24 * 24, nw = imin(24, N8 - n0); /* o's panel (conv2d_dwpw_pack_1x1's layout) */
-        for (int c = 0; c < C; c++) {
-            double k[3][3] = {{0}}, gk[6][3], v[6][6]; /* the kernel (zero past cout), G k, G k G^T */
+        for (int c0 = 0; c0 < C; c0 += PB) {
+            const int cw = (int)imin(PB, C - c0);
+            /* the kernels of channels c0.. (zero past cout and past C), G k, G k G^T */
+            double k[3][3][PB] = {{{0}}}, gk[6][3][PB], v[6][6][PB];
             for (int ky = 0; ky < 3 && o < d->cout; ky++)
                 for (int kx = 0; kx < 3; kx++)
-                    k[ky][kx] = flip ? w[((c * 3L + 2 - ky) * 3 + 2 - kx) * d->cout + o]
-                                     : w[((o * 3 + ky) * 3 + kx) * C + c];
+                    for (int j = 0; j < cw; j++)
+                        k[ky][kx][j] = flip ? w[(((c0 + j) * 3L + 2 - ky) * 3 + 2 - kx) * d->cout + o]
+                                            : w[((o * 3 + ky) * 3 + kx) * C + c0 + j];
             for (int a = 0; a < A; a++)
                 for (int kx = 0; kx < 3; kx++)
-                    gk[a][kx] = G[a * 3] * k[0][kx] + G[a * 3 + 1] * k[1][kx] + G[a * 3 + 2] * k[2][kx];
+                    for (int j = 0; j < PB; j++)
+                        gk[a][kx][j] = G[a * 3] * k[0][kx][j] + G[a * 3 + 1] * k[1][kx][j] + G[a * 3 + 2] * k[2][kx][j];
             for (int a = 0; a < A; a++)
                 for (int b = 0; b < A; b++)
-                    v[a][b] = gk[a][0] * G[b * 3] + gk[a][1] * G[b * 3 + 1] + gk[a][2] * G[b * 3 + 2];
-            for (int g = 0; g < A * A; g++) u[g * N8 * C + n0 * C + c * nw + (o - n0)] = (float)v[g / A][g % A];
+                    for (int j = 0; j < PB; j++)
+                        v[a][b][j] = gk[a][0][j] * G[b * 3] + gk[a][1][j] * G[b * 3 + 1] + gk[a][2][j] * G[b * 3 + 2];
+            for (int g = 0; g < A * A; g++)
+                for (int j = 0; j < cw; j++)
+                    u[g * N8 * C + n0 * C + (c0 + j) * nw + (o - n0)] = (float)v[g / A][g % A][j];
         }
     }
 }
