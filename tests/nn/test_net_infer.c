@@ -122,29 +122,36 @@ static void case_mobilenet_v2_tf(void) { run_arch("mobilenet_v2_tf", MODEL_HEAD_
 static void case_efficientnet_lite0(void) { run_arch("efficientnet_lite0", MODEL_HEAD_DEFAULT); }
 static void case_efficientnet_lite1(void) { run_arch("efficientnet_lite1", MODEL_HEAD_DEFAULT); }
 static void case_efficientnet_lite2(void) { run_arch("efficientnet_lite2", MODEL_HEAD_DEFAULT); }
+/* compare() of m on 1 thread and on 2, the thread count named after what */
+static void compare_threads(const char *what, net *m) {
+    const int threads = omp_get_max_threads();
+    for (int t = 1; t <= 2; t++) {
+        omp_set_num_threads(t);
+        char name[80];
+        snprintf(name, sizeof name, "%s, %d thread%s", what, t, t > 1 ? "s" : "");
+        compare(name, m, 0);
+        omp_set_num_threads(threads);
+    }
+}
+
 /* ResNets at an odd, non-square input size, on one thread (the whole batch in one pass, each
  * block's residual updated in place by its last convolution) and on two (image by image) */
 static void case_resnet_odd_sizes(void) {
     const char *archs[3] = {"resnet18", "resnet34", "resnet50"};
-    const int threads = omp_get_max_threads();
-    for (int a = 0; a < 3; a++)
-        for (int t = 1; t <= 2; t++) {
-            net *m = zoo_at(archs[a], MODEL_HEAD_DEFAULT, 45, 37);
-            if (!m) continue;
-            omp_set_num_threads(t);
-            char what[64];
-            snprintf(what, sizeof what, "%s 45x37, %d thread%s", archs[a], t, t > 1 ? "s" : "");
-            compare(what, m, 0);
-            omp_set_num_threads(threads);
-            net_free(m);
-        }
+    for (int a = 0; a < 3; a++) {
+        net *m = zoo_at(archs[a], MODEL_HEAD_DEFAULT, 45, 37);
+        if (!m) continue;
+        char what[64];
+        snprintf(what, sizeof what, "%s 45x37", archs[a]);
+        compare_threads(what, m);
+        net_free(m);
+    }
 }
 
 /* ResNets at 96 px, where the prepared net runs every Winograd tile: F(4x4) on the 24x24 maps of
  * the first stage, F(2x2) on 12x12 and 6x6, the direct convolution on 3x3 (conv2d_winograd_tile) */
 static void case_resnet_winograd_tiles(void) {
     const char *archs[2] = {"resnet18", "resnet34"};
-    const int threads = omp_get_max_threads();
     for (int a = 0; a < 2; a++) {
         net *m = zoo_at(archs[a], MODEL_HEAD_DEFAULT, 96, 96);
         if (!m) continue;
@@ -156,13 +163,9 @@ static void case_resnet_winograd_tiles(void) {
         check(p && tiles[4] > 0 && tiles[2] > 0 && tiles[0] > 0, "%s 96 px: Winograd F(4x4) on %d, F(2x2) on %d, "
               "direct on %d dense 3x3 stride-1 convolutions", archs[a], tiles[4], tiles[2], tiles[0]);
         net_free(p);
-        for (int t = 1; t <= 2; t++) {
-            omp_set_num_threads(t);
-            char what[64];
-            snprintf(what, sizeof what, "%s 96 px, %d thread%s", archs[a], t, t > 1 ? "s" : "");
-            compare(what, m, 0);
-            omp_set_num_threads(threads);
-        }
+        char what[64];
+        snprintf(what, sizeof what, "%s 96 px", archs[a]);
+        compare_threads(what, m);
         net_free(m);
     }
 }
