@@ -457,14 +457,8 @@ int net_infer_pw_gap(net *m, int g, float *y) {
 }
 
 int net_infer_wino(net *m, int c, const conv_desc *cd, const float *x, float *y, bool add) {
-    const int t = conv2d_winograd_tile(cd);
-    /* the work buffers come from the pool: after the first pass, no allocation */
-    float *scratch = net_pool_get(m, conv2d_winograd_scratch(cd, t, m->batch));
-    if (!scratch) return -1;
-    const int rc = conv2d_winograd_forward(cd, t, m->batch, x, net_param(m, m->run[c].p_wino), bias_of(m, c),
-                                           add ? y : NULL, y, scratch);
-    net_pool_put(m, scratch);
-    return rc;
+    return net_wino_apply(m, cd, conv2d_winograd_tile(cd), m->batch, x, net_param(m, m->run[c].p_wino), bias_of(m, c),
+                          add ? y : NULL, y);
 }
 
 /* ---------------------------------------------------------------- a batch image by image */

@@ -216,8 +216,10 @@ static int compute(net *m, int i, bool training, unsigned long wkey) {
     switch (d->op) {
     case OP_CONV:
         if (m->infer_only && r->p_wino >= 0) return net_infer_wino(m, i, &d->conv, x, r->y, false);
-        if (training && net_wino_tile(m, &d->conv))
-            return net_wino_forward(m, i, &d->conv, net_wino_tile(m, &d->conv), x, r->y);
+        if (training) {
+            const int t = net_wino_tile(m, &d->conv);
+            if (t) return net_wino_forward(m, i, &d->conv, t, x, r->y);
+        }
         conv2d_forward_keyed(&d->conv, n, x, net_param(m, d->p_w), d->p_b >= 0 ? net_param(m, d->p_b) : NULL, r->y,
                              wkey);
         break;
