@@ -127,8 +127,7 @@ void conv2d_backward_weights(const conv_desc *d, int n, const float *x, const fl
     /* pointwise (1x1, stride 1, no padding): dw += dy^T x over all images in one sgemm, which
      * runs these shapes faster than oneDNN's per-chunk jit_1x1 backward-weights (one AVX2 core,
      * batch 32: 576->96 at 8x8 2.5 ms against 6.8, 320->1280 at 4x4 4.7 against 10.3) */
-    if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr &&
-        conv2d_gemm_backward_weights(d, n, x, dy, dw, NULL) == n)
+    if (conv_is_pointwise(d) && conv2d_gemm_backward_weights(d, n, x, dy, dw, NULL) == n)
         return;
     int done = conv2d_onednn_backward_weights(d, n, x, dy, dw);
     if (done == n) return;

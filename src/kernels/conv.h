@@ -53,6 +53,10 @@ enum { CONV_ALGO_AUTO = 0, CONV_ALGO_DIRECT = 1, CONV_ALGO_WINOGRAD = 2 };
 
 /* groups == cin > 1: the depthwise kernels run it */
 static inline bool conv_is_depthwise(const conv_desc *d) { return d->groups == d->cin && d->groups > 1; }
+/* a 1x1 kernel, stride 1, no padding (any groups): each output pixel reads its own input pixel */
+static inline bool conv_is_pointwise(const conv_desc *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr;
+}
 /* validates the fields above and computes oh, ow; -1 with an error if they make no sense */
 int conv_desc_init(conv_desc *d);
 /* TensorFlow 'SAME' padding for one axis: out = ceil(in/stride), extra pixel on the high side */

@@ -27,13 +27,12 @@ static int imax(int a, int b) { return a > b ? a : b; }
 static long round16(long v) { return (v + 15) / 16 * 16; }
 
 bool conv2d_dwpw_takes(const conv_desc *dw, const conv_desc *pw) {
-    return conv_is_depthwise(dw) && pw->groups == 1 && pw->kh == 1 && pw->kw == 1 && pw->sh == 1 && pw->sw == 1 &&
-           !pw->pt && !pw->pb && !pw->pl && !pw->pr && pw->cin == dw->cout && pw->h == dw->oh && pw->w == dw->ow;
+    return conv_is_depthwise(dw) && pw->groups == 1 && conv_is_pointwise(pw) && pw->cin == dw->cout &&
+           pw->h == dw->oh && pw->w == dw->ow;
 }
 
 bool conv2d_dwpw_takes_expansion(const conv_desc *ex, const conv_desc *dw) {
-    return ex->groups == 1 && ex->kh == 1 && ex->kw == 1 && ex->sh == 1 && ex->sw == 1 && !ex->pt && !ex->pb &&
-           !ex->pl && !ex->pr && ex->cout == dw->cin && ex->oh == dw->h && ex->ow == dw->w;
+    return ex->groups == 1 && conv_is_pointwise(ex) && ex->cout == dw->cin && ex->oh == dw->h && ex->ow == dw->w;
 }
 
 static bool chains(const conv_dwpw *b) {

@@ -20,9 +20,6 @@
 #include <omp.h>
 #include <string.h>
 
-static int is_pointwise(const conv_desc *d) {
-    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr;
-}
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
@@ -138,7 +135,7 @@ int conv2d_gemm_forward(const conv_desc *d, int n, const float *x, const float *
     if (n <= 0 || conv_is_depthwise(d)) return 0;
     int G = d->groups, cig = d->cin / G, cog = d->cout / G, rows = d->oh * d->ow;
     long K = (long)d->kh * d->kw * cig;
-    if (is_pointwise(d)) {
+    if (conv_is_pointwise(d)) {
         for (int g = 0; g < G; g++)
             gemm_sgemm(false, true, n * rows, cog, cig, 1.0f, x + g * cig, d->cin, w + (long)g * cog * cig, cig, 0.0f,
                        y + g * cog, d->cout);
@@ -185,7 +182,7 @@ int conv2d_gemm_backward_data(const conv_desc *d, int n, const float *dy, const 
     if (!dx) return n;
     int G = d->groups, cig = d->cin / G, cog = d->cout / G, rows = d->oh * d->ow;
     long K = (long)d->kh * d->kw * cig;
-    if (is_pointwise(d)) {
+    if (conv_is_pointwise(d)) {
         for (int g = 0; g < G; g++)
             gemm_sgemm(false, false, n * rows, cig, cog, 1.0f, dy + g * cog, d->cout, w + (long)g * cog * cig, cig, 1.0f,
                        dx + g * cig, d->cin);
@@ -237,7 +234,7 @@ int conv2d_gemm_backward_weights(const conv_desc *d, int n, const float *x, cons
     if (n <= 0 || conv_is_depthwise(d)) return 0;
     int G = d->groups, cig = d->cin / G, cog = d->cout / G, rows = d->oh * d->ow;
     long K = (long)d->kh * d->kw * cig, wsz = (long)d->cout * K;
-    if (!dw || is_pointwise(d)) {
+    if (!dw || conv_is_pointwise(d)) {
         if (db) act_bias_grad((long)n * rows, d->cout, dy, db);
         for (int g = 0; g < G && dw; g++)
             gemm_sgemm(true, false, cog, cig, n * rows, 1.0f, dy + g * cog, d->cout, x + g * cig, d->cin, 1.0f,

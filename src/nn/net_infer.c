@@ -41,7 +41,7 @@ static void bn_affine(net *s, int b, int c, double *scale, double *shift) {
 }
 
 static bool is_pointwise(const conv_desc *d) {
-    return d->groups == 1 && d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && !d->pt && !d->pb && !d->pl && !d->pr;
+    return d->groups == 1 && conv_is_pointwise(d);
 }
 
 /* convolution i of m gets buffer "<name>.packed": its weights in the layout of the fused block
